@@ -1,0 +1,166 @@
+//! Reading the trace context a request carries in its `traceparent` / `tracestate` headers.
+
+use opentelemetry::trace::SpanContext;
+
+use super::traceparent::{TraceParent, TraceParentError};
+use super::tracestate::{parse_tracestate, to_otel_trace_state, TraceStateError};
+
+/// Header name of the W3C trace parent, lower case as HTTP/2 and gRPC metadata require.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// Header name of the W3C trace state.
+pub const TRACESTATE_HEADER: &str = "tracestate";
+
+/// What a request's trace-context headers said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// No `traceparent` header: the request starts its own trace.
+    Absent,
+    /// A valid `traceparent`. A `tracestate` that failed validation was discarded as a
+    /// whole (W3C 3.3.1.1) and the reason is kept here; the `traceparent` still counts.
+    Valid {
+        /// The caller's span, remote, with its tracestate.
+        span_context: SpanContext,
+        /// Why the `tracestate` was discarded, if it was.
+        tracestate_error: Option<TraceStateError>,
+    },
+    /// The `traceparent` was invalid (or repeated): the request starts a fresh trace.
+    Invalid(TraceParentError),
+}
+
+impl Incoming {
+    /// The caller's span context, when the headers held a valid one.
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        match self {
+            Self::Valid { span_context, .. } => Some(span_context),
+            _ => None,
+        }
+    }
+
+    /// Consumes `self`, returning the caller's span context if valid.
+    pub fn into_span_context(self) -> Option<SpanContext> {
+        match self {
+            Self::Valid { span_context, .. } => Some(span_context),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the trace context from the values of every `traceparent` header and every
+/// `tracestate` header of one request, in arrival order.
+///
+/// W3C rules applied: more than one `traceparent` makes the context invalid (a fresh
+/// trace starts); several `tracestate` lines are combined; surrounding whitespace is
+/// ignored; an invalid `tracestate` is dropped without costing the `traceparent`, and a
+/// `tracestate` without a valid `traceparent` is ignored.
+///
+/// ```
+/// use instrument_core::context::{extract, Incoming};
+///
+/// let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let incoming = extract([&tp[..]], [&b"vendor=abc"[..]]);
+/// let sc = incoming.span_context().expect("valid");
+/// assert_eq!(sc.trace_state().get("vendor"), Some("abc"));
+///
+/// assert!(matches!(extract([&tp[..], &tp[..]], []), Incoming::Invalid(_)));
+/// ```
+pub fn extract<'a, P, S>(traceparents: P, tracestates: S) -> Incoming
+where
+    P: IntoIterator<Item = &'a [u8]>,
+    S: IntoIterator<Item = &'a [u8]>,
+{
+    let mut traceparents = traceparents.into_iter();
+    let Some(first) = traceparents.next() else {
+        return Incoming::Absent;
+    };
+    if traceparents.next().is_some() {
+        return Incoming::Invalid(TraceParentError::Duplicate);
+    }
+    let parent = match TraceParent::parse_header(first) {
+        Ok(parent) => parent,
+        Err(e) => return Incoming::Invalid(e),
+    };
+    let (trace_state, tracestate_error) = match parse_tracestate(tracestates) {
+        Ok(members) => (to_otel_trace_state(&members), None),
+        Err(e) => (Default::default(), Some(e)),
+    };
+    Incoming::Valid {
+        span_context: parent.to_span_context(trace_state),
+        tracestate_error,
+    }
+}
+
+/// [`extract`] over `(name, value)` header pairs, matching the names case-insensitively
+/// (`TraceParent`, `TRACESTATE`, ...), for header collections other than `http::HeaderMap`.
+///
+/// ```
+/// use instrument_core::context::extract_from_pairs;
+///
+/// let headers = [("TraceParent", &b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"[..])];
+/// assert!(extract_from_pairs(headers).span_context().is_some());
+/// ```
+pub fn extract_from_pairs<'a, I>(headers: I) -> Incoming
+where
+    I: IntoIterator<Item = (&'a str, &'a [u8])>,
+{
+    let mut parents: Vec<&'a [u8]> = Vec::new();
+    let mut states: Vec<&'a [u8]> = Vec::new();
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case(TRACEPARENT_HEADER) {
+            parents.push(value);
+        } else if name.eq_ignore_ascii_case(TRACESTATE_HEADER) {
+            states.push(value);
+        }
+    }
+    extract(parents, states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TP: &[u8] = b"00-12345678901234567890123456789012-1234567890123456-00";
+
+    #[test]
+    fn no_traceparent_is_absent_and_tracestate_alone_is_ignored() {
+        assert_eq!(extract([], [&b"foo=1"[..]]), Incoming::Absent);
+    }
+
+    #[test]
+    fn duplicated_traceparent_restarts_the_trace() {
+        let other = b"00-12345678901234567890123456789011-1234567890123456-01";
+        assert_eq!(
+            extract([TP, &other[..]], []),
+            Incoming::Invalid(TraceParentError::Duplicate)
+        );
+    }
+
+    #[test]
+    fn bad_tracestate_keeps_the_traceparent() {
+        let incoming = extract([TP], [&b"foo=1,foo=2"[..]]);
+        let sc = incoming.span_context().unwrap();
+        assert_eq!(sc.trace_id().to_string(), "12345678901234567890123456789012");
+        assert_eq!(sc.trace_state().header(), "");
+        assert!(matches!(
+            incoming,
+            Incoming::Valid { tracestate_error: Some(TraceStateError::DuplicateKey { .. }), .. }
+        ));
+    }
+
+    #[test]
+    fn header_names_match_in_any_case_and_wrong_names_do_not() {
+        for name in ["traceparent", "TraceParent", "TrAcEpArEnT", "TRACEPARENT"] {
+            assert!(extract_from_pairs([(name, TP)]).span_context().is_some(), "{name}");
+        }
+        for name in ["trace-parent", "trace.parent"] {
+            assert_eq!(extract_from_pairs([(name, TP)]), Incoming::Absent, "{name}");
+        }
+        let sc = extract_from_pairs([("traceparent", TP), ("TrAcEsTaTe", &b"foo=1"[..])])
+            .into_span_context()
+            .unwrap();
+        assert_eq!(sc.trace_state().get("foo"), Some("1"));
+        let sc = extract_from_pairs([("traceparent", TP), ("trace-state", &b"foo=1"[..])])
+            .into_span_context()
+            .unwrap();
+        assert_eq!(sc.trace_state().get("foo"), None);
+    }
+}

@@ -1,0 +1,442 @@
+//! The W3C `traceparent` header: strict parsing and formatting.
+//!
+//! Hand-written rather than taken from `opentelemetry_sdk`'s `TraceContextPropagator`:
+//! that parser fails 13 of the 41 W3C conformance tests (missing length checks, the
+//! `random` flag dropped) and costs ~360 ns per extract (`../shared/ANCHORS.md`); this one
+//! is measured in `benches/core.rs` (`traceparent/parse`).
+
+use std::fmt;
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+/// Length of a version-`00` `traceparent`: `2 + 1 + 32 + 1 + 16 + 1 + 2`.
+pub const TRACEPARENT_LEN: usize = 55;
+
+/// A parsed W3C `traceparent`: version, trace id, parent (span) id and trace flags.
+///
+/// Parsing follows the W3C Trace Context specification, section 3.2: version `00`
+/// must be exactly 55 characters; a higher version is parsed forward-compatibly (the
+/// first 55 characters, then a `-` or the end); version `ff`, upper-case hex and
+/// all-zero ids are invalid. All eight flag bits are kept, not only `sampled`.
+/// Formatting always writes version `00`, the version this implementation speaks.
+///
+/// ```
+/// use instrument_core::context::TraceParent;
+///
+/// let tp: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse()?;
+/// assert!(tp.is_sampled());
+/// assert_eq!(tp.to_string(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+/// # Ok::<(), instrument_core::context::TraceParentError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceParent {
+    version: u8,
+    trace_id: TraceId,
+    parent_id: SpanId,
+    flags: TraceFlags,
+}
+
+/// Why a `traceparent` value was rejected.
+///
+/// The message never repeats the input, so it is safe to log whatever arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TraceParentError {
+    /// Wrong total length (version `00` must be exactly 55 characters, others at least 55).
+    Length {
+        /// The length that arrived, in bytes.
+        actual: usize,
+    },
+    /// The version field is not two lower-case hex digits, or is the forbidden `ff`.
+    Version,
+    /// A field separator `-` is missing or misplaced.
+    Delimiter,
+    /// The trace id is not 32 lower-case hex digits.
+    TraceIdHex,
+    /// The parent id is not 16 lower-case hex digits.
+    ParentIdHex,
+    /// The trace flags are not two lower-case hex digits.
+    FlagsHex,
+    /// The trace id is all zeros.
+    ZeroTraceId,
+    /// The parent id is all zeros.
+    ZeroParentId,
+    /// More than one `traceparent` header arrived (W3C 3.2: the request's context is invalid).
+    Duplicate,
+}
+
+impl fmt::Display for TraceParentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length { actual } => write!(
+                f,
+                "traceparent has length {actual}, expected {TRACEPARENT_LEN} (version 00) or more (later versions)"
+            ),
+            Self::Version => f.write_str("traceparent version is not two lower-case hex digits other than ff"),
+            Self::Delimiter => f.write_str("traceparent fields are not separated by '-' where required"),
+            Self::TraceIdHex => f.write_str("traceparent trace-id is not 32 lower-case hex digits"),
+            Self::ParentIdHex => f.write_str("traceparent parent-id is not 16 lower-case hex digits"),
+            Self::FlagsHex => f.write_str("traceparent trace-flags are not two lower-case hex digits"),
+            Self::ZeroTraceId => f.write_str("traceparent trace-id is all zeros"),
+            Self::ZeroParentId => f.write_str("traceparent parent-id is all zeros"),
+            Self::Duplicate => f.write_str("more than one traceparent header"),
+        }
+    }
+}
+
+impl std::error::Error for TraceParentError {}
+
+/// Value of a lower-case hex digit, or `0xff` for anything else (upper case included:
+/// the spec's grammar is `HEXDIGLC`).
+const HEX: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes lower-case hex into an integer, or `None` on any other byte.
+#[inline]
+fn decode_hex(digits: &[u8]) -> Option<u128> {
+    let mut value: u128 = 0;
+    let mut bad = 0u8;
+    for &b in digits {
+        let nibble = HEX[b as usize];
+        // Accumulate instead of branching per digit; 0xff has the high bit set.
+        bad |= nibble;
+        value = (value << 4) | u128::from(nibble & 0x0f);
+    }
+    (bad & 0xf0 == 0).then_some(value)
+}
+
+impl TraceParent {
+    /// Parses a `traceparent` value exactly as it must appear, without surrounding whitespace.
+    ///
+    /// Use [`TraceParent::parse_header`] for a raw header value (it strips the optional
+    /// whitespace HTTP allows around a field value).
+    pub fn parse(value: &str) -> Result<Self, TraceParentError> {
+        Self::parse_bytes(value.as_bytes())
+    }
+
+    /// Parses a raw `traceparent` header value: leading and trailing spaces and tabs
+    /// (RFC 9110 OWS) are ignored, everything else is as strict as [`TraceParent::parse`].
+    pub fn parse_header(value: &[u8]) -> Result<Self, TraceParentError> {
+        Self::parse_bytes(trim_ows(value))
+    }
+
+    fn parse_bytes(b: &[u8]) -> Result<Self, TraceParentError> {
+        if b.len() < TRACEPARENT_LEN {
+            return Err(TraceParentError::Length { actual: b.len() });
+        }
+        let version = decode_hex(&b[0..2]).ok_or(TraceParentError::Version)? as u8;
+        if version == 0xff {
+            return Err(TraceParentError::Version);
+        }
+        // W3C 3.2.4: version 00 is exactly 55 long; a later version may append fields, but
+        // only after a '-' at position 55.
+        if version == 0 && b.len() != TRACEPARENT_LEN {
+            return Err(TraceParentError::Length { actual: b.len() });
+        }
+        if b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
+            return Err(TraceParentError::Delimiter);
+        }
+        if b.len() > TRACEPARENT_LEN && b[TRACEPARENT_LEN] != b'-' {
+            return Err(TraceParentError::Delimiter);
+        }
+        let trace_id = decode_hex(&b[3..35]).ok_or(TraceParentError::TraceIdHex)?;
+        let parent_id = decode_hex(&b[36..52]).ok_or(TraceParentError::ParentIdHex)?;
+        let flags = decode_hex(&b[53..55]).ok_or(TraceParentError::FlagsHex)? as u8;
+        if trace_id == 0 {
+            return Err(TraceParentError::ZeroTraceId);
+        }
+        if parent_id == 0 {
+            return Err(TraceParentError::ZeroParentId);
+        }
+        Ok(Self {
+            version,
+            trace_id: TraceId::from_bytes(trace_id.to_be_bytes()),
+            parent_id: SpanId::from_bytes((parent_id as u64).to_be_bytes()),
+            flags: TraceFlags::new(flags),
+        })
+    }
+
+    /// Builds a version-`00` traceparent from ids, or `None` if either id is invalid (all zeros).
+    pub fn new(trace_id: TraceId, parent_id: SpanId, flags: TraceFlags) -> Option<Self> {
+        (trace_id != TraceId::INVALID && parent_id != SpanId::INVALID).then_some(Self {
+            version: 0,
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+
+    /// The traceparent describing `span_context`, or `None` if it is not valid.
+    pub fn from_span_context(span_context: &SpanContext) -> Option<Self> {
+        Self::new(
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags(),
+        )
+    }
+
+    /// A remote [`SpanContext`] with these ids and flags and the given `tracestate`.
+    pub fn to_span_context(&self, trace_state: TraceState) -> SpanContext {
+        SpanContext::new(self.trace_id, self.parent_id, self.flags, true, trace_state)
+    }
+
+    /// The version that was parsed (formatting always writes `00`).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The parent (span) id.
+    pub fn parent_id(&self) -> SpanId {
+        self.parent_id
+    }
+
+    /// All eight trace-flag bits as received.
+    pub fn flags(&self) -> TraceFlags {
+        self.flags
+    }
+
+    /// Whether the `sampled` flag (bit 0) is set.
+    pub fn is_sampled(&self) -> bool {
+        self.flags.is_sampled()
+    }
+
+    /// Writes the version-`00` form into a stack buffer and returns it as text; no allocation.
+    pub fn encode<'b>(&self, buf: &'b mut [u8; TRACEPARENT_LEN]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        fn put(out: &mut [u8], value: u128) {
+            let mut v = value;
+            for slot in out.iter_mut().rev() {
+                *slot = DIGITS[(v & 0xf) as usize];
+                v >>= 4;
+            }
+        }
+        buf[0] = b'0';
+        buf[1] = b'0';
+        buf[2] = b'-';
+        put(&mut buf[3..35], u128::from_be_bytes(self.trace_id.to_bytes()));
+        buf[35] = b'-';
+        put(
+            &mut buf[36..52],
+            u128::from(u64::from_be_bytes(self.parent_id.to_bytes())),
+        );
+        buf[52] = b'-';
+        put(&mut buf[53..55], u128::from(self.flags.to_u8()));
+        // Every byte written above is ASCII.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; TRACEPARENT_LEN];
+        f.write_str(self.encode(&mut buf))
+    }
+}
+
+impl fmt::Debug for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceParent({self})")
+    }
+}
+
+impl std::str::FromStr for TraceParent {
+    type Err = TraceParentError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Strips RFC 9110 optional whitespace (spaces and horizontal tabs) from both ends.
+pub(crate) fn trim_ows(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-12345678901234567890123456789012-1234567890123456-01";
+
+    fn err(s: &str) -> TraceParentError {
+        TraceParent::parse_header(s.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn valid_version_00_round_trips() {
+        let tp = TraceParent::parse(VALID).unwrap();
+        assert_eq!(tp.version(), 0);
+        assert_eq!(
+            tp.trace_id(),
+            TraceId::from_hex("12345678901234567890123456789012").unwrap()
+        );
+        assert_eq!(tp.parent_id(), SpanId::from_hex("1234567890123456").unwrap());
+        assert!(tp.is_sampled());
+        assert_eq!(tp.to_string(), VALID);
+    }
+
+    #[test]
+    fn all_flag_bits_are_kept() {
+        let tp = TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-ff")
+            .unwrap();
+        assert_eq!(tp.flags().to_u8(), 0xff);
+        assert!(tp.to_string().ends_with("-ff"));
+        let random_only =
+            TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-02")
+                .unwrap();
+        assert!(!random_only.is_sampled());
+        assert_eq!(random_only.flags().to_u8(), 0x02);
+    }
+
+    #[test]
+    fn version_00_rejects_trailing_data() {
+        assert_eq!(err(&format!("{VALID}.")), TraceParentError::Length { actual: 56 });
+        assert!(matches!(
+            err(&format!("{VALID}-what-the-future-will-be-like")),
+            TraceParentError::Length { .. }
+        ));
+    }
+
+    #[test]
+    fn future_version_is_parsed_forward_compatibly() {
+        let base = "cc-12345678901234567890123456789012-1234567890123456-01";
+        let tp = TraceParent::parse(base).unwrap();
+        assert_eq!(tp.version(), 0xcc);
+        assert_eq!(tp.to_string(), VALID, "formatting writes version 00");
+        assert!(TraceParent::parse(&format!("{base}-what-the-future-will-be-like")).is_ok());
+        assert_eq!(
+            err(&format!("{base}.what-the-future-will-be-like")),
+            TraceParentError::Delimiter
+        );
+    }
+
+    #[test]
+    fn version_ff_and_bad_versions_are_invalid() {
+        assert_eq!(
+            err("ff-12345678901234567890123456789012-1234567890123456-01"),
+            TraceParentError::Version
+        );
+        assert_eq!(
+            err(".0-12345678901234567890123456789012-1234567890123456-01"),
+            TraceParentError::Version
+        );
+        assert_eq!(
+            err("0.-12345678901234567890123456789012-1234567890123456-01"),
+            TraceParentError::Version
+        );
+        assert!(TraceParent::parse("000-12345678901234567890123456789012-1234567890123456-01")
+            .is_err());
+        assert!(
+            TraceParent::parse("0000-12345678901234567890123456789012-1234567890123456-01")
+                .is_err()
+        );
+        assert!(matches!(
+            err("0-12345678901234567890123456789012-1234567890123456-01"),
+            TraceParentError::Length { actual: 54 }
+        ));
+    }
+
+    #[test]
+    fn upper_case_hex_is_invalid() {
+        assert_eq!(
+            err("00-1234567890123456789012345678901A-1234567890123456-01"),
+            TraceParentError::TraceIdHex
+        );
+        assert_eq!(
+            err("00-12345678901234567890123456789012-123456789012345A-01"),
+            TraceParentError::ParentIdHex
+        );
+        assert_eq!(
+            err("00-12345678901234567890123456789012-1234567890123456-0A"),
+            TraceParentError::FlagsHex
+        );
+        assert_eq!(
+            err("0A-12345678901234567890123456789012-1234567890123456-01"),
+            TraceParentError::Version
+        );
+    }
+
+    #[test]
+    fn zero_ids_are_invalid() {
+        assert_eq!(
+            err("00-00000000000000000000000000000000-1234567890123456-01"),
+            TraceParentError::ZeroTraceId
+        );
+        assert_eq!(
+            err("00-12345678901234567890123456789012-0000000000000000-01"),
+            TraceParentError::ZeroParentId
+        );
+    }
+
+    #[test]
+    fn field_length_errors_are_detected() {
+        for bad in [
+            "00-123456789012345678901234567890123-1234567890123456-01",
+            "00-1234567890123456789012345678901-1234567890123456-01",
+            "00-12345678901234567890123456789012-12345678901234567-01",
+            "00-12345678901234567890123456789012-123456789012345-01",
+            "00-12345678901234567890123456789012-1234567890123456-001",
+            "00-12345678901234567890123456789012-1234567890123456-1",
+            "00-.2345678901234567890123456789012-1234567890123456-01",
+            "00-12345678901234567890123456789012-.234567890123456-01",
+            "00-12345678901234567890123456789012-1234567890123456-.0",
+            "",
+        ] {
+            assert!(TraceParent::parse_header(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn surrounding_ows_is_ignored_by_parse_header_only() {
+        for padded in [
+            format!(" {VALID}"),
+            format!("\t{VALID}"),
+            format!("{VALID} "),
+            format!("{VALID}\t"),
+            format!("\t {VALID} \t"),
+        ] {
+            assert!(TraceParent::parse_header(padded.as_bytes()).is_ok(), "{padded:?}");
+            assert!(TraceParent::parse(&padded).is_err(), "{padded:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_do_not_echo_input() {
+        let secret = "00-12345678901234567890123456789012-1234567890123456-0Z";
+        assert!(!err(secret).to_string().contains("0Z"));
+    }
+
+    #[test]
+    fn span_context_conversion_keeps_flags_and_is_remote() {
+        let tp = TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-03")
+            .unwrap();
+        let sc = tp.to_span_context(TraceState::default());
+        assert!(sc.is_remote() && sc.is_valid() && sc.is_sampled());
+        assert_eq!(sc.trace_flags().to_u8(), 0x03);
+        assert_eq!(TraceParent::from_span_context(&sc), Some(tp));
+        assert_eq!(TraceParent::from_span_context(&SpanContext::NONE), None);
+    }
+}

@@ -1,0 +1,23 @@
+//! The domain core of the **instrument** toolkit: W3C trace context restored from
+//! stored `traceparent`s, validated tenant identity, semantic conventions, redaction of
+//! secrets and personal data, and a metric label-cardinality guard.
+//!
+//! It has no tower middleware; `instrument-tower` builds the layers on it and
+//! `instrument-macros` generates calls into it.
+//!
+//! | module | for |
+//! |---|---|
+//! | [`context`] | `traceparent`/`tracestate` parse and format, [`context::restore`], [`context::capture`], parent policy |
+//! | [`tenant`] | [`tenant::TenantId`] and the cross-tenant check |
+//! | [`semconv`] | every attribute key, span name and metric name |
+//! | [`redact`] | [`redact::Redactor`] and [`redact::sanitize_sql`] |
+//! | [`cardinality`] | [`cardinality::LabelGuard`], route normalisation, status groups |
+#![warn(missing_docs)]
+#![deny(unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod cardinality;
+pub mod context;
+pub mod redact;
+pub mod semconv;
+pub mod tenant;

@@ -1,0 +1,545 @@
+//! Value detectors: secrets and personal data found under any key.
+//!
+//! Scanning a clean value must cost almost nothing (`benches/core.rs`,
+//! `redact/clean_64b`), so a single pass first records which detectors could possibly
+//! fire (one Aho-Corasick search for trigger words plus a byte-class loop), and only
+//! those run their regular expressions. A value nothing can fire on comes back
+//! borrowed.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Captures, Regex, RegexSet};
+
+use super::keys::KeyMatcher;
+use super::policy::{PolicyError, RedactionPolicy, Rule};
+use super::summary::RedactionSummary;
+use super::text::{is_card_number, mask_card, percent_decode};
+
+// Trigger bits: which detectors may fire on a value.
+const T_PEM: u32 = 1 << 0;
+const T_URL: u32 = 1 << 1;
+const T_JWT: u32 = 1 << 2;
+const T_AUTH: u32 = 1 << 3;
+const T_API_KEY: u32 = 1 << 4;
+const T_KEYWORD: u32 = 1 << 5;
+const T_EMAIL: u32 = 1 << 6;
+const T_DIGITS: u32 = 1 << 7;
+const T_IP: u32 = 1 << 8;
+const T_SEPARATOR: u32 = 1 << 9;
+
+// Byte classes for the first pass.
+const C_DIGIT: u8 = 1;
+const C_AT: u8 = 2;
+const C_SEP: u8 = 4; // '=' or ':'
+const C_DOT: u8 = 8; // '.' or ':' (IP addresses)
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = C_DIGIT;
+        d += 1;
+    }
+    t[b'@' as usize] = C_AT;
+    t[b'=' as usize] = C_SEP;
+    t[b':' as usize] = C_SEP | C_DOT;
+    t[b'.' as usize] = C_DOT;
+    t
+};
+
+/// Digits needed before a card or SSN is possible (an SSN has nine).
+const MIN_SENSITIVE_DIGITS: u32 = 9;
+/// Shortest value any detector can fire on (`a@b.io`).
+const MIN_SCAN_LEN: usize = 6;
+
+/// What to do with one regex match.
+enum Rewrite {
+    /// Not sensitive after all: leave it.
+    Keep,
+    /// Replace with the policy's replacement text.
+    Mask,
+    /// Replace with this (a partial mask).
+    With(String),
+}
+
+pub(crate) struct Detectors {
+    rules: u32,
+    replacement: Box<str>,
+    triggers: AhoCorasick,
+    trigger_bits: Vec<u32>,
+    allowed_values: HashSet<Box<str>>,
+    pem: Regex,
+    url: Regex,
+    jwt: Regex,
+    auth: Regex,
+    api_key: Option<Regex>,
+    inline: Regex,
+    email: Regex,
+    card: Regex,
+    ssn: Regex,
+    ipv4: Regex,
+    ipv6: Regex,
+    custom: Option<(RegexSet, Vec<Regex>)>,
+    /// Anchored forms used under a sensitive key, where a whole-value match keeps a partial mask.
+    api_key_whole: Option<Regex>,
+    card_whole: Regex,
+    auth_whole: Regex,
+}
+
+fn compile(name: &str, pattern: &str) -> Result<Regex, PolicyError> {
+    Regex::new(pattern).map_err(|e| PolicyError::Pattern {
+        name: name.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Text forms of a key word as it may appear in free text (`api_key`, `api-key`, `apikey`).
+fn text_variants(word: &str) -> Vec<String> {
+    let lower = word.to_ascii_lowercase();
+    if lower.contains(['_', '-', '.']) {
+        let parts: Vec<&str> = lower.split(['_', '-', '.']).collect();
+        vec![parts.join("_"), parts.join("-"), parts.concat(), parts.join(".")]
+    } else {
+        vec![lower]
+    }
+}
+
+impl Detectors {
+    pub(crate) fn new(policy: &RedactionPolicy, key_words: &[&str]) -> Result<Self, PolicyError> {
+        if policy.replacement.is_empty() {
+            return Err(PolicyError::Empty("replacement"));
+        }
+        let rules = policy.enabled_rules();
+        let mut prefixes: Vec<String> = Vec::new();
+        if policy.default_api_key_prefixes {
+            prefixes.extend(super::policy::DEFAULT_API_KEY_PREFIXES.iter().map(|p| (*p).to_owned()));
+        }
+        for p in &policy.api_key_prefixes {
+            if p.is_empty() {
+                return Err(PolicyError::Empty("API key prefix"));
+            }
+            prefixes.push(p.clone());
+        }
+
+        let mut words: Vec<String> = Vec::new();
+        let mut bits: Vec<u32> = Vec::new();
+        let mut add = |w: String, b: u32| {
+            words.push(w);
+            bits.push(b);
+        };
+        add("-----begin".into(), T_PEM);
+        add("://".into(), T_URL);
+        add("eyj".into(), T_JWT);
+        add("bearer".into(), T_AUTH);
+        add("basic".into(), T_AUTH);
+        for p in &prefixes {
+            add(p.to_ascii_lowercase(), T_API_KEY);
+        }
+        for w in key_words {
+            for v in text_variants(w) {
+                add(v, T_KEYWORD);
+            }
+        }
+        let triggers = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&words)
+            .map_err(|e| PolicyError::Pattern {
+                name: "triggers".into(),
+                message: e.to_string(),
+            })?;
+
+        let (api_key, api_key_whole) = if prefixes.is_empty() {
+            (None, None)
+        } else {
+            let alternation = prefixes
+                .iter()
+                .map(|p| regex::escape(p))
+                .collect::<Vec<_>>()
+                .join("|");
+            (
+                Some(compile(
+                    "api key",
+                    &format!(r"(^|[^A-Za-z0-9])({alternation})([A-Za-z0-9_\-]{{8,}})"),
+                )?),
+                Some(compile(
+                    "api key",
+                    &format!(r"^\s*({alternation})([A-Za-z0-9_\-]{{8,}})\s*$"),
+                )?),
+            )
+        };
+
+        let custom = if policy.patterns.is_empty() {
+            None
+        } else {
+            let mut regexes = Vec::new();
+            for p in &policy.patterns {
+                regexes.push(compile(&p.name, &p.regex)?);
+            }
+            let set = RegexSet::new(policy.patterns.iter().map(|p| &p.regex)).map_err(|e| {
+                PolicyError::Pattern {
+                    name: "custom patterns".into(),
+                    message: e.to_string(),
+                }
+            })?;
+            Some((set, regexes))
+        };
+
+        Ok(Self {
+            rules,
+            replacement: policy.replacement.clone().into_boxed_str(),
+            triggers,
+            trigger_bits: bits,
+            allowed_values: policy
+                .allowed_values
+                .iter()
+                .map(|v| v.clone().into_boxed_str())
+                .collect(),
+            pem: compile(
+                "private key",
+                r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+            )?,
+            url: compile("url", r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>\\`]+"#)?,
+            jwt: compile("jwt", r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*")?,
+            auth: compile("auth", r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})")?,
+            api_key,
+            inline: compile(
+                "inline secret",
+                r#"([A-Za-z0-9_.\-]+)(["']?)([ \t]*[:=][ \t]*)("(?:[^"\\]|\\.)*"|'[^']*'|(?i:bearer|basic)[ \t]+[^\s,;&"'}]+|[^\s,;&"'}]+)"#,
+            )?,
+            email: compile(
+                "email",
+                r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}",
+            )?,
+            card: compile("payment card", r"[0-9](?:[ \-]?[0-9]){12,18}")?,
+            ssn: compile("ssn", r"\b([0-9]{3})-([0-9]{2})-([0-9]{4})\b")?,
+            ipv4: compile("ipv4", r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b")?,
+            ipv6: compile("ipv6", r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[0-9A-Za-z]+)?")?,
+            custom,
+            api_key_whole,
+            card_whole: compile("payment card", r"^\s*[0-9](?:[ \-]?[0-9]){12,18}\s*$")?,
+            auth_whole: compile("auth", r"(?i)^\s*(bearer|basic|digest|token|negotiate)\s+\S")?,
+        })
+    }
+
+    pub(crate) fn replacement(&self) -> &str {
+        &self.replacement
+    }
+
+    pub(crate) fn on(&self, rule: Rule) -> bool {
+        self.rules & (1 << rule as u32) != 0
+    }
+
+    pub(crate) fn is_allowed_value(&self, value: &str) -> bool {
+        !self.allowed_values.is_empty() && self.allowed_values.contains(value)
+    }
+
+    /// The first pass: which detectors could fire on `text`.
+    fn triggers(&self, text: &str) -> u32 {
+        let mut class = 0u8;
+        let mut digits = 0u32;
+        for &b in text.as_bytes() {
+            let c = CLASS[b as usize];
+            class |= c;
+            digits += u32::from(c & C_DIGIT);
+        }
+        let mut t = 0;
+        if class & C_AT != 0 {
+            t |= T_EMAIL;
+        }
+        if class & C_SEP != 0 {
+            t |= T_SEPARATOR;
+        }
+        if digits >= MIN_SENSITIVE_DIGITS {
+            t |= T_DIGITS;
+        }
+        if digits >= 2 && class & C_DOT != 0 {
+            t |= T_IP;
+        }
+        for m in self.triggers.find_overlapping_iter(text) {
+            t |= self.trigger_bits[m.pattern().as_usize()];
+        }
+        t
+    }
+
+    /// Masks every sensitive value found in free text.
+    ///
+    /// `keys` decides inline `key=value` pairs and URL parameters.
+    pub(crate) fn scan<'a>(
+        &self,
+        text: &'a str,
+        keys: &KeyMatcher,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        if text.len() < MIN_SCAN_LEN || self.is_allowed_value(text) {
+            return Cow::Borrowed(text);
+        }
+        let t = self.triggers(text);
+        let mut out = Cow::Borrowed(text);
+        if t & T_PEM != 0 && self.on(Rule::PrivateKey) {
+            out = self.replace(out, &self.pem, Some(Rule::PrivateKey), summary, |_, _, _| Rewrite::Mask);
+        }
+        if t & T_URL != 0 && (self.on(Rule::UrlCredentials) || self.on(Rule::SensitiveQuery)) {
+            // `sanitize_url` counts what it masks itself.
+            out = self.replace(out, &self.url, None, summary, |caps, _, s| {
+                self.sanitize_url(&caps[0], keys, s).map_or(Rewrite::Keep, Rewrite::With)
+            });
+        }
+        if t & T_JWT != 0 && self.on(Rule::Jwt) {
+            out = self.replace(out, &self.jwt, Some(Rule::Jwt), summary, |_, _, _| Rewrite::Mask);
+        }
+        if t & T_AUTH != 0 && self.on(Rule::AuthCredential) {
+            out = self.replace(out, &self.auth, Some(Rule::AuthCredential), summary, |caps, _, _| {
+                let token = &caps[3];
+                // Plain words after "basic"/"bearer" in prose are not credentials.
+                let looks_like_token = token
+                    .bytes()
+                    .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b"._~+/=-".contains(&b));
+                if !looks_like_token || self.already_masked(token) {
+                    return Rewrite::Keep;
+                }
+                Rewrite::With(format!("{}{}{}", &caps[1], &caps[2], self.replacement))
+            });
+        }
+        if t & T_API_KEY != 0 && self.on(Rule::ApiKey) {
+            if let Some(re) = &self.api_key {
+                out = self.replace(out, re, Some(Rule::ApiKey), summary, |caps, _, _| {
+                    Rewrite::With(format!("{}{}{}", &caps[1], &caps[2], self.replacement))
+                });
+            }
+        }
+        if t & T_KEYWORD != 0 && t & T_SEPARATOR != 0 && self.on(Rule::InlineSecret) {
+            out = self.replace(out, &self.inline, Some(Rule::InlineSecret), summary, |caps, _, _| {
+                let raw = &caps[4];
+                let value = raw.trim_matches(['"', '\'']);
+                if !keys.is_sensitive(&caps[1]) || value.is_empty() || self.already_masked(value) {
+                    return Rewrite::Keep;
+                }
+                let quote = match raw.as_bytes()[0] {
+                    b'"' => "\"",
+                    b'\'' => "'",
+                    _ => "",
+                };
+                Rewrite::With(format!(
+                    "{}{}{}{quote}{}{quote}",
+                    &caps[1], &caps[2], &caps[3], self.replacement
+                ))
+            });
+        }
+        if t & T_EMAIL != 0 && self.on(Rule::Email) {
+            out = self.replace(out, &self.email, Some(Rule::Email), summary, |_, _, _| Rewrite::Mask);
+        }
+        if t & T_DIGITS != 0 && self.on(Rule::PaymentCard) {
+            out = self.replace(out, &self.card, Some(Rule::PaymentCard), summary, |caps, hay, _| {
+                let m = caps.get(0).expect("group 0 always participates");
+                let bytes = hay.as_bytes();
+                // Part of a longer number is not a card.
+                let digit_before = m.start() > 0 && bytes[m.start() - 1].is_ascii_digit();
+                let digit_after = bytes.get(m.end()).is_some_and(u8::is_ascii_digit);
+                let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
+                if digit_before || digit_after || !is_card_number(&digits) {
+                    return Rewrite::Keep;
+                }
+                Rewrite::With(mask_card(m.as_str()))
+            });
+        }
+        if t & T_DIGITS != 0 && self.on(Rule::Ssn) {
+            out = self.replace(out, &self.ssn, Some(Rule::Ssn), summary, |caps, _, _| {
+                let valid = !matches!(&caps[1], "000" | "666")
+                    && !caps[1].starts_with('9')
+                    && &caps[2] != "00"
+                    && &caps[3] != "0000";
+                if valid { Rewrite::Mask } else { Rewrite::Keep }
+            });
+        }
+        if t & T_IP != 0 && self.on(Rule::Ip) {
+            out = self.replace(out, &self.ipv4, Some(Rule::Ip), summary, |caps, _, _| {
+                if caps[0].parse::<Ipv4Addr>().is_ok() { Rewrite::Mask } else { Rewrite::Keep }
+            });
+            out = self.replace(out, &self.ipv6, Some(Rule::Ip), summary, |caps, _, _| {
+                let candidate = caps[0].split('%').next().unwrap_or_default();
+                if candidate.parse::<Ipv6Addr>().is_ok() { Rewrite::Mask } else { Rewrite::Keep }
+            });
+        }
+        if let Some((set, regexes)) = &self.custom {
+            if self.on(Rule::Custom) {
+                let hits: Vec<usize> = set.matches(&out).iter().collect();
+                for i in hits {
+                    out = self.replace(out, &regexes[i], Some(Rule::Custom), summary, |_, _, _| Rewrite::Mask);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `value` was already masked by an earlier rule.
+    fn already_masked(&self, value: &str) -> bool {
+        value.ends_with(&*self.replacement)
+    }
+
+    /// Rewrites the matches of `re` in `text` as `rewrite` decides, counting one mask
+    /// of `rule` per rewritten match. Stays borrowed when nothing changes.
+    fn replace<'a>(
+        &self,
+        text: Cow<'a, str>,
+        re: &Regex,
+        rule: Option<Rule>,
+        summary: &mut RedactionSummary,
+        mut rewrite: impl FnMut(&Captures<'_>, &str, &mut RedactionSummary) -> Rewrite,
+    ) -> Cow<'a, str> {
+        let mut out: Option<String> = None;
+        let mut last = 0;
+        for caps in re.captures_iter(&text) {
+            let m = caps.get(0).expect("group 0 always participates");
+            if self.is_allowed_value(m.as_str()) {
+                continue;
+            }
+            let replacement: Cow<'_, str> = match rewrite(&caps, &text, summary) {
+                Rewrite::Keep => continue,
+                Rewrite::Mask => Cow::Borrowed(&self.replacement),
+                Rewrite::With(partial) => Cow::Owned(partial),
+            };
+            let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            buf.push_str(&text[last..m.start()]);
+            buf.push_str(&replacement);
+            last = m.end();
+            if let Some(rule) = rule {
+                summary.add(rule);
+            }
+        }
+        match out {
+            None => text,
+            Some(mut buf) => {
+                buf.push_str(&text[last..]);
+                Cow::Owned(buf)
+            }
+        }
+    }
+
+    /// The masked form of a value held under a sensitive key: a partial mask when the
+    /// whole value is one thing a value rule knows how to mask partially (an API key
+    /// keeps its prefix, a card its last four digits, a credential its scheme), else the
+    /// replacement.
+    pub(crate) fn mask_whole(&self, value: &str) -> String {
+        if self.on(Rule::ApiKey) {
+            if let Some(caps) = self.api_key_whole.as_ref().and_then(|re| re.captures(value)) {
+                return format!("{}{}", &caps[1], self.replacement);
+            }
+        }
+        if self.on(Rule::PaymentCard) && self.card_whole.is_match(value) {
+            let digits: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
+            if is_card_number(&digits) {
+                return mask_card(value.trim());
+            }
+        }
+        if let Some(caps) = self.auth_whole.captures(value) {
+            return format!("{} {}", &caps[1], self.replacement);
+        }
+        self.replacement.to_string()
+    }
+
+    /// Masks credentials and sensitive parameters of one URL (absolute or relative).
+    /// `None` when nothing changed.
+    pub(crate) fn sanitize_url(
+        &self,
+        url: &str,
+        keys: &KeyMatcher,
+        summary: &mut RedactionSummary,
+    ) -> Option<String> {
+        let mut out = String::with_capacity(url.len());
+        let mut changed = false;
+        let rest = match url.find("://") {
+            Some(i) => {
+                let after = i + 3;
+                let auth_end = url[after..]
+                    .find(['/', '?', '#'])
+                    .map_or(url.len(), |j| after + j);
+                let authority = &url[after..auth_end];
+                out.push_str(&url[..after]);
+                match authority.rfind('@') {
+                    Some(at)
+                        if self.on(Rule::UrlCredentials)
+                            && &authority[..at] != self.replacement() =>
+                    {
+                        out.push_str(&self.replacement);
+                        out.push_str(&authority[at..]);
+                        summary.add(Rule::UrlCredentials);
+                        changed = true;
+                    }
+                    _ => out.push_str(authority),
+                }
+                &url[auth_end..]
+            }
+            None => url,
+        };
+        // Path, then `?query`, then `#fragment`; parameters in both can carry secrets
+        // (OAuth implicit flow puts `access_token` in the fragment).
+        let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
+        out.push_str(&rest[..query_start]);
+        let mut tail = &rest[query_start..];
+        while let Some(sep) = tail.chars().next() {
+            out.push(sep);
+            tail = &tail[1..];
+            let end = if sep == '?' { tail.find('#').unwrap_or(tail.len()) } else { tail.len() };
+            let (params, next) = tail.split_at(end);
+            changed |= self.sanitize_params(params, keys, summary, &mut out);
+            tail = next;
+        }
+        changed.then_some(out)
+    }
+
+    fn sanitize_params(
+        &self,
+        params: &str,
+        keys: &KeyMatcher,
+        summary: &mut RedactionSummary,
+        out: &mut String,
+    ) -> bool {
+        let mut changed = false;
+        for (i, param) in params.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            let Some((name, value)) = param.split_once('=') else {
+                out.push_str(param);
+                continue;
+            };
+            let decoded_name = percent_decode(name, true);
+            let sensitive = self.on(Rule::SensitiveQuery) && keys.is_sensitive(&decoded_name);
+            let dirty = !sensitive && !value.is_empty() && {
+                let decoded = percent_decode(value, true);
+                let mut inner = RedactionSummary::default();
+                let scanned = self.scan(&decoded, keys, &mut inner);
+                let dirty = matches!(scanned, Cow::Owned(_));
+                if dirty {
+                    summary.merge(&inner);
+                }
+                dirty
+            };
+            if (sensitive && !value.is_empty() && value != self.replacement()) || dirty {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(&self.replacement);
+                if sensitive {
+                    summary.add(Rule::SensitiveQuery);
+                }
+                changed = true;
+            } else {
+                out.push_str(param);
+            }
+        }
+        changed
+    }
+}
+
+impl std::fmt::Debug for Detectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detectors")
+            .field("rules", &format_args!("{:#x}", self.rules))
+            .field("replacement", &self.replacement)
+            .finish_non_exhaustive()
+    }
+}

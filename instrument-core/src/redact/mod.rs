@@ -1,0 +1,311 @@
+//! Redaction: secrets and personal data masked before telemetry leaves the process.
+//!
+//! A [`Redactor`] is built once from a [`RedactionPolicy`] and applied at every exit
+//! (span attributes, events, status messages, log fields, metric labels, headers).
+//! It masks
+//! - the values of **sensitive keys**, matched ignoring case and separators and inside
+//!   longer names (`db_password`, `X-Api-Key`, `stripeSecretKey`), with an allow-list;
+//! - **sensitive values under any key**: e-mail addresses, payment cards (Luhn-checked,
+//!   last four kept), API keys with known prefixes (prefix kept), `Bearer`/`Basic`
+//!   credentials, JWTs, PEM private keys, URL credentials and sensitive query
+//!   parameters, US SSNs, `password=...` inside free text, and IP addresses if asked;
+//! - **JSON inside a string**, structurally, at any depth; and [`sanitize_sql`] reduces
+//!   SQL to its structure.
+//!
+//! It fails closed: a value longer than the scan limit is cut before scanning, JSON
+//! nested deeper than the limit is masked whole. A clean value comes back borrowed,
+//! without allocating.
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use instrument_core::redact::Redactor;
+//!
+//! let r = Redactor::default();
+//! assert_eq!(r.redact_attribute("db_password", "hunter2"), "[REDACTED]");
+//! assert_eq!(r.redact_attribute("api_key", "sk_live_abcd1234efgh"), "sk_live_[REDACTED]");
+//! assert_eq!(r.redact_attribute("note", "card 4111-1111-1111-1111"), "card ****-****-****-1111");
+//! assert_eq!(
+//!     r.redact_attribute("body", r#"{"user":"bob@example.com","password":"x","n":1}"#),
+//!     r#"{"user":"[REDACTED]","password":"[REDACTED]","n":1}"#,
+//! );
+//! assert!(matches!(r.redact_attribute("workflow.kind", "order-fulfilment"), Cow::Borrowed(_)));
+//! ```
+
+mod detect;
+mod json;
+mod keys;
+mod policy;
+mod sql;
+mod summary;
+mod text;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub use policy::{
+    CustomPattern, PolicyError, RedactionPolicy, Rule, DEFAULT_API_KEY_PREFIXES,
+    DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_SCAN_BYTES, DEFAULT_SENSITIVE_KEYS, REDACTED,
+};
+pub use sql::sanitize_sql;
+pub use summary::RedactionSummary;
+
+use detect::Detectors;
+use keys::KeyMatcher;
+
+/// Appended to a value cut at the scan limit.
+pub const TRUNCATED_MARKER: &str = "...[TRUNCATED]";
+
+/// A cut at the scan limit moves back to the last separator within this many bytes,
+/// so a secret straddling the cut is not left half-visible.
+const CUT_BACKTRACK: usize = 4096;
+
+/// Applies a [`RedactionPolicy`]. Cheap to clone (shared), safe to use from any thread.
+#[derive(Clone)]
+pub struct Redactor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: KeyMatcher,
+    detectors: Detectors,
+    max_scan_bytes: usize,
+    max_json_depth: usize,
+}
+
+/// Where a value comes from, which decides how it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A span attribute (`key` is the attribute key).
+    Attribute,
+    /// A structured log field.
+    LogField,
+    /// An HTTP header or gRPC metadata entry (`key` is its name).
+    Header,
+    /// A request or response body expected to be JSON.
+    JsonBody,
+    /// A URL, absolute or relative.
+    Url,
+    /// SQL text.
+    Sql,
+}
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "attribute" => Self::Attribute,
+            "log_field" => Self::LogField,
+            "header" => Self::Header,
+            "json_body" => Self::JsonBody,
+            "url" => Self::Url,
+            "sql" => Self::Sql,
+            _ => return Err(UnknownKind),
+        })
+    }
+}
+
+/// A [`Kind`] name that is not one of `attribute`, `log_field`, `header`, `json_body`,
+/// `url`, `sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownKind;
+
+impl fmt::Display for UnknownKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("kind must be one of attribute, log_field, header, json_body, url, sql")
+    }
+}
+
+impl std::error::Error for UnknownKind {}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        // The default policy always builds (covered by tests).
+        Self::new(&RedactionPolicy::default()).expect("the default redaction policy is valid")
+    }
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("detectors", &self.inner.detectors)
+            .field("max_scan_bytes", &self.inner.max_scan_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redactor {
+    /// Builds a redactor, compiling every pattern once.
+    pub fn new(policy: &RedactionPolicy) -> Result<Self, PolicyError> {
+        let mut words: Vec<&str> = Vec::new();
+        if policy.default_keys {
+            words.extend(DEFAULT_SENSITIVE_KEYS);
+        }
+        words.extend(policy.sensitive_keys.iter().map(String::as_str));
+        let keys = KeyMatcher::new(
+            words.iter().copied(),
+            policy.allowed_keys.iter().map(String::as_str),
+        )?;
+        let detectors = Detectors::new(policy, &words)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys,
+                detectors,
+                max_scan_bytes: policy.max_scan_bytes.max(64),
+                max_json_depth: policy.max_json_depth,
+            }),
+        })
+    }
+
+    /// Whether values under `key` are masked whole by the key rule.
+    pub fn is_sensitive_key(&self, key: &str) -> bool {
+        self.inner.detectors.on(Rule::SensitiveKey) && self.inner.keys.is_sensitive(key)
+    }
+
+    /// Sanitises `value` as read from `kind`, adding what was masked to `summary`.
+    /// `key` is the attribute key, field name or header name (ignored for bodies,
+    /// URLs and SQL).
+    pub fn redact<'a>(
+        &self,
+        kind: Kind,
+        key: &str,
+        value: &'a str,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        match kind {
+            Kind::Attribute | Kind::LogField | Kind::Header => self.keyed(key, value, summary),
+            Kind::JsonBody => self.scan_text(value, 0, summary),
+            Kind::Url => self.redact_url_counted(value, summary),
+            Kind::Sql => {
+                let structure = sanitize_sql(value);
+                match self.scan_text(&structure, 0, summary) {
+                    // Identifiers survived the scan unchanged: keep the first result.
+                    Cow::Borrowed(_) => structure,
+                    Cow::Owned(s) => Cow::Owned(s),
+                }
+            }
+        }
+    }
+
+    /// Sanitises a value with no key (scans it with every value rule).
+    pub fn redact_value<'a>(&self, value: &'a str) -> Cow<'a, str> {
+        self.scan_text(value, 0, &mut RedactionSummary::default())
+    }
+
+    /// Sanitises the value of a span attribute or log field named `key`.
+    pub fn redact_attribute<'a>(&self, key: &str, value: &'a str) -> Cow<'a, str> {
+        self.keyed(key, value, &mut RedactionSummary::default())
+    }
+
+    /// [`Redactor::redact_attribute`], adding what was masked to `summary`.
+    pub fn redact_attribute_counted<'a>(
+        &self,
+        key: &str,
+        value: &'a str,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        self.keyed(key, value, summary)
+    }
+
+    /// Sanitises a header (or gRPC metadata) value; `authorization: Bearer x` keeps its scheme.
+    pub fn redact_header<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
+        self.keyed(name, value, &mut RedactionSummary::default())
+    }
+
+    /// Sanitises a URL: credentials, sensitive query and fragment parameters, and
+    /// anything a value rule finds in the rest.
+    pub fn redact_url<'a>(&self, url: &'a str) -> Cow<'a, str> {
+        self.redact_url_counted(url, &mut RedactionSummary::default())
+    }
+
+    /// Sanitises a JSON body structurally (or as text when it does not parse).
+    pub fn redact_json<'a>(&self, body: &'a str) -> Cow<'a, str> {
+        self.scan_text(body, 0, &mut RedactionSummary::default())
+    }
+
+    fn redact_url_counted<'a>(&self, url: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {
+        match self.inner.detectors.sanitize_url(url, &self.inner.keys, summary) {
+            None => self.scan_text(url, 0, summary),
+            Some(clean) => Cow::Owned(self.scan_text(&clean, 0, summary).into_owned()),
+        }
+    }
+
+    fn keyed<'a>(&self, key: &str, value: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {
+        if self.is_sensitive_key(key) {
+            let det = &self.inner.detectors;
+            if value.is_empty() || det.is_allowed_value(value) {
+                return Cow::Borrowed(value);
+            }
+            summary.add(Rule::SensitiveKey);
+            return Cow::Owned(det.mask_whole(value));
+        }
+        self.scan_text(value, 0, summary)
+    }
+
+    /// Value rules over free text, JSON first when the text is a JSON document.
+    fn scan_text<'a>(&self, value: &'a str, depth: usize, summary: &mut RedactionSummary) -> Cow<'a, str> {
+        match self.cut(value, summary) {
+            Cow::Borrowed(v) => self.scan_within_limit(v, depth, summary),
+            Cow::Owned(head) => {
+                let mut s = self.scan_within_limit(&head, depth, summary).into_owned();
+                s.push_str(TRUNCATED_MARKER);
+                Cow::Owned(s)
+            }
+        }
+    }
+
+    /// `value` cut to the scan limit (fail closed: what is not scanned is not kept).
+    fn cut<'a>(&self, value: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {
+        let max = self.inner.max_scan_bytes;
+        if value.len() <= max {
+            return Cow::Borrowed(value);
+        }
+        summary.add(Rule::Oversized);
+        let head = text::cut_at_char_boundary(value, max);
+        // Step back to a separator so a token cut in half (a JWT, a card) is dropped
+        // rather than left where its detector can no longer recognise it.
+        let floor = head.len().saturating_sub(CUT_BACKTRACK);
+        let end = head.as_bytes()[floor..]
+            .iter()
+            .rposition(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&'))
+            .map_or(head.len(), |p| floor + p + 1);
+        Cow::Owned(head[..end].to_owned())
+    }
+
+    fn scan_within_limit<'a>(
+        &self,
+        value: &'a str,
+        depth: usize,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        let det = &self.inner.detectors;
+        let trimmed = value.trim_start();
+        if det.on(Rule::JsonStructure) && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            if depth > self.inner.max_json_depth {
+                summary.add(Rule::JsonStructure);
+                return Cow::Owned(det.replacement().to_owned());
+            }
+            if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(value) {
+                let mut inner = RedactionSummary::default();
+                if self.sanitize_json(&mut json, depth, &mut inner) {
+                    summary.merge(&inner);
+                    return match serde_json::to_string(&json) {
+                        Ok(s) => Cow::Owned(s),
+                        // Serialising a Value built from valid JSON does not fail; if
+                        // it ever did, nothing of the original may pass.
+                        Err(_) => Cow::Owned(det.replacement().to_owned()),
+                    };
+                }
+                return Cow::Borrowed(value);
+            }
+            // Not JSON after all: scan it as text below.
+        }
+        det.scan(value, &self.inner.keys, summary)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,397 @@
+//! What the [`Redactor`](super::Redactor) masks: keys, value rules, limits.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One redaction rule. Each can be switched off (or, for [`Rule::Ip`], on) in a
+/// [`RedactionPolicy`], and the [`RedactionSummary`](super::RedactionSummary) counts
+/// masks per rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Rule {
+    /// The value of a sensitive key (`password`, `db_password`, `X-Api-Key`, ...).
+    SensitiveKey,
+    /// `key=value` or `"key": "value"` with a sensitive key, inside free text.
+    InlineSecret,
+    /// E-mail addresses.
+    Email,
+    /// Payment card numbers that pass the Luhn check; the last four digits are kept.
+    PaymentCard,
+    /// API keys with a well-known prefix (`sk_live_`, `ghp_`, `xoxb-`, `AKIA`, ...); the prefix is kept.
+    ApiKey,
+    /// `Bearer` / `Basic` credentials; the scheme is kept.
+    AuthCredential,
+    /// JSON Web Tokens.
+    Jwt,
+    /// PEM private-key blocks.
+    PrivateKey,
+    /// User information in URLs (`https://user:pass@host`).
+    UrlCredentials,
+    /// Sensitive URL query or fragment parameters (`?token=...`).
+    SensitiveQuery,
+    /// US social security numbers.
+    Ssn,
+    /// IPv4 and IPv6 addresses (off by default).
+    Ip,
+    /// JSON inside a string is sanitised structurally (keys and values, any depth).
+    JsonStructure,
+    /// A user-supplied pattern.
+    Custom,
+    /// A value over the scan limit was cut (always on: unscanned text never passes).
+    Oversized,
+}
+
+impl Rule {
+    /// Every rule, in summary order.
+    pub const ALL: [Rule; 15] = [
+        Rule::SensitiveKey,
+        Rule::InlineSecret,
+        Rule::Email,
+        Rule::PaymentCard,
+        Rule::ApiKey,
+        Rule::AuthCredential,
+        Rule::Jwt,
+        Rule::PrivateKey,
+        Rule::UrlCredentials,
+        Rule::SensitiveQuery,
+        Rule::Ssn,
+        Rule::Ip,
+        Rule::JsonStructure,
+        Rule::Custom,
+        Rule::Oversized,
+    ];
+
+    /// The rule's name as used in policy files (`payment_card`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SensitiveKey => "sensitive_key",
+            Rule::InlineSecret => "inline_secret",
+            Rule::Email => "email",
+            Rule::PaymentCard => "payment_card",
+            Rule::ApiKey => "api_key",
+            Rule::AuthCredential => "auth_credential",
+            Rule::Jwt => "jwt",
+            Rule::PrivateKey => "private_key",
+            Rule::UrlCredentials => "url_credentials",
+            Rule::SensitiveQuery => "sensitive_query",
+            Rule::Ssn => "ssn",
+            Rule::Ip => "ip",
+            Rule::JsonStructure => "json_structure",
+            Rule::Custom => "custom",
+            Rule::Oversized => "oversized",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Key words whose presence in a key marks its value as sensitive. Matching ignores
+/// case and separators, so `api_key` also matches `X-Api-Key`, `apiKey` and
+/// `stripe_api_key`; words shorter than five letters (`ssn`, `pin`, `cvv`) must stand as
+/// a whole word (`user_ssn`, not `classname`).
+pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "api_key",
+    "access_key",
+    "private_key",
+    "authorization",
+    "auth",
+    "cookie",
+    "session",
+    "credential",
+    "credit_card",
+    "card_number",
+    "cvv",
+    "cvc",
+    "ssn",
+    "pin",
+    "otp",
+    "signature",
+];
+
+/// Prefixes of well-known API keys; the prefix is kept, the rest masked.
+pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
+    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "ghp_", "gho_", "ghu_", "ghs_",
+    "ghr_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-",
+    "AKIA", "ASIA", "AIza", "sk-ant-", "sk-proj-", "npm_", "pypi-", "SG.", "dop_v1_", "shpat_",
+];
+
+/// Everything a [`Redactor`](super::Redactor) is built from. `Default` is a policy good
+/// enough to ship; every list can be added to, keys and values can be allowed, and
+/// every rule can be switched off.
+///
+/// It deserialises from any serde format (unknown fields are an error, so a typo does
+/// not silently weaken the policy), and from TOML text with the `toml` feature:
+///
+/// ```
+/// use instrument_core::redact::{RedactionPolicy, Rule};
+///
+/// let policy = RedactionPolicy::default()
+///     .deny_key("tenant_secret_hint")
+///     .allow_key("token_count")
+///     .api_key_prefix("acme_")
+///     .disable(Rule::Email)
+///     .enable(Rule::Ip);
+/// assert!(!policy.is_enabled(Rule::Email));
+/// assert!(policy.is_enabled(Rule::Ip));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionPolicy {
+    /// Text that replaces a masked value.
+    pub replacement: String,
+    /// Start from [`DEFAULT_SENSITIVE_KEYS`] (else only `sensitive_keys` count).
+    pub default_keys: bool,
+    /// Extra sensitive key words.
+    pub sensitive_keys: Vec<String>,
+    /// Keys never treated as sensitive by the key rule (their values are still scanned).
+    /// An entry matches the whole key or its last `.`-separated segment, ignoring case
+    /// and separators: `token_count` allows `llm.usage.token_count`.
+    pub allowed_keys: Vec<String>,
+    /// Exact values that are never masked (for example a documented test card).
+    pub allowed_values: Vec<String>,
+    /// Start from [`DEFAULT_API_KEY_PREFIXES`].
+    pub default_api_key_prefixes: bool,
+    /// Extra API key prefixes (at least 8 more characters must follow to match).
+    pub api_key_prefixes: Vec<String>,
+    /// Extra patterns (regular expressions) whose matches are masked.
+    pub patterns: Vec<CustomPattern>,
+    /// Rules switched on in addition to the defaults (only [`Rule::Ip`] is off by default).
+    pub enable: Vec<Rule>,
+    /// Rules switched off.
+    pub disable: Vec<Rule>,
+    /// Longest value scanned, in bytes; a longer one is cut there (and marked) before scanning.
+    pub max_scan_bytes: usize,
+    /// Deepest JSON nesting sanitised structurally; deeper JSON is masked as a whole.
+    pub max_json_depth: usize,
+}
+
+/// A user-supplied pattern for [`RedactionPolicy::patterns`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPattern {
+    /// A name for error messages.
+    pub name: String,
+    /// The regular expression (`regex` crate syntax).
+    pub regex: String,
+}
+
+/// Default for [`RedactionPolicy::max_scan_bytes`]: 64 KiB.
+pub const DEFAULT_MAX_SCAN_BYTES: usize = 64 * 1024;
+/// Default for [`RedactionPolicy::max_json_depth`].
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
+/// Default replacement text.
+pub const REDACTED: &str = "[REDACTED]";
+
+impl Default for RedactionPolicy {
+    fn default() -> Self {
+        Self {
+            replacement: REDACTED.to_owned(),
+            default_keys: true,
+            sensitive_keys: Vec::new(),
+            allowed_keys: Vec::new(),
+            allowed_values: Vec::new(),
+            default_api_key_prefixes: true,
+            api_key_prefixes: Vec::new(),
+            patterns: Vec::new(),
+            enable: Vec::new(),
+            disable: Vec::new(),
+            max_scan_bytes: DEFAULT_MAX_SCAN_BYTES,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+        }
+    }
+}
+
+impl RedactionPolicy {
+    /// Adds a sensitive key word.
+    pub fn deny_key(mut self, key: impl Into<String>) -> Self {
+        self.sensitive_keys.push(key.into());
+        self
+    }
+
+    /// Allows a key (see [`RedactionPolicy::allowed_keys`]).
+    pub fn allow_key(mut self, key: impl Into<String>) -> Self {
+        self.allowed_keys.push(key.into());
+        self
+    }
+
+    /// Allows an exact value.
+    pub fn allow_value(mut self, value: impl Into<String>) -> Self {
+        self.allowed_values.push(value.into());
+        self
+    }
+
+    /// Adds an API key prefix.
+    pub fn api_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.api_key_prefixes.push(prefix.into());
+        self
+    }
+
+    /// Adds a custom pattern.
+    pub fn pattern(mut self, name: impl Into<String>, regex: impl Into<String>) -> Self {
+        self.patterns.push(CustomPattern {
+            name: name.into(),
+            regex: regex.into(),
+        });
+        self
+    }
+
+    /// Switches a rule on.
+    pub fn enable(mut self, rule: Rule) -> Self {
+        self.disable.retain(|r| *r != rule);
+        self.enable.push(rule);
+        self
+    }
+
+    /// Switches a rule off. [`Rule::Oversized`] cannot be switched off.
+    pub fn disable(mut self, rule: Rule) -> Self {
+        self.enable.retain(|r| *r != rule);
+        self.disable.push(rule);
+        self
+    }
+
+    /// Whether `rule` is in force under this policy.
+    pub fn is_enabled(&self, rule: Rule) -> bool {
+        self.enabled_rules() & rule.bit() != 0
+    }
+
+    pub(crate) fn enabled_rules(&self) -> u32 {
+        let mut bits = Rule::ALL.iter().fold(0, |acc, r| acc | r.bit()) & !Rule::Ip.bit();
+        for r in &self.enable {
+            bits |= r.bit();
+        }
+        for r in &self.disable {
+            bits &= !r.bit();
+        }
+        bits | Rule::Oversized.bit()
+    }
+
+    /// Parses a policy from TOML text.
+    ///
+    /// ```
+    /// # #[cfg(feature = "toml")] {
+    /// use instrument_core::redact::{RedactionPolicy, Rule};
+    ///
+    /// let policy = RedactionPolicy::from_toml_str(r#"
+    ///     sensitive_keys = ["internal_ref"]
+    ///     allowed_keys = ["token_count"]
+    ///     disable = ["email"]
+    ///     max_scan_bytes = 8192
+    ///     [[patterns]]
+    ///     name = "order"
+    ///     regex = "ORD-[0-9]{6}"
+    /// "#)?;
+    /// assert!(!policy.is_enabled(Rule::Email));
+    /// # }
+    /// # Ok::<(), instrument_core::redact::PolicyError>(())
+    /// ```
+    #[cfg(feature = "toml")]
+    pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
+        toml::from_str(text).map_err(|e| PolicyError::Parse(e.message().to_owned()))
+    }
+}
+
+/// A policy that cannot be turned into a [`Redactor`](super::Redactor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A custom pattern does not compile.
+    Pattern {
+        /// The pattern's name.
+        name: String,
+        /// The compiler's message.
+        message: String,
+    },
+    /// An empty key word, prefix or replacement.
+    Empty(&'static str),
+    /// The policy text did not parse.
+    Parse(String),
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pattern { name, message } => {
+                write!(f, "redaction pattern {name:?} does not compile: {message}")
+            }
+            Self::Empty(what) => write!(f, "redaction policy has an empty {what}"),
+            Self::Parse(message) => write!(f, "redaction policy does not parse: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_is_off_and_everything_else_on_by_default() {
+        let p = RedactionPolicy::default();
+        for rule in Rule::ALL {
+            assert_eq!(p.is_enabled(rule), rule != Rule::Ip, "{rule}");
+        }
+    }
+
+    #[test]
+    fn oversized_cannot_be_switched_off() {
+        assert!(RedactionPolicy::default()
+            .disable(Rule::Oversized)
+            .is_enabled(Rule::Oversized));
+    }
+
+    #[test]
+    fn enable_then_disable_keeps_the_last_word() {
+        let p = RedactionPolicy::default().enable(Rule::Ip).disable(Rule::Ip);
+        assert!(!p.is_enabled(Rule::Ip));
+    }
+
+    #[test]
+    fn rule_names_match_serde() {
+        for rule in Rule::ALL {
+            assert_eq!(
+                serde_json::to_string(&rule).unwrap(),
+                format!("\"{}\"", rule.name())
+            );
+            assert_eq!(Rule::ALL[rule.index()], rule);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_str::<RedactionPolicy>(r#"{"sensitive_kyes": ["x"]}"#);
+        assert!(err.is_err());
+    }
+
+    #[cfg(feature = "toml")]
+    #[test]
+    fn loads_from_toml() {
+        let p = RedactionPolicy::from_toml_str("enable = [\"ip\"]\nreplacement = \"***\"").unwrap();
+        assert!(p.is_enabled(Rule::Ip));
+        assert_eq!(p.replacement, "***");
+        assert!(matches!(
+            RedactionPolicy::from_toml_str("enable = [\"nope\"]"),
+            Err(PolicyError::Parse(_))
+        ));
+    }
+}

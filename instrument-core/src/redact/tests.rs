@@ -1,0 +1,377 @@
+use std::borrow::Cow;
+
+use super::*;
+
+fn r() -> Redactor {
+    Redactor::default()
+}
+
+fn attr(key: &str, value: &str) -> String {
+    r().redact_attribute(key, value).into_owned()
+}
+
+#[test]
+fn default_policy_builds() {
+    let _ = Redactor::new(&RedactionPolicy::default()).unwrap();
+}
+
+#[test]
+fn clean_values_come_back_borrowed() {
+    let r = r();
+    for v in [
+        "",
+        "order-fulfilment",
+        "The quick brown fox jumps over the lazy dog near the river bank",
+        "GET /api/v1/sessions/{id}",
+        "duration=12ms status=ok",
+        "12:30:45",
+        "basic information about the bearer of this note",
+        "{\"kind\":\"email\",\"n\":42}",
+        "task-1234567",
+    ] {
+        assert!(matches!(r.redact_attribute("note", v), Cow::Borrowed(_)), "{v:?}");
+    }
+}
+
+#[test]
+fn sensitive_keys_mask_the_whole_value() {
+    for key in ["password", "db_password", "user.password_hash", "X-Api-Key", "stripeSecretKey", "hmac_secret", "oidc_token", "bearer_token", "private_key", "Set-Cookie"] {
+        assert_eq!(attr(key, "hunter2"), REDACTED, "{key}");
+    }
+    assert_eq!(attr("password", ""), "", "an empty value reveals nothing");
+}
+
+#[test]
+fn allow_list_wins_over_deny_words_but_values_are_still_scanned() {
+    let r = Redactor::new(&RedactionPolicy::default().allow_key("token_count")).unwrap();
+    assert_eq!(r.redact_attribute("token_count", "1234"), "1234");
+    assert_eq!(r.redact_attribute("token_count", "bob@example.com"), REDACTED);
+    assert_eq!(r.redact_attribute("token", "1234"), REDACTED);
+}
+
+#[test]
+fn sensitive_key_keeps_partial_masks_of_known_values() {
+    assert_eq!(attr("api_key", "sk_live_abcd1234"), "sk_live_[REDACTED]");
+    assert_eq!(attr("credit_card", "4111-1111-1111-1111"), "****-****-****-1111");
+    assert_eq!(attr("authorization", "Bearer abc"), "Bearer [REDACTED]");
+    assert_eq!(attr("Authorization", "Basic dXNlcjpwYXNz"), "Basic [REDACTED]");
+    assert_eq!(attr("credit_card", "4111-1111-1111-1112"), REDACTED, "not Luhn: whole mask");
+}
+
+#[test]
+fn emails_are_masked_under_any_key() {
+    assert_eq!(attr("user", "bob.smith+tag@mail.example.co.uk"), REDACTED);
+    assert_eq!(attr("msg", "contact <alice@example.com> now"), "contact <[REDACTED]> now");
+    assert_eq!(attr("msg", "not@an-email"), "not@an-email");
+}
+
+#[test]
+fn payment_cards_are_luhn_checked_and_keep_last_four() {
+    assert_eq!(attr("msg", "paid with 4111 1111 1111 1111."), "paid with **** **** **** 1111.");
+    assert_eq!(attr("msg", "card=5500005555555559"), "card=************5559");
+    assert_eq!(attr("msg", "amex 3782-822463-10005"), "amex ****-******-*0005");
+    assert_eq!(attr("msg", "order 4111111111111112"), "order 4111111111111112", "fails Luhn");
+    assert_eq!(attr("msg", "id 41111111111111110000"), "id 41111111111111110000", "too long");
+    assert_eq!(attr("msg", "ts 1700000000000"), "ts 1700000000000", "epoch millis");
+}
+
+#[test]
+fn api_keys_keep_their_prefix() {
+    for (input, expected) in [
+        ("key sk_live_4eC39HqLyjWDarjtT1zdp7dc", "key sk_live_[REDACTED]"),
+        ("ghp_16C7e42F292c6912E7710c838347Ae178B4a", "ghp_[REDACTED]"),
+        ("token xoxb-123456789012-abcdefghij", "token xoxb-[REDACTED]"),
+        ("AKIAIOSFODNN7EXAMPLE", "AKIA[REDACTED]"),
+        ("github_pat_11ABCDEFG0123456789_abcdefghij", "github_pat_[REDACTED]"),
+    ] {
+        assert_eq!(r().redact_value(input), expected, "{input}");
+    }
+    assert_eq!(r().redact_value("ghp_short"), "ghp_short", "too short to be a key");
+    let custom = Redactor::new(&RedactionPolicy::default().api_key_prefix("acme_")).unwrap();
+    assert_eq!(custom.redact_value("acme_0123456789abcdef"), "acme_[REDACTED]");
+}
+
+#[test]
+fn bearer_and_basic_credentials_keep_the_scheme() {
+    assert_eq!(
+        r().redact_value("auth: Bearer eyJhbGciOi.abc.def-ghij"),
+        "auth: Bearer [REDACTED]"
+    );
+    assert_eq!(r().redact_value("Authorization: Bearer abc"), "Authorization: [REDACTED]", "short token under a sensitive key");
+    assert_eq!(r().redact_value("sent Bearer abcDEF123456"), "sent Bearer [REDACTED]");
+    assert_eq!(r().redact_value("with basic dXNlcjpwYXNzd29yZA=="), "with basic [REDACTED]");
+}
+
+#[test]
+fn jwts_are_masked() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    assert_eq!(r().redact_value(&format!("jwt {jwt} end")), "jwt [REDACTED] end");
+}
+
+#[test]
+fn private_key_blocks_are_masked_even_without_end() {
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY-----";
+    assert_eq!(r().redact_value(&format!("key: {pem} tail")), "key: [REDACTED] tail");
+    assert_eq!(
+        r().redact_value("x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg"),
+        "x [REDACTED]"
+    );
+}
+
+#[test]
+fn url_credentials_and_sensitive_parameters_are_masked() {
+    let r = r();
+    assert_eq!(
+        r.redact_url("https://user:pass@db.example.com:5432/app?sslmode=require"),
+        "https://[REDACTED]@db.example.com:5432/app?sslmode=require"
+    );
+    assert_eq!(
+        r.redact_url("https://api.example.com/cb?code=1&token=abc&password=p%40ss&x=y"),
+        "https://api.example.com/cb?code=1&token=[REDACTED]&password=[REDACTED]&x=y"
+    );
+    assert_eq!(
+        r.redact_url("/callback?api%5Fkey=abc#access_token=xyz&state=1"),
+        "/callback?api%5Fkey=[REDACTED]#access_token=[REDACTED]&state=1"
+    );
+    assert_eq!(
+        r.redact_url("/invite?to=bob%40example.com"),
+        "/invite?to=[REDACTED]",
+        "encoded values are scanned too"
+    );
+    assert_eq!(
+        r.redact_value("fetching https://u:p@host/x?session=s1 failed"),
+        "fetching https://[REDACTED]@host/x?session=[REDACTED] failed"
+    );
+    assert!(matches!(r.redact_url("https://example.com/a?b=c"), Cow::Borrowed(_)));
+}
+
+#[test]
+fn ssns_are_masked_when_plausible() {
+    assert_eq!(r().redact_value("ssn 123-45-6789"), "ssn [REDACTED]");
+    assert_eq!(r().redact_value("ssn 000-45-6789 or 666-12-3456"), "ssn 000-45-6789 or 666-12-3456");
+}
+
+#[test]
+fn ips_are_masked_only_when_enabled() {
+    let text = "from 192.168.1.20 and 2001:db8::8a2e:370:7334 at 12:30:45 v1.2.3";
+    assert_eq!(r().redact_value(text), text);
+    let on = Redactor::new(&RedactionPolicy::default().enable(Rule::Ip)).unwrap();
+    assert_eq!(
+        on.redact_value(text),
+        "from [REDACTED] and [REDACTED] at 12:30:45 v1.2.3"
+    );
+    assert_eq!(on.redact_value("999.1.1.1"), "999.1.1.1");
+}
+
+#[test]
+fn inline_secrets_in_free_text_are_masked() {
+    assert_eq!(
+        r().redact_value("login failed password=hunter2 user=bob"),
+        "login failed password=[REDACTED] user=bob"
+    );
+    assert_eq!(
+        r().redact_value(r#"broken {"password": "hunter2", "user": "bob""#),
+        r#"broken {"password": "[REDACTED]", "user": "bob""#
+    );
+    assert_eq!(r().redact_value("client_secret: 's3cr3t'"), "client_secret: '[REDACTED]'");
+}
+
+#[test]
+fn json_in_strings_is_sanitised_structurally_at_any_depth() {
+    let input = r#"{"user":{"email":"bob@example.com","profile":{"apiKey":"sk_live_abcdefgh1234","card":4111111111111111,"pin":1234}},"items":[{"token":"t1"},"ok"],"note":"{\"password\":\"x\"}"}"#;
+    let out = attr("body", input);
+    assert_eq!(
+        out,
+        r#"{"user":{"email":"[REDACTED]","profile":{"apiKey":"sk_live_[REDACTED]","card":"************1111","pin":"[REDACTED]"}},"items":[{"token":"[REDACTED]"},"ok"],"note":"{\"password\":\"[REDACTED]\"}"}"#
+    );
+    let mut summary = RedactionSummary::default();
+    r().redact_attribute_counted("body", input, &mut summary);
+    assert_eq!(summary.count(Rule::SensitiveKey), 4);
+    assert_eq!(summary.count(Rule::Email), 1);
+    assert_eq!(summary.count(Rule::PaymentCard), 1);
+}
+
+#[test]
+fn json_keeps_member_order_and_clean_json_is_untouched() {
+    let clean = r#"{ "z": 1, "a": [true, null] }"#;
+    assert!(matches!(r().redact_json(clean), Cow::Borrowed(_)));
+    assert_eq!(attr("b", r#"{"z":1,"secret":"s","a":2}"#), r#"{"z":1,"secret":"[REDACTED]","a":2}"#);
+}
+
+#[test]
+fn json_deeper_than_the_limit_fails_closed() {
+    let policy = RedactionPolicy {
+        max_json_depth: 3,
+        ..RedactionPolicy::default()
+    };
+    let r = Redactor::new(&policy).unwrap();
+    let deep = r#"{"a":{"b":{"c":{"d":{"e":"anything"}}}}}"#;
+    let out = r.redact_json(deep);
+    assert!(!out.contains("anything"), "{out}");
+}
+
+#[test]
+fn oversized_values_are_cut_before_scanning() {
+    let policy = RedactionPolicy {
+        max_scan_bytes: 1024,
+        ..RedactionPolicy::default()
+    };
+    let r = Redactor::new(&policy).unwrap();
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let value = format!("{} bob@example.com {}", "word ".repeat(150), jwt.repeat(10));
+    let mut summary = RedactionSummary::default();
+    let out = r.redact_attribute_counted("log", &value, &mut summary);
+    assert!(out.len() <= 1024 + TRUNCATED_MARKER.len(), "{}", out.len());
+    assert!(out.ends_with(TRUNCATED_MARKER));
+    assert!(!out.contains("bob@example.com"));
+    assert!(!out.contains("eyJzdWIi"), "a token cut in half is dropped");
+    assert_eq!(summary.count(Rule::Oversized), 1);
+    let multibyte = "é".repeat(2000);
+    assert!(r.redact_value(&multibyte).ends_with(TRUNCATED_MARKER));
+}
+
+#[test]
+fn disabled_rules_do_not_mask() {
+    let r = Redactor::new(&RedactionPolicy::default().disable(Rule::Email)).unwrap();
+    assert_eq!(r.redact_value("bob@example.com"), "bob@example.com");
+    let r = Redactor::new(&RedactionPolicy::default().disable(Rule::SensitiveKey)).unwrap();
+    assert_eq!(r.redact_attribute("password", "hunter2"), "hunter2");
+}
+
+#[test]
+fn allowed_values_pass() {
+    let r = Redactor::new(&RedactionPolicy::default().allow_value("4111-1111-1111-1111")).unwrap();
+    assert_eq!(r.redact_value("test card 4111-1111-1111-1111"), "test card 4111-1111-1111-1111");
+    assert_eq!(r.redact_attribute("password", "4111-1111-1111-1111"), "4111-1111-1111-1111");
+}
+
+#[test]
+fn custom_patterns_and_replacement() {
+    let policy = RedactionPolicy {
+        replacement: "***".into(),
+        ..RedactionPolicy::default().pattern("order", "ORD-[0-9]{6}")
+    };
+    let r = Redactor::new(&policy).unwrap();
+    assert_eq!(r.redact_value("order ORD-123456 for bob@example.com"), "order *** for ***");
+    let bad = RedactionPolicy::default().pattern("broken", "(");
+    assert!(matches!(Redactor::new(&bad), Err(PolicyError::Pattern { name, .. }) if name == "broken"));
+}
+
+#[test]
+fn empty_policy_parts_are_errors() {
+    let policy = RedactionPolicy {
+        replacement: String::new(),
+        ..RedactionPolicy::default()
+    };
+    assert_eq!(Redactor::new(&policy).unwrap_err(), PolicyError::Empty("replacement"));
+    assert!(Redactor::new(&RedactionPolicy::default().deny_key("__")).is_err());
+}
+
+#[test]
+fn kinds_route_to_the_right_reader() {
+    let r = r();
+    let mut s = RedactionSummary::default();
+    assert_eq!(r.redact(Kind::Sql, "", "SELECT * FROM t WHERE pw = 'x'", &mut s), "SELECT * FROM t WHERE pw = ?");
+    assert_eq!(r.redact(Kind::Header, "cookie", "a=b", &mut s), REDACTED);
+    assert_eq!(r.redact(Kind::Url, "", "https://a:b@h/", &mut s), "https://[REDACTED]@h/");
+    assert_eq!("json_body".parse::<Kind>(), Ok(Kind::JsonBody));
+    assert!("nope".parse::<Kind>().is_err());
+}
+
+#[test]
+fn summary_counts_per_rule() {
+    let mut s = RedactionSummary::default();
+    r().redact_attribute_counted("m", "a@b.io c@d.io 4111111111111111", &mut s);
+    assert_eq!(s.count(Rule::Email), 2);
+    assert_eq!(s.count(Rule::PaymentCard), 1);
+    assert_eq!(s.total(), 3);
+    assert_eq!(s.iter().collect::<Vec<_>>(), [(Rule::Email, 2), (Rule::PaymentCard, 1)]);
+    s.clear();
+    assert!(s.is_empty());
+}
+
+#[test]
+fn hostile_inputs_do_not_panic() {
+    let r = r();
+    for v in [
+        "\u{0}\u{ffff}", "{", "[[[[[[[[", "%", "%%%", "://", "@@@", "a@", "-----BEGIN PRIVATE KEY-----",
+        "eyJ.eyJ.", "Bearer", "?&=&=", "https://@", "https://a@b@c", "password=", "password=\"",
+        "\"password\":\"\\", "9999999999999999999999999999", "::::::::", "ss\u{301}n=1",
+    ] {
+        let _ = r.redact_attribute("k", v);
+        let _ = r.redact_url(v);
+        let _ = r.redact_json(v);
+        let _ = sanitize_sql(v);
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn redacting_never_panics(key in ".{0,20}", value in ".{0,300}") {
+            let r = Redactor::default();
+            let _ = r.redact_attribute(&key, &value);
+            let _ = r.redact_url(&value);
+            let _ = sanitize_sql(&value);
+        }
+
+        #[test]
+        fn detected_emails_never_survive(
+            prefix in "[a-z ]{0,20}",
+            user in "[a-z][a-z0-9.]{0,10}[a-z0-9]",
+            domain in "[a-z]{2,10}\\.(com|org|io)",
+            suffix in "[a-z ]{0,20}",
+        ) {
+            let email = format!("{user}@{domain}");
+            let out = Redactor::default().redact_value(&format!("{prefix} {email} {suffix}")).into_owned();
+            prop_assert!(!out.contains(&email), "{}", out);
+        }
+
+        #[test]
+        fn detected_cards_never_survive(body in "[0-9]{15}", sep in "[ -]?", noise in "[a-z ]{0,10}") {
+            // Make a Visa-range number with a valid check digit.
+            let mut digits: Vec<u8> = format!("4{}", &body[..14]).into_bytes();
+            let check = (0..10u8).find(|d| { let mut t = digits.clone(); t.push(b'0' + d); text::luhn_valid(&t) }).unwrap();
+            digits.push(b'0' + check);
+            let plain = String::from_utf8(digits).unwrap();
+            let grouped: Vec<&str> = (0..4).map(|i| &plain[i * 4..i * 4 + 4]).collect();
+            let card = grouped.join(&sep);
+            let out = Redactor::default().redact_value(&format!("{noise} {card} {noise}")).into_owned();
+            prop_assert!(!out.contains(&card), "{}", out);
+            prop_assert!(out.contains(&plain[12..]));
+        }
+
+        #[test]
+        fn secrets_under_sensitive_keys_never_survive(
+            key in "(db_|user_|x-)?(password|secret|token|api_key|apiKey)(_hash|_value)?",
+            secret in "[A-Za-z0-9]{6,40}",
+        ) {
+            let r = Redactor::default();
+            let out = r.redact_attribute(&key, &secret).into_owned();
+            prop_assert!(!out.contains(&secret), "{} -> {}", key, out);
+            let text = format!("{key}={secret} other=1");
+            let out = r.redact_value(&text).into_owned();
+            prop_assert!(!out.contains(&secret), "{} -> {}", text, out);
+            let json = format!("{{\"{key}\":\"{secret}\"}}");
+            let out = r.redact_json(&json).into_owned();
+            prop_assert!(!out.contains(&secret), "{} -> {}", json, out);
+        }
+
+        #[test]
+        fn sql_literals_never_survive(secret in "[A-Za-z0-9 @._-]{1,30}", n in 0u32..1_000_000) {
+            let sql = format!("SELECT * FROM users WHERE name = '{secret}' AND id = {n}");
+            let out = sanitize_sql(&sql).into_owned();
+            prop_assert_eq!(out, "SELECT * FROM users WHERE name = ? AND id = ?");
+        }
+
+        #[test]
+        fn sql_sanitising_is_idempotent(sql in ".{0,200}") {
+            let once = sanitize_sql(&sql).into_owned();
+            let twice = sanitize_sql(&once).into_owned();
+            prop_assert_eq!(once, twice);
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Every attribute key, span name, metric name and label the toolkit emits, in one place.
+//!
+//! Attribute keys follow the OpenTelemetry semantic conventions where one exists
+//! (`rpc.*`, `http.*`) and the workflow vocabulary of the seed design otherwise.
+//! Metric names follow Prometheus conventions (`snake_case`, `_total` on counters,
+//! `_seconds` on durations) under a configurable prefix:
+//!
+//! ```
+//! use instrument_core::semconv::{self, MetricNames};
+//!
+//! let names = MetricNames::new("flovyn")?;
+//! assert_eq!(names.workflows().started, "flovyn_workflows_started_total");
+//! assert_eq!(names.tasks().duration, "flovyn_task_duration_seconds");
+//! assert_eq!(semconv::TENANT_ID, "tenant.id");
+//! # Ok::<(), semconv::InvalidMetricName>(())
+//! ```
+
+use std::fmt;
+
+// --- Attribute keys -------------------------------------------------------------
+
+/// The tenant every span belongs to.
+pub const TENANT_ID: &str = "tenant.id";
+/// Set to `true` on spans that had no tenant (tenant policy `MarkMissing`).
+pub const TENANT_MISSING: &str = "tenant.missing";
+/// Workflow id.
+pub const WORKFLOW_ID: &str = "workflow.id";
+/// Workflow kind (type name).
+pub const WORKFLOW_KIND: &str = "workflow.kind";
+/// Task id.
+pub const TASK_ID: &str = "task.id";
+/// Task type.
+pub const TASK_TYPE: &str = "task.type";
+/// Queue a task or workflow was submitted to.
+pub const TASK_QUEUE: &str = "task.queue";
+/// Worker that polled the work.
+pub const WORKER_ID: &str = "worker.id";
+/// Timer id.
+pub const TIMER_ID: &str = "timer.id";
+/// Child workflow id.
+pub const CHILD_ID: &str = "child.id";
+/// Child workflow kind.
+pub const CHILD_KIND: &str = "child.kind";
+/// Promise id.
+pub const PROMISE_ID: &str = "promise.id";
+/// Promise name.
+pub const PROMISE_NAME: &str = "promise.name";
+/// Error text (redacted, at most [`MAX_ERROR_LEN`] bytes).
+pub const ERROR: &str = "error";
+/// Wall-clock time from creation to completion, suspensions included.
+pub const TOTAL_DURATION_MS: &str = "total_duration_ms";
+/// Time from creation until first picked up.
+pub const PENDING_DURATION_MS: &str = "pending_duration_ms";
+/// Time spent executing.
+pub const EXECUTION_DURATION_MS: &str = "execution_duration_ms";
+/// Time a task spent running on a worker.
+pub const RUNNING_DURATION_MS: &str = "running_duration_ms";
+/// How many times the work was executed (polls).
+pub const EXECUTION_COUNT: &str = "execution_count";
+/// How many values the redactor masked on a span.
+pub const REDACTION_MASKED_COUNT: &str = "redaction.masked.count";
+
+/// OpenTelemetry span kind hint understood by tracing-opentelemetry.
+pub const OTEL_KIND: &str = "otel.kind";
+/// OpenTelemetry span name override understood by tracing-opentelemetry.
+pub const OTEL_NAME: &str = "otel.name";
+/// OpenTelemetry span status code understood by tracing-opentelemetry.
+pub const OTEL_STATUS_CODE: &str = "otel.status_code";
+/// OpenTelemetry span status message understood by tracing-opentelemetry.
+pub const OTEL_STATUS_DESCRIPTION: &str = "otel.status_description";
+
+/// RPC system (`grpc`).
+pub const RPC_SYSTEM: &str = "rpc.system";
+/// Full gRPC service name (`package.Service`).
+pub const RPC_SERVICE: &str = "rpc.service";
+/// gRPC method name.
+pub const RPC_METHOD: &str = "rpc.method";
+/// Numeric gRPC status code.
+pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+/// HTTP request method.
+pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+/// Normalised HTTP route template.
+pub const HTTP_ROUTE: &str = "http.route";
+/// HTTP response status code.
+pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+
+/// Longest error text recorded on a span, in bytes (cut on a char boundary).
+pub const MAX_ERROR_LEN: usize = 1024;
+
+// --- Span names -----------------------------------------------------------------
+
+/// A workflow was started.
+pub const SPAN_WORKFLOW_START: &str = "workflow.start";
+/// A worker polled for a workflow.
+pub const SPAN_WORKFLOW_POLL: &str = "workflow.poll";
+/// A workflow completed.
+pub const SPAN_WORKFLOW_COMPLETED: &str = "workflow.completed";
+/// A workflow failed.
+pub const SPAN_WORKFLOW_FAILED: &str = "workflow.failed";
+/// A task was submitted.
+pub const SPAN_TASK_SUBMITTED: &str = "task.submitted";
+/// A task completed.
+pub const SPAN_TASK_COMPLETED: &str = "task.completed";
+/// A task failed.
+pub const SPAN_TASK_FAILED: &str = "task.failed";
+/// A workflow timer fired.
+pub const SPAN_WORKFLOW_TIMER_FIRED: &str = "workflow.timer.fired";
+/// A child workflow was started.
+pub const SPAN_WORKFLOW_CHILD_STARTED: &str = "workflow.child.started";
+/// A child workflow completed.
+pub const SPAN_WORKFLOW_CHILD_COMPLETED: &str = "workflow.child.completed";
+/// A workflow promise was resolved.
+pub const SPAN_WORKFLOW_PROMISE_RESOLVED: &str = "workflow.promise.resolved";
+/// A workflow promise was rejected.
+pub const SPAN_WORKFLOW_PROMISE_REJECTED: &str = "workflow.promise.rejected";
+
+// --- Metric labels --------------------------------------------------------------
+
+/// Label: tenant.
+pub const LABEL_TENANT_ID: &str = "tenant_id";
+/// Label: workflow kind.
+pub const LABEL_WORKFLOW_KIND: &str = "workflow_kind";
+/// Label: task type.
+pub const LABEL_TASK_TYPE: &str = "task_type";
+/// Label: queue.
+pub const LABEL_TASK_QUEUE: &str = "task_queue";
+/// Label: outcome (`completed`, `failed`, `cancelled`) or status group (`2xx`).
+pub const LABEL_STATUS: &str = "status";
+/// Label: the metric whose labels overflowed.
+pub const LABEL_METRIC: &str = "metric";
+
+/// Label set that replaces one over a metric's cap (as in the OpenTelemetry metrics SDK).
+pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";
+/// Value of a single label that exceeded its per-label cap.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+
+/// Default metric name prefix.
+pub const DEFAULT_PREFIX: &str = "instrument";
+
+/// Default buckets of workflow and task duration histograms, in seconds: from 5 ms to
+/// one day, because a workflow may wait days between start and completion.
+pub const WORK_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+    3600.0, 21600.0, 86400.0,
+];
+
+/// Default buckets of request duration histograms, in seconds (5 ms to 10 s).
+pub const REQUEST_DURATION_BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+// --- Metric names ---------------------------------------------------------------
+
+/// A prefix or kind that would not make a valid Prometheus metric name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidMetricName {
+    what: &'static str,
+}
+
+impl fmt::Display for InvalidMetricName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "metric {} must be 1 to 64 characters of [a-z0-9_], starting with a letter",
+            self.what
+        )
+    }
+}
+
+impl std::error::Error for InvalidMetricName {}
+
+fn check_word(word: &str, what: &'static str) -> Result<(), InvalidMetricName> {
+    let ok = (1..=64).contains(&word.len())
+        && word.as_bytes()[0].is_ascii_lowercase()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidMetricName { what })
+    }
+}
+
+/// Metric names under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricNames {
+    prefix: String,
+}
+
+impl Default for MetricNames {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_owned(),
+        }
+    }
+}
+
+/// The metric names of one kind of work (`workflow`, `task`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkMetricNames {
+    /// `<prefix>_<kind>s_started_total` counter.
+    pub started: String,
+    /// `<prefix>_<kind>s_completed_total` counter.
+    pub completed: String,
+    /// `<prefix>_<kind>s_failed_total` counter.
+    pub failed: String,
+    /// `<prefix>_<kind>s_cancelled_total` counter.
+    pub cancelled: String,
+    /// `<prefix>_<kind>_duration_seconds` histogram.
+    pub duration: String,
+}
+
+impl MetricNames {
+    /// Names under `prefix` (`[a-z][a-z0-9_]*`, at most 64 characters).
+    pub fn new(prefix: &str) -> Result<Self, InvalidMetricName> {
+        check_word(prefix, "prefix")?;
+        Ok(Self {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Names for a kind of work; `kind` follows the same rules as the prefix.
+    pub fn work(&self, kind: &str) -> Result<WorkMetricNames, InvalidMetricName> {
+        check_word(kind, "kind")?;
+        Ok(self.names(kind))
+    }
+
+    /// Names for workflows.
+    pub fn workflows(&self) -> WorkMetricNames {
+        self.names("workflow")
+    }
+
+    /// Names for tasks.
+    pub fn tasks(&self) -> WorkMetricNames {
+        self.names("task")
+    }
+
+    fn names(&self, kind: &str) -> WorkMetricNames {
+        let p = &self.prefix;
+        WorkMetricNames {
+            started: format!("{p}_{kind}s_started_total"),
+            completed: format!("{p}_{kind}s_completed_total"),
+            failed: format!("{p}_{kind}s_failed_total"),
+            cancelled: format!("{p}_{kind}s_cancelled_total"),
+            duration: format!("{p}_{kind}_duration_seconds"),
+        }
+    }
+
+    /// `<prefix>_requests_total` counter.
+    pub fn requests_total(&self) -> String {
+        format!("{}_requests_total", self.prefix)
+    }
+
+    /// `<prefix>_request_duration_seconds` histogram.
+    pub fn request_duration(&self) -> String {
+        format!("{}_request_duration_seconds", self.prefix)
+    }
+
+    /// `<prefix>_request_errors_total` counter.
+    pub fn request_errors_total(&self) -> String {
+        format!("{}_request_errors_total", self.prefix)
+    }
+
+    /// `<prefix>_requests_in_flight` gauge.
+    pub fn requests_in_flight(&self) -> String {
+        format!("{}_requests_in_flight", self.prefix)
+    }
+
+    /// `<prefix>_tenant_rejections_total` counter.
+    pub fn tenant_rejections_total(&self) -> String {
+        format!("{}_tenant_rejections_total", self.prefix)
+    }
+
+    /// `<prefix>_metric_label_overflow_total` counter, labelled by `metric`.
+    pub fn label_overflow_total(&self) -> String {
+        format!("{}_metric_label_overflow_total", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_follow_prometheus_conventions() {
+        let n = MetricNames::default();
+        let w = n.workflows();
+        assert_eq!(w.started, "instrument_workflows_started_total");
+        assert_eq!(w.completed, "instrument_workflows_completed_total");
+        assert_eq!(w.failed, "instrument_workflows_failed_total");
+        assert_eq!(w.duration, "instrument_workflow_duration_seconds");
+        assert_eq!(n.tasks().started, "instrument_tasks_started_total");
+        assert_eq!(n.work("task").unwrap(), n.tasks());
+        assert_eq!(n.label_overflow_total(), "instrument_metric_label_overflow_total");
+    }
+
+    #[test]
+    fn invalid_prefix_or_kind_is_an_error() {
+        for bad in ["", "Flovyn", "9x", "a-b", "a.b", &"a".repeat(65)] {
+            assert!(MetricNames::new(bad).is_err(), "{bad:?}");
+            assert!(MetricNames::default().work(bad).is_err(), "{bad:?}");
+        }
+        let msg = MetricNames::new("A").unwrap_err().to_string();
+        assert!(msg.contains("prefix"));
+    }
+
+    #[test]
+    fn buckets_are_sorted() {
+        for b in [WORK_DURATION_BUCKETS, REQUEST_DURATION_BUCKETS] {
+            assert!(b.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}
