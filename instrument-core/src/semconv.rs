@@ -145,8 +145,9 @@ pub const WORK_DURATION_BUCKETS: &[f64] = &[
 ];
 
 /// Default buckets of request duration histograms, in seconds (5 ms to 10 s).
-pub const REQUEST_DURATION_BUCKETS: &[f64] =
-    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 // --- Metric names ---------------------------------------------------------------
 
@@ -296,7 +297,10 @@ mod tests {
         assert_eq!(w.duration, "instrument_workflow_duration_seconds");
         assert_eq!(n.tasks().started, "instrument_tasks_started_total");
         assert_eq!(n.work("task").unwrap(), n.tasks());
-        assert_eq!(n.label_overflow_total(), "instrument_metric_label_overflow_total");
+        assert_eq!(
+            n.label_overflow_total(),
+            "instrument_metric_label_overflow_total"
+        );
     }
 
     #[test]

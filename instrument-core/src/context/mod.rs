@@ -29,7 +29,11 @@ mod traceparent;
 mod tracestate;
 
 pub use policy::{ParentChoice, ParentPolicy};
-pub use propagation::{extract, extract_from_pairs, Incoming, TRACEPARENT_HEADER, TRACESTATE_HEADER};
-pub use restore::{capture, capture_from, in_context, restore, FreshReason, InContextExt, Restored};
+pub use propagation::{
+    extract, extract_from_pairs, Incoming, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+};
+pub use restore::{
+    capture, capture_from, in_context, restore, FreshReason, InContextExt, Restored,
+};
 pub use traceparent::{TraceParent, TraceParentError, TRACEPARENT_LEN};
 pub use tracestate::{parse_tracestate, to_otel_trace_state, TraceStateError, MAX_MEMBERS};

@@ -138,18 +138,27 @@ mod tests {
     fn bad_tracestate_keeps_the_traceparent() {
         let incoming = extract([TP], [&b"foo=1,foo=2"[..]]);
         let sc = incoming.span_context().unwrap();
-        assert_eq!(sc.trace_id().to_string(), "12345678901234567890123456789012");
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "12345678901234567890123456789012"
+        );
         assert_eq!(sc.trace_state().header(), "");
         assert!(matches!(
             incoming,
-            Incoming::Valid { tracestate_error: Some(TraceStateError::DuplicateKey { .. }), .. }
+            Incoming::Valid {
+                tracestate_error: Some(TraceStateError::DuplicateKey { .. }),
+                ..
+            }
         ));
     }
 
     #[test]
     fn header_names_match_in_any_case_and_wrong_names_do_not() {
         for name in ["traceparent", "TraceParent", "TrAcEpArEnT", "TRACEPARENT"] {
-            assert!(extract_from_pairs([(name, TP)]).span_context().is_some(), "{name}");
+            assert!(
+                extract_from_pairs([(name, TP)]).span_context().is_some(),
+                "{name}"
+            );
         }
         for name in ["trace-parent", "trace.parent"] {
             assert_eq!(extract_from_pairs([(name, TP)]), Incoming::Absent, "{name}");

@@ -168,19 +168,29 @@ mod tests {
         let r = restore(Some(STORED));
         let sc = r.span_context().unwrap();
         assert!(sc.is_remote());
-        assert_eq!(TraceParent::from_span_context(sc).unwrap().to_string(), STORED);
+        assert_eq!(
+            TraceParent::from_span_context(sc).unwrap().to_string(),
+            STORED
+        );
         assert_eq!(r.fresh_reason(), None);
     }
 
     #[test]
     fn char_column_padding_is_ignored() {
-        assert!(restore(Some(&format!("{STORED}  "))).span_context().is_some());
-        assert_eq!(restore(Some("   ")).fresh_reason(), Some(FreshReason::Missing));
+        assert!(restore(Some(&format!("{STORED}  ")))
+            .span_context()
+            .is_some());
+        assert_eq!(
+            restore(Some("   ")).fresh_reason(),
+            Some(FreshReason::Missing)
+        );
     }
 
     #[test]
     fn corrupt_value_starts_fresh_with_reason() {
-        let r = restore(Some("00-00000000000000000000000000000000-1234567890123456-01"));
+        let r = restore(Some(
+            "00-00000000000000000000000000000000-1234567890123456-01",
+        ));
         assert_eq!(
             r.fresh_reason(),
             Some(FreshReason::Invalid(TraceParentError::ZeroTraceId))
@@ -211,6 +221,9 @@ mod tests {
             .in_context(cx)
             .await;
         assert_eq!(seen.as_deref(), Some(STORED));
-        assert!(capture().is_none(), "context does not leak out of the future");
+        assert!(
+            capture().is_none(),
+            "context does not leak out of the future"
+        );
     }
 }

@@ -230,7 +230,10 @@ impl TraceParent {
         buf[0] = b'0';
         buf[1] = b'0';
         buf[2] = b'-';
-        put(&mut buf[3..35], u128::from_be_bytes(self.trace_id.to_bytes()));
+        put(
+            &mut buf[3..35],
+            u128::from_be_bytes(self.trace_id.to_bytes()),
+        );
         buf[35] = b'-';
         put(
             &mut buf[36..52],
@@ -293,27 +296,32 @@ mod tests {
             tp.trace_id(),
             TraceId::from_hex("12345678901234567890123456789012").unwrap()
         );
-        assert_eq!(tp.parent_id(), SpanId::from_hex("1234567890123456").unwrap());
+        assert_eq!(
+            tp.parent_id(),
+            SpanId::from_hex("1234567890123456").unwrap()
+        );
         assert!(tp.is_sampled());
         assert_eq!(tp.to_string(), VALID);
     }
 
     #[test]
     fn all_flag_bits_are_kept() {
-        let tp = TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-ff")
-            .unwrap();
+        let tp =
+            TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-ff").unwrap();
         assert_eq!(tp.flags().to_u8(), 0xff);
         assert!(tp.to_string().ends_with("-ff"));
         let random_only =
-            TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-02")
-                .unwrap();
+            TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-02").unwrap();
         assert!(!random_only.is_sampled());
         assert_eq!(random_only.flags().to_u8(), 0x02);
     }
 
     #[test]
     fn version_00_rejects_trailing_data() {
-        assert_eq!(err(&format!("{VALID}.")), TraceParentError::Length { actual: 56 });
+        assert_eq!(
+            err(&format!("{VALID}.")),
+            TraceParentError::Length { actual: 56 }
+        );
         assert!(matches!(
             err(&format!("{VALID}-what-the-future-will-be-like")),
             TraceParentError::Length { .. }
@@ -347,8 +355,9 @@ mod tests {
             err("0.-12345678901234567890123456789012-1234567890123456-01"),
             TraceParentError::Version
         );
-        assert!(TraceParent::parse("000-12345678901234567890123456789012-1234567890123456-01")
-            .is_err());
+        assert!(
+            TraceParent::parse("000-12345678901234567890123456789012-1234567890123456-01").is_err()
+        );
         assert!(
             TraceParent::parse("0000-12345678901234567890123456789012-1234567890123456-01")
                 .is_err()
@@ -405,7 +414,10 @@ mod tests {
             "00-12345678901234567890123456789012-1234567890123456-.0",
             "",
         ] {
-            assert!(TraceParent::parse_header(bad.as_bytes()).is_err(), "{bad:?}");
+            assert!(
+                TraceParent::parse_header(bad.as_bytes()).is_err(),
+                "{bad:?}"
+            );
         }
     }
 
@@ -418,7 +430,10 @@ mod tests {
             format!("{VALID}\t"),
             format!("\t {VALID} \t"),
         ] {
-            assert!(TraceParent::parse_header(padded.as_bytes()).is_ok(), "{padded:?}");
+            assert!(
+                TraceParent::parse_header(padded.as_bytes()).is_ok(),
+                "{padded:?}"
+            );
             assert!(TraceParent::parse(&padded).is_err(), "{padded:?}");
         }
     }
@@ -431,8 +446,8 @@ mod tests {
 
     #[test]
     fn span_context_conversion_keeps_flags_and_is_remote() {
-        let tp = TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-03")
-            .unwrap();
+        let tp =
+            TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-03").unwrap();
         let sc = tp.to_span_context(TraceState::default());
         assert!(sc.is_remote() && sc.is_valid() && sc.is_sampled());
         assert_eq!(sc.trace_flags().to_u8(), 0x03);

@@ -60,10 +60,15 @@ impl fmt::Display for TraceStateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooManyMembers { count } => {
-                write!(f, "tracestate has {count} members, at most {MAX_MEMBERS} allowed")
+                write!(
+                    f,
+                    "tracestate has {count} members, at most {MAX_MEMBERS} allowed"
+                )
             }
             Self::MissingEquals { member } => write!(f, "tracestate member {member} has no '='"),
-            Self::InvalidKey { member } => write!(f, "tracestate member {member} has an invalid key"),
+            Self::InvalidKey { member } => {
+                write!(f, "tracestate member {member} has an invalid key")
+            }
             Self::InvalidValue { member } => {
                 write!(f, "tracestate member {member} has an invalid value")
             }
@@ -144,21 +149,30 @@ where
             if index > MAX_MEMBERS {
                 continue; // keep counting for the error below
             }
-            let eq = member
-                .iter()
-                .position(|&b| b == b'=')
-                .ok_or(TraceStateError::MissingEquals { member: member_index })?;
+            let eq =
+                member
+                    .iter()
+                    .position(|&b| b == b'=')
+                    .ok_or(TraceStateError::MissingEquals {
+                        member: member_index,
+                    })?;
             let (key, value) = (&member[..eq], &member[eq + 1..]);
             if !valid_key(key) {
-                return Err(TraceStateError::InvalidKey { member: member_index });
+                return Err(TraceStateError::InvalidKey {
+                    member: member_index,
+                });
             }
             if !valid_value(value) {
-                return Err(TraceStateError::InvalidValue { member: member_index });
+                return Err(TraceStateError::InvalidValue {
+                    member: member_index,
+                });
             }
             // Both slices are ASCII sub-slices of a &str.
             let (key, value) = (ascii(key), ascii(value));
             if members.iter().any(|(k, _)| *k == key) {
-                return Err(TraceStateError::DuplicateKey { member: member_index });
+                return Err(TraceStateError::DuplicateKey {
+                    member: member_index,
+                });
             }
             members.push((key, value));
         }
@@ -248,14 +262,21 @@ mod tests {
         assert_eq!(parse(&refs).unwrap().len(), 32);
         let mut more = refs.clone();
         more.push("bar33=33");
-        assert_eq!(parse(&more), Err(TraceStateError::TooManyMembers { count: 33 }));
+        assert_eq!(
+            parse(&more),
+            Err(TraceStateError::TooManyMembers { count: 33 })
+        );
     }
 
     #[test]
     fn key_length_limits() {
         assert!(parse(&["foo=1", &format!("{}=1", "z".repeat(256))]).is_ok());
         assert!(parse(&["foo=1", &format!("{}=1", "z".repeat(257))]).is_err());
-        assert!(parse(&["foo=1", &format!("{}@{}=1", "t".repeat(241), "v".repeat(14))]).is_ok());
+        assert!(parse(&[
+            "foo=1",
+            &format!("{}@{}=1", "t".repeat(241), "v".repeat(14))
+        ])
+        .is_ok());
         assert!(parse(&["foo=1", &format!("{}@v=1", "t".repeat(242))]).is_err());
         assert!(parse(&["foo=1", &format!("t@{}=1", "v".repeat(15))]).is_err());
     }
@@ -263,8 +284,15 @@ mod tests {
     #[test]
     fn bad_keys_discard_the_whole_header() {
         for bad in [
-            "foo =1", "FOO=1", "foo.bar=1", "foo@=1,bar=2", "@foo=1,bar=2", "foo@@bar=1,bar=2",
-            "foo@bar@baz=1,bar=2", "1foo=1", "=1",
+            "foo =1",
+            "FOO=1",
+            "foo.bar=1",
+            "foo@=1,bar=2",
+            "@foo=1,bar=2",
+            "foo@@bar=1,bar=2",
+            "foo@bar@baz=1,bar=2",
+            "1foo=1",
+            "=1",
         ] {
             assert!(
                 matches!(parse(&[bad]), Err(TraceStateError::InvalidKey { .. })),
@@ -280,12 +308,20 @@ mod tests {
         }
         assert!(parse(&[&format!("foo={}", "v".repeat(256))]).is_ok());
         assert!(parse(&[&format!("foo={}", "v".repeat(257))]).is_err());
-        assert_eq!(parse(&["foo"]), Err(TraceStateError::MissingEquals { member: 0 }));
+        assert_eq!(
+            parse(&["foo"]),
+            Err(TraceStateError::MissingEquals { member: 0 })
+        );
     }
 
     #[test]
     fn duplicate_keys_across_lines_are_invalid() {
-        for lines in [&["foo=1,foo=1"][..], &["foo=1,foo=2"], &["foo=1", "foo=1"], &["foo=1", "foo=2"]] {
+        for lines in [
+            &["foo=1,foo=1"][..],
+            &["foo=1,foo=2"],
+            &["foo=1", "foo=1"],
+            &["foo=1", "foo=2"],
+        ] {
             assert!(
                 matches!(parse(lines), Err(TraceStateError::DuplicateKey { .. })),
                 "{lines:?}"
@@ -295,7 +331,10 @@ mod tests {
 
     #[test]
     fn non_ascii_is_rejected_without_panic() {
-        assert_eq!(parse_tracestate([&b"foo=\xff"[..]]), Err(TraceStateError::NotAscii));
+        assert_eq!(
+            parse_tracestate([&b"foo=\xff"[..]]),
+            Err(TraceStateError::NotAscii)
+        );
         assert_eq!(parse(&["foo=é"]), Err(TraceStateError::NotAscii));
     }
 
@@ -305,6 +344,9 @@ mod tests {
         let members = [("foo", "1"), (vendor14.as_str(), "2"), ("bar", "3")];
         let ts = to_otel_trace_state(&members);
         assert_eq!(ts.header(), "foo=1,bar=3");
-        assert_eq!(to_otel_trace_state(&[("a", "1"), ("b", "2")]).header(), "a=1,b=2");
+        assert_eq!(
+            to_otel_trace_state(&[("a", "1"), ("b", "2")]).header(),
+            "a=1,b=2"
+        );
     }
 }

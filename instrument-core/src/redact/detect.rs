@@ -101,7 +101,12 @@ fn text_variants(word: &str) -> Vec<String> {
     let lower = word.to_ascii_lowercase();
     if lower.contains(['_', '-', '.']) {
         let parts: Vec<&str> = lower.split(['_', '-', '.']).collect();
-        vec![parts.join("_"), parts.join("-"), parts.concat(), parts.join(".")]
+        vec![
+            parts.join("_"),
+            parts.join("-"),
+            parts.concat(),
+            parts.join("."),
+        ]
     } else {
         vec![lower]
     }
@@ -115,7 +120,11 @@ impl Detectors {
         let rules = policy.enabled_rules();
         let mut prefixes: Vec<String> = Vec::new();
         if policy.default_api_key_prefixes {
-            prefixes.extend(super::policy::DEFAULT_API_KEY_PREFIXES.iter().map(|p| (*p).to_owned()));
+            prefixes.extend(
+                super::policy::DEFAULT_API_KEY_PREFIXES
+                    .iter()
+                    .map(|p| (*p).to_owned()),
+            );
         }
         for p in &policy.api_key_prefixes {
             if p.is_empty() {
@@ -203,8 +212,14 @@ impl Detectors {
                 r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
             )?,
             url: compile("url", r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>\\`]+"#)?,
-            jwt: compile("jwt", r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*")?,
-            auth: compile("auth", r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})")?,
+            jwt: compile(
+                "jwt",
+                r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*",
+            )?,
+            auth: compile(
+                "auth",
+                r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})",
+            )?,
             api_key,
             inline: compile(
                 "inline secret",
@@ -217,11 +232,17 @@ impl Detectors {
             card: compile("payment card", r"[0-9](?:[ \-]?[0-9]){12,18}")?,
             ssn: compile("ssn", r"\b([0-9]{3})-([0-9]{2})-([0-9]{4})\b")?,
             ipv4: compile("ipv4", r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b")?,
-            ipv6: compile("ipv6", r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[0-9A-Za-z]+)?")?,
+            ipv6: compile(
+                "ipv6",
+                r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[0-9A-Za-z]+)?",
+            )?,
             custom,
             api_key_whole,
             card_whole: compile("payment card", r"^\s*[0-9](?:[ \-]?[0-9]){12,18}\s*$")?,
-            auth_whole: compile("auth", r"(?i)^\s*(bearer|basic|digest|token|negotiate)\s+\S")?,
+            auth_whole: compile(
+                "auth",
+                r"(?i)^\s*(bearer|basic|digest|token|negotiate)\s+\S",
+            )?,
         })
     }
 
@@ -280,29 +301,44 @@ impl Detectors {
         let t = self.triggers(text);
         let mut out = Cow::Borrowed(text);
         if t & T_PEM != 0 && self.on(Rule::PrivateKey) {
-            out = self.replace(out, &self.pem, Some(Rule::PrivateKey), summary, |_, _, _| Rewrite::Mask);
+            out = self.replace(
+                out,
+                &self.pem,
+                Some(Rule::PrivateKey),
+                summary,
+                |_, _, _| Rewrite::Mask,
+            );
         }
         if t & T_URL != 0 && (self.on(Rule::UrlCredentials) || self.on(Rule::SensitiveQuery)) {
             // `sanitize_url` counts what it masks itself.
             out = self.replace(out, &self.url, None, summary, |caps, _, s| {
-                self.sanitize_url(&caps[0], keys, s).map_or(Rewrite::Keep, Rewrite::With)
+                self.sanitize_url(&caps[0], keys, s)
+                    .map_or(Rewrite::Keep, Rewrite::With)
             });
         }
         if t & T_JWT != 0 && self.on(Rule::Jwt) {
-            out = self.replace(out, &self.jwt, Some(Rule::Jwt), summary, |_, _, _| Rewrite::Mask);
+            out = self.replace(out, &self.jwt, Some(Rule::Jwt), summary, |_, _, _| {
+                Rewrite::Mask
+            });
         }
         if t & T_AUTH != 0 && self.on(Rule::AuthCredential) {
-            out = self.replace(out, &self.auth, Some(Rule::AuthCredential), summary, |caps, _, _| {
-                let token = &caps[3];
-                // Plain words after "basic"/"bearer" in prose are not credentials.
-                let looks_like_token = token
-                    .bytes()
-                    .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b"._~+/=-".contains(&b));
-                if !looks_like_token || self.already_masked(token) {
-                    return Rewrite::Keep;
-                }
-                Rewrite::With(format!("{}{}{}", &caps[1], &caps[2], self.replacement))
-            });
+            out = self.replace(
+                out,
+                &self.auth,
+                Some(Rule::AuthCredential),
+                summary,
+                |caps, _, _| {
+                    let token = &caps[3];
+                    // Plain words after "basic"/"bearer" in prose are not credentials.
+                    let looks_like_token = token.bytes().any(|b| {
+                        b.is_ascii_digit() || b.is_ascii_uppercase() || b"._~+/=-".contains(&b)
+                    });
+                    if !looks_like_token || self.already_masked(token) {
+                        return Rewrite::Keep;
+                    }
+                    Rewrite::With(format!("{}{}{}", &caps[1], &caps[2], self.replacement))
+                },
+            );
         }
         if t & T_API_KEY != 0 && self.on(Rule::ApiKey) {
             if let Some(re) = &self.api_key {
@@ -312,39 +348,56 @@ impl Detectors {
             }
         }
         if t & T_KEYWORD != 0 && t & T_SEPARATOR != 0 && self.on(Rule::InlineSecret) {
-            out = self.replace(out, &self.inline, Some(Rule::InlineSecret), summary, |caps, _, _| {
-                let raw = &caps[4];
-                let value = raw.trim_matches(['"', '\'']);
-                if !keys.is_sensitive(&caps[1]) || value.is_empty() || self.already_masked(value) {
-                    return Rewrite::Keep;
-                }
-                let quote = match raw.as_bytes()[0] {
-                    b'"' => "\"",
-                    b'\'' => "'",
-                    _ => "",
-                };
-                Rewrite::With(format!(
-                    "{}{}{}{quote}{}{quote}",
-                    &caps[1], &caps[2], &caps[3], self.replacement
-                ))
-            });
+            out = self.replace(
+                out,
+                &self.inline,
+                Some(Rule::InlineSecret),
+                summary,
+                |caps, _, _| {
+                    let raw = &caps[4];
+                    let value = raw.trim_matches(['"', '\'']);
+                    if !keys.is_sensitive(&caps[1])
+                        || value.is_empty()
+                        || self.already_masked(value)
+                    {
+                        return Rewrite::Keep;
+                    }
+                    let quote = match raw.as_bytes()[0] {
+                        b'"' => "\"",
+                        b'\'' => "'",
+                        _ => "",
+                    };
+                    Rewrite::With(format!(
+                        "{}{}{}{quote}{}{quote}",
+                        &caps[1], &caps[2], &caps[3], self.replacement
+                    ))
+                },
+            );
         }
         if t & T_EMAIL != 0 && self.on(Rule::Email) {
-            out = self.replace(out, &self.email, Some(Rule::Email), summary, |_, _, _| Rewrite::Mask);
+            out = self.replace(out, &self.email, Some(Rule::Email), summary, |_, _, _| {
+                Rewrite::Mask
+            });
         }
         if t & T_DIGITS != 0 && self.on(Rule::PaymentCard) {
-            out = self.replace(out, &self.card, Some(Rule::PaymentCard), summary, |caps, hay, _| {
-                let m = caps.get(0).expect("group 0 always participates");
-                let bytes = hay.as_bytes();
-                // Part of a longer number is not a card.
-                let digit_before = m.start() > 0 && bytes[m.start() - 1].is_ascii_digit();
-                let digit_after = bytes.get(m.end()).is_some_and(u8::is_ascii_digit);
-                let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
-                if digit_before || digit_after || !is_card_number(&digits) {
-                    return Rewrite::Keep;
-                }
-                Rewrite::With(mask_card(m.as_str()))
-            });
+            out = self.replace(
+                out,
+                &self.card,
+                Some(Rule::PaymentCard),
+                summary,
+                |caps, hay, _| {
+                    let m = caps.get(0).expect("group 0 always participates");
+                    let bytes = hay.as_bytes();
+                    // Part of a longer number is not a card.
+                    let digit_before = m.start() > 0 && bytes[m.start() - 1].is_ascii_digit();
+                    let digit_after = bytes.get(m.end()).is_some_and(u8::is_ascii_digit);
+                    let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
+                    if digit_before || digit_after || !is_card_number(&digits) {
+                        return Rewrite::Keep;
+                    }
+                    Rewrite::With(mask_card(m.as_str()))
+                },
+            );
         }
         if t & T_DIGITS != 0 && self.on(Rule::Ssn) {
             out = self.replace(out, &self.ssn, Some(Rule::Ssn), summary, |caps, _, _| {
@@ -352,23 +405,37 @@ impl Detectors {
                     && !caps[1].starts_with('9')
                     && &caps[2] != "00"
                     && &caps[3] != "0000";
-                if valid { Rewrite::Mask } else { Rewrite::Keep }
+                if valid {
+                    Rewrite::Mask
+                } else {
+                    Rewrite::Keep
+                }
             });
         }
         if t & T_IP != 0 && self.on(Rule::Ip) {
             out = self.replace(out, &self.ipv4, Some(Rule::Ip), summary, |caps, _, _| {
-                if caps[0].parse::<Ipv4Addr>().is_ok() { Rewrite::Mask } else { Rewrite::Keep }
+                if caps[0].parse::<Ipv4Addr>().is_ok() {
+                    Rewrite::Mask
+                } else {
+                    Rewrite::Keep
+                }
             });
             out = self.replace(out, &self.ipv6, Some(Rule::Ip), summary, |caps, _, _| {
                 let candidate = caps[0].split('%').next().unwrap_or_default();
-                if candidate.parse::<Ipv6Addr>().is_ok() { Rewrite::Mask } else { Rewrite::Keep }
+                if candidate.parse::<Ipv6Addr>().is_ok() {
+                    Rewrite::Mask
+                } else {
+                    Rewrite::Keep
+                }
             });
         }
         if let Some((set, regexes)) = &self.custom {
             if self.on(Rule::Custom) {
                 let hits: Vec<usize> = set.matches(&out).iter().collect();
                 for i in hits {
-                    out = self.replace(out, &regexes[i], Some(Rule::Custom), summary, |_, _, _| Rewrite::Mask);
+                    out = self.replace(out, &regexes[i], Some(Rule::Custom), summary, |_, _, _| {
+                        Rewrite::Mask
+                    });
                 }
             }
         }
@@ -425,7 +492,11 @@ impl Detectors {
     /// replacement.
     pub(crate) fn mask_whole(&self, value: &str) -> String {
         if self.on(Rule::ApiKey) {
-            if let Some(caps) = self.api_key_whole.as_ref().and_then(|re| re.captures(value)) {
+            if let Some(caps) = self
+                .api_key_whole
+                .as_ref()
+                .and_then(|re| re.captures(value))
+            {
                 return format!("{}{}", &caps[1], self.replacement);
             }
         }
@@ -483,7 +554,11 @@ impl Detectors {
         while let Some(sep) = tail.chars().next() {
             out.push(sep);
             tail = &tail[1..];
-            let end = if sep == '?' { tail.find('#').unwrap_or(tail.len()) } else { tail.len() };
+            let end = if sep == '?' {
+                tail.find('#').unwrap_or(tail.len())
+            } else {
+                tail.len()
+            };
             let (params, next) = tail.split_at(end);
             changed |= self.sanitize_params(params, keys, summary, &mut out);
             tail = next;

@@ -26,7 +26,10 @@ pub(crate) struct KeyMatcher {
 
 /// Lower-case ASCII letters and digits of `s`, everything else dropped.
 fn normalize_into<'b>(s: &str, buf: &'b mut [u8; STACK_KEY], heap: &'b mut Vec<u8>) -> &'b [u8] {
-    let alnum = s.bytes().filter(u8::is_ascii_alphanumeric).map(|b| b.to_ascii_lowercase());
+    let alnum = s
+        .bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .map(|b| b.to_ascii_lowercase());
     if s.len() <= STACK_KEY {
         let mut n = 0;
         for b in alnum {
@@ -138,9 +141,9 @@ impl KeyMatcher {
         let denied = self.long.as_ref().is_some_and(|ac| ac.is_match(norm))
             || (!self.short.is_empty()
                 && words(key).any(|w| {
-                    self.short
-                        .iter()
-                        .any(|s| s.len() == w.len() && s.as_bytes().eq_ignore_ascii_case(w.as_bytes()))
+                    self.short.iter().any(|s| {
+                        s.len() == w.len() && s.as_bytes().eq_ignore_ascii_case(w.as_bytes())
+                    })
                 }));
         denied && !self.is_allowed(key, norm)
     }
@@ -163,19 +166,49 @@ mod tests {
     use crate::redact::policy::DEFAULT_SENSITIVE_KEYS;
 
     fn matcher(allow: &[&str]) -> KeyMatcher {
-        KeyMatcher::new(DEFAULT_SENSITIVE_KEYS.iter().copied(), allow.iter().copied()).unwrap()
+        KeyMatcher::new(
+            DEFAULT_SENSITIVE_KEYS.iter().copied(),
+            allow.iter().copied(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn sensitive_words_match_inside_longer_names_in_any_case() {
         let m = matcher(&[]);
         for key in [
-            "password", "PASSWORD", "db_password", "user.password_hash", "X-Api-Key", "x-api-key",
-            "apiKey", "APIKey", "stripeSecretKey", "hmac_secret", "oidc_token", "bearer_token",
-            "private_key", "privateKey", "authorization", "Proxy-Authorization", "cookie",
-            "set-cookie", "Set-Cookie", "session", "sessionId", "credit_card", "creditCardNumber",
-            "ssn", "user_ssn", "userSSN", "passwd", "client_secret", "x-auth", "x-auth-token",
-            "aws_access_key_id", "card_pin",
+            "password",
+            "PASSWORD",
+            "db_password",
+            "user.password_hash",
+            "X-Api-Key",
+            "x-api-key",
+            "apiKey",
+            "APIKey",
+            "stripeSecretKey",
+            "hmac_secret",
+            "oidc_token",
+            "bearer_token",
+            "private_key",
+            "privateKey",
+            "authorization",
+            "Proxy-Authorization",
+            "cookie",
+            "set-cookie",
+            "Set-Cookie",
+            "session",
+            "sessionId",
+            "credit_card",
+            "creditCardNumber",
+            "ssn",
+            "user_ssn",
+            "userSSN",
+            "passwd",
+            "client_secret",
+            "x-auth",
+            "x-auth-token",
+            "aws_access_key_id",
+            "card_pin",
         ] {
             assert!(m.is_sensitive(key), "{key}");
         }
@@ -185,8 +218,19 @@ mod tests {
     fn ordinary_names_do_not_match() {
         let m = matcher(&[]);
         for key in [
-            "classname", "username", "author", "spin", "options", "tenant.id", "workflow.id",
-            "http.route", "duration_ms", "", "---", "cotter", "opinion",
+            "classname",
+            "username",
+            "author",
+            "spin",
+            "options",
+            "tenant.id",
+            "workflow.id",
+            "http.route",
+            "duration_ms",
+            "",
+            "---",
+            "cotter",
+            "opinion",
         ] {
             assert!(!m.is_sensitive(key), "{key}");
         }

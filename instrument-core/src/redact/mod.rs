@@ -227,7 +227,11 @@ impl Redactor {
     }
 
     fn redact_url_counted<'a>(&self, url: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {
-        match self.inner.detectors.sanitize_url(url, &self.inner.keys, summary) {
+        match self
+            .inner
+            .detectors
+            .sanitize_url(url, &self.inner.keys, summary)
+        {
             None => self.scan_text(url, 0, summary),
             Some(clean) => Cow::Owned(self.scan_text(&clean, 0, summary).into_owned()),
         }
@@ -246,7 +250,12 @@ impl Redactor {
     }
 
     /// Value rules over free text, JSON first when the text is a JSON document.
-    fn scan_text<'a>(&self, value: &'a str, depth: usize, summary: &mut RedactionSummary) -> Cow<'a, str> {
+    fn scan_text<'a>(
+        &self,
+        value: &'a str,
+        depth: usize,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
         match self.cut(value, summary) {
             Cow::Borrowed(v) => self.scan_within_limit(v, depth, summary),
             Cow::Owned(head) => {

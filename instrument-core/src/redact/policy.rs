@@ -130,9 +130,34 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 
 /// Prefixes of well-known API keys; the prefix is kept, the rest masked.
 pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
-    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "ghp_", "gho_", "ghu_", "ghs_",
-    "ghr_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-",
-    "AKIA", "ASIA", "AIza", "sk-ant-", "sk-proj-", "npm_", "pypi-", "SG.", "dop_v1_", "shpat_",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "whsec_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxr-",
+    "xoxs-",
+    "xapp-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "sk-ant-",
+    "sk-proj-",
+    "npm_",
+    "pypi-",
+    "SG.",
+    "dop_v1_",
+    "shpat_",
 ];
 
 /// Everything a [`Redactor`](super::Redactor) is built from. `Default` is a policy good
@@ -362,7 +387,9 @@ mod tests {
 
     #[test]
     fn enable_then_disable_keeps_the_last_word() {
-        let p = RedactionPolicy::default().enable(Rule::Ip).disable(Rule::Ip);
+        let p = RedactionPolicy::default()
+            .enable(Rule::Ip)
+            .disable(Rule::Ip);
         assert!(!p.is_enabled(Rule::Ip));
     }
 

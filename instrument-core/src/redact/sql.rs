@@ -39,7 +39,10 @@ pub fn sanitize_sql(sql: &str) -> Cow<'_, str> {
             b'\'' => {
                 // A one-letter prefix (E'', N'', X'', B'') belongs to the literal.
                 let start = if i > 0
-                    && matches!(b[i - 1], b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B')
+                    && matches!(
+                        b[i - 1],
+                        b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B'
+                    )
                     && !(i > 1 && is_ident(b[i - 2]))
                 {
                     i - 1
@@ -77,7 +80,8 @@ pub fn sanitize_sql(sql: &str) -> Cow<'_, str> {
                 i = end;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                let end = memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |n| i + 2 + n + 2);
+                let end =
+                    memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |n| i + 2 + n + 2);
                 emit(i, end, " ", &mut copied);
                 i = end;
             }
@@ -186,14 +190,21 @@ mod tests {
             sanitize_sql("INSERT INTO t (a, b, c) VALUES ('x''y', 3.14, -2e10)"),
             "INSERT INTO t (a, b, c) VALUES (?, ?, -?)"
         );
-        assert_eq!(sanitize_sql("SELECT E'a\\'b', N'c', X'ff', 0xFF"), "SELECT ?, ?, ?, ?");
-        assert_eq!(sanitize_sql("SELECT $$secret$$, $tag$x$y$tag$"), "SELECT ?, ?");
+        assert_eq!(
+            sanitize_sql("SELECT E'a\\'b', N'c', X'ff', 0xFF"),
+            "SELECT ?, ?, ?, ?"
+        );
+        assert_eq!(
+            sanitize_sql("SELECT $$secret$$, $tag$x$y$tag$"),
+            "SELECT ?, ?"
+        );
         assert_eq!(sanitize_sql("SELECT .5"), "SELECT ?");
     }
 
     #[test]
     fn identifiers_and_parameters_are_kept() {
-        let sql = r#"SELECT "user"."id", `order`, col1, t2.x FROM s3_bucket WHERE a = $1 AND b = ?"#;
+        let sql =
+            r#"SELECT "user"."id", `order`, col1, t2.x FROM s3_bucket WHERE a = $1 AND b = ?"#;
         assert_eq!(sanitize_sql(sql), sql);
         assert!(matches!(sanitize_sql(sql), Cow::Borrowed(_)));
     }
@@ -208,7 +219,10 @@ mod tests {
 
     #[test]
     fn comments_are_dropped() {
-        assert_eq!(sanitize_sql("SELECT 1 -- pw=abc\nFROM t"), "SELECT ? \nFROM t");
+        assert_eq!(
+            sanitize_sql("SELECT 1 -- pw=abc\nFROM t"),
+            "SELECT ? \nFROM t"
+        );
         assert_eq!(sanitize_sql("SELECT /* token=abc */ a"), "SELECT   a");
         assert_eq!(sanitize_sql("SELECT a # card 4111\n"), "SELECT a \n");
     }

@@ -29,13 +29,27 @@ fn clean_values_come_back_borrowed() {
         "{\"kind\":\"email\",\"n\":42}",
         "task-1234567",
     ] {
-        assert!(matches!(r.redact_attribute("note", v), Cow::Borrowed(_)), "{v:?}");
+        assert!(
+            matches!(r.redact_attribute("note", v), Cow::Borrowed(_)),
+            "{v:?}"
+        );
     }
 }
 
 #[test]
 fn sensitive_keys_mask_the_whole_value() {
-    for key in ["password", "db_password", "user.password_hash", "X-Api-Key", "stripeSecretKey", "hmac_secret", "oidc_token", "bearer_token", "private_key", "Set-Cookie"] {
+    for key in [
+        "password",
+        "db_password",
+        "user.password_hash",
+        "X-Api-Key",
+        "stripeSecretKey",
+        "hmac_secret",
+        "oidc_token",
+        "bearer_token",
+        "private_key",
+        "Set-Cookie",
+    ] {
         assert_eq!(attr(key, "hunter2"), REDACTED, "{key}");
     }
     assert_eq!(attr("password", ""), "", "an empty value reveals nothing");
@@ -45,50 +59,103 @@ fn sensitive_keys_mask_the_whole_value() {
 fn allow_list_wins_over_deny_words_but_values_are_still_scanned() {
     let r = Redactor::new(&RedactionPolicy::default().allow_key("token_count")).unwrap();
     assert_eq!(r.redact_attribute("token_count", "1234"), "1234");
-    assert_eq!(r.redact_attribute("token_count", "bob@example.com"), REDACTED);
+    assert_eq!(
+        r.redact_attribute("token_count", "bob@example.com"),
+        REDACTED
+    );
     assert_eq!(r.redact_attribute("token", "1234"), REDACTED);
 }
 
 #[test]
 fn sensitive_key_keeps_partial_masks_of_known_values() {
     assert_eq!(attr("api_key", "sk_live_abcd1234"), "sk_live_[REDACTED]");
-    assert_eq!(attr("credit_card", "4111-1111-1111-1111"), "****-****-****-1111");
+    assert_eq!(
+        attr("credit_card", "4111-1111-1111-1111"),
+        "****-****-****-1111"
+    );
     assert_eq!(attr("authorization", "Bearer abc"), "Bearer [REDACTED]");
-    assert_eq!(attr("Authorization", "Basic dXNlcjpwYXNz"), "Basic [REDACTED]");
-    assert_eq!(attr("credit_card", "4111-1111-1111-1112"), REDACTED, "not Luhn: whole mask");
+    assert_eq!(
+        attr("Authorization", "Basic dXNlcjpwYXNz"),
+        "Basic [REDACTED]"
+    );
+    assert_eq!(
+        attr("credit_card", "4111-1111-1111-1112"),
+        REDACTED,
+        "not Luhn: whole mask"
+    );
 }
 
 #[test]
 fn emails_are_masked_under_any_key() {
     assert_eq!(attr("user", "bob.smith+tag@mail.example.co.uk"), REDACTED);
-    assert_eq!(attr("msg", "contact <alice@example.com> now"), "contact <[REDACTED]> now");
+    assert_eq!(
+        attr("msg", "contact <alice@example.com> now"),
+        "contact <[REDACTED]> now"
+    );
     assert_eq!(attr("msg", "not@an-email"), "not@an-email");
 }
 
 #[test]
 fn payment_cards_are_luhn_checked_and_keep_last_four() {
-    assert_eq!(attr("msg", "paid with 4111 1111 1111 1111."), "paid with **** **** **** 1111.");
-    assert_eq!(attr("msg", "card=5500005555555559"), "card=************5559");
-    assert_eq!(attr("msg", "amex 3782-822463-10005"), "amex ****-******-*0005");
-    assert_eq!(attr("msg", "order 4111111111111112"), "order 4111111111111112", "fails Luhn");
-    assert_eq!(attr("msg", "id 41111111111111110000"), "id 41111111111111110000", "too long");
-    assert_eq!(attr("msg", "ts 1700000000000"), "ts 1700000000000", "epoch millis");
+    assert_eq!(
+        attr("msg", "paid with 4111 1111 1111 1111."),
+        "paid with **** **** **** 1111."
+    );
+    assert_eq!(
+        attr("msg", "card=5500005555555559"),
+        "card=************5559"
+    );
+    assert_eq!(
+        attr("msg", "amex 3782-822463-10005"),
+        "amex ****-******-*0005"
+    );
+    assert_eq!(
+        attr("msg", "order 4111111111111112"),
+        "order 4111111111111112",
+        "fails Luhn"
+    );
+    assert_eq!(
+        attr("msg", "id 41111111111111110000"),
+        "id 41111111111111110000",
+        "too long"
+    );
+    assert_eq!(
+        attr("msg", "ts 1700000000000"),
+        "ts 1700000000000",
+        "epoch millis"
+    );
 }
 
 #[test]
 fn api_keys_keep_their_prefix() {
     for (input, expected) in [
-        ("key sk_live_4eC39HqLyjWDarjtT1zdp7dc", "key sk_live_[REDACTED]"),
+        (
+            "key sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "key sk_live_[REDACTED]",
+        ),
         ("ghp_16C7e42F292c6912E7710c838347Ae178B4a", "ghp_[REDACTED]"),
-        ("token xoxb-123456789012-abcdefghij", "token xoxb-[REDACTED]"),
+        (
+            "token xoxb-123456789012-abcdefghij",
+            "token xoxb-[REDACTED]",
+        ),
         ("AKIAIOSFODNN7EXAMPLE", "AKIA[REDACTED]"),
-        ("github_pat_11ABCDEFG0123456789_abcdefghij", "github_pat_[REDACTED]"),
+        (
+            "github_pat_11ABCDEFG0123456789_abcdefghij",
+            "github_pat_[REDACTED]",
+        ),
     ] {
         assert_eq!(r().redact_value(input), expected, "{input}");
     }
-    assert_eq!(r().redact_value("ghp_short"), "ghp_short", "too short to be a key");
+    assert_eq!(
+        r().redact_value("ghp_short"),
+        "ghp_short",
+        "too short to be a key"
+    );
     let custom = Redactor::new(&RedactionPolicy::default().api_key_prefix("acme_")).unwrap();
-    assert_eq!(custom.redact_value("acme_0123456789abcdef"), "acme_[REDACTED]");
+    assert_eq!(
+        custom.redact_value("acme_0123456789abcdef"),
+        "acme_[REDACTED]"
+    );
 }
 
 #[test]
@@ -97,21 +164,38 @@ fn bearer_and_basic_credentials_keep_the_scheme() {
         r().redact_value("auth: Bearer eyJhbGciOi.abc.def-ghij"),
         "auth: Bearer [REDACTED]"
     );
-    assert_eq!(r().redact_value("Authorization: Bearer abc"), "Authorization: [REDACTED]", "short token under a sensitive key");
-    assert_eq!(r().redact_value("sent Bearer abcDEF123456"), "sent Bearer [REDACTED]");
-    assert_eq!(r().redact_value("with basic dXNlcjpwYXNzd29yZA=="), "with basic [REDACTED]");
+    assert_eq!(
+        r().redact_value("Authorization: Bearer abc"),
+        "Authorization: [REDACTED]",
+        "short token under a sensitive key"
+    );
+    assert_eq!(
+        r().redact_value("sent Bearer abcDEF123456"),
+        "sent Bearer [REDACTED]"
+    );
+    assert_eq!(
+        r().redact_value("with basic dXNlcjpwYXNzd29yZA=="),
+        "with basic [REDACTED]"
+    );
 }
 
 #[test]
 fn jwts_are_masked() {
     let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
-    assert_eq!(r().redact_value(&format!("jwt {jwt} end")), "jwt [REDACTED] end");
+    assert_eq!(
+        r().redact_value(&format!("jwt {jwt} end")),
+        "jwt [REDACTED] end"
+    );
 }
 
 #[test]
 fn private_key_blocks_are_masked_even_without_end() {
-    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY-----";
-    assert_eq!(r().redact_value(&format!("key: {pem} tail")), "key: [REDACTED] tail");
+    let pem =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY-----";
+    assert_eq!(
+        r().redact_value(&format!("key: {pem} tail")),
+        "key: [REDACTED] tail"
+    );
     assert_eq!(
         r().redact_value("x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg"),
         "x [REDACTED]"
@@ -142,13 +226,19 @@ fn url_credentials_and_sensitive_parameters_are_masked() {
         r.redact_value("fetching https://u:p@host/x?session=s1 failed"),
         "fetching https://[REDACTED]@host/x?session=[REDACTED] failed"
     );
-    assert!(matches!(r.redact_url("https://example.com/a?b=c"), Cow::Borrowed(_)));
+    assert!(matches!(
+        r.redact_url("https://example.com/a?b=c"),
+        Cow::Borrowed(_)
+    ));
 }
 
 #[test]
 fn ssns_are_masked_when_plausible() {
     assert_eq!(r().redact_value("ssn 123-45-6789"), "ssn [REDACTED]");
-    assert_eq!(r().redact_value("ssn 000-45-6789 or 666-12-3456"), "ssn 000-45-6789 or 666-12-3456");
+    assert_eq!(
+        r().redact_value("ssn 000-45-6789 or 666-12-3456"),
+        "ssn 000-45-6789 or 666-12-3456"
+    );
 }
 
 #[test]
@@ -173,7 +263,10 @@ fn inline_secrets_in_free_text_are_masked() {
         r().redact_value(r#"broken {"password": "hunter2", "user": "bob""#),
         r#"broken {"password": "[REDACTED]", "user": "bob""#
     );
-    assert_eq!(r().redact_value("client_secret: 's3cr3t'"), "client_secret: '[REDACTED]'");
+    assert_eq!(
+        r().redact_value("client_secret: 's3cr3t'"),
+        "client_secret: '[REDACTED]'"
+    );
 }
 
 #[test]
@@ -195,7 +288,10 @@ fn json_in_strings_is_sanitised_structurally_at_any_depth() {
 fn json_keeps_member_order_and_clean_json_is_untouched() {
     let clean = r#"{ "z": 1, "a": [true, null] }"#;
     assert!(matches!(r().redact_json(clean), Cow::Borrowed(_)));
-    assert_eq!(attr("b", r#"{"z":1,"secret":"s","a":2}"#), r#"{"z":1,"secret":"[REDACTED]","a":2}"#);
+    assert_eq!(
+        attr("b", r#"{"z":1,"secret":"s","a":2}"#),
+        r#"{"z":1,"secret":"[REDACTED]","a":2}"#
+    );
 }
 
 #[test]
@@ -241,8 +337,14 @@ fn disabled_rules_do_not_mask() {
 #[test]
 fn allowed_values_pass() {
     let r = Redactor::new(&RedactionPolicy::default().allow_value("4111-1111-1111-1111")).unwrap();
-    assert_eq!(r.redact_value("test card 4111-1111-1111-1111"), "test card 4111-1111-1111-1111");
-    assert_eq!(r.redact_attribute("password", "4111-1111-1111-1111"), "4111-1111-1111-1111");
+    assert_eq!(
+        r.redact_value("test card 4111-1111-1111-1111"),
+        "test card 4111-1111-1111-1111"
+    );
+    assert_eq!(
+        r.redact_attribute("password", "4111-1111-1111-1111"),
+        "4111-1111-1111-1111"
+    );
 }
 
 #[test]
@@ -252,9 +354,14 @@ fn custom_patterns_and_replacement() {
         ..RedactionPolicy::default().pattern("order", "ORD-[0-9]{6}")
     };
     let r = Redactor::new(&policy).unwrap();
-    assert_eq!(r.redact_value("order ORD-123456 for bob@example.com"), "order *** for ***");
+    assert_eq!(
+        r.redact_value("order ORD-123456 for bob@example.com"),
+        "order *** for ***"
+    );
     let bad = RedactionPolicy::default().pattern("broken", "(");
-    assert!(matches!(Redactor::new(&bad), Err(PolicyError::Pattern { name, .. }) if name == "broken"));
+    assert!(
+        matches!(Redactor::new(&bad), Err(PolicyError::Pattern { name, .. }) if name == "broken")
+    );
 }
 
 #[test]
@@ -263,7 +370,10 @@ fn empty_policy_parts_are_errors() {
         replacement: String::new(),
         ..RedactionPolicy::default()
     };
-    assert_eq!(Redactor::new(&policy).unwrap_err(), PolicyError::Empty("replacement"));
+    assert_eq!(
+        Redactor::new(&policy).unwrap_err(),
+        PolicyError::Empty("replacement")
+    );
     assert!(Redactor::new(&RedactionPolicy::default().deny_key("__")).is_err());
 }
 
@@ -271,9 +381,15 @@ fn empty_policy_parts_are_errors() {
 fn kinds_route_to_the_right_reader() {
     let r = r();
     let mut s = RedactionSummary::default();
-    assert_eq!(r.redact(Kind::Sql, "", "SELECT * FROM t WHERE pw = 'x'", &mut s), "SELECT * FROM t WHERE pw = ?");
+    assert_eq!(
+        r.redact(Kind::Sql, "", "SELECT * FROM t WHERE pw = 'x'", &mut s),
+        "SELECT * FROM t WHERE pw = ?"
+    );
     assert_eq!(r.redact(Kind::Header, "cookie", "a=b", &mut s), REDACTED);
-    assert_eq!(r.redact(Kind::Url, "", "https://a:b@h/", &mut s), "https://[REDACTED]@h/");
+    assert_eq!(
+        r.redact(Kind::Url, "", "https://a:b@h/", &mut s),
+        "https://[REDACTED]@h/"
+    );
     assert_eq!("json_body".parse::<Kind>(), Ok(Kind::JsonBody));
     assert!("nope".parse::<Kind>().is_err());
 }
@@ -285,7 +401,10 @@ fn summary_counts_per_rule() {
     assert_eq!(s.count(Rule::Email), 2);
     assert_eq!(s.count(Rule::PaymentCard), 1);
     assert_eq!(s.total(), 3);
-    assert_eq!(s.iter().collect::<Vec<_>>(), [(Rule::Email, 2), (Rule::PaymentCard, 1)]);
+    assert_eq!(
+        s.iter().collect::<Vec<_>>(),
+        [(Rule::Email, 2), (Rule::PaymentCard, 1)]
+    );
     s.clear();
     assert!(s.is_empty());
 }
@@ -294,9 +413,26 @@ fn summary_counts_per_rule() {
 fn hostile_inputs_do_not_panic() {
     let r = r();
     for v in [
-        "\u{0}\u{ffff}", "{", "[[[[[[[[", "%", "%%%", "://", "@@@", "a@", "-----BEGIN PRIVATE KEY-----",
-        "eyJ.eyJ.", "Bearer", "?&=&=", "https://@", "https://a@b@c", "password=", "password=\"",
-        "\"password\":\"\\", "9999999999999999999999999999", "::::::::", "ss\u{301}n=1",
+        "\u{0}\u{ffff}",
+        "{",
+        "[[[[[[[[",
+        "%",
+        "%%%",
+        "://",
+        "@@@",
+        "a@",
+        "-----BEGIN PRIVATE KEY-----",
+        "eyJ.eyJ.",
+        "Bearer",
+        "?&=&=",
+        "https://@",
+        "https://a@b@c",
+        "password=",
+        "password=\"",
+        "\"password\":\"\\",
+        "9999999999999999999999999999",
+        "::::::::",
+        "ss\u{301}n=1",
     ] {
         let _ = r.redact_attribute("k", v);
         let _ = r.redact_url(v);

@@ -24,18 +24,16 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
                 }
-            }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
             b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
@@ -77,9 +75,7 @@ pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
 /// Whether `digits` (13 to 19 ASCII digits) look like a payment card: an issuer range
 /// (first digit 2 to 6) and a valid Luhn check digit.
 pub(crate) fn is_card_number(digits: &[u8]) -> bool {
-    (13..=19).contains(&digits.len())
-        && (b'2'..=b'6').contains(&digits[0])
-        && luhn_valid(digits)
+    (13..=19).contains(&digits.len()) && (b'2'..=b'6').contains(&digits[0]) && luhn_valid(digits)
 }
 
 /// `card` with every digit but the last four replaced by `*`, separators kept.
@@ -125,7 +121,10 @@ mod tests {
         assert!(is_card_number(b"5500005555555559"));
         assert!(is_card_number(b"378282246310005"));
         assert!(!is_card_number(b"4111111111111112"), "fails Luhn");
-        assert!(!is_card_number(b"1700000000008"), "epoch-like, no issuer range");
+        assert!(
+            !is_card_number(b"1700000000008"),
+            "epoch-like, no issuer range"
+        );
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! [`GuardedRecorder`]: any `metrics` recorder behind a [`LabelGuard`].
+
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
+};
+
+use super::guard::LabelGuard;
+use crate::semconv::{MetricNames, LABEL_METRIC};
+
+/// Wraps a `metrics` [`Recorder`] so that every metric recorded through the `metrics`
+/// facade is cardinality-capped and has its label values redacted.
+///
+/// Each measurement redirected (or, in reject mode, dropped) by a cap also increments
+/// `<prefix>_metric_label_overflow_total{metric="<name>"}` on the inner recorder.
+///
+/// ```
+/// use metrics_util::debugging::DebuggingRecorder;
+/// use instrument_core::cardinality::{GuardedRecorder, LabelGuard};
+/// use instrument_core::semconv::MetricNames;
+///
+/// let inner = DebuggingRecorder::new();
+/// let snapshotter = inner.snapshotter();
+/// let guarded = GuardedRecorder::new(inner, LabelGuard::builder().max_label_sets(1).build(), &MetricNames::default());
+/// metrics::with_local_recorder(&guarded, || {
+///     metrics::counter!("jobs_total", "tenant_id" => "a").increment(1);
+///     metrics::counter!("jobs_total", "tenant_id" => "b").increment(1); // over the cap
+/// });
+/// let keys: Vec<metrics::Key> = snapshotter.snapshot().into_vec().into_iter()
+///     .map(|(k, ..)| k.key().clone()).collect();
+/// assert!(keys.iter().any(|k| k.labels().any(|l| l.key() == "otel.metric.overflow")));
+/// assert!(keys.iter().any(|k| k.name() == "instrument_metric_label_overflow_total"));
+/// ```
+#[derive(Debug)]
+pub struct GuardedRecorder<R> {
+    inner: R,
+    guard: LabelGuard,
+    overflow_metric: SharedString,
+}
+
+impl<R: Recorder> GuardedRecorder<R> {
+    /// Puts `inner` behind `guard`; the overflow counter is named after `names`' prefix.
+    pub fn new(inner: R, guard: LabelGuard, names: &MetricNames) -> Self {
+        Self {
+            inner,
+            guard,
+            overflow_metric: SharedString::from(names.label_overflow_total()),
+        }
+    }
+
+    /// The guard.
+    pub fn guard(&self) -> &LabelGuard {
+        &self.guard
+    }
+
+    /// The wrapped recorder.
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    fn count_overflow(&self, metric: &str, metadata: &Metadata<'_>) {
+        let key = Key::from_parts(
+            self.overflow_metric.clone(),
+            vec![Label::new(LABEL_METRIC, metric.to_owned())],
+        );
+        self.inner.register_counter(&key, metadata).increment(1);
+    }
+
+    fn register<T>(
+        &self,
+        key: &Key,
+        metadata: &Metadata<'_>,
+        noop: T,
+        register: impl FnOnce(&R, &Key) -> T,
+    ) -> T {
+        match self.guard.admit(key) {
+            Ok(admission) => {
+                if admission.overflowed() {
+                    self.count_overflow(key.name(), metadata);
+                }
+                register(&self.inner, admission.key())
+            }
+            Err(_) => {
+                self.count_overflow(key.name(), metadata);
+                noop
+            }
+        }
+    }
+}
+
+impl<R: Recorder> Recorder for GuardedRecorder<R> {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_counter(key, unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_gauge(key, unit, description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_histogram(key, unit, description);
+    }
+
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.register(key, metadata, Counter::noop(), |r, k| {
+            r.register_counter(k, metadata)
+        })
+    }
+
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.register(key, metadata, Gauge::noop(), |r, k| {
+            r.register_gauge(k, metadata)
+        })
+    }
+
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.register(key, metadata, Histogram::noop(), |r, k| {
+            r.register_histogram(k, metadata)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cardinality::OverflowMode;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    /// `(name{labels}, value)` of everything recorded.
+    fn values(snap: metrics_util::debugging::Snapshotter) -> Vec<(String, DebugValue)> {
+        let mut v: Vec<_> = snap
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(k, _, _, v)| {
+                let labels: Vec<String> = k
+                    .key()
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                (format!("{}{{{}}}", k.key().name(), labels.join(",")), v)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    #[test]
+    fn every_measurement_is_recorded_exactly_once() {
+        let inner = DebuggingRecorder::new();
+        let snap = inner.snapshotter();
+        let guard = LabelGuard::builder().max_label_sets(2).build();
+        let rec = GuardedRecorder::new(inner, guard, &MetricNames::default());
+        metrics::with_local_recorder(&rec, || {
+            for t in ["a", "b", "c", "d", "a"] {
+                metrics::counter!("jobs_total", "tenant_id" => t).increment(1);
+            }
+        });
+        let total: u64 = values(snap)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("jobs_total"))
+            .map(|(_, v)| match v {
+                DebugValue::Counter(c) => c,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(total, 5);
+    }
+
+    #[test]
+    fn redacted_labels_reach_the_inner_recorder() {
+        let inner = DebuggingRecorder::new();
+        let snap = inner.snapshotter();
+        let rec = GuardedRecorder::new(inner, LabelGuard::default(), &MetricNames::default());
+        metrics::with_local_recorder(&rec, || {
+            metrics::histogram!("latency_seconds", "user" => "bob@example.com").record(0.5);
+        });
+        let keys: Vec<String> = values(snap).into_iter().map(|(k, _)| k).collect();
+        assert!(
+            keys.iter().all(|k| !k.contains("bob@example.com")),
+            "{keys:?}"
+        );
+    }
+
+    #[test]
+    fn reject_mode_drops_and_counts() {
+        let inner = DebuggingRecorder::new();
+        let snap = inner.snapshotter();
+        let guard = LabelGuard::builder()
+            .max_label_sets(1)
+            .mode(OverflowMode::Reject)
+            .build();
+        let rec = GuardedRecorder::new(inner, guard, &MetricNames::new("app").unwrap());
+        metrics::with_local_recorder(&rec, || {
+            metrics::gauge!("queue_depth", "q" => "a").set(1.0);
+            metrics::gauge!("queue_depth", "q" => "b").set(2.0);
+        });
+        let v = values(snap);
+        assert!(v
+            .iter()
+            .any(|(k, val)| k.starts_with("app_metric_label_overflow_total")
+                && *val == DebugValue::Counter(1)));
+        assert_eq!(
+            v.iter()
+                .filter(|(k, _)| k.starts_with("queue_depth"))
+                .count(),
+            1
+        );
+    }
+}
