@@ -1,1 +1,34 @@
-//! x
+//! **instrument**: production-grade tracing and metrics for workflow and task servers.
+//!
+//! Trace context restored from stored `traceparent`s so a workflow that runs for days
+//! is one trace, `tenant.id` enforced on every span, sensitive data scrubbed before it
+//! leaves the process, and metric label cardinality capped.
+//!
+//! This facade re-exports the toolkit's crates:
+//! - the domain core ([`context`], [`tenant`], [`semconv`], [`redact`], [`cardinality`])
+//!   from `instrument-core`;
+//! - the tower layers from `instrument-tower` as [`tower`];
+//! - the `#[workflow_span]` attribute from `instrument-macros`.
+//!
+//! ```
+//! use instrument::context::{capture, restore, Restored};
+//! use instrument::redact::Redactor;
+//!
+//! let redactor = Redactor::default();
+//! assert_eq!(redactor.redact_attribute("db_password", "hunter2"), "[REDACTED]");
+//!
+//! let restored = restore(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+//! assert!(matches!(restored, Restored::Parent(_)));
+//! # let _ = capture();
+//! ```
+#![warn(missing_docs)]
+#![deny(unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub use instrument_core::{cardinality, context, redact, semconv, tenant};
+
+/// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).
+pub use instrument_tower as tower;
+
+#[doc(hidden)]
+pub use instrument_macros as __macros;

@@ -11,10 +11,12 @@ use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
 use regex::{Captures, Regex, RegexSet};
 
 use super::keys::KeyMatcher;
 use super::policy::{PolicyError, RedactionPolicy, Rule};
+use super::prefix::PrefixIndex;
 use super::summary::RedactionSummary;
 use super::text::{is_card_number, mask_card, percent_decode};
 
@@ -28,30 +30,60 @@ const T_KEYWORD: u32 = 1 << 5;
 const T_EMAIL: u32 = 1 << 6;
 const T_DIGITS: u32 = 1 << 7;
 const T_IP: u32 = 1 << 8;
-const T_SEPARATOR: u32 = 1 << 9;
 
-// Byte classes for the first pass.
-const C_DIGIT: u8 = 1;
-const C_AT: u8 = 2;
-const C_SEP: u8 = 4; // '=' or ':'
-const C_DOT: u8 = 8; // '.' or ':' (IP addresses)
+// Byte classes for the first pass. Each detector needs at least one byte of some class
+// (a URL needs ':', a JWT '.', a PEM block '-', `key=value` '=' or ':'), so most
+// literal searches are skipped for most values.
+const C_AT: u8 = 1;
+const C_SEP: u8 = 2; // '=' or ':'
+const C_COLON: u8 = 4;
+const C_DOT: u8 = 8;
+const C_DASH: u8 = 16;
+const C_UNDERSCORE: u8 = 32;
+/// ASCII whitespace or control, and any non-ASCII byte (it may be Unicode whitespace).
+const C_SPACE: u8 = 64;
 
-const CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut d = b'0';
-    while d <= b'9' {
-        t[d as usize] = C_DIGIT;
-        d += 1;
+/// Which byte classes occur in `bytes`, and how many ASCII digits.
+///
+/// Comparisons only, no table lookups, so the compiler vectorises the loop: 12 ns per
+/// 64 bytes against 24 ns for a lookup table. Kept out of line: inlined into a large
+/// caller it was compiled as a scalar loop (~200 ns, seen with `perf annotate`).
+#[inline(never)]
+fn byte_stats(bytes: &[u8]) -> (u8, usize) {
+    let mut class = 0u8;
+    let mut digits = 0usize;
+    // Chunks of at most 128 bytes keep the per-chunk digit counter in a `u8`.
+    for chunk in bytes.chunks(128) {
+        let mut d = 0u8;
+        for &b in chunk {
+            d += u8::from(b.wrapping_sub(b'0') < 10);
+            class |= u8::from(b == b'@')
+                | u8::from(b == b'=' || b == b':') << 1
+                | u8::from(b == b':') << 2
+                | u8::from(b == b'.') << 3
+                | u8::from(b == b'-') << 4
+                | u8::from(b == b'_') << 5
+                | u8::from(b <= b' ' || b >= 0x80) << 6;
+        }
+        digits += usize::from(d);
     }
-    t[b'@' as usize] = C_AT;
-    t[b'=' as usize] = C_SEP;
-    t[b':' as usize] = C_SEP | C_DOT;
-    t[b'.' as usize] = C_DOT;
-    t
-};
+    (class, digits)
+}
+
+/// Whether `bearer` or `basic` (any case) starts a word somewhere in `bytes`.
+fn has_auth_word(bytes: &[u8]) -> bool {
+    memchr::memchr2_iter(b'b', b'B', bytes).any(|i| {
+        (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+            && [&b"bearer"[..], b"basic"].iter().any(|w| {
+                bytes
+                    .get(i..i + w.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(w))
+            })
+    })
+}
 
 /// Digits needed before a card or SSN is possible (an SSN has nine).
-const MIN_SENSITIVE_DIGITS: u32 = 9;
+const MIN_SENSITIVE_DIGITS: usize = 9;
 /// Shortest value any detector can fire on (`a@b.io`).
 const MIN_SCAN_LEN: usize = 6;
 
@@ -68,8 +100,13 @@ enum Rewrite {
 pub(crate) struct Detectors {
     rules: u32,
     replacement: Box<str>,
-    triggers: AhoCorasick,
-    trigger_bits: Vec<u32>,
+    /// Known API key prefixes, case-sensitive like the keys themselves.
+    api_prefixes: Option<PrefixIndex>,
+    /// Sensitive key words as they appear in text (`api_key`, `api-key`, `apikey`), any case.
+    keywords: AhoCorasick,
+    pem_start: memchr::memmem::Finder<'static>,
+    url_scheme: memchr::memmem::Finder<'static>,
+    jwt_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Regex,
     url: Regex,
@@ -133,31 +170,24 @@ impl Detectors {
             prefixes.push(p.clone());
         }
 
-        let mut words: Vec<String> = Vec::new();
-        let mut bits: Vec<u32> = Vec::new();
-        let mut add = |w: String, b: u32| {
-            words.push(w);
-            bits.push(b);
+        let api_prefixes = if prefixes.is_empty() {
+            None
+        } else {
+            Some(
+                PrefixIndex::new(&prefixes).map_err(|e| PolicyError::Pattern {
+                    name: "api key prefixes".into(),
+                    message: e.to_string(),
+                })?,
+            )
         };
-        add("-----begin".into(), T_PEM);
-        add("://".into(), T_URL);
-        add("eyj".into(), T_JWT);
-        add("bearer".into(), T_AUTH);
-        add("basic".into(), T_AUTH);
-        for p in &prefixes {
-            add(p.to_ascii_lowercase(), T_API_KEY);
-        }
-        for w in key_words {
-            for v in text_variants(w) {
-                add(v, T_KEYWORD);
-            }
-        }
-        let triggers = AhoCorasickBuilder::new()
+        let keyword_variants: Vec<String> =
+            key_words.iter().flat_map(|w| text_variants(w)).collect();
+        let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&words)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&keyword_variants)
             .map_err(|e| PolicyError::Pattern {
-                name: "triggers".into(),
+                name: "sensitive key words".into(),
                 message: e.to_string(),
             })?;
 
@@ -200,8 +230,11 @@ impl Detectors {
         Ok(Self {
             rules,
             replacement: policy.replacement.clone().into_boxed_str(),
-            triggers,
-            trigger_bits: bits,
+            api_prefixes,
+            keywords,
+            pem_start: memchr::memmem::Finder::new(b"-----BEGIN").into_owned(),
+            url_scheme: memchr::memmem::Finder::new(b"://").into_owned(),
+            jwt_start: memchr::memmem::Finder::new(b"eyJ").into_owned(),
             allowed_values: policy
                 .allowed_values
                 .iter()
@@ -260,28 +293,41 @@ impl Detectors {
 
     /// The first pass: which detectors could fire on `text`.
     fn triggers(&self, text: &str) -> u32 {
-        let mut class = 0u8;
-        let mut digits = 0u32;
-        for &b in text.as_bytes() {
-            let c = CLASS[b as usize];
-            class |= c;
-            digits += u32::from(c & C_DIGIT);
-        }
+        let bytes = text.as_bytes();
+        let (class, digits) = byte_stats(bytes);
+        let has = |c: u8| class & c != 0;
         let mut t = 0;
-        if class & C_AT != 0 {
+        if has(C_AT) {
             t |= T_EMAIL;
-        }
-        if class & C_SEP != 0 {
-            t |= T_SEPARATOR;
         }
         if digits >= MIN_SENSITIVE_DIGITS {
             t |= T_DIGITS;
         }
-        if digits >= 2 && class & C_DOT != 0 {
+        if digits >= 2 && has(C_DOT | C_COLON) {
             t |= T_IP;
         }
-        for m in self.triggers.find_overlapping_iter(text) {
-            t |= self.trigger_bits[m.pattern().as_usize()];
+        if has(C_DASH) && self.pem_start.find(bytes).is_some() {
+            t |= T_PEM;
+        }
+        if has(C_COLON) && self.url_scheme.find(bytes).is_some() {
+            t |= T_URL;
+        }
+        if has(C_DOT) && self.jwt_start.find(bytes).is_some() {
+            t |= T_JWT;
+        }
+        if has(C_SPACE) && has_auth_word(bytes) {
+            t |= T_AUTH;
+        }
+        let separators = has(C_DASH | C_UNDERSCORE | C_DOT);
+        if self
+            .api_prefixes
+            .as_ref()
+            .is_some_and(|ix| ix.is_match(bytes, separators))
+        {
+            t |= T_API_KEY;
+        }
+        if has(C_SEP) && self.keywords.is_match(bytes) {
+            t |= T_KEYWORD;
         }
         t
     }
@@ -347,7 +393,7 @@ impl Detectors {
                 });
             }
         }
-        if t & T_KEYWORD != 0 && t & T_SEPARATOR != 0 && self.on(Rule::InlineSecret) {
+        if t & T_KEYWORD != 0 && self.on(Rule::InlineSecret) {
             out = self.replace(
                 out,
                 &self.inline,

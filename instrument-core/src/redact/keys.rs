@@ -14,12 +14,29 @@ const SUBSTRING_MIN_LEN: usize = 5;
 /// Keys are normalised into a stack buffer of this size; longer keys use the heap.
 const STACK_KEY: usize = 128;
 
+/// Letters and digits of a normalised key, as 0..36.
+fn code(b: u8) -> usize {
+    if b.is_ascii_digit() {
+        26 + usize::from(b - b'0')
+    } else {
+        usize::from(b.to_ascii_lowercase().wrapping_sub(b'a')) % 26
+    }
+}
+
+const TRIGRAMS: usize = 36 * 36 * 36;
+
 #[derive(Debug)]
 pub(crate) struct KeyMatcher {
+    /// First three letters of every deny word: a key none of whose trigrams is here
+    /// matches no word, and is decided in one pass without the automata (the common
+    /// case; `redact/clean_64b`). `None` when a deny word is shorter than three.
+    first_trigrams: Option<Box<[u64]>>,
     /// Normalised long words, matched as substrings of the normalised key.
     long: Option<AhoCorasick>,
     /// Normalised short words, matched against whole words of the key.
     short: Vec<Box<str>>,
+    /// `short` as substrings of the normalised key: the cheap test before splitting words.
+    short_any: Option<AhoCorasick>,
     /// Normalised allowed keys.
     allowed: Vec<Box<str>>,
 }
@@ -105,33 +122,72 @@ impl KeyMatcher {
                 short.push(n.into_boxed_str());
             }
         }
-        let long = if long.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .build(&long)
-                    .map_err(|e| PolicyError::Pattern {
-                        name: "sensitive keys".into(),
-                        message: e.to_string(),
-                    })?,
-            )
+        let automaton = |words: &[&str]| -> Result<Option<AhoCorasick>, PolicyError> {
+            if words.is_empty() {
+                return Ok(None);
+            }
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(words)
+                .map(Some)
+                .map_err(|e| PolicyError::Pattern {
+                    name: "sensitive keys".into(),
+                    message: e.to_string(),
+                })
         };
+        let first_trigrams = long
+            .iter()
+            .map(String::as_str)
+            .chain(short.iter().map(|s| &**s))
+            .try_fold(vec![0u64; TRIGRAMS / 64 + 1], |mut bits, w| {
+                let b = w.as_bytes();
+                (b.len() >= 3).then(|| {
+                    let t = code(b[0]) * 1296 + code(b[1]) * 36 + code(b[2]);
+                    bits[t / 64] |= 1 << (t % 64);
+                    bits
+                })
+            })
+            .map(Vec::into_boxed_slice);
+        let long = automaton(&long.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let short_any = automaton(&short.iter().map(|s| &**s).collect::<Vec<_>>())?;
         let allowed = allow
             .into_iter()
             .map(|a| normalize(a).into_boxed_str())
             .filter(|a| !a.is_empty())
             .collect();
         Ok(Self {
+            first_trigrams,
             long,
             short,
+            short_any,
             allowed,
         })
     }
 
+    /// Whether no trigram of the normalised `key` starts a deny word (so it matches none).
+    fn surely_clean(&self, key: &str) -> bool {
+        let Some(bits) = &self.first_trigrams else {
+            return false;
+        };
+        let (mut a, mut b, mut n) = (0usize, 0usize, 0usize);
+        for byte in key.bytes().filter(u8::is_ascii_alphanumeric) {
+            let c = code(byte);
+            if n >= 2 {
+                let t = a * 1296 + b * 36 + c;
+                if bits[t / 64] & (1 << (t % 64)) != 0 {
+                    return false;
+                }
+            }
+            (a, b, n) = (b, c, n + 1);
+        }
+        true
+    }
+
     /// Whether `key` names a sensitive value.
     pub(crate) fn is_sensitive(&self, key: &str) -> bool {
+        if self.surely_clean(key) {
+            return false;
+        }
         let mut buf = [0u8; STACK_KEY];
         let mut heap = Vec::new();
         let norm = normalize_into(key, &mut buf, &mut heap);
@@ -139,7 +195,7 @@ impl KeyMatcher {
             return false;
         }
         let denied = self.long.as_ref().is_some_and(|ac| ac.is_match(norm))
-            || (!self.short.is_empty()
+            || (self.short_any.as_ref().is_some_and(|ac| ac.is_match(norm))
                 && words(key).any(|w| {
                     self.short.iter().any(|s| {
                         s.len() == w.len() && s.as_bytes().eq_ignore_ascii_case(w.as_bytes())

@@ -35,6 +35,7 @@ mod detect;
 mod json;
 mod keys;
 mod policy;
+mod prefix;
 mod sql;
 mod summary;
 mod text;

@@ -73,8 +73,8 @@ pub fn sanitize_sql(sql: &str) -> Cow<'_, str> {
                 emit(i, end, "", &mut copied);
                 i = end;
             }
-            b'#' if !prev_ident => {
-                // MySQL line comment.
+            b'#' if i == 0 || b[i - 1].is_ascii_whitespace() => {
+                // MySQL line comment (a `#` elsewhere is an operator, e.g. PostgreSQL's XOR).
                 let end = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
                 emit(i, end, "", &mut copied);
                 i = end;
