@@ -25,6 +25,11 @@
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
 
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use instrument_core::{cardinality, context, redact, semconv, tenant};
 
 /// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).

@@ -70,6 +70,11 @@ fn byte_stats(bytes: &[u8]) -> (u8, usize) {
     (class, digits)
 }
 
+/// The first char boundary after `i` (past the end when `i` is the end).
+fn next_char_boundary(text: &str, i: usize) -> usize {
+    text[i..].chars().next().map_or(i + 1, |c| i + c.len_utf8())
+}
+
 /// Whether `bearer` or `basic` (any case) starts a word somewhere in `bytes`.
 fn has_auth_word(bytes: &[u8]) -> bool {
     memchr::memchr2_iter(b'b', b'B', bytes).any(|i| {
@@ -91,6 +96,9 @@ const MIN_SCAN_LEN: usize = 6;
 enum Rewrite {
     /// Not sensitive after all: leave it.
     Keep,
+    /// Leave it, and look for the next match from this offset (inside the match): a
+    /// `key: value` pair whose key is not sensitive may hold a sensitive pair in its value.
+    KeepFrom(usize),
     /// Replace with the policy's replacement text.
     Mask,
     /// Replace with this (a partial mask).
@@ -341,7 +349,8 @@ impl Detectors {
         keys: &KeyMatcher,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        if text.len() < MIN_SCAN_LEN || self.is_allowed_value(text) {
+        // Nothing built in matches fewer than six bytes; a custom pattern may.
+        if (text.len() < MIN_SCAN_LEN && self.custom.is_none()) || self.is_allowed_value(text) {
             return Cow::Borrowed(text);
         }
         let t = self.triggers(text);
@@ -402,10 +411,11 @@ impl Detectors {
                 |caps, _, _| {
                     let raw = &caps[4];
                     let value = raw.trim_matches(['"', '\'']);
-                    if !keys.is_sensitive(&caps[1])
-                        || value.is_empty()
-                        || self.already_masked(value)
-                    {
+                    if !keys.is_sensitive(&caps[1]) {
+                        // `host: password=x`: the value may hold a pair of its own.
+                        return Rewrite::KeepFrom(caps.get(4).map_or(0, |v| v.start()));
+                    }
+                    if value.is_empty() || self.already_masked(value) {
                         return Rewrite::Keep;
                     }
                     let quote = match raw.as_bytes()[0] {
@@ -505,13 +515,30 @@ impl Detectors {
     ) -> Cow<'a, str> {
         let mut out: Option<String> = None;
         let mut last = 0;
-        for caps in re.captures_iter(&text) {
+        let mut pos = 0;
+        while let Some(caps) = re.captures_at(&text, pos) {
             let m = caps.get(0).expect("group 0 always participates");
-            if self.is_allowed_value(m.as_str()) {
+            // Resume after this match by default; never loop on an empty one.
+            pos = if m.is_empty() {
+                next_char_boundary(&text, m.end())
+            } else {
+                m.end()
+            };
+            if m.is_empty() || self.is_allowed_value(m.as_str()) {
+                if pos > text.len() {
+                    break;
+                }
                 continue;
             }
             let replacement: Cow<'_, str> = match rewrite(&caps, &text, summary) {
                 Rewrite::Keep => continue,
+                Rewrite::KeepFrom(resume) => {
+                    pos = resume.clamp(m.start() + 1, m.end());
+                    while !text.is_char_boundary(pos) {
+                        pos += 1;
+                    }
+                    continue;
+                }
                 Rewrite::Mask => Cow::Borrowed(&self.replacement),
                 Rewrite::With(partial) => Cow::Owned(partial),
             };

@@ -22,95 +22,141 @@ use std::borrow::Cow;
 /// ```
 pub fn sanitize_sql(sql: &str) -> Cow<'_, str> {
     let b = sql.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0; // bytes of `sql` already accounted for in `out`
-    let mut i = 0;
-    // Replaces sql[start..end] with `with`.
-    let mut emit = |start: usize, end: usize, with: &str, copied: &mut usize| {
-        let o = out.get_or_insert_with(|| String::with_capacity(sql.len()));
-        o.push_str(&sql[*copied..start]);
-        o.push_str(with);
-        *copied = end;
+    let mut out = Output {
+        sql,
+        text: None,
+        copied: 0,
+        last: [None; 2],
     };
+    let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        let prev_ident = i > 0 && is_ident(b[i - 1]);
         match c {
             b'\'' => {
                 // A one-letter prefix (E'', N'', X'', B'') belongs to the literal.
-                let start = if i > 0
-                    && matches!(
-                        b[i - 1],
-                        b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B'
-                    )
-                    && !(i > 1 && is_ident(b[i - 2]))
-                {
-                    i - 1
-                } else {
-                    i
-                };
+                let prefixed = matches!(
+                    out.last[0],
+                    Some(b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B')
+                ) && !out.last[1].is_some_and(is_ident);
                 let end = end_of_quoted(b, i, b'\'');
-                emit(start, end, "?", &mut copied);
+                out.replace(if prefixed { i - 1 } else { i }, end, "?");
                 i = end;
             }
             b'"' => {
                 let end = end_of_quoted(b, i, b'"');
-                let inner = &b[i + 1..end.saturating_sub(1).max(i + 1)];
-                let identifier = end <= b.len()
-                    && b[end - 1] == b'"'
-                    && end > i + 1
+                let closed = end > i + 1 && b[end - 1] == b'"';
+                let inner = if closed {
+                    &b[i + 1..end - 1]
+                } else {
+                    &b[i + 1..]
+                };
+                let identifier = closed
                     && !inner.is_empty()
                     && inner.len() <= 63
                     && inner.iter().all(|&x| is_ident(x) || x == b'.');
-                if !identifier {
-                    emit(i, end, "?", &mut copied);
+                if identifier {
+                    out.keep(&b[i..end]);
+                } else {
+                    out.replace(i, end, "?");
                 }
                 i = end;
             }
-            b'`' => i = end_of_quoted(b, i, b'`'),
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                let end = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
-                emit(i, end, "", &mut copied);
+            b'`' => {
+                let end = end_of_quoted(b, i, b'`');
+                out.keep(&b[i..end]);
                 i = end;
             }
-            b'#' if i == 0 || b[i - 1].is_ascii_whitespace() => {
-                // MySQL line comment (a `#` elsewhere is an operator, e.g. PostgreSQL's XOR).
+            b'-' if b.get(i + 1) == Some(&b'-') => {
                 let end = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
-                emit(i, end, "", &mut copied);
+                out.replace(i, end, "");
+                i = end;
+            }
+            // MySQL line comment; a `#` elsewhere is an operator (PostgreSQL's XOR).
+            b'#' if out.last[0].is_none_or(|l| l.is_ascii_whitespace()) => {
+                let end = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+                out.replace(i, end, "");
                 i = end;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 let end =
                     memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len(), |n| i + 2 + n + 2);
-                emit(i, end, " ", &mut copied);
+                out.replace(i, end, " ");
                 i = end;
             }
-            b'$' if !prev_ident => match dollar_quote_end(b, i) {
+            b'$' if !out.after_ident() => match dollar_quote_end(b, i) {
                 Some(end) => {
-                    emit(i, end, "?", &mut copied);
+                    out.replace(i, end, "?");
                     i = end;
                 }
-                None => i += 1,
+                None => {
+                    out.keep(&b[i..=i]);
+                    i += 1;
+                }
             },
-            b'0'..=b'9' if !prev_ident => {
+            b'0'..=b'9' if !out.after_ident() => {
                 let end = end_of_number(b, i);
-                emit(i, end, "?", &mut copied);
+                out.replace(i, end, "?");
                 i = end;
             }
-            b'.' if !prev_ident && b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+            b'.' if !out.after_ident() && b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let end = end_of_number(b, i);
-                emit(i, end, "?", &mut copied);
+                out.replace(i, end, "?");
                 i = end;
             }
-            _ => i += 1,
+            _ => {
+                out.keep(&b[i..=i]);
+                i += 1;
+            }
         }
     }
-    match out {
+    match out.text {
         None => Cow::Borrowed(sql),
-        Some(mut o) => {
-            o.push_str(&sql[copied..]);
-            Cow::Owned(o)
+        Some(mut text) => {
+            text.push_str(&sql[out.copied..]);
+            Cow::Owned(text)
         }
+    }
+}
+
+/// The sanitised text as it is built, and its last two characters.
+///
+/// Context rules (is this digit part of an identifier? does this `#` start a comment?)
+/// look at the *output*, not the input, so that sanitising is idempotent: `1$$$` first
+/// becomes `?$$$`, and the `$` after `?` must then read the same way both times (found
+/// by the `sql` fuzz target).
+struct Output<'s> {
+    sql: &'s str,
+    /// `None` until the first replacement: then `sql` is returned borrowed.
+    text: Option<String>,
+    /// Bytes of `sql` accounted for in `text`.
+    copied: usize,
+    /// Last and second-to-last output bytes.
+    last: [Option<u8>; 2],
+}
+
+impl Output<'_> {
+    /// Replaces `sql[start..end]` with `with`.
+    fn replace(&mut self, start: usize, end: usize, with: &str) {
+        let text = self
+            .text
+            .get_or_insert_with(|| String::with_capacity(self.sql.len()));
+        text.push_str(&self.sql[self.copied..start]);
+        text.push_str(with);
+        self.copied = end;
+        for &c in with.as_bytes() {
+            self.last = [Some(c), self.last[0]];
+        }
+    }
+
+    /// Keeps input bytes unchanged.
+    fn keep(&mut self, kept: &[u8]) {
+        for &c in kept.iter().rev().take(2).rev() {
+            self.last = [Some(c), self.last[0]];
+        }
+    }
+
+    fn after_ident(&self) -> bool {
+        self.last[0].is_some_and(is_ident)
     }
 }
 
@@ -225,6 +271,13 @@ mod tests {
         );
         assert_eq!(sanitize_sql("SELECT /* token=abc */ a"), "SELECT   a");
         assert_eq!(sanitize_sql("SELECT a # card 4111\n"), "SELECT a \n");
+    }
+
+    #[test]
+    fn sanitising_is_idempotent_after_a_replaced_literal() {
+        // Found by the `sql` fuzz target: the `$` after `1` once read as part of an identifier.
+        let once = sanitize_sql("1$$$").into_owned();
+        assert_eq!(sanitize_sql(&once), once);
     }
 
     #[test]

@@ -267,6 +267,19 @@ fn inline_secrets_in_free_text_are_masked() {
         r().redact_value("client_secret: 's3cr3t'"),
         "client_secret: '[REDACTED]'"
     );
+    assert_eq!(
+        r().redact_value("login failed for bob@example.com: password=hunter2"),
+        "login failed for [REDACTED]: password=[REDACTED]",
+        "a pair inside the value of a harmless pair"
+    );
+    assert_eq!(
+        r().redact_value("host: db token=abc"),
+        "host: db token=[REDACTED]"
+    );
+    assert_eq!(
+        r().redact_value("x: password=hunter2"),
+        "x: password=[REDACTED]"
+    );
 }
 
 #[test]
@@ -361,6 +374,18 @@ fn custom_patterns_and_replacement() {
     let bad = RedactionPolicy::default().pattern("broken", "(");
     assert!(
         matches!(Redactor::new(&bad), Err(PolicyError::Pattern { name, .. }) if name == "broken")
+    );
+}
+
+#[test]
+fn custom_patterns_that_match_empty_text_mask_nothing_extra() {
+    let r = Redactor::new(&RedactionPolicy::default().pattern("stars", "x*")).unwrap();
+    assert_eq!(r.redact_value("abcdef xx é"), "abcdef [REDACTED] é");
+    let short = Redactor::new(&RedactionPolicy::default().pattern("pin", "^[0-9]{4}$")).unwrap();
+    assert_eq!(
+        short.redact_value("1234"),
+        REDACTED,
+        "custom patterns see short values too"
     );
 }
 
@@ -501,6 +526,13 @@ mod properties {
             let sql = format!("SELECT * FROM users WHERE name = '{secret}' AND id = {n}");
             let out = sanitize_sql(&sql).into_owned();
             prop_assert_eq!(out, "SELECT * FROM users WHERE name = ? AND id = ?");
+        }
+
+        #[test]
+        fn sql_sanitising_is_idempotent_on_sql_like_text(sql in "[0-9a-z$'\"`#.\\ /*-]{0,40}") {
+            let once = sanitize_sql(&sql).into_owned();
+            let twice = sanitize_sql(&once).into_owned();
+            prop_assert_eq!(once, twice);
         }
 
         #[test]
