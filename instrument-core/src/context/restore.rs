@@ -114,7 +114,7 @@ impl Restored {
 ///
 /// `None` when `cx` has no valid span.
 pub fn capture_from(cx: &Context) -> Option<TraceParent> {
-    TraceParent::from_span_context(cx.span().span_context())
+    TraceParent::from_context(cx)
 }
 
 /// The traceparent of the currently active span, to store with a new workflow or task

@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::Context;
 
 /// Length of a version-`00` `traceparent`: `2 + 1 + 32 + 1 + 16 + 1 + 2`.
 pub const TRACEPARENT_LEN: usize = 55;
@@ -185,6 +186,27 @@ impl TraceParent {
             span_context.span_id(),
             span_context.trace_flags(),
         )
+    }
+
+    /// The traceparent of the span active in `cx`, if it has a valid one.
+    pub fn from_context(cx: &Context) -> Option<Self> {
+        Self::from_span_context(cx.span().span_context())
+    }
+
+    /// `base` with this traceparent (and `trace_state`) as its remote parent span, so
+    /// that spans started under it join the trace.
+    ///
+    /// ```
+    /// use instrument_core::context::TraceParent;
+    /// use opentelemetry::{trace::TraceState, Context};
+    ///
+    /// let tp = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")?;
+    /// let cx = tp.to_context(&Context::new(), TraceState::NONE);
+    /// assert_eq!(TraceParent::from_context(&cx), Some(tp));
+    /// # Ok::<(), instrument_core::context::TraceParentError>(())
+    /// ```
+    pub fn to_context(&self, base: &Context, trace_state: TraceState) -> Context {
+        base.with_remote_span_context(self.to_span_context(trace_state))
     }
 
     /// A remote [`SpanContext`] with these ids and flags and the given `tracestate`.

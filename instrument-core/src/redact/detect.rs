@@ -1,17 +1,17 @@
 //! Value detectors: secrets and personal data found under any key.
 //!
 //! Scanning a clean value must cost almost nothing (`benches/core.rs`,
-//! `redact/clean_64b`), so a single pass first records which detectors could possibly
-//! fire (one Aho-Corasick search for trigger words plus a byte-class loop), and only
-//! those run their regular expressions. A value nothing can fire on comes back
-//! borrowed.
+//! `redact/clean_64b`), so a first pass decides which detectors could possibly fire: a
+//! vectorised count of byte classes (`@`, `:`, `=`, `.`, `-`, `_`, whitespace, digits),
+//! then only the literal searches those classes allow (`-----BEGIN` only if there is a
+//! `-`, `://` only if there is a `:`, ...). Only the detectors that survive run their
+//! regular expressions; a value none survives for comes back borrowed.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-
 use regex::{Captures, Regex, RegexSet};
 
 use super::keys::KeyMatcher;
@@ -42,6 +42,17 @@ const C_DASH: u8 = 16;
 const C_UNDERSCORE: u8 = 32;
 /// ASCII whitespace or control, and any non-ASCII byte (it may be Unicode whitespace).
 const C_SPACE: u8 = 64;
+
+// `byte_stats` shifts by these positions.
+const _: () = assert!(
+    C_AT == 1 << 0
+        && C_SEP == 1 << 1
+        && C_COLON == 1 << 2
+        && C_DOT == 1 << 3
+        && C_DASH == 1 << 4
+        && C_UNDERSCORE == 1 << 5
+        && C_SPACE == 1 << 6
+);
 
 /// Which byte classes occur in `bytes`, and how many ASCII digits.
 ///
@@ -131,7 +142,6 @@ pub(crate) struct Detectors {
     /// Anchored forms used under a sensitive key, where a whole-value match keeps a partial mask.
     api_key_whole: Option<Regex>,
     card_whole: Regex,
-    auth_whole: Regex,
 }
 
 fn compile(name: &str, pattern: &str) -> Result<Regex, PolicyError> {
@@ -280,10 +290,6 @@ impl Detectors {
             custom,
             api_key_whole,
             card_whole: compile("payment card", r"^\s*[0-9](?:[ \-]?[0-9]){12,18}\s*$")?,
-            auth_whole: compile(
-                "auth",
-                r"(?i)^\s*(bearer|basic|digest|token|negotiate)\s+\S",
-            )?,
         })
     }
 
@@ -564,7 +570,15 @@ impl Detectors {
     /// keeps its prefix, a card its last four digits, a credential its scheme), else the
     /// replacement.
     pub(crate) fn mask_whole(&self, value: &str) -> String {
-        if self.on(Rule::ApiKey) {
+        // Cheap tests guard each anchored regex: most secrets are none of these
+        // (`redact/sensitive_key`).
+        let bytes = value.as_bytes();
+        let api_key = self.on(Rule::ApiKey)
+            && self
+                .api_prefixes
+                .as_ref()
+                .is_some_and(|ix| ix.is_match(bytes, true));
+        if api_key {
             if let Some(caps) = self
                 .api_key_whole
                 .as_ref()
@@ -573,14 +587,21 @@ impl Detectors {
                 return format!("{}{}", &caps[1], self.replacement);
             }
         }
-        if self.on(Rule::PaymentCard) && self.card_whole.is_match(value) {
-            let digits: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
+        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+        if self.on(Rule::PaymentCard) && digits >= 13 && self.card_whole.is_match(value) {
+            let digits: Vec<u8> = bytes.iter().copied().filter(u8::is_ascii_digit).collect();
             if is_card_number(&digits) {
                 return mask_card(value.trim());
             }
         }
-        if let Some(caps) = self.auth_whole.captures(value) {
-            return format!("{} {}", &caps[1], self.replacement);
+        // `Bearer x`, `Basic x`, ...: keep the scheme.
+        if let Some((scheme, rest)) = value.trim_start().split_once([' ', '\t']) {
+            let known = ["bearer", "basic", "digest", "token", "negotiate"]
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(scheme));
+            if known && !rest.trim().is_empty() {
+                return format!("{scheme} {}", self.replacement);
+            }
         }
         self.replacement.to_string()
     }

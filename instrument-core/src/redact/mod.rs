@@ -181,9 +181,10 @@ impl Redactor {
             Kind::JsonBody => self.scan_text(value, 0, summary),
             Kind::Url => self.redact_url_counted(value, summary),
             Kind::Sql => {
+                // Literals and comments are gone; what is left (keywords, identifiers)
+                // is still scanned, so an e-mail used as a table name does not pass.
                 let structure = sanitize_sql(value);
                 match self.scan_text(&structure, 0, summary) {
-                    // Identifiers survived the scan unchanged: keep the first result.
                     Cow::Borrowed(_) => structure,
                     Cow::Owned(s) => Cow::Owned(s),
                 }
