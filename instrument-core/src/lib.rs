@@ -12,12 +12,15 @@
 //! | [`semconv`] | every attribute key, span name and metric name |
 //! | [`redact`] | [`redact::Redactor`] and [`redact::sanitize_sql`] |
 //! | [`cardinality`] | [`cardinality::LabelGuard`], route normalisation, status groups |
+//! | `pipeline` (feature `pipeline`) | span processors that stamp `tenant.id` and redact every exported span |
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
 
 pub mod cardinality;
 pub mod context;
+#[cfg(feature = "pipeline")]
+pub mod pipeline;
 pub mod redact;
 pub mod semconv;
 pub mod tenant;

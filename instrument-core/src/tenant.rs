@@ -102,6 +102,11 @@ impl TenantId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The shared text, for attribute values that should not copy it.
+    pub(crate) fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
 }
 
 impl fmt::Display for TenantId {
@@ -198,9 +203,45 @@ pub fn ensure_same_tenant(expected: &TenantId, actual: &TenantId) -> Result<(), 
     }
 }
 
+/// `cx` with `tenant` as the request's tenant. Spans started under the returned context
+/// (and under contexts derived from it) are stamped with `tenant.id` by the pipeline's
+/// tenant processor, including spans made by other libraries.
+///
+/// ```
+/// use instrument_core::tenant::{tenant_from, with_tenant, TenantId};
+/// use opentelemetry::Context;
+///
+/// let cx = with_tenant(&Context::new(), TenantId::parse("acme")?);
+/// assert_eq!(tenant_from(&cx).map(TenantId::as_str), Some("acme"));
+/// # Ok::<(), instrument_core::tenant::TenantIdError>(())
+/// ```
+pub fn with_tenant(cx: &opentelemetry::Context, tenant: TenantId) -> opentelemetry::Context {
+    cx.with_value(tenant)
+}
+
+/// The tenant `cx` carries, if any (see [`with_tenant`]).
+pub fn tenant_from(cx: &opentelemetry::Context) -> Option<&TenantId> {
+    cx.get::<TenantId>()
+}
+
+/// The tenant of the current OpenTelemetry context, if any.
+pub fn current_tenant() -> Option<TenantId> {
+    opentelemetry::Context::map_current(|cx| tenant_from(cx).cloned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_travels_in_the_context() {
+        let acme = TenantId::parse("acme").unwrap();
+        let cx = with_tenant(&opentelemetry::Context::new(), acme.clone());
+        assert_eq!(tenant_from(&cx), Some(&acme));
+        assert_eq!(current_tenant(), None);
+        let _guard = cx.attach();
+        assert_eq!(current_tenant(), Some(acme));
+    }
 
     #[test]
     fn accepts_the_allowed_alphabet() {

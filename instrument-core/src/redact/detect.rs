@@ -553,7 +553,7 @@ impl Detectors {
             buf.push_str(&replacement);
             last = m.end();
             if let Some(rule) = rule {
-                summary.add(rule);
+                summary.record(rule);
             }
         }
         match out {
@@ -631,7 +631,7 @@ impl Detectors {
                     {
                         out.push_str(&self.replacement);
                         out.push_str(&authority[at..]);
-                        summary.add(Rule::UrlCredentials);
+                        summary.record(Rule::UrlCredentials);
                         changed = true;
                     }
                     _ => out.push_str(authority),
@@ -693,7 +693,7 @@ impl Detectors {
                 out.push('=');
                 out.push_str(&self.replacement);
                 if sensitive {
-                    summary.add(Rule::SensitiveQuery);
+                    summary.record(Rule::SensitiveQuery);
                 }
                 changed = true;
             } else {

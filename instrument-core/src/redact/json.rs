@@ -19,7 +19,7 @@ impl Redactor {
         if depth > self.inner.max_json_depth {
             // Too deep to walk: fail closed.
             *value = Value::String(det.replacement().to_owned());
-            summary.add(Rule::JsonStructure);
+            summary.record(Rule::JsonStructure);
             return true;
         }
         match value {
@@ -52,7 +52,7 @@ impl Redactor {
                     && super::text::is_card_number(digits.as_bytes())
                 {
                     *value = Value::String(super::text::mask_card(&digits));
-                    summary.add(Rule::PaymentCard);
+                    summary.record(Rule::PaymentCard);
                     true
                 } else {
                     false
@@ -74,7 +74,7 @@ impl Redactor {
             _ => self.inner.detectors.replacement().to_owned(),
         };
         *member = Value::String(masked);
-        summary.add(Rule::SensitiveKey);
+        summary.record(Rule::SensitiveKey);
         true
     }
 }

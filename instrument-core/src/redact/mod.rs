@@ -161,6 +161,11 @@ impl Redactor {
         })
     }
 
+    /// The text that replaces a masked value (`[REDACTED]` by default).
+    pub fn replacement(&self) -> &str {
+        self.inner.detectors.replacement()
+    }
+
     /// Whether values under `key` are masked whole by the key rule.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
         self.inner.detectors.on(Rule::SensitiveKey) && self.inner.keys.is_sensitive(key)
@@ -245,7 +250,7 @@ impl Redactor {
             if value.is_empty() || det.is_allowed_value(value) {
                 return Cow::Borrowed(value);
             }
-            summary.add(Rule::SensitiveKey);
+            summary.record(Rule::SensitiveKey);
             return Cow::Owned(det.mask_whole(value));
         }
         self.scan_text(value, 0, summary)
@@ -274,7 +279,7 @@ impl Redactor {
         if value.len() <= max {
             return Cow::Borrowed(value);
         }
-        summary.add(Rule::Oversized);
+        summary.record(Rule::Oversized);
         let head = text::cut_at_char_boundary(value, max);
         // Step back to a separator so a token cut in half (a JWT, a card) is dropped
         // rather than left where its detector can no longer recognise it.
@@ -296,7 +301,7 @@ impl Redactor {
         let trimmed = value.trim_start();
         if det.on(Rule::JsonStructure) && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
             if depth > self.inner.max_json_depth {
-                summary.add(Rule::JsonStructure);
+                summary.record(Rule::JsonStructure);
                 return Cow::Owned(det.replacement().to_owned());
             }
             if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(value) {

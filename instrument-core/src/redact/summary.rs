@@ -55,7 +55,9 @@ impl RedactionSummary {
         self.counts = [0; Rule::ALL.len()];
     }
 
-    pub(crate) fn add(&mut self, rule: Rule) {
+    /// Counts one mask made by `rule` (for masks applied outside the [`Redactor`](super::Redactor),
+    /// such as a numeric attribute under a sensitive key replaced whole).
+    pub fn record(&mut self, rule: Rule) {
         let c = &mut self.counts[rule.index()];
         *c = c.saturating_add(1);
     }

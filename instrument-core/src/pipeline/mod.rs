@@ -1,0 +1,30 @@
+//! The telemetry pipeline: what guarantees that nothing leaves the process unredacted
+//! or without `tenant.id` (feature `pipeline`).
+//!
+//! Two span processors wrap whichever processor exports (batch, simple):
+//! [`TenantProcessor`] stamps every span with the tenant carried in its context, and
+//! [`RedactingProcessor`] masks secrets in everything a span exports. Stack them tenant
+//! first, so the redactor sees the final span:
+//!
+//! ```
+//! use instrument_core::pipeline::{MissingTenant, RedactingProcessor, TenantProcessor};
+//! use instrument_core::redact::Redactor;
+//! use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
+//!
+//! let exporter = InMemorySpanExporter::default();
+//! let processor = TenantProcessor::new(
+//!     MissingTenant::MarkMissing,
+//!     RedactingProcessor::new(Redactor::default(), SimpleSpanProcessor::new(exporter.clone())),
+//! );
+//! let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+//! # drop(provider);
+//! ```
+
+mod redacting;
+mod tenant_stamp;
+
+pub use redacting::RedactingProcessor;
+pub use tenant_stamp::{MissingTenant, TenantProcessor};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! [`RedactingProcessor`]: nothing leaves the process unredacted.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use opentelemetry::trace::Status;
+use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::Resource;
+
+use crate::redact::{RedactionSummary, Redactor, Rule};
+use crate::semconv::{REDACTION_MASKED_COUNT, TENANT_ID};
+
+/// Runs a [`Redactor`] over every finished span before the inner processor (and so the
+/// exporter) sees it: the span name, every attribute, every event's name and
+/// attributes, every link's attributes and the status message. A span that had
+/// anything masked gets `redaction.masked.count`.
+///
+/// `tenant.id` is not scanned: it is a validated [`TenantId`](crate::tenant::TenantId),
+/// and a numeric tenant id must not be mistaken for a card number.
+///
+/// ```
+/// use instrument_core::pipeline::RedactingProcessor;
+/// use instrument_core::redact::Redactor;
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(RedactingProcessor::new(Redactor::default(), SimpleSpanProcessor::new(exporter.clone())))
+///     .build();
+/// let mut span = provider.tracer("demo").start("login");
+/// span.set_attribute(opentelemetry::KeyValue::new("user.email", "bob@example.com"));
+/// span.end();
+/// let spans = exporter.get_finished_spans().unwrap();
+/// assert_eq!(spans[0].attributes[0].value.as_str(), "[REDACTED]");
+/// ```
+#[derive(Debug)]
+pub struct RedactingProcessor<P> {
+    redactor: Redactor,
+    inner: P,
+}
+
+impl<P> RedactingProcessor<P> {
+    /// Redacts spans with `redactor` before handing them to `inner`.
+    pub fn new(redactor: Redactor, inner: P) -> Self {
+        Self { redactor, inner }
+    }
+
+    /// Masks everything `span` would export; returns how many values were masked.
+    pub fn redact_span(&self, span: &mut SpanData) -> u32 {
+        let mut summary = RedactionSummary::default();
+        if let Some(clean) = owned(self.redactor.redact_attribute_counted(
+            "",
+            &span.name,
+            &mut summary,
+        )) {
+            span.name = Cow::Owned(clean);
+        }
+        self.redact_attributes(&mut span.attributes, &mut summary);
+        for event in span.events.events.iter_mut() {
+            if let Some(clean) = owned(self.redactor.redact_attribute_counted(
+                "",
+                &event.name,
+                &mut summary,
+            )) {
+                event.name = Cow::Owned(clean);
+            }
+            self.redact_attributes(&mut event.attributes, &mut summary);
+        }
+        for link in span.links.links.iter_mut() {
+            self.redact_attributes(&mut link.attributes, &mut summary);
+        }
+        if let Status::Error { description } = &mut span.status {
+            if let Some(clean) = owned(self.redactor.redact_attribute_counted(
+                "",
+                description,
+                &mut summary,
+            )) {
+                *description = Cow::Owned(clean);
+            }
+        }
+        summary.total()
+    }
+
+    fn redact_attributes(&self, attributes: &mut [KeyValue], summary: &mut RedactionSummary) {
+        for kv in attributes {
+            let key = kv.key.as_str();
+            if key == TENANT_ID {
+                continue;
+            }
+            let sensitive = self.redactor.is_sensitive_key(key);
+            let masked = match &kv.value {
+                Value::String(s) => owned(self.redactor.redact_attribute_counted(
+                    key,
+                    s.as_str(),
+                    summary,
+                ))
+                .map(|clean| Value::String(clean.into())),
+                Value::Array(Array::String(items)) => {
+                    let mut changed = false;
+                    let items: Vec<StringValue> = items
+                        .iter()
+                        .map(|item| {
+                            match owned(self.redactor.redact_attribute_counted(
+                                key,
+                                item.as_str(),
+                                summary,
+                            )) {
+                                Some(clean) => {
+                                    changed = true;
+                                    clean.into()
+                                }
+                                None => item.clone(),
+                            }
+                        })
+                        .collect();
+                    changed.then_some(Value::Array(Array::String(items)))
+                }
+                // A number or flag under a sensitive key (`pin = 1234`) is a secret too.
+                _ if sensitive => {
+                    summary.record(Rule::SensitiveKey);
+                    Some(Value::String(self.redactor.replacement().to_owned().into()))
+                }
+                _ => None,
+            };
+            if let Some(value) = masked {
+                kv.value = value;
+            }
+        }
+    }
+}
+
+fn owned(value: Cow<'_, str>) -> Option<String> {
+    match value {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(s) => Some(s),
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for RedactingProcessor<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        let masked = self.redact_span(&mut span);
+        if masked > 0 {
+            span.attributes
+                .push(KeyValue::new(REDACTION_MASKED_COUNT, i64::from(masked)));
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}

@@ -1,0 +1,250 @@
+//! The pipeline's guarantees, through a real tracing subscriber and the
+//! tracing-opentelemetry layer into the SDK.
+
+use opentelemetry::trace::{
+    Link, Span as _, SpanContext, Status, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
+};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use super::*;
+use crate::redact::Redactor;
+use crate::semconv::{REDACTION_MASKED_COUNT, TENANT_ID, TENANT_MISSING, TENANT_STAMPED};
+use crate::tenant::{with_tenant, TenantId};
+
+fn provider(missing: MissingTenant) -> (SdkTracerProvider, InMemorySpanExporter) {
+    let exporter = InMemorySpanExporter::default();
+    let processor = TenantProcessor::new(
+        missing,
+        RedactingProcessor::new(
+            Redactor::default(),
+            SimpleSpanProcessor::new(exporter.clone()),
+        ),
+    );
+    (
+        SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .build(),
+        exporter,
+    )
+}
+
+/// Runs `f` under a subscriber exporting through `provider`.
+fn traced(provider: &SdkTracerProvider, f: impl FnOnce()) {
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, f);
+}
+
+/// Every value of attribute `key` on `span`, in order.
+fn attr(span: &SpanData, key: &str) -> Vec<String> {
+    span.attributes
+        .iter()
+        .filter(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.as_str().into_owned())
+        .collect()
+}
+
+fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name}"))
+}
+
+fn acme() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+#[test]
+fn every_span_of_a_request_carries_its_tenant_including_plain_info_spans() {
+    let (provider, exporter) = provider(MissingTenant::MarkMissing);
+    traced(&provider, || {
+        let request = tracing::info_span!("request");
+        let _ = request.set_parent(with_tenant(&Context::new(), acme()));
+        let _r = request.enter();
+        let child = tracing::info_span!("library.call");
+        let _c = child.enter();
+        tracing::info_span!("deeper").in_scope(|| {});
+    });
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 3);
+    for span in &spans {
+        assert_eq!(attr(span, TENANT_ID), ["acme"], "{}", span.name);
+        assert!(
+            attr(span, TENANT_STAMPED).is_empty(),
+            "the marker never leaves"
+        );
+        assert!(attr(span, TENANT_MISSING).is_empty());
+    }
+}
+
+#[test]
+fn tenant_attached_as_the_current_context_reaches_spans_started_under_it() {
+    let (provider, exporter) = provider(MissingTenant::MarkMissing);
+    traced(&provider, || {
+        let _guard = with_tenant(&Context::current(), acme()).attach();
+        tracing::info_span!("handler").in_scope(|| tracing::info_span!("query").in_scope(|| {}));
+    });
+    for span in exporter.get_finished_spans().unwrap() {
+        assert_eq!(attr(&span, TENANT_ID), ["acme"], "{}", span.name);
+    }
+}
+
+#[test]
+fn a_span_never_carries_a_tenant_other_than_its_requests() {
+    let (provider, exporter) = provider(MissingTenant::MarkMissing);
+    traced(&provider, || {
+        let request = tracing::info_span!("request");
+        let _ = request.set_parent(with_tenant(&Context::new(), acme()));
+        let _r = request.enter();
+        let forged = tracing::info_span!(
+            "forged",
+            "tenant.id" = "globex",
+            other = tracing::field::Empty
+        );
+        forged.record("other", "x");
+        forged.set_attribute("tenant.id", "initech");
+        forged.in_scope(|| {});
+    });
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(attr(named(&spans, "forged"), TENANT_ID), ["acme"]);
+}
+
+#[test]
+fn spans_without_a_tenant_follow_the_missing_policy() {
+    for (policy, exported, marked) in [
+        (MissingTenant::Allow, 1, false),
+        (MissingTenant::MarkMissing, 1, true),
+        (MissingTenant::Drop, 0, false),
+    ] {
+        let (provider, exporter) = provider(policy);
+        traced(&provider, || {
+            tracing::info_span!("background.job").in_scope(|| {})
+        });
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), exported, "{policy:?}");
+        if let Some(span) = spans.first() {
+            assert_eq!(!attr(span, TENANT_MISSING).is_empty(), marked, "{policy:?}");
+        }
+    }
+    // The span's own tenant counts when the context has none.
+    let (provider, exporter) = provider(MissingTenant::Drop);
+    traced(&provider, || {
+        tracing::info_span!("job", "tenant.id" = "acme").in_scope(|| {})
+    });
+    assert_eq!(exporter.get_finished_spans().unwrap().len(), 1);
+}
+
+#[test]
+fn drops_are_counted() {
+    let exporter = InMemorySpanExporter::default();
+    let processor = std::sync::Arc::new(TenantProcessor::new(
+        MissingTenant::Drop,
+        SimpleSpanProcessor::new(exporter.clone()),
+    ));
+    #[derive(Debug)]
+    struct Shared(std::sync::Arc<TenantProcessor<SimpleSpanProcessor<InMemorySpanExporter>>>);
+    impl opentelemetry_sdk::trace::SpanProcessor for Shared {
+        fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+            self.0.on_start(span, cx);
+        }
+        fn on_end(&self, span: SpanData) {
+            self.0.on_end(span);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0.force_flush()
+        }
+        fn shutdown_with_timeout(
+            &self,
+            t: std::time::Duration,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0.shutdown_with_timeout(t)
+        }
+    }
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(Shared(processor.clone()))
+        .build();
+    for _ in 0..3 {
+        provider.tracer("t").start("orphan").end();
+    }
+    assert_eq!(processor.dropped(), 3);
+}
+
+#[test]
+fn everything_a_span_exports_is_redacted() {
+    let (provider, exporter) = provider(MissingTenant::Allow);
+    let tracer = provider.tracer("t");
+    let link_target = SpanContext::new(
+        opentelemetry::trace::TraceId::from_bytes([1; 16]),
+        opentelemetry::trace::SpanId::from_bytes([2; 8]),
+        Default::default(),
+        true,
+        Default::default(),
+    );
+    let mut span = tracer
+        .span_builder("GET /users/bob@example.com")
+        .with_links(vec![Link::new(
+            link_target,
+            vec![KeyValue::new("note", "token=abc123")],
+            0,
+        )])
+        .start(&tracer);
+    span.set_attribute(KeyValue::new("db_password", "hunter2"));
+    span.set_attribute(KeyValue::new("pin", 1234));
+    span.set_attribute(KeyValue::new(
+        "recipients",
+        opentelemetry::Value::Array(opentelemetry::Array::String(vec![
+            opentelemetry::StringValue::from("a@example.com"),
+            opentelemetry::StringValue::from("ok"),
+        ])),
+    ));
+    span.set_attribute(KeyValue::new("workflow.kind", "order"));
+    span.add_event(
+        "mail to carol@example.com",
+        vec![KeyValue::new("card", "4111 1111 1111 1111")],
+    );
+    span.set_status(Status::error("auth failed: Bearer abcDEF123456"));
+    span.end();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let s = &spans[0];
+    let exported = format!("{s:?}");
+    for secret in [
+        "bob@example.com",
+        "hunter2",
+        "1234",
+        "a@example.com",
+        "carol@example.com",
+        "4111 1111 1111 1111",
+        "abcDEF123456",
+        "abc123",
+    ] {
+        assert!(!exported.contains(secret), "{secret} leaked: {exported}");
+    }
+    assert_eq!(s.name, "GET /users/[REDACTED]");
+    assert_eq!(attr(s, "workflow.kind"), ["order"]);
+    assert_eq!(attr(s, "pin"), ["[REDACTED]"]);
+    assert_eq!(
+        s.events.events[0].attributes[0].value.as_str(),
+        "**** **** **** 1111"
+    );
+    assert_eq!(s.status, Status::error("auth failed: Bearer [REDACTED]"));
+    // name, db_password, pin, recipients[0], event name, event card, link note, status
+    assert_eq!(attr(s, REDACTION_MASKED_COUNT), ["8"]);
+}
+
+#[test]
+fn clean_spans_get_no_masked_count_and_numeric_tenants_are_not_cards() {
+    let (provider, exporter) = provider(MissingTenant::Allow);
+    let tenant = TenantId::parse("4111111111111111").unwrap();
+    let cx = with_tenant(&Context::new(), tenant);
+    provider.tracer("t").start_with_context("clean", &cx).end();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(attr(&spans[0], TENANT_ID), ["4111111111111111"]);
+    assert!(attr(&spans[0], REDACTION_MASKED_COUNT).is_empty());
+}
