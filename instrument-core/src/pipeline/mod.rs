@@ -20,9 +20,11 @@
 //! # drop(provider);
 //! ```
 
+mod config;
 mod redacting;
 mod tenant_stamp;
 
+pub use config::{BatchConfig, ConfigError, ExporterConfig, PipelineConfig, SamplerConfig};
 pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};
 

@@ -38,7 +38,7 @@ mod policy;
 mod prefix;
 mod sql;
 mod summary;
-mod text;
+pub(crate) mod text;
 
 use std::borrow::Cow;
 use std::fmt;

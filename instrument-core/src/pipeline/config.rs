@@ -1,0 +1,588 @@
+//! [`PipelineConfig`]: the pipeline's settings, from the standard `OTEL_*` environment
+//! variables, each overridable in code.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::MissingTenant;
+
+/// How root spans are sampled (`OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerConfig {
+    /// `always_on`.
+    AlwaysOn,
+    /// `always_off`.
+    AlwaysOff,
+    /// `traceidratio`: this fraction of traces, ignoring the parent's decision.
+    TraceIdRatio(f64),
+    /// `parentbased_always_on` (the default): follow the parent, sample roots.
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`: follow the parent, drop roots.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`: follow the parent, sample this fraction of roots.
+    ParentBasedTraceIdRatio(f64),
+}
+
+/// Where spans go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExporterConfig {
+    /// OTLP over gRPC to a collector (feature `otlp`).
+    Otlp {
+        /// Collector URL, `http://host:4317`.
+        endpoint: String,
+        /// Extra gRPC metadata (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key.
+        headers: Vec<(String, String)>,
+        /// Per-export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`).
+        timeout: Duration,
+    },
+    /// Each finished trace printed to stdout as an indented tree (the development
+    /// default when no endpoint is configured).
+    Stdout,
+    /// Nothing is exported (spans are still created, stamped and redacted).
+    None,
+}
+
+/// Batch span processor settings (`OTEL_BSP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Delay between exports (`OTEL_BSP_SCHEDULE_DELAY`, ms, default 5000).
+    pub schedule_delay: Duration,
+    /// Time one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, ms, default 30000).
+    pub export_timeout: Duration,
+    /// Spans held before new ones are dropped, and counted (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048).
+    pub max_queue_size: usize,
+    /// Spans per export (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, default 512, at most the queue size).
+    pub max_export_batch_size: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            schedule_delay: Duration::from_millis(5000),
+            export_timeout: Duration::from_millis(30_000),
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+        }
+    }
+}
+
+/// Everything the pipeline is built from.
+///
+/// ```
+/// use instrument_core::pipeline::{ExporterConfig, PipelineConfig, SamplerConfig};
+///
+/// let config = PipelineConfig::from_vars([
+///     ("OTEL_SERVICE_NAME", "workflow-server"),
+///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+///     ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+///     ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+/// ])?
+/// .with_service_name("workflow-server-eu");
+/// assert_eq!(config.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.01));
+/// assert!(matches!(config.exporter, ExporterConfig::Otlp { .. }));
+///
+/// let err = PipelineConfig::from_vars([("OTEL_TRACES_SAMPLER_ARG", "lots")]).unwrap_err();
+/// assert_eq!(err.variable(), "OTEL_TRACES_SAMPLER_ARG");
+/// # Ok::<(), instrument_core::pipeline::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// `OTEL_SDK_DISABLED=true`: no tracer provider is installed at all.
+    pub disabled: bool,
+    /// `OTEL_SERVICE_NAME` (default `unknown_service`).
+    pub service_name: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES` (`key=value,key=value`, values percent-decoded).
+    pub resource_attributes: Vec<(String, String)>,
+    /// Where spans go.
+    pub exporter: ExporterConfig,
+    /// Root sampling.
+    pub sampler: SamplerConfig,
+    /// Batching.
+    pub batch: BatchConfig,
+    /// Spans without a tenant.
+    pub missing_tenant: MissingTenant,
+    /// How long shutdown may take to flush before it gives up and reports it.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            disabled: false,
+            service_name: "unknown_service".to_owned(),
+            resource_attributes: Vec::new(),
+            exporter: ExporterConfig::Stdout,
+            sampler: SamplerConfig::ParentBasedAlwaysOn,
+            batch: BatchConfig::default(),
+            missing_tenant: MissingTenant::default(),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An environment variable with a value the pipeline cannot use.
+///
+/// The message names the variable and says what is wrong with the value; it never
+/// repeats the value of `OTEL_EXPORTER_OTLP_HEADERS`, which usually holds credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    variable: &'static str,
+    problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+
+    /// The variable that was wrong.
+    pub fn variable(&self) -> &'static str {
+        self.variable
+    }
+
+    /// What was wrong with it.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+const DISABLED: &str = "OTEL_SDK_DISABLED";
+const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+const BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
+const BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
+const BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+const BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+
+/// Default OTLP export timeout (the specification's 10 s).
+const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl PipelineConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the given variables (as the environment would hold them). Unset and empty
+    /// variables take their defaults, as the OpenTelemetry specification says.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, v)| k.as_ref().starts_with("OTEL_") && !v.as_ref().trim().is_empty())
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().trim().to_owned()))
+            .collect();
+        let get = |name: &str| vars.get(name).map(String::as_str);
+        let mut config = Self::default();
+
+        if let Some(v) = get(DISABLED) {
+            config.disabled = parse_bool(DISABLED, v)?;
+        }
+        if let Some(v) = get(RESOURCE_ATTRIBUTES) {
+            config.resource_attributes = parse_pairs(RESOURCE_ATTRIBUTES, v, true)?;
+            if let Some((_, name)) = config
+                .resource_attributes
+                .iter()
+                .find(|(k, _)| k == "service.name")
+            {
+                config.service_name = name.clone();
+            }
+        }
+        // OTEL_SERVICE_NAME wins over service.name in the resource attributes.
+        if let Some(v) = get(SERVICE_NAME) {
+            config.service_name = v.to_owned();
+        }
+
+        let endpoint = match (get(TRACES_ENDPOINT), get(ENDPOINT)) {
+            (Some(e), _) => Some((TRACES_ENDPOINT, e)),
+            (None, Some(e)) => Some((ENDPOINT, e)),
+            (None, None) => None,
+        };
+        if let Some((variable, endpoint)) = endpoint {
+            let headers = match get(HEADERS) {
+                Some(v) => parse_pairs(HEADERS, v, false)?,
+                None => Vec::new(),
+            };
+            let timeout = match get(TIMEOUT) {
+                Some(v) => parse_millis(TIMEOUT, v)?,
+                None => DEFAULT_OTLP_TIMEOUT,
+            };
+            config.exporter = ExporterConfig::Otlp {
+                endpoint: parse_endpoint(variable, endpoint)?,
+                headers,
+                timeout,
+            };
+        }
+
+        let ratio = get(SAMPLER_ARG).map(parse_ratio).transpose()?;
+        config.sampler = match get(SAMPLER).unwrap_or("parentbased_always_on") {
+            "always_on" => SamplerConfig::AlwaysOn,
+            "always_off" => SamplerConfig::AlwaysOff,
+            "traceidratio" => SamplerConfig::TraceIdRatio(ratio.unwrap_or(1.0)),
+            "parentbased_always_on" => SamplerConfig::ParentBasedAlwaysOn,
+            "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => {
+                SamplerConfig::ParentBasedTraceIdRatio(ratio.unwrap_or(1.0))
+            }
+            "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
+                return Err(ConfigError::new(SAMPLER, "this sampler is not supported"));
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    SAMPLER,
+                    "unknown sampler (expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio)",
+                ));
+            }
+        };
+
+        let batch = &mut config.batch;
+        if let Some(v) = get(BSP_SCHEDULE_DELAY) {
+            batch.schedule_delay = parse_millis(BSP_SCHEDULE_DELAY, v)?;
+        }
+        if let Some(v) = get(BSP_EXPORT_TIMEOUT) {
+            batch.export_timeout = parse_millis(BSP_EXPORT_TIMEOUT, v)?;
+        }
+        if let Some(v) = get(BSP_MAX_QUEUE_SIZE) {
+            batch.max_queue_size = parse_count(BSP_MAX_QUEUE_SIZE, v)?;
+        }
+        if let Some(v) = get(BSP_MAX_EXPORT_BATCH_SIZE) {
+            batch.max_export_batch_size = parse_count(BSP_MAX_EXPORT_BATCH_SIZE, v)?;
+        }
+        if batch.max_export_batch_size > batch.max_queue_size {
+            return Err(ConfigError::new(
+                BSP_MAX_EXPORT_BATCH_SIZE,
+                format!(
+                    "is {}, larger than the queue ({})",
+                    batch.max_export_batch_size, batch.max_queue_size
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Overrides the service name.
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// Overrides the exporter.
+    pub fn with_exporter(mut self, exporter: ExporterConfig) -> Self {
+        self.exporter = exporter;
+        self
+    }
+
+    /// Overrides the sampler.
+    pub fn with_sampler(mut self, sampler: SamplerConfig) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// Overrides the batch settings.
+    pub fn with_batch(mut self, batch: BatchConfig) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Overrides the policy for spans without a tenant.
+    pub fn with_missing_tenant(mut self, missing: MissingTenant) -> Self {
+        self.missing_tenant = missing;
+        self
+    }
+
+    /// Overrides the shutdown timeout.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Adds a resource attribute.
+    pub fn with_resource_attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+}
+
+fn parse_bool(variable: &'static str, v: &str) -> Result<bool, ConfigError> {
+    if v.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if v.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(ConfigError::new(variable, "must be true or false"))
+    }
+}
+
+fn parse_millis(variable: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    v.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| ConfigError::new(variable, "must be a whole number of milliseconds"))
+}
+
+fn parse_count(variable: &'static str, v: &str) -> Result<usize, ConfigError> {
+    match v.parse::<usize>() {
+        Ok(0) | Err(_) => Err(ConfigError::new(
+            variable,
+            "must be a whole number above zero",
+        )),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_ratio(v: &str) -> Result<f64, ConfigError> {
+    match v.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        Ok(_) => Err(ConfigError::new(SAMPLER_ARG, "must be between 0 and 1")),
+        Err(_) => Err(ConfigError::new(
+            SAMPLER_ARG,
+            "must be a number between 0 and 1",
+        )),
+    }
+}
+
+fn parse_endpoint(variable: &'static str, v: &str) -> Result<String, ConfigError> {
+    let rest = v
+        .strip_prefix("http://")
+        .or_else(|| v.strip_prefix("https://"))
+        .ok_or_else(|| ConfigError::new(variable, "must start with http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.contains(char::is_whitespace) {
+        return Err(ConfigError::new(variable, "has no host"));
+    }
+    if authority.contains('@') {
+        return Err(ConfigError::new(
+            variable,
+            "must not carry credentials; use OTEL_EXPORTER_OTLP_HEADERS",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// `k=v,k=v` with percent-decoded values. Errors say which member is wrong but, for
+/// headers, never show it.
+fn parse_pairs(
+    variable: &'static str,
+    v: &str,
+    show: bool,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut pairs = Vec::new();
+    for (i, member) in v
+        .split(',')
+        .enumerate()
+        .filter(|(_, m)| !m.trim().is_empty())
+    {
+        let Some((key, value)) = member.split_once('=') else {
+            let what = if show {
+                format!(" ({:?})", member.trim())
+            } else {
+                String::new()
+            };
+            return Err(ConfigError::new(
+                variable,
+                format!("member {}{what} is not key=value", i + 1),
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(ConfigError::new(
+                variable,
+                format!("member {} has an empty key", i + 1),
+            ));
+        }
+        let value = crate::redact::text::percent_decode(value.trim(), false).into_owned();
+        pairs.push((key.to_owned(), value));
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<PipelineConfig, ConfigError> {
+        PipelineConfig::from_vars(vars.iter().copied())
+    }
+
+    #[test]
+    fn defaults_need_nothing_to_run() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c, PipelineConfig::default());
+        assert_eq!(c.exporter, ExporterConfig::Stdout);
+        assert_eq!(c.sampler, SamplerConfig::ParentBasedAlwaysOn);
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = config(&[
+            ("OTEL_SDK_DISABLED", "TRUE"),
+            ("OTEL_SERVICE_NAME", "svc"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,team=core%20infra",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=s3cr3t, x-tenant = a",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "1000"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "32"),
+        ])
+        .unwrap();
+        assert!(c.disabled);
+        assert_eq!(c.service_name, "svc");
+        assert_eq!(
+            c.resource_attributes[1],
+            ("team".into(), "core infra".into())
+        );
+        assert_eq!(
+            c.exporter,
+            ExporterConfig::Otlp {
+                endpoint: "http://collector:4317".into(),
+                headers: vec![
+                    ("x-api-key".into(), "s3cr3t".into()),
+                    ("x-tenant".into(), "a".into())
+                ],
+                timeout: Duration::from_millis(2500),
+            }
+        );
+        assert_eq!(c.sampler, SamplerConfig::TraceIdRatio(0.25));
+        assert_eq!(
+            c.batch,
+            BatchConfig {
+                schedule_delay: Duration::from_millis(100),
+                export_timeout: Duration::from_millis(1000),
+                max_queue_size: 64,
+                max_export_batch_size: 32,
+            }
+        );
+    }
+
+    #[test]
+    fn traces_endpoint_wins_and_service_name_beats_resource() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://b:4317"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-resource"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(c.exporter, ExporterConfig::Otlp { ref endpoint, .. } if endpoint == "https://b:4317")
+        );
+        assert_eq!(c.service_name, "from-resource");
+        let c = config(&[
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=r"),
+            ("OTEL_SERVICE_NAME", "s"),
+        ])
+        .unwrap();
+        assert_eq!(c.service_name, "s");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = config(&[
+            ("OTEL_TRACES_SAMPLER", ""),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "  "),
+        ])
+        .unwrap();
+        assert_eq!(c, PipelineConfig::default());
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable_and_the_problem() {
+        for (var, value, problem) in [
+            ("OTEL_SDK_DISABLED", "yes", "true or false"),
+            ("OTEL_TRACES_SAMPLER", "sometimes", "unknown sampler"),
+            ("OTEL_TRACES_SAMPLER", "jaeger_remote", "not supported"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2", "between 0 and 1"),
+            ("OTEL_TRACES_SAMPLER_ARG", "half", "number"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", "http://"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "no host"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://u:p@c:4317",
+                "credentials",
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY", "-5", "milliseconds"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0", "above zero"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "key=value"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable(), var, "{value}");
+            assert!(err.to_string().contains(problem), "{err}");
+            assert!(err.to_string().starts_with(var));
+        }
+        let err = config(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "10"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable(), "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+    }
+
+    #[test]
+    fn header_errors_never_show_the_header() {
+        let err = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer abc,brokenSECRET",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable(), "OTEL_EXPORTER_OTLP_HEADERS");
+        assert!(
+            !err.to_string().contains("SECRET") && !err.to_string().contains("abc"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("member 2"));
+    }
+
+    #[test]
+    fn builder_overrides_the_environment() {
+        let c = config(&[("OTEL_SERVICE_NAME", "env")])
+            .unwrap()
+            .with_service_name("code")
+            .with_sampler(SamplerConfig::AlwaysOff)
+            .with_exporter(ExporterConfig::None)
+            .with_missing_tenant(MissingTenant::Drop)
+            .with_shutdown_timeout(Duration::from_millis(10))
+            .with_resource_attribute("k", "v");
+        assert_eq!(c.service_name, "code");
+        assert_eq!(c.sampler, SamplerConfig::AlwaysOff);
+        assert_eq!(c.exporter, ExporterConfig::None);
+        assert_eq!(c.missing_tenant, MissingTenant::Drop);
+        assert_eq!(c.resource_attributes, [("k".to_owned(), "v".to_owned())]);
+    }
+}
