@@ -23,10 +23,12 @@
 mod config;
 mod redacting;
 mod tenant_stamp;
+mod tree;
 
 pub use config::{BatchConfig, ConfigError, ExporterConfig, PipelineConfig, SamplerConfig};
 pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};
+pub use tree::TreeExporter;
 
 #[cfg(test)]
 mod tests;
