@@ -39,7 +39,9 @@ pub enum ExporterConfig {
     /// Each finished trace printed to stdout as an indented tree (the development
     /// default when no endpoint is configured).
     Stdout,
-    /// Nothing is exported (spans are still created, stamped and redacted).
+    /// Spans kept in memory, for tests.
+    Memory(super::MemoryExporter),
+    /// Nothing is exported.
     None,
 }
 
@@ -48,7 +50,8 @@ pub enum ExporterConfig {
 pub struct BatchConfig {
     /// Delay between exports (`OTEL_BSP_SCHEDULE_DELAY`, ms, default 5000).
     pub schedule_delay: Duration,
-    /// Time one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, ms, default 30000).
+    /// Time one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, ms, default 30000); the
+    /// OTLP exporter uses the smaller of this and `OTEL_EXPORTER_OTLP_TIMEOUT`.
     pub export_timeout: Duration,
     /// Spans held before new ones are dropped, and counted (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048).
     pub max_queue_size: usize,

@@ -21,11 +21,18 @@
 //! ```
 
 mod config;
+mod init;
+mod memory;
+mod otlp;
 mod redacting;
 mod tenant_stamp;
 mod tree;
 
 pub use config::{BatchConfig, ConfigError, ExporterConfig, PipelineConfig, SamplerConfig};
+pub use init::{
+    build, build_with_policy, init, ExportStats, PipelineError, ShutdownError, Telemetry,
+};
+pub use memory::MemoryExporter;
 pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};
 pub use tree::TreeExporter;

@@ -248,3 +248,99 @@ fn clean_spans_get_no_masked_count_and_numeric_tenants_are_not_cards() {
     assert_eq!(attr(&spans[0], TENANT_ID), ["4111111111111111"]);
     assert!(attr(&spans[0], REDACTION_MASKED_COUNT).is_empty());
 }
+
+mod assembled {
+    //! The pipeline as `build` assembles it.
+
+    use super::*;
+    use crate::context::restore;
+    use crate::pipeline::{build, ExporterConfig, MemoryExporter, PipelineConfig, SamplerConfig};
+
+    fn memory(config: PipelineConfig) -> (crate::pipeline::Telemetry, MemoryExporter) {
+        let spans = MemoryExporter::default();
+        let telemetry =
+            build(&config.with_exporter(ExporterConfig::Memory(spans.clone()))).unwrap();
+        (telemetry, spans)
+    }
+
+    #[test]
+    fn spans_are_stamped_redacted_batched_and_flushed_on_shutdown() {
+        let (telemetry, spans) = memory(PipelineConfig::default());
+        let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request", user = "bob@example.com");
+            let _ = request.set_parent(with_tenant(&Context::new(), acme()));
+            request.in_scope(|| tracing::info_span!("child").in_scope(|| {}));
+        });
+        assert!(spans.spans().is_empty(), "batched, not yet exported");
+        let stats = telemetry.shutdown().unwrap();
+        assert_eq!((stats.ended, stats.exported, stats.lost()), (2, 2, 0));
+        let exported = spans.spans();
+        for span in &exported {
+            assert_eq!(attr(span, TENANT_ID), ["acme"]);
+        }
+        assert_eq!(attr(named(&exported, "request"), "user"), ["[REDACTED]"]);
+    }
+
+    #[test]
+    fn disabled_sdk_installs_no_provider() {
+        let config = PipelineConfig::from_vars([("OTEL_SDK_DISABLED", "true")]).unwrap();
+        let telemetry = build(&config).unwrap();
+        assert!(telemetry.tracer_provider().is_none());
+        assert!(telemetry.layer::<tracing_subscriber::Registry>().is_none());
+        assert_eq!(telemetry.shutdown().unwrap().ended, 0);
+    }
+
+    #[test]
+    fn parent_based_ratio_sampling_is_honoured() {
+        let (telemetry, spans) = memory(
+            PipelineConfig::default().with_sampler(SamplerConfig::ParentBasedTraceIdRatio(0.0)),
+        );
+        let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("unsampled.root").in_scope(|| {});
+            let continued = tracing::info_span!("sampled.parent");
+            let stored = restore(Some(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ));
+            let _ = continued.set_parent(stored.to_context());
+            continued.in_scope(|| {});
+            let dropped = tracing::info_span!("unsampled.parent");
+            let _ = dropped.set_parent(
+                restore(Some(
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                ))
+                .to_context(),
+            );
+            dropped.in_scope(|| {});
+        });
+        telemetry.shutdown().unwrap();
+        let names: Vec<String> = spans.spans().iter().map(|s| s.name.to_string()).collect();
+        assert_eq!(names, ["sampled.parent"]);
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn otlp_outside_a_runtime_is_an_error_not_a_panic() {
+        let config =
+            PipelineConfig::from_vars([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")])
+                .unwrap();
+        let err = build(&config).unwrap_err();
+        assert!(
+            matches!(err, crate::pipeline::PipelineError::NoRuntime),
+            "{err}"
+        );
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    #[test]
+    fn otlp_without_the_feature_is_an_error() {
+        let config =
+            PipelineConfig::from_vars([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")])
+                .unwrap();
+        assert!(matches!(
+            build(&config),
+            Err(crate::pipeline::PipelineError::OtlpDisabled)
+        ));
+    }
+}

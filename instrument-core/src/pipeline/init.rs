@@ -1,0 +1,396 @@
+//! [`build`] and [`init`]: the pipeline assembled from a [`PipelineConfig`], and the
+//! [`Telemetry`] guard that flushes it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, Span, SpanData,
+    SpanExporter, SpanProcessor,
+};
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use super::{
+    ExporterConfig, PipelineConfig, RedactingProcessor, SamplerConfig, TenantProcessor,
+    TreeExporter,
+};
+use crate::redact::{PolicyError, RedactionPolicy, Redactor};
+
+/// Instrumentation scope of the toolkit's tracer.
+const SCOPE: &str = "instrument";
+
+/// The pipeline could not be built or installed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The redaction policy does not build.
+    Policy(PolicyError),
+    /// The OTLP exporter could not be built.
+    Exporter(String),
+    /// OTLP export needs a Tokio runtime: call `init` from inside one.
+    NoRuntime,
+    /// OTLP export was configured but the `otlp` feature is off.
+    OtlpDisabled,
+    /// A global tracing subscriber was already installed.
+    SubscriberAlreadySet,
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Policy(e) => write!(f, "telemetry pipeline: {e}"),
+            Self::Exporter(e) => write!(f, "telemetry pipeline: OTLP exporter: {e}"),
+            Self::NoRuntime => f.write_str("telemetry pipeline: OTLP export must be set up inside a Tokio runtime"),
+            Self::OtlpDisabled => f.write_str(
+                "telemetry pipeline: an OTLP endpoint is configured but instrument-core was built without the `otlp` feature",
+            ),
+            Self::SubscriberAlreadySet => f.write_str("telemetry pipeline: a global tracing subscriber is already installed"),
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+/// What happened to the spans the pipeline saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    /// Spans that ended and entered the export path.
+    pub ended: u64,
+    /// Spans an exporter accepted.
+    pub exported: u64,
+    /// Spans in exports that failed (collector down, timeout).
+    pub failed: u64,
+}
+
+impl ExportStats {
+    /// Spans that never reached an exporter (queue full, or still queued when shutdown gave up).
+    pub fn dropped(&self) -> u64 {
+        self.ended.saturating_sub(self.exported + self.failed)
+    }
+
+    /// Spans lost in all: failed or dropped.
+    pub fn lost(&self) -> u64 {
+        self.failed + self.dropped()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    ended: AtomicU64,
+    exported: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Counters {
+    fn stats(&self) -> ExportStats {
+        ExportStats {
+            ended: self.ended.load(Ordering::Acquire),
+            exported: self.exported.load(Ordering::Acquire),
+            failed: self.failed.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// Counts spans entering the export path.
+#[derive(Debug)]
+struct Counted<P> {
+    counters: Arc<Counters>,
+    inner: P,
+}
+
+impl<P: SpanProcessor> SpanProcessor for Counted<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.counters.ended.fetch_add(1, Ordering::AcqRel);
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Counts what an exporter accepted and what failed.
+#[derive(Debug)]
+struct CountingExporter<E> {
+    counters: Arc<Counters>,
+    inner: E,
+}
+
+impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let n = batch.len() as u64;
+        let counters = Arc::clone(&self.counters);
+        let export = self.inner.export(batch);
+        async move {
+            let result = export.await;
+            let counter = if result.is_ok() {
+                &counters.exported
+            } else {
+                &counters.failed
+            };
+            counter.fetch_add(n, Ordering::AcqRel);
+            result
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The running pipeline. Flushes on [`Telemetry::shutdown`] (or, best effort, on drop).
+#[derive(Debug)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+    counters: Arc<Counters>,
+    shutdown_timeout: Duration,
+    redactor: Redactor,
+}
+
+/// Shutdown finished, but not everything was exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownError {
+    /// What happened to the spans.
+    pub stats: ExportStats,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "telemetry shutdown: {} of {} spans not exported ({} failed, {} dropped): {}",
+            self.stats.lost(),
+            self.stats.ended,
+            self.stats.failed,
+            self.stats.dropped(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
+impl Telemetry {
+    /// The tracer provider (`None` when `OTEL_SDK_DISABLED=true`).
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.provider.as_ref()
+    }
+
+    /// A tracer of the toolkit's scope (a no-op tracer when disabled).
+    pub fn tracer(&self) -> Option<SdkTracer> {
+        self.provider.as_ref().map(|p| p.tracer(SCOPE))
+    }
+
+    /// The redactor the pipeline applies (for logs and metric labels too).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// What happened to the spans so far.
+    pub fn stats(&self) -> ExportStats {
+        self.counters.stats()
+    }
+
+    /// The `tracing` layer that turns spans into OpenTelemetry spans through this
+    /// pipeline, for applications that assemble their own subscriber (`init` installs it).
+    pub fn layer<S>(&self) -> Option<tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        self.tracer()
+            .map(|t| tracing_opentelemetry::layer().with_tracer(t))
+    }
+
+    /// Flushes pending spans and stops exporting, within the configured timeout. Never
+    /// hangs: when the collector is unreachable, it returns after the timeout with what
+    /// was lost.
+    pub fn shutdown(mut self) -> Result<ExportStats, ShutdownError> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<ExportStats, ShutdownError> {
+        let Some(provider) = self.provider.take() else {
+            return Ok(self.stats());
+        };
+        let result = provider.shutdown_with_timeout(self.shutdown_timeout);
+        let stats = self.stats();
+        match result {
+            Ok(()) if stats.lost() == 0 => Ok(stats),
+            Ok(()) => Err(ShutdownError {
+                stats,
+                reason: "exports failed".to_owned(),
+            }),
+            Err(e) => Err(ShutdownError {
+                stats,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner() {
+            // Nothing else can report it at this point.
+            eprintln!("{e}");
+        }
+    }
+}
+
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+/// Builds the pipeline without installing anything globally.
+///
+/// Spans pass, in order: the [`TenantProcessor`] (stamps `tenant.id`), the
+/// [`RedactingProcessor`], then a bounded batch processor feeding the exporter. Export
+/// never blocks or fails a request: a full queue drops spans, and the drops are counted
+/// in [`Telemetry::stats`].
+pub fn build(config: &PipelineConfig) -> Result<Telemetry, PipelineError> {
+    build_with_policy(config, &RedactionPolicy::default())
+}
+
+/// [`build`] with a redaction policy of your own.
+pub fn build_with_policy(
+    config: &PipelineConfig,
+    policy: &RedactionPolicy,
+) -> Result<Telemetry, PipelineError> {
+    let redactor = Redactor::new(policy).map_err(PipelineError::Policy)?;
+    let counters = Arc::new(Counters::default());
+    let mut telemetry = Telemetry {
+        provider: None,
+        counters: Arc::clone(&counters),
+        shutdown_timeout: config.shutdown_timeout,
+        redactor: redactor.clone(),
+    };
+    if config.disabled {
+        return Ok(telemetry);
+    }
+    let resource = Resource::builder_empty()
+        .with_service_name(config.service_name.clone())
+        .with_attributes(
+            config
+                .resource_attributes
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
+        .build();
+    let processor = match &config.exporter {
+        ExporterConfig::Stdout => Some(batch(TreeExporter::stdout(), config, &counters)),
+        ExporterConfig::Memory(memory) => Some(batch(memory.clone(), config, &counters)),
+        ExporterConfig::Otlp {
+            endpoint,
+            headers,
+            timeout,
+        } => {
+            // The batch processor of opentelemetry_sdk 0.33 takes no export timeout;
+            // the exporter enforces the tighter of the two.
+            let timeout = (*timeout).min(config.batch.export_timeout);
+            Some(batch(
+                super::otlp::exporter(endpoint, headers, timeout)?,
+                config,
+                &counters,
+            ))
+        }
+        ExporterConfig::None => None,
+    };
+    let mut builder = SdkTracerProvider::builder()
+        .with_sampler(sampler(config.sampler))
+        .with_resource(resource);
+    if let Some(processor) = processor {
+        builder = builder.with_span_processor(TenantProcessor::new(
+            config.missing_tenant,
+            RedactingProcessor::new(
+                redactor,
+                Counted {
+                    counters: Arc::clone(&counters),
+                    inner: processor,
+                },
+            ),
+        ));
+    }
+    telemetry.provider = Some(builder.build());
+    Ok(telemetry)
+}
+
+/// A bounded batch processor over `exporter`, counting what it exports.
+fn batch<E: SpanExporter + 'static>(
+    exporter: E,
+    config: &PipelineConfig,
+    counters: &Arc<Counters>,
+) -> BatchSpanProcessor {
+    let batch = BatchConfigBuilder::default()
+        .with_scheduled_delay(config.batch.schedule_delay)
+        .with_max_queue_size(config.batch.max_queue_size)
+        .with_max_export_batch_size(config.batch.max_export_batch_size)
+        .build();
+    BatchSpanProcessor::builder(CountingExporter {
+        counters: Arc::clone(counters),
+        inner: exporter,
+    })
+    .with_batch_config(batch)
+    .build()
+}
+
+/// [`build`]s the pipeline and installs it: the global tracing subscriber (the
+/// OpenTelemetry layer, a log layer, `RUST_LOG` filtering, default `info`) and the
+/// global OpenTelemetry tracer provider. Keep the returned guard alive for the life of
+/// the process and call [`Telemetry::shutdown`] before exiting.
+pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
+    let telemetry = build(&config)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(telemetry.layer())
+        .with(logs)
+        .try_init()
+        .map_err(|_| PipelineError::SubscriberAlreadySet)?;
+    if let Some(provider) = telemetry.tracer_provider() {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
+    Ok(telemetry)
+}
