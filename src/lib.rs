@@ -6,7 +6,7 @@
 //!
 //! This facade re-exports the toolkit's crates:
 //! - the domain core ([`context`], [`tenant`], [`semconv`], [`redact`], [`cardinality`])
-//!   from `instrument-core`;
+//!   and the telemetry [`pipeline`] from `instrument-core`;
 //! - the tower layers from `instrument-tower` as [`tower`];
 //! - the `#[workflow_span]` attribute from `instrument-macros`.
 //!
@@ -30,7 +30,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use instrument_core::{cardinality, context, redact, semconv, tenant};
+pub use instrument_core::{cardinality, context, pipeline, redact, semconv, tenant};
 
 /// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).
 pub use instrument_tower as tower;

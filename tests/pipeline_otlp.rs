@@ -1,0 +1,225 @@
+//! The pipeline against a real OTLP/gRPC receiver on 127.0.0.1: what arrives over the
+//! wire, and what happens when the receiver goes away.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use instrument::context::restore;
+use instrument::pipeline::{build, PipelineConfig, SamplerConfig, Telemetry};
+use instrument::tenant::{with_tenant, TenantId};
+use opentelemetry::Context;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use tokio::sync::oneshot;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// An OTLP trace receiver that keeps what it gets.
+#[derive(Clone, Default)]
+struct Receiver {
+    spans: Arc<Mutex<Vec<Span>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let spans = request
+            .into_inner()
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans);
+        self.spans.lock().unwrap().extend(spans);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+struct Running {
+    receiver: Receiver,
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+async fn start_receiver() -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Receiver::default();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let service = TraceServiceServer::new(receiver.clone());
+    let served = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .unwrap();
+    });
+    Running {
+        receiver,
+        addr,
+        stop,
+        served,
+    }
+}
+
+fn config(addr: SocketAddr) -> PipelineConfig {
+    PipelineConfig::from_vars([
+        ("OTEL_SERVICE_NAME", "pipeline-test"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    ])
+    .unwrap()
+    .with_sampler(SamplerConfig::ParentBasedTraceIdRatio(1.0))
+    .with_shutdown_timeout(Duration::from_secs(2))
+}
+
+fn attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s.clone()),
+            Value::IntValue(i) => Some(i.to_string()),
+            Value::BoolValue(b) => Some(b.to_string()),
+            _ => None,
+        })
+}
+
+async fn shutdown(
+    telemetry: Telemetry,
+) -> Result<instrument::pipeline::ExportStats, instrument::pipeline::ShutdownError> {
+    // Shutdown blocks while it flushes; keep it off the runtime's workers.
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_arrive_over_the_wire_as_one_tree_stamped_and_redacted() {
+    let running = start_receiver().await;
+    let telemetry = build(&config(running.addr)).unwrap();
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!(
+            "request",
+            "db.password" = "hunter2",
+            note = tracing::field::Empty
+        );
+        let _ = request.set_parent(with_tenant(
+            &Context::new(),
+            TenantId::parse("acme").unwrap(),
+        ));
+        request.record("note", "mail bob@example.com");
+        request.in_scope(|| {
+            // A plain span, as another library below the handler would make.
+            tracing::info_span!("library.call").in_scope(|| {
+                tracing::info_span!("library.inner").in_scope(|| {});
+            });
+        });
+        // Continued from a stored traceparent whose sampled flag is off: not exported.
+        let unsampled = tracing::info_span!("unsampled");
+        let _ = unsampled.set_parent(
+            restore(Some(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            ))
+            .to_context(),
+        );
+        unsampled.in_scope(|| {});
+    });
+    let stats = shutdown(telemetry).await.unwrap();
+    assert_eq!(stats.lost(), 0);
+
+    let spans = running.receiver.spans.lock().unwrap().clone();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(spans.len(), 3, "{names:?}");
+    let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap();
+    let (request, call, inner) = (
+        by_name("request"),
+        by_name("library.call"),
+        by_name("library.inner"),
+    );
+    assert!(request.parent_span_id.is_empty());
+    assert_eq!(call.parent_span_id, request.span_id);
+    assert_eq!(inner.parent_span_id, call.span_id);
+    assert!(spans.iter().all(|s| s.trace_id == request.trace_id));
+    for span in &spans {
+        assert_eq!(
+            attribute(span, "tenant.id").as_deref(),
+            Some("acme"),
+            "{}",
+            span.name
+        );
+    }
+    let wire = format!("{spans:?}");
+    assert!(
+        !wire.contains("hunter2") && !wire.contains("bob@example.com"),
+        "{wire}"
+    );
+    assert_eq!(
+        attribute(request, "redaction.masked.count").as_deref(),
+        Some("2")
+    );
+
+    let _ = running.stop.send(());
+    running.served.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_goes_away_costs_spans_not_requests_and_shutdown_reports_them() {
+    let running = start_receiver().await;
+    let telemetry = build(&config(running.addr)).unwrap();
+    let provider = telemetry.tracer_provider().unwrap().clone();
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+    let dispatch = tracing::Dispatch::new(subscriber);
+
+    tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("before").in_scope(|| {}));
+    tokio::task::spawn_blocking(move || provider.force_flush())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.receiver.spans.lock().unwrap().len(), 1);
+
+    // The receiver stops mid-run.
+    let _ = running.stop.send(());
+    running.served.await.unwrap();
+
+    // The application keeps working: spans are created and ended as before.
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..20 {
+            tracing::info_span!("after", i).in_scope(|| {});
+        }
+    });
+    drop(dispatch);
+
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), shutdown(telemetry))
+        .await
+        .expect("shutdown returns instead of hanging")
+        .expect_err("lost spans are reported");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(err.stats.ended, 21);
+    assert_eq!(err.stats.exported, 1);
+    assert_eq!(err.stats.lost(), 20, "{err}");
+    assert!(
+        err.to_string().contains("20 of 21 spans not exported"),
+        "{err}"
+    );
+}
