@@ -286,6 +286,78 @@ impl MetricNames {
     }
 }
 
+impl WorkMetricNames {
+    /// Registers HELP text and units for these metrics with the installed `metrics`
+    /// recorder (Prometheus requires HELP text; `promtool check metrics` fails without it).
+    pub fn describe(&self, kind: &str) {
+        metrics::describe_counter!(
+            self.started.clone(),
+            metrics::Unit::Count,
+            format!("{kind}s started")
+        );
+        metrics::describe_counter!(
+            self.completed.clone(),
+            metrics::Unit::Count,
+            format!("{kind}s completed")
+        );
+        metrics::describe_counter!(
+            self.failed.clone(),
+            metrics::Unit::Count,
+            format!("{kind}s failed")
+        );
+        metrics::describe_counter!(
+            self.cancelled.clone(),
+            metrics::Unit::Count,
+            format!("{kind}s cancelled before completion")
+        );
+        metrics::describe_histogram!(
+            self.duration.clone(),
+            metrics::Unit::Seconds,
+            format!("{kind} duration from start to completion")
+        );
+    }
+}
+
+impl MetricNames {
+    /// Registers HELP text and units for every metric the toolkit records (workflows,
+    /// tasks, requests, tenant rejections, label overflow) with the installed `metrics`
+    /// recorder.
+    pub fn describe(&self) {
+        self.workflows().describe("workflow");
+        self.tasks().describe("task");
+        metrics::describe_counter!(
+            self.requests_total(),
+            metrics::Unit::Count,
+            "requests received"
+        );
+        metrics::describe_histogram!(
+            self.request_duration(),
+            metrics::Unit::Seconds,
+            "request duration"
+        );
+        metrics::describe_counter!(
+            self.request_errors_total(),
+            metrics::Unit::Count,
+            "requests that failed"
+        );
+        metrics::describe_gauge!(
+            self.requests_in_flight(),
+            metrics::Unit::Count,
+            "requests being served"
+        );
+        metrics::describe_counter!(
+            self.tenant_rejections_total(),
+            metrics::Unit::Count,
+            "requests rejected by tenant checks"
+        );
+        metrics::describe_counter!(
+            self.label_overflow_total(),
+            metrics::Unit::Count,
+            "measurements recorded under the overflow label set because a label cardinality cap was reached"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,8 @@ mod config;
 mod init;
 mod memory;
 mod otlp;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod redacting;
 mod tenant_stamp;
 mod tree;
@@ -33,6 +35,11 @@ pub use init::{
     build, build_with_policy, init, ExportStats, PipelineError, ShutdownError, Telemetry,
 };
 pub use memory::MemoryExporter;
+#[cfg(feature = "prometheus")]
+pub use prometheus::{
+    install_prometheus, prometheus_recorder, serve_metrics, MetricsError, DEFAULT_METRICS_ADDR,
+    DEFAULT_METRICS_PATH,
+};
 pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};
 pub use tree::TreeExporter;

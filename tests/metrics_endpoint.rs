@@ -1,0 +1,160 @@
+//! The `/metrics` endpoint over a real socket: bearer-token protection, the
+//! cardinality cap and redaction of what it serves, and `promtool check metrics`.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use instrument::cardinality::LabelGuard;
+use instrument::pipeline::{prometheus_recorder, serve_metrics};
+use instrument::semconv::MetricNames;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::oneshot;
+
+const TOKEN: &str = "s3cr3t-scrape-token";
+
+/// One HTTP/1.1 request over a fresh connection; returns (status, headers and body).
+async fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+fn get(path: &str, authorization: Option<&str>) -> String {
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n")
+}
+
+/// A `tracing` writer the test can read.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn metrics_endpoint_is_protected_capped_redacted_and_valid_for_promtool() {
+    // Logs of this (current-thread) runtime, to check the token never reaches them.
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+
+    let names = MetricNames::default();
+    let guard = LabelGuard::builder()
+        .max_label_sets(1000)
+        .label_cap("tenant_id", 500)
+        .build();
+    let (recorder, handle) = prometheus_recorder(guard, &names).unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        let (workflows, tasks) = (names.workflows(), names.tasks());
+        for i in 0..2_000 {
+            let tenant = format!("tenant-{i}");
+            metrics::counter!(workflows.started.clone(), "tenant_id" => tenant.clone(), "workflow_kind" => "order", "task_queue" => "default").increment(1);
+            metrics::counter!(workflows.completed.clone(), "tenant_id" => tenant.clone(), "workflow_kind" => "order", "status" => "completed").increment(1);
+            metrics::histogram!(workflows.duration.clone(), "tenant_id" => tenant.clone(), "workflow_kind" => "order", "status" => "completed").record(42.0);
+            metrics::counter!(tasks.failed.clone(), "tenant_id" => tenant.clone(), "task_type" => "charge", "status" => "failed").increment(1);
+            metrics::histogram!(tasks.duration.clone(), "tenant_id" => tenant, "task_type" => "charge", "status" => "failed").record(0.2);
+        }
+        metrics::counter!(names.requests_total(), "tenant_id" => "bob@example.com").increment(1);
+    });
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_metrics(
+        listener,
+        handle,
+        "/metrics",
+        Some(TOKEN.to_owned()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let (status, response) = http(addr, &get("/metrics", None)).await;
+    assert_eq!(status, 401, "{response}");
+    assert!(response
+        .to_ascii_lowercase()
+        .contains("www-authenticate: bearer"));
+    let (status, _) = http(addr, &get("/metrics", Some("Bearer wrong-token-value"))).await;
+    assert_eq!(status, 401);
+    let (status, _) = http(addr, &get("/other", Some(&format!("Bearer {TOKEN}")))).await;
+    assert_eq!(status, 404);
+    let (status, _) = http(addr, &format!("POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")).await;
+    assert_eq!(status, 405);
+    let (status, response) = http(addr, &get("/metrics", Some(&format!("Bearer {TOKEN}")))).await;
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("text/plain; version=0.0.4"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+
+    // Capped: at most 500 tenants per label and 1000 label sets per metric, the rest
+    // counted as overflow; nothing personal in label values.
+    let started: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("instrument_workflows_started_total{"))
+        .collect();
+    assert!(started.len() <= 1001, "{}", started.len());
+    assert!(body.contains("tenant_id=\"__overflow__\""));
+    assert!(body.contains(
+        "instrument_metric_label_overflow_total{metric=\"instrument_workflows_started_total\"}"
+    ));
+    assert!(!body.contains("bob@example.com"));
+
+    // The real promtool (Debian package `prometheus`, installed by .ci/run).
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed: apt-get install -y prometheus");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("refused a request without a valid bearer token"),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains("wrong-token-value") && !logged.contains(TOKEN),
+        "{logged}"
+    );
+}
