@@ -375,14 +375,15 @@ fn batch<E: SpanExporter + 'static>(
 }
 
 /// [`build`]s the pipeline and installs it: the global tracing subscriber (the
-/// OpenTelemetry layer, a log layer, `RUST_LOG` filtering, default `info`) and the
+/// OpenTelemetry layer, [`JsonLogLayer`](super::JsonLogLayer) on stderr, `RUST_LOG`
+/// filtering, default `info`) and the
 /// global OpenTelemetry tracer provider. Keep the returned guard alive for the life of
 /// the process and call [`Telemetry::shutdown`] before exiting.
 pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     let telemetry = build(&config)?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = super::JsonLogLayer::new(telemetry.redactor().clone(), std::io::stderr);
     tracing_subscriber::registry()
         .with(filter)
         .with(telemetry.layer())

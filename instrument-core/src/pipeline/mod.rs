@@ -22,6 +22,7 @@
 
 mod config;
 mod init;
+mod logs;
 mod memory;
 mod otlp;
 #[cfg(feature = "prometheus")]
@@ -34,6 +35,7 @@ pub use config::{BatchConfig, ConfigError, ExporterConfig, PipelineConfig, Sampl
 pub use init::{
     build, build_with_policy, init, ExportStats, PipelineError, ShutdownError, Telemetry,
 };
+pub use logs::JsonLogLayer;
 pub use memory::MemoryExporter;
 #[cfg(feature = "prometheus")]
 pub use prometheus::{

@@ -344,3 +344,107 @@ mod assembled {
         ));
     }
 }
+
+mod logs {
+    //! JSON logs correlated with the spans they happened in.
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::pipeline::{build, ExporterConfig, JsonLogLayer, MemoryExporter, PipelineConfig};
+
+    /// A log writer the test can read.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn json(&self) -> Vec<serde_json::Value> {
+            String::from_utf8(self.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn events_are_json_with_trace_ids_tenant_and_redacted_fields() {
+        let spans = MemoryExporter::default();
+        let telemetry =
+            build(&PipelineConfig::default().with_exporter(ExporterConfig::Memory(spans.clone())))
+                .unwrap();
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber =
+            tracing_subscriber::registry()
+                .with(telemetry.layer())
+                .with(JsonLogLayer::new(Redactor::default(), move || {
+                    writer.clone()
+                }));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(step = 1, "outside any span");
+            let request = tracing::info_span!("request");
+            let _ = request.set_parent(with_tenant(&Context::new(), acme()));
+            request.in_scope(|| {
+                tracing::info!(
+                    user = "bob@example.com",
+                    attempts = 3,
+                    pin = 1234,
+                    "login by {}",
+                    "carol@example.com"
+                );
+                tracing::error!(password = "hunter2", "login failed");
+            });
+        });
+        telemetry.shutdown().unwrap();
+
+        let logged = lines.json();
+        assert_eq!(logged.len(), 3);
+        assert_eq!(logged[0]["message"], "outside any span");
+        assert!(logged[0].get("trace_id").is_none() && logged[0].get("tenant.id").is_none());
+        assert_eq!(logged[0]["fields"]["step"], 1);
+
+        let exported = spans.spans();
+        let request = named(&exported, "request");
+        let (trace_id, span_id) = (
+            request.span_context.trace_id().to_string(),
+            request.span_context.span_id().to_string(),
+        );
+        let info = &logged[1];
+        assert_eq!(info["level"], "INFO");
+        assert!(info["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(info["target"].as_str().unwrap().contains("pipeline"));
+        assert_eq!(info["message"], "login by [REDACTED]");
+        assert_eq!(info["trace_id"], trace_id.as_str());
+        assert_eq!(info["span_id"], span_id.as_str());
+        assert_eq!(info["tenant.id"], "acme");
+        assert_eq!(info["fields"]["user"], "[REDACTED]");
+        assert_eq!(info["fields"]["attempts"], 3);
+        assert_eq!(info["fields"]["pin"], "[REDACTED]");
+        assert_eq!(logged[2]["level"], "ERROR");
+        assert_eq!(logged[2]["fields"]["password"], "[REDACTED]");
+
+        // The ERROR event is also a span event, redacted, and fails the span.
+        let event = request
+            .events
+            .events
+            .iter()
+            .find(|e| e.name == "login failed")
+            .expect("span event");
+        assert!(!format!("{event:?}").contains("hunter2"));
+        assert!(matches!(
+            request.status,
+            opentelemetry::trace::Status::Error { .. }
+        ));
+    }
+}
