@@ -8,15 +8,44 @@
 
 use instrument::cardinality::{normalize_route, status_group, GuardedRecorder, LabelGuard};
 use instrument::context::{extract, restore, ParentPolicy, Restored};
+use instrument::pipeline::{build, PipelineConfig};
 use instrument::redact::{sanitize_sql, Redactor};
 use instrument::semconv::{self, MetricNames};
-use instrument::tenant::{ensure_same_tenant, TenantId};
+use instrument::tenant::{ensure_same_tenant, with_tenant, TenantId};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 fn section(title: &str) {
     println!("\n== {title}");
 }
 
+/// One request through the telemetry pipeline, printed by the development exporter.
+fn traced_request() {
+    let telemetry = build(&PipelineConfig::default()).expect("the default pipeline builds");
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!(
+            "instrument.example.v1.WorkflowService/StartWorkflow",
+            "workflow.id" = "wf-1"
+        );
+        let tenant = TenantId::parse("acme-corp").expect("valid tenant");
+        let _ = request.set_parent(with_tenant(&opentelemetry::Context::new(), tenant));
+        request.in_scope(|| {
+            // A library's own span: it gets tenant.id too, and its secret is masked.
+            tracing::info_span!("db.insert", "db.password" = "hunter2").in_scope(|| {});
+            tracing::info_span!("workflow.start", "workflow.kind" = "order").in_scope(|| {});
+        });
+    });
+    // Flushes the batch: the tree is printed now.
+    if let Err(e) = telemetry.shutdown() {
+        eprintln!("{e}");
+    }
+}
+
 fn main() {
+    section("One request, as the development exporter prints its trace");
+    traced_request();
+
     section("A workflow's trace, continued from its database row");
     let started = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     for (row, stored) in [
