@@ -30,6 +30,8 @@ const SCOPE: &str = "instrument";
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PipelineError {
+    /// An `OTEL_*` variable has a value the pipeline cannot use.
+    Config(super::ConfigError),
     /// The redaction policy does not build.
     Policy(PolicyError),
     /// The OTLP exporter could not be built.
@@ -45,6 +47,7 @@ pub enum PipelineError {
 impl fmt::Display for PipelineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Config(e) => write!(f, "telemetry pipeline: {e}"),
             Self::Policy(e) => write!(f, "telemetry pipeline: {e}"),
             Self::Exporter(e) => write!(f, "telemetry pipeline: OTLP exporter: {e}"),
             Self::NoRuntime => f.write_str("telemetry pipeline: OTLP export must be set up inside a Tokio runtime"),
@@ -372,6 +375,20 @@ fn batch<E: SpanExporter + 'static>(
     })
     .with_batch_config(batch)
     .build()
+}
+
+/// [`init`] with the configuration the standard `OTEL_*` environment variables give
+/// ([`PipelineConfig::from_env`]): the one call a server makes at start-up.
+///
+/// ```no_run
+/// # async fn main_() -> Result<(), Box<dyn std::error::Error>> {
+/// let telemetry = instrument_core::pipeline::init_from_env()?;
+/// // ... serve ...
+/// telemetry.shutdown()?;
+/// # Ok(()) }
+/// ```
+pub fn init_from_env() -> Result<Telemetry, PipelineError> {
+    init(PipelineConfig::from_env().map_err(PipelineError::Config)?)
 }
 
 /// [`build`]s the pipeline and installs it: the global tracing subscriber (the

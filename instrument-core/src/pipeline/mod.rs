@@ -33,7 +33,8 @@ mod tree;
 
 pub use config::{BatchConfig, ConfigError, ExporterConfig, PipelineConfig, SamplerConfig};
 pub use init::{
-    build, build_with_policy, init, ExportStats, PipelineError, ShutdownError, Telemetry,
+    build, build_with_policy, init, init_from_env, ExportStats, PipelineError, ShutdownError,
+    Telemetry,
 };
 pub use logs::JsonLogLayer;
 pub use memory::MemoryExporter;

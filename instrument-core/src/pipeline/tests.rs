@@ -283,6 +283,14 @@ mod assembled {
     }
 
     #[test]
+    fn config_errors_surface_as_pipeline_errors_naming_the_variable() {
+        let err = PipelineConfig::from_vars([("OTEL_TRACES_SAMPLER", "bogus")])
+            .map_err(crate::pipeline::PipelineError::Config)
+            .unwrap_err();
+        assert!(err.to_string().contains("OTEL_TRACES_SAMPLER"), "{err}");
+    }
+
+    #[test]
     fn disabled_sdk_installs_no_provider() {
         let config = PipelineConfig::from_vars([("OTEL_SDK_DISABLED", "true")]).unwrap();
         let telemetry = build(&config).unwrap();
