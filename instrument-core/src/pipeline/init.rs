@@ -118,17 +118,7 @@ impl<P: SpanProcessor> SpanProcessor for Counted<P> {
         self.inner.on_end(span);
     }
 
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
+    forward_to_inner!();
 }
 
 /// Counts what an exporter accepted and what failed.

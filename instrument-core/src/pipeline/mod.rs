@@ -20,6 +20,26 @@
 //! # drop(provider);
 //! ```
 
+/// The `SpanProcessor` methods a wrapping processor passes to its `inner` unchanged.
+macro_rules! forward_to_inner {
+    () => {
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.inner.force_flush()
+        }
+
+        fn shutdown_with_timeout(
+            &self,
+            timeout: std::time::Duration,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.inner.shutdown_with_timeout(timeout)
+        }
+
+        fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+            self.inner.set_resource(resource);
+        }
+    };
+}
+
 mod config;
 mod init;
 mod logs;
@@ -47,5 +67,7 @@ pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};
 pub use tree::TreeExporter;
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,10 @@
 //! [`RedactingProcessor`]: nothing leaves the process unredacted.
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use opentelemetry::trace::Status;
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
-use opentelemetry_sdk::Resource;
 
 use crate::redact::{RedactionSummary, Redactor, Rule};
 use crate::semconv::{REDACTION_MASKED_COUNT, TENANT_ID};
@@ -153,15 +150,5 @@ impl<P: SpanProcessor> SpanProcessor for RedactingProcessor<P> {
         self.inner.on_end(span);
     }
 
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
+    forward_to_inner!();
 }

@@ -1,13 +1,10 @@
 //! [`TenantProcessor`]: `tenant.id` on every span of a request, and never another tenant's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue, StringValue, Value};
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
-use opentelemetry_sdk::Resource;
 
 use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_STAMPED};
 use crate::tenant::tenant_from;
@@ -136,15 +133,5 @@ impl<P: SpanProcessor> SpanProcessor for TenantProcessor<P> {
         }
     }
 
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
+    forward_to_inner!();
 }

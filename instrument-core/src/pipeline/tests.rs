@@ -356,33 +356,16 @@ mod assembled {
 mod logs {
     //! JSON logs correlated with the spans they happened in.
 
-    use std::sync::{Arc, Mutex};
-
     use super::*;
+    use crate::pipeline::test_support::SharedBuffer;
     use crate::pipeline::{build, ExporterConfig, JsonLogLayer, MemoryExporter, PipelineConfig};
 
-    /// A log writer the test can read.
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Lines {
-        fn json(&self) -> Vec<serde_json::Value> {
-            String::from_utf8(self.0.lock().unwrap().clone())
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect()
-        }
+    fn json(lines: &SharedBuffer) -> Vec<serde_json::Value> {
+        lines
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     #[test]
@@ -391,7 +374,7 @@ mod logs {
         let telemetry =
             build(&PipelineConfig::default().with_exporter(ExporterConfig::Memory(spans.clone())))
                 .unwrap();
-        let lines = Lines::default();
+        let lines = SharedBuffer::default();
         let writer = lines.clone();
         let subscriber =
             tracing_subscriber::registry()
@@ -416,7 +399,7 @@ mod logs {
         });
         telemetry.shutdown().unwrap();
 
-        let logged = lines.json();
+        let logged = json(&lines);
         assert_eq!(logged.len(), 3);
         assert_eq!(logged[0]["message"], "outside any span");
         assert!(logged[0].get("trace_id").is_none() && logged[0].get("tenant.id").is_none());

@@ -254,25 +254,7 @@ mod tests {
     use opentelemetry::Context;
     use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
 
-    /// A `Write` whose bytes the test can read afterwards.
-    #[derive(Debug, Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Shared {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
+    use crate::pipeline::test_support::SharedBuffer as Shared;
 
     fn provider(out: Shared) -> SdkTracerProvider {
         let exporter = TreeExporter::new(out);
