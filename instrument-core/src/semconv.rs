@@ -131,6 +131,19 @@ pub const LABEL_TASK_QUEUE: &str = "task_queue";
 pub const LABEL_STATUS: &str = "status";
 /// Label: the metric whose labels overflowed.
 pub const LABEL_METRIC: &str = "metric";
+/// Label: why a request was rejected (`missing`, `malformed`, `other_tenant`).
+pub const LABEL_REASON: &str = "reason";
+/// Label: `grpc` or `http`.
+pub const LABEL_PROTOCOL: &str = "protocol";
+
+// --- Headers ----------------------------------------------------------------------
+
+/// Default header (gRPC metadata key) carrying the tenant id.
+pub const TENANT_HEADER: &str = "x-tenant-id";
+/// Default header (gRPC metadata key) carrying the workflow id.
+pub const WORKFLOW_HEADER: &str = "x-workflow-id";
+/// Default response header carrying the trace id.
+pub const TRACKING_HEADER: &str = "x-tracking-id";
 
 /// Label set that replaces one over a metric's cap (as in the OpenTelemetry metrics SDK).
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";

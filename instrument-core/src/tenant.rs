@@ -104,6 +104,7 @@ impl TenantId {
     }
 
     /// The shared text, for attribute values that should not copy it.
+    #[cfg(feature = "pipeline")]
     pub(crate) fn shared(&self) -> Arc<str> {
         Arc::clone(&self.0)
     }

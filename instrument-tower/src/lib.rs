@@ -1,10 +1,15 @@
-//! Tower layers of the **instrument** toolkit for HTTP and tonic/gRPC servers: trace
-//! context, tenant enforcement, request metrics and tracking headers.
+//! Tower layers of the **instrument** toolkit for HTTP and tonic/gRPC servers.
 //!
-//! The layers are built on `instrument-core`; this release re-exports the core so
-//! servers can depend on this crate alone while the layers land.
+//! | module | layer |
+//! |---|---|
+//! | [`tenant`] | [`TenantLayer`](tenant::TenantLayer): every request has a valid tenant, carried to every span |
+//!
+//! The trace-context, request-metrics and tracking layers follow.
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
+
+pub mod protocol;
+pub mod tenant;
 
 pub use instrument_core as core;
