@@ -48,37 +48,26 @@ impl<P> RedactingProcessor<P> {
     /// Masks everything `span` would export; returns how many values were masked.
     pub fn redact_span(&self, span: &mut SpanData) -> u32 {
         let mut summary = RedactionSummary::default();
-        if let Some(clean) = owned(self.redactor.redact_attribute_counted(
-            "",
-            &span.name,
-            &mut summary,
-        )) {
-            span.name = Cow::Owned(clean);
-        }
+        self.redact_text(&mut span.name, &mut summary);
         self.redact_attributes(&mut span.attributes, &mut summary);
         for event in span.events.events.iter_mut() {
-            if let Some(clean) = owned(self.redactor.redact_attribute_counted(
-                "",
-                &event.name,
-                &mut summary,
-            )) {
-                event.name = Cow::Owned(clean);
-            }
+            self.redact_text(&mut event.name, &mut summary);
             self.redact_attributes(&mut event.attributes, &mut summary);
         }
         for link in span.links.links.iter_mut() {
             self.redact_attributes(&mut link.attributes, &mut summary);
         }
         if let Status::Error { description } = &mut span.status {
-            if let Some(clean) = owned(self.redactor.redact_attribute_counted(
-                "",
-                description,
-                &mut summary,
-            )) {
-                *description = Cow::Owned(clean);
-            }
+            self.redact_text(description, &mut summary);
         }
         summary.total()
+    }
+
+    /// Replaces `text` (a span or event name, a status message) with its redacted form.
+    fn redact_text(&self, text: &mut Cow<'static, str>, summary: &mut RedactionSummary) {
+        if let Some(clean) = owned(self.redactor.redact_attribute_counted("", text, summary)) {
+            *text = Cow::Owned(clean);
+        }
     }
 
     fn redact_attributes(&self, attributes: &mut [KeyValue], summary: &mut RedactionSummary) {
