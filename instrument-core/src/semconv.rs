@@ -63,6 +63,19 @@ pub const TENANT_STAMPED: &str = "instrument.tenant.stamped";
 /// How many values the redactor masked on a span.
 pub const REDACTION_MASKED_COUNT: &str = "redaction.masked.count";
 
+/// The request or call ended before it completed (the caller went away or the future
+/// was dropped).
+pub const CANCELLED: &str = "instrument.cancelled";
+/// Why a request's stored trace context was not used as its parent (absent, invalid,
+/// another tenant's, or the lookup failed).
+pub const STORED_PARENT_UNUSED: &str = "instrument.stored_parent.unused";
+/// Why the request's `traceparent` header was ignored (invalid or repeated).
+pub const INCOMING_PARENT_INVALID: &str = "instrument.incoming_parent.invalid";
+/// A tenant refusal recorded on a server span: `missing`, `malformed` or `cross_tenant`.
+pub const TENANT_REJECTED: &str = "tenant.rejected";
+/// Prefix of recorded request headers (`http.request.header.<name>`, redacted).
+pub const HTTP_REQUEST_HEADER_PREFIX: &str = "http.request.header.";
+
 /// OpenTelemetry span kind hint understood by tracing-opentelemetry.
 pub const OTEL_KIND: &str = "otel.kind";
 /// OpenTelemetry span name override understood by tracing-opentelemetry.

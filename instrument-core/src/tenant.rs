@@ -103,9 +103,8 @@ impl TenantId {
         &self.0
     }
 
-    /// The shared text, for attribute values that should not copy it.
-    #[cfg(feature = "pipeline")]
-    pub(crate) fn shared(&self) -> Arc<str> {
+    /// The shared text, for attribute and label values that should not copy it.
+    pub fn shared(&self) -> Arc<str> {
         Arc::clone(&self.0)
     }
 }

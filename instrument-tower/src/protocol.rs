@@ -16,8 +16,12 @@ pub enum Protocol {
 impl Protocol {
     /// The protocol of `request`.
     pub fn of<B>(request: &Request<B>) -> Self {
-        let grpc = request
-            .headers()
+        Self::of_headers(request.headers())
+    }
+
+    /// The protocol of a request with these `headers`.
+    pub fn of_headers(headers: &http::HeaderMap) -> Self {
+        let grpc = headers
             .get(CONTENT_TYPE)
             .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
         if grpc {
@@ -62,5 +66,105 @@ impl Refusal {
             }
         }
         response
+    }
+}
+
+/// The `grpc-status` in `headers` (response headers of a trailers-only response, or
+/// trailers), if present and a number.
+pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
+    let value = headers.get("grpc-status")?.as_bytes();
+    if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value
+        .iter()
+        .try_fold(0u16, |n, d| n.checked_mul(10)?.checked_add(u16::from(d - b'0')))
+}
+
+/// gRPC status code `CANCELLED`, recorded when a response stream ends early.
+pub(crate) const GRPC_CANCELLED: u16 = 1;
+/// gRPC status code `UNKNOWN`, recorded when a gRPC response ends without a status.
+pub(crate) const GRPC_UNKNOWN: u16 = 2;
+
+/// The name of a gRPC status code (`OK`, `NOT_FOUND`, ...), as a metric label.
+pub fn grpc_code_name(code: u16) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "UNRECOGNIZED",
+    }
+}
+
+/// Whether a gRPC status is the server's fault (OpenTelemetry semantic conventions for
+/// server spans: `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`,
+/// `UNAVAILABLE`, `DATA_LOSS`). Other codes describe the caller's request.
+pub fn grpc_is_server_error(code: u16) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
+}
+
+/// Whether an HTTP status is the server's fault (5xx).
+pub fn http_is_server_error(status: u16) -> bool {
+    (500..600).contains(&status)
+}
+
+/// `/package.Service/Method` split into service and method, when `path` has that shape.
+pub fn grpc_service_method(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/')).then_some((service, method))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(status: &'static str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("grpc-status", HeaderValue::from_static(status));
+        h
+    }
+
+    #[test]
+    fn grpc_status_accepts_only_short_decimal_numbers() {
+        assert_eq!(grpc_status(&headers("0")), Some(0));
+        assert_eq!(grpc_status(&headers("16")), Some(16));
+        assert_eq!(grpc_status(&headers("999")), Some(999));
+        for bad in ["", "-1", "1a", "1234", " 1", "0x1"] {
+            assert_eq!(grpc_status(&headers(bad)), None, "{bad:?}");
+        }
+        assert_eq!(grpc_status(&http::HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn code_names_and_server_errors() {
+        assert_eq!(grpc_code_name(5), "NOT_FOUND");
+        assert_eq!(grpc_code_name(17), "UNRECOGNIZED");
+        assert!(grpc_is_server_error(13) && !grpc_is_server_error(5) && !grpc_is_server_error(0));
+        assert!(http_is_server_error(503) && !http_is_server_error(404));
+    }
+
+    #[test]
+    fn grpc_paths() {
+        assert_eq!(
+            grpc_service_method("/instrument.example.v1.WorkflowService/StartWorkflow"),
+            Some(("instrument.example.v1.WorkflowService", "StartWorkflow"))
+        );
+        for bad in ["", "/", "//", "/svc", "/svc/", "svc/m", "/a/b/c"] {
+            assert_eq!(grpc_service_method(bad), None, "{bad:?}");
+        }
     }
 }

@@ -222,6 +222,23 @@ impl Redactor {
         self.keyed(name, value, &mut RedactionSummary::default())
     }
 
+    /// Error text as spans record it ([`semconv::ERROR`](crate::semconv::ERROR), status
+    /// messages): redacted, then cut to [`MAX_ERROR_LEN`](crate::semconv::MAX_ERROR_LEN)
+    /// bytes on a char boundary.
+    ///
+    /// ```
+    /// use instrument_core::redact::Redactor;
+    ///
+    /// let redactor = Redactor::default();
+    /// let text = redactor.error_text("login failed for bob@example.com");
+    /// assert!(!text.contains("bob@example.com"));
+    /// assert!(redactor.error_text(&"é".repeat(2000)).len() <= 1024);
+    /// ```
+    pub fn error_text(&self, text: &str) -> String {
+        let clean = self.redact_value(text);
+        text::cut_at_char_boundary(&clean, crate::semconv::MAX_ERROR_LEN).to_owned()
+    }
+
     /// Sanitises a URL: credentials, sensitive query and fragment parameters, and
     /// anything a value rule finds in the rest.
     pub fn redact_url<'a>(&self, url: &'a str) -> Cow<'a, str> {

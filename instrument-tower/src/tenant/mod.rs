@@ -46,6 +46,7 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::{InvalidHeaderName, TenantLayer};
 pub use service::TenantService;
+pub(crate) use service::resolve as resolve_tenant;
 
 #[cfg(test)]
 mod tests;

@@ -3,20 +3,24 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
-use instrument_core::semconv::{LABEL_PROTOCOL, LABEL_REASON};
+use http::{Extensions, HeaderMap, HeaderName, Request, Response, StatusCode};
+use instrument_core::semconv::{LABEL_PROTOCOL, LABEL_REASON, TENANT_REJECTED};
 use instrument_core::tenant::{with_tenant, TenantId};
 use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::KeyValue;
 
 use super::future::ResponseFuture;
 use super::layer::TenantConfig;
 use crate::protocol::{Protocol, Refusal};
+use crate::source::StoredTrace;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
+pub(crate) enum Reason {
     Missing,
     Malformed,
+    CrossTenant,
 }
 
 impl Reason {
@@ -32,6 +36,12 @@ impl Reason {
                 grpc: 3, // INVALID_ARGUMENT
                 message: "the tenant id is not valid",
             },
+            // Says neither which tenant owns the workflow nor that the id exists.
+            Self::CrossTenant => Refusal {
+                http: StatusCode::FORBIDDEN,
+                grpc: 7, // PERMISSION_DENIED
+                message: "the workflow is not accessible to this tenant",
+            },
         }
     }
 
@@ -39,7 +49,36 @@ impl Reason {
         match self {
             Self::Missing => "missing",
             Self::Malformed => "malformed",
+            Self::CrossTenant => "cross_tenant",
         }
+    }
+}
+
+/// A request's tenant: the upstream `TenantId` extension first, then `header`.
+pub(crate) fn resolve(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    header: &HeaderName,
+) -> Result<TenantId, Reason> {
+    if let Some(tenant) = extensions.get::<TenantId>() {
+        return Ok(tenant.clone());
+    }
+    let mut values = headers.get_all(header).iter();
+    let value = values.next().ok_or(Reason::Missing)?;
+    if values.next().is_some() {
+        // Two tenants for one request: refuse rather than guess.
+        return Err(Reason::Malformed);
+    }
+    TenantId::parse_bytes(value.as_bytes()).map_err(|_| Reason::Malformed)
+}
+
+/// The tenant of `request`, checked against the workflow it is about (a
+/// [`StoredTrace`] the trace-context layer found).
+fn admit<B>(request: &Request<B>, header: &HeaderName) -> Result<TenantId, Reason> {
+    let tenant = resolve(request.headers(), request.extensions(), header)?;
+    match request.extensions().get::<StoredTrace>() {
+        Some(stored) if stored.tenant() != &tenant => Err(Reason::CrossTenant),
+        _ => Ok(tenant),
     }
 }
 
@@ -48,22 +87,6 @@ impl Reason {
 pub struct TenantService<S> {
     pub(crate) inner: S,
     pub(crate) config: Arc<TenantConfig>,
-}
-
-impl<S> TenantService<S> {
-    /// The request's tenant: the upstream `TenantId` extension first, then the header.
-    fn resolve<B>(&self, request: &Request<B>) -> Result<TenantId, Reason> {
-        if let Some(tenant) = request.extensions().get::<TenantId>() {
-            return Ok(tenant.clone());
-        }
-        let mut values = request.headers().get_all(&self.config.header).iter();
-        let value = values.next().ok_or(Reason::Missing)?;
-        if values.next().is_some() {
-            // Two tenants for one request: refuse rather than guess.
-            return Err(Reason::Malformed);
-        }
-        TenantId::parse_bytes(value.as_bytes()).map_err(|_| Reason::Malformed)
-    }
 }
 
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for TenantService<S>
@@ -90,7 +113,7 @@ where
             return ResponseFuture::passed(self.inner.call(request));
         }
         let protocol = Protocol::of(&request);
-        match self.resolve(&request) {
+        match admit(&request, &self.config.header) {
             Ok(tenant) => {
                 request.extensions_mut().insert(tenant.clone());
                 // Every span started while the request is served, here or below,
@@ -109,7 +132,17 @@ where
                     LABEL_PROTOCOL => protocol.label(),
                 )
                 .increment(1);
-                // Recorded on the current (server) span as an event; no request data.
+                // Recorded on the current (server) span; no request data.
+                let current = opentelemetry::Context::current();
+                let span = current.span();
+                span.set_attribute(KeyValue::new(TENANT_REJECTED, reason.label()));
+                span.add_event(
+                    "tenant.rejected",
+                    vec![
+                        KeyValue::new(LABEL_REASON, reason.label()),
+                        KeyValue::new(LABEL_PROTOCOL, protocol.label()),
+                    ],
+                );
                 tracing::warn!(
                     reason = reason.label(),
                     protocol = protocol.label(),

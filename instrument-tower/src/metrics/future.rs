@@ -1,0 +1,153 @@
+//! [`MetricsFuture`] and [`Measure`]: the measurement of one request, finished when its
+//! response body ends or when it is dropped.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use http::Response;
+use instrument_core::cardinality::status_group;
+use instrument_core::semconv::LABEL_STATUS;
+use metrics::Label;
+use pin_project::{pin_project, pinned_drop};
+
+use super::layer::MetricsConfig;
+use crate::body::{Head, ObservedBody, Observe, Outcome};
+use crate::protocol::{grpc_code_name, grpc_is_server_error, http_is_server_error, Protocol};
+
+/// The measurement of one request (an opaque part of the layer's response body type).
+/// It is in the in-flight gauge from its start until it finishes or is dropped.
+pub struct Measure {
+    config: Arc<MetricsConfig>,
+    protocol: Protocol,
+    labels: Vec<Label>,
+    start: Instant,
+    in_flight: metrics::Gauge,
+}
+
+impl std::fmt::Debug for Measure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Measure")
+            .field("protocol", &self.protocol)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Measure {
+    pub(crate) fn start(
+        config: Arc<MetricsConfig>,
+        protocol: Protocol,
+        labels: Vec<Label>,
+        start: Instant,
+    ) -> Self {
+        let in_flight = metrics::gauge!(config.in_flight.clone(), labels.clone());
+        in_flight.increment(1.0);
+        Self {
+            config,
+            protocol,
+            labels,
+            start,
+            in_flight,
+        }
+    }
+
+    /// The `status` label and whether the request counts as an error.
+    fn status(&self, outcome: Outcome) -> (&'static str, bool) {
+        match outcome {
+            Outcome::Responded {
+                http,
+                grpc,
+                body_failed,
+                ..
+            } => match (self.protocol, grpc) {
+                (_, _) if body_failed => ("error", true),
+                (Protocol::Grpc, Some(code)) => (grpc_code_name(code), grpc_is_server_error(code)),
+                _ => (status_group(http), http_is_server_error(http)),
+            },
+            Outcome::Failed => ("error", true),
+            Outcome::Cancelled => ("cancelled", false),
+        }
+    }
+}
+
+impl Observe for Measure {
+    fn finish(self, outcome: Outcome) {
+        let (status, error) = self.status(outcome);
+        self.in_flight.decrement(1.0);
+        let seconds = self.start.elapsed().as_secs_f64();
+        let Self {
+            config, mut labels, ..
+        } = self;
+        labels.push(Label::new(LABEL_STATUS, status));
+        if error {
+            metrics::counter!(config.errors.clone(), labels.clone()).increment(1);
+        }
+        metrics::histogram!(config.duration.clone(), labels.clone()).record(seconds);
+        metrics::counter!(config.requests.clone(), labels).increment(1);
+    }
+}
+
+/// The response future of [`MetricsService`](super::MetricsService). Dropped before the
+/// response, it records the request as `cancelled`.
+#[pin_project(PinnedDrop)]
+pub struct MetricsFuture<F> {
+    #[pin]
+    future: F,
+    measure: Option<Measure>,
+}
+
+impl<F> std::fmt::Debug for MetricsFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsFuture")
+            .field("measure", &self.measure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> MetricsFuture<F> {
+    pub(crate) fn new(future: F, measure: Measure) -> Self {
+        Self {
+            future,
+            measure: Some(measure),
+        }
+    }
+}
+
+impl<F, B, E> Future for MetricsFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body,
+{
+    type Output = Result<Response<ObservedBody<B, Measure>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.future.poll(cx));
+        let Some(measure) = this.measure.take() else {
+            // Polled after completion: stay pending rather than panic.
+            return Poll::Pending;
+        };
+        Poll::Ready(match result {
+            Ok(response) => {
+                let head = Head::of(measure.protocol, &response);
+                Ok(ObservedBody::wrap(response, head, measure))
+            }
+            Err(e) => {
+                measure.finish(Outcome::Failed);
+                Err(e)
+            }
+        })
+    }
+}
+
+#[pinned_drop]
+impl<F> PinnedDrop for MetricsFuture<F> {
+    fn drop(self: Pin<&mut Self>) {
+        if let Some(measure) = self.project().measure.take() {
+            measure.finish(Outcome::Cancelled);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! [`RequestMetricsLayer`] and its service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::request::Parts;
+use http::{Request, Response};
+use instrument_core::cardinality::normalize_route;
+use instrument_core::semconv::{LABEL_TENANT_ID, MetricNames};
+use instrument_core::tenant::TenantId;
+use metrics::{Label, SharedString};
+
+use super::future::{Measure, MetricsFuture};
+use crate::protocol::{grpc_service_method, Protocol};
+use crate::trace::{method_label, RouteFn};
+
+/// Label of the gRPC service (`package.Service`).
+pub const LABEL_RPC_SERVICE: &str = "rpc_service";
+/// Label of the gRPC method.
+pub const LABEL_RPC_METHOD: &str = "rpc_method";
+/// Label of the HTTP method.
+pub const LABEL_METHOD: &str = "method";
+/// Label of the HTTP route.
+pub const LABEL_ROUTE: &str = "route";
+/// Label value of a route or tenant that is not known.
+pub const UNKNOWN: &str = "unknown";
+
+/// Records request count, duration, errors and in-flight requests (see the
+/// [module docs](super)).
+#[derive(Clone)]
+pub struct RequestMetricsLayer {
+    pub(crate) config: Arc<MetricsConfig>,
+}
+
+impl std::fmt::Debug for RequestMetricsLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestMetricsLayer")
+            .field("requests", &self.config.requests)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct MetricsConfig {
+    pub(crate) requests: SharedString,
+    pub(crate) duration: SharedString,
+    pub(crate) errors: SharedString,
+    pub(crate) in_flight: SharedString,
+    pub(crate) route: Option<Arc<RouteFn>>,
+}
+
+impl Default for RequestMetricsLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestMetricsLayer {
+    /// Metrics named with the default prefix (`instrument_requests_total`, ...).
+    pub fn new() -> Self {
+        Self::named(&MetricNames::default())
+    }
+
+    /// Metrics named after `names`' prefix.
+    pub fn named(names: &MetricNames) -> Self {
+        Self {
+            config: Arc::new(MetricsConfig {
+                requests: names.requests_total().into(),
+                duration: names.request_duration().into(),
+                errors: names.request_errors_total().into(),
+                in_flight: names.requests_in_flight().into(),
+                route: None,
+            }),
+        }
+    }
+
+    /// Picks the `route` label of plain HTTP requests (`None`: the normalized path).
+    pub fn route(
+        mut self,
+        route: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.config).route = Some(Arc::new(route));
+        self
+    }
+
+    pub(crate) fn with_route(mut self, route: Option<Arc<RouteFn>>) -> Self {
+        Arc::make_mut(&mut self.config).route = route;
+        self
+    }
+}
+
+impl<S> tower::Layer<S> for RequestMetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The request-metrics layer's service (see [`RequestMetricsLayer`]).
+#[derive(Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+    config: Arc<MetricsConfig>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for MetricsService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for MetricsService<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+{
+    type Response = Response<crate::body::ObservedBody<ResBody, Measure>>;
+    type Error = S::Error;
+    type Future = MetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let start = Instant::now();
+        let protocol = Protocol::of(&request);
+        let (parts, body) = request.into_parts();
+        let labels = labels(&self.config, protocol, &parts);
+        let measure = Measure::start(Arc::clone(&self.config), protocol, labels, start);
+        MetricsFuture::new(self.inner.call(Request::from_parts(parts, body)), measure)
+    }
+}
+
+/// Route labels and `tenant_id` of a request.
+fn labels(config: &MetricsConfig, protocol: Protocol, parts: &Parts) -> Vec<Label> {
+    let mut labels = Vec::with_capacity(4);
+    match protocol {
+        Protocol::Grpc => {
+            let (service, method) =
+                grpc_service_method(parts.uri.path()).unwrap_or((UNKNOWN, UNKNOWN));
+            labels.push(Label::new(LABEL_RPC_SERVICE, shared(service)));
+            labels.push(Label::new(LABEL_RPC_METHOD, shared(method)));
+        }
+        Protocol::Http => {
+            let route = match config.route.as_ref().and_then(|route| route(parts)) {
+                Some(route) => route,
+                None => normalize_route(parts.uri.path()).into_owned(),
+            };
+            labels.push(Label::new(LABEL_METHOD, method_label(&parts.method)));
+            labels.push(Label::new(LABEL_ROUTE, route));
+        }
+    }
+    let tenant = match parts.extensions.get::<TenantId>() {
+        Some(tenant) => SharedString::from(tenant.shared()),
+        None => SharedString::const_str(UNKNOWN),
+    };
+    labels.push(Label::new(LABEL_TENANT_ID, tenant));
+    labels
+}
+
+/// A label value that is cheap to clone for the four metrics of a request.
+fn shared(value: &str) -> SharedString {
+    SharedString::from(Arc::<str>::from(value))
+}

@@ -1,0 +1,53 @@
+//! Request metrics: count, duration, errors and requests in flight.
+//!
+//! [`RequestMetricsLayer`] records, through the `metrics` facade (so through the
+//! [`LabelGuard`](instrument_core::cardinality::LabelGuard) when the recorder is a
+//! [`GuardedRecorder`](instrument_core::cardinality::GuardedRecorder), as
+//! `install_prometheus` sets up):
+//!
+//! | metric (default prefix) | kind | labels |
+//! |---|---|---|
+//! | `instrument_requests_total` | counter | route labels, `status`, `tenant_id` |
+//! | `instrument_request_duration_seconds` | histogram | route labels, `status`, `tenant_id` |
+//! | `instrument_request_errors_total` | counter | route labels, `status`, `tenant_id` |
+//! | `instrument_requests_in_flight` | gauge | route labels, `tenant_id` |
+//!
+//! Route labels are `rpc_service` and `rpc_method` for gRPC, `method` and `route`
+//! (normalized, or from a route function) for HTTP. `status` is the gRPC code name
+//! (`OK`, `NOT_FOUND`, ...) or the HTTP status class (`2xx`, ...); `error` when the
+//! service failed and `cancelled` when the request was dropped before its response.
+//! Errors are what the server span marks as errors: 5xx, and the gRPC codes of a server
+//! fault (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`,
+//! `DATA_LOSS`). `tenant_id` comes from the `TenantId` request extension the tenant
+//! layer sets (`unknown` without one), so place this layer inside the tenant layer
+//! (as [`InstrumentLayer`](crate::stack::InstrumentLayer) does); requests the tenant
+//! layer refuses are counted in its own rejection counter.
+//!
+//! Duration and in-flight cover the whole response: a streaming response counts until
+//! its body ends; a request dropped at any point leaves the in-flight gauge.
+//!
+//! ```
+//! use http::{Request, Response};
+//! use instrument_tower::metrics::RequestMetricsLayer;
+//! use tower::{ServiceBuilder, ServiceExt as _};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let service = ServiceBuilder::new()
+//!     .layer(RequestMetricsLayer::new())
+//!     .service_fn(|_: Request<()>| async { Ok::<_, std::convert::Infallible>(Response::new(String::new())) });
+//! let response = service.oneshot(Request::new(())).await.unwrap();
+//! assert!(response.status().is_success());
+//! # }
+//! ```
+
+mod future;
+mod layer;
+
+pub use future::{Measure, MetricsFuture};
+pub use layer::{
+    MetricsService, RequestMetricsLayer, LABEL_METHOD, LABEL_ROUTE, LABEL_RPC_METHOD,
+    LABEL_RPC_SERVICE, UNKNOWN,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use instrument_core::tenant::TenantId;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use tower::{ServiceBuilder, ServiceExt as _};
+
+use super::RequestMetricsLayer;
+use crate::test_support::*;
+
+/// `name{labels}` → value, labels sorted.
+fn snapshot(recorder: &DebuggingRecorder) -> BTreeMap<String, String> {
+    recorder
+        .snapshotter()
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(k, _, _, v)| {
+            let mut labels: Vec<String> = k
+                .key()
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            let value = match v {
+                DebugValue::Counter(n) => n.to_string(),
+                DebugValue::Gauge(g) => g.into_inner().to_string(),
+                DebugValue::Histogram(h) => format!("{} samples", h.len()),
+            };
+            (format!("{}{{{}}}", k.key().name(), labels.join(",")), value)
+        })
+        .collect()
+}
+
+fn run(recorder: &DebuggingRecorder, f: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(recorder, || runtime.block_on(f));
+}
+
+fn with_tenant(mut request: Request<()>) -> Request<()> {
+    request.extensions_mut().insert(TenantId::parse("acme").unwrap());
+    request
+}
+
+#[test]
+fn grpc_requests_are_counted_by_service_method_status_and_tenant() {
+    let recorder = DebuggingRecorder::new();
+    run(&recorder, async {
+        for code in [0u16, 0, 5, 13] {
+            let service = ServiceBuilder::new()
+                .layer(RequestMetricsLayer::new())
+                .service_fn(move |_: Request<()>| async move {
+                    Ok::<_, Infallible>(Response::new(Reply::grpc(code)))
+                });
+            let request = with_tenant(grpc_request("/pkg.Workflows/Start", None));
+            let response = service.oneshot(request).await.unwrap();
+            drain(response.into_body()).await;
+        }
+    });
+    let m = snapshot(&recorder);
+    let labels = "rpc_method=Start,rpc_service=pkg.Workflows";
+    let key = |name: &str, status: &str| {
+        format!("{name}{{{labels},status={status},tenant_id=acme}}")
+    };
+    assert_eq!(m[&key("instrument_requests_total", "OK")], "2");
+    assert_eq!(m[&key("instrument_requests_total", "NOT_FOUND")], "1");
+    assert_eq!(m[&key("instrument_requests_total", "INTERNAL")], "1");
+    assert_eq!(m[&key("instrument_request_errors_total", "INTERNAL")], "1");
+    assert!(!m.contains_key(&key("instrument_request_errors_total", "NOT_FOUND")));
+    assert_eq!(m[&key("instrument_request_duration_seconds", "OK")], "2 samples");
+    assert_eq!(m[&format!("instrument_requests_in_flight{{{labels},tenant_id=acme}}")], "0");
+}
+
+#[test]
+fn http_requests_use_the_normalized_route_and_status_class() {
+    let recorder = DebuggingRecorder::new();
+    run(&recorder, async {
+        let service = ServiceBuilder::new()
+            .layer(RequestMetricsLayer::new())
+            .service_fn(|_: Request<()>| async {
+                let mut r = Response::new(Reply::text("x"));
+                *r.status_mut() = StatusCode::BAD_GATEWAY;
+                Ok::<_, Infallible>(r)
+            });
+        let request = Request::builder().uri("/orders/12345").body(()).unwrap();
+        drain(service.oneshot(request).await.unwrap().into_body()).await;
+    });
+    let m = snapshot(&recorder);
+    let labels = "method=GET,route=/orders/{id},status=5xx,tenant_id=unknown";
+    assert_eq!(m[&format!("instrument_requests_total{{{labels}}}")], "1");
+    assert_eq!(m[&format!("instrument_request_errors_total{{{labels}}}")], "1");
+}
+
+#[test]
+fn in_flight_counts_running_requests_and_drops_cancelled_ones() {
+    let recorder = DebuggingRecorder::new();
+    let in_flight = "instrument_requests_in_flight{method=GET,route=/slow,tenant_id=acme}";
+    let snapshots = std::sync::Mutex::new(Vec::new());
+    run(&recorder, async {
+        let service = ServiceBuilder::new()
+            .layer(RequestMetricsLayer::new())
+            .service_fn(|_: Request<()>| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok::<_, Infallible>(Response::new(Reply::default()))
+            });
+        let request = with_tenant(Request::builder().uri("/slow").body(()).unwrap());
+        let mut call = Box::pin(service.oneshot(request));
+        assert!(tokio::time::timeout(Duration::from_millis(5), &mut call).await.is_err());
+        snapshots.lock().unwrap().push(snapshot(&recorder)[in_flight].clone());
+        drop(call);
+    });
+    assert_eq!(snapshots.lock().unwrap()[0], "1");
+    let m = snapshot(&recorder);
+    // The debugging recorder's snapshot drains values: -1 since the reading of 1
+    // means the gauge is back at 0.
+    assert_eq!(m[in_flight], "-1");
+    assert_eq!(
+        m["instrument_requests_total{method=GET,route=/slow,status=cancelled,tenant_id=acme}"],
+        "1"
+    );
+}
+
+#[test]
+fn service_errors_count_as_errors_and_prefix_is_configurable() {
+    let recorder = DebuggingRecorder::new();
+    run(&recorder, async {
+        let names = instrument_core::semconv::MetricNames::new("flows").unwrap();
+        let service = ServiceBuilder::new()
+            .layer(RequestMetricsLayer::named(&names))
+            .service_fn(|_: Request<()>| async { Err::<Response<Reply>, _>("down") });
+        assert!(service.oneshot(Request::new(())).await.is_err());
+    });
+    let m = snapshot(&recorder);
+    let labels = "method=GET,route=/,status=error,tenant_id=unknown";
+    assert_eq!(m[&format!("flows_request_errors_total{{{labels}}}")], "1");
+    assert_eq!(m[&format!("flows_requests_total{{{labels}}}")], "1");
+}

@@ -1,0 +1,104 @@
+//! What the layer tests share: a body with trailers, an in-memory tracer, a recorder.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request};
+use http_body::{Body, Frame};
+use instrument_core::pipeline::{MissingTenant, TenantProcessor};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SimpleSpanProcessor, SpanData};
+
+/// A response body: one data frame, then trailers if any.
+#[derive(Debug, Default)]
+pub(crate) struct Reply {
+    pub(crate) data: Option<Bytes>,
+    pub(crate) trailers: Option<HeaderMap>,
+}
+
+impl Reply {
+    pub(crate) fn text(text: &'static str) -> Self {
+        Self {
+            data: Some(Bytes::from_static(text.as_bytes())),
+            trailers: None,
+        }
+    }
+
+    /// A gRPC reply: one message, then `grpc-status: code`.
+    pub(crate) fn grpc(code: u16) -> Self {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from(code));
+        Self {
+            data: Some(Bytes::from_static(b"\0\0\0\0\0")),
+            trailers: Some(trailers),
+        }
+    }
+}
+
+impl Body for Reply {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
+}
+
+/// Reads a response body to its end.
+pub(crate) async fn drain<B: Body + Unpin>(body: B) {
+    use http_body_util::BodyExt as _;
+    let _ = body.collect().await;
+}
+
+/// A tracer exporting to memory through the tenant processor.
+pub(crate) fn tracer() -> (SdkTracer, InMemorySpanExporter, SdkTracerProvider) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(TenantProcessor::new(
+            MissingTenant::MarkMissing,
+            SimpleSpanProcessor::new(exporter.clone()),
+        ))
+        .build();
+    (provider.tracer("test"), exporter, provider)
+}
+
+pub(crate) fn spans(exporter: &InMemorySpanExporter) -> Vec<SpanData> {
+    exporter.get_finished_spans().unwrap()
+}
+
+pub(crate) fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a opentelemetry::Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+pub(crate) fn attr_str(span: &SpanData, key: &str) -> Option<String> {
+    attr(span, key).map(|v| v.as_str().into_owned())
+}
+
+pub(crate) const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+pub(crate) const TP_CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+pub(crate) fn grpc_request(path: &str, tenant: Option<&str>) -> Request<()> {
+    let mut b = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/grpc");
+    if let Some(t) = tenant {
+        b = b.header("x-tenant-id", t);
+    }
+    b.body(()).unwrap()
+}
