@@ -1,154 +1,190 @@
-//! A tour of what the toolkit does to a workflow server's telemetry, with no collector:
-//! trace context restored from stored rows, tenants checked, secrets masked, metric
-//! labels capped.
+//! The workflow server, in process, driven through one short story: two tenants, a
+//! happy path with a task, a failing task, a failed workflow, a cross-tenant attempt,
+//! secrets in an input. Prints the resulting trace trees and a `/metrics` excerpt. No
+//! collector needed.
 //!
 //! ```text
 //! cargo run --example demo
 //! ```
 
-use instrument::cardinality::{normalize_route, status_group, GuardedRecorder, LabelGuard};
-use instrument::context::{extract, restore, ParentPolicy, Restored};
-use instrument::pipeline::{build, PipelineConfig};
-use instrument::redact::{sanitize_sql, Redactor};
-use instrument::semconv::{self, MetricNames};
-use instrument::tenant::{ensure_same_tenant, with_tenant, TenantId};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::layer::SubscriberExt as _;
+#[path = "workflow/mod.rs"]
+mod workflow;
 
-fn section(title: &str) {
-    println!("\n== {title}");
-}
+use std::sync::Arc;
 
-/// One request through the telemetry pipeline, printed by the development exporter.
-fn traced_request() {
-    let telemetry = build(&PipelineConfig::default()).expect("the default pipeline builds");
-    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
-    tracing::subscriber::with_default(subscriber, || {
-        let request = tracing::info_span!(
-            "instrument.example.v1.WorkflowService/StartWorkflow",
-            "workflow.id" = "wf-1"
-        );
-        let tenant = TenantId::parse("acme-corp").expect("valid tenant");
-        let _ = request.set_parent(with_tenant(&opentelemetry::Context::new(), tenant));
-        request.in_scope(|| {
-            // A library's own span: it gets tenant.id too, and its secret is masked.
-            tracing::info_span!("db.insert", "db.password" = "hunter2").in_scope(|| {});
-            tracing::info_span!("workflow.start", "workflow.kind" = "order").in_scope(|| {});
-        });
-    });
-    // Flushes the batch: the tree is printed now.
-    if let Err(e) = telemetry.shutdown() {
-        eprintln!("{e}");
+use instrument::cardinality::LabelGuard;
+use instrument::pipeline::{init, install_prometheus, serve_metrics, PipelineConfig};
+use instrument::semconv::MetricNames;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use workflow::call;
+use workflow::pb::workflow_service_client::WorkflowServiceClient;
+use workflow::pb::*;
+
+type Client = WorkflowServiceClient<tonic::transport::Channel>;
+
+fn show<T: std::fmt::Debug>(what: &str, result: &Result<tonic::Response<T>, tonic::Status>) {
+    match result {
+        Ok(_) => println!("  {what:58} ok"),
+        Err(status) => println!("  {what:58} {:?}: {}", status.code(), status.message()),
     }
 }
 
-fn main() {
-    section("One request, as the development exporter prints its trace");
-    traced_request();
+async fn start(client: &mut Client, tenant: &str, kind: &str, input: &str) -> String {
+    let request = StartWorkflowRequest {
+        kind: kind.into(),
+        task_queue: "main".into(),
+        input_json: input.into(),
+    };
+    let response = client.start_workflow(call(request, tenant, None)).await;
+    show(&format!("{tenant}: StartWorkflow {kind}"), &response);
+    response
+        .map(|r| r.into_inner().workflow_id)
+        .unwrap_or_default()
+}
 
-    section("A workflow's trace, continued from its database row");
-    let started = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    for (row, stored) in [
-        ("wf-1 (stored at start)", Some(started)),
-        ("wf-2 (column is NULL)", None),
-        (
-            "wf-3 (corrupted)",
-            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"),
-        ),
-    ] {
-        match restore(stored) {
-            Restored::Parent(parent) => println!("{row:26} continues trace {}", parent.trace_id()),
-            Restored::Fresh { reason } => println!("{row:26} starts a fresh trace: {reason}"),
-        }
+async fn task(client: &mut Client, tenant: &str, workflow: &str, task_type: &str) -> String {
+    let request = SubmitTaskRequest {
+        workflow_id: workflow.into(),
+        task_type: task_type.into(),
+        input_json: "{}".into(),
+    };
+    let response = client
+        .submit_task(call(request, tenant, Some(workflow)))
+        .await;
+    show(&format!("{tenant}: SubmitTask {task_type}"), &response);
+    response.map(|r| r.into_inner().task_id).unwrap_or_default()
+}
+
+async fn story(client: &mut Client) {
+    // acme: a payment with a task, the input carrying a password and a card number.
+    let input = r#"{"order":"A-1001","card":"4111 1111 1111 1111","password":"hunter2"}"#;
+    let wf = start(client, "acme", "payment", input).await;
+    let poll = PollWorkflowRequest {
+        task_queue: "main".into(),
+        worker_id: "worker-1".into(),
+    };
+    show(
+        "acme: PollWorkflow",
+        &client.poll_workflow(call(poll, "acme", None)).await,
+    );
+    let charge = task(client, "acme", &wf, "charge").await;
+    let done = CompleteTaskRequest {
+        task_id: charge,
+        output_json: r#"{"ok":true}"#.into(),
+    };
+    show(
+        "acme: CompleteTask charge",
+        &client.complete_task(call(done, "acme", Some(&wf))).await,
+    );
+    let done = CompleteWorkflowRequest {
+        workflow_id: wf.clone(),
+        output_json: "{}".into(),
+    };
+    show(
+        "acme: CompleteWorkflow",
+        &client
+            .complete_workflow(call(done, "acme", Some(&wf)))
+            .await,
+    );
+
+    // acme: a task fails; its error text mentions an email address.
+    let wf2 = start(client, "acme", "refund", "{}").await;
+    let notify = task(client, "acme", &wf2, "notify").await;
+    let failed = FailTaskRequest {
+        task_id: notify,
+        error: "mail server refused bob@example.com".into(),
+    };
+    show(
+        "acme: FailTask notify",
+        &client.fail_task(call(failed, "acme", Some(&wf2))).await,
+    );
+
+    // globex: a workflow fails.
+    let wf3 = start(client, "globex", "shipment", "{}").await;
+    let failed = FailWorkflowRequest {
+        workflow_id: wf3,
+        error: "inventory unavailable".into(),
+    };
+    show(
+        "globex: FailWorkflow",
+        &client.fail_workflow(call(failed, "globex", None)).await,
+    );
+
+    // globex tries acme's workflow: refused by the tenant layer, nothing leaks.
+    task(client, "globex", &wf2, "snoop").await;
+    // Unknown ids, and no tenant at all.
+    task(client, "acme", "wf-does-not-exist", "charge").await;
+    let anonymous = tonic::Request::new(PollWorkflowRequest::default());
+    show(
+        "(no tenant): PollWorkflow",
+        &client.poll_workflow(anonymous).await,
+    );
+}
+
+/// `GET /metrics` over a plain TCP connection.
+async fn scrape(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await?;
+    Ok(text)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Embedded defaults: trace trees on stdout, no collector.
+    let telemetry = init(PipelineConfig::default().with_service_name("workflow-demo"))?;
+    let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
+    let db = std::env::temp_dir().join(format!("instrument-demo-{}.sqlite3", std::process::id()));
+    let store = Arc::new(workflow::Store::open(&db)?);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopped_for = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = tokio::spawn(workflow::serve(
+        listener,
+        store,
+        stopped_for(stopped.clone()),
+    ));
+    let metrics = tokio::spawn(serve_metrics(
+        metrics_listener,
+        handle,
+        "/metrics",
+        None,
+        stopped_for(stopped),
+    ));
+
+    println!("== Requests (workflow server on {addr})");
+    let mut client = WorkflowServiceClient::connect(format!("http://{addr}")).await?;
+    story(&mut client).await;
+    let exposition = scrape(metrics_addr).await?;
+
+    let _ = stop.send(true);
+    drop(client);
+    server.await??;
+    metrics.await??;
+    println!(
+        "\n== Trace trees (the development exporter; OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set)"
+    );
+    telemetry.shutdown()?;
+
+    println!("\n== /metrics excerpt");
+    for line in exposition.lines().filter(|l| {
+        (l.starts_with("instrument_workflows")
+            || l.starts_with("instrument_tasks")
+            || l.starts_with("instrument_requests_total")
+            || l.starts_with("instrument_tenant_rejections"))
+            && !l.contains("_bucket")
+    }) {
+        println!("  {line}");
     }
-
-    section("The caller's own trace becomes a link, not the parent");
-    let caller = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    let incoming = extract([&caller[..]], [&b"vendor=abc"[..]]);
-    let stored = restore(Some(started));
-    let choice = ParentPolicy::default().choose(stored.span_context(), incoming.span_context());
-    println!(
-        "parent: {}  link: {}",
-        choice
-            .parent
-            .map(|p| p.trace_id().to_string())
-            .unwrap_or_default(),
-        choice
-            .link
-            .map(|l| l.trace_id().to_string())
-            .unwrap_or_default()
-    );
-    let garbage = extract([&b"00-XYZ"[..]], []);
-    println!("a garbage traceparent header: {garbage:?}");
-
-    section("Tenants");
-    let acme = TenantId::parse("acme-corp").expect("valid tenant");
-    let globex = TenantId::parse("globex").expect("valid tenant");
-    println!("{} -> {:?}", semconv::TENANT_ID, acme.as_str());
-    println!(
-        "'acme corp' -> {}",
-        TenantId::parse("acme corp").unwrap_err()
-    );
-    println!(
-        "acme touching a globex workflow -> {}",
-        ensure_same_tenant(&acme, &globex).unwrap_err()
-    );
-
-    section("Secrets and personal data, masked before export");
-    let redactor = Redactor::default();
-    for (key, value) in [
-        ("db_password", "hunter2"),
-        ("X-Api-Key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
-        (
-            "input_json",
-            r#"{"customer":{"email":"bob@example.com","card":"4111 1111 1111 1111"},"qty":2}"#,
-        ),
-        (
-            "error",
-            "login failed for bob@example.com: password=hunter2",
-        ),
-        (
-            "http.url",
-            "https://admin:s3cret@db.internal/export?token=abc123&page=2",
-        ),
-        ("workflow.kind", "order-fulfilment"),
-    ] {
-        println!(
-            "{key:14} {value}\n{:14} {}",
-            "->",
-            redactor.redact_attribute(key, value)
-        );
-    }
-    let sql = "SELECT * FROM users WHERE email = 'bob@example.com' AND pin = 1234";
-    println!(
-        "{:14} {sql}\n{:14} {}",
-        "db.query.text",
-        "->",
-        sanitize_sql(sql)
-    );
-
-    section("Metric labels, capped");
-    let names = MetricNames::default();
-    let guard = LabelGuard::builder().max_label_sets(100).build();
-    let recorder = GuardedRecorder::new(metrics::NoopRecorder, guard, &names);
-    let started_total = names.workflows().started;
-    metrics::with_local_recorder(&recorder, || {
-        for i in 0..10_000 {
-            metrics::counter!(started_total.clone(), "tenant_id" => format!("tenant-{i}"))
-                .increment(1);
-        }
-    });
-    let guard = recorder.guard();
-    println!(
-        "10000 tenants -> {} label sets kept, {} measurements in the overflow set, {} entries held",
-        guard.label_sets(&started_total),
-        guard.overflow_count(&started_total),
-        guard.tracked_entries()
-    );
-    let route = "/sessions/123/items/550e8400-e29b-41d4-a716-446655440000";
-    println!(
-        "route {route} -> {}, status 503 -> {}",
-        normalize_route(route),
-        status_group(503)
-    );
+    let _ = std::fs::remove_file(&db);
+    Ok(())
 }

@@ -1,83 +1,19 @@
 //! The pipeline against a real OTLP/gRPC receiver on 127.0.0.1: what arrives over the
 //! wire, and what happens when the receiver goes away.
 
+#[path = "support/otlp.rs"]
+mod otlp;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use instrument::context::restore;
 use instrument::pipeline::{build, PipelineConfig, SamplerConfig, Telemetry};
 use instrument::tenant::{with_tenant, TenantId};
 use opentelemetry::Context;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::trace::v1::Span;
-use tokio::sync::oneshot;
+use otlp::{attribute, start_receiver};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
-
-/// An OTLP trace receiver that keeps what it gets.
-#[derive(Clone, Default)]
-struct Receiver {
-    spans: Arc<Mutex<Vec<Span>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        self.spans.lock().unwrap().extend(spans);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-struct Running {
-    receiver: Receiver,
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    served: tokio::task::JoinHandle<()>,
-}
-
-async fn start_receiver() -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let receiver = Receiver::default();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let service = TraceServiceServer::new(receiver.clone());
-    let served = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener),
-                async {
-                    let _ = stopped.await;
-                },
-            )
-            .await
-            .unwrap();
-    });
-    Running {
-        receiver,
-        addr,
-        stop,
-        served,
-    }
-}
 
 fn config(addr: SocketAddr) -> PipelineConfig {
     PipelineConfig::from_vars([
@@ -89,18 +25,6 @@ fn config(addr: SocketAddr) -> PipelineConfig {
     .unwrap()
     .with_sampler(SamplerConfig::ParentBasedTraceIdRatio(1.0))
     .with_shutdown_timeout(Duration::from_secs(2))
-}
-
-fn attribute(span: &Span, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            Value::StringValue(s) => Some(s.clone()),
-            Value::IntValue(i) => Some(i.to_string()),
-            Value::BoolValue(b) => Some(b.to_string()),
-            _ => None,
-        })
 }
 
 async fn shutdown(

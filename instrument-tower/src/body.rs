@@ -117,6 +117,17 @@ impl<B: std::fmt::Debug, O: Observe> std::fmt::Debug for ObservedBody<B, O> {
     }
 }
 
+/// An empty body of an inner layer's type that observes nothing (a response a
+/// layer writes itself, such as a refusal).
+impl<B: Default, O: Observe> Default for ObservedBody<B, O> {
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            watch: None,
+        }
+    }
+}
+
 impl<B, O: Observe> ObservedBody<B, O> {
     /// Wraps `response`'s body so `observer` learns how it ends. A response whose body
     /// is already at its end is finished at once.

@@ -76,9 +76,9 @@ pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
     if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    value
-        .iter()
-        .try_fold(0u16, |n, d| n.checked_mul(10)?.checked_add(u16::from(d - b'0')))
+    value.iter().try_fold(0u16, |n, d| {
+        n.checked_mul(10)?.checked_add(u16::from(d - b'0'))
+    })
 }
 
 /// gRPC status code `CANCELLED`, recorded when a response stream ends early.
@@ -125,7 +125,8 @@ pub fn http_is_server_error(status: u16) -> bool {
 /// `/package.Service/Method` split into service and method, when `path` has that shape.
 pub fn grpc_service_method(path: &str) -> Option<(&str, &str)> {
     let (service, method) = path.strip_prefix('/')?.split_once('/')?;
-    (!service.is_empty() && !method.is_empty() && !method.contains('/')).then_some((service, method))
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
 }
 
 #[cfg(test)]

@@ -145,10 +145,18 @@ impl TraceSource for NoSource {
 /// cached; absent ones and errors are not (a workflow may be created a moment later).
 /// Pre-warm with [`insert`](Self::insert) when a workflow starts or is polled, and
 /// [`invalidate`](Self::invalidate) when it completes. Clones share one cache.
-#[derive(Clone)]
 pub struct CachedSource<S> {
     source: Arc<S>,
     cache: moka::sync::Cache<Arc<str>, StoredTrace>,
+}
+
+impl<S> Clone for CachedSource<S> {
+    fn clone(&self) -> Self {
+        Self {
+            source: Arc::clone(&self.source),
+            cache: self.cache.clone(),
+        }
+    }
 }
 
 impl<S> std::fmt::Debug for CachedSource<S> {

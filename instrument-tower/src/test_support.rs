@@ -9,7 +9,9 @@ use http::{HeaderMap, HeaderValue, Request};
 use http_body::{Body, Frame};
 use instrument_core::pipeline::{MissingTenant, TenantProcessor};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SimpleSpanProcessor, SpanData};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, SdkTracer, SdkTracerProvider, SimpleSpanProcessor, SpanData,
+};
 
 /// A response body: one data frame, then trailers if any.
 #[derive(Debug, Default)]

@@ -14,7 +14,7 @@ use metrics::Label;
 use pin_project::{pin_project, pinned_drop};
 
 use super::layer::MetricsConfig;
-use crate::body::{Head, ObservedBody, Observe, Outcome};
+use crate::body::{Head, Observe, ObservedBody, Outcome};
 use crate::protocol::{grpc_code_name, grpc_is_server_error, http_is_server_error, Protocol};
 
 /// The measurement of one request (an opaque part of the layer's response body type).

@@ -7,7 +7,7 @@ use std::time::Instant;
 use http::request::Parts;
 use http::{Request, Response};
 use instrument_core::cardinality::normalize_route;
-use instrument_core::semconv::{LABEL_TENANT_ID, MetricNames};
+use instrument_core::semconv::{MetricNames, LABEL_TENANT_ID};
 use instrument_core::tenant::TenantId;
 use metrics::{Label, SharedString};
 

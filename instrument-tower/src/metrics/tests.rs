@@ -43,7 +43,9 @@ fn run(recorder: &DebuggingRecorder, f: impl std::future::Future<Output = ()>) {
 }
 
 fn with_tenant(mut request: Request<()>) -> Request<()> {
-    request.extensions_mut().insert(TenantId::parse("acme").unwrap());
+    request
+        .extensions_mut()
+        .insert(TenantId::parse("acme").unwrap());
     request
 }
 
@@ -64,16 +66,21 @@ fn grpc_requests_are_counted_by_service_method_status_and_tenant() {
     });
     let m = snapshot(&recorder);
     let labels = "rpc_method=Start,rpc_service=pkg.Workflows";
-    let key = |name: &str, status: &str| {
-        format!("{name}{{{labels},status={status},tenant_id=acme}}")
-    };
+    let key =
+        |name: &str, status: &str| format!("{name}{{{labels},status={status},tenant_id=acme}}");
     assert_eq!(m[&key("instrument_requests_total", "OK")], "2");
     assert_eq!(m[&key("instrument_requests_total", "NOT_FOUND")], "1");
     assert_eq!(m[&key("instrument_requests_total", "INTERNAL")], "1");
     assert_eq!(m[&key("instrument_request_errors_total", "INTERNAL")], "1");
     assert!(!m.contains_key(&key("instrument_request_errors_total", "NOT_FOUND")));
-    assert_eq!(m[&key("instrument_request_duration_seconds", "OK")], "2 samples");
-    assert_eq!(m[&format!("instrument_requests_in_flight{{{labels},tenant_id=acme}}")], "0");
+    assert_eq!(
+        m[&key("instrument_request_duration_seconds", "OK")],
+        "2 samples"
+    );
+    assert_eq!(
+        m[&format!("instrument_requests_in_flight{{{labels},tenant_id=acme}}")],
+        "0"
+    );
 }
 
 #[test]
@@ -93,7 +100,10 @@ fn http_requests_use_the_normalized_route_and_status_class() {
     let m = snapshot(&recorder);
     let labels = "method=GET,route=/orders/{id},status=5xx,tenant_id=unknown";
     assert_eq!(m[&format!("instrument_requests_total{{{labels}}}")], "1");
-    assert_eq!(m[&format!("instrument_request_errors_total{{{labels}}}")], "1");
+    assert_eq!(
+        m[&format!("instrument_request_errors_total{{{labels}}}")],
+        "1"
+    );
 }
 
 #[test]
@@ -110,8 +120,13 @@ fn in_flight_counts_running_requests_and_drops_cancelled_ones() {
             });
         let request = with_tenant(Request::builder().uri("/slow").body(()).unwrap());
         let mut call = Box::pin(service.oneshot(request));
-        assert!(tokio::time::timeout(Duration::from_millis(5), &mut call).await.is_err());
-        snapshots.lock().unwrap().push(snapshot(&recorder)[in_flight].clone());
+        assert!(tokio::time::timeout(Duration::from_millis(5), &mut call)
+            .await
+            .is_err());
+        snapshots
+            .lock()
+            .unwrap()
+            .push(snapshot(&recorder)[in_flight].clone());
         drop(call);
     });
     assert_eq!(snapshots.lock().unwrap()[0], "1");

@@ -15,7 +15,7 @@ use pin_project::{pin_project, pinned_drop};
 
 use super::layer::TraceConfig;
 use super::service::{begin, Started};
-use crate::body::{Head, ObservedBody, Observe, Outcome};
+use crate::body::{Head, Observe, ObservedBody, Outcome};
 use crate::protocol::{grpc_code_name, grpc_is_server_error, http_is_server_error};
 use crate::source::{SourceError, StoredTrace};
 
@@ -30,6 +30,9 @@ pub struct TraceFuture<S, F, L, B> {
     state: State<S, F, L, B>,
 }
 
+// The request waiting in `Lookup` makes that variant large; boxing it would cost an
+// allocation per request, while the future is pinned once and never moved.
+#[allow(clippy::large_enum_variant)]
 #[pin_project(project = StateProj, project_replace = StateOwn)]
 enum State<S, F, L, B> {
     /// Waiting for the trace source; the span starts when it answers.
@@ -56,7 +59,9 @@ impl<S, F, L, B> std::fmt::Debug for TraceFuture<S, F, L, B> {
             State::Serve { .. } => "serve",
             State::Done => "done",
         };
-        f.debug_struct("TraceFuture").field("state", &state).finish()
+        f.debug_struct("TraceFuture")
+            .field("state", &state)
+            .finish()
     }
 }
 

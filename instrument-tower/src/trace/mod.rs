@@ -58,8 +58,8 @@ mod service;
 
 pub use future::{SpanEnd, TraceFuture};
 pub use layer::{RouteFn, TraceContextLayer, SCOPE};
-pub use service::TraceService;
 pub(crate) use service::method_label;
+pub use service::TraceService;
 
 #[cfg(test)]
 mod tests;

@@ -25,7 +25,6 @@ use crate::protocol::{grpc_service_method, Protocol};
 use crate::source::{SourceError, StoredTrace, TraceSource};
 use crate::tenant::resolve_tenant;
 
-
 /// The trace-context layer's service (see [`TraceContextLayer`](super::TraceContextLayer)).
 #[derive(Debug)]
 pub struct TraceService<S, Src> {
@@ -115,8 +114,16 @@ pub(crate) fn begin(
     let protocol = Protocol::of_headers(&parts.headers);
     let mut attributes = Vec::with_capacity(8);
     let incoming = extract(
-        parts.headers.get_all(TRACEPARENT_HEADER).iter().map(HeaderValue::as_bytes),
-        parts.headers.get_all(TRACESTATE_HEADER).iter().map(HeaderValue::as_bytes),
+        parts
+            .headers
+            .get_all(TRACEPARENT_HEADER)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        parts
+            .headers
+            .get_all(TRACESTATE_HEADER)
+            .iter()
+            .map(HeaderValue::as_bytes),
     );
     if let Incoming::Invalid(e) = &incoming {
         attributes.push(KeyValue::new(INCOMING_PARENT_INVALID, e.to_string()));
@@ -153,7 +160,9 @@ pub(crate) fn begin(
             parent
         }
     };
-    let choice = config.policy.choose(stored.as_ref(), incoming.span_context());
+    let choice = config
+        .policy
+        .choose(stored.as_ref(), incoming.span_context());
 
     let name = match protocol {
         Protocol::Grpc => grpc_name(parts.uri.path(), &mut attributes),
@@ -177,10 +186,7 @@ pub(crate) fn begin(
             .map(|value| header_value(config, name.as_str(), value))
             .collect();
         if !values.is_empty() {
-            attributes.push(KeyValue::new(
-                key.clone(),
-                Value::Array(values.into()),
-            ));
+            attributes.push(KeyValue::new(key.clone(), Value::Array(values.into())));
         }
     }
 

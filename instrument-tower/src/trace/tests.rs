@@ -53,8 +53,14 @@ async fn http_span_name_attributes_status_and_tracking_header() {
         .body(())
         .unwrap();
     let response = service.oneshot(request).await.unwrap();
-    let tracking = response.headers()["x-tracking-id"].to_str().unwrap().to_owned();
-    assert!(spans(&exporter).is_empty(), "the span lasts until the body ends");
+    let tracking = response.headers()["x-tracking-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        spans(&exporter).is_empty(),
+        "the span lasts until the body ends"
+    );
     drain(response.into_body()).await;
 
     let spans = spans(&exporter);
@@ -62,7 +68,10 @@ async fn http_span_name_attributes_status_and_tracking_header() {
     assert_eq!(span.name, "GET /workflows/{id}/tasks");
     assert_eq!(span.span_kind, SpanKind::Server);
     assert_eq!(attr_str(span, HTTP_REQUEST_METHOD).as_deref(), Some("GET"));
-    assert_eq!(attr_str(span, HTTP_ROUTE).as_deref(), Some("/workflows/{id}/tasks"));
+    assert_eq!(
+        attr_str(span, HTTP_ROUTE).as_deref(),
+        Some("/workflows/{id}/tasks")
+    );
     assert_eq!(attr(span, HTTP_RESPONSE_STATUS_CODE), Some(&503i64.into()));
     assert_eq!(attr_str(span, TENANT_ID).as_deref(), Some("acme"));
     assert!(matches!(span.status, Status::Error { .. }));
@@ -79,19 +88,32 @@ async fn grpc_status_from_trailers_decides_the_span_status() {
             .service_fn(move |_: Request<()>| async move {
                 Ok::<_, Infallible>(Response::new(Reply::grpc(code)))
             });
-        let request = grpc_request("/instrument.example.v1.WorkflowService/StartWorkflow", Some("acme"));
+        let request = grpc_request(
+            "/instrument.example.v1.WorkflowService/StartWorkflow",
+            Some("acme"),
+        );
         drain(service.oneshot(request).await.unwrap().into_body()).await;
     }
     let spans = spans(&exporter);
     assert_eq!(spans.len(), 3);
     for (span, code) in spans.iter().zip([0i64, 5, 13]) {
-        assert_eq!(span.name, "instrument.example.v1.WorkflowService/StartWorkflow");
+        assert_eq!(
+            span.name,
+            "instrument.example.v1.WorkflowService/StartWorkflow"
+        );
         assert_eq!(attr_str(span, RPC_SYSTEM).as_deref(), Some("grpc"));
-        assert_eq!(attr_str(span, RPC_SERVICE).as_deref(), Some("instrument.example.v1.WorkflowService"));
+        assert_eq!(
+            attr_str(span, RPC_SERVICE).as_deref(),
+            Some("instrument.example.v1.WorkflowService")
+        );
         assert_eq!(attr_str(span, RPC_METHOD).as_deref(), Some("StartWorkflow"));
         assert_eq!(attr(span, RPC_GRPC_STATUS_CODE), Some(&code.into()));
         // NOT_FOUND is the caller's problem; INTERNAL the server's.
-        assert_eq!(matches!(span.status, Status::Error { .. }), code == 13, "{code}");
+        assert_eq!(
+            matches!(span.status, Status::Error { .. }),
+            code == 13,
+            "{code}"
+        );
     }
 }
 
@@ -121,7 +143,10 @@ async fn stored_trace_is_the_parent_the_caller_a_link_and_the_record_reaches_the
     assert_eq!(span.span_context.trace_id().to_string(), &TP[3..35]);
     assert_eq!(span.parent_span_id.to_string(), &TP[36..52]);
     assert_eq!(span.links.len(), 1);
-    assert_eq!(span.links[0].span_context.trace_id().to_string(), &TP_CALLER[3..35]);
+    assert_eq!(
+        span.links[0].span_context.trace_id().to_string(),
+        &TP_CALLER[3..35]
+    );
 }
 
 #[tokio::test]
@@ -139,13 +164,23 @@ async fn another_tenants_stored_trace_is_never_joined_and_the_tenant_layer_refus
         .unwrap();
     let response = service.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_ne!(response.headers()["x-tracking-id"], &TP[3..35], "no trace id of acme leaks");
+    assert_ne!(
+        response.headers()["x-tracking-id"],
+        &TP[3..35],
+        "no trace id of acme leaks"
+    );
     drop(response);
     let span = &spans(&exporter)[0];
     assert_ne!(span.span_context.trace_id().to_string(), &TP[3..35]);
-    assert_eq!(attr_str(span, STORED_PARENT_UNUSED).as_deref(), Some("another tenant"));
+    assert_eq!(
+        attr_str(span, STORED_PARENT_UNUSED).as_deref(),
+        Some("another tenant")
+    );
     assert_eq!(attr_str(span, TENANT_ID).as_deref(), Some("globex"));
-    assert_eq!(attr_str(span, TENANT_REJECTED).as_deref(), Some("cross_tenant"));
+    assert_eq!(
+        attr_str(span, TENANT_REJECTED).as_deref(),
+        Some("cross_tenant")
+    );
     assert_eq!(span.events.len(), 1);
 }
 
@@ -156,7 +191,10 @@ async fn corrupt_stored_or_incoming_context_and_failed_lookups_start_fresh_trace
     for (workflow, traceparent) in [
         ("wf-corrupt", None),
         ("wf-down", None),
-        ("wf-unknown", Some("00-00000000000000000000000000000000-b7ad6b7169203331-01")),
+        (
+            "wf-unknown",
+            Some("00-00000000000000000000000000000000-b7ad6b7169203331-01"),
+        ),
     ] {
         let mut b = http("/workflows").header("x-workflow-id", workflow);
         if let Some(tp) = traceparent {
@@ -171,8 +209,15 @@ async fn corrupt_stored_or_incoming_context_and_failed_lookups_start_fresh_trace
         assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
         assert!(span.links.is_empty());
     }
-    let unused: Vec<_> = spans.iter().map(|s| attr_str(s, STORED_PARENT_UNUSED).unwrap()).collect();
-    assert!(unused[0].starts_with("stored traceparent is invalid"), "{}", unused[0]);
+    let unused: Vec<_> = spans
+        .iter()
+        .map(|s| attr_str(s, STORED_PARENT_UNUSED).unwrap())
+        .collect();
+    assert!(
+        unused[0].starts_with("stored traceparent is invalid"),
+        "{}",
+        unused[0]
+    );
     assert_eq!(unused[1], "lookup failed");
     assert_eq!(unused[2], "not found");
     assert!(attr_str(&spans[2], INCOMING_PARENT_INVALID).is_some());
@@ -184,11 +229,16 @@ async fn service_errors_are_recorded_redacted() {
     let service = ServiceBuilder::new()
         .layer(TraceContextLayer::new().tracer(tracer))
         .service_fn(|_: Request<()>| async {
-            Err::<Response<Reply>, _>(format!("db login failed: password=hunter2 {}", "x".repeat(5000)))
+            Err::<Response<Reply>, _>(format!(
+                "db login failed: password=hunter2 {}",
+                "x".repeat(5000)
+            ))
         });
     assert!(service.oneshot(http("/x").body(()).unwrap()).await.is_err());
     let span = &spans(&exporter)[0];
-    let Status::Error { description } = &span.status else { panic!("{:?}", span.status) };
+    let Status::Error { description } = &span.status else {
+        panic!("{:?}", span.status)
+    };
     assert!(!description.contains("hunter2"), "{description}");
     assert!(description.len() <= MAX_ERROR_LEN);
     assert_eq!(attr_str(span, ERROR).as_deref(), Some(&**description));
@@ -204,7 +254,9 @@ async fn dropped_futures_end_their_span_as_cancelled() {
             Ok::<_, Infallible>(Response::new(Reply::default()))
         });
     let call = service.oneshot(http("/slow").body(()).unwrap());
-    assert!(tokio::time::timeout(Duration::from_millis(10), call).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(10), call)
+        .await
+        .is_err());
     let span = &spans(&exporter)[0];
     assert_eq!(attr(span, CANCELLED), Some(&true.into()));
     assert_eq!(attr(span, HTTP_RESPONSE_STATUS_CODE), None);
@@ -227,8 +279,15 @@ async fn dropped_during_lookup_still_records_the_request() {
     let service = ServiceBuilder::new()
         .layer(TraceContextLayer::new().tracer(tracer).source(Stuck))
         .service_fn(ok);
-    let call = service.oneshot(http("/workflows").header("x-workflow-id", "wf").body(()).unwrap());
-    assert!(tokio::time::timeout(Duration::from_millis(10), call).await.is_err());
+    let call = service.oneshot(
+        http("/workflows")
+            .header("x-workflow-id", "wf")
+            .body(())
+            .unwrap(),
+    );
+    assert!(tokio::time::timeout(Duration::from_millis(10), call)
+        .await
+        .is_err());
     let span = &spans(&exporter)[0];
     assert_eq!(span.name, "GET /workflows");
     assert_eq!(attr(span, CANCELLED), Some(&true.into()));
@@ -239,12 +298,21 @@ async fn recorded_headers_never_show_credentials() {
     let (tracer, exporter, _p) = tracer();
     let layer = TraceContextLayer::new()
         .tracer(tracer)
-        .record_headers(["user-agent", "authorization", "cookie", "x-api-key", "x-note"])
+        .record_headers([
+            "user-agent",
+            "authorization",
+            "cookie",
+            "x-api-key",
+            "x-note",
+        ])
         .unwrap();
     let service = ServiceBuilder::new().layer(layer).service_fn(ok);
     let request = http("/x")
         .header("user-agent", "grpcurl/1.9")
-        .header("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl")
+        .header(
+            "authorization",
+            "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+        )
         .header("cookie", "session=abc123")
         .header("x-api-key", "plainvalue")
         .header("x-note", "mail bob@example.com")
@@ -252,7 +320,8 @@ async fn recorded_headers_never_show_credentials() {
         .unwrap();
     drop(service.oneshot(request).await.unwrap());
     let span = &spans(&exporter)[0];
-    let header = |name: &str| attr(span, &format!("http.request.header.{name}")).map(|v| v.to_string());
+    let header =
+        |name: &str| attr(span, &format!("http.request.header.{name}")).map(|v| v.to_string());
     assert_eq!(header("user-agent").as_deref(), Some("[\"grpcurl/1.9\"]"));
     for (name, secret) in [
         ("authorization", "eyJhbGciOiJIUzI1NiJ9"),
@@ -272,11 +341,21 @@ async fn tracking_header_can_be_renamed_or_off() {
     let layer = TraceContextLayer::new().tracer(tracer);
     let renamed = layer.clone().tracking_header(Some("x-trace")).unwrap();
     let off = layer.tracking_header(None).unwrap();
-    let response = ServiceBuilder::new().layer(renamed).service_fn(ok)
-        .oneshot(http("/").body(()).unwrap()).await.unwrap();
+    let response = ServiceBuilder::new()
+        .layer(renamed)
+        .service_fn(ok)
+        .oneshot(http("/").body(()).unwrap())
+        .await
+        .unwrap();
     assert!(response.headers().contains_key("x-trace"));
-    let response = ServiceBuilder::new().layer(off).service_fn(ok)
-        .oneshot(http("/").body(()).unwrap()).await.unwrap();
+    let response = ServiceBuilder::new()
+        .layer(off)
+        .service_fn(ok)
+        .oneshot(http("/").body(()).unwrap())
+        .await
+        .unwrap();
     assert!(!response.headers().contains_key("x-tracking-id"));
-    assert!(TraceContextLayer::new().tracking_header(Some("bad header")).is_err());
+    assert!(TraceContextLayer::new()
+        .tracking_header(Some("bad header"))
+        .is_err());
 }

@@ -1,0 +1,647 @@
+//! The example workflow server, shared by `workflow_server`, `demo` and the integration
+//! tests: a tonic `WorkflowService` storing workflows and tasks with their traceparent
+//! in SQLite, instrumented with the instrument layers.
+#![allow(dead_code)] // each includer uses part of it
+
+use std::collections::hash_map::RandomState;
+use std::future::{ready, Future, Ready};
+use std::hash::BuildHasher as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use instrument::context::{capture, restore};
+use instrument::semconv::{
+    MetricNames, LABEL_STATUS, LABEL_TASK_TYPE, LABEL_TENANT_ID, LABEL_WORKFLOW_KIND,
+};
+use instrument::tenant::TenantId;
+use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
+use instrument::tower::stack::InstrumentLayer;
+use rusqlite::{params, Connection, OptionalExtension as _};
+use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+pub mod pb {
+    tonic::include_proto!("instrument.example.v1");
+}
+
+use pb::workflow_service_server::{WorkflowService, WorkflowServiceServer};
+use pb::*;
+
+/// Workflows and tasks, with the traceparent each continues, in one SQLite file.
+pub struct Store {
+    db: Mutex<Connection>,
+}
+
+/// A workflow row.
+#[derive(Debug, Clone)]
+pub struct WorkflowRow {
+    pub id: String,
+    pub tenant: String,
+    pub kind: String,
+    pub input_json: String,
+    pub traceparent: Option<String>,
+    pub status: String,
+    pub created_at: SystemTime,
+}
+
+/// A task row.
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub id: String,
+    pub workflow_id: String,
+    pub tenant: String,
+    pub task_type: String,
+    pub traceparent: Option<String>,
+    pub status: String,
+    pub created_at: SystemTime,
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+impl Store {
+    /// Opens (and creates) the store at `path`.
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let db = Connection::open(path)?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS workflows (
+                 id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL,
+                 task_queue TEXT NOT NULL, input_json TEXT NOT NULL, traceparent TEXT,
+                 status TEXT NOT NULL, worker_id TEXT, created_at_ms INTEGER NOT NULL,
+                 output_json TEXT, error TEXT);
+             CREATE TABLE IF NOT EXISTS tasks (
+                 id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, tenant TEXT NOT NULL,
+                 task_type TEXT NOT NULL, input_json TEXT NOT NULL, traceparent TEXT,
+                 status TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
+                 output_json TEXT, error TEXT);",
+        )?;
+        Ok(Self { db: Mutex::new(db) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (each statement is
+        // atomic), so a poisoned lock is still usable.
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn workflow(&self, id: &str) -> rusqlite::Result<Option<WorkflowRow>> {
+        self.db()
+            .query_row(
+                "SELECT id, tenant, kind, input_json, traceparent, status, created_at_ms
+                 FROM workflows WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(WorkflowRow {
+                        id: r.get(0)?,
+                        tenant: r.get(1)?,
+                        kind: r.get(2)?,
+                        input_json: r.get(3)?,
+                        traceparent: r.get(4)?,
+                        status: r.get(5)?,
+                        created_at: from_millis(r.get(6)?),
+                    })
+                },
+            )
+            .optional()
+    }
+
+    pub fn task(&self, id: &str) -> rusqlite::Result<Option<TaskRow>> {
+        self.db()
+            .query_row(
+                "SELECT id, workflow_id, tenant, task_type, traceparent, status, created_at_ms
+                 FROM tasks WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(TaskRow {
+                        id: r.get(0)?,
+                        workflow_id: r.get(1)?,
+                        tenant: r.get(2)?,
+                        task_type: r.get(3)?,
+                        traceparent: r.get(4)?,
+                        status: r.get(5)?,
+                        created_at: from_millis(r.get(6)?),
+                    })
+                },
+            )
+            .optional()
+    }
+
+    fn insert_workflow(&self, row: &WorkflowRow, task_queue: &str) -> rusqlite::Result<()> {
+        self.db().execute(
+            "INSERT INTO workflows (id, tenant, kind, task_queue, input_json, traceparent,
+                                    status, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+            params![
+                row.id,
+                row.tenant,
+                row.kind,
+                task_queue,
+                row.input_json,
+                row.traceparent,
+                millis(row.created_at)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Takes the oldest pending workflow of `tenant` on `queue` for `worker`.
+    fn claim(&self, tenant: &str, queue: &str, worker: &str) -> rusqlite::Result<Option<String>> {
+        let db = self.db();
+        let id: Option<String> = db
+            .query_row(
+                "SELECT id FROM workflows WHERE tenant = ?1 AND task_queue = ?2
+                 AND status = 'pending' ORDER BY created_at_ms, id LIMIT 1",
+                [tenant, queue],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = &id {
+            db.execute(
+                "UPDATE workflows SET status = 'running', worker_id = ?2 WHERE id = ?1",
+                [id, worker],
+            )?;
+        }
+        Ok(id)
+    }
+
+    fn insert_task(&self, row: &TaskRow, input_json: &str) -> rusqlite::Result<()> {
+        self.db().execute(
+            "INSERT INTO tasks (id, workflow_id, tenant, task_type, input_json, traceparent,
+                                status, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+            params![
+                row.id,
+                row.workflow_id,
+                row.tenant,
+                row.task_type,
+                input_json,
+                row.traceparent,
+                millis(row.created_at)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn finish(
+        &self,
+        table: Table,
+        id: &str,
+        status: &str,
+        output: Option<&str>,
+        error: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        let sql = match table {
+            Table::Workflows => {
+                "UPDATE workflows SET status = ?2, output_json = ?3, error = ?4 WHERE id = ?1"
+            }
+            Table::Tasks => {
+                "UPDATE tasks SET status = ?2, output_json = ?3, error = ?4 WHERE id = ?1"
+            }
+        };
+        self.db().execute(sql, params![id, status, output, error])?;
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Table {
+    Workflows,
+    Tasks,
+}
+
+/// Finds a workflow's tenant and stored traceparent by its `x-workflow-id`.
+pub struct WorkflowSource(pub Arc<Store>);
+
+impl TraceSource for WorkflowSource {
+    // SQLite on a local file answers in microseconds; a networked database would
+    // return a boxed future here.
+    type Lookup = Ready<Result<Option<StoredTrace>, SourceError>>;
+
+    fn lookup(&self, key: &str) -> Self::Lookup {
+        ready(match self.0.workflow(key) {
+            Ok(Some(row)) => match TenantId::parse(&row.tenant) {
+                Ok(tenant) => Ok(Some(StoredTrace::new(tenant, row.traceparent.as_deref()))),
+                Err(e) => Err(Box::new(e) as SourceError),
+            },
+            Ok(None) => Ok(None),
+            Err(e) => Err(Box::new(e)),
+        })
+    }
+}
+
+/// The `WorkflowService` implementation.
+pub struct Workflows {
+    store: Arc<Store>,
+    cache: CachedSource<WorkflowSource>,
+    names: MetricNames,
+}
+
+static ID_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh id such as `wf-5f0c2a9e8d1b4c37`.
+fn new_id(prefix: &str) -> String {
+    let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let hash = RandomState::new().hash_one((n, SystemTime::now()));
+    format!("{prefix}-{hash:016x}")
+}
+
+fn storage(e: rusqlite::Error) -> Status {
+    tracing::error!(error = %e, "storage error");
+    Status::internal("storage error")
+}
+
+/// The tenant the tenant layer accepted.
+fn tenant<T>(request: &Request<T>) -> Result<TenantId, Status> {
+    request
+        .extensions()
+        .get::<TenantId>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("a tenant is required"))
+}
+
+/// The row's owner must be the caller; the message names neither tenant.
+fn same_tenant(tenant: &TenantId, owner: &str, what: &str) -> Result<(), Status> {
+    if tenant.as_str() == owner {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "the {what} is not accessible to this tenant"
+        )))
+    }
+}
+
+/// Puts `span` in the trace of `traceparent` (a fresh trace when it is missing or
+/// corrupt), keeping the request's tenant. When the trace layer already restored that
+/// trace for the request (the client sent `x-workflow-id`), `span` stays a child of
+/// the request's span.
+fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+    use opentelemetry::trace::TraceContextExt as _;
+    let current = opentelemetry::Context::current();
+    let restored = restore(traceparent);
+    let same_trace = restored
+        .span_context()
+        .is_some_and(|stored| current.span().span_context().trace_id() == stored.trace_id());
+    if !same_trace {
+        let _ = span.set_parent(restored.apply_to(&current));
+    }
+}
+
+fn elapsed_ms(since: SystemTime) -> u64 {
+    SystemTime::now()
+        .duration_since(since)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Workflows {
+    fn count(&self, name: &str, tenant: &TenantId, kind_label: &'static str, kind: &str) {
+        metrics::counter!(
+            name.to_owned(),
+            LABEL_TENANT_ID => tenant.to_string(),
+            kind_label => kind.to_owned(),
+        )
+        .increment(1);
+    }
+
+    fn finished(
+        &self,
+        names: &instrument::semconv::WorkMetricNames,
+        tenant: &TenantId,
+        kind_label: &'static str,
+        kind: &str,
+        status: &'static str,
+        started: SystemTime,
+    ) {
+        let counter = if status == "completed" {
+            &names.completed
+        } else {
+            &names.failed
+        };
+        self.count(counter, tenant, kind_label, kind);
+        metrics::histogram!(
+            names.duration.clone(),
+            LABEL_TENANT_ID => tenant.to_string(),
+            kind_label => kind.to_owned(),
+            LABEL_STATUS => status,
+        )
+        .record(elapsed_ms(started) as f64 / 1000.0);
+    }
+
+    fn owned_workflow(&self, tenant: &TenantId, id: &str) -> Result<WorkflowRow, Status> {
+        let row = self
+            .store
+            .workflow(id)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found("no such workflow"))?;
+        same_tenant(tenant, &row.tenant, "workflow")?;
+        Ok(row)
+    }
+
+    fn owned_task(&self, tenant: &TenantId, id: &str) -> Result<TaskRow, Status> {
+        let row = self
+            .store
+            .task(id)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found("no such task"))?;
+        same_tenant(tenant, &row.tenant, "task")?;
+        Ok(row)
+    }
+
+    async fn finish_task(
+        &self,
+        tenant: TenantId,
+        task_id: &str,
+        output: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<Response<Ack>, Status> {
+        let row = self.owned_task(&tenant, task_id)?;
+        let (status, span) = match error {
+            None => (
+                "completed",
+                tracing::info_span!("task.completed", task.id = %row.id, workflow.id = %row.workflow_id, task.r#type = %row.task_type, total_duration_ms = elapsed_ms(row.created_at)),
+            ),
+            Some(e) => (
+                "failed",
+                tracing::info_span!("task.failed", task.id = %row.id, workflow.id = %row.workflow_id, task.r#type = %row.task_type, total_duration_ms = elapsed_ms(row.created_at), error = %e, otel.status_code = "error", otel.status_description = %e),
+            ),
+        };
+        continue_trace(&span, row.traceparent.as_deref());
+        async {
+            self.store
+                .finish(Table::Tasks, &row.id, status, output, error)
+                .map_err(storage)?;
+            let names = self.names.tasks();
+            self.finished(
+                &names,
+                &tenant,
+                LABEL_TASK_TYPE,
+                &row.task_type,
+                status,
+                row.created_at,
+            );
+            Ok(Response::new(Ack {}))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn finish_workflow(
+        &self,
+        tenant: TenantId,
+        workflow_id: &str,
+        output: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<Response<Ack>, Status> {
+        let row = self.owned_workflow(&tenant, workflow_id)?;
+        let (status, span) = match error {
+            None => (
+                "completed",
+                tracing::info_span!("workflow.completed", workflow.id = %row.id, workflow.kind = %row.kind, total_duration_ms = elapsed_ms(row.created_at)),
+            ),
+            Some(e) => (
+                "failed",
+                tracing::info_span!("workflow.failed", workflow.id = %row.id, workflow.kind = %row.kind, total_duration_ms = elapsed_ms(row.created_at), error = %e, otel.status_code = "error", otel.status_description = %e),
+            ),
+        };
+        continue_trace(&span, row.traceparent.as_deref());
+        async {
+            self.store
+                .finish(Table::Workflows, &row.id, status, output, error)
+                .map_err(storage)?;
+            // Completed workflows need no cached context any more.
+            self.cache.invalidate(&row.id);
+            let names = self.names.workflows();
+            self.finished(
+                &names,
+                &tenant,
+                LABEL_WORKFLOW_KIND,
+                &row.kind,
+                status,
+                row.created_at,
+            );
+            Ok(Response::new(Ack {}))
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Workflows {
+    async fn start_workflow(
+        &self,
+        request: Request<StartWorkflowRequest>,
+    ) -> Result<Response<StartWorkflowResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        if req.kind.trim().is_empty() {
+            return Err(Status::invalid_argument("kind is required"));
+        }
+        let id = new_id("wf");
+        // The input is recorded; the pipeline's redactor masks secrets in it.
+        let span = tracing::info_span!(
+            "workflow.start",
+            workflow.id = %id,
+            workflow.kind = %req.kind,
+            task.queue = %req.task_queue,
+            workflow.input = %req.input_json,
+        );
+        async {
+            // The workflow's spans continue from this one, also after a restart.
+            let traceparent = capture().map(|tp| tp.to_string());
+            let row = WorkflowRow {
+                id: id.clone(),
+                tenant: tenant.to_string(),
+                kind: req.kind.clone(),
+                input_json: req.input_json.clone(),
+                traceparent: traceparent.clone(),
+                status: "pending".into(),
+                created_at: SystemTime::now(),
+            };
+            self.store
+                .insert_workflow(&row, &req.task_queue)
+                .map_err(storage)?;
+            self.cache.insert(
+                id.clone(),
+                StoredTrace::new(tenant.clone(), traceparent.as_deref()),
+            );
+            self.count(
+                &self.names.workflows().started,
+                &tenant,
+                LABEL_WORKFLOW_KIND,
+                &req.kind,
+            );
+            Ok(Response::new(StartWorkflowResponse {
+                workflow_id: id.clone(),
+                traceparent: traceparent.unwrap_or_default(),
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn poll_workflow(
+        &self,
+        request: Request<PollWorkflowRequest>,
+    ) -> Result<Response<PollWorkflowResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let Some(id) = self
+            .store
+            .claim(tenant.as_str(), &req.task_queue, &req.worker_id)
+            .map_err(storage)?
+        else {
+            return Ok(Response::new(PollWorkflowResponse::default()));
+        };
+        let row = self
+            .store
+            .workflow(&id)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found("no such workflow"))?;
+        let span = tracing::info_span!(
+            "workflow.poll",
+            workflow.id = %row.id,
+            worker.id = %req.worker_id,
+            pending_duration_ms = elapsed_ms(row.created_at),
+        );
+        continue_trace(&span, row.traceparent.as_deref());
+        let _entered = span.enter();
+        self.cache.insert(
+            row.id.clone(),
+            StoredTrace::new(tenant, row.traceparent.as_deref()),
+        );
+        Ok(Response::new(PollWorkflowResponse {
+            workflow_id: row.id,
+            kind: row.kind,
+            input_json: row.input_json,
+            traceparent: row.traceparent.unwrap_or_default(),
+        }))
+    }
+
+    async fn submit_task(
+        &self,
+        request: Request<SubmitTaskRequest>,
+    ) -> Result<Response<SubmitTaskResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let workflow = self.owned_workflow(&tenant, &req.workflow_id)?;
+        let id = new_id("task");
+        let span = tracing::info_span!(
+            "task.submitted",
+            task.id = %id,
+            workflow.id = %workflow.id,
+            task.r#type = %req.task_type,
+            task.input = %req.input_json,
+        );
+        continue_trace(&span, workflow.traceparent.as_deref());
+        async {
+            let traceparent = capture().map(|tp| tp.to_string());
+            let row = TaskRow {
+                id: id.clone(),
+                workflow_id: workflow.id.clone(),
+                tenant: tenant.to_string(),
+                task_type: req.task_type.clone(),
+                traceparent: traceparent.clone(),
+                status: "pending".into(),
+                created_at: SystemTime::now(),
+            };
+            self.store
+                .insert_task(&row, &req.input_json)
+                .map_err(storage)?;
+            self.count(
+                &self.names.tasks().started,
+                &tenant,
+                LABEL_TASK_TYPE,
+                &req.task_type,
+            );
+            Ok(Response::new(SubmitTaskResponse {
+                task_id: id.clone(),
+                traceparent: traceparent.unwrap_or_default(),
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn complete_task(
+        &self,
+        request: Request<CompleteTaskRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        self.finish_task(tenant, &req.task_id, Some(&req.output_json), None)
+            .await
+    }
+
+    async fn fail_task(&self, request: Request<FailTaskRequest>) -> Result<Response<Ack>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        self.finish_task(tenant, &req.task_id, None, Some(&req.error))
+            .await
+    }
+
+    async fn complete_workflow(
+        &self,
+        request: Request<CompleteWorkflowRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        self.finish_workflow(tenant, &req.workflow_id, Some(&req.output_json), None)
+            .await
+    }
+
+    async fn fail_workflow(
+        &self,
+        request: Request<FailWorkflowRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        self.finish_workflow(tenant, &req.workflow_id, None, Some(&req.error))
+            .await
+    }
+}
+
+/// Serves the workflow service on `listener` until `shutdown` completes, then finishes
+/// the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let cache = CachedSource::new(WorkflowSource(Arc::clone(&store)));
+    let layer = InstrumentLayer::builder().source(cache.clone()).build();
+    let service = Workflows {
+        store,
+        cache,
+        names: MetricNames::default(),
+    };
+    tonic::transport::Server::builder()
+        .layer(layer)
+        .add_service(WorkflowServiceServer::new(service))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// A client request carrying `tenant` (and `workflow` as `x-workflow-id`).
+pub fn call<T>(message: T, tenant: &str, workflow: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = tenant.parse() {
+        request.metadata_mut().insert("x-tenant-id", value);
+    }
+    if let Some(Ok(value)) = workflow.map(str::parse) {
+        request.metadata_mut().insert("x-workflow-id", value);
+    }
+    request
+}

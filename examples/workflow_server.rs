@@ -1,0 +1,126 @@
+//! A tonic workflow server instrumented with the instrument layers.
+//!
+//! ```text
+//! cargo run --example workflow_server -- [--db PATH] [--addr 127.0.0.1:50051] [--metrics-addr 127.0.0.1:9464]
+//! ```
+//!
+//! Workflows and tasks are stored with their traceparent in SQLite, so a workflow
+//! started before a restart completes in the same trace after it. Spans go to the
+//! collector at `OTEL_EXPORTER_OTLP_ENDPOINT` when set, else are printed as trees;
+//! `/metrics` is served on `--metrics-addr`. SIGINT or SIGTERM stops accepting,
+//! finishes the requests in flight and flushes telemetry before exiting.
+
+#[path = "workflow/mod.rs"]
+mod workflow;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use instrument::cardinality::LabelGuard;
+use instrument::pipeline::{init_from_env, install_prometheus, serve_metrics};
+use instrument::semconv::MetricNames;
+
+struct Args {
+    db: PathBuf,
+    addr: SocketAddr,
+    metrics_addr: SocketAddr,
+}
+
+const USAGE: &str =
+    "usage: workflow_server [--db PATH] [--addr HOST:PORT] [--metrics-addr HOST:PORT]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        db: std::env::temp_dir().join("instrument-workflows.sqlite3"),
+        addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9464)),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--db" => args.db = PathBuf::from(value()?),
+            "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--metrics-addr" => {
+                args.metrics_addr = value()?
+                    .parse()
+                    .map_err(|e| format!("--metrics-addr: {e}"))?
+            }
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2)
+        }
+    };
+    let telemetry = init_from_env()?;
+    let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
+    let store = Arc::new(workflow::Store::open(&args.db)?);
+
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
+    eprintln!(
+        "workflow server on {}, metrics on http://{}/metrics, database {}",
+        listener.local_addr()?,
+        metrics_listener.local_addr()?,
+        args.db.display()
+    );
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics = tokio::spawn({
+        let mut stopped = stopped.clone();
+        async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            serve_metrics(metrics_listener, handle, "/metrics", None, shutdown).await
+        }
+    });
+    let served = workflow::serve(listener, store, async move {
+        signal().await;
+        eprintln!("stopping: finishing requests in flight");
+        let _ = stop.send(true);
+    })
+    .await;
+    let _ = metrics.await;
+    // Flush spans whatever happened to the server.
+    let flushed = telemetry.shutdown();
+    served?;
+    flushed?;
+    Ok(())
+}

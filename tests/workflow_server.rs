@@ -1,0 +1,344 @@
+//! The example workflow server over real sockets: a tonic server with the instrument
+//! layers on 127.0.0.1, real tonic clients, spans received by a real OTLP/gRPC receiver
+//! started here, `/metrics` checked with `promtool`. One test: it installs the
+//! process-wide tracer provider, subscriber and metrics recorder.
+
+#[path = "support/otlp.rs"]
+mod otlp;
+#[path = "../examples/workflow/mod.rs"]
+mod workflow;
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use instrument::cardinality::LabelGuard;
+use instrument::pipeline::{init, install_prometheus, PipelineConfig, SamplerConfig};
+use instrument::semconv::MetricNames;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use otlp::{attribute, start_receiver};
+use tonic::Code;
+use workflow::call;
+use workflow::pb::workflow_service_client::WorkflowServiceClient;
+use workflow::pb::*;
+
+type Client = WorkflowServiceClient<tonic::transport::Channel>;
+
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+async fn start_server(db: &Path) -> Server {
+    let store = Arc::new(workflow::Store::open(db).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(workflow::serve(listener, store, async {
+        let _ = stopped.await;
+    }));
+    Server { addr, stop, served }
+}
+
+impl Server {
+    async fn client(&self) -> Client {
+        WorkflowServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.served.await.unwrap().unwrap();
+    }
+}
+
+fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn trace_of(traceparent: &str) -> &str {
+    &traceparent[3..35]
+}
+
+async fn start(client: &mut Client, tenant: &str, input: &str) -> StartWorkflowResponse {
+    let request = StartWorkflowRequest {
+        kind: "payment".into(),
+        task_queue: "main".into(),
+        input_json: input.into(),
+    };
+    client
+        .start_workflow(call(request, tenant, None))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn submit(workflow: &str, tenant: &str) -> tonic::Request<SubmitTaskRequest> {
+    let request = SubmitTaskRequest {
+        workflow_id: workflow.into(),
+        task_type: "charge".into(),
+        input_json: "{}".into(),
+    };
+    call(request, tenant, Some(workflow))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_server_over_real_sockets() {
+    let receiver = start_receiver().await;
+    let config = PipelineConfig::from_vars([
+        ("OTEL_SERVICE_NAME", "workflow-server-test"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://{}", receiver.addr),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    ])
+    .unwrap()
+    .with_sampler(SamplerConfig::ParentBasedTraceIdRatio(1.0))
+    .with_shutdown_timeout(Duration::from_secs(5));
+    let telemetry = init(config).unwrap();
+    let metrics = install_prometheus(LabelGuard::default(), &MetricNames::default()).unwrap();
+    let dir = std::env::temp_dir().join(format!("instrument-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("workflows.sqlite3");
+
+    // A happy path: start, task, complete; the tracking id names the request's trace.
+    let server = start_server(&db).await;
+    let mut client = server.client().await;
+    let secret_input = r#"{"card":"4111 1111 1111 1111","password":"hunter2"}"#;
+    let wf1 = start(&mut client, "acme", secret_input).await;
+    assert_eq!(wf1.traceparent.len(), 55);
+    let response = client
+        .submit_task(submit(&wf1.workflow_id, "acme"))
+        .await
+        .unwrap();
+    let tracking = response
+        .metadata()
+        .get("x-tracking-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        tracking,
+        trace_of(&wf1.traceparent),
+        "the task joined the workflow's trace"
+    );
+    let task = response.into_inner();
+    let done = CompleteTaskRequest {
+        task_id: task.task_id,
+        output_json: "{}".into(),
+    };
+    client
+        .complete_task(call(done, "acme", Some(&wf1.workflow_id)))
+        .await
+        .unwrap();
+
+    // A workflow started before a restart completes in its trace after it.
+    let wf2 = start(&mut client, "acme", "{}").await;
+    drop(client);
+    server.stop().await;
+    let server = start_server(&db).await;
+    let mut client = server.client().await;
+    let done = CompleteWorkflowRequest {
+        workflow_id: wf2.workflow_id.clone(),
+        output_json: "{}".into(),
+    };
+    let response = client
+        .complete_workflow(call(done, "acme", Some(&wf2.workflow_id)))
+        .await
+        .unwrap();
+    let tracking = response
+        .metadata()
+        .get("x-tracking-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(tracking, trace_of(&wf2.traceparent));
+
+    // Refusals: another tenant's workflow, unknown ids, no or malformed tenant.
+    let denied = client
+        .submit_task(submit(&wf1.workflow_id, "globex"))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(!denied.message().contains("acme"));
+    let tracking = denied
+        .metadata()
+        .get("x-tracking-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        tracking,
+        trace_of(&wf1.traceparent),
+        "acme's trace id does not leak"
+    );
+    let missing = client
+        .submit_task(submit("wf-missing", "acme"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let done = CompleteTaskRequest {
+        task_id: "task-missing".into(),
+        output_json: "{}".into(),
+    };
+    let missing_task = client
+        .complete_task(call(done, "acme", None))
+        .await
+        .unwrap_err();
+    assert_eq!(missing_task.code(), Code::NotFound);
+    let anonymous = client
+        .poll_workflow(tonic::Request::new(PollWorkflowRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let malformed = client
+        .poll_workflow(call(PollWorkflowRequest::default(), "not a tenant!", None))
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.code(), Code::InvalidArgument);
+    // A task of acme's, completed by globex without x-workflow-id: the handler refuses.
+    let wf3 = start(&mut client, "acme", "{}").await;
+    let task3 = client
+        .submit_task(submit(&wf3.workflow_id, "acme"))
+        .await
+        .unwrap()
+        .into_inner();
+    let done = CompleteTaskRequest {
+        task_id: task3.task_id,
+        output_json: "{}".into(),
+    };
+    let denied = client
+        .complete_task(call(done, "globex", None))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let exposition = metrics.render();
+    drop(client);
+    server.stop().await;
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+    let spans: Vec<Span> = receiver.receiver.spans.lock().unwrap().clone();
+    let _ = receiver.stop.send(());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
+    let start_spans = named("instrument.example.v1.WorkflowService/StartWorkflow");
+    assert_eq!(start_spans.len(), 3);
+    for span in &start_spans {
+        assert_eq!(span.kind, SpanKind::Server as i32);
+        assert_eq!(attribute(span, "rpc.system").as_deref(), Some("grpc"));
+        assert_eq!(
+            attribute(span, "rpc.method").as_deref(),
+            Some("StartWorkflow")
+        );
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("0")
+        );
+        assert_eq!(attribute(span, "tenant.id").as_deref(), Some("acme"));
+    }
+
+    // Every span of workflow 1's trace belongs to acme; the trace has the server
+    // spans of all three requests and the handler spans.
+    let trace1: Vec<&Span> = spans
+        .iter()
+        .filter(|s| hex(&s.trace_id) == trace_of(&wf1.traceparent))
+        .collect();
+    let names: HashSet<&str> = trace1.iter().map(|s| s.name.as_str()).collect();
+    for expected in [
+        "instrument.example.v1.WorkflowService/StartWorkflow",
+        "workflow.start",
+        "instrument.example.v1.WorkflowService/SubmitTask",
+        "task.submitted",
+        "instrument.example.v1.WorkflowService/CompleteTask",
+        "task.completed",
+    ] {
+        assert!(
+            names.contains(expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for span in &trace1 {
+        assert_eq!(
+            attribute(span, "tenant.id").as_deref(),
+            Some("acme"),
+            "{}",
+            span.name
+        );
+    }
+    let input = attribute(named("workflow.start")[0], "workflow.input").unwrap_or_default();
+    assert!(
+        !input.contains("hunter2") && !input.contains("4111 1111"),
+        "{input}"
+    );
+
+    // The restart: completion in workflow 2's trace.
+    let completed = named("workflow.completed");
+    assert_eq!(completed.len(), 1);
+    assert_eq!(hex(&completed[0].trace_id), trace_of(&wf2.traceparent));
+
+    // The cross-tenant refusal is recorded on a span outside acme's trace.
+    let refused: Vec<&Span> = spans
+        .iter()
+        .filter(|s| attribute(s, "tenant.rejected").as_deref() == Some("cross_tenant"))
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        attribute(refused[0], "rpc.grpc.status_code").as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        attribute(refused[0], "tenant.id").as_deref(),
+        Some("globex")
+    );
+    assert_ne!(hex(&refused[0].trace_id), trace_of(&wf1.traceparent));
+    let codes: Vec<String> = named("instrument.example.v1.WorkflowService/CompleteTask")
+        .iter()
+        .filter_map(|s| attribute(s, "rpc.grpc.status_code"))
+        .collect();
+    assert!(
+        codes.contains(&"5".to_owned()) && codes.contains(&"7".to_owned()),
+        "{codes:?}"
+    );
+
+    // Request metrics, labelled and valid for promtool.
+    assert!(exposition.contains(
+        "instrument_requests_total{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"StartWorkflow\",tenant_id=\"acme\",status=\"OK\"} 3"
+    ), "{exposition}");
+    assert!(exposition.contains(
+        "instrument_tenant_rejections_total{reason=\"cross_tenant\",protocol=\"grpc\"} 1"
+    ));
+    assert!(exposition.contains("instrument_requests_in_flight{"));
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed: apt-get install -y prometheus");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
