@@ -26,6 +26,8 @@ use workflow::call;
 use workflow::pb::workflow_service_client::WorkflowServiceClient;
 use workflow::pb::*;
 
+const CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
 type Client = WorkflowServiceClient<tonic::transport::Channel>;
 
 struct Server {
@@ -131,6 +133,20 @@ async fn workflow_server_over_real_sockets() {
         "the task joined the workflow's trace"
     );
     let task = response.into_inner();
+    // A caller with its own trace: the stored trace stays the parent, the caller's
+    // span becomes a link.
+    let mut linked = submit(&wf1.workflow_id, "acme");
+    linked
+        .metadata_mut()
+        .insert("traceparent", CALLER.parse().unwrap());
+    let response = client.submit_task(linked).await.unwrap();
+    let tracking = response
+        .metadata()
+        .get("x-tracking-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(tracking, trace_of(&wf1.traceparent));
     let done = CompleteTaskRequest {
         task_id: task.task_id,
         output_json: "{}".into(),
@@ -278,6 +294,14 @@ async fn workflow_server_over_real_sockets() {
             span.name
         );
     }
+    let linked: Vec<&&Span> = trace1.iter().filter(|s| !s.links.is_empty()).collect();
+    assert_eq!(linked.len(), 1, "one request came with a caller's trace");
+    assert_eq!(
+        linked[0].name,
+        "instrument.example.v1.WorkflowService/SubmitTask"
+    );
+    assert_eq!(hex(&linked[0].links[0].trace_id), trace_of(CALLER));
+    assert_eq!(hex(&linked[0].links[0].span_id), &CALLER[36..52]);
     let input = attribute(named("workflow.start")[0], "workflow.input").unwrap_or_default();
     assert!(
         !input.contains("hunter2") && !input.contains("4111 1111"),
