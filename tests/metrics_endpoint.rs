@@ -1,8 +1,9 @@
 //! The `/metrics` endpoint over a real socket: bearer-token protection, the
 //! cardinality cap and redaction of what it serves, and `promtool check metrics`.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+#[path = "support/promtool.rs"]
+mod promtool;
+
 use std::sync::{Arc, Mutex};
 
 use instrument::cardinality::LabelGuard;
@@ -125,26 +126,7 @@ async fn metrics_endpoint_is_protected_capped_redacted_and_valid_for_promtool() 
     assert!(!body.contains("bob@example.com"));
 
     // The real promtool (Debian package `prometheus`, installed by .ci/run).
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is needed: apt-get install -y prometheus");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool::check_metrics(body);
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();

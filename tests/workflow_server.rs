@@ -5,13 +5,13 @@
 
 #[path = "support/otlp.rs"]
 mod otlp;
+#[path = "support/promtool.rs"]
+mod promtool;
 #[path = "../examples/workflow/mod.rs"]
 mod workflow;
 
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +62,14 @@ impl Server {
 
 fn hex(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `x-tracking-id` a response (or refusal) carried.
+fn tracking_id(metadata: &tonic::metadata::MetadataMap) -> String {
+    let value = metadata
+        .get("x-tracking-id")
+        .expect("every response is tracked");
+    value.to_str().expect("hex").to_owned()
 }
 
 fn trace_of(traceparent: &str) -> &str {
@@ -120,13 +128,7 @@ async fn workflow_server_over_real_sockets() {
         .submit_task(submit(&wf1.workflow_id, "acme"))
         .await
         .unwrap();
-    let tracking = response
-        .metadata()
-        .get("x-tracking-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let tracking = tracking_id(response.metadata());
     assert_eq!(
         tracking,
         trace_of(&wf1.traceparent),
@@ -140,12 +142,7 @@ async fn workflow_server_over_real_sockets() {
         .metadata_mut()
         .insert("traceparent", CALLER.parse().unwrap());
     let response = client.submit_task(linked).await.unwrap();
-    let tracking = response
-        .metadata()
-        .get("x-tracking-id")
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let tracking = tracking_id(response.metadata());
     assert_eq!(tracking, trace_of(&wf1.traceparent));
     let done = CompleteTaskRequest {
         task_id: task.task_id,
@@ -170,13 +167,18 @@ async fn workflow_server_over_real_sockets() {
         .complete_workflow(call(done, "acme", Some(&wf2.workflow_id)))
         .await
         .unwrap();
-    let tracking = response
-        .metadata()
-        .get("x-tracking-id")
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let tracking = tracking_id(response.metadata());
     assert_eq!(tracking, trace_of(&wf2.traceparent));
+    // An ended workflow takes no second ending.
+    let again = CompleteWorkflowRequest {
+        workflow_id: wf2.workflow_id.clone(),
+        output_json: "{}".into(),
+    };
+    let again = client
+        .complete_workflow(call(again, "acme", Some(&wf2.workflow_id)))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
 
     // Refusals: another tenant's workflow, unknown ids, no or malformed tenant.
     let denied = client
@@ -185,13 +187,7 @@ async fn workflow_server_over_real_sockets() {
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     assert!(!denied.message().contains("acme"));
-    let tracking = denied
-        .metadata()
-        .get("x-tracking-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let tracking = tracking_id(denied.metadata());
     assert_ne!(
         tracking,
         trace_of(&wf1.traceparent),
@@ -345,24 +341,5 @@ async fn workflow_server_over_real_sockets() {
         "instrument_tenant_rejections_total{reason=\"cross_tenant\",protocol=\"grpc\"} 1"
     ));
     assert!(exposition.contains("instrument_requests_in_flight{"));
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is needed: apt-get install -y prometheus");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool::check_metrics(&exposition);
 }

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use instrument::context::{capture, restore};
 use instrument::semconv::{
-    MetricNames, LABEL_STATUS, LABEL_TASK_TYPE, LABEL_TENANT_ID, LABEL_WORKFLOW_KIND,
+    MetricNames, WorkMetricNames, LABEL_STATUS, LABEL_TASK_TYPE, LABEL_TENANT_ID,
+    LABEL_WORKFLOW_KIND,
 };
 use instrument::tenant::TenantId;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
@@ -140,7 +141,7 @@ impl Store {
         self.db().execute(
             "INSERT INTO workflows (id, tenant, kind, task_queue, input_json, traceparent,
                                     status, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 row.id,
                 row.tenant,
@@ -148,6 +149,7 @@ impl Store {
                 task_queue,
                 row.input_json,
                 row.traceparent,
+                row.status,
                 millis(row.created_at)
             ],
         )?;
@@ -178,7 +180,7 @@ impl Store {
         self.db().execute(
             "INSERT INTO tasks (id, workflow_id, tenant, task_type, input_json, traceparent,
                                 status, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 row.id,
                 row.workflow_id,
@@ -186,6 +188,7 @@ impl Store {
                 row.task_type,
                 input_json,
                 row.traceparent,
+                row.status,
                 millis(row.created_at)
             ],
         )?;
@@ -243,7 +246,8 @@ impl TraceSource for WorkflowSource {
 pub struct Workflows {
     store: Arc<Store>,
     cache: CachedSource<WorkflowSource>,
-    names: MetricNames,
+    workflows: WorkMetricNames,
+    tasks: WorkMetricNames,
 }
 
 static ID_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -296,6 +300,51 @@ fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     }
 }
 
+const COMPLETED: &str = "completed";
+const FAILED: &str = "failed";
+
+/// `completed`, or `failed` when there is an error.
+fn ended(error: Option<&str>) -> &'static str {
+    if error.is_some() {
+        FAILED
+    } else {
+        COMPLETED
+    }
+}
+
+/// A workflow or task that has ended takes no more tasks or completions.
+fn still_open(status: &str, what: &str) -> Result<(), Status> {
+    if status == COMPLETED || status == FAILED {
+        return Err(Status::failed_precondition(format!(
+            "the {what} has already ended"
+        )));
+    }
+    Ok(())
+}
+
+/// The span of a workflow or task ending: `<kind>.completed`, or `<kind>.failed` with
+/// the error as its status. The caller records the ids of the row.
+fn end_span(
+    kind: &str,
+    status: &str,
+    error: Option<&str>,
+    created_at: SystemTime,
+) -> tracing::Span {
+    use tracing::field::Empty;
+    tracing::info_span!(
+        "work.ended",
+        otel.name = %format_args!("{kind}.{status}"),
+        total_duration_ms = elapsed_ms(created_at),
+        workflow.id = Empty,
+        workflow.kind = Empty,
+        task.id = Empty,
+        task.r#type = Empty,
+        error = error,
+        otel.status_code = error.map(|_| "error"),
+        otel.status_description = error,
+    )
+}
+
 fn elapsed_ms(since: SystemTime) -> u64 {
     SystemTime::now()
         .duration_since(since)
@@ -314,17 +363,16 @@ impl Workflows {
 
     fn finished(
         &self,
-        names: &instrument::semconv::WorkMetricNames,
+        names: &WorkMetricNames,
         tenant: &TenantId,
         kind_label: &'static str,
         kind: &str,
         status: &'static str,
         started: SystemTime,
     ) {
-        let counter = if status == "completed" {
-            &names.completed
-        } else {
-            &names.failed
+        let counter = match status {
+            COMPLETED => &names.completed,
+            _ => &names.failed,
         };
         self.count(counter, tenant, kind_label, kind);
         metrics::histogram!(
@@ -343,6 +391,7 @@ impl Workflows {
             .map_err(storage)?
             .ok_or_else(|| Status::not_found("no such workflow"))?;
         same_tenant(tenant, &row.tenant, "workflow")?;
+        still_open(&row.status, "workflow")?;
         Ok(row)
     }
 
@@ -353,6 +402,7 @@ impl Workflows {
             .map_err(storage)?
             .ok_or_else(|| Status::not_found("no such task"))?;
         same_tenant(tenant, &row.tenant, "task")?;
+        still_open(&row.status, "task")?;
         Ok(row)
     }
 
@@ -364,24 +414,18 @@ impl Workflows {
         error: Option<&str>,
     ) -> Result<Response<Ack>, Status> {
         let row = self.owned_task(&tenant, task_id)?;
-        let (status, span) = match error {
-            None => (
-                "completed",
-                tracing::info_span!("task.completed", task.id = %row.id, workflow.id = %row.workflow_id, task.r#type = %row.task_type, total_duration_ms = elapsed_ms(row.created_at)),
-            ),
-            Some(e) => (
-                "failed",
-                tracing::info_span!("task.failed", task.id = %row.id, workflow.id = %row.workflow_id, task.r#type = %row.task_type, total_duration_ms = elapsed_ms(row.created_at), error = %e, otel.status_code = "error", otel.status_description = %e),
-            ),
-        };
+        let status = ended(error);
+        let span = end_span("task", status, error, row.created_at);
+        span.record("task.id", row.id.as_str());
+        span.record("workflow.id", row.workflow_id.as_str());
+        span.record("task.type", row.task_type.as_str());
         continue_trace(&span, row.traceparent.as_deref());
         async {
             self.store
                 .finish(Table::Tasks, &row.id, status, output, error)
                 .map_err(storage)?;
-            let names = self.names.tasks();
             self.finished(
-                &names,
+                &self.tasks,
                 &tenant,
                 LABEL_TASK_TYPE,
                 &row.task_type,
@@ -402,16 +446,10 @@ impl Workflows {
         error: Option<&str>,
     ) -> Result<Response<Ack>, Status> {
         let row = self.owned_workflow(&tenant, workflow_id)?;
-        let (status, span) = match error {
-            None => (
-                "completed",
-                tracing::info_span!("workflow.completed", workflow.id = %row.id, workflow.kind = %row.kind, total_duration_ms = elapsed_ms(row.created_at)),
-            ),
-            Some(e) => (
-                "failed",
-                tracing::info_span!("workflow.failed", workflow.id = %row.id, workflow.kind = %row.kind, total_duration_ms = elapsed_ms(row.created_at), error = %e, otel.status_code = "error", otel.status_description = %e),
-            ),
-        };
+        let status = ended(error);
+        let span = end_span("workflow", status, error, row.created_at);
+        span.record("workflow.id", row.id.as_str());
+        span.record("workflow.kind", row.kind.as_str());
         continue_trace(&span, row.traceparent.as_deref());
         async {
             self.store
@@ -419,9 +457,8 @@ impl Workflows {
                 .map_err(storage)?;
             // Completed workflows need no cached context any more.
             self.cache.invalidate(&row.id);
-            let names = self.names.workflows();
             self.finished(
-                &names,
+                &self.workflows,
                 &tenant,
                 LABEL_WORKFLOW_KIND,
                 &row.kind,
@@ -475,7 +512,7 @@ impl WorkflowService for Workflows {
                 StoredTrace::new(tenant.clone(), traceparent.as_deref()),
             );
             self.count(
-                &self.names.workflows().started,
+                &self.workflows.started,
                 &tenant,
                 LABEL_WORKFLOW_KIND,
                 &req.kind,
@@ -558,7 +595,7 @@ impl WorkflowService for Workflows {
                 .insert_task(&row, &req.input_json)
                 .map_err(storage)?;
             self.count(
-                &self.names.tasks().started,
+                &self.tasks.started,
                 &tenant,
                 LABEL_TASK_TYPE,
                 &req.task_type,
@@ -622,7 +659,8 @@ pub async fn serve(
     let service = Workflows {
         store,
         cache,
-        names: MetricNames::default(),
+        workflows: MetricNames::default().workflows(),
+        tasks: MetricNames::default().tasks(),
     };
     tonic::transport::Server::builder()
         .layer(layer)

@@ -1,5 +1,6 @@
 //! What the layer tests share: a body with trailers, an in-memory tracer, a recorder.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -8,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};
 use http_body::{Body, Frame};
 use instrument_core::pipeline::{MissingTenant, TenantProcessor};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracer, SdkTracerProvider, SimpleSpanProcessor, SpanData,
@@ -103,4 +105,36 @@ pub(crate) fn grpc_request(path: &str, tenant: Option<&str>) -> Request<()> {
         b = b.header("x-tenant-id", t);
     }
     b.body(()).unwrap()
+}
+
+/// Everything `recorder` holds (and drains it), as `name{labels}` → value, labels sorted.
+pub(crate) fn snapshot(recorder: &DebuggingRecorder) -> BTreeMap<String, String> {
+    recorder
+        .snapshotter()
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(k, _, _, v)| {
+            let mut labels: Vec<String> = k
+                .key()
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            let value = match v {
+                DebugValue::Counter(n) => n.to_string(),
+                DebugValue::Gauge(g) => g.into_inner().to_string(),
+                DebugValue::Histogram(h) => format!("{} samples", h.len()),
+            };
+            (format!("{}{{{}}}", k.key().name(), labels.join(",")), value)
+        })
+        .collect()
+}
+
+pub(crate) fn run(recorder: &DebuggingRecorder, f: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(recorder, || runtime.block_on(f));
 }

@@ -66,10 +66,10 @@ impl RequestMetricsLayer {
     pub fn named(names: &MetricNames) -> Self {
         Self {
             config: Arc::new(MetricsConfig {
-                requests: names.requests_total().into(),
-                duration: names.request_duration().into(),
-                errors: names.request_errors_total().into(),
-                in_flight: names.requests_in_flight().into(),
+                requests: shared(&names.requests_total()),
+                duration: shared(&names.request_duration()),
+                errors: shared(&names.request_errors_total()),
+                in_flight: shared(&names.requests_in_flight()),
                 route: None,
             }),
         }
@@ -155,7 +155,7 @@ fn labels(config: &MetricsConfig, protocol: Protocol, parts: &Parts) -> Vec<Labe
                 None => normalize_route(parts.uri.path()).into_owned(),
             };
             labels.push(Label::new(LABEL_METHOD, method_label(&parts.method)));
-            labels.push(Label::new(LABEL_ROUTE, route));
+            labels.push(Label::new(LABEL_ROUTE, shared(&route)));
         }
     }
     let tenant = match parts.extensions.get::<TenantId>() {
@@ -166,7 +166,8 @@ fn labels(config: &MetricsConfig, protocol: Protocol, parts: &Parts) -> Vec<Labe
     labels
 }
 
-/// A label value that is cheap to clone for the four metrics of a request.
+/// A name or label value that is cheap to clone (a reference count, not a copy) for
+/// the four metrics of every request.
 fn shared(value: &str) -> SharedString {
     SharedString::from(Arc::<str>::from(value))
 }

@@ -1,46 +1,13 @@
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use instrument_core::tenant::TenantId;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::DebuggingRecorder;
 use tower::{ServiceBuilder, ServiceExt as _};
 
 use super::RequestMetricsLayer;
 use crate::test_support::*;
-
-/// `name{labels}` → value, labels sorted.
-fn snapshot(recorder: &DebuggingRecorder) -> BTreeMap<String, String> {
-    recorder
-        .snapshotter()
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(k, _, _, v)| {
-            let mut labels: Vec<String> = k
-                .key()
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            labels.sort();
-            let value = match v {
-                DebugValue::Counter(n) => n.to_string(),
-                DebugValue::Gauge(g) => g.into_inner().to_string(),
-                DebugValue::Histogram(h) => format!("{} samples", h.len()),
-            };
-            (format!("{}{{{}}}", k.key().name(), labels.join(",")), value)
-        })
-        .collect()
-}
-
-fn run(recorder: &DebuggingRecorder, f: impl std::future::Future<Output = ()>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(recorder, || runtime.block_on(f));
-}
 
 fn with_tenant(mut request: Request<()>) -> Request<()> {
     request
