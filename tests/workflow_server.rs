@@ -19,6 +19,7 @@ use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{init, install_prometheus, PipelineConfig, SamplerConfig};
 use instrument::semconv::MetricNames;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp::{attribute, start_receiver};
 use tonic::Code;
@@ -87,6 +88,21 @@ async fn start(client: &mut Client, tenant: &str, input: &str) -> StartWorkflowR
         .await
         .unwrap()
         .into_inner()
+}
+
+fn watch(workflow: &str, max_wait_ms: u32) -> tonic::Request<WatchWorkflowRequest> {
+    let request = WatchWorkflowRequest {
+        workflow_id: workflow.into(),
+        max_wait_ms,
+    };
+    call(request, "acme", Some(workflow))
+}
+
+fn status_code(span: &Span) -> StatusCode {
+    span.status
+        .as_ref()
+        .and_then(|s| StatusCode::try_from(s.code).ok())
+        .unwrap_or(StatusCode::Unset)
 }
 
 fn submit(workflow: &str, tenant: &str) -> tonic::Request<SubmitTaskRequest> {
@@ -234,9 +250,91 @@ async fn workflow_server_over_real_sockets() {
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
 
-    let exposition = metrics.render();
+    // A worker's path: nothing in the poll names the workflow and no request carries
+    // a traceparent, yet the poll, the task and the completion join the start's trace.
+    let queued = StartWorkflowRequest {
+        kind: "report".into(),
+        task_queue: "reports".into(),
+        input_json: "{}".into(),
+    };
+    let wf4 = client
+        .start_workflow(call(queued, "acme", None))
+        .await
+        .unwrap()
+        .into_inner();
+    let poll = PollWorkflowRequest {
+        task_queue: "reports".into(),
+        worker_id: "worker-1".into(),
+    };
+    let polled = client
+        .poll_workflow(call(poll, "acme", None))
+        .await
+        .unwrap();
+    let poll_trace = tracking_id(polled.metadata());
+    let polled = polled.into_inner();
+    assert_eq!(polled.workflow_id, wf4.workflow_id);
+    assert_eq!(polled.traceparent, wf4.traceparent);
+    let task4 = client
+        .submit_task(submit(&polled.workflow_id, "acme"))
+        .await
+        .unwrap()
+        .into_inner();
+    let done = CompleteTaskRequest {
+        task_id: task4.task_id,
+        output_json: "{}".into(),
+    };
+    client
+        .complete_task(call(done, "acme", Some(&polled.workflow_id)))
+        .await
+        .unwrap();
+    let done = CompleteWorkflowRequest {
+        workflow_id: polled.workflow_id.clone(),
+        output_json: "{}".into(),
+    };
+    client
+        .complete_workflow(call(done, "acme", Some(&polled.workflow_id)))
+        .await
+        .unwrap();
+
+    // Streaming: an ended workflow's watch ends with OK in the trailers; a watch that
+    // runs out of time ends with DEADLINE_EXCEEDED in the trailers, after an event; a
+    // watch the client drops is recorded as cancelled.
+    let mut ended = client
+        .watch_workflow(watch(&wf2.workflow_id, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    let event = ended.message().await.unwrap().expect("one event");
+    assert_eq!(event.status, "completed");
+    assert!(ended.message().await.unwrap().is_none());
+    let mut timed_out = client
+        .watch_workflow(watch(&wf3.workflow_id, 100))
+        .await
+        .unwrap()
+        .into_inner();
+    let event = timed_out
+        .message()
+        .await
+        .unwrap()
+        .expect("the current status");
+    assert_eq!(event.status, "pending");
+    let trailer_status = timed_out.message().await.unwrap_err();
+    assert_eq!(trailer_status.code(), Code::DeadlineExceeded);
+    let mut dropped = client
+        .watch_workflow(watch(&wf3.workflow_id, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    dropped
+        .message()
+        .await
+        .unwrap()
+        .expect("the current status");
+    drop(dropped);
+
     drop(client);
     server.stop().await;
+    let exposition = metrics.render();
     tokio::task::spawn_blocking(move || telemetry.shutdown())
         .await
         .unwrap()
@@ -247,7 +345,7 @@ async fn workflow_server_over_real_sockets() {
 
     let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
     let start_spans = named("instrument.example.v1.WorkflowService/StartWorkflow");
-    assert_eq!(start_spans.len(), 3);
+    assert_eq!(start_spans.len(), 4);
     for span in &start_spans {
         assert_eq!(span.kind, SpanKind::Server as i32);
         assert_eq!(attribute(span, "rpc.system").as_deref(), Some("grpc"));
@@ -306,8 +404,10 @@ async fn workflow_server_over_real_sockets() {
 
     // The restart: completion in workflow 2's trace.
     let completed = named("workflow.completed");
-    assert_eq!(completed.len(), 1);
-    assert_eq!(hex(&completed[0].trace_id), trace_of(&wf2.traceparent));
+    assert_eq!(completed.len(), 2, "workflows 2 and 4");
+    assert!(completed
+        .iter()
+        .any(|s| hex(&s.trace_id) == trace_of(&wf2.traceparent)));
 
     // The cross-tenant refusal is recorded on a span outside acme's trace.
     let refused: Vec<&Span> = spans
@@ -333,13 +433,74 @@ async fn workflow_server_over_real_sockets() {
         "{codes:?}"
     );
 
+    // The worker's path is one trace; the poll request's own span, which could not know
+    // the workflow, is linked from the poll's handler span.
+    let trace4: HashSet<&str> = spans
+        .iter()
+        .filter(|s| hex(&s.trace_id) == trace_of(&wf4.traceparent))
+        .map(|s| s.name.as_str())
+        .collect();
+    for expected in [
+        "instrument.example.v1.WorkflowService/StartWorkflow",
+        "workflow.start",
+        "workflow.poll",
+        "instrument.example.v1.WorkflowService/SubmitTask",
+        "task.submitted",
+        "instrument.example.v1.WorkflowService/CompleteTask",
+        "task.completed",
+        "instrument.example.v1.WorkflowService/CompleteWorkflow",
+        "workflow.completed",
+    ] {
+        assert!(
+            trace4.contains(expected),
+            "{expected} missing from {trace4:?}"
+        );
+    }
+    let poll_span = named("workflow.poll")[0];
+    assert_eq!(hex(&poll_span.trace_id), trace_of(&wf4.traceparent));
+    assert_eq!(hex(&poll_span.links[0].trace_id), poll_trace);
+    let poll_request = named("instrument.example.v1.WorkflowService/PollWorkflow")
+        .into_iter()
+        .find(|s| hex(&s.trace_id) == poll_trace)
+        .expect("the poll request's span");
+    assert_eq!(poll_span.links[0].span_id, poll_request.span_id);
+
+    // The streams: status from the trailers, error for DEADLINE_EXCEEDED, cancelled
+    // for the dropped one.
+    let watches = named("instrument.example.v1.WorkflowService/WatchWorkflow");
+    assert_eq!(watches.len(), 3);
+    let by_code = |code: &str| {
+        watches
+            .iter()
+            .find(|s| attribute(s, "rpc.grpc.status_code").as_deref() == Some(code))
+            .unwrap_or_else(|| panic!("no watch ended with {code}"))
+    };
+    assert_eq!(status_code(by_code("0")), StatusCode::Unset);
+    assert_eq!(status_code(by_code("4")), StatusCode::Error);
+    let cancelled: Vec<&&Span> = watches
+        .iter()
+        .filter(|s| attribute(s, "instrument.cancelled").as_deref() == Some("true"))
+        .collect();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(
+        attribute(cancelled[0], "rpc.grpc.status_code").as_deref(),
+        Some("1"),
+        "CANCELLED"
+    );
+
     // Request metrics, labelled and valid for promtool.
     assert!(exposition.contains(
-        "instrument_requests_total{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"StartWorkflow\",tenant_id=\"acme\",status=\"OK\"} 3"
+        "instrument_requests_total{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"StartWorkflow\",tenant_id=\"acme\",status=\"OK\"} 4"
     ), "{exposition}");
     assert!(exposition.contains(
         "instrument_tenant_rejections_total{reason=\"cross_tenant\",protocol=\"grpc\"} 1"
     ));
     assert!(exposition.contains("instrument_requests_in_flight{"));
+    for status in ["OK", "DEADLINE_EXCEEDED", "CANCELLED"] {
+        let line = format!(
+            "instrument_requests_total{{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"WatchWorkflow\",tenant_id=\"acme\",status=\"{status}\"}} 1"
+        );
+        assert!(exposition.contains(&line), "{line} missing");
+    }
     promtool::check_metrics(&exposition);
 }

@@ -46,6 +46,8 @@ pub struct WorkflowRow {
     pub traceparent: Option<String>,
     pub status: String,
     pub created_at: SystemTime,
+    /// Why it failed, once it has.
+    pub error: Option<String>,
 }
 
 /// A task row.
@@ -98,7 +100,7 @@ impl Store {
     pub fn workflow(&self, id: &str) -> rusqlite::Result<Option<WorkflowRow>> {
         self.db()
             .query_row(
-                "SELECT id, tenant, kind, input_json, traceparent, status, created_at_ms
+                "SELECT id, tenant, kind, input_json, traceparent, status, created_at_ms, error
                  FROM workflows WHERE id = ?1",
                 [id],
                 |r| {
@@ -110,6 +112,7 @@ impl Store {
                         traceparent: r.get(4)?,
                         status: r.get(5)?,
                         created_at: from_millis(r.get(6)?),
+                        error: r.get(7)?,
                     })
                 },
             )
@@ -248,6 +251,8 @@ pub struct Workflows {
     cache: CachedSource<WorkflowSource>,
     workflows: WorkMetricNames,
     tasks: WorkMetricNames,
+    /// Bumped whenever a workflow changes status; `WatchWorkflow` streams wait on it.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 static ID_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -287,16 +292,21 @@ fn same_tenant(tenant: &TenantId, owner: &str, what: &str) -> Result<(), Status>
 /// Puts `span` in the trace of `traceparent` (a fresh trace when it is missing or
 /// corrupt), keeping the request's tenant. When the trace layer already restored that
 /// trace for the request (the client sent `x-workflow-id`), `span` stays a child of
-/// the request's span.
+/// the request's span; otherwise (a poll names no workflow) it links to the request's
+/// span, so the request stays one click away from the workflow's trace.
 fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     use opentelemetry::trace::TraceContextExt as _;
     let current = opentelemetry::Context::current();
+    let request = current.span().span_context().clone();
     let restored = restore(traceparent);
     let same_trace = restored
         .span_context()
-        .is_some_and(|stored| current.span().span_context().trace_id() == stored.trace_id());
+        .is_some_and(|stored| request.trace_id() == stored.trace_id());
     if !same_trace {
         let _ = span.set_parent(restored.apply_to(&current));
+        if request.is_valid() {
+            span.add_link(request);
+        }
     }
 }
 
@@ -352,6 +362,11 @@ fn elapsed_ms(since: SystemTime) -> u64 {
 }
 
 impl Workflows {
+    /// Wakes the `WatchWorkflow` streams.
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     fn count(&self, name: &str, tenant: &TenantId, kind_label: &'static str, kind: &str) {
         metrics::counter!(
             name.to_owned(),
@@ -457,6 +472,7 @@ impl Workflows {
                 .map_err(storage)?;
             // Completed workflows need no cached context any more.
             self.cache.invalidate(&row.id);
+            self.changed();
             self.finished(
                 &self.workflows,
                 &tenant,
@@ -472,8 +488,97 @@ impl Workflows {
     }
 }
 
+/// The longest a `WatchWorkflow` stream waits for its workflow to end.
+const MAX_WATCH: Duration = Duration::from_secs(60);
+
+/// A `WatchWorkflow` stream: the workflow's status now and at each change.
+pub type EventStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<WorkflowEvent, Status>> + Send>>;
+
+/// Where a `WatchWorkflow` stream is.
+struct Watch {
+    store: Arc<Store>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    id: String,
+    last: Option<String>,
+    deadline: tokio::time::Instant,
+    done: bool,
+}
+
+impl Watch {
+    /// The next event, or the status ending the stream; `None` once it has ended.
+    async fn next(mut self) -> Option<(Result<WorkflowEvent, Status>, Self)> {
+        if self.done {
+            return None;
+        }
+        loop {
+            // Marks the current version seen before reading, so no change is missed.
+            self.changes.borrow_and_update();
+            let row = match self.store.workflow(&self.id) {
+                Ok(Some(row)) => row,
+                Ok(None) => return self.end(Status::not_found("no such workflow")),
+                Err(e) => return self.end(storage(e)),
+            };
+            if self.last.as_deref() != Some(row.status.as_str()) {
+                self.done = still_open(&row.status, "workflow").is_err();
+                self.last = Some(row.status.clone());
+                let event = WorkflowEvent {
+                    workflow_id: row.id,
+                    status: row.status,
+                    error: row.error.unwrap_or_default(),
+                };
+                return Some((Ok(event), self));
+            }
+            match tokio::time::timeout_at(self.deadline, self.changes.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return self.end(Status::unavailable("the server is stopping")),
+                Err(_) => {
+                    return self.end(Status::deadline_exceeded(
+                        "the workflow was still running when the watch ended",
+                    ))
+                }
+            }
+        }
+    }
+
+    fn end(mut self, status: Status) -> Option<(Result<WorkflowEvent, Status>, Self)> {
+        self.done = true;
+        Some((Err(status), self))
+    }
+}
+
 #[tonic::async_trait]
 impl WorkflowService for Workflows {
+    type WatchWorkflowStream = EventStream;
+
+    async fn watch_workflow(
+        &self,
+        request: Request<WatchWorkflowRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let row = self
+            .store
+            .workflow(&req.workflow_id)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found("no such workflow"))?;
+        same_tenant(&tenant, &row.tenant, "workflow")?;
+        let wait = match req.max_wait_ms {
+            0 => MAX_WATCH,
+            ms => Duration::from_millis(ms.into()).min(MAX_WATCH),
+        };
+        let watch = Watch {
+            store: Arc::clone(&self.store),
+            changes: self.changes.subscribe(),
+            id: row.id,
+            last: None,
+            deadline: tokio::time::Instant::now() + wait,
+            done: false,
+        };
+        let events = futures_util::stream::unfold(watch, Watch::next);
+        Ok(Response::new(Box::pin(events)))
+    }
+
     async fn start_workflow(
         &self,
         request: Request<StartWorkflowRequest>,
@@ -503,6 +608,7 @@ impl WorkflowService for Workflows {
                 traceparent: traceparent.clone(),
                 status: "pending".into(),
                 created_at: SystemTime::now(),
+                error: None,
             };
             self.store
                 .insert_workflow(&row, &req.task_queue)
@@ -552,6 +658,7 @@ impl WorkflowService for Workflows {
         );
         continue_trace(&span, row.traceparent.as_deref());
         let _entered = span.enter();
+        self.changed();
         self.cache.insert(
             row.id.clone(),
             StoredTrace::new(tenant, row.traceparent.as_deref()),
@@ -661,6 +768,7 @@ pub async fn serve(
         cache,
         workflows: MetricNames::default().workflows(),
         tasks: MetricNames::default().tasks(),
+        changes: Arc::new(tokio::sync::watch::Sender::new(0)),
     };
     tonic::transport::Server::builder()
         .layer(layer)

@@ -30,7 +30,7 @@ mod tracestate;
 
 pub use policy::{ParentChoice, ParentPolicy};
 pub use propagation::{
-    extract, extract_from_pairs, Incoming, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+    extract, extract_from_pairs, inject, Incoming, TRACEPARENT_HEADER, TRACESTATE_HEADER,
 };
 pub use restore::{
     capture, capture_from, in_context, restore, FreshReason, InContextExt, Restored,

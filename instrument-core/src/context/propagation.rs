@@ -1,8 +1,9 @@
 //! Reading the trace context a request carries in its `traceparent` / `tracestate` headers.
 
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::Context;
 
-use super::traceparent::{TraceParent, TraceParentError};
+use super::traceparent::{TraceParent, TraceParentError, TRACEPARENT_LEN};
 use super::tracestate::{parse_tracestate, to_otel_trace_state, TraceStateError};
 
 /// Header name of the W3C trace parent, lower case as HTTP/2 and gRPC metadata require.
@@ -114,11 +115,61 @@ where
     extract(parents, states)
 }
 
+/// Writes the trace context of the span active in `cx` as outgoing `traceparent` and,
+/// when it is not empty, `tracestate` headers through `set(name, value)`, so a request
+/// this process sends continues the trace as a child of that span.
+///
+/// Writes nothing when `cx` has no valid span: the callee then starts its own trace.
+/// The `traceparent` is always version `00` (the version this implementation speaks,
+/// W3C 3.2.4: a higher incoming version is never echoed).
+///
+/// ```
+/// use instrument_core::context::{inject, restore};
+///
+/// let cx = restore(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")).to_context();
+/// let mut headers = Vec::new();
+/// inject(&cx, |name, value| headers.push((name, value.to_owned())));
+/// assert_eq!(headers, [("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned())]);
+/// ```
+pub fn inject(cx: &Context, mut set: impl FnMut(&'static str, &str)) {
+    let span = cx.span();
+    let span_context = span.span_context();
+    let Some(parent) = TraceParent::from_span_context(span_context) else {
+        return;
+    };
+    let mut buf = [0u8; TRACEPARENT_LEN];
+    set(TRACEPARENT_HEADER, parent.encode(&mut buf));
+    let state = span_context.trace_state().header();
+    if !state.is_empty() {
+        set(TRACESTATE_HEADER, &state);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const TP: &[u8] = b"00-12345678901234567890123456789012-1234567890123456-00";
+
+    #[test]
+    fn inject_writes_what_extract_reads() {
+        let incoming = extract([TP], [&b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"[..]]);
+        let cx = Context::new().with_remote_span_context(incoming.span_context().unwrap().clone());
+        let mut headers: Vec<(&str, Vec<u8>)> = Vec::new();
+        inject(&cx, |name, value| {
+            headers.push((name, value.as_bytes().to_vec()))
+        });
+        assert_eq!(headers.len(), 2);
+        assert_eq!(headers[0], ("traceparent", TP.to_vec()));
+        assert_eq!(headers[1].1, b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+        let again = extract_from_pairs(headers.iter().map(|(n, v)| (*n, v.as_slice())));
+        assert_eq!(again, incoming);
+    }
+
+    #[test]
+    fn inject_without_a_span_writes_nothing() {
+        inject(&Context::new(), |name, _| panic!("wrote {name}"));
+    }
 
     #[test]
     fn no_traceparent_is_absent_and_tracestate_alone_is_ignored() {

@@ -15,7 +15,8 @@
 //! Route labels are `rpc_service` and `rpc_method` for gRPC, `method` and `route`
 //! (normalized, or from a route function) for HTTP. `status` is the gRPC code name
 //! (`OK`, `NOT_FOUND`, ...) or the HTTP status class (`2xx`, ...); `error` when the
-//! service failed and `cancelled` when the request was dropped before its response.
+//! service failed and `cancelled` when the request was dropped before its response (a
+//! gRPC stream dropped after its headers, before its status, is `CANCELLED`).
 //! Errors are what the server span marks as errors: 5xx, and the gRPC codes of a server
 //! fault (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`,
 //! `DATA_LOSS`). `tenant_id` comes from the `TenantId` request extension the tenant
