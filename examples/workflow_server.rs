@@ -4,6 +4,11 @@
 //! cargo run --example workflow_server -- [--db PATH] [--addr 127.0.0.1:50051] [--metrics-addr 127.0.0.1:9464]
 //! ```
 //!
+//! RPCs (`examples/proto/workflow.proto`): `StartWorkflow`, `PollWorkflow`,
+//! `SubmitTask`, `CompleteTask`, `FailTask`, `CompleteWorkflow`, `FailWorkflow` and the
+//! server stream `WatchWorkflow`; the tenant goes in `x-tenant-id` metadata, the
+//! workflow of a workflow-scoped call in `x-workflow-id`.
+//!
 //! Workflows and tasks are stored with their traceparent in SQLite, so a workflow
 //! started before a restart completes in the same trace after it. Spans go to the
 //! collector at `OTEL_EXPORTER_OTLP_ENDPOINT` when set, else are printed as trees;
