@@ -35,5 +35,9 @@ pub use instrument_core::{cardinality, context, pipeline, redact, semconv, tenan
 /// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).
 pub use instrument_tower as tower;
 
+/// Completion spans and metrics for a workflow or task handler; see
+/// [`instrument_macros::workflow_span`].
+pub use instrument_macros::workflow_span;
+
 #[doc(hidden)]
-pub use instrument_macros as __macros;
+pub use instrument_core::__private;

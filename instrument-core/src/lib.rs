@@ -17,6 +17,9 @@
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 pub mod cardinality;
 pub mod context;
 #[cfg(feature = "pipeline")]

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::future::Future;
 
+use opentelemetry::baggage::{Baggage, BaggageExt as _, KeyValueMetadata};
 use opentelemetry::context::{FutureExt as _, WithContext};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
 use opentelemetry::Context;
 
 use super::traceparent::{trim_ows, TraceParent, TraceParentError};
+use crate::tenant::TenantId;
 
 /// The outcome of [`restore`]: the stored parent, or a fresh trace and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,13 +96,28 @@ impl Restored {
     }
 
     /// `base` with its span replaced by the restored parent, or by no span at all when
-    /// fresh, so that the next span is a root. Everything else in `base` (baggage, the
-    /// tenant) is kept.
+    /// fresh, so that the next span is a root. The tenant and the baggage of `base` are
+    /// kept; a fresh context keeps nothing else (the OpenTelemetry context cannot drop
+    /// its span otherwise, and an invalid span in its place would count as an unsampled
+    /// parent for the SDK's `Sampler::ParentBased`, dropping the new trace).
     pub fn apply_to(&self, base: &Context) -> Context {
         match self {
             Self::Parent(sc) => base.with_remote_span_context(sc.clone()),
-            // An invalid span context makes the SDK start a new root.
-            Self::Fresh { .. } => base.with_remote_span_context(SpanContext::NONE),
+            Self::Fresh { .. } => {
+                let mut fresh = Context::new();
+                if let Some(tenant) = base.get::<TenantId>() {
+                    fresh = fresh.with_value(tenant.clone());
+                }
+                let baggage = base.baggage();
+                if !baggage.is_empty() {
+                    let kept: Baggage = baggage
+                        .iter()
+                        .map(|(k, (v, m))| KeyValueMetadata::new(k.clone(), v.clone(), m.clone()))
+                        .collect();
+                    fresh = fresh.with_baggage(kept);
+                }
+                fresh
+            }
         }
     }
 
@@ -200,13 +217,32 @@ mod tests {
     }
 
     #[test]
-    fn fresh_context_drops_the_current_span_but_keeps_values() {
-        #[derive(Debug, PartialEq)]
-        struct Marker(u8);
-        let base = restore(Some(STORED)).apply_to(&Context::new().with_value(Marker(7)));
+    fn fresh_context_drops_the_current_span_but_keeps_tenant_and_baggage() {
+        use opentelemetry::KeyValue;
+        let tenant = TenantId::parse("acme").unwrap();
+        let base = restore(Some(STORED))
+            .apply_to(&Context::new().with_value(tenant.clone()))
+            .with_baggage([KeyValue::new("region", "eu")]);
         let fresh = restore(None).apply_to(&base);
-        assert!(!fresh.span().span_context().is_valid());
-        assert_eq!(fresh.get::<Marker>(), Some(&Marker(7)));
+        assert!(!fresh.has_active_span());
+        assert_eq!(fresh.get::<TenantId>(), Some(&tenant));
+        assert_eq!(
+            fresh.baggage().get("region").map(|v| v.as_str().to_owned()),
+            Some("eu".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_fresh_trace_is_sampled_by_the_sdk_default_sampler() {
+        use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+        // The SDK's default is `Sampler::ParentBased(AlwaysOn)`, which drops a span
+        // whose parent context holds an invalid span.
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let tracer = provider.tracer("t");
+        let inside = restore(Some(STORED)).to_context();
+        let span = tracer.start_with_context("fresh", &restore(Some("garbage")).apply_to(&inside));
+        assert!(span.is_recording());
+        assert!(span.span_context().is_sampled());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, Span, SpanData,
-    SpanExporter, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, ParentBasedSampler, Sampler, SdkTracer,
+    SdkTracerProvider, ShouldSample, Span, SpanData, SpanExporter, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -262,15 +262,21 @@ impl Drop for Telemetry {
     }
 }
 
-fn sampler(config: SamplerConfig) -> Sampler {
+/// The SDK sampler for `config`. The parent-based ones are the SDK's spec-compliant
+/// `ParentBasedSampler`: an invalid parent (a fresh trace from `restore`) falls back to
+/// the root sampler, where the older `Sampler::ParentBased` treats it as an unsampled
+/// parent and drops the span.
+fn sampler(config: SamplerConfig) -> Box<dyn ShouldSample> {
     match config {
-        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
-        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
-        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::AlwaysOn => Box::new(Sampler::AlwaysOn),
+        SamplerConfig::AlwaysOff => Box::new(Sampler::AlwaysOff),
+        SamplerConfig::TraceIdRatio(r) => Box::new(Sampler::TraceIdRatioBased(r)),
+        SamplerConfig::ParentBasedAlwaysOn => Box::new(ParentBasedSampler::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => {
+            Box::new(ParentBasedSampler::new(Sampler::AlwaysOff))
+        }
         SamplerConfig::ParentBasedTraceIdRatio(r) => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+            Box::new(ParentBasedSampler::new(Sampler::TraceIdRatioBased(r)))
         }
     }
 }
@@ -291,6 +297,8 @@ pub fn build_with_policy(
     policy: &RedactionPolicy,
 ) -> Result<Telemetry, PipelineError> {
     let redactor = Redactor::new(policy).map_err(PipelineError::Policy)?;
+    // `#[workflow_span]` records through the same policy (the first one installed).
+    let _ = crate::redact::set_global(redactor.clone());
     let counters = Arc::new(Counters::default());
     let mut telemetry = Telemetry {
         provider: None,

@@ -122,6 +122,30 @@ impl fmt::Display for UnknownKind {
 
 impl std::error::Error for UnknownKind {}
 
+static GLOBAL: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+
+/// Makes `redactor` the process-wide redactor that `#[workflow_span]` passes recorded
+/// values and error texts through. `pipeline::init` installs its own.
+///
+/// The first redactor installed stays for the life of the process (it is read on hot
+/// paths without a lock); a later call gives its redactor back as the error.
+///
+/// ```
+/// use instrument_core::redact::{global, set_global, Redactor};
+///
+/// let _ = set_global(Redactor::default());
+/// assert_eq!(global().redact_attribute("password", "x"), "[REDACTED]");
+/// ```
+pub fn set_global(redactor: Redactor) -> Result<(), Redactor> {
+    GLOBAL.set(redactor)
+}
+
+/// The process-wide redactor (see [`set_global`]); the default policy's until one is
+/// installed.
+pub fn global() -> &'static Redactor {
+    GLOBAL.get_or_init(Redactor::default)
+}
+
 impl Default for Redactor {
     fn default() -> Self {
         // The default policy always builds (covered by tests).

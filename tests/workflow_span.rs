@@ -1,0 +1,431 @@
+//! `#[workflow_span]` at run time: the exact spans (names, parents, attributes,
+//! statuses) through the SDK's in-memory exporter and the exact metrics through a
+//! debugging recorder, for every way a call can end.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, SystemTime};
+
+use instrument::tenant::{current_tenant, TenantId};
+use instrument::workflow_span;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use opentelemetry::trace::{SpanId, Status, TraceId};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+
+const STORED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The exporter behind the process-wide provider, installed once.
+fn exporter() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        opentelemetry::global::set_tracer_provider(provider);
+        exporter
+    })
+}
+
+/// Tests share the global provider: one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Metric values by `name{label=value,...}` (labels sorted); histograms as sample counts.
+type Metrics = HashMap<String, f64>;
+
+/// Runs `f` with a fresh exporter and a local recorder: its result, the spans ended,
+/// the metrics recorded.
+fn observe<R>(f: impl FnOnce() -> R) -> (R, Vec<SpanData>, Metrics) {
+    let _serial = serial();
+    let exporter = exporter();
+    exporter.reset();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let result = metrics::with_local_recorder(&recorder, f);
+    let spans = exporter.get_finished_spans().unwrap();
+    let mut metrics = Metrics::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let mut labels: Vec<String> = key
+            .key()
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        labels.sort();
+        let name = format!("{}{{{}}}", key.key().name(), labels.join(","));
+        let value = match value {
+            DebugValue::Counter(n) => n as f64,
+            DebugValue::Gauge(g) => g.into_inner(),
+            DebugValue::Histogram(samples) => samples.len() as f64,
+        };
+        metrics.insert(name, value);
+    }
+    (result, spans, metrics)
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn span<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name} in {:?}", names(spans)))
+}
+
+fn names(spans: &[SpanData]) -> Vec<&str> {
+    spans.iter().map(|s| s.name.as_ref()).collect()
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn attr_str(span: &SpanData, key: &str) -> Option<String> {
+    attr(span, key).map(|v| v.as_str().into_owned())
+}
+
+fn attr_i64(span: &SpanData, key: &str) -> i64 {
+    match attr(span, key) {
+        Some(Value::I64(n)) => n,
+        other => panic!("{key} = {other:?} on {}", span.name),
+    }
+}
+
+#[derive(Debug)]
+struct Failure(String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+struct Request {
+    tenant: String,
+    workflow_id: String,
+    queue: String,
+    input: String,
+}
+
+fn request() -> Request {
+    Request {
+        tenant: "acme".into(),
+        workflow_id: "wf-1".into(),
+        queue: "main".into(),
+        input: "{}".into(),
+    }
+}
+
+#[workflow_span(
+    kind = "workflow",
+    name = "workflow.complete",
+    tenant = req.tenant,
+    id = req.workflow_id,
+    fields(task.queue = req.queue, password = "hunter2"),
+)]
+async fn complete(req: Request, fail: Option<String>) -> Result<usize, Failure> {
+    // Arguments named in the attribute are still the body's to move.
+    let input = req.input;
+    assert_eq!(
+        current_tenant().as_ref().map(TenantId::as_str),
+        Some("acme")
+    );
+    match fail {
+        Some(text) => Err(Failure(text)),
+        None => Ok(input.len()),
+    }
+}
+
+#[test]
+fn ok_records_the_handler_span_a_completion_span_and_metrics() {
+    let (result, spans, metrics) = observe(|| block_on(complete(request(), None)));
+    assert_eq!(result.unwrap(), 2);
+    assert_eq!(names(&spans).len(), 2, "{:?}", names(&spans));
+    let handler = span(&spans, "workflow.complete");
+    let completed = span(&spans, "workflow.completed");
+    assert_eq!(attr_str(handler, "tenant.id").as_deref(), Some("acme"));
+    assert_eq!(attr_str(handler, "workflow.id").as_deref(), Some("wf-1"));
+    assert_eq!(attr_str(handler, "task.queue").as_deref(), Some("main"));
+    assert_eq!(attr_str(handler, "password").as_deref(), Some("[REDACTED]"));
+    assert_eq!(handler.span_kind, opentelemetry::trace::SpanKind::Internal);
+    assert_eq!(handler.status, Status::Unset);
+    assert_eq!(handler.parent_span_id, SpanId::INVALID, "a root");
+    // The handler span is a root: the completion span is its child, in its trace.
+    assert_eq!(
+        completed.span_context.trace_id(),
+        handler.span_context.trace_id()
+    );
+    assert_eq!(completed.parent_span_id, handler.span_context.span_id());
+    assert_eq!(attr_str(completed, "tenant.id").as_deref(), Some("acme"));
+    assert_eq!(attr_str(completed, "workflow.id").as_deref(), Some("wf-1"));
+    assert!(attr_i64(completed, "execution_duration_ms") >= 0);
+    assert_eq!(attr(completed, "total_duration_ms"), None);
+    assert_eq!(completed.status, Status::Unset);
+    assert_eq!(
+        metrics["instrument_workflows_started_total{name=workflow.complete,tenant_id=acme}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["instrument_workflows_completed_total{name=workflow.complete,tenant_id=acme}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["instrument_workflow_duration_seconds{name=workflow.complete,status=completed,tenant_id=acme}"],
+        1.0
+    );
+    assert!(!metrics.keys().any(|k| k.contains("failed")), "{metrics:?}");
+}
+
+#[test]
+fn err_fails_with_the_redacted_error_cut_to_one_kib() {
+    let text = format!(
+        "charge failed for card 4111 1111 1111 1111, password=hunter2 {}",
+        "x".repeat(10 * 1024)
+    );
+    let (result, spans, metrics) = observe(|| block_on(complete(request(), Some(text))));
+    assert!(result.is_err());
+    let failed = span(&spans, "workflow.failed");
+    let error = attr_str(failed, "error").unwrap();
+    assert!(error.len() <= 1024 && error.len() > 900, "{}", error.len());
+    assert!(
+        !error.contains("4111 1111") && !error.contains("hunter2"),
+        "{error}"
+    );
+    assert!(error.contains("charge failed"));
+    assert_eq!(failed.status, Status::error(error.clone()));
+    assert_eq!(
+        span(&spans, "workflow.complete").status,
+        Status::error(error)
+    );
+    assert_eq!(
+        metrics["instrument_workflows_failed_total{name=workflow.complete,tenant_id=acme}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["instrument_workflow_duration_seconds{name=workflow.complete,status=failed,tenant_id=acme}"],
+        1.0
+    );
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+fn lookup(found: bool) -> Option<u8> {
+    found.then_some(7)
+}
+
+#[test]
+fn none_fails_and_some_completes() {
+    let (_, spans, metrics) = observe(|| (lookup(true), lookup(false)));
+    assert_eq!(
+        names(&spans)
+            .iter()
+            .filter(|n| **n == "task.lookup")
+            .count(),
+        2
+    );
+    let failed = span(&spans, "task.failed");
+    assert_eq!(attr_str(failed, "error").as_deref(), Some("returned None"));
+    span(&spans, "task.completed");
+    assert_eq!(
+        metrics["instrument_tasks_completed_total{name=task.lookup,tenant_id=acme}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["instrument_tasks_failed_total{name=task.lookup,tenant_id=acme}"],
+        1.0
+    );
+}
+
+#[workflow_span(kind = "task", tenant = tenant)]
+fn explode(tenant: &str) -> u8 {
+    panic!("boom in {tenant}")
+}
+
+#[workflow_span(kind = "task", tenant = tenant)]
+async fn explode_later(tenant: String) -> u8 {
+    tokio::task::yield_now().await;
+    panic!("boom later")
+}
+
+#[test]
+fn a_panic_fails_the_call_and_keeps_unwinding() {
+    let (caught, spans, metrics) = observe(|| {
+        (
+            std::panic::catch_unwind(|| explode("acme")),
+            std::panic::catch_unwind(|| block_on(explode_later("acme".into()))),
+        )
+    });
+    assert!(
+        caught.0.is_err() && caught.1.is_err(),
+        "the panics continued"
+    );
+    let errors: Vec<String> = spans
+        .iter()
+        .filter(|s| s.name == "task.failed")
+        .filter_map(|s| attr_str(s, "error"))
+        .collect();
+    assert_eq!(errors, ["panicked: boom in acme", "panicked: boom later"]);
+    assert_eq!(
+        metrics["instrument_tasks_failed_total{name=task.explode,tenant_id=acme}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["instrument_tasks_failed_total{name=task.explode_later,tenant_id=acme}"],
+        1.0
+    );
+}
+
+#[workflow_span(kind = "workflow", tenant = "acme", id = id)]
+async fn wait_forever(id: u64) {
+    std::future::pending::<()>().await
+}
+
+#[test]
+fn a_dropped_future_is_cancelled() {
+    let (_, spans, metrics) = observe(|| {
+        let mut future = Box::pin(wait_forever(42));
+        let waker = std::task::Waker::noop();
+        let polled = future.as_mut().poll(&mut TaskContext::from_waker(waker));
+        assert!(matches!(polled, Poll::Pending));
+        drop(future);
+    });
+    let cancelled = span(&spans, "workflow.cancelled");
+    assert_eq!(attr(cancelled, "workflow.id"), Some(Value::I64(42)));
+    assert_eq!(cancelled.status, Status::Unset);
+    assert_eq!(
+        metrics["instrument_workflows_cancelled_total{name=workflow.wait_forever,tenant_id=acme}"],
+        1.0
+    );
+    assert_eq!(
+        metrics["instrument_workflow_duration_seconds{name=workflow.wait_forever,status=cancelled,tenant_id=acme}"],
+        1.0
+    );
+}
+
+struct Row {
+    traceparent: Option<String>,
+    created_at: SystemTime,
+}
+
+#[workflow_span(
+    kind = "workflow",
+    tenant = "acme",
+    traceparent = row.traceparent.as_deref(),
+    started_at = row.created_at,
+)]
+fn resume(row: Row) -> Result<(), Failure> {
+    drop(row);
+    Ok(())
+}
+
+#[test]
+fn a_stored_traceparent_is_the_parent_of_both_spans() {
+    let row = Row {
+        traceparent: Some(STORED.into()),
+        created_at: SystemTime::now(),
+    };
+    let (_, spans, _) = observe(|| resume(row));
+    let stored_trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    let stored_span = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+    for name in ["workflow.resume", "workflow.completed"] {
+        let s = span(&spans, name);
+        assert_eq!(s.span_context.trace_id(), stored_trace, "{name}");
+        assert_eq!(s.parent_span_id, stored_span, "{name}");
+    }
+}
+
+#[test]
+fn a_corrupt_traceparent_starts_a_fresh_trace() {
+    let row = Row {
+        traceparent: Some("00-not-a-traceparent".into()),
+        created_at: SystemTime::now(),
+    };
+    let (_, spans, _) = observe(|| resume(row));
+    let handler = span(&spans, "workflow.resume");
+    assert!(handler.span_context.is_valid());
+    assert_eq!(handler.parent_span_id, SpanId::INVALID);
+    let completed = span(&spans, "workflow.completed");
+    assert_eq!(
+        completed.span_context.trace_id(),
+        handler.span_context.trace_id()
+    );
+}
+
+#[test]
+fn started_at_gives_the_total_duration_and_the_completion_start() {
+    let minute_ago = SystemTime::now() - Duration::from_secs(60);
+    let row = Row {
+        traceparent: Some(STORED.into()),
+        created_at: minute_ago,
+    };
+    let (_, spans, _) = observe(|| resume(row));
+    let completed = span(&spans, "workflow.completed");
+    assert!(attr_i64(completed, "total_duration_ms") >= 60_000);
+    assert!(attr_i64(completed, "execution_duration_ms") < 10_000);
+    assert_eq!(completed.start_time, minute_ago);
+}
+
+#[test]
+fn an_invalid_tenant_is_unknown_in_metrics_and_absent_from_spans() {
+    #[workflow_span(kind = "task", tenant = tenant)]
+    fn anonymous(tenant: &str) -> u8 {
+        1
+    }
+    let (_, spans, metrics) = observe(|| anonymous("not a tenant!"));
+    assert_eq!(attr(span(&spans, "task.anonymous"), "tenant.id"), None);
+    assert_eq!(
+        metrics["instrument_tasks_completed_total{name=task.anonymous,tenant_id=unknown}"],
+        1.0
+    );
+}
+
+struct Worker {
+    id: String,
+}
+
+#[tonic::async_trait]
+trait Handler {
+    async fn handle(&self, tenant: TenantId) -> Result<u8, Failure>;
+}
+
+#[tonic::async_trait]
+impl Handler for Worker {
+    #[workflow_span(kind = "task", tenant = tenant, fields(worker.id = self.id))]
+    async fn handle(&self, tenant: TenantId) -> Result<u8, Failure> {
+        tokio::task::yield_now().await;
+        // A span started in the body is the handler span's child.
+        use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+        let tracer = opentelemetry::global::tracer_provider().tracer("test");
+        drop(tracer.start("inner"));
+        assert_eq!(current_tenant(), Some(tenant));
+        Ok(1)
+    }
+}
+
+#[test]
+fn async_trait_methods_are_instrumented_around_the_future() {
+    let worker = Worker { id: "w-1".into() };
+    let tenant = TenantId::parse("acme").unwrap();
+    let (_, spans, _) = observe(|| block_on(worker.handle(tenant)));
+    let handler = span(&spans, "task.handle");
+    assert_eq!(attr_str(handler, "worker.id").as_deref(), Some("w-1"));
+    let inner = span(&spans, "inner");
+    assert_eq!(inner.parent_span_id, handler.span_context.span_id());
+    // The handler span ended after the body's own span: it covered the future.
+    assert!(handler.end_time >= inner.end_time);
+    span(&spans, "task.completed");
+}
