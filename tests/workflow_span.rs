@@ -1,6 +1,7 @@
 //! `#[workflow_span]` at run time: the exact spans (names, parents, attributes,
 //! statuses) through the SDK's in-memory exporter and the exact metrics through a
 //! debugging recorder, for every way a call can end.
+#![cfg(not(feature = "disabled"))]
 
 use std::collections::HashMap;
 use std::fmt;

@@ -13,12 +13,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use instrument::context::{capture, restore};
 use instrument::semconv::{
-    MetricNames, WorkMetricNames, LABEL_STATUS, LABEL_TASK_TYPE, LABEL_TENANT_ID,
-    LABEL_WORKFLOW_KIND,
+    MetricNames, WorkMetricNames, LABEL_TASK_TYPE, LABEL_TENANT_ID, LABEL_WORKFLOW_KIND,
 };
 use instrument::tenant::TenantId;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
 use instrument::tower::stack::InstrumentLayer;
+use instrument::workflow_span;
 use rusqlite::{params, Connection, OptionalExtension as _};
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
@@ -332,27 +332,30 @@ fn still_open(status: &str, what: &str) -> Result<(), Status> {
     Ok(())
 }
 
-/// The span of a workflow or task ending: `<kind>.completed`, or `<kind>.failed` with
-/// the error as its status. The caller records the ids of the row.
-fn end_span(
-    kind: &str,
-    status: &str,
-    error: Option<&str>,
-    created_at: SystemTime,
-) -> tracing::Span {
-    use tracing::field::Empty;
-    tracing::info_span!(
-        "work.ended",
-        otel.name = %format_args!("{kind}.{status}"),
-        total_duration_ms = elapsed_ms(created_at),
-        workflow.id = Empty,
-        workflow.kind = Empty,
-        task.id = Empty,
-        task.r#type = Empty,
-        error = error,
-        otel.status_code = error.map(|_| "error"),
-        otel.status_description = error,
-    )
+/// Ending a workflow or task: the failure it reports (recorded by `#[workflow_span]`
+/// as `<kind>.failed`, yet the RPC succeeds), or why it could not be recorded.
+#[derive(Debug)]
+enum Ending {
+    Reported(String),
+    Refused(Status),
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Reported(error) => f.write_str(error),
+            Self::Refused(status) => f.write_str(status.message()),
+        }
+    }
+}
+
+impl Ending {
+    fn into_reply(result: Result<(), Self>) -> Result<Response<Ack>, Status> {
+        match result {
+            Ok(()) | Err(Self::Reported(_)) => Ok(Response::new(Ack {})),
+            Err(Self::Refused(status)) => Err(status),
+        }
+    }
 }
 
 fn elapsed_ms(since: SystemTime) -> u64 {
@@ -374,29 +377,6 @@ impl Workflows {
             kind_label => kind.to_owned(),
         )
         .increment(1);
-    }
-
-    fn finished(
-        &self,
-        names: &WorkMetricNames,
-        tenant: &TenantId,
-        kind_label: &'static str,
-        kind: &str,
-        status: &'static str,
-        started: SystemTime,
-    ) {
-        let counter = match status {
-            COMPLETED => &names.completed,
-            _ => &names.failed,
-        };
-        self.count(counter, tenant, kind_label, kind);
-        metrics::histogram!(
-            names.duration.clone(),
-            LABEL_TENANT_ID => tenant.to_string(),
-            kind_label => kind.to_owned(),
-            LABEL_STATUS => status,
-        )
-        .record(elapsed_ms(started) as f64 / 1000.0);
     }
 
     fn owned_workflow(&self, tenant: &TenantId, id: &str) -> Result<WorkflowRow, Status> {
@@ -429,28 +409,34 @@ impl Workflows {
         error: Option<&str>,
     ) -> Result<Response<Ack>, Status> {
         let row = self.owned_task(&tenant, task_id)?;
-        let status = ended(error);
-        let span = end_span("task", status, error, row.created_at);
-        span.record("task.id", row.id.as_str());
-        span.record("workflow.id", row.workflow_id.as_str());
-        span.record("task.type", row.task_type.as_str());
-        continue_trace(&span, row.traceparent.as_deref());
-        async {
-            self.store
-                .finish(Table::Tasks, &row.id, status, output, error)
-                .map_err(storage)?;
-            self.finished(
-                &self.tasks,
-                &tenant,
-                LABEL_TASK_TYPE,
-                &row.task_type,
-                status,
-                row.created_at,
-            );
-            Ok(Response::new(Ack {}))
+        Ending::into_reply(self.end_task(&tenant, &row, output, error))
+    }
+
+    /// Records a task's end: `task.end` in the task's stored trace, then
+    /// `task.completed` or `task.failed` from the task's creation to now.
+    #[workflow_span(
+        kind = "task",
+        name = "task.end",
+        tenant = tenant,
+        id = row.id,
+        traceparent = row.traceparent.as_deref(),
+        started_at = row.created_at,
+        fields(workflow.id = row.workflow_id, task.type = row.task_type),
+    )]
+    fn end_task(
+        &self,
+        tenant: &TenantId,
+        row: &TaskRow,
+        output: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), Ending> {
+        self.store
+            .finish(Table::Tasks, &row.id, ended(error), output, error)
+            .map_err(|e| Ending::Refused(storage(e)))?;
+        match error {
+            Some(error) => Err(Ending::Reported(error.to_owned())),
+            None => Ok(()),
         }
-        .instrument(span)
-        .await
     }
 
     async fn finish_workflow(
@@ -461,30 +447,37 @@ impl Workflows {
         error: Option<&str>,
     ) -> Result<Response<Ack>, Status> {
         let row = self.owned_workflow(&tenant, workflow_id)?;
-        let status = ended(error);
-        let span = end_span("workflow", status, error, row.created_at);
-        span.record("workflow.id", row.id.as_str());
-        span.record("workflow.kind", row.kind.as_str());
-        continue_trace(&span, row.traceparent.as_deref());
-        async {
-            self.store
-                .finish(Table::Workflows, &row.id, status, output, error)
-                .map_err(storage)?;
-            // Completed workflows need no cached context any more.
-            self.cache.invalidate(&row.id);
-            self.changed();
-            self.finished(
-                &self.workflows,
-                &tenant,
-                LABEL_WORKFLOW_KIND,
-                &row.kind,
-                status,
-                row.created_at,
-            );
-            Ok(Response::new(Ack {}))
+        Ending::into_reply(self.end_workflow(&tenant, &row, output, error))
+    }
+
+    /// Records a workflow's end: `workflow.end` in its stored trace, then
+    /// `workflow.completed` or `workflow.failed` spanning its whole life.
+    #[workflow_span(
+        kind = "workflow",
+        name = "workflow.end",
+        tenant = tenant,
+        id = row.id,
+        traceparent = row.traceparent.as_deref(),
+        started_at = row.created_at,
+        fields(workflow.kind = row.kind),
+    )]
+    fn end_workflow(
+        &self,
+        tenant: &TenantId,
+        row: &WorkflowRow,
+        output: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), Ending> {
+        self.store
+            .finish(Table::Workflows, &row.id, ended(error), output, error)
+            .map_err(|e| Ending::Refused(storage(e)))?;
+        // Completed workflows need no cached context any more.
+        self.cache.invalidate(&row.id);
+        self.changed();
+        match error {
+            Some(error) => Err(Ending::Reported(error.to_owned())),
+            None => Ok(()),
         }
-        .instrument(span)
-        .await
     }
 }
 

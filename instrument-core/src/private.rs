@@ -90,6 +90,9 @@ fn redactor() -> &'static Redactor {
 // moved out of an argument the body still uses.
 
 /// A value usable as `tenant = ...`.
+#[diagnostic::on_unimplemented(
+    message = "`tenant = ...` takes &str, String or TenantId (or an Option of one), not `{Self}`"
+)]
 pub trait TenantArg {
     /// The tenant, when the value is a valid tenant id.
     fn tenant(&self) -> Option<TenantId>;
@@ -132,6 +135,9 @@ pub fn tenant<T: TenantArg + ?Sized>(value: &T) -> Option<TenantId> {
 }
 
 /// A value usable as `id = ...` or in `fields(...)`.
+#[diagnostic::on_unimplemented(
+    message = "`id = ...` and `fields(...)` take strings, integers, floats, booleans or TenantId (or an Option of one), not `{Self}`"
+)]
 pub trait AttrArg {
     /// The attribute value, redacted for `key`; `None` records nothing.
     fn value(&self, key: &'static str) -> Option<Value>;
@@ -203,6 +209,9 @@ pub fn field<T: AttrArg + ?Sized>(key: &'static str, value: &T) -> Option<KeyVal
 }
 
 /// A value usable as `traceparent = ...`.
+#[diagnostic::on_unimplemented(
+    message = "`traceparent = ...` takes Option<&str>, &str or String, not `{Self}`"
+)]
 pub trait TraceparentArg {
     /// The stored header value, if any.
     fn traceparent(&self) -> Option<&str>;
@@ -238,6 +247,9 @@ pub fn traceparent<T: TraceparentArg + ?Sized>(value: &T) -> Parent<'_> {
 }
 
 /// A value usable as `started_at = ...`.
+#[diagnostic::on_unimplemented(
+    message = "`started_at = ...` takes a SystemTime (or an Option of one), not `{Self}`"
+)]
 pub trait StartedAtArg {
     /// The start time, if known.
     fn started_at(&self) -> Option<SystemTime>;

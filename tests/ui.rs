@@ -1,0 +1,10 @@
+//! Compile-time behaviour of `#[workflow_span]`: every accepted shape builds, every
+//! misuse fails with a message pointing at the offending token.
+#![cfg(not(feature = "disabled"))]
+
+#[test]
+fn ui() {
+    let cases = trybuild::TestCases::new();
+    cases.pass("tests/ui/pass/*.rs");
+    cases.compile_fail("tests/ui/fail/*.rs");
+}

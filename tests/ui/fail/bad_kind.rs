@@ -1,0 +1,4 @@
+#[instrument::workflow_span(kind = "Workflow Run", tenant = "acme")]
+fn handler() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[instrument::workflow_span(kind = "task", tenant = "acme")]
+const fn handler() -> u8 {
+    1
+}
+
+fn main() {}

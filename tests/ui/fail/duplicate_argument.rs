@@ -1,0 +1,4 @@
+#[instrument::workflow_span(kind = "task", tenant = "acme", kind = "workflow")]
+fn handler() {}
+
+fn main() {}

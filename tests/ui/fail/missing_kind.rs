@@ -1,0 +1,4 @@
+#[instrument::workflow_span(tenant = "acme")]
+fn handler() {}
+
+fn main() {}

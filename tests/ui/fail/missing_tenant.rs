@@ -1,0 +1,4 @@
+#[instrument::workflow_span(kind = "task")]
+fn handler() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[instrument::workflow_span(kind = "task", tenant = "acme")]
+struct Handler;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[instrument::workflow_span(kind = "task", tenant = 42)]
+fn handler() {}
+
+fn main() {}
