@@ -11,13 +11,11 @@ mod w3c;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
-use instrument::pipeline::{init, PipelineConfig, SamplerConfig};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp::start_receiver;
@@ -106,18 +104,7 @@ fn hex(id: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn w3c_test_service_propagates_the_trace_context() {
     let receiver = start_receiver().await;
-    let config = PipelineConfig::from_vars([
-        ("OTEL_SERVICE_NAME", "w3c-test-service"),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            &format!("http://{}", receiver.addr),
-        ),
-        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-    ])
-    .unwrap()
-    .with_sampler(SamplerConfig::ParentBasedTraceIdRatio(1.0))
-    .with_shutdown_timeout(Duration::from_secs(5));
-    let telemetry = init(config).unwrap();
+    let telemetry = otlp::pipeline_to(&receiver, "w3c-test-service");
 
     let (callback, received) = start_callback().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -13,10 +13,9 @@ mod workflow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use instrument::cardinality::LabelGuard;
-use instrument::pipeline::{init, install_prometheus, PipelineConfig, SamplerConfig};
+use instrument::pipeline::install_prometheus;
 use instrument::semconv::MetricNames;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -117,18 +116,7 @@ fn submit(workflow: &str, tenant: &str) -> tonic::Request<SubmitTaskRequest> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflow_server_over_real_sockets() {
     let receiver = start_receiver().await;
-    let config = PipelineConfig::from_vars([
-        ("OTEL_SERVICE_NAME", "workflow-server-test"),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            &format!("http://{}", receiver.addr),
-        ),
-        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-    ])
-    .unwrap()
-    .with_sampler(SamplerConfig::ParentBasedTraceIdRatio(1.0))
-    .with_shutdown_timeout(Duration::from_secs(5));
-    let telemetry = init(config).unwrap();
+    let telemetry = otlp::pipeline_to(&receiver, "workflow-server-test");
     let metrics = install_prometheus(LabelGuard::default(), &MetricNames::default()).unwrap();
     let dir = std::env::temp_dir().join(format!("instrument-it-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

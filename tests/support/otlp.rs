@@ -85,3 +85,21 @@ pub fn attribute(span: &Span, key: &str) -> Option<String> {
             _ => None,
         })
 }
+
+/// The telemetry pipeline of `service`, exporting every span (100 % sampling, a 50 ms
+/// batch delay) to `receiver`.
+pub fn pipeline_to(receiver: &Running, service: &str) -> instrument::pipeline::Telemetry {
+    use instrument::pipeline::{init, PipelineConfig, SamplerConfig};
+    let config = PipelineConfig::from_vars([
+        ("OTEL_SERVICE_NAME", service),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://{}", receiver.addr),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    ])
+    .expect("a valid configuration")
+    .with_sampler(SamplerConfig::ParentBasedTraceIdRatio(1.0))
+    .with_shutdown_timeout(std::time::Duration::from_secs(5));
+    init(config).expect("the pipeline starts")
+}
