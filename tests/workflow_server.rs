@@ -322,6 +322,13 @@ async fn workflow_server_over_real_sockets() {
 
     drop(client);
     server.stop().await;
+    // The dropped watch is recorded when its connection task lets go of the stream,
+    // which can outlive the server's own future by a moment.
+    let cancelled_watch = "rpc_method=\"WatchWorkflow\",tenant_id=\"acme\",status=\"CANCELLED\"";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !metrics.render().contains(cancelled_watch) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let exposition = metrics.render();
     tokio::task::spawn_blocking(move || telemetry.shutdown())
         .await
