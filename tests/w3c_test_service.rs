@@ -245,12 +245,7 @@ async fn w3c_test_service_propagates_the_trace_context() {
 
     let _ = stop.send(());
     served.await.unwrap();
-    tokio::task::spawn_blocking(move || telemetry.shutdown())
-        .await
-        .unwrap()
-        .unwrap();
-    let spans: Vec<Span> = receiver.receiver.spans.lock().unwrap().clone();
-    let _ = receiver.stop.send(());
+    let spans = otlp::flush_and_collect(telemetry, receiver).await;
 
     // The first request's spans: the server span is the caller's child, the two client
     // spans are the server span's children and the parents the callback saw.

@@ -330,12 +330,7 @@ async fn workflow_server_over_real_sockets() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let exposition = metrics.render();
-    tokio::task::spawn_blocking(move || telemetry.shutdown())
-        .await
-        .unwrap()
-        .unwrap();
-    let spans: Vec<Span> = receiver.receiver.spans.lock().unwrap().clone();
-    let _ = receiver.stop.send(());
+    let spans = otlp::flush_and_collect(telemetry, receiver).await;
     let _ = std::fs::remove_dir_all(&dir);
 
     let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };

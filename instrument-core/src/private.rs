@@ -12,10 +12,12 @@ use std::fmt::Display;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
 
 use metrics::{Label, SharedString};
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
     SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
@@ -145,10 +147,12 @@ pub trait AttrArg {
 
 impl AttrArg for str {
     fn value(&self, key: &'static str) -> Option<Value> {
-        Some(match redactor().redact_attribute(key, self) {
-            Cow::Borrowed(clean) => Value::String(StringValue::from(clean.to_owned())),
-            Cow::Owned(masked) => Value::String(StringValue::from(masked)),
-        })
+        // Shared, not owned: the id is recorded on both spans of the call.
+        let text: Arc<str> = match redactor().redact_attribute(key, self) {
+            Cow::Borrowed(clean) => Arc::from(clean),
+            Cow::Owned(masked) => Arc::from(masked),
+        };
+        Some(Value::String(StringValue::from(text)))
     }
 }
 
@@ -342,6 +346,8 @@ pub struct Call {
 #[derive(Debug)]
 struct State {
     site: &'static Site,
+    /// Looked up once per call, for both spans.
+    tracer: BoxedTracer,
     /// The handler span, the tenant: attached while the body runs.
     cx: Context,
     /// The parent of the completion span.
@@ -393,10 +399,11 @@ impl Call {
         } else {
             cx.clone()
         };
-        metrics::counter!(site.started_total, labels(site, tenant.as_ref(), None)).increment(1);
+        metrics::counter!(site.started_total, labels(site, tenant.as_ref())).increment(1);
         Self {
             state: Some(State {
                 site,
+                tracer,
                 cx,
                 completion_parent,
                 tenant,
@@ -482,8 +489,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The metric labels: `tenant_id`, `name`, and `status` when given.
-fn labels(site: &Site, tenant: Option<&TenantId>, status: Option<&'static str>) -> Vec<Label> {
+/// The metric labels `tenant_id` and `name`, with room for `status`.
+fn labels(site: &Site, tenant: Option<&TenantId>) -> Vec<Label> {
     let tenant = match tenant {
         Some(tenant) => SharedString::from_shared(tenant.shared()),
         None => SharedString::const_str(UNKNOWN_TENANT),
@@ -491,9 +498,6 @@ fn labels(site: &Site, tenant: Option<&TenantId>, status: Option<&'static str>) 
     let mut labels = Vec::with_capacity(3);
     labels.push(Label::new(LABEL_TENANT_ID, tenant));
     labels.push(Label::from_static_parts(LABEL_NAME, site.name));
-    if let Some(status) = status {
-        labels.push(Label::from_static_parts(LABEL_STATUS, status));
-    }
     labels
 }
 
@@ -537,24 +541,22 @@ impl State {
         if let Some(error) = &error {
             attributes.push(KeyValue::new(ERROR, error.clone()));
         }
-        let tracer = opentelemetry::global::tracer_provider().tracer(SCOPE);
+        let tracer = &self.tracer;
         let mut completion = tracer
             .span_builder(name)
             .with_kind(SpanKind::Internal)
             .with_start_time(self.started_at.unwrap_or(self.started_wall))
             .with_attributes(attributes)
-            .start_with_context(&tracer, &self.completion_parent);
+            .start_with_context(tracer, &self.completion_parent);
         if let Some(error) = error {
             opentelemetry::trace::Span::set_status(&mut completion, Status::error(error));
         }
         opentelemetry::trace::Span::end_with_timestamp(&mut completion, now);
 
-        metrics::counter!(counter, labels(site, self.tenant.as_ref(), None)).increment(1);
-        metrics::histogram!(
-            site.duration,
-            labels(site, self.tenant.as_ref(), Some(status))
-        )
-        .record(execution.as_secs_f64());
+        let mut labels = labels(site, self.tenant.as_ref());
+        metrics::counter!(counter, labels.clone()).increment(1);
+        labels.push(Label::from_static_parts(LABEL_STATUS, status));
+        metrics::histogram!(site.duration, labels).record(execution.as_secs_f64());
     }
 }
 

@@ -229,6 +229,11 @@ fn first_token_span(tokens: &TokenStream2) -> Span {
         .map_or_else(Span::call_site, |t| t.span())
 }
 
+/// A required argument, or an error pointing at the attribute.
+fn required<T>(arg: Option<T>, message: &str) -> syn::Result<T> {
+    arg.ok_or_else(|| syn::Error::new(Span::call_site(), message))
+}
+
 fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let args: Args = syn::parse2(attr)?;
     let function = parse_function(item)?;
@@ -238,12 +243,10 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             "#[workflow_span] cannot go on a `const fn`: it records spans and metrics at run time",
         ));
     }
-    let kind = args.kind.as_ref().ok_or_else(|| {
-        syn::Error::new(
-            Span::call_site(),
-            "missing `kind = \"...\"` (\"workflow\", \"task\", or another lowercase word)",
-        )
-    })?;
+    let kind = required(
+        args.kind.as_ref(),
+        "missing `kind = \"...\"` (\"workflow\", \"task\", or another lowercase word)",
+    )?;
     let kind_value = kind.value();
     if !is_word(&kind_value) {
         return Err(syn::Error::new(
@@ -251,12 +254,10 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             "`kind` must be a lowercase word: [a-z][a-z0-9_]*, at most 64 characters",
         ));
     }
-    let tenant = args.tenant.as_ref().ok_or_else(|| {
-        syn::Error::new(
-            Span::call_site(),
-            "missing `tenant = ...` (an expression giving &str, String or TenantId)",
-        )
-    })?;
+    let tenant = required(
+        args.tenant.as_ref(),
+        "missing `tenant = ...` (an expression giving &str, String or TenantId)",
+    )?;
     if let Some(name) = &args.name {
         if name.value().trim().is_empty() {
             return Err(syn::Error::new(name.span(), "`name` must not be empty"));
@@ -281,8 +282,8 @@ fn return_hint(output: &ReturnType) -> Option<TokenStream2> {
     match output {
         ReturnType::Default => None,
         ReturnType::Type(_, ty) => {
-            let text = ty.to_token_stream().to_string();
-            if text.contains("impl ") || text.starts_with("impl") {
+            // `impl Trait` anywhere in the type (`Box<impl Fn()>` too) cannot be named.
+            if ty.to_token_stream().to_string().contains("impl ") {
                 None
             } else {
                 Some(ty.to_token_stream())

@@ -103,3 +103,18 @@ pub fn pipeline_to(receiver: &Running, service: &str) -> instrument::pipeline::T
     .with_shutdown_timeout(std::time::Duration::from_secs(5));
     init(config).expect("the pipeline starts")
 }
+
+/// Shuts `telemetry` down (flushing every span to `receiver`), stops the receiver and
+/// returns what it received.
+pub async fn flush_and_collect(
+    telemetry: instrument::pipeline::Telemetry,
+    receiver: Running,
+) -> Vec<Span> {
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .expect("shutdown does not panic")
+        .expect("every span flushed");
+    let spans = receiver.receiver.spans.lock().unwrap().clone();
+    let _ = receiver.stop.send(());
+    spans
+}
