@@ -69,10 +69,12 @@ impl Refusal {
     }
 }
 
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 /// The `grpc-status` in `headers` (response headers of a trailers-only response, or
 /// trailers), if present and a number.
 pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
-    let value = headers.get("grpc-status")?.as_bytes();
+    let value = headers.get(GRPC_STATUS)?.as_bytes();
     if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }

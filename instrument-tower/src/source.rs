@@ -98,9 +98,10 @@ pub trait TraceSource: Send + Sync + 'static {
     /// The key of `request`'s stored trace, or `None` when the request is not about a
     /// stored workflow. Default: the `x-workflow-id` header, when valid UTF-8 and not empty.
     fn key<'r>(&self, request: &'r Parts) -> Option<&'r str> {
+        const WORKFLOW: http::HeaderName = http::HeaderName::from_static(WORKFLOW_HEADER);
         request
             .headers
-            .get(WORKFLOW_HEADER)
+            .get(WORKFLOW)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|k| !k.is_empty())

@@ -76,7 +76,6 @@ impl<P> RedactingProcessor<P> {
             if key == TENANT_ID {
                 continue;
             }
-            let sensitive = self.redactor.is_sensitive_key(key);
             let masked = match &kv.value {
                 Value::String(s) => owned(self.redactor.redact_attribute_counted(
                     key,
@@ -105,7 +104,8 @@ impl<P> RedactingProcessor<P> {
                     changed.then_some(Value::Array(Array::String(items)))
                 }
                 // A number or flag under a sensitive key (`pin = 1234`) is a secret too.
-                _ if sensitive => {
+                // (String values had the key checked by the redactor itself.)
+                _ if self.redactor.is_sensitive_key(key) => {
                     summary.record(Rule::SensitiveKey);
                     Some(Value::String(self.redactor.replacement().to_owned().into()))
                 }

@@ -9,10 +9,9 @@ use std::time::Instant;
 
 use http::Response;
 use instrument_core::cardinality::status_group;
-use instrument_core::semconv::LABEL_STATUS;
-use metrics::Label;
 use pin_project::{pin_project, pinned_drop};
 
+use super::handles::Handles;
 use super::layer::MetricsConfig;
 use crate::body::{Head, Observe, ObservedBody, Outcome};
 use crate::protocol::{grpc_code_name, grpc_is_server_error, http_is_server_error, Protocol};
@@ -22,16 +21,15 @@ use crate::protocol::{grpc_code_name, grpc_is_server_error, http_is_server_error
 pub struct Measure {
     config: Arc<MetricsConfig>,
     protocol: Protocol,
-    labels: Vec<Label>,
+    handles: Arc<Handles>,
     start: Instant,
-    in_flight: metrics::Gauge,
 }
 
 impl std::fmt::Debug for Measure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Measure")
             .field("protocol", &self.protocol)
-            .field("labels", &self.labels)
+            .field("handles", &self.handles)
             .finish_non_exhaustive()
     }
 }
@@ -40,17 +38,15 @@ impl Measure {
     pub(crate) fn start(
         config: Arc<MetricsConfig>,
         protocol: Protocol,
-        labels: Vec<Label>,
+        handles: Arc<Handles>,
         start: Instant,
     ) -> Self {
-        let in_flight = metrics::gauge!(config.in_flight.clone(), labels.clone());
-        in_flight.increment(1.0);
+        handles.in_flight.increment(1.0);
         Self {
             config,
             protocol,
-            labels,
+            handles,
             start,
-            in_flight,
         }
     }
 
@@ -76,17 +72,14 @@ impl Measure {
 impl Observe for Measure {
     fn finish(self, outcome: Outcome) {
         let (status, error) = self.status(outcome);
-        self.in_flight.decrement(1.0);
+        self.handles.in_flight.decrement(1.0);
         let seconds = self.start.elapsed().as_secs_f64();
-        let Self {
-            config, mut labels, ..
-        } = self;
-        labels.push(Label::new(LABEL_STATUS, status));
-        if error {
-            metrics::counter!(config.errors.clone(), labels.clone()).increment(1);
+        let recorded = self.handles.status(&self.config, status, error);
+        if let Some(errors) = &recorded.errors {
+            errors.increment(1);
         }
-        metrics::histogram!(config.duration.clone(), labels.clone()).record(seconds);
-        metrics::counter!(config.requests.clone(), labels).increment(1);
+        recorded.duration.record(seconds);
+        recorded.requests.increment(1);
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`RequestMetricsLayer`] and its service.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -7,11 +8,12 @@ use std::time::Instant;
 use http::request::Parts;
 use http::{Request, Response};
 use instrument_core::cardinality::normalize_route;
-use instrument_core::semconv::{MetricNames, LABEL_TENANT_ID};
+use instrument_core::semconv::MetricNames;
 use instrument_core::tenant::TenantId;
-use metrics::{Label, SharedString};
+use metrics::SharedString;
 
 use super::future::{Measure, MetricsFuture};
+use super::handles::{HandleCache, LabelValues};
 use crate::protocol::{grpc_service_method, Protocol};
 use crate::trace::{method_label, RouteFn};
 
@@ -48,6 +50,8 @@ pub(crate) struct MetricsConfig {
     pub(crate) errors: SharedString,
     pub(crate) in_flight: SharedString,
     pub(crate) route: Option<Arc<RouteFn>>,
+    /// Handles per label set, shared by the layer's services.
+    pub(crate) handles: Arc<HandleCache>,
 }
 
 impl Default for RequestMetricsLayer {
@@ -71,6 +75,7 @@ impl RequestMetricsLayer {
                 errors: shared(&names.request_errors_total()),
                 in_flight: shared(&names.requests_in_flight()),
                 route: None,
+                handles: Arc::default(),
             }),
         }
     }
@@ -133,41 +138,40 @@ where
         let start = Instant::now();
         let protocol = Protocol::of(&request);
         let (parts, body) = request.into_parts();
-        let labels = labels(&self.config, protocol, &parts);
-        let measure = Measure::start(Arc::clone(&self.config), protocol, labels, start);
+        let route;
+        let (names, values) = match protocol {
+            Protocol::Grpc => (
+                (LABEL_RPC_SERVICE, LABEL_RPC_METHOD),
+                grpc_service_method(parts.uri.path()).unwrap_or((UNKNOWN, UNKNOWN)),
+            ),
+            Protocol::Http => {
+                route = match self.config.route.as_ref().and_then(|route| route(&parts)) {
+                    Some(route) => Cow::Owned(route),
+                    None => normalize_route(parts.uri.path()),
+                };
+                (
+                    (LABEL_METHOD, LABEL_ROUTE),
+                    (method_label(&parts.method), &*route),
+                )
+            }
+        };
+        let tenant = parts
+            .extensions
+            .get::<TenantId>()
+            .map_or(UNKNOWN, TenantId::as_str);
+        let values = LabelValues {
+            names,
+            values,
+            tenant,
+        };
+        let handles = self.config.handles.get(&self.config, &values);
+        let measure = Measure::start(Arc::clone(&self.config), protocol, handles, start);
         MetricsFuture::new(self.inner.call(Request::from_parts(parts, body)), measure)
     }
 }
 
-/// Route labels and `tenant_id` of a request.
-fn labels(config: &MetricsConfig, protocol: Protocol, parts: &Parts) -> Vec<Label> {
-    let mut labels = Vec::with_capacity(4);
-    match protocol {
-        Protocol::Grpc => {
-            let (service, method) =
-                grpc_service_method(parts.uri.path()).unwrap_or((UNKNOWN, UNKNOWN));
-            labels.push(Label::new(LABEL_RPC_SERVICE, shared(service)));
-            labels.push(Label::new(LABEL_RPC_METHOD, shared(method)));
-        }
-        Protocol::Http => {
-            let route = match config.route.as_ref().and_then(|route| route(parts)) {
-                Some(route) => route,
-                None => normalize_route(parts.uri.path()).into_owned(),
-            };
-            labels.push(Label::new(LABEL_METHOD, method_label(&parts.method)));
-            labels.push(Label::new(LABEL_ROUTE, shared(&route)));
-        }
-    }
-    let tenant = match parts.extensions.get::<TenantId>() {
-        Some(tenant) => SharedString::from(tenant.shared()),
-        None => SharedString::const_str(UNKNOWN),
-    };
-    labels.push(Label::new(LABEL_TENANT_ID, tenant));
-    labels
-}
-
-/// A name or label value that is cheap to clone (a reference count, not a copy) for
-/// the four metrics of every request.
+/// A name that is cheap to clone (a reference count, not a copy) for the four metrics
+/// of every request.
 fn shared(value: &str) -> SharedString {
     SharedString::from(Arc::<str>::from(value))
 }

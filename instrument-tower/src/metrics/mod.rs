@@ -42,6 +42,7 @@
 //! ```
 
 mod future;
+mod handles;
 mod layer;
 
 pub use future::{Measure, MetricsFuture};

@@ -122,3 +122,48 @@ fn service_errors_count_as_errors_and_prefix_is_configurable() {
     assert_eq!(m[&format!("flows_request_errors_total{{{labels}}}")], "1");
     assert_eq!(m[&format!("flows_requests_total{{{labels}}}")], "1");
 }
+
+/// One layer serving many requests keeps its handles per recorder and per label set,
+/// and past its cache's capacity still records every request.
+#[test]
+fn handles_are_kept_per_recorder_and_label_set() {
+    let grpc_ok = |_: Request<()>| async { Ok::<_, Infallible>(Response::new(Reply::grpc(0))) };
+    let service = ServiceBuilder::new()
+        .layer(RequestMetricsLayer::new())
+        .service_fn(grpc_ok);
+    let call = |tenant: String| {
+        let service = service.clone();
+        async move {
+            let mut request = grpc_request("/pkg.Workflows/Start", None);
+            request
+                .extensions_mut()
+                .insert(TenantId::parse(&tenant).unwrap());
+            drain(service.oneshot(request).await.unwrap().into_body()).await;
+        }
+    };
+    let (first, second) = (DebuggingRecorder::new(), DebuggingRecorder::new());
+    run(&first, async {
+        for _ in 0..3 {
+            call("acme".into()).await;
+        }
+    });
+    run(&second, async {
+        for _ in 0..2 {
+            call("acme".into()).await;
+        }
+        // More label sets than the cache holds.
+        for i in 0..super::handles::MAX_LABEL_SETS + 10 {
+            call(format!("tenant-{i}")).await;
+        }
+        call("tenant-0".into()).await;
+    });
+    let key = |tenant: &str| {
+        format!("instrument_requests_total{{rpc_method=Start,rpc_service=pkg.Workflows,status=OK,tenant_id={tenant}}}")
+    };
+    let (first, second) = (snapshot(&first), snapshot(&second));
+    assert_eq!(first[&key("acme")], "3");
+    assert_eq!(second[&key("acme")], "2");
+    assert_eq!(second[&key("tenant-0")], "2");
+    let last = format!("tenant-{}", super::handles::MAX_LABEL_SETS + 9);
+    assert_eq!(second[&key(&last)], "1");
+}

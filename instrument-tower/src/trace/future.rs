@@ -178,13 +178,24 @@ fn respond<RB: http_body::Body>(
         let span = started.cx.span();
         let sc = span.span_context();
         if sc.is_valid() {
-            if let Ok(value) = HeaderValue::try_from(sc.trace_id().to_string()) {
+            if let Ok(value) = HeaderValue::from_bytes(&hex(sc.trace_id().to_bytes())) {
                 response.headers_mut().insert(name.clone(), value);
             }
         }
     }
     let head = Head::of(started.protocol, &response);
     ObservedBody::wrap(response, head, SpanEnd { cx: started.cx })
+}
+
+/// Lowercase hex of a trace id, as the W3C format writes it (no `fmt` machinery).
+fn hex(bytes: [u8; 16]) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    out
 }
 
 /// Ends a server span when its response body ends (an opaque part of the layer's

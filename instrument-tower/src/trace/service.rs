@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use instrument_core::cardinality::normalize_route;
 use instrument_core::context::{
     extract, Incoming, Restored, TRACEPARENT_HEADER, TRACESTATE_HEADER,
@@ -89,6 +89,10 @@ pub(crate) struct Started {
     pub(crate) protocol: Protocol,
 }
 
+/// The trace-context headers, parsed once (a `&str` name is parsed on every lookup).
+const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
+const TRACESTATE: HeaderName = HeaderName::from_static(TRACESTATE_HEADER);
+
 /// Headers never recorded in clear, whatever the redaction policy says.
 const NEVER_IN_CLEAR: &[&str] = &[
     "authorization",
@@ -116,12 +120,12 @@ pub(crate) fn begin(
     let incoming = extract(
         parts
             .headers
-            .get_all(TRACEPARENT_HEADER)
+            .get_all(TRACEPARENT)
             .iter()
             .map(HeaderValue::as_bytes),
         parts
             .headers
-            .get_all(TRACESTATE_HEADER)
+            .get_all(TRACESTATE)
             .iter()
             .map(HeaderValue::as_bytes),
     );
