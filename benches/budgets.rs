@@ -1,0 +1,121 @@
+//! Instruction counts of the hot paths under callgrind (gungraun), checked against the
+//! budgets in `benches/budgets.toml` by `.ci/check-budgets`: a regression fails CI
+//! deterministically, without timing anything.
+//!
+//! Each benchmark runs once in a process of its own; its setup (building the stack,
+//! warming the caches and lazy statics with a few calls) is not counted, only the one
+//! measured call is. Setups leak what they build, so that tearing it down (a runtime,
+//! a tracer provider, a redactor's automata) is not counted either.
+//!
+//! ```text
+//! cargo install gungraun-runner --version 0.18.2   # once; must match gungraun's version
+//! cargo bench --bench budgets
+//! ```
+
+use std::hint::black_box;
+
+use gungraun::{library_benchmark, library_benchmark_group, main};
+use http::Request;
+use instrument::cardinality::LabelGuard;
+use instrument::context::TraceParent;
+use instrument::pipeline::prometheus_recorder;
+use instrument::redact::Redactor;
+use instrument::semconv::MetricNames;
+use metrics::{Key, Label};
+use opentelemetry_sdk::trace::Sampler;
+use tower::Layer as _;
+
+mod support;
+use support::*;
+
+/// A request through the full instrument stack, ready to be measured once.
+pub struct Stack {
+    call: Box<dyn FnMut(Request<String>) -> usize>,
+    request: Option<Request<String>>,
+}
+
+fn stack(sampled: bool) -> &'static mut Stack {
+    let (recorder, _handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let (sampler, stored, incoming) = if sampled {
+        (Sampler::AlwaysOn, STORED, INCOMING)
+    } else {
+        (
+            Sampler::TraceIdRatioBased(0.01),
+            STORED_UNSAMPLED,
+            INCOMING_UNSAMPLED,
+        )
+    };
+    let provider = instrument_provider(sampler);
+    let mut service = full(&provider, stored).layer(bare());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut call = move |request: Request<String>| {
+        let _keep = &provider;
+        metrics::with_local_recorder(&recorder, || rt.block_on(serve_once(&mut service, request)))
+    };
+    // Warm: caches, handles, lazy statics.
+    for _ in 0..3 {
+        call(request(incoming));
+    }
+    Box::leak(Box::new(Stack {
+        call: Box::new(call),
+        request: Some(request(incoming)),
+    }))
+}
+
+#[library_benchmark]
+#[bench::sampled(setup = stack, args = (true))]
+#[bench::sampled_out(setup = stack, args = (false))]
+fn full_stack_request(stack: &'static mut Stack) -> usize {
+    let request = stack.request.take().expect("one call per process");
+    black_box((stack.call)(request))
+}
+
+#[library_benchmark]
+fn traceparent_parse() -> bool {
+    black_box(TraceParent::parse(black_box(STORED))).is_ok()
+}
+
+/// 64 bytes without anything to mask (the common attribute).
+const CLEAN_64B: &str = "order-fulfilment step 3 of 7 completed for queue default-eu-west";
+
+fn redactor() -> &'static Redactor {
+    let redactor = Box::leak(Box::new(Redactor::default()));
+    black_box(redactor.redact_attribute("note", CLEAN_64B));
+    redactor
+}
+
+#[library_benchmark]
+#[bench::clean_64b(setup = redactor)]
+fn redact_clean_attribute(redactor: &Redactor) -> usize {
+    black_box(redactor.redact_attribute(black_box("note"), black_box(CLEAN_64B))).len()
+}
+
+fn admitted() -> &'static (LabelGuard, Key) {
+    let guard = LabelGuard::default();
+    let key = Key::from_parts(
+        "instrument_requests_total",
+        vec![
+            Label::new("tenant_id", "acme"),
+            Label::new("route", "/v1/x"),
+            Label::new("status", "2xx"),
+        ],
+    );
+    guard.admit(&key).expect("admitted");
+    Box::leak(Box::new((guard, key)))
+}
+
+#[library_benchmark]
+#[bench::admitted(setup = admitted)]
+fn guard_fast_path((guard, key): &(LabelGuard, Key)) -> bool {
+    black_box(guard.admit(black_box(key))).is_ok()
+}
+
+library_benchmark_group!(
+    name = hot_paths;
+    benchmarks = full_stack_request, traceparent_parse, redact_clean_attribute, guard_fast_path
+);
+
+main!(library_benchmark_groups = hot_paths);

@@ -1,0 +1,319 @@
+//! What the instrument layers and `#[workflow_span]` cost, beside what a Rust team would
+//! otherwise use, in one run (issue 6; numbers and targets in `benches/README.md`).
+//!
+//! `request/*` drives a tower `Service<http::Request<_>>` directly on a current-thread
+//! runtime, no network: one call, the response body read to the end (which is when the
+//! layers finish their spans and metrics). Requests are built outside the timed part
+//! (`iter_batched`), so `request/bare`, a trivial service, is the floor.
+//!
+//! - instrument: each layer alone, then [`InstrumentLayer`] (trace context with a stored
+//!   traceparent found through a [`CachedSource`] and an incoming `traceparent` header,
+//!   tenant, request metrics, tracking header) exporting through the pipeline's
+//!   `TenantProcessor` and `RedactingProcessor` to an exporter that drops spans, its
+//!   metrics through the label guard into a Prometheus recorder. At 100 % sampling
+//!   (`full`) and with a sampled-out parent under `parentbased_traceidratio` 0.01
+//!   (`full_sampled_out`).
+//! - `alternative`: tower-http's `TraceLayer` whose `make_span` extracts the parent with
+//!   opentelemetry's `TraceContextPropagator`, tracing-subscriber, tracing-opentelemetry
+//!   and the OTel SDK to the same exporter, and an axum-prometheus-style counter and
+//!   histogram (method, endpoint, status) into a plain Prometheus recorder.
+//!
+//! `handler/*` is a trivial async handler: plain, `#[workflow_span]`,
+//! `#[tracing::instrument]` + tracing-opentelemetry, and `#[autometrics]`.
+//!
+//! `cargo bench --bench overhead` (see `benches/README.md` for the options used).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use http::{Request, Response};
+use instrument::cardinality::LabelGuard;
+use instrument::pipeline::prometheus_recorder;
+use instrument::semconv::MetricNames;
+use instrument::tower::metrics::RequestMetricsLayer;
+use instrument::tower::tenant::TenantLayer;
+use instrument::tower::trace::TraceContextLayer;
+use instrument::workflow_span;
+use metrics::Recorder;
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tower::{Layer, Service};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+mod support;
+use support::*;
+
+/// The SDK as teams set it up: its own sampler, no processors of ours.
+fn plain_provider() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_simple_exporter(Discard)
+        .build()
+}
+
+/// `http::HeaderMap` as an OpenTelemetry carrier (what `opentelemetry-http` provides).
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// axum-prometheus's metrics: requests counted and timed by method, endpoint, status.
+#[derive(Clone)]
+struct PrometheusMetrics<S>(S);
+
+impl<S, B> Service<Request<B>> for PrometheusMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<String>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = MetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        MetricsFuture {
+            method: request.method().as_str().to_owned(),
+            endpoint: request.uri().path().to_owned(),
+            start: Instant::now(),
+            inner: self.0.call(request),
+        }
+    }
+}
+
+#[pin_project::pin_project]
+struct MetricsFuture<F> {
+    #[pin]
+    inner: F,
+    method: String,
+    endpoint: String,
+    start: Instant,
+}
+
+impl<F, E> Future for MetricsFuture<F>
+where
+    F: Future<Output = Result<Response<String>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let status = match &result {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(_) => "500".to_owned(),
+        };
+        let labels = [
+            ("method", std::mem::take(this.method)),
+            ("endpoint", std::mem::take(this.endpoint)),
+            ("status", status),
+        ];
+        metrics::counter!("axum_http_requests_total", &labels).increment(1);
+        metrics::histogram!("axum_http_requests_duration_seconds", &labels)
+            .record(this.start.elapsed().as_secs_f64());
+        Poll::Ready(result)
+    }
+}
+
+/// Calls `service` once per request built by `make`, reading the response body.
+fn bench_service<S>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    recorder: &dyn Recorder,
+    mut service: S,
+    make: impl Fn() -> Request<String>,
+) where
+    S: Service<Request<String>>,
+    S::Response: IntoBody,
+    S::Error: std::fmt::Debug,
+{
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            &make,
+            |request| {
+                metrics::with_local_recorder(recorder, || {
+                    rt.block_on(serve_once(&mut service, request))
+                })
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn request_overhead(c: &mut Criterion) {
+    let (guarded, _handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let plain_recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+
+    let sampled = instrument_provider(Sampler::AlwaysOn);
+    let sampled_out = instrument_provider(Sampler::TraceIdRatioBased(0.01));
+    let alternative_provider = plain_provider();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_opentelemetry::layer().with_tracer(alternative_provider.tracer("alternative")),
+    );
+    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let with_header = || request(INCOMING);
+    let unsampled = || request(INCOMING_UNSAMPLED);
+
+    let mut g = c.benchmark_group("request");
+    bench_service(&mut g, "bare", &rt, &guarded, bare(), with_header);
+    let trace = TraceContextLayer::new()
+        .source(source(STORED))
+        .tracer(sampled.tracer("bench"));
+    bench_service(
+        &mut g,
+        "trace_context",
+        &rt,
+        &guarded,
+        trace.layer(bare()),
+        with_header,
+    );
+    bench_service(
+        &mut g,
+        "tenant",
+        &rt,
+        &guarded,
+        TenantLayer::new().layer(bare()),
+        with_header,
+    );
+    bench_service(
+        &mut g,
+        "request_metrics",
+        &rt,
+        &guarded,
+        RequestMetricsLayer::new().layer(bare()),
+        with_header,
+    );
+    bench_service(
+        &mut g,
+        "full",
+        &rt,
+        &guarded,
+        full(&sampled, STORED).layer(bare()),
+        with_header,
+    );
+    bench_service(
+        &mut g,
+        "full_sampled_out",
+        &rt,
+        &guarded,
+        full(&sampled_out, STORED_UNSAMPLED).layer(bare()),
+        unsampled,
+    );
+    let alternative = tower::ServiceBuilder::new()
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &Request<String>| {
+                    let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));
+                    let span = tracing::info_span!(
+                        "request",
+                        http.request.method = %request.method(),
+                        url.path = %request.uri().path(),
+                    );
+                    let _ = span.set_parent(parent);
+                    span
+                },
+            ),
+        )
+        .layer_fn(PrometheusMetrics)
+        .service(bare());
+    bench_service(
+        &mut g,
+        "alternative",
+        &rt,
+        &plain_recorder,
+        alternative.clone(),
+        with_header,
+    );
+    bench_service(
+        &mut g,
+        "alternative_sampled_out",
+        &rt,
+        &plain_recorder,
+        alternative,
+        unsampled,
+    );
+    g.finish();
+    let _ = sampled.shutdown();
+    let _ = sampled_out.shutdown();
+}
+
+struct Task {
+    tenant: String,
+    id: String,
+}
+
+async fn plain(task: &Task) -> Result<usize, String> {
+    Ok(black_box(task.id.len()))
+}
+
+#[workflow_span(kind = "task", tenant = task.tenant, id = task.id)]
+async fn with_workflow_span(task: &Task) -> Result<usize, String> {
+    Ok(black_box(task.id.len()))
+}
+
+#[tracing::instrument(skip_all, fields(tenant.id = %task.tenant, task.id = %task.id))]
+async fn with_tracing_instrument(task: &Task) -> Result<usize, String> {
+    Ok(black_box(task.id.len()))
+}
+
+#[autometrics::autometrics]
+async fn with_autometrics(task: &Task) -> Result<usize, String> {
+    Ok(black_box(task.id.len()))
+}
+
+fn handler_overhead(c: &mut Criterion) {
+    // `#[workflow_span]` records through the global provider, set up as the pipeline
+    // does; `#[tracing::instrument]` through the subscriber installed above.
+    opentelemetry::global::set_tracer_provider(instrument_provider(Sampler::AlwaysOn));
+    let (guarded, _handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let plain_recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let task = Task {
+        tenant: "acme".into(),
+        id: "task-5f0c2a9e8d1b4c37".into(),
+    };
+    let mut g = c.benchmark_group("handler");
+    let mut run = |name: &str, recorder: &dyn Recorder, f: &dyn Fn() -> Result<usize, String>| {
+        g.bench_function(name, |b| {
+            b.iter(|| metrics::with_local_recorder(recorder, f))
+        });
+    };
+    run("plain", &guarded, &|| rt.block_on(plain(&task)));
+    run("workflow_span", &guarded, &|| {
+        rt.block_on(with_workflow_span(&task))
+    });
+    run("tracing_instrument_otel", &plain_recorder, &|| {
+        rt.block_on(with_tracing_instrument(&task))
+    });
+    run("autometrics", &plain_recorder, &|| {
+        rt.block_on(with_autometrics(&task))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, request_overhead, handler_overhead);
+criterion_main!(benches);
