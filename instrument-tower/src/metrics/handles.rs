@@ -7,7 +7,9 @@
 //! costs one hash and one map read.
 //!
 //! Handles belong to the recorder that made them: the cache is keyed by the recorder's
-//! address as well, so a test's local recorder gets handles of its own. It holds at most
+//! address as well, so a test's local recorder gets handles of its own (a recorder
+//! dropped while the layer lives on, and another one made at the same address, would
+//! inherit the first one's handles: keep one recorder per layer). It holds at most
 //! [`MAX_LABEL_SETS`] label sets; past that, requests register as before (the label
 //! guard still caps what reaches the recorder).
 
