@@ -21,7 +21,7 @@ use instrument::context::TraceParent;
 use instrument::pipeline::prometheus_recorder;
 use instrument::redact::Redactor;
 use instrument::semconv::MetricNames;
-use metrics::{Key, Label};
+use metrics::Key;
 use opentelemetry_sdk::trace::Sampler;
 use tower::Layer as _;
 
@@ -78,9 +78,6 @@ fn traceparent_parse() -> bool {
     black_box(TraceParent::parse(black_box(STORED))).is_ok()
 }
 
-/// 64 bytes without anything to mask (the common attribute).
-const CLEAN_64B: &str = "order-fulfilment step 3 of 7 completed for queue default-eu-west";
-
 fn redactor() -> &'static Redactor {
     let redactor = Box::leak(Box::new(Redactor::default()));
     black_box(redactor.redact_attribute("note", CLEAN_64B));
@@ -95,14 +92,7 @@ fn redact_clean_attribute(redactor: &Redactor) -> usize {
 
 fn admitted() -> &'static (LabelGuard, Key) {
     let guard = LabelGuard::default();
-    let key = Key::from_parts(
-        "instrument_requests_total",
-        vec![
-            Label::new("tenant_id", "acme"),
-            Label::new("route", "/v1/x"),
-            Label::new("status", "2xx"),
-        ],
-    );
+    let key = requests_key();
     guard.admit(&key).expect("admitted");
     Box::leak(Box::new((guard, key)))
 }

@@ -10,11 +10,13 @@ use instrument::cardinality::{GuardedRecorder, LabelGuard};
 use instrument::context::{extract, restore, TraceParent, TRACEPARENT_LEN};
 use instrument::redact::Redactor;
 use instrument::semconv::MetricNames;
-use metrics::{Key, Label};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+mod support;
+use support::{requests_key, CLEAN_64B};
 
 const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -54,7 +56,7 @@ fn traceparent(c: &mut Criterion) {
 
 fn redaction(c: &mut Criterion) {
     let r = Redactor::default();
-    let clean = "order-fulfilment step 3 of 7 completed for queue default-eu-west";
+    let clean = CLEAN_64B;
     assert_eq!(clean.len(), 64);
     let dirty = "login failed for bob@example.com with card 4111 1111 1111 1111";
     let mut body = String::from("{\"items\":[");
@@ -80,14 +82,7 @@ fn redaction(c: &mut Criterion) {
 
 fn guard(c: &mut Criterion) {
     let guard = LabelGuard::default();
-    let key = Key::from_parts(
-        "instrument_requests_total",
-        vec![
-            Label::new("tenant_id", "acme"),
-            Label::new("route", "/v1/x"),
-            Label::new("status", "2xx"),
-        ],
-    );
+    let key = requests_key();
     guard.admit(&key).unwrap();
     let mut g = c.benchmark_group("guard");
     g.bench_function("admitted", |b| {

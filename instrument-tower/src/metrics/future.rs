@@ -74,12 +74,7 @@ impl Observe for Measure {
         let (status, error) = self.status(outcome);
         self.handles.in_flight.decrement(1.0);
         let seconds = self.start.elapsed().as_secs_f64();
-        let recorded = self.handles.status(&self.config, status, error);
-        if let Some(errors) = &recorded.errors {
-            errors.increment(1);
-        }
-        recorded.duration.record(seconds);
-        recorded.requests.increment(1);
+        self.handles.record(&self.config, status, error, seconds);
     }
 }
 

@@ -18,9 +18,9 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 
 use instrument_core::semconv::{LABEL_STATUS, LABEL_TENANT_ID};
-use metrics::{Counter, Gauge, Histogram, Label, Recorder, SharedString};
+use metrics::{Counter, Gauge, Histogram, Label, Recorder};
 
-use super::layer::MetricsConfig;
+use super::layer::{shared, MetricsConfig};
 
 /// Label sets a layer keeps handles for.
 pub(crate) const MAX_LABEL_SETS: usize = 4096;
@@ -45,11 +45,6 @@ impl LabelValues<'_> {
     }
 }
 
-/// A name or label value that is cheap to clone (a reference count, not a copy).
-fn shared(value: &str) -> SharedString {
-    SharedString::from(Arc::<str>::from(value))
-}
-
 /// The metrics of one label set.
 pub(crate) struct Handles {
     recorder: usize,
@@ -63,12 +58,21 @@ pub(crate) struct Handles {
 }
 
 /// The metrics of one label set and status.
-#[derive(Clone)]
-pub(crate) struct StatusHandles {
+struct StatusHandles {
     status: &'static str,
-    pub(crate) requests: Counter,
-    pub(crate) duration: Histogram,
-    pub(crate) errors: Option<Counter>,
+    requests: Counter,
+    duration: Histogram,
+    errors: Option<Counter>,
+}
+
+impl StatusHandles {
+    fn record(&self, seconds: f64) {
+        if let Some(errors) = &self.errors {
+            errors.increment(1);
+        }
+        self.duration.record(seconds);
+        self.requests.increment(1);
+    }
 }
 
 impl std::fmt::Debug for Handles {
@@ -101,25 +105,28 @@ impl Handles {
             && *self.tenant == *values.tenant
     }
 
-    /// The handles for `status`, registered on first use; `error` says whether the
-    /// status counts as an error (it is a function of the status label).
-    pub(crate) fn status(
+    /// Records one finished request with `status` (its handles registered on first
+    /// use); `error` says whether the status counts as an error (a function of the
+    /// status label, so it is fixed per entry).
+    pub(crate) fn record(
         &self,
         config: &MetricsConfig,
         status: &'static str,
         error: bool,
-    ) -> StatusHandles {
+        seconds: f64,
+    ) {
         let read = self.by_status.read().unwrap_or_else(|e| e.into_inner());
         if let Some(found) = read.iter().find(|h| h.status == status) {
-            return found.clone();
+            found.record(seconds);
+            return;
         }
         drop(read);
         let handles = self.register_status(config, status, error);
+        handles.record(seconds);
         let mut write = self.by_status.write().unwrap_or_else(|e| e.into_inner());
         if !write.iter().any(|h| h.status == status) {
-            write.push(handles.clone());
+            write.push(handles);
         }
-        handles
     }
 
     fn register_status(

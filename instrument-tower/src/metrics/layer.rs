@@ -170,8 +170,7 @@ where
     }
 }
 
-/// A name that is cheap to clone (a reference count, not a copy) for the four metrics
-/// of every request.
-fn shared(value: &str) -> SharedString {
+/// A name or label value that is cheap to clone (a reference count, not a copy).
+pub(super) fn shared(value: &str) -> SharedString {
     SharedString::from(Arc::<str>::from(value))
 }
