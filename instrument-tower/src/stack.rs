@@ -197,7 +197,7 @@ impl<Src> InstrumentBuilder<Src> {
         };
         InstrumentLayer {
             trace,
-            tenant: self.tenant,
+            tenant: self.tenant.under_trace_layer(),
             metrics,
         }
     }

@@ -20,42 +20,110 @@ pub const ID_PLACEHOLDER: &str = "{id}";
 /// assert_eq!(normalize_route("/api/v1/users?page=2"), "/api/v1/users");
 /// ```
 pub fn normalize_route(path: &str) -> Cow<'_, str> {
-    let path = match path.find(['?', '#']) {
-        Some(i) => &path[..i],
-        None => path,
-    };
-    if !path.split('/').any(is_identifier) {
-        return Cow::Borrowed(path);
+    // One pass over the bytes through a class table, no allocation unless a segment is
+    // replaced: this runs on every request, in the trace and the metrics layers.
+    let b = path.as_bytes();
+    let mut replaced: Option<String> = None;
+    let mut copied = 0;
+    let mut start = 0;
+    let mut segment = Segment::default();
+    for (i, &c) in b.iter().enumerate() {
+        let class = CLASS[usize::from(c)];
+        if class & (SLASH | END) == 0 {
+            segment.add(class);
+            continue;
+        }
+        if segment.is_identifier(&b[start..i]) {
+            let out = replaced.get_or_insert_with(|| String::with_capacity(path.len()));
+            out.push_str(&path[copied..start]);
+            out.push_str(ID_PLACEHOLDER);
+            copied = i;
+        }
+        if class & END != 0 {
+            return finish(path, i, replaced, copied);
+        }
+        start = i + 1;
+        segment = Segment::default();
     }
-    let normalized: Vec<&str> = path
-        .split('/')
-        .map(|segment| {
-            if is_identifier(segment) {
-                ID_PLACEHOLDER
-            } else {
-                segment
-            }
-        })
-        .collect();
-    Cow::Owned(normalized.join("/"))
+    if segment.is_identifier(&b[start..]) {
+        let out = replaced.get_or_insert_with(|| String::with_capacity(path.len()));
+        out.push_str(&path[copied..start]);
+        out.push_str(ID_PLACEHOLDER);
+        copied = b.len();
+    }
+    finish(path, b.len(), replaced, copied)
 }
 
-fn is_identifier(segment: &str) -> bool {
-    let b = segment.as_bytes();
-    if b.is_empty() {
-        return false;
+/// `path` up to `end`, with the replacements made so far and the rest after `copied`.
+fn finish(path: &str, end: usize, replaced: Option<String>, copied: usize) -> Cow<'_, str> {
+    match replaced {
+        None => Cow::Borrowed(&path[..end]),
+        Some(mut out) => {
+            out.push_str(&path[copied..end]);
+            Cow::Owned(out)
+        }
     }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let all_hex = b.iter().all(u8::is_ascii_hexdigit);
-    digits == b.len()
-        || is_uuid(b)
-        || (b.len() >= 16 && all_hex)
-        || b.contains(&b'@')
-        || (b.len() >= 20
-            && digits > 0
-            && b.iter().any(u8::is_ascii_alphabetic)
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=')))
+}
+
+/// Byte classes of a path (bit flags).
+const DIGIT: u8 = 1;
+const HEX_LETTER: u8 = 2;
+const LETTER: u8 = 4;
+/// `-`, `_`, `=`: allowed in opaque tokens.
+const TOKEN_MARK: u8 = 8;
+const AT: u8 = 16;
+const OTHER: u8 = 32;
+/// `/`: ends a segment.
+const SLASH: u8 = 64;
+/// `?` and `#`: end the path.
+const END: u8 = 128;
+
+static CLASS: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = match b {
+            b'0'..=b'9' => DIGIT,
+            b'a'..=b'f' | b'A'..=b'F' => HEX_LETTER,
+            b'g'..=b'z' | b'G'..=b'Z' => LETTER,
+            b'-' | b'_' | b'=' => TOKEN_MARK,
+            b'@' => AT,
+            b'/' => SLASH,
+            b'?' | b'#' => END,
+            _ => OTHER,
+        };
+        c += 1;
+    }
+    table
+};
+
+/// What one segment's bytes were, gathered byte by byte.
+#[derive(Default)]
+struct Segment {
+    digits: usize,
+    classes: u8,
+}
+
+impl Segment {
+    fn add(&mut self, class: u8) {
+        self.digits += usize::from(class & DIGIT);
+        self.classes |= class;
+    }
+
+    /// Whether the segment `b` (whose bytes were added) is an identifier: all digits,
+    /// a UUID, 16+ hex digits, an `@`, or a 20+ character token of letters and digits.
+    fn is_identifier(&self, b: &[u8]) -> bool {
+        !b.is_empty()
+            && (self.digits == b.len()
+                || self.classes & AT != 0
+                || (b.len() >= 16 && self.classes & !(DIGIT | HEX_LETTER) == 0)
+                || (b.len() == 36 && is_uuid(b))
+                || (b.len() >= 20
+                    && self.digits > 0
+                    && self.classes & (HEX_LETTER | LETTER) != 0
+                    && self.classes & !(DIGIT | HEX_LETTER | LETTER | TOKEN_MARK) == 0))
+    }
 }
 
 fn is_uuid(b: &[u8]) -> bool {
@@ -142,6 +210,59 @@ mod tests {
                 matches!(normalize_route(route), Cow::Borrowed(r) if r == route),
                 "{route}"
             );
+        }
+    }
+
+    /// The first implementation (several passes, `split` and `join`): the oracle.
+    fn reference(path: &str) -> Cow<'_, str> {
+        fn identifier(segment: &str) -> bool {
+            let b = segment.as_bytes();
+            if b.is_empty() {
+                return false;
+            }
+            let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+            let all_hex = b.iter().all(u8::is_ascii_hexdigit);
+            digits == b.len()
+                || is_uuid(b)
+                || (b.len() >= 16 && all_hex)
+                || b.contains(&b'@')
+                || (b.len() >= 20
+                    && digits > 0
+                    && b.iter().any(u8::is_ascii_alphabetic)
+                    && b.iter()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=')))
+        }
+        let path = match path.find(['?', '#']) {
+            Some(i) => &path[..i],
+            None => path,
+        };
+        if !path.split('/').any(identifier) {
+            return Cow::Borrowed(path);
+        }
+        let parts: Vec<&str> = path
+            .split('/')
+            .map(|s| if identifier(s) { ID_PLACEHOLDER } else { s })
+            .collect();
+        Cow::Owned(parts.join("/"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_agrees_with_the_reference(
+            path in "(/([a-zA-Z0-9@=_.-]{0,40}|[0-9a-fA-F]{13,19}|[a-z0-9_=-]{17,23}|[0-9]{1,3}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|é)){0,6}[?#]?[a-z/]{0,5}",
+        ) {
+            let ours = normalize_route(&path);
+            let reference = reference(&path);
+            proptest::prop_assert_eq!(&ours, &reference);
+            proptest::prop_assert_eq!(
+                matches!(ours, Cow::Borrowed(_)),
+                matches!(reference, Cow::Borrowed(_))
+            );
+        }
+
+        #[test]
+        fn any_string_agrees_with_the_reference(path in ".{0,80}") {
+            proptest::prop_assert_eq!(normalize_route(&path), reference(&path));
         }
     }
 

@@ -192,7 +192,7 @@ impl Redactor {
 
     /// Whether values under `key` are masked whole by the key rule.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
-        self.inner.detectors.on(Rule::SensitiveKey) && self.inner.keys.is_sensitive(key)
+        self.inner.detectors.on(Rule::SensitiveKey) && self.inner.keys.is_sensitive_memo(key)
     }
 
     /// Sanitises `value` as read from `kind`, adding what was masked to `summary`.

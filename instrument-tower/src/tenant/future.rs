@@ -21,7 +21,8 @@ pub struct ResponseFuture<F, B> {
 enum State<F, B> {
     /// The inner service's future, polled with the request's tenant context attached.
     Served(#[pin] WithContext<F>),
-    /// An exempt path: the inner future as it is.
+    /// An exempt path, or a tenant already in the context the future is polled in:
+    /// the inner future as it is.
     Passed(#[pin] F),
     /// Refused before reaching the service.
     Refused(Option<Response<B>>),

@@ -19,6 +19,10 @@ pub(crate) struct TenantConfig {
     pub(crate) header: HeaderName,
     pub(crate) exempt: Vec<String>,
     pub(crate) rejections_metric: String,
+    /// Set under [`InstrumentLayer`](crate::stack::InstrumentLayer): the trace layer
+    /// above puts the tenant it read in the context it polls the request's future in,
+    /// so when that tenant is the one admitted there is no context to add here.
+    pub(crate) under_trace_layer: bool,
 }
 
 /// A header name that is not a valid HTTP header name.
@@ -51,6 +55,7 @@ impl TenantLayer {
                     "/grpc.reflection.".to_owned(),
                 ],
                 rejections_metric: MetricNames::default().tenant_rejections_total(),
+                under_trace_layer: false,
             }),
         }
     }
@@ -69,6 +74,12 @@ impl TenantLayer {
     /// Lets requests whose path starts with `prefix` through without a tenant.
     pub fn exempt(mut self, prefix: impl Into<String>) -> Self {
         self.config_mut().exempt.push(prefix.into());
+        self
+    }
+
+    /// See [`TenantConfig::under_trace_layer`].
+    pub(crate) fn under_trace_layer(mut self) -> Self {
+        self.config_mut().under_trace_layer = true;
         self
     }
 

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use http::{Extensions, HeaderMap, HeaderName, Request, Response, StatusCode};
 use instrument_core::semconv::{LABEL_PROTOCOL, LABEL_REASON, TENANT_REJECTED};
-use instrument_core::tenant::{with_tenant, TenantId};
+use instrument_core::tenant::{tenant_from, with_tenant, TenantId};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::KeyValue;
@@ -115,9 +115,16 @@ where
         let protocol = Protocol::of(&request);
         match admit(&request, &self.config.header) {
             Ok(tenant) => {
-                request.extensions_mut().insert(tenant.clone());
                 // Every span started while the request is served, here or below,
-                // gets `tenant.id` from this context (the pipeline's tenant processor).
+                // gets `tenant.id` from the context (the pipeline's tenant processor).
+                if self.config.under_trace_layer
+                    && opentelemetry::Context::map_current(|cx| tenant_from(cx) == Some(&tenant))
+                {
+                    // The trace layer above polls the future in that context already.
+                    request.extensions_mut().insert(tenant);
+                    return ResponseFuture::passed(self.inner.call(request));
+                }
+                request.extensions_mut().insert(tenant.clone());
                 let cx = with_tenant(&opentelemetry::Context::current(), tenant);
                 let future = {
                     let _attached = cx.clone().attach();

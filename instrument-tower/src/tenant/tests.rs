@@ -71,6 +71,31 @@ async fn accepted_tenant_reaches_extensions_and_the_otel_context_across_awaits()
     );
 }
 
+/// Under `InstrumentLayer` the tenant layer adds no context of its own when the trace
+/// layer's already carries the tenant; the handler must see it all the same.
+#[tokio::test]
+async fn under_the_stack_the_tenant_reaches_extensions_and_context_across_awaits() {
+    use http_body_util::BodyExt as _;
+
+    let mut upstream = http(Some("from-header"));
+    upstream
+        .extensions_mut()
+        .insert(TenantId::parse("from-auth").unwrap());
+    for (request, expected) in [
+        (http(Some("acme")), "acme|acme"),
+        (upstream, "from-auth|from-auth"),
+    ] {
+        let service = ServiceBuilder::new()
+            .layer(crate::stack::InstrumentLayer::default())
+            .service_fn(echo);
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, expected);
+        assert_eq!(current_tenant(), None);
+    }
+}
+
 #[tokio::test]
 async fn upstream_extension_wins_over_the_header() {
     let mut request = http(Some("from-header"));

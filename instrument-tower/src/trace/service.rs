@@ -176,7 +176,10 @@ pub(crate) fn begin(
                 Some(route) => route,
                 None => normalize_route(parts.uri.path()).into_owned(),
             };
-            let name = format!("{method} {route}");
+            let mut name = String::with_capacity(method.len() + 1 + route.len());
+            name.push_str(method);
+            name.push(' ');
+            name.push_str(&route);
             attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, method));
             attributes.push(KeyValue::new(HTTP_ROUTE, route));
             Cow::Owned(name)
