@@ -53,9 +53,8 @@ fn bare_stack() -> &'static mut Stack {
 fn stack(sampled: bool) -> &'static mut Stack {
     let (recorder, _handle) =
         prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
-    // At a fixed address: the layer keeps metric handles per recorder (by address), so a
-    // recorder moved after the warm-up calls would be a new one to it.
-    let recorder: &'static _ = Box::leak(Box::new(recorder));
+    // Lasting, as the recorder a server installs: the layer keeps its metric handles.
+    let recorder = lasting(recorder);
     let (sampler, stored, incoming) = if sampled {
         (Sampler::AlwaysOn, STORED, INCOMING)
     } else {

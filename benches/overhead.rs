@@ -159,6 +159,7 @@ fn bench_service<S>(
 fn request_overhead(c: &mut Criterion) {
     let (guarded, _handle) =
         prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let guarded = lasting(guarded);
     let plain_recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
 
     let sampled = instrument_provider(Sampler::AlwaysOn);
@@ -176,7 +177,7 @@ fn request_overhead(c: &mut Criterion) {
     let unsampled = || request(INCOMING_UNSAMPLED);
 
     let mut g = c.benchmark_group("request");
-    bench_service(&mut g, "bare", &rt, &guarded, bare(), with_header);
+    bench_service(&mut g, "bare", &rt, guarded, bare(), with_header);
     let trace = TraceContextLayer::new()
         .source(source(STORED))
         .tracer(sampled.tracer("bench"));
@@ -184,7 +185,7 @@ fn request_overhead(c: &mut Criterion) {
         &mut g,
         "trace_context",
         &rt,
-        &guarded,
+        guarded,
         trace.layer(bare()),
         with_header,
     );
@@ -192,7 +193,7 @@ fn request_overhead(c: &mut Criterion) {
         &mut g,
         "tenant",
         &rt,
-        &guarded,
+        guarded,
         TenantLayer::new().layer(bare()),
         with_header,
     );
@@ -200,7 +201,7 @@ fn request_overhead(c: &mut Criterion) {
         &mut g,
         "request_metrics",
         &rt,
-        &guarded,
+        guarded,
         RequestMetricsLayer::new().layer(bare()),
         with_header,
     );
@@ -208,7 +209,7 @@ fn request_overhead(c: &mut Criterion) {
         &mut g,
         "full",
         &rt,
-        &guarded,
+        guarded,
         full(&sampled, STORED).layer(bare()),
         with_header,
     );
@@ -216,7 +217,7 @@ fn request_overhead(c: &mut Criterion) {
         &mut g,
         "full_sampled_out",
         &rt,
-        &guarded,
+        guarded,
         full(&sampled_out, STORED_UNSAMPLED).layer(bare()),
         unsampled,
     );
@@ -288,6 +289,7 @@ fn handler_overhead(c: &mut Criterion) {
     opentelemetry::global::set_tracer_provider(instrument_provider(Sampler::AlwaysOn));
     let (guarded, _handle) =
         prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let guarded = lasting(guarded);
     let plain_recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -302,8 +304,8 @@ fn handler_overhead(c: &mut Criterion) {
             b.iter(|| metrics::with_local_recorder(recorder, f))
         });
     };
-    run("plain", &guarded, &|| rt.block_on(plain(&task)));
-    run("workflow_span", &guarded, &|| {
+    run("plain", guarded, &|| rt.block_on(plain(&task)));
+    run("workflow_span", guarded, &|| {
         rt.block_on(with_workflow_span(&task))
     });
     run("tracing_instrument_otel", &plain_recorder, &|| {

@@ -192,6 +192,54 @@ fn ok_records_the_handler_span_a_completion_span_and_metrics() {
     assert!(!metrics.keys().any(|k| k.contains("failed")), "{metrics:?}");
 }
 
+/// Under a lasting recorder each site keeps its metric handles per tenant and way of
+/// ending; counts stay exact across calls, tenants and outcomes.
+#[test]
+fn a_lasting_recorder_gets_exact_counts_from_kept_handles() {
+    let _serial = serial();
+    let recorder: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+    assert!(instrument::cardinality::keep_handles_for(recorder));
+    let snapshotter = recorder.snapshotter();
+    #[workflow_span(kind = "task", tenant = tenant)]
+    fn counted(tenant: &str, fail: bool) -> Result<(), Failure> {
+        if fail {
+            return Err(Failure("boom".into()));
+        }
+        Ok(())
+    }
+    metrics::with_local_recorder(recorder, || {
+        for tenant in ["acme", "globex", "acme"] {
+            counted(tenant, false).unwrap();
+        }
+        counted("acme", true).unwrap_err();
+    });
+    let counts: HashMap<String, u64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(n) => {
+                let mut labels: Vec<String> = key
+                    .key()
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                labels.sort();
+                Some((format!("{}{{{}}}", key.key().name(), labels.join(",")), n))
+            }
+            _ => None,
+        })
+        .collect();
+    let count = |name: &str, tenant: &str| {
+        counts[&format!("instrument_tasks_{name}_total{{name=task.counted,tenant_id={tenant}}}")]
+    };
+    assert_eq!(count("started", "acme"), 3);
+    assert_eq!(count("completed", "acme"), 2);
+    assert_eq!(count("failed", "acme"), 1);
+    assert_eq!(count("started", "globex"), 1);
+    assert_eq!(count("completed", "globex"), 1);
+}
+
 #[test]
 fn err_fails_with_the_redacted_error_cut_to_one_kib() {
     let text = format!(

@@ -145,3 +145,12 @@ pub fn requests_key() -> Key {
         ],
     )
 }
+
+/// `recorder` for the rest of the program, declared lasting so that the layers and
+/// `#[workflow_span]` keep their metric handles for it, as they do for the recorder
+/// `pipeline::install_prometheus` installs in a real server.
+pub fn lasting<R: metrics::Recorder + 'static>(recorder: R) -> &'static R {
+    let recorder: &'static R = Box::leak(Box::new(recorder));
+    assert!(instrument::cardinality::keep_handles_for(recorder));
+    recorder
+}

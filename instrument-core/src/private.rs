@@ -8,14 +8,17 @@
 //! unwind resumes), or was dropped before finishing (cancelled).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
+use std::hash::BuildHasher as _;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
 
+use foldhash::fast::FixedState;
 use metrics::{Label, SharedString};
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
@@ -61,6 +64,114 @@ pub struct Site {
     pub cancelled_total: &'static str,
     /// `<prefix>_<kind>_duration_seconds`.
     pub duration: &'static str,
+    /// The site's metric handles, registered on first use per recorder and tenant.
+    pub handles: SiteHandles,
+}
+
+/// Tenants a site keeps metric handles for; past that, calls register their metrics
+/// each time (the label guard still caps what reaches the recorder).
+pub const SITE_TENANTS: usize = 1024;
+
+/// A site's metric handles per recorder and tenant.
+///
+/// Registering a metric builds a `metrics::Key`, hashes it and looks it up in the
+/// recorder and in the label guard: three registrations per call cost more than the
+/// rest of the call's metrics. Handles stay valid, so each site keeps them, keyed by
+/// the recorder's address and the tenant. Kept only under a lasting recorder (see
+/// [`lasting_recorder`](crate::cardinality::lasting_recorder)); under any other one
+/// each call registers its metrics.
+pub struct SiteHandles {
+    map: RwLock<HashMap<u64, Arc<TenantHandles>, FixedState>>,
+}
+
+impl std::fmt::Debug for SiteHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.map.read().map_or(0, |m| m.len());
+        f.debug_struct("SiteHandles")
+            .field("tenants", &len)
+            .finish()
+    }
+}
+
+impl Default for SiteHandles {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SiteHandles {
+    /// No handles yet (a `static`'s initialiser).
+    pub const fn new() -> Self {
+        Self {
+            map: RwLock::new(HashMap::with_hasher(FixedState::with_seed(MAP_SEED))),
+        }
+    }
+
+    /// The handles of `tenant` under the current recorder.
+    fn get(&self, site: &Site, tenant: Option<&TenantId>) -> Arc<TenantHandles> {
+        let Some(recorder) = crate::cardinality::lasting_recorder() else {
+            return Arc::new(TenantHandles::register(site, 0, tenant));
+        };
+        let name = tenant.map(TenantId::as_str);
+        let hash = FixedState::with_seed(KEY_SEED).hash_one((recorder, name));
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = map.get(&hash) {
+            if found.recorder == recorder && found.tenant.as_ref().map(TenantId::as_str) == name {
+                return Arc::clone(found);
+            }
+        }
+        let full = map.len() >= SITE_TENANTS;
+        drop(map);
+        let handles = Arc::new(TenantHandles::register(site, recorder, tenant));
+        if !full {
+            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+            // A colliding entry stays: the newcomer is simply not kept.
+            map.entry(hash).or_insert_with(|| Arc::clone(&handles));
+        }
+        handles
+    }
+}
+
+/// Seeds of the site handles' hashes. Fixed, so a `static` can hold the map; a
+/// collision costs a registration, never a wrong handle (entries are checked).
+const KEY_SEED: u64 = 0x7465_6e61;
+const MAP_SEED: u64 = 0x5173_6e64;
+
+/// The metrics of one site, recorder and tenant.
+#[derive(Debug)]
+struct TenantHandles {
+    recorder: usize,
+    tenant: Option<TenantId>,
+    started: metrics::Counter,
+    /// Per way of ending (completed, failed, cancelled): its counter and the duration
+    /// histogram with that `status`, registered when a call first ends that way.
+    ended: [OnceLock<(metrics::Counter, metrics::Histogram)>; 3],
+}
+
+impl TenantHandles {
+    fn register(site: &Site, recorder: usize, tenant: Option<&TenantId>) -> Self {
+        Self {
+            recorder,
+            tenant: tenant.cloned(),
+            started: metrics::counter!(site.started_total, labels(site, tenant)),
+            ended: Default::default(),
+        }
+    }
+
+    fn ended(
+        &self,
+        site: &Site,
+        way: usize,
+        counter: &'static str,
+        status: &'static str,
+    ) -> &(metrics::Counter, metrics::Histogram) {
+        self.ended[way].get_or_init(|| {
+            let mut labels = labels(site, self.tenant.as_ref());
+            let counter = metrics::counter!(counter, labels.clone());
+            labels.push(Label::from_static_parts(LABEL_STATUS, status));
+            (counter, metrics::histogram!(site.duration, labels))
+        })
+    }
 }
 
 /// How a call ended, as its return value says.
@@ -353,6 +464,7 @@ struct State {
     /// The parent of the completion span.
     completion_parent: Context,
     tenant: Option<TenantId>,
+    handles: Arc<TenantHandles>,
     id: Option<KeyValue>,
     started: Instant,
     started_wall: SystemTime,
@@ -399,7 +511,8 @@ impl Call {
         } else {
             cx.clone()
         };
-        metrics::counter!(site.started_total, labels(site, tenant.as_ref())).increment(1);
+        let handles = site.handles.get(site, tenant.as_ref());
+        handles.started.increment(1);
         Self {
             state: Some(State {
                 site,
@@ -407,6 +520,7 @@ impl Call {
                 cx,
                 completion_parent,
                 tenant,
+                handles,
                 id,
                 started: Instant::now(),
                 started_wall: SystemTime::now(),
@@ -508,17 +622,18 @@ fn millis(d: std::time::Duration) -> i64 {
 impl State {
     fn finish(self, end: End) {
         let site = self.site;
-        let (name, counter, status, error) = match end {
+        let (way, name, counter, status, error) = match end {
             End::Returned(Outcome::Completed) => {
-                (site.completed, site.completed_total, "completed", None)
+                (0, site.completed, site.completed_total, "completed", None)
             }
             End::Returned(Outcome::Failed(text)) | End::Panicked(text) => (
+                1,
                 site.failed,
                 site.failed_total,
                 "failed",
                 Some(redactor().error_text(&text)),
             ),
-            End::Cancelled => (site.cancelled, site.cancelled_total, "cancelled", None),
+            End::Cancelled => (2, site.cancelled, site.cancelled_total, "cancelled", None),
         };
         let execution = self.started.elapsed();
         let handler = self.cx.span();
@@ -553,10 +668,9 @@ impl State {
         }
         opentelemetry::trace::Span::end_with_timestamp(&mut completion, now);
 
-        let mut labels = labels(site, self.tenant.as_ref());
-        metrics::counter!(counter, labels.clone()).increment(1);
-        labels.push(Label::from_static_parts(LABEL_STATUS, status));
-        metrics::histogram!(site.duration, labels).record(execution.as_secs_f64());
+        let (counter, duration) = self.handles.ended(site, way, counter, status);
+        counter.increment(1);
+        duration.record(execution.as_secs_f64());
     }
 }
 

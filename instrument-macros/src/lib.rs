@@ -349,6 +349,7 @@ fn instrument(args: &Args, kind: &str, tenant: &Expr, function: Function) -> Tok
             failed_total: #failed_total,
             cancelled_total: #cancelled_total,
             duration: #duration,
+            handles: #p::SiteHandles::new(),
         };
     };
     let tenant_arg = quote_spanned!(tenant.span()=> #p::tenant(&(#tenant)));

@@ -22,12 +22,16 @@
 //! ```
 
 mod guard;
+mod lasting;
 mod recorder;
 mod route;
 
 pub use guard::{
     Admission, CardinalityError, LabelGuard, LabelGuardBuilder, OverflowMode,
     DEFAULT_MAX_LABEL_SETS,
+};
+pub use lasting::{
+    keep_handles_for, keep_handles_for_global, lasting_recorder, MAX_LASTING_RECORDERS,
 };
 pub use recorder::GuardedRecorder;
 pub use route::{api_version, normalize_route, status_group, ID_PLACEHOLDER};

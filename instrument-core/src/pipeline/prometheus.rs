@@ -99,6 +99,8 @@ pub fn install_prometheus(
 ) -> Result<PrometheusHandle, MetricsError> {
     let (recorder, handle) = prometheus_recorder(guard, names)?;
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderAlreadySet)?;
+    // Kept for the rest of the program: metric handles may be kept for it.
+    crate::cardinality::keep_handles_for_global();
     Ok(handle)
 }
 

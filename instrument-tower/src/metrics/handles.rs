@@ -6,19 +6,21 @@
 //! stay valid, so the layer keeps them per label set and each request after the first
 //! costs one hash and one map read.
 //!
-//! Handles belong to the recorder that made them: the cache is keyed by the recorder's
-//! address as well, so a test's local recorder gets handles of its own (a recorder
-//! dropped while the layer lives on, and another one made at the same address, would
-//! inherit the first one's handles: keep one recorder per layer). It holds at most
-//! [`MAX_LABEL_SETS`] label sets; past that, requests register as before (the label
-//! guard still caps what reaches the recorder).
+//! Handles belong to the recorder that made them, so they are kept only for a recorder
+//! that lives as long as the program ([`lasting_recorder`]: the one
+//! `pipeline::install_prometheus` installs, or one declared with
+//! `keep_handles_for`), keyed by its address as well. Under any other recorder (a
+//! test's local one) each request registers its metrics. At most [`MAX_LABEL_SETS`]
+//! label sets are kept; past that, requests register as before (the label guard still
+//! caps what reaches the recorder).
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 
+use instrument_core::cardinality::lasting_recorder;
 use instrument_core::semconv::{LABEL_STATUS, LABEL_TENANT_ID};
-use metrics::{Counter, Gauge, Histogram, Label, Recorder};
+use metrics::{Counter, Gauge, Histogram, Label};
 
 use super::layer::{shared, MetricsConfig};
 
@@ -170,8 +172,9 @@ impl std::fmt::Debug for HandleCache {
 impl HandleCache {
     /// The handles of `values` under the current recorder.
     pub(crate) fn get(&self, config: &MetricsConfig, values: &LabelValues<'_>) -> Arc<Handles> {
-        let recorder =
-            metrics::with_recorder(|r| std::ptr::from_ref::<dyn Recorder>(r).cast::<()>() as usize);
+        let Some(recorder) = lasting_recorder() else {
+            return Arc::new(Handles::register(config, 0, values));
+        };
         let hash = self.hasher.hash_one((recorder, values));
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         if let Some(found) = map.get(&hash) {

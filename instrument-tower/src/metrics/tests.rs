@@ -8,6 +8,7 @@ use tower::{ServiceBuilder, ServiceExt as _};
 
 use super::RequestMetricsLayer;
 use crate::test_support::*;
+use instrument_core::cardinality::keep_handles_for;
 
 fn with_tenant(mut request: Request<()>) -> Request<()> {
     request
@@ -141,13 +142,16 @@ fn handles_are_kept_per_recorder_and_label_set() {
             drain(service.oneshot(request).await.unwrap().into_body()).await;
         }
     };
-    let (first, second) = (DebuggingRecorder::new(), DebuggingRecorder::new());
-    run(&first, async {
+    // Handles are kept only for recorders that live as long as the program.
+    let first: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+    let second: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+    assert!(keep_handles_for(first) && keep_handles_for(second));
+    run(first, async {
         for _ in 0..3 {
             call("acme".into()).await;
         }
     });
-    run(&second, async {
+    run(second, async {
         for _ in 0..2 {
             call("acme".into()).await;
         }
@@ -160,10 +164,32 @@ fn handles_are_kept_per_recorder_and_label_set() {
     let key = |tenant: &str| {
         format!("instrument_requests_total{{rpc_method=Start,rpc_service=pkg.Workflows,status=OK,tenant_id={tenant}}}")
     };
-    let (first, second) = (snapshot(&first), snapshot(&second));
+    let (first, second) = (snapshot(first), snapshot(second));
     assert_eq!(first[&key("acme")], "3");
     assert_eq!(second[&key("acme")], "2");
     assert_eq!(second[&key("tenant-0")], "2");
     let last = format!("tenant-{}", super::handles::MAX_LABEL_SETS + 9);
     assert_eq!(second[&key(&last)], "1");
+}
+
+/// Recorders made one after another (likely at one address) and dropped, as tests do:
+/// none is lasting, so each gets its own metrics, never another's kept handles.
+#[test]
+fn passing_recorders_each_get_their_own_metrics() {
+    let service = ServiceBuilder::new()
+        .layer(RequestMetricsLayer::new())
+        .service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Reply::grpc(0))) });
+    for _ in 0..3 {
+        let recorder = DebuggingRecorder::new();
+        run(&recorder, async {
+            let request = grpc_request("/pkg.Workflows/Start", None);
+            let response = service.clone().oneshot(request).await.unwrap();
+            drain(response.into_body()).await;
+        });
+        let counts = snapshot(&recorder);
+        assert_eq!(
+            counts["instrument_requests_total{rpc_method=Start,rpc_service=pkg.Workflows,status=OK,tenant_id=unknown}"],
+            "1"
+        );
+    }
 }

@@ -1,0 +1,92 @@
+//! Recorders whose metric handles may be kept from one call to the next.
+//!
+//! Registering a metric (`counter!(name, labels)`) builds a `metrics::Key`, hashes it
+//! and looks it up in the recorder (and, behind a [`GuardedRecorder`](super::GuardedRecorder),
+//! in the label guard): a few hundred nanoseconds, several metrics per request. The
+//! handle it returns stays valid, so the request-metrics layer and `#[workflow_span]`
+//! keep handles per label set, but only for a recorder known to live as long as the
+//! program. A handle kept for a recorder that was dropped, and looked up again for
+//! another recorder made at the same address, would record into the first one: with
+//! local recorders (tests), handles are registered on every call instead.
+//!
+//! `pipeline::install_prometheus` declares the recorder it installs; a global recorder
+//! installed otherwise is declared with [`keep_handles_for_global`], any other
+//! `'static` one with [`keep_handles_for`].
+//!
+//! ```
+//! use instrument_core::cardinality::{keep_handles_for, lasting_recorder, GuardedRecorder, LabelGuard};
+//! use instrument_core::semconv::MetricNames;
+//!
+//! let recorder = || GuardedRecorder::new(metrics::NoopRecorder, LabelGuard::default(), &MetricNames::default());
+//! let lasting: &'static _ = Box::leak(Box::new(recorder()));
+//! assert!(keep_handles_for(lasting));
+//! metrics::with_local_recorder(lasting, || assert!(lasting_recorder().is_some()));
+//! // A recorder that is not declared: metrics are registered on every call.
+//! metrics::with_local_recorder(&recorder(), || assert!(lasting_recorder().is_none()));
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use metrics::Recorder;
+
+/// Lasting recorders a process can declare; later ones are not kept (their handles
+/// are registered on every call, which is slower but right).
+pub const MAX_LASTING_RECORDERS: usize = 8;
+
+/// Addresses of the lasting recorders (0: free slot).
+static LASTING: [AtomicUsize; MAX_LASTING_RECORDERS] =
+    [const { AtomicUsize::new(0) }; MAX_LASTING_RECORDERS];
+
+fn address(recorder: &dyn Recorder) -> usize {
+    std::ptr::from_ref(recorder).cast::<()>() as usize
+}
+
+/// Declares `recorder`, which lives for the rest of the program, as one whose metric
+/// handles may be kept. Returns `false` when [`MAX_LASTING_RECORDERS`] are declared
+/// already, or for a zero-sized recorder (`metrics::NoopRecorder`: such values share
+/// addresses, so an address does not tell them apart); the recorder still works, its
+/// handles are just not kept.
+pub fn keep_handles_for(recorder: &'static dyn Recorder) -> bool {
+    declare(recorder)
+}
+
+/// Declares the process's global recorder (set with `metrics::set_global_recorder`,
+/// which keeps it for the rest of the program) as one whose metric handles may be
+/// kept. Call it after installing the recorder. Returns `false` when there is no
+/// global recorder yet, or as [`keep_handles_for`] does.
+///
+/// It reads the global recorder on a new thread: one without a local recorder.
+pub fn keep_handles_for_global() -> bool {
+    // Local recorders are per thread; a fresh thread sees the global one, or
+    // `metrics`' zero-sized no-op recorder when there is none.
+    std::thread::spawn(|| metrics::with_recorder(declare))
+        .join()
+        .unwrap_or(false)
+}
+
+fn declare(recorder: &dyn Recorder) -> bool {
+    if std::mem::size_of_val(recorder) == 0 {
+        return false;
+    }
+    let address = address(recorder);
+    for slot in &LASTING {
+        match slot.compare_exchange(0, address, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(taken) if taken == address => return true,
+            Err(_) => {}
+        }
+    }
+    false
+}
+
+/// The current recorder (`metrics::with_recorder`'s) as a key for kept handles, when
+/// it is a lasting one; `None` otherwise (register metrics on every call).
+pub fn lasting_recorder() -> Option<usize> {
+    let current = metrics::with_recorder(address);
+    LASTING
+        .iter()
+        .map(|slot| slot.load(Ordering::Acquire))
+        .take_while(|&a| a != 0)
+        .any(|a| a == current)
+        .then_some(current)
+}
