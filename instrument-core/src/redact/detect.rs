@@ -81,6 +81,25 @@ fn byte_stats(bytes: &[u8]) -> (u8, usize) {
     (class, digits)
 }
 
+/// The most digits in one run of `bytes`, a run going on over a single space or dash
+/// between two digits: the shape of the card (`[0-9](?:[ \-]?[0-9]){12,18}`) and SSN
+/// (`[0-9]{3}-[0-9]{2}-[0-9]{4}`) patterns, so neither can match in fewer digits.
+pub(crate) fn longest_digit_run(bytes: &[u8]) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run += 1;
+            best = best.max(run);
+        } else if !(run > 0
+            && (b == b' ' || b == b'-')
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            run = 0;
+        }
+    }
+    best
+}
+
 /// The first char boundary after `i` (past the end when `i` is the end).
 fn next_char_boundary(text: &str, i: usize) -> usize {
     text[i..].chars().next().map_or(i + 1, |c| i + c.len_utf8())
@@ -314,7 +333,10 @@ impl Detectors {
         if has(C_AT) {
             t |= T_EMAIL;
         }
-        if digits >= MIN_SENSITIVE_DIGITS {
+        // Cards and SSNs are runs of digits (single spaces or dashes between them):
+        // nine digits scattered through an id (`task-5f0c2a9e8d1b4c37`) are neither,
+        // and used to send every such id through both regexes.
+        if digits >= MIN_SENSITIVE_DIGITS && longest_digit_run(bytes) >= MIN_SENSITIVE_DIGITS {
             t |= T_DIGITS;
         }
         if digits >= 2 && has(C_DOT | C_COLON) {

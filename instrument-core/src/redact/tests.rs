@@ -492,6 +492,16 @@ mod properties {
         }
 
         #[test]
+        fn card_and_ssn_shapes_are_never_skipped(text in "([0-9]{1,5}([ -]|[a-f]|--|  )?){0,10}") {
+            // The digit-run prefilter must let through everything the patterns match.
+            let card = regex::Regex::new(r"[0-9](?:[ \-]?[0-9]){12,18}").unwrap();
+            let ssn = regex::Regex::new(r"\b([0-9]{3})-([0-9]{2})-([0-9]{4})\b").unwrap();
+            if card.is_match(&text) || ssn.is_match(&text) {
+                prop_assert!(detect::longest_digit_run(text.as_bytes()) >= 9, "{}", text);
+            }
+        }
+
+        #[test]
         fn detected_cards_never_survive(body in "[0-9]{15}", sep in "[ -]?", noise in "[a-z ]{0,10}") {
             // Make a Visa-range number with a valid check digit.
             let mut digits: Vec<u8> = format!("4{}", &body[..14]).into_bytes();
