@@ -8,17 +8,15 @@
 //! unwind resumes), or was dropped before finishing (cancelled).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
-use std::hash::BuildHasher as _;
+
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
 
-use foldhash::fast::FixedState;
 use metrics::{Label, SharedString};
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
@@ -27,6 +25,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use pin_project::pin_project;
 
+use crate::cardinality::KeptHandles;
 use crate::context::restore;
 use crate::redact::{self, Redactor};
 use crate::semconv::{
@@ -72,26 +71,12 @@ pub struct Site {
 /// each time (the label guard still caps what reaches the recorder).
 pub const SITE_TENANTS: usize = 1024;
 
-/// A site's metric handles per recorder and tenant.
-///
-/// Registering a metric builds a `metrics::Key`, hashes it and looks it up in the
-/// recorder and in the label guard: three registrations per call cost more than the
-/// rest of the call's metrics. Handles stay valid, so each site keeps them, keyed by
-/// the recorder's address and the tenant. Kept only under a lasting recorder (see
-/// [`lasting_recorder`](crate::cardinality::lasting_recorder)); under any other one
-/// each call registers its metrics.
-pub struct SiteHandles {
-    map: RwLock<HashMap<u64, Arc<TenantHandles>, FixedState>>,
-}
-
-impl std::fmt::Debug for SiteHandles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let len = self.map.read().map_or(0, |m| m.len());
-        f.debug_struct("SiteHandles")
-            .field("tenants", &len)
-            .finish()
-    }
-}
+/// A site's metric handles per tenant, kept under a lasting recorder (see
+/// [`KeptHandles`]): registering a metric builds a `metrics::Key`, hashes it and looks
+/// it up in the recorder and in the label guard, and three registrations per call
+/// cost more than the rest of the call's metrics.
+#[derive(Debug)]
+pub struct SiteHandles(KeptHandles<TenantHandles>);
 
 impl Default for SiteHandles {
     fn default() -> Self {
@@ -102,45 +87,23 @@ impl Default for SiteHandles {
 impl SiteHandles {
     /// No handles yet (a `static`'s initialiser).
     pub const fn new() -> Self {
-        Self {
-            map: RwLock::new(HashMap::with_hasher(FixedState::with_seed(MAP_SEED))),
-        }
+        Self(KeptHandles::new(SITE_TENANTS))
     }
 
     /// The handles of `tenant` under the current recorder.
     fn get(&self, site: &Site, tenant: Option<&TenantId>) -> Arc<TenantHandles> {
-        let Some(recorder) = crate::cardinality::lasting_recorder() else {
-            return Arc::new(TenantHandles::register(site, 0, tenant));
-        };
         let name = tenant.map(TenantId::as_str);
-        let hash = FixedState::with_seed(KEY_SEED).hash_one((recorder, name));
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = map.get(&hash) {
-            if found.recorder == recorder && found.tenant.as_ref().map(TenantId::as_str) == name {
-                return Arc::clone(found);
-            }
-        }
-        let full = map.len() >= SITE_TENANTS;
-        drop(map);
-        let handles = Arc::new(TenantHandles::register(site, recorder, tenant));
-        if !full {
-            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-            // A colliding entry stays: the newcomer is simply not kept.
-            map.entry(hash).or_insert_with(|| Arc::clone(&handles));
-        }
-        handles
+        self.0.get(
+            &name,
+            |kept| kept.tenant.as_ref().map(TenantId::as_str) == name,
+            || TenantHandles::register(site, tenant),
+        )
     }
 }
-
-/// Seeds of the site handles' hashes. Fixed, so a `static` can hold the map; a
-/// collision costs a registration, never a wrong handle (entries are checked).
-const KEY_SEED: u64 = 0x7465_6e61;
-const MAP_SEED: u64 = 0x5173_6e64;
 
 /// The metrics of one site, recorder and tenant.
 #[derive(Debug)]
 struct TenantHandles {
-    recorder: usize,
     tenant: Option<TenantId>,
     started: metrics::Counter,
     /// Per way of ending (completed, failed, cancelled): its counter and the duration
@@ -149,9 +112,8 @@ struct TenantHandles {
 }
 
 impl TenantHandles {
-    fn register(site: &Site, recorder: usize, tenant: Option<&TenantId>) -> Self {
+    fn register(site: &Site, tenant: Option<&TenantId>) -> Self {
         Self {
-            recorder,
             tenant: tenant.cloned(),
             started: metrics::counter!(site.started_total, labels(site, tenant)),
             ended: Default::default(),

@@ -25,7 +25,12 @@
 //! metrics::with_local_recorder(&recorder(), || assert!(lasting_recorder().is_none()));
 //! ```
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher as _, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use foldhash::fast::FixedState;
 
 use metrics::Recorder;
 
@@ -89,4 +94,96 @@ pub fn lasting_recorder() -> Option<usize> {
         .take_while(|&a| a != 0)
         .any(|a| a == current)
         .then_some(current)
+}
+
+/// Metric handles kept per key (a label set) and lasting recorder: what the request
+/// metrics layer and `#[workflow_span]` keep, for any other code that records the
+/// same metrics on every call.
+///
+/// [`KeptHandles::get`] returns the handles kept for a key under the current
+/// recorder, or registers them. They are kept only under a lasting recorder (see the
+/// [module docs](self)), for at most `cap` keys; past that, and under any other
+/// recorder, every call registers (the label guard still caps what reaches the
+/// recorder). Keys are found by a hash and confirmed by the caller's `is_for`, so a
+/// collision costs a registration, never another key's handles.
+///
+/// ```
+/// use instrument_core::cardinality::{keep_handles_for, KeptHandles};
+///
+/// static REQUESTS: KeptHandles<metrics::Counter> = KeptHandles::new(1024);
+///
+/// fn count(route: &'static str) {
+///     // Under a lasting recorder, registered once per route; else on every call.
+///     let counter = REQUESTS.get(&route, |_| true, || metrics::counter!("requests_total", "route" => route));
+///     counter.increment(1);
+/// }
+/// count("/workflows");
+/// ```
+pub struct KeptHandles<T> {
+    map: RwLock<HashMap<u64, Kept<T>, FixedState>>,
+    cap: usize,
+}
+
+/// Handles and the recorder they belong to.
+struct Kept<T> {
+    recorder: usize,
+    handles: Arc<T>,
+}
+
+/// Seed of the key hashes. Fixed, so that a `static` can hold a [`KeptHandles`].
+const KEY_SEED: u64 = 0x7465_6e61;
+/// Seed of the map's hashes of those.
+const MAP_SEED: u64 = 0x5173_6e64;
+
+impl<T> std::fmt::Debug for KeptHandles<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.map.read().map_or(0, |m| m.len());
+        f.debug_struct("KeptHandles")
+            .field("keys", &len)
+            .field("cap", &self.cap)
+            .finish()
+    }
+}
+
+impl<T> KeptHandles<T> {
+    /// No handles yet; at most `cap` keys kept (a `static`'s initialiser).
+    pub const fn new(cap: usize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::with_hasher(FixedState::with_seed(MAP_SEED))),
+            cap,
+        }
+    }
+
+    /// The handles of `key` under the current recorder: kept ones that `is_for`
+    /// confirms belong to `key`, else new ones from `register` (kept when the recorder
+    /// is lasting and there is room).
+    pub fn get<K: Hash + ?Sized>(
+        &self,
+        key: &K,
+        is_for: impl FnOnce(&T) -> bool,
+        register: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let Some(recorder) = lasting_recorder() else {
+            return Arc::new(register());
+        };
+        let hash = FixedState::with_seed(KEY_SEED).hash_one((recorder, key));
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = map.get(&hash) {
+            if kept.recorder == recorder && is_for(&kept.handles) {
+                return Arc::clone(&kept.handles);
+            }
+        }
+        let full = map.len() >= self.cap;
+        drop(map);
+        let handles = Arc::new(register());
+        if !full {
+            let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            // A colliding entry stays: the newcomer is simply not kept.
+            map.entry(hash).or_insert_with(|| Kept {
+                recorder,
+                handles: Arc::clone(&handles),
+            });
+        }
+        handles
+    }
 }

@@ -31,7 +31,7 @@ pub use guard::{
     DEFAULT_MAX_LABEL_SETS,
 };
 pub use lasting::{
-    keep_handles_for, keep_handles_for_global, lasting_recorder, MAX_LASTING_RECORDERS,
+    keep_handles_for, keep_handles_for_global, lasting_recorder, KeptHandles, MAX_LASTING_RECORDERS,
 };
 pub use recorder::GuardedRecorder;
 pub use route::{api_version, normalize_route, status_group, ID_PLACEHOLDER};

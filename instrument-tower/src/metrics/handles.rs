@@ -6,19 +6,15 @@
 //! stay valid, so the layer keeps them per label set and each request after the first
 //! costs one hash and one map read.
 //!
-//! Handles belong to the recorder that made them, so they are kept only for a recorder
-//! that lives as long as the program ([`lasting_recorder`]: the one
-//! `pipeline::install_prometheus` installs, or one declared with
-//! `keep_handles_for`), keyed by its address as well. Under any other recorder (a
-//! test's local one) each request registers its metrics. At most [`MAX_LABEL_SETS`]
-//! label sets are kept; past that, requests register as before (the label guard still
-//! caps what reaches the recorder).
+//! They are kept in a [`KeptHandles`]: only under a lasting recorder (the one
+//! `pipeline::install_prometheus` installs, or one declared with `keep_handles_for`),
+//! for at most [`MAX_LABEL_SETS`] label sets. Under any other recorder (a test's local
+//! one), and past that many label sets, each request registers its metrics (the label
+//! guard still caps what reaches the recorder).
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 
-use instrument_core::cardinality::lasting_recorder;
+use instrument_core::cardinality::KeptHandles;
 use instrument_core::semconv::{LABEL_STATUS, LABEL_TENANT_ID};
 use metrics::{Counter, Gauge, Histogram, Label};
 
@@ -49,7 +45,6 @@ impl LabelValues<'_> {
 
 /// The metrics of one label set.
 pub(crate) struct Handles {
-    recorder: usize,
     names: (&'static str, &'static str),
     values: (Box<str>, Box<str>),
     tenant: Box<str>,
@@ -86,10 +81,9 @@ impl std::fmt::Debug for Handles {
 }
 
 impl Handles {
-    fn register(config: &MetricsConfig, recorder: usize, values: &LabelValues<'_>) -> Self {
+    fn register(config: &MetricsConfig, values: &LabelValues<'_>) -> Self {
         let labels = values.labels();
         Self {
-            recorder,
             names: values.names,
             values: (values.values.0.into(), values.values.1.into()),
             tenant: values.tenant.into(),
@@ -99,9 +93,8 @@ impl Handles {
         }
     }
 
-    fn matches(&self, recorder: usize, values: &LabelValues<'_>) -> bool {
-        self.recorder == recorder
-            && self.names == values.names
+    fn matches(&self, values: &LabelValues<'_>) -> bool {
+        self.names == values.names
             && *self.values.0 == *values.values.0
             && *self.values.1 == *values.values.1
             && *self.tenant == *values.tenant
@@ -148,48 +141,28 @@ impl Handles {
     }
 }
 
-/// Handles per label set and recorder (see the [module docs](self)).
-///
-/// Label values are hashed with foldhash (seeded per process), and the map, keyed by
-/// that hash already, with foldhash's fixed seed: SipHash, `std`'s default, cost
-/// ~900 instructions per request for the two. A collision is harmless: an entry is
-/// checked against the label set on every hit, and a colliding newcomer is not cached.
-#[derive(Default)]
-pub(crate) struct HandleCache {
-    hasher: foldhash::quality::RandomState,
-    map: RwLock<HashMap<u64, Arc<Handles>, foldhash::fast::FixedState>>,
+/// Handles per label set, kept under a lasting recorder (see the [module docs](self)).
+pub(crate) struct HandleCache(KeptHandles<Handles>);
+
+impl Default for HandleCache {
+    fn default() -> Self {
+        Self(KeptHandles::new(MAX_LABEL_SETS))
+    }
 }
 
 impl std::fmt::Debug for HandleCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let len = self.map.read().map_or(0, |m| m.len());
-        f.debug_struct("HandleCache")
-            .field("label_sets", &len)
-            .finish()
+        self.0.fmt(f)
     }
 }
 
 impl HandleCache {
     /// The handles of `values` under the current recorder.
     pub(crate) fn get(&self, config: &MetricsConfig, values: &LabelValues<'_>) -> Arc<Handles> {
-        let Some(recorder) = lasting_recorder() else {
-            return Arc::new(Handles::register(config, 0, values));
-        };
-        let hash = self.hasher.hash_one((recorder, values));
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = map.get(&hash) {
-            if found.matches(recorder, values) {
-                return Arc::clone(found);
-            }
-        }
-        let full = map.len() >= MAX_LABEL_SETS;
-        drop(map);
-        let handles = Arc::new(Handles::register(config, recorder, values));
-        if !full {
-            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-            // A colliding entry stays: the newcomer is simply not cached.
-            map.entry(hash).or_insert_with(|| Arc::clone(&handles));
-        }
-        handles
+        self.0.get(
+            values,
+            |kept| kept.matches(values),
+            || Handles::register(config, values),
+        )
     }
 }
