@@ -42,7 +42,10 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// starts) and the redacted error, cut to 1 KiB. Metrics:
 /// `instrument_<kind>s_{started,completed,failed,cancelled}_total` and
 /// `instrument_<kind>_duration_seconds`, labels `tenant_id`, `name` (and `status` on
-/// the histogram). Arguments are recorded only when named in `fields(...)`.
+/// the histogram). Arguments are recorded only when named in `fields(...)`. Each
+/// function keeps its metric handles per tenant under a lasting recorder (the one
+/// `install_prometheus` installs; see `instrument_core::cardinality::keep_handles_for`),
+/// and registers them on every call under any other.
 ///
 /// Works on `async fn` and `fn`, free functions and methods, generic functions, inside
 /// `#[async_trait]` impls, with any return type. With the facade's `disabled`

@@ -108,14 +108,18 @@ pub fn lasting_recorder() -> Option<usize> {
 /// collision costs a registration, never another key's handles.
 ///
 /// ```
-/// use instrument_core::cardinality::{keep_handles_for, KeptHandles};
+/// use instrument_core::cardinality::KeptHandles;
 ///
-/// static REQUESTS: KeptHandles<metrics::Counter> = KeptHandles::new(1024);
+/// static REQUESTS: KeptHandles<(&str, metrics::Counter)> = KeptHandles::new(1024);
 ///
 /// fn count(route: &'static str) {
 ///     // Under a lasting recorder, registered once per route; else on every call.
-///     let counter = REQUESTS.get(&route, |_| true, || metrics::counter!("requests_total", "route" => route));
-///     counter.increment(1);
+///     let kept = REQUESTS.get(
+///         &route,
+///         |(kept_route, _)| *kept_route == route,
+///         || (route, metrics::counter!("requests_total", "route" => route)),
+///     );
+///     kept.1.increment(1);
 /// }
 /// count("/workflows");
 /// ```

@@ -27,6 +27,13 @@
 //! Duration and in-flight cover the whole response: a streaming response counts until
 //! its body ends; a request dropped at any point leaves the in-flight gauge.
 //!
+//! The layer keeps its metric handles per label set, so a request does not register
+//! its metrics again, but only under a recorder declared lasting: `install_prometheus`
+//! declares the one it installs; after installing a global recorder another way, call
+//! [`keep_handles_for_global`](instrument_core::cardinality::keep_handles_for_global).
+//! Under any other recorder (a test's local one) every request registers its metrics:
+//! correct, about 1 µs slower.
+//!
 //! ```
 //! use http::{Request, Response};
 //! use instrument_tower::metrics::RequestMetricsLayer;
