@@ -64,8 +64,12 @@ pub fn keep_handles_for(recorder: &'static dyn Recorder) -> bool {
 pub fn keep_handles_for_global() -> bool {
     // Local recorders are per thread; a fresh thread sees the global one, or
     // `metrics`' zero-sized no-op recorder when there is none.
-    std::thread::spawn(|| metrics::with_recorder(declare))
-        .join()
+    // A thread that cannot be spawned leaves the handles registered on every call.
+    std::thread::Builder::new()
+        .name("instrument-recorder-probe".into())
+        .spawn(|| metrics::with_recorder(declare))
+        .ok()
+        .and_then(|probe| probe.join().ok())
         .unwrap_or(false)
 }
 
