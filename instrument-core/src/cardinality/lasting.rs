@@ -105,8 +105,8 @@ pub fn lasting_recorder() -> Option<usize> {
 /// same metrics on every call.
 ///
 /// [`KeptHandles::get`] returns the handles kept for a key under the current
-/// recorder, or registers them. They are kept only under a lasting recorder (see the
-/// [module docs](self)), for at most `cap` keys; past that, and under any other
+/// recorder, or registers them. They are kept only under a lasting recorder (see
+/// [`keep_handles_for`]), for at most `cap` keys; past that, and under any other
 /// recorder, every call registers (the label guard still caps what reaches the
 /// recorder). Keys are found by a hash and confirmed by the caller's `is_for`, so a
 /// collision costs a registration, never another key's handles.
