@@ -23,14 +23,10 @@
 //!
 //! `cargo bench --bench overhead` (see `benches/README.md` for the options used).
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
-use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use http::{Request, Response};
+use http::Request;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::prometheus_recorder;
 use instrument::semconv::MetricNames;
@@ -39,96 +35,12 @@ use instrument::tower::tenant::TenantLayer;
 use instrument::tower::trace::TraceContextLayer;
 use instrument::workflow_span;
 use metrics::Recorder;
-use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::Sampler;
 use tower::{Layer, Service};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::layer::SubscriberExt as _;
 
 mod support;
 use support::*;
-
-/// The SDK as teams set it up: its own sampler, no processors of ours.
-fn plain_provider() -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_simple_exporter(Discard)
-        .build()
-}
-
-/// `http::HeaderMap` as an OpenTelemetry carrier (what `opentelemetry-http` provides).
-struct Headers<'a>(&'a http::HeaderMap);
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
-}
-
-/// axum-prometheus's metrics: requests counted and timed by method, endpoint, status.
-#[derive(Clone)]
-struct PrometheusMetrics<S>(S);
-
-impl<S, B> Service<Request<B>> for PrometheusMetrics<S>
-where
-    S: Service<Request<B>, Response = Response<String>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = MetricsFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        MetricsFuture {
-            method: request.method().as_str().to_owned(),
-            endpoint: request.uri().path().to_owned(),
-            start: Instant::now(),
-            inner: self.0.call(request),
-        }
-    }
-}
-
-#[pin_project::pin_project]
-struct MetricsFuture<F> {
-    #[pin]
-    inner: F,
-    method: String,
-    endpoint: String,
-    start: Instant,
-}
-
-impl<F, E> Future for MetricsFuture<F>
-where
-    F: Future<Output = Result<Response<String>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        let status = match &result {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(_) => "500".to_owned(),
-        };
-        let labels = [
-            ("method", std::mem::take(this.method)),
-            ("endpoint", std::mem::take(this.endpoint)),
-            ("status", status),
-        ];
-        metrics::counter!("axum_http_requests_total", &labels).increment(1);
-        metrics::histogram!("axum_http_requests_duration_seconds", &labels)
-            .record(this.start.elapsed().as_secs_f64());
-        Poll::Ready(result)
-    }
-}
 
 /// Calls `service` once per request built by `make`, reading the response body.
 fn bench_service<S>(
@@ -164,11 +76,7 @@ fn request_overhead(c: &mut Criterion) {
 
     let sampled = instrument_provider(Sampler::AlwaysOn);
     let sampled_out = instrument_provider(Sampler::TraceIdRatioBased(0.01));
-    let alternative_provider = plain_provider();
-    let subscriber = tracing_subscriber::registry().with(
-        tracing_opentelemetry::layer().with_tracer(alternative_provider.tracer("alternative")),
-    );
-    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+    let _alternative_provider = alternative_subscriber();
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -221,23 +129,7 @@ fn request_overhead(c: &mut Criterion) {
         full(&sampled_out, STORED_UNSAMPLED).layer(bare()),
         unsampled,
     );
-    let alternative = tower::ServiceBuilder::new()
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(
-                |request: &Request<String>| {
-                    let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));
-                    let span = tracing::info_span!(
-                        "request",
-                        http.request.method = %request.method(),
-                        url.path = %request.uri().path(),
-                    );
-                    let _ = span.set_parent(parent);
-                    span
-                },
-            ),
-        )
-        .layer_fn(PrometheusMetrics)
-        .service(bare());
+    let alternative = alternative();
     bench_service(
         &mut g,
         "alternative",

@@ -5,6 +5,9 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
 
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
@@ -14,12 +17,16 @@ use instrument::tenant::TenantId;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
 use instrument::tower::stack::InstrumentLayer;
 use metrics::{Key, Label};
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     ParentBasedSampler, Sampler, SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanExporter,
 };
 use tower::Service;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Drops every span: the figures are the spans' own cost, not an exporter's.
 #[derive(Debug)]
@@ -101,6 +108,122 @@ pub fn full(
         .source(source(stored))
         .tracer(provider.tracer("bench"))
         .build()
+}
+
+/// The SDK as teams set it up: its own sampler, no processors of ours.
+fn plain_provider() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_simple_exporter(Discard)
+        .build()
+}
+
+/// `http::HeaderMap` as an OpenTelemetry carrier (what `opentelemetry-http` provides).
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// axum-prometheus's metrics: requests counted and timed by method, endpoint, status.
+#[derive(Clone)]
+struct PrometheusMetrics<S>(S);
+
+impl<S, B> Service<Request<B>> for PrometheusMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<String>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = MetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        MetricsFuture {
+            method: request.method().as_str().to_owned(),
+            endpoint: request.uri().path().to_owned(),
+            start: Instant::now(),
+            inner: self.0.call(request),
+        }
+    }
+}
+
+#[pin_project::pin_project]
+struct MetricsFuture<F> {
+    #[pin]
+    inner: F,
+    method: String,
+    endpoint: String,
+    start: Instant,
+}
+
+impl<F, E> Future for MetricsFuture<F>
+where
+    F: Future<Output = Result<Response<String>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let status = match &result {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(_) => "500".to_owned(),
+        };
+        let labels = [
+            ("method", std::mem::take(this.method)),
+            ("endpoint", std::mem::take(this.endpoint)),
+            ("status", status),
+        ];
+        metrics::counter!("axum_http_requests_total", &labels).increment(1);
+        metrics::histogram!("axum_http_requests_duration_seconds", &labels)
+            .record(this.start.elapsed().as_secs_f64());
+        Poll::Ready(result)
+    }
+}
+
+/// What teams use today: tower-http's `TraceLayer` whose `make_span` extracts the
+/// parent with opentelemetry's `TraceContextPropagator` (spans through a global
+/// tracing subscriber with tracing-opentelemetry, see [`alternative_subscriber`]), and
+/// axum-prometheus's counter and histogram.
+pub fn alternative(
+) -> impl Service<Request<String>, Response = Response<impl http_body::Body>, Error = Infallible> + Clone
+{
+    tower::ServiceBuilder::new()
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &Request<String>| {
+                    let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));
+                    let span = tracing::info_span!(
+                        "request",
+                        http.request.method = %request.method(),
+                        url.path = %request.uri().path(),
+                    );
+                    let _ = span.set_parent(parent);
+                    span
+                },
+            ),
+        )
+        .layer_fn(PrometheusMetrics)
+        .service(bare())
+}
+
+/// Installs the alternative's global subscriber: tracing-opentelemetry over the SDK
+/// as [`plain_provider`] sets it up. Returns the provider (keep it alive).
+pub fn alternative_subscriber() -> SdkTracerProvider {
+    let provider = plain_provider();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("alternative")));
+    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+    provider
 }
 
 /// One call of `service` (after `poll_ready`), its response body read to the end.
