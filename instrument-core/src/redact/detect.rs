@@ -823,6 +823,29 @@ mod tests {
 
     proptest! {
         #[test]
+        fn byte_stats_counts_every_byte(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            // Each block, the padded last one included, against a byte-by-byte count.
+            let classes: [(u8, fn(u8) -> bool); 8] = [
+                (C_AT, |b| b == b'@'),
+                (C_SEP, |b| b == b'=' || b == b':'),
+                (C_COLON, |b| b == b':'),
+                (C_DOT, |b| b == b'.'),
+                (C_DASH, |b| b == b'-'),
+                (C_UNDERSCORE, |b| b == b'_'),
+                (C_SPACE, |b| b <= b' ' || b >= 0x80),
+                (C_B, |b| b == b'b' || b == b'B'),
+            ];
+            let class = classes
+                .iter()
+                .filter(|(_, is)| bytes.iter().any(|&b| is(b)))
+                .fold(0, |class, (c, _)| class | c);
+            let stats = byte_stats(&bytes);
+            prop_assert_eq!(stats.class, class);
+            prop_assert_eq!(stats.digits, bytes.iter().filter(|b| b.is_ascii_digit()).count());
+            prop_assert_eq!(stats.dashes, bytes.iter().filter(|&&b| b == b'-').count());
+        }
+
+        #[test]
         fn the_first_pass_skips_only_what_cannot_match(
             pieces in prop::collection::vec(prop::sample::select(vec![
                 "-----BEGIN", "----", "-", "bearer ", "Basic ", "BEARER", "abc", "://", ":",
