@@ -151,9 +151,62 @@ fn guard_fast_path((guard, key): &(LabelGuard, Key)) -> bool {
     black_box(guard.admit(black_box(key))).is_ok()
 }
 
+/// A trivial task handler, ready to be called once: plain, with `#[workflow_span]`
+/// (through the pipeline's processors and the guarded recorder, declared lasting), or
+/// with `#[tracing::instrument]` + tracing-opentelemetry (a plain provider and
+/// recorder), as `handler/*` in `overhead.rs`.
+pub struct Handler {
+    call: Box<dyn FnMut() -> usize>,
+}
+
+fn handler(kind: &str) -> &'static mut Handler {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let task = task();
+    let mut call: Box<dyn FnMut() -> usize> = match kind {
+        "plain" => Box::new(move || rt.block_on(plain(&task)).unwrap_or(0)),
+        "workflow_span" => {
+            opentelemetry::global::set_tracer_provider(instrument_provider(Sampler::AlwaysOn));
+            let (recorder, _handle) =
+                prometheus_recorder(LabelGuard::default(), &MetricNames::default())
+                    .expect("recorder");
+            let recorder = lasting(recorder);
+            Box::new(move || {
+                metrics::with_local_recorder(recorder, || {
+                    rt.block_on(with_workflow_span(&task)).unwrap_or(0)
+                })
+            })
+        }
+        _ => {
+            let provider = alternative_subscriber();
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            Box::new(move || {
+                let _keep = &provider;
+                metrics::with_local_recorder(&recorder, || {
+                    rt.block_on(with_tracing_instrument(&task)).unwrap_or(0)
+                })
+            })
+        }
+    };
+    for _ in 0..3 {
+        call();
+    }
+    Box::leak(Box::new(Handler { call }))
+}
+
+#[library_benchmark]
+#[bench::plain(setup = handler, args = ("plain"))]
+#[bench::workflow_span(setup = handler, args = ("workflow_span"))]
+#[bench::tracing_instrument_otel(setup = handler, args = ("tracing_instrument_otel"))]
+fn handler_call(handler: &'static mut Handler) -> usize {
+    black_box((handler.call)())
+}
+
 library_benchmark_group!(
     name = hot_paths;
-    benchmarks = full_stack_request, traceparent_parse, redact_clean_attribute, guard_fast_path
+    benchmarks = full_stack_request, handler_call, traceparent_parse, redact_clean_attribute,
+        guard_fast_path
 );
 
 main!(library_benchmark_groups = hot_paths);

@@ -33,7 +33,6 @@ use instrument::semconv::MetricNames;
 use instrument::tower::metrics::RequestMetricsLayer;
 use instrument::tower::tenant::TenantLayer;
 use instrument::tower::trace::TraceContextLayer;
-use instrument::workflow_span;
 use metrics::Recorder;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::Sampler;
@@ -151,25 +150,6 @@ fn request_overhead(c: &mut Criterion) {
     let _ = sampled_out.shutdown();
 }
 
-struct Task {
-    tenant: String,
-    id: String,
-}
-
-async fn plain(task: &Task) -> Result<usize, String> {
-    Ok(black_box(task.id.len()))
-}
-
-#[workflow_span(kind = "task", tenant = task.tenant, id = task.id)]
-async fn with_workflow_span(task: &Task) -> Result<usize, String> {
-    Ok(black_box(task.id.len()))
-}
-
-#[tracing::instrument(skip_all, fields(tenant.id = %task.tenant, task.id = %task.id))]
-async fn with_tracing_instrument(task: &Task) -> Result<usize, String> {
-    Ok(black_box(task.id.len()))
-}
-
 #[autometrics::autometrics]
 async fn with_autometrics(task: &Task) -> Result<usize, String> {
     Ok(black_box(task.id.len()))
@@ -186,10 +166,7 @@ fn handler_overhead(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let task = Task {
-        tenant: "acme".into(),
-        id: "task-5f0c2a9e8d1b4c37".into(),
-    };
+    let task = task();
     let mut g = c.benchmark_group("handler");
     let mut run = |name: &str, recorder: &dyn Recorder, f: &dyn Fn() -> Result<usize, String>| {
         g.bench_function(name, |b| {

@@ -16,6 +16,7 @@ use instrument::redact::Redactor;
 use instrument::tenant::TenantId;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
 use instrument::tower::stack::InstrumentLayer;
+use instrument::workflow_span;
 use metrics::{Key, Label};
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
@@ -252,6 +253,34 @@ impl<B: http_body::Body> IntoBody for Response<B> {
             Err(_) => 0,
         }
     }
+}
+
+/// What a task handler is called with.
+pub struct Task {
+    pub tenant: String,
+    pub id: String,
+}
+
+/// The task the handler benchmarks call with (its id has nine digits, not in a run).
+pub fn task() -> Task {
+    Task {
+        tenant: "acme".into(),
+        id: "task-5f0c2a9e8d1b4c37".into(),
+    }
+}
+
+pub async fn plain(task: &Task) -> Result<usize, String> {
+    Ok(black_box(task.id.len()))
+}
+
+#[workflow_span(kind = "task", tenant = task.tenant, id = task.id)]
+pub async fn with_workflow_span(task: &Task) -> Result<usize, String> {
+    Ok(black_box(task.id.len()))
+}
+
+#[tracing::instrument(skip_all, fields(tenant.id = %task.tenant, task.id = %task.id))]
+pub async fn with_tracing_instrument(task: &Task) -> Result<usize, String> {
+    Ok(black_box(task.id.len()))
 }
 
 /// 64 bytes with nothing to mask (the common attribute value).

@@ -825,7 +825,8 @@ mod tests {
         #[test]
         fn byte_stats_counts_every_byte(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             // Each block, the padded last one included, against a byte-by-byte count.
-            let classes: [(u8, fn(u8) -> bool); 8] = [
+            type Class = (u8, fn(u8) -> bool);
+            let classes: [Class; 8] = [
                 (C_AT, |b| b == b'@'),
                 (C_SEP, |b| b == b'=' || b == b':'),
                 (C_COLON, |b| b == b':'),
