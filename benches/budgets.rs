@@ -159,14 +159,22 @@ pub struct Handler {
     call: Box<dyn FnMut() -> usize>,
 }
 
-fn handler(kind: &str) -> &'static mut Handler {
+/// What the handler is wrapped in.
+#[derive(Clone, Copy)]
+pub enum Wrap {
+    Plain,
+    WorkflowSpan,
+    TracingInstrument,
+}
+
+fn handler(wrap: Wrap) -> &'static mut Handler {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     let task = task();
-    let mut call: Box<dyn FnMut() -> usize> = match kind {
-        "plain" => Box::new(move || rt.block_on(plain(&task)).unwrap_or(0)),
-        "workflow_span" => {
+    let mut call: Box<dyn FnMut() -> usize> = match wrap {
+        Wrap::Plain => Box::new(move || rt.block_on(plain(&task)).unwrap_or(0)),
+        Wrap::WorkflowSpan => {
             opentelemetry::global::set_tracer_provider(instrument_provider(Sampler::AlwaysOn));
             let (recorder, _handle) =
                 prometheus_recorder(LabelGuard::default(), &MetricNames::default())
@@ -178,7 +186,7 @@ fn handler(kind: &str) -> &'static mut Handler {
                 })
             })
         }
-        _ => {
+        Wrap::TracingInstrument => {
             let provider = alternative_subscriber();
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
             Box::new(move || {
@@ -196,9 +204,9 @@ fn handler(kind: &str) -> &'static mut Handler {
 }
 
 #[library_benchmark]
-#[bench::plain(setup = handler, args = ("plain"))]
-#[bench::workflow_span(setup = handler, args = ("workflow_span"))]
-#[bench::tracing_instrument_otel(setup = handler, args = ("tracing_instrument_otel"))]
+#[bench::plain(setup = handler, args = (Wrap::Plain))]
+#[bench::workflow_span(setup = handler, args = (Wrap::WorkflowSpan))]
+#[bench::tracing_instrument_otel(setup = handler, args = (Wrap::TracingInstrument))]
 fn handler_call(handler: &'static mut Handler) -> usize {
     black_box((handler.call)())
 }
