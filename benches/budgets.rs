@@ -34,20 +34,45 @@ pub struct Stack {
     request: Option<Request<String>>,
 }
 
+impl Stack {
+    /// `service` called on a runtime of its own under `recorder` (none: the global
+    /// one), warmed with three requests (caches, handles, lazy statics), then leaked
+    /// with the one request the benchmark measures. `keep` lives as long.
+    fn ready<S>(
+        mut service: S,
+        recorder: Option<&'static dyn metrics::Recorder>,
+        incoming: &'static str,
+        keep: impl Sized + 'static,
+    ) -> &'static mut Self
+    where
+        S: tower::Service<Request<String>> + 'static,
+        S::Response: IntoBody,
+        S::Error: std::fmt::Debug,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut call = move |request: Request<String>| {
+            let _keep = &keep;
+            let serve = || rt.block_on(serve_once(&mut service, request));
+            match recorder {
+                Some(recorder) => metrics::with_local_recorder(recorder, serve),
+                None => serve(),
+            }
+        };
+        for _ in 0..3 {
+            call(request(incoming));
+        }
+        Box::leak(Box::new(Self {
+            call: Box::new(call),
+            request: Some(request(incoming)),
+        }))
+    }
+}
+
 /// The trivial service alone: the floor the stack's counts are read against.
 fn bare_stack() -> &'static mut Stack {
-    let mut service = bare();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let mut call = move |request: Request<String>| rt.block_on(serve_once(&mut service, request));
-    for _ in 0..3 {
-        call(request(INCOMING));
-    }
-    Box::leak(Box::new(Stack {
-        call: Box::new(call),
-        request: Some(request(INCOMING)),
-    }))
+    Stack::ready(bare(), None, INCOMING, ())
 }
 
 fn stack(sampled: bool) -> &'static mut Stack {
@@ -65,49 +90,28 @@ fn stack(sampled: bool) -> &'static mut Stack {
         )
     };
     let provider = instrument_provider(sampler);
-    let mut service = full(&provider, stored).layer(bare());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let mut call = move |request: Request<String>| {
-        let _keep = &provider;
-        metrics::with_local_recorder(recorder, || rt.block_on(serve_once(&mut service, request)))
-    };
-    // Warm: caches, handles, lazy statics.
-    for _ in 0..3 {
-        call(request(incoming));
-    }
-    Box::leak(Box::new(Stack {
-        call: Box::new(call),
-        request: Some(request(incoming)),
-    }))
+    let service = full(&provider, stored).layer(bare());
+    Stack::ready(service, Some(recorder), incoming, provider)
 }
 
 /// What teams use today (`support::alternative`), measured the same way: its
 /// instructions over `bare` against the stack's are the 25 % target, counted.
 fn alternative_stack(sampled: bool) -> &'static mut Stack {
     let provider = alternative_subscriber();
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let mut service = alternative();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let recorder = leaked(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
     let incoming = if sampled {
         INCOMING
     } else {
         INCOMING_UNSAMPLED
     };
-    let mut call = move |request: Request<String>| {
-        let _keep = &provider;
-        metrics::with_local_recorder(&recorder, || rt.block_on(serve_once(&mut service, request)))
-    };
-    for _ in 0..3 {
-        call(request(incoming));
-    }
-    Box::leak(Box::new(Stack {
-        call: Box::new(call),
-        request: Some(request(incoming)),
-    }))
+    Stack::ready(alternative(), Some(recorder), incoming, provider)
+}
+
+/// `recorder` for the rest of the program, not declared lasting: nothing of the
+/// alternative keeps metric handles anyway (it registers on every request, as
+/// axum-prometheus does).
+fn leaked<R: metrics::Recorder + 'static>(recorder: R) -> &'static R {
+    Box::leak(Box::new(recorder))
 }
 
 #[library_benchmark]
