@@ -34,6 +34,7 @@
 mod detect;
 mod json;
 mod keys;
+mod memo;
 mod policy;
 mod prefix;
 mod sql;
@@ -69,6 +70,8 @@ pub struct Redactor {
 }
 
 struct Inner {
+    /// This redactor in the per-thread memo of clean values.
+    id: u64,
     keys: KeyMatcher,
     detectors: Detectors,
     max_scan_bytes: usize,
@@ -177,6 +180,7 @@ impl Redactor {
         let detectors = Detectors::new(policy, &words)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                id: memo::next_owner(),
                 keys,
                 detectors,
                 max_scan_bytes: policy.max_scan_bytes.max(64),
@@ -297,8 +301,34 @@ impl Redactor {
         self.scan_text(value, 0, summary)
     }
 
-    /// Value rules over free text, JSON first when the text is a JSON document.
+    /// Value rules over free text, JSON first when the text is a JSON document. A short
+    /// value found clean is remembered for the thread (see [`memo`]), so a value that
+    /// repeats (a span name, a route, an id on two spans) is scanned once.
     fn scan_text<'a>(
+        &self,
+        value: &'a str,
+        depth: usize,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        // Nested JSON (depth > 0) is judged by its depth too: not remembered.
+        if depth > 0 || value.len() > memo::MAX_LEN {
+            return self.scan_unremembered(value, depth, summary);
+        }
+        let id = self.inner.id;
+        let set = match memo::lookup(id, value) {
+            memo::Lookup::Clean => return Cow::Borrowed(value),
+            memo::Lookup::Unknown(set) => set,
+            memo::Lookup::Untracked => return self.scan_unremembered(value, depth, summary),
+        };
+        let masked_before = summary.total();
+        let scanned = self.scan_unremembered(value, depth, summary);
+        if matches!(scanned, Cow::Borrowed(_)) && summary.total() == masked_before {
+            memo::remember(id, set, value);
+        }
+        scanned
+    }
+
+    fn scan_unremembered<'a>(
         &self,
         value: &'a str,
         depth: usize,

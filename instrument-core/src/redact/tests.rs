@@ -466,6 +466,50 @@ fn hostile_inputs_do_not_panic() {
     }
 }
 
+#[test]
+fn a_value_found_clean_by_one_policy_is_still_masked_by_another() {
+    // The first redactor remembers the address as clean (IPs are off by default); the
+    // second, with IPs on, must not take that verdict.
+    let lenient = Redactor::default();
+    let strict = Redactor::new(&RedactionPolicy {
+        enable: vec![Rule::Ip],
+        ..RedactionPolicy::default()
+    })
+    .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            lenient.redact_value("peer 10.1.2.3"),
+            Cow::Borrowed(_)
+        ));
+    }
+    for _ in 0..2 {
+        assert_eq!(strict.redact_value("peer 10.1.2.3"), "peer [REDACTED]");
+    }
+    // A clone is the same policy and shares the verdicts.
+    assert!(matches!(
+        lenient.clone().redact_value("peer 10.1.2.3"),
+        Cow::Borrowed(_)
+    ));
+}
+
+#[test]
+fn remembered_values_are_still_masked_under_sensitive_keys() {
+    let r = Redactor::default();
+    assert!(matches!(
+        r.redact_attribute("note", "hunter2"),
+        Cow::Borrowed(_)
+    ));
+    assert_eq!(r.redact_attribute("password", "hunter2"), "[REDACTED]");
+    // Nested JSON is judged with its depth, not from the memo.
+    let deep = Redactor::new(&RedactionPolicy {
+        max_json_depth: 1,
+        ..RedactionPolicy::default()
+    })
+    .unwrap();
+    assert!(matches!(deep.redact_value("[1]"), Cow::Borrowed(_)));
+    assert_eq!(deep.redact_json(r#"{"a":"[1]"}"#), r#"{"a":"[REDACTED]"}"#);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -477,6 +521,36 @@ mod properties {
             let _ = r.redact_attribute(&key, &value);
             let _ = r.redact_url(&value);
             let _ = sanitize_sql(&value);
+        }
+
+        #[test]
+        fn remembering_clean_values_changes_no_answer(
+            values in proptest::collection::vec(
+                "(peer |id |GET /v1/)?([a-z0-9.@/ -]{0,12}|10\\.1\\.2\\.3|bob@example\\.com|4111 1111 1111 1111)",
+                1..12,
+            ),
+            long in "[a-z ]{60,70}",
+        ) {
+            // Each value through two policies, each twice in a row, then alternating:
+            // every answer is the one a scan without the memo gives.
+            let lenient = Redactor::default();
+            let strict = Redactor::new(&RedactionPolicy {
+                enable: vec![Rule::Ip],
+                ..RedactionPolicy::default()
+            })
+            .unwrap();
+            let values: Vec<String> = values.into_iter().chain([long]).collect();
+            for r in [&lenient, &lenient, &strict, &strict, &lenient, &strict, &lenient] {
+                for value in &values {
+                    let mut summary = RedactionSummary::default();
+                    let mut expected_summary = RedactionSummary::default();
+                    let got = r.redact_attribute_counted("note", value, &mut summary);
+                    let expected = r.scan_unremembered(value, 0, &mut expected_summary);
+                    prop_assert_eq!(&got, &expected);
+                    prop_assert_eq!(matches!(got, Cow::Borrowed(_)), matches!(expected, Cow::Borrowed(_)));
+                    prop_assert_eq!(summary.total(), expected_summary.total());
+                }
+            }
         }
 
         #[test]
