@@ -166,22 +166,35 @@ fn handler_overhead(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let task = task();
     let mut g = c.benchmark_group("handler");
-    let mut run = |name: &str, recorder: &dyn Recorder, f: &dyn Fn() -> Result<usize, String>| {
-        g.bench_function(name, |b| {
-            b.iter(|| metrics::with_local_recorder(recorder, f))
-        });
+    // A new task (a new id) per call, built outside the timed part.
+    let mut n = 0;
+    let mut next_task = || {
+        n += 1;
+        task(n)
     };
-    run("plain", guarded, &|| rt.block_on(plain(&task)));
-    run("workflow_span", guarded, &|| {
-        rt.block_on(with_workflow_span(&task))
+    let mut run =
+        |name: &str, recorder: &dyn Recorder, f: &dyn Fn(&Task) -> Result<usize, String>| {
+            g.bench_function(name, |b| {
+                b.iter_batched(
+                    &mut next_task,
+                    |task| {
+                        let out = metrics::with_local_recorder(recorder, || f(&task));
+                        (out, task)
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        };
+    run("plain", guarded, &|task| rt.block_on(plain(task)));
+    run("workflow_span", guarded, &|task| {
+        rt.block_on(with_workflow_span(task))
     });
-    run("tracing_instrument_otel", &plain_recorder, &|| {
-        rt.block_on(with_tracing_instrument(&task))
+    run("tracing_instrument_otel", &plain_recorder, &|task| {
+        rt.block_on(with_tracing_instrument(task))
     });
-    run("autometrics", &plain_recorder, &|| {
-        rt.block_on(with_autometrics(&task))
+    run("autometrics", &plain_recorder, &|task| {
+        rt.block_on(with_autometrics(task))
     });
     g.finish();
 }

@@ -261,11 +261,14 @@ pub struct Task {
     pub id: String,
 }
 
-/// The task the handler benchmarks call with (its id has nine digits, not in a run).
-pub fn task() -> Task {
+/// The `n`th task the handler benchmarks call with: each has an id of its own, as a
+/// real task does, so an id is scanned by the redactor once per call, not found in
+/// its memo of clean values. (Eight varying hex digits after an `e`: never the
+/// nine-digit run a card or SSN check starts from.)
+pub fn task(n: u32) -> Task {
     Task {
         tenant: "acme".into(),
-        id: "task-5f0c2a9e8d1b4c37".into(),
+        id: format!("task-5f0c2a9e{:08x}", n.wrapping_mul(0x9e37_79b9)),
     }
 }
 
@@ -285,6 +288,23 @@ pub async fn with_tracing_instrument(task: &Task) -> Result<usize, String> {
 
 /// 64 bytes with nothing to mask (the common attribute value).
 pub const CLEAN_64B: &str = "order-fulfilment step 3 of 7 completed for queue default-eu-west";
+/// Another clean 64-byte value, to warm a redactor without remembering `CLEAN_64B`.
+pub const CLEAN_64B_OTHER: &str =
+    "order-fulfilment step 4 of 7 completed for queue default-us-east";
+
+/// `n` different clean 64-byte values shaped like [`CLEAN_64B`] (its last four
+/// letters varied): cycled through, each is scanned as if seen for the first time,
+/// since the redactor's memo of clean values holds far fewer.
+pub fn clean_64b_values(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let tail: String = (0..4)
+                .map(|d| char::from(b'a' + (i / 26usize.pow(d) % 26) as u8))
+                .collect();
+            format!("{}{tail}", &CLEAN_64B[..60])
+        })
+        .collect()
+}
 
 /// The request counter's key for one tenant, route and status (three labels).
 pub fn requests_key() -> Key {
