@@ -5,10 +5,6 @@
 //! Short words would match inside unrelated names (`ssn` in `classname`), so words of
 //! fewer than five letters must stand as a whole word of the key instead.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::policy::PolicyError;
@@ -29,28 +25,8 @@ fn code(b: u8) -> usize {
 
 const TRIGRAMS: usize = 36 * 36 * 36;
 
-/// Keys longer than this are decided every time, not remembered.
-const MEMO_KEY_LEN: usize = 64;
-/// Keys remembered per thread and matcher; past that, keys are decided every time.
-const MEMO_KEYS: usize = 256;
-/// Matchers remembered per thread; a new one pushes out the oldest.
-const MEMO_MATCHERS: usize = 4;
-
-/// Identifies a matcher in the per-thread memos.
-static NEXT_MATCHER: AtomicU64 = AtomicU64::new(0);
-
-type Memo = HashMap<Box<str>, bool, foldhash::fast::RandomState>;
-
-thread_local! {
-    /// The keys each matcher has decided on this thread. Per thread, so a lookup takes
-    /// no lock and shares no cache line with other cores.
-    static MEMOS: RefCell<Vec<(u64, Memo)>> = const { RefCell::new(Vec::new()) };
-}
-
 #[derive(Debug)]
 pub(crate) struct KeyMatcher {
-    /// This matcher in the per-thread memos.
-    id: u64,
     /// First three letters of every deny word: a key none of whose trigrams is here
     /// matches no word, and is decided in one pass without the automata (the common
     /// case; `redact/clean_64b`). `None` when a deny word is shorter than three.
@@ -180,7 +156,6 @@ impl KeyMatcher {
             .filter(|a| !a.is_empty())
             .collect();
         Ok(Self {
-            id: NEXT_MATCHER.fetch_add(1, Ordering::Relaxed),
             first_trigrams,
             long,
             short,
@@ -206,44 +181,6 @@ impl KeyMatcher {
             (a, b, n) = (b, c, n + 1);
         }
         true
-    }
-
-    /// [`KeyMatcher::is_sensitive`], remembered per thread: for the keys code chooses
-    /// (span attributes, log fields, headers), a small set seen on every request. A
-    /// span's keys took ~360 instructions each to decide, a remembered one takes a
-    /// hash and a compare. Keys from request data (JSON members) should not come here:
-    /// they would fill the memo with keys seen once.
-    pub(crate) fn is_sensitive_memo(&self, key: &str) -> bool {
-        if key.len() > MEMO_KEY_LEN {
-            return self.is_sensitive(key);
-        }
-        let remembered = MEMOS.try_with(|memos| {
-            let mut memos = memos.try_borrow_mut().ok()?;
-            let i = match memos.iter().position(|(id, _)| *id == self.id) {
-                Some(i) => i,
-                None => {
-                    if memos.len() >= MEMO_MATCHERS {
-                        memos.remove(0);
-                    }
-                    memos.push((self.id, Memo::default()));
-                    memos.len() - 1
-                }
-            };
-            let memo = &mut memos[i].1;
-            if let Some(&sensitive) = memo.get(key) {
-                return Some(sensitive);
-            }
-            let sensitive = self.is_sensitive(key);
-            if memo.len() < MEMO_KEYS {
-                memo.insert(key.into(), sensitive);
-            }
-            Some(sensitive)
-        });
-        // A thread being torn down (or a re-entrant call) decides without the memo.
-        remembered
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| self.is_sensitive(key))
     }
 
     /// Whether `key` names a sensitive value.
@@ -290,45 +227,6 @@ mod tests {
             allow.iter().copied(),
         )
         .unwrap()
-    }
-
-    #[test]
-    fn remembered_answers_are_the_matchers_own() {
-        let plain = matcher(&[]);
-        let allowing = matcher(&["token_count"]);
-        let keys = [
-            "token_count",
-            "http.route",
-            "db_password",
-            "TokenCount",
-            "note",
-        ];
-        // Twice: the second round answers from the memo, per matcher.
-        for _ in 0..2 {
-            for key in keys {
-                assert_eq!(
-                    plain.is_sensitive_memo(key),
-                    plain.is_sensitive(key),
-                    "{key}"
-                );
-                assert_eq!(
-                    allowing.is_sensitive_memo(key),
-                    allowing.is_sensitive(key),
-                    "{key}"
-                );
-            }
-        }
-        assert!(plain.is_sensitive_memo("token_count"));
-        assert!(!allowing.is_sensitive_memo("token_count"));
-        // Past the memo's capacity, and for more matchers than it keeps, answers stay right.
-        let others: Vec<KeyMatcher> = (0..MEMO_MATCHERS + 1).map(|_| matcher(&[])).collect();
-        for i in 0..MEMO_KEYS + 10 {
-            let key = format!("field_{i}");
-            assert!(!plain.is_sensitive_memo(&key));
-            assert!(others[i % others.len()].is_sensitive_memo(&format!("{key}_secret")));
-        }
-        assert!(plain.is_sensitive_memo("db_password"));
-        assert!(plain.is_sensitive_memo(&format!("{}password", "x".repeat(MEMO_KEY_LEN))));
     }
 
     #[test]

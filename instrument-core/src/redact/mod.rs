@@ -16,9 +16,11 @@
 //! nested deeper than the limit is masked whole. A clean value comes back borrowed,
 //! without allocating.
 //!
-//! Values of up to 64 bytes found clean are remembered per thread and redactor (a
-//! small cache, 10 KiB per thread), so a value that repeats, such as a span name or a
-//! route, is scanned once; a value with something to mask is scanned every time.
+//! Values of up to 64 bytes found clean, and whether keys of up to 64 bytes are
+//! sensitive, are remembered per thread and redactor (two small caches, 10 KiB each
+//! per thread), so a value or key that repeats, such as a span name, a route or an
+//! attribute key, is decided once; a value with something to mask is scanned every
+//! time.
 //!
 //! ```
 //! use std::borrow::Cow;
@@ -74,7 +76,7 @@ pub struct Redactor {
 }
 
 struct Inner {
-    /// This redactor in the per-thread memo of clean values.
+    /// This redactor in the per-thread memos of clean values and sensitive keys.
     id: u64,
     keys: KeyMatcher,
     detectors: Detectors,
@@ -199,8 +201,15 @@ impl Redactor {
     }
 
     /// Whether values under `key` are masked whole by the key rule.
+    ///
+    /// Remembered per thread (see the module docs): meant for the keys code chooses
+    /// (span attributes, log fields, headers), a small set seen on every request. Keys
+    /// from request data (JSON members) are decided with the matcher directly, so that
+    /// keys seen once do not push those out.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
-        self.inner.detectors.on(Rule::SensitiveKey) && self.inner.keys.is_sensitive_memo(key)
+        let keys = &self.inner.keys;
+        self.inner.detectors.on(Rule::SensitiveKey)
+            && memo::SENSITIVE.decided(self.inner.id, key, |key| keys.is_sensitive(key))
     }
 
     /// Sanitises `value` as read from `kind`, adding what was masked to `summary`.
@@ -319,15 +328,18 @@ impl Redactor {
             return self.scan_unremembered(value, depth, summary);
         }
         let id = self.inner.id;
-        let set = match memo::lookup(id, value) {
-            memo::Lookup::Clean => return Cow::Borrowed(value),
+        let set = match memo::CLEAN.lookup(id, value) {
+            memo::Lookup::Known(true) => return Cow::Borrowed(value),
             memo::Lookup::Unknown(set) => set,
-            memo::Lookup::Untracked => return self.scan_unremembered(value, depth, summary),
+            // (Only clean values are remembered: `Known(false)` does not occur.)
+            memo::Lookup::Known(false) | memo::Lookup::Untracked => {
+                return self.scan_unremembered(value, depth, summary)
+            }
         };
         let masked_before = summary.total();
         let scanned = self.scan_unremembered(value, depth, summary);
         if matches!(scanned, Cow::Borrowed(_)) && summary.total() == masked_before {
-            memo::remember(id, set, value);
+            memo::CLEAN.remember(id, set, value, true);
         }
         scanned
     }

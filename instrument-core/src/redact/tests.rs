@@ -493,6 +493,49 @@ fn a_value_found_clean_by_one_policy_is_still_masked_by_another() {
 }
 
 #[test]
+fn remembered_key_answers_are_each_redactors_own() {
+    let plain = Redactor::default();
+    let allowing = Redactor::new(&RedactionPolicy {
+        allowed_keys: vec!["token_count".into()],
+        ..RedactionPolicy::default()
+    })
+    .unwrap();
+    let keys = [
+        "token_count",
+        "http.route",
+        "db_password",
+        "TokenCount",
+        "note",
+    ];
+    // Twice each, then alternating: the later rounds answer from the memo.
+    for order in [
+        [&plain, &plain, &allowing, &allowing],
+        [&plain, &allowing, &plain, &allowing],
+    ] {
+        for r in order {
+            for key in keys {
+                assert_eq!(
+                    r.is_sensitive_key(key),
+                    r.inner.keys.is_sensitive(key),
+                    "{key}"
+                );
+            }
+        }
+    }
+    assert!(plain.is_sensitive_key("token_count"));
+    assert!(!allowing.is_sensitive_key("token_count"));
+    // More keys than the memo holds, and keys too long to keep: answers stay right.
+    for i in 0..300 {
+        let key = format!("field_{i}");
+        assert!(!plain.is_sensitive_key(&key));
+        assert!(plain.is_sensitive_key(&format!("{key}_secret")));
+    }
+    assert!(plain.is_sensitive_key("db_password"));
+    assert!(plain.is_sensitive_key(&format!("{}password", "x".repeat(64))));
+    assert!(!plain.is_sensitive_key(&"x".repeat(65)));
+}
+
+#[test]
 fn remembered_values_are_still_masked_under_sensitive_keys() {
     let r = Redactor::default();
     assert!(matches!(
