@@ -36,12 +36,27 @@ use http::request::Parts;
 use instrument_core::context::ParentPolicy;
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::MetricNames;
+use instrument_core::tenant::TenantId;
 use opentelemetry::trace::{Span, Tracer};
 
 use crate::metrics::{MetricsService, RequestMetricsLayer};
+use crate::protocol::Protocol;
 use crate::source::{NoSource, TraceSource};
-use crate::tenant::{InvalidHeaderName, TenantLayer, TenantService};
+use crate::tenant::{InvalidHeaderName, Reason, TenantLayer, TenantService};
 use crate::trace::{RouteFn, TraceContextLayer, TraceService};
+
+/// What the trace layer of an [`InstrumentLayer`] read from a request, left in its
+/// extensions for the two layers below, so that no header is read twice and no route
+/// normalized twice. Only layers built together by [`InstrumentBuilder`] use it: they
+/// share the tenant header and the route function, so they would read the same.
+#[derive(Debug, Clone)]
+pub(crate) struct Read {
+    pub(crate) protocol: Protocol,
+    /// The tenant as [`resolve_tenant`](crate::tenant::resolve_tenant) found it.
+    pub(crate) tenant: Result<TenantId, Reason>,
+    /// The `http.route` of a plain HTTP request; `None` for gRPC.
+    pub(crate) route: Option<Arc<str>>,
+}
 
 /// The three layers in order (see the [module docs](self)).
 #[derive(Debug)]
@@ -196,9 +211,148 @@ impl<Src> InstrumentBuilder<Src> {
             None => (self.trace, self.metrics),
         };
         InstrumentLayer {
-            trace,
+            trace: trace.shares_reads(),
             tenant: self.tenant.under_trace_layer(),
-            metrics,
+            metrics: metrics.under_trace_layer(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{Request, Response, StatusCode};
+    use instrument_core::semconv::HTTP_ROUTE;
+    use metrics_util::debugging::DebuggingRecorder;
+    use tower::{ServiceBuilder, ServiceExt as _};
+
+    use super::InstrumentLayer;
+    use crate::metrics::RequestMetricsLayer;
+    use crate::test_support::*;
+
+    async fn ok(_: Request<()>) -> Result<Response<Reply>, Infallible> {
+        Ok(Response::new(Reply::text("ok")))
+    }
+
+    fn post(path: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut request = Request::post(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap()
+    }
+
+    /// The trace layer reads the tenant and the route once for the three layers: all
+    /// three follow the builder's tenant header and route function.
+    #[test]
+    fn the_layers_read_the_builders_tenant_header_and_route() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .tenant_header("x-org")
+            .unwrap()
+            .route(|parts| {
+                parts
+                    .uri
+                    .path()
+                    .starts_with("/jobs/")
+                    .then(|| "/jobs/:job".to_owned())
+            })
+            .build();
+        let statuses = |requests: Vec<Request<()>>| {
+            let layer = layer.clone();
+            let mut statuses = Vec::new();
+            run(&recorder, async {
+                for request in requests {
+                    let service = ServiceBuilder::new().layer(layer.clone()).service_fn(ok);
+                    let response = service.oneshot(request).await.unwrap();
+                    statuses.push(response.status());
+                    drain(response.into_body()).await;
+                }
+            });
+            statuses
+        };
+        let statuses = statuses(vec![
+            post("/jobs/nightly-report", &[("x-org", "acme")]),
+            post("/jobs/nightly-report", &[("x-tenant-id", "acme")]),
+            post(
+                "/jobs/nightly-report",
+                &[("x-org", "acme"), ("x-org", "globex")],
+            ),
+            post("/orders/12345", &[("x-org", "acme")]),
+        ]);
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::OK,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::BAD_REQUEST,
+                StatusCode::OK
+            ]
+        );
+
+        let spans = spans(&exporter);
+        let names: Vec<&str> = spans.iter().map(|span| &*span.name).collect();
+        assert_eq!(
+            names,
+            [
+                "POST /jobs/:job",
+                "POST /jobs/:job",
+                "POST /jobs/:job",
+                "POST /orders/{id}"
+            ]
+        );
+        assert_eq!(
+            attr_str(&spans[0], HTTP_ROUTE).as_deref(),
+            Some("/jobs/:job")
+        );
+        assert_eq!(attr_str(&spans[0], "tenant.id").as_deref(), Some("acme"));
+        assert_eq!(attr_str(&spans[3], "tenant.id").as_deref(), Some("acme"));
+
+        let m = snapshot(&recorder);
+        let requests = |route: &str| {
+            m.get(&format!(
+                "instrument_requests_total{{method=POST,route={route},status=2xx,tenant_id=acme}}"
+            ))
+            .map(String::as_str)
+        };
+        assert_eq!(requests("/jobs/:job"), Some("1"));
+        assert_eq!(requests("/orders/{id}"), Some("1"));
+        let rejected = |reason: &str| {
+            m.get(&format!(
+                "instrument_tenant_rejections_total{{protocol=http,reason={reason}}}"
+            ))
+            .map(String::as_str)
+        };
+        assert_eq!(rejected("missing"), Some("1"));
+        assert_eq!(rejected("malformed"), Some("1"));
+    }
+
+    /// What the stack read is its own: a metrics layer of its own configuration, inside
+    /// the stack, picks its own route.
+    #[test]
+    fn a_metrics_layer_inside_the_stack_keeps_its_own_route() {
+        let recorder = DebuggingRecorder::new();
+        run(&recorder, async {
+            let service = ServiceBuilder::new()
+                .layer(InstrumentLayer::default())
+                .layer(RequestMetricsLayer::new().route(|_| Some("/inner".to_owned())))
+                .service_fn(ok);
+            let request = post("/workflows/wf-1", &[("x-tenant-id", "acme")]);
+            let response = service.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            drain(response.into_body()).await;
+        });
+        let m = snapshot(&recorder);
+        let requests = |route: &str| {
+            m.get(&format!(
+                "instrument_requests_total{{method=POST,route={route},status=2xx,tenant_id=acme}}"
+            ))
+            .map(String::as_str)
+        };
+        assert_eq!(requests("/workflows/wf-1"), Some("1"), "the stack's own");
+        assert_eq!(requests("/inner"), Some("1"), "the inner layer's");
     }
 }

@@ -15,6 +15,7 @@ use metrics::SharedString;
 use super::future::{Measure, MetricsFuture};
 use super::handles::{HandleCache, LabelValues};
 use crate::protocol::{grpc_service_method, Protocol};
+use crate::stack::Read;
 use crate::trace::{method_label, RouteFn};
 
 /// Label of the gRPC service (`package.Service`).
@@ -50,6 +51,9 @@ pub(crate) struct MetricsConfig {
     pub(crate) errors: SharedString,
     pub(crate) in_flight: SharedString,
     pub(crate) route: Option<Arc<RouteFn>>,
+    /// Set under [`InstrumentLayer`](crate::stack::InstrumentLayer): the protocol and
+    /// route come from the trace layer's [`Read`], computed with the same route function.
+    pub(crate) under_trace_layer: bool,
     /// Handles per label set, shared by the layer's services.
     pub(crate) handles: Arc<HandleCache>,
 }
@@ -75,6 +79,7 @@ impl RequestMetricsLayer {
                 errors: shared(&names.request_errors_total()),
                 in_flight: shared(&names.requests_in_flight()),
                 route: None,
+                under_trace_layer: false,
                 handles: Arc::default(),
             }),
         }
@@ -91,6 +96,12 @@ impl RequestMetricsLayer {
 
     pub(crate) fn with_route(mut self, route: Option<Arc<RouteFn>>) -> Self {
         Arc::make_mut(&mut self.config).route = route;
+        self
+    }
+
+    /// See [`MetricsConfig::under_trace_layer`].
+    pub(crate) fn under_trace_layer(mut self) -> Self {
+        Arc::make_mut(&mut self.config).under_trace_layer = true;
         self
     }
 }
@@ -136,8 +147,15 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
-        let protocol = Protocol::of(&request);
         let (parts, body) = request.into_parts();
+        let read = match self.config.under_trace_layer {
+            true => parts.extensions.get::<Read>(),
+            false => None,
+        };
+        let protocol = read.map_or_else(
+            || Protocol::of_headers(&parts.headers),
+            |read| read.protocol,
+        );
         let route;
         let (names, values) = match protocol {
             Protocol::Grpc => (
@@ -145,9 +163,12 @@ where
                 grpc_service_method(parts.uri.path()).unwrap_or((UNKNOWN, UNKNOWN)),
             ),
             Protocol::Http => {
-                route = match self.config.route.as_ref().and_then(|route| route(&parts)) {
-                    Some(route) => Cow::Owned(route),
-                    None => normalize_route(parts.uri.path()),
+                route = match read.and_then(|read| read.route.as_deref()) {
+                    Some(route) => Cow::Borrowed(route),
+                    None => match self.config.route.as_ref().and_then(|route| route(&parts)) {
+                        Some(route) => Cow::Owned(route),
+                        None => normalize_route(parts.uri.path()),
+                    },
                 };
                 (
                     (LABEL_METHOD, LABEL_ROUTE),

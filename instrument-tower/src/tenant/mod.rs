@@ -45,8 +45,8 @@ mod service;
 
 pub use future::ResponseFuture;
 pub use layer::{InvalidHeaderName, TenantLayer};
-pub(crate) use service::resolve as resolve_tenant;
 pub use service::TenantService;
+pub(crate) use service::{resolve as resolve_tenant, Reason};
 
 #[cfg(test)]
 mod tests;

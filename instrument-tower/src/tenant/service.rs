@@ -14,6 +14,7 @@ use super::future::ResponseFuture;
 use super::layer::TenantConfig;
 use crate::protocol::{Protocol, Refusal};
 use crate::source::StoredTrace;
+use crate::stack::Read;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +73,18 @@ pub(crate) fn resolve(
     TenantId::parse_bytes(value.as_bytes()).map_err(|_| Reason::Malformed)
 }
 
-/// The tenant of `request`, checked against the workflow it is about (a
-/// [`StoredTrace`] the trace-context layer found).
-fn admit<B>(request: &Request<B>, header: &HeaderName) -> Result<TenantId, Reason> {
-    let tenant = resolve(request.headers(), request.extensions(), header)?;
+/// The tenant of `request` (as the trace layer above `read` it, or else from the request
+/// itself), checked against the workflow it is about (a [`StoredTrace`] the trace-context
+/// layer found).
+fn admit<B>(
+    request: &Request<B>,
+    read: Option<&Read>,
+    header: &HeaderName,
+) -> Result<TenantId, Reason> {
+    let tenant = match read {
+        Some(read) => read.tenant.clone()?,
+        None => resolve(request.headers(), request.extensions(), header)?,
+    };
     match request.extensions().get::<StoredTrace>() {
         Some(stored) if stored.tenant() != &tenant => Err(Reason::CrossTenant),
         _ => Ok(tenant),
@@ -112,8 +121,12 @@ where
         {
             return ResponseFuture::passed(self.inner.call(request));
         }
-        let protocol = Protocol::of(&request);
-        match admit(&request, &self.config.header) {
+        let read = match self.config.under_trace_layer {
+            true => request.extensions().get::<Read>(),
+            false => None,
+        };
+        let protocol = read.map_or_else(|| Protocol::of(&request), |read| read.protocol);
+        match admit(&request, read, &self.config.header) {
             Ok(tenant) => {
                 // Every span started while the request is served, here or below,
                 // gets `tenant.id` from the context (the pipeline's tenant processor).

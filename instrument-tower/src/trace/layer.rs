@@ -57,6 +57,9 @@ pub(crate) struct TraceConfig {
     /// Headers recorded on the span, with their attribute keys.
     pub(crate) headers: Vec<(HeaderName, Key)>,
     pub(crate) redactor: Redactor,
+    /// Set under [`InstrumentLayer`](crate::stack::InstrumentLayer): leave what was
+    /// read in a [`Read`](crate::stack::Read) for the layers below.
+    pub(crate) shares_reads: bool,
 }
 
 impl fmt::Debug for TraceConfig {
@@ -97,6 +100,7 @@ impl TraceContextLayer {
                 route: None,
                 headers: Vec::new(),
                 redactor: Redactor::default(),
+                shares_reads: false,
             }),
             source: Arc::new(NoSource),
         }
@@ -167,6 +171,12 @@ impl<Src> TraceContextLayer<Src> {
 
     pub(crate) fn with_route(mut self, route: Arc<RouteFn>) -> Self {
         self.config_mut().route = Some(route);
+        self
+    }
+
+    /// See [`TraceConfig::shares_reads`].
+    pub(crate) fn shares_reads(mut self) -> Self {
+        self.config_mut().shares_reads = true;
         self
     }
 

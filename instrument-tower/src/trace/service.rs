@@ -23,6 +23,7 @@ use super::future::TraceFuture;
 use super::layer::TraceConfig;
 use crate::protocol::{grpc_service_method, Protocol};
 use crate::source::{SourceError, StoredTrace, TraceSource};
+use crate::stack::Read;
 use crate::tenant::resolve_tenant;
 
 /// The trace-context layer's service (see [`TraceContextLayer`](super::TraceContextLayer)).
@@ -108,7 +109,8 @@ const NEVER_IN_CLEAR: &[&str] = &[
 /// Starts the server span of a request: its parent chosen from what the source `found`
 /// and the caller's `traceparent`, its name and attributes from the request, the
 /// request's tenant in its context. A stored trace found is put in the request's
-/// extensions for the tenant layer.
+/// extensions for the tenant layer, and under an
+/// [`InstrumentLayer`](crate::stack::InstrumentLayer) what was read (see [`Read`]).
 pub(crate) fn begin(
     config: &TraceConfig,
     parts: &mut http::request::Parts,
@@ -132,7 +134,7 @@ pub(crate) fn begin(
     if let Incoming::Invalid(e) = &incoming {
         attributes.push(KeyValue::new(INCOMING_PARENT_INVALID, e.to_string()));
     }
-    let tenant = resolve_tenant(&parts.headers, &parts.extensions, &config.tenant_header).ok();
+    let tenant = resolve_tenant(&parts.headers, &parts.extensions, &config.tenant_header);
     let stored = match found {
         None => None,
         Some(Err(e)) => {
@@ -150,7 +152,7 @@ pub(crate) fn begin(
         Some(Ok(Some(trace))) => {
             let parent = match trace.restored() {
                 // Another tenant's trace is never joined (nor its id sent back).
-                _ if tenant.as_ref() != Some(trace.tenant()) => {
+                _ if tenant.as_ref().ok() != Some(trace.tenant()) => {
                     attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "another tenant"));
                     None
                 }
@@ -168,20 +170,22 @@ pub(crate) fn begin(
         .policy
         .choose(stored.as_ref(), incoming.span_context());
 
+    let mut http_route = None;
     let name = match protocol {
         Protocol::Grpc => grpc_name(parts.uri.path(), &mut attributes),
         Protocol::Http => {
             let method = method_label(&parts.method);
-            let route = match config.route.as_ref().and_then(|route| route(parts)) {
-                Some(route) => route,
-                None => normalize_route(parts.uri.path()).into_owned(),
+            let route: Arc<str> = match config.route.as_ref().and_then(|route| route(parts)) {
+                Some(route) => route.into(),
+                None => normalize_route(parts.uri.path()).into(),
             };
             let mut name = String::with_capacity(method.len() + 1 + route.len());
             name.push_str(method);
             name.push(' ');
             name.push_str(&route);
             attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, method));
-            attributes.push(KeyValue::new(HTTP_ROUTE, route));
+            attributes.push(KeyValue::new(HTTP_ROUTE, Arc::clone(&route)));
+            http_route = Some(route);
             Cow::Owned(name)
         }
     };
@@ -202,9 +206,16 @@ pub(crate) fn begin(
         Some(sc) => base.with_remote_span_context(sc),
         None => base,
     };
+    if config.shares_reads {
+        parts.extensions.insert(Read {
+            protocol,
+            tenant: tenant.clone(),
+            route: http_route,
+        });
+    }
     let parent_cx = match tenant {
-        Some(tenant) => with_tenant(&parent_cx, tenant),
-        None => parent_cx,
+        Ok(tenant) => with_tenant(&parent_cx, tenant),
+        Err(_) => parent_cx,
     };
     let tracer = config.tracer();
     let builder = tracer
