@@ -453,9 +453,9 @@ impl Call {
             Some(tenant) => with_tenant(&parent_cx, tenant.clone()),
             None => parent_cx,
         };
-        // Two more than this call's own: the pipeline's tenant processor adds
-        // `tenant.id` and its stamp when the span starts, without a reallocation.
-        let mut attributes = Vec::with_capacity(2 + N + 2);
+        // One more than this call's own: the pipeline's tenant processor adds its
+        // stamp when the span starts, without a reallocation.
+        let mut attributes = Vec::with_capacity(2 + N + 1);
         if let Some(tenant) = &tenant {
             attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
         }
@@ -606,8 +606,8 @@ impl State {
         }
         handler.end();
 
-        // Up to five of its own, and the tenant processor's two.
-        let mut attributes = Vec::with_capacity(5 + 2);
+        // Up to five of its own, and the tenant processor's stamp.
+        let mut attributes = Vec::with_capacity(5 + 1);
         if let Some(tenant) = &self.tenant {
             attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
         }

@@ -57,8 +57,8 @@ pub const EXECUTION_DURATION_MS: &str = "execution_duration_ms";
 pub const RUNNING_DURATION_MS: &str = "running_duration_ms";
 /// How many times the work was executed (polls).
 pub const EXECUTION_COUNT: &str = "execution_count";
-/// Internal marker: the tenant the tenant processor stamped at span start. Removed
-/// before export; never set it yourself.
+/// Internal marker: the tenant the tenant processor stamped at span start. It becomes
+/// the span's `tenant.id`, or goes, before export; never set it yourself.
 pub const TENANT_STAMPED: &str = "instrument.tenant.stamped";
 /// How many values the redactor masked on a span.
 pub const REDACTION_MASKED_COUNT: &str = "redaction.masked.count";

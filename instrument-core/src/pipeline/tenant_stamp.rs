@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::Span as _;
-use opentelemetry::{Context, KeyValue, StringValue, Value};
+use opentelemetry::{Context, Key, KeyValue, StringValue};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_STAMPED};
@@ -70,36 +70,72 @@ impl<P> TenantProcessor<P> {
     }
 
     /// Enforces the stamped tenant on a finished span; `false` when it must be dropped.
+    ///
+    /// The stamp carries the tenant: when the span has no `tenant.id` of the stamp's
+    /// value, the stamp becomes it, where it stands; otherwise the stamp goes and the
+    /// first such `tenant.id` stays. Every other `tenant.id` goes. Without a stamp, the
+    /// span's own first `tenant.id` stays.
     fn enforce(&self, span: &mut SpanData) -> bool {
-        let stamped: Option<StringValue> = span
-            .attributes
-            .iter()
-            .position(|kv| kv.key.as_str() == TENANT_STAMPED)
-            .map(|i| match span.attributes.remove(i).value {
-                Value::String(s) => s,
-                other => other.as_str().into_owned().into(),
-            });
-        let mut seen = false;
-        match &stamped {
-            // Only the stamped value survives, once.
-            Some(tenant) => span.attributes.retain(|kv| {
-                if kv.key.as_str() != TENANT_ID {
-                    return true;
+        // One pass finds the stamps and the `tenant.id`s; the usual spans (the stamp
+        // alone, or the stamp and a `tenant.id` of its value, as `#[workflow_span]`
+        // sets) then need no comparison of text and at most one removal.
+        let mut stamp = None;
+        let mut stamps = 0;
+        let mut first_id = None;
+        let mut ids = 0;
+        for (i, kv) in span.attributes.iter().enumerate() {
+            match kv.key.as_str() {
+                TENANT_ID => {
+                    ids += 1;
+                    first_id.get_or_insert(i);
                 }
-                let keep = !seen && kv.value.as_str() == tenant.as_str();
-                seen |= keep;
-                keep
-            }),
-            // No request tenant: the span's own first `tenant.id`, if any, stays.
-            None => span.attributes.retain(|kv| {
-                if kv.key.as_str() != TENANT_ID {
-                    return true;
+                TENANT_STAMPED => {
+                    stamps += 1;
+                    stamp.get_or_insert(i);
                 }
-                let keep = !seen;
-                seen = true;
-                keep
-            }),
+                _ => {}
+            }
         }
+        let attributes = &mut span.attributes;
+        let seen = match (stamp, first_id) {
+            (None, _) if ids <= 1 => ids == 1,
+            (Some(s), None) if stamps == 1 => {
+                attributes[s].key = Key::from_static_str(TENANT_ID);
+                true
+            }
+            (Some(s), Some(t))
+                if stamps == 1 && ids == 1 && attributes[s].value == attributes[t].value =>
+            {
+                attributes.remove(s);
+                true
+            }
+            (stamp, _) => {
+                let stamped = stamp.map(|s| attributes[s].value.as_str().into_owned());
+                let kept = attributes.iter().position(|kv| {
+                    kv.key.as_str() == TENANT_ID
+                        && stamped
+                            .as_deref()
+                            .is_none_or(|tenant| kv.value.as_str() == tenant)
+                });
+                // With a stamp and no `tenant.id` of its value, the stamp stays, renamed.
+                let kept = kept.or(stamp);
+                let mut i = 0;
+                attributes.retain(|kv| {
+                    let keep =
+                        Some(i) == kept || !matches!(kv.key.as_str(), TENANT_ID | TENANT_STAMPED);
+                    i += 1;
+                    keep
+                });
+                if let Some(kv) = kept.and_then(|_| {
+                    attributes
+                        .iter_mut()
+                        .find(|kv| kv.key.as_str() == TENANT_STAMPED)
+                }) {
+                    kv.key = Key::from_static_str(TENANT_ID);
+                }
+                kept.is_some()
+            }
+        };
         if seen {
             return true;
         }
@@ -120,8 +156,8 @@ impl<P> TenantProcessor<P> {
 impl<P: SpanProcessor> SpanProcessor for TenantProcessor<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         if let Some(tenant) = tenant_from(cx) {
+            // Becomes `tenant.id` at the end (see `enforce`).
             let value = StringValue::from(tenant.shared());
-            span.set_attribute(KeyValue::new(TENANT_ID, value.clone()));
             span.set_attribute(KeyValue::new(TENANT_STAMPED, value));
         }
         self.inner.on_start(span, cx);
@@ -134,4 +170,140 @@ impl<P: SpanProcessor> SpanProcessor for TenantProcessor<P> {
     }
 
     forward_to_inner!();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::SystemTime;
+
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
+    use opentelemetry::{InstrumentationScope, KeyValue, Value};
+    use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+    use proptest::prelude::*;
+
+    use super::{MissingTenant, TenantProcessor};
+    use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_STAMPED};
+
+    fn span(attributes: Vec<KeyValue>) -> SpanData {
+        SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Borrowed("test"),
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            attributes,
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("test").build(),
+        }
+    }
+
+    fn enforced(attributes: Vec<KeyValue>) -> Option<Vec<KeyValue>> {
+        let processor = TenantProcessor::new(MissingTenant::Drop, ());
+        let mut span = span(attributes);
+        processor.enforce(&mut span).then_some(span.attributes)
+    }
+
+    /// The rule, written plainly: every stamp goes; with a stamp (the first one), the
+    /// first `tenant.id` reading as its text stays, or else the stamp's value as
+    /// `tenant.id` where the stamp was; without, only the first `tenant.id` stays.
+    fn rule(attributes: &[KeyValue]) -> Option<Vec<KeyValue>> {
+        let stamp = attributes
+            .iter()
+            .position(|kv| kv.key.as_str() == TENANT_STAMPED);
+        let stamped = stamp.map(|s| attributes[s].value.as_str().into_owned());
+        let id = attributes.iter().position(|kv| {
+            kv.key.as_str() == TENANT_ID && stamped.as_ref().is_none_or(|t| kv.value.as_str() == *t)
+        });
+        let out: Vec<KeyValue> = attributes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, kv)| match kv.key.as_str() {
+                TENANT_STAMPED if id.is_none() && Some(i) == stamp => {
+                    Some(KeyValue::new(TENANT_ID, kv.value.clone()))
+                }
+                TENANT_STAMPED => None,
+                TENANT_ID => (Some(i) == id).then(|| kv.clone()),
+                _ => Some(kv.clone()),
+            })
+            .collect();
+        (id.is_some() || stamp.is_some()).then_some(out)
+    }
+
+    #[test]
+    fn the_stamp_becomes_the_spans_tenant_id() {
+        // A request's span: the stamp becomes its `tenant.id`.
+        let attributes = vec![
+            KeyValue::new("http.route", "/jobs"),
+            KeyValue::new(TENANT_STAMPED, "acme"),
+            KeyValue::new("http.status", 200),
+        ];
+        let request = vec![
+            KeyValue::new("http.route", "/jobs"),
+            KeyValue::new(TENANT_ID, "acme"),
+            KeyValue::new("http.status", 200),
+        ];
+        assert_eq!(enforced(attributes), Some(request.clone()));
+        // A span that set the same tenant itself keeps its own.
+        let attributes = vec![
+            KeyValue::new("http.route", "/jobs"),
+            KeyValue::new(TENANT_ID, "acme"),
+            KeyValue::new("http.status", 200),
+            KeyValue::new(TENANT_STAMPED, "acme"),
+        ];
+        assert_eq!(enforced(attributes), Some(request));
+        // Another tenant's id goes; the stamp's stays.
+        let attributes = vec![
+            KeyValue::new(TENANT_ID, "globex"),
+            KeyValue::new("http.route", "/jobs"),
+            KeyValue::new(TENANT_STAMPED, "acme"),
+            KeyValue::new("http.status", 200),
+        ];
+        assert_eq!(
+            enforced(attributes),
+            Some(vec![
+                KeyValue::new("http.route", "/jobs"),
+                KeyValue::new(TENANT_ID, "acme"),
+                KeyValue::new("http.status", 200),
+            ])
+        );
+        // A second stamp (set by the span's own code) leaves with the first.
+        let forged = vec![
+            KeyValue::new(TENANT_STAMPED, "acme"),
+            KeyValue::new(TENANT_STAMPED, "globex"),
+        ];
+        assert_eq!(
+            enforced(forged),
+            Some(vec![KeyValue::new(TENANT_ID, "acme")])
+        );
+        // No tenant at all: dropped under `Drop`, marked under `MarkMissing`.
+        assert_eq!(enforced(vec![KeyValue::new("k", "v")]), None);
+        let processor = TenantProcessor::new(MissingTenant::MarkMissing, ());
+        let mut marked = span(vec![]);
+        assert!(processor.enforce(&mut marked));
+        assert_eq!(marked.attributes, [KeyValue::new(TENANT_MISSING, true)]);
+    }
+
+    fn attribute() -> impl Strategy<Value = KeyValue> {
+        let key = prop_oneof![Just(TENANT_ID), Just(TENANT_STAMPED), Just("other")];
+        let value = prop_oneof![
+            Just(Value::from("acme")),
+            Just(Value::from("globex")),
+            Just(Value::from("42")),
+            Just(Value::I64(42)),
+        ];
+        (key, value).prop_map(|(key, value)| KeyValue::new(key, value))
+    }
+
+    proptest! {
+        #[test]
+        fn enforce_follows_the_rule(attributes in proptest::collection::vec(attribute(), 0..8)) {
+            prop_assert_eq!(enforced(attributes.clone()), rule(&attributes));
+        }
+    }
 }
