@@ -28,7 +28,7 @@ use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{
     install_prometheus, MissingTenant, RedactingProcessor, TenantProcessor,
 };
-use instrument::redact::Redactor;
+use instrument::redact;
 use instrument::semconv::MetricNames;
 use instrument::tower::stack::InstrumentLayer;
 use opentelemetry::trace::TracerProvider as _;
@@ -129,7 +129,7 @@ fn provider(ratio: f64) -> SdkTracerProvider {
         .with_sampler(ParentBasedSampler::new(Sampler::TraceIdRatioBased(ratio)))
         .with_span_processor(TenantProcessor::new(
             MissingTenant::MarkMissing,
-            RedactingProcessor::new(Redactor::default(), batch),
+            RedactingProcessor::new(redact::global().clone(), batch),
         ))
         .build()
 }

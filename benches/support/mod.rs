@@ -12,7 +12,7 @@ use std::time::Instant;
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
 use instrument::pipeline::{MissingTenant, RedactingProcessor, TenantProcessor};
-use instrument::redact::Redactor;
+use instrument::redact;
 use instrument::tenant::TenantId;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
 use instrument::tower::stack::InstrumentLayer;
@@ -88,11 +88,12 @@ pub fn bare(
     tower::service_fn(handle)
 }
 
-/// Spans through the pipeline's processors, as `pipeline::init` chains them.
+/// Spans through the pipeline's processors, as `pipeline::init` chains them (its
+/// redactor the process-wide one, as `#[workflow_span]`'s is).
 pub fn instrument_provider(sampler: Sampler) -> SdkTracerProvider {
     let processor = TenantProcessor::new(
         MissingTenant::MarkMissing,
-        RedactingProcessor::new(Redactor::default(), SimpleSpanProcessor::new(Discard)),
+        RedactingProcessor::new(redact::global().clone(), SimpleSpanProcessor::new(Discard)),
     );
     SdkTracerProvider::builder()
         .with_sampler(ParentBasedSampler::new(sampler))

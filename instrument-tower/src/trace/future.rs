@@ -138,7 +138,7 @@ where
                     return Poll::Ready(match result {
                         Ok(response) => Ok(respond(this.config, started, response)),
                         Err(error) => {
-                            let text = this.config.redactor.error_text(&error.to_string());
+                            let text = this.config.redactor().error_text(&error.to_string());
                             end(&started.cx, Outcome::Failed, Some(text));
                             Err(error)
                         }

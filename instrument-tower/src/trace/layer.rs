@@ -56,7 +56,8 @@ pub(crate) struct TraceConfig {
     pub(crate) route: Option<Arc<RouteFn>>,
     /// Headers recorded on the span, with their attribute keys.
     pub(crate) headers: Vec<(HeaderName, Key)>,
-    pub(crate) redactor: Redactor,
+    /// Set by [`TraceContextLayer::redactor`]; else the process-wide one.
+    pub(crate) redactor: Option<Redactor>,
     /// Set under [`InstrumentLayer`](crate::stack::InstrumentLayer): leave what was
     /// read in a [`Read`](crate::stack::Read) for the layers below.
     pub(crate) shares_reads: bool,
@@ -75,6 +76,13 @@ impl fmt::Debug for TraceConfig {
 }
 
 impl TraceConfig {
+    pub(crate) fn redactor(&self) -> &Redactor {
+        match &self.redactor {
+            Some(redactor) => redactor,
+            None => instrument_core::redact::global(),
+        }
+    }
+
     pub(crate) fn tracer(&self) -> &BoxedTracer {
         self.tracer
             .get_or_init(|| opentelemetry::global::tracer(SCOPE))
@@ -99,7 +107,7 @@ impl TraceContextLayer {
                 tenant_header: HeaderName::from_static(TENANT_HEADER),
                 route: None,
                 headers: Vec::new(),
-                redactor: Redactor::default(),
+                redactor: None,
                 shares_reads: false,
             }),
             source: Arc::new(NoSource),
@@ -197,9 +205,11 @@ impl<Src> TraceContextLayer<Src> {
         Ok(self)
     }
 
-    /// Redacts recorded headers and error texts with `redactor` (default policy otherwise).
+    /// Redacts recorded headers and error texts with `redactor`. Otherwise the
+    /// process-wide redactor ([`redact::global`](instrument_core::redact::global)) does:
+    /// the policy `pipeline::init` installed, as for `#[workflow_span]`.
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.config_mut().redactor = redactor;
+        self.config_mut().redactor = Some(redactor);
         self
     }
 }

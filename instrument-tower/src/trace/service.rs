@@ -139,7 +139,7 @@ pub(crate) fn begin(
         None => None,
         Some(Err(e)) => {
             tracing::warn!(
-                error = %config.redactor.error_text(&e.to_string()),
+                error = %config.redactor().error_text(&e.to_string()),
                 "trace source lookup failed; the request goes on without its stored context"
             );
             attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "lookup failed"));
@@ -265,9 +265,9 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
 /// policy let through.
 fn header_value(config: &TraceConfig, name: &str, value: &HeaderValue) -> StringValue {
     let text = String::from_utf8_lossy(value.as_bytes());
-    let clean = config.redactor.redact_header(name, &text);
+    let clean = config.redactor().redact_header(name, &text);
     if NEVER_IN_CLEAR.contains(&name) && clean == text {
-        return StringValue::from(config.redactor.replacement().to_owned());
+        return StringValue::from(config.redactor().replacement().to_owned());
     }
     StringValue::from(clean.into_owned())
 }

@@ -1,0 +1,65 @@
+//! One redaction policy for the whole process: what `pipeline::build_with_policy`
+//! installs is what the tower layers record headers through, unless a layer is given a
+//! redactor of its own. (A file of its own: the process-wide redactor is set once.)
+
+use std::convert::Infallible;
+
+use http::{Request, Response};
+use instrument::pipeline::{build_with_policy, ExporterConfig, MemoryExporter, PipelineConfig};
+use instrument::redact::{RedactionPolicy, Redactor};
+use instrument::tower::stack::InstrumentLayer;
+use tower::{ServiceBuilder, ServiceExt as _};
+
+#[tokio::test]
+async fn recorded_headers_follow_the_pipelines_policy_unless_the_layer_has_its_own() {
+    let spans = MemoryExporter::default();
+    // The default policy masks e-mail addresses; this one lets the on-call address through.
+    let policy = RedactionPolicy::default().allow_value("oncall@example.com");
+    let telemetry = build_with_policy(
+        &PipelineConfig::default().with_exporter(ExporterConfig::Memory(spans.clone())),
+        &policy,
+    )
+    .unwrap();
+    let tracer = telemetry.tracer().unwrap();
+
+    for (route, own) in [("/pipeline", None), ("/own", Some(Redactor::default()))] {
+        let mut layer = InstrumentLayer::builder()
+            .tracer(tracer.clone())
+            .record_headers(["x-contact"])
+            .unwrap();
+        if let Some(redactor) = own {
+            layer = layer.redactor(redactor);
+        }
+        let service =
+            ServiceBuilder::new()
+                .layer(layer.build())
+                .service_fn(|_: Request<()>| async {
+                    Ok::<_, Infallible>(Response::new(String::new()))
+                });
+        let request = Request::get(route)
+            .header("x-tenant-id", "acme")
+            .header("x-contact", "oncall@example.com")
+            .body(())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        drop(response);
+    }
+    telemetry.shutdown().unwrap();
+
+    let contact = |route: &str| {
+        let spans = spans.spans();
+        let span = spans
+            .iter()
+            .find(|span| span.name == format!("GET {route}"))
+            .unwrap_or_else(|| panic!("no span for {route}"));
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "http.request.header.x-contact")
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(
+        contact("/pipeline").as_deref(),
+        Some(r#"["oncall@example.com"]"#)
+    );
+    assert_eq!(contact("/own").as_deref(), Some(r#"["[REDACTED]"]"#));
+}
