@@ -21,8 +21,8 @@ pub(crate) struct TenantConfig {
     pub(crate) rejections_metric: String,
     /// Set under [`InstrumentLayer`](crate::stack::InstrumentLayer): the trace layer
     /// above leaves the tenant it read in the request's [`Read`](crate::stack::Read),
-    /// and puts it in the context it polls the request's future in, so when that
-    /// tenant is the one admitted there is no header to read and no context to add here.
+    /// and puts it in the context it polls the request's future in, so there is no
+    /// header to read and no context to add here.
     pub(crate) under_trace_layer: bool,
 }
 

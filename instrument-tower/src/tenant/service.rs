@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use http::{Extensions, HeaderMap, HeaderName, Request, Response, StatusCode};
 use instrument_core::semconv::{LABEL_PROTOCOL, LABEL_REASON, TENANT_REJECTED};
-use instrument_core::tenant::{tenant_from, with_tenant, TenantId};
+use instrument_core::tenant::{with_tenant, TenantId};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::KeyValue;
@@ -130,10 +130,9 @@ where
             Ok(tenant) => {
                 // Every span started while the request is served, here or below,
                 // gets `tenant.id` from the context (the pipeline's tenant processor).
-                if self.config.under_trace_layer
-                    && opentelemetry::Context::map_current(|cx| tenant_from(cx) == Some(&tenant))
-                {
-                    // The trace layer above polls the future in that context already.
+                if read.is_some() {
+                    // The admitted tenant is the one the trace layer above read, and put
+                    // in the context it polls the future in.
                     request.extensions_mut().insert(tenant);
                     return ResponseFuture::passed(self.inner.call(request));
                 }
