@@ -10,7 +10,6 @@
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::future::Future;
-
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -425,7 +424,7 @@ struct State {
     cx: Context,
     /// The parent of the completion span.
     completion_parent: Context,
-    tenant: Option<TenantId>,
+    /// The call's metric handles, and its tenant.
     handles: Arc<TenantHandles>,
     id: Option<KeyValue>,
     started: Instant,
@@ -483,7 +482,6 @@ impl Call {
                 tracer,
                 cx,
                 completion_parent,
-                tenant,
                 handles,
                 id,
                 started: Instant::now(),
@@ -608,7 +606,7 @@ impl State {
 
         // Up to five of its own, and the tenant processor's stamp.
         let mut attributes = Vec::with_capacity(5 + 1);
-        if let Some(tenant) = &self.tenant {
+        if let Some(tenant) = &self.handles.tenant {
             attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
         }
         attributes.extend(self.id);
