@@ -45,9 +45,7 @@ impl LabelValues<'_> {
 
 /// The metrics of one label set.
 pub(crate) struct Handles {
-    names: (&'static str, &'static str),
-    values: (Box<str>, Box<str>),
-    tenant: Box<str>,
+    /// The label set (as [`LabelValues::labels`] makes it), without `status`.
     labels: Vec<Label>,
     pub(crate) in_flight: Gauge,
     /// Per `status` label: requests, duration, errors (for an error status).
@@ -84,9 +82,6 @@ impl Handles {
     fn register(config: &MetricsConfig, values: &LabelValues<'_>) -> Self {
         let labels = values.labels();
         Self {
-            names: values.names,
-            values: (values.values.0.into(), values.values.1.into()),
-            tenant: values.tenant.into(),
             in_flight: metrics::gauge!(config.in_flight.clone(), labels.clone()),
             labels,
             by_status: RwLock::new(Vec::new()),
@@ -94,10 +89,12 @@ impl Handles {
     }
 
     fn matches(&self, values: &LabelValues<'_>) -> bool {
-        self.names == values.names
-            && *self.values.0 == *values.values.0
-            && *self.values.1 == *values.values.1
-            && *self.tenant == *values.tenant
+        let [first, second, tenant] = &self.labels[..] else {
+            return false;
+        };
+        (first.key(), first.value()) == (values.names.0, values.values.0)
+            && (second.key(), second.value()) == (values.names.1, values.values.1)
+            && tenant.value() == values.tenant
     }
 
     /// Records one finished request with `status` (its handles registered on first
@@ -164,5 +161,49 @@ impl HandleCache {
             |kept| kept.matches(values),
             || Handles::register(config, values),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Handles, LabelValues};
+    use crate::metrics::RequestMetricsLayer;
+
+    /// Kept handles are found by a 64-bit hash; `matches` is what tells a colliding
+    /// label set apart, so each label, name and value, must count.
+    #[test]
+    fn handles_match_only_their_own_label_set() {
+        let config = RequestMetricsLayer::new().config;
+        let own = LabelValues {
+            names: ("method", "route"),
+            values: ("GET", "/jobs"),
+            tenant: "acme",
+        };
+        let handles = Handles::register(&config, &own);
+        assert!(handles.matches(&own));
+        for other in [
+            LabelValues {
+                names: ("rpc_service", "route"),
+                ..own
+            },
+            LabelValues {
+                names: ("method", "rpc_method"),
+                ..own
+            },
+            LabelValues {
+                values: ("POST", "/jobs"),
+                ..own
+            },
+            LabelValues {
+                values: ("GET", "/jobs/{id}"),
+                ..own
+            },
+            LabelValues {
+                tenant: "globex",
+                ..own
+            },
+        ] {
+            assert!(!handles.matches(&other), "{other:?}");
+        }
     }
 }
