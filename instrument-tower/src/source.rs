@@ -89,7 +89,8 @@ impl StoredTrace {
 /// [`key`](TraceSource::key) picks the request's lookup key (by default the
 /// `x-workflow-id` header); [`lookup`](TraceSource::lookup) fetches the record, usually
 /// from the application's database. Put a [`CachedSource`] in front so most requests do
-/// not reach the database.
+/// not reach the database; it also implements [`answer`](TraceSource::answer), so a
+/// request whose record is cached is served without a lookup future at all.
 pub trait TraceSource: Send + Sync + 'static {
     /// The future of one lookup. `Ready<...>` for synchronous sources,
     /// `Pin<Box<dyn Future<...> + Send>>` for an `async` block.
@@ -109,6 +110,24 @@ pub trait TraceSource: Send + Sync + 'static {
 
     /// Fetches the record stored under `key`; `Ok(None)` when there is none.
     fn lookup(&self, key: &str) -> Self::Lookup;
+
+    /// The record stored under `key`, [`Answer::Now`] when it is at hand without
+    /// waiting (a [`CachedSource`] hit), else [`Answer::Later`] with the
+    /// [`lookup`](Self::lookup). A request answered now is served without a lookup
+    /// future: no move of the request into one, no clone of the inner service.
+    /// Default: always later.
+    fn answer(&self, key: &str) -> Answer<Self::Lookup> {
+        Answer::Later(self.lookup(key))
+    }
+}
+
+/// What [`TraceSource::answer`] has for a key.
+#[derive(Debug)]
+pub enum Answer<L> {
+    /// The record (or its absence, or the error) is known already.
+    Now(Result<Option<StoredTrace>, SourceError>),
+    /// The lookup to wait for.
+    Later(L),
 }
 
 impl<S: TraceSource> TraceSource for Arc<S> {
@@ -120,6 +139,10 @@ impl<S: TraceSource> TraceSource for Arc<S> {
 
     fn lookup(&self, key: &str) -> Self::Lookup {
         (**self).lookup(key)
+    }
+
+    fn answer(&self, key: &str) -> Answer<Self::Lookup> {
+        (**self).answer(key)
     }
 }
 
@@ -228,9 +251,24 @@ impl<S: TraceSource> TraceSource for CachedSource<S> {
     }
 
     fn lookup(&self, key: &str) -> Self::Lookup {
-        if let Some(hit) = self.cache.get(key) {
-            return CachedLookup::Hit(Some(hit));
+        match self.cache.get(key) {
+            Some(hit) => CachedLookup::Hit(Some(hit)),
+            None => self.miss(key),
         }
+    }
+
+    /// A cache hit is answered now; a miss asks the source.
+    fn answer(&self, key: &str) -> Answer<Self::Lookup> {
+        match self.cache.get(key) {
+            Some(hit) => Answer::Now(Ok(Some(hit))),
+            None => Answer::Later(self.miss(key)),
+        }
+    }
+}
+
+impl<S: TraceSource> CachedSource<S> {
+    /// The lookup of a key not in the cache: the source's, its record cached.
+    fn miss(&self, key: &str) -> CachedLookup<S::Lookup> {
         CachedLookup::Miss {
             lookup: self.source.lookup(key),
             key: Arc::from(key),
@@ -356,6 +394,28 @@ mod tests {
         source.invalidate("other");
         assert_eq!(source.lookup("other").await.unwrap(), None);
         assert_eq!(source.source().0.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_cache_hit_is_answered_now_and_a_miss_later() {
+        let source = CachedSource::new(Counting::default());
+        let Answer::Later(lookup) = source.answer("wf") else {
+            panic!("not cached yet");
+        };
+        let found = lookup.await.unwrap();
+        match source.answer("wf") {
+            Answer::Now(Ok(now)) => assert_eq!(now, found),
+            other => panic!("cached, so answered now: {other:?}"),
+        }
+        assert_eq!(source.source().0.load(Ordering::Relaxed), 1);
+        // Absent records and errors are not cached: asked again, later.
+        assert!(matches!(source.answer("nope"), Answer::Later(_)));
+        assert!(matches!(source.answer("broken"), Answer::Later(_)));
+        // Through an `Arc` too.
+        assert!(matches!(
+            Arc::new(source).answer("wf"),
+            Answer::Now(Ok(Some(_)))
+        ));
     }
 
     #[test]

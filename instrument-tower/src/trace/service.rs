@@ -22,7 +22,7 @@ use opentelemetry::{Context, KeyValue, StringValue, Value};
 use super::future::TraceFuture;
 use super::layer::TraceConfig;
 use crate::protocol::{grpc_service_method, Protocol};
-use crate::source::{SourceError, StoredTrace, TraceSource};
+use crate::source::{Answer, SourceError, StoredTrace, TraceSource};
 use crate::stack::Read;
 use crate::tenant::resolve_tenant;
 
@@ -62,24 +62,30 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let start = SystemTime::now();
         let (mut parts, body) = request.into_parts();
-        match self.source.key(&parts).map(|key| self.source.lookup(key)) {
-            None => {
-                let started = begin(&self.config, &mut parts, None, start);
-                let request = Request::from_parts(parts, body);
-                let future = {
-                    let _attached = started.cx.clone().attach();
-                    self.inner.call(request)
-                };
-                TraceFuture::serve(Arc::clone(&self.config), future, started)
-            }
-            Some(lookup) => {
+        let found = match self.source.key(&parts).map(|key| self.source.answer(key)) {
+            None => None,
+            Some(Answer::Now(found)) => Some(found),
+            Some(Answer::Later(lookup)) => {
                 // The service polled ready goes with the future; this one is the clone.
                 let ready = self.inner.clone();
                 let service = std::mem::replace(&mut self.inner, ready);
                 let request = Request::from_parts(parts, body);
-                TraceFuture::lookup(Arc::clone(&self.config), lookup, service, request, start)
+                return TraceFuture::lookup(
+                    Arc::clone(&self.config),
+                    lookup,
+                    service,
+                    request,
+                    start,
+                );
             }
-        }
+        };
+        let started = begin(&self.config, &mut parts, found, start);
+        let request = Request::from_parts(parts, body);
+        let future = {
+            let _attached = started.cx.clone().attach();
+            self.inner.call(request)
+        };
+        TraceFuture::serve(Arc::clone(&self.config), future, started)
     }
 }
 

@@ -9,7 +9,7 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 use super::TraceContextLayer;
-use crate::source::{SourceError, StoredTrace, TraceSource};
+use crate::source::{Answer, SourceError, StoredTrace, TraceSource};
 use crate::tenant::TenantLayer;
 use crate::test_support::*;
 
@@ -28,6 +28,22 @@ impl TraceSource for Store {
             "wf-down" => Err("connection refused for password=hunter2".into()),
             _ => Ok(None),
         })
+    }
+}
+
+/// [`Store`] answering every key at once, as a [`CachedSource`](crate::source::CachedSource)
+/// answers a hit: the layer must take the answer and never ask for the lookup future.
+struct StoreNow;
+
+impl TraceSource for StoreNow {
+    type Lookup = Ready<Result<Option<StoredTrace>, SourceError>>;
+
+    fn lookup(&self, key: &str) -> Self::Lookup {
+        panic!("{key} was answered now; its lookup future is not needed")
+    }
+
+    fn answer(&self, key: &str) -> Answer<Self::Lookup> {
+        Answer::Now(Store.lookup(key).into_inner())
     }
 }
 
@@ -119,9 +135,14 @@ async fn grpc_status_from_trailers_decides_the_span_status() {
 
 #[tokio::test]
 async fn stored_trace_is_the_parent_the_caller_a_link_and_the_record_reaches_the_service() {
+    stored_trace_is_the_parent(Store).await;
+    stored_trace_is_the_parent(StoreNow).await;
+}
+
+async fn stored_trace_is_the_parent(source: impl TraceSource) {
     let (tracer, exporter, _p) = tracer();
     let service = ServiceBuilder::new()
-        .layer(TraceContextLayer::new().tracer(tracer).source(Store))
+        .layer(TraceContextLayer::new().tracer(tracer).source(source))
         .service_fn(|request: Request<()>| async move {
             let stored = request.extensions().get::<StoredTrace>().cloned();
             assert_eq!(stored.unwrap().tenant().as_str(), "acme");
@@ -186,8 +207,13 @@ async fn another_tenants_stored_trace_is_never_joined_and_the_tenant_layer_refus
 
 #[tokio::test]
 async fn corrupt_stored_or_incoming_context_and_failed_lookups_start_fresh_traces() {
+    fresh_traces(Store).await;
+    fresh_traces(StoreNow).await;
+}
+
+async fn fresh_traces(source: impl TraceSource) {
     let (tracer, exporter, _p) = tracer();
-    let layer = TraceContextLayer::new().tracer(tracer).source(Store);
+    let layer = TraceContextLayer::new().tracer(tracer).source(source);
     for (workflow, traceparent) in [
         ("wf-corrupt", None),
         ("wf-down", None),
