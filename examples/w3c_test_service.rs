@@ -33,7 +33,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
-use instrument::context::inject;
+use instrument::context::{child_context, inject};
 use instrument::tower::trace::TraceContextLayer;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
@@ -143,7 +143,7 @@ async fn call(
             KeyValue::new("url.full", url.to_owned()),
         ])
         .start_with_context(&tracer, parent);
-    let cx = parent.with_span(span);
+    let cx = child_context(parent, span);
     let mut request = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(arguments.to_string())))

@@ -174,6 +174,67 @@ async fn w3c_test_service_propagates_the_trace_context() {
     let (trace, _, flags) = fields(header(&calls[0].0, "traceparent").unwrap());
     assert_eq!((trace, flags), (TRACE, "00"));
 
+    // Trace Context Level 2: the random flag goes on with the trace, sampled or not;
+    // reserved flag bits go out as zero.
+    for (flags_in, flags_out) in [("02", "02"), ("03", "03"), ("ff", "03"), ("fe", "02")] {
+        let incoming = format!("00-{TRACE}-{PARENT}-{flags_in}");
+        post(
+            &client,
+            service,
+            "/test",
+            &[("traceparent", &incoming)],
+            &one_call,
+        )
+        .await;
+        let calls = take(&received);
+        let (trace, parent, flags) = fields(header(&calls[0].0, "traceparent").unwrap());
+        assert_eq!((trace, flags), (TRACE, flags_out), "in: {flags_in}");
+        assert_ne!(parent, PARENT, "in: {flags_in}");
+    }
+
+    // The current key grammar: `@` anywhere after the first character, keys up to 256
+    // characters. Every valid member is sent on, although OpenTelemetry's TraceState
+    // refuses some of them; a repeated key is passed on once.
+    let long_vendor = format!("{}@{}", "t".repeat(241), "v".repeat(14));
+    for (tracestate, sent_on) in [
+        ("foo@=1,bar=2", "foo@=1,bar=2".to_owned()),
+        ("foo@@bar=1,bar=2", "foo@@bar=1,bar=2".to_owned()),
+        ("foo@bar@baz=1, bar=2", "foo@bar@baz=1,bar=2".to_owned()),
+        (
+            &format!("foo=1,{long_vendor}=1"),
+            format!("foo=1,{long_vendor}=1"),
+        ),
+        ("foo=1,foo=2", "foo=1".to_owned()),
+        ("foo=1,foo=1", "foo=1".to_owned()),
+    ] {
+        post(
+            &client,
+            service,
+            "/test",
+            &[("traceparent", &unsampled), ("tracestate", tracestate)],
+            &one_call,
+        )
+        .await;
+        let calls = take(&received);
+        assert_eq!(
+            header(&calls[0].0, "tracestate"),
+            Some(sent_on.as_str()),
+            "{tracestate}"
+        );
+    }
+    // A key that starts with `@` discards the whole tracestate, not the traceparent.
+    post(
+        &client,
+        service,
+        "/test",
+        &[("traceparent", &unsampled), ("tracestate", "@foo=1,bar=2")],
+        &one_call,
+    )
+    .await;
+    let calls = take(&received);
+    assert_eq!(header(&calls[0].0, "tracestate"), None);
+    assert_eq!(fields(header(&calls[0].0, "traceparent").unwrap()).0, TRACE);
+
     // A higher version is read forward-compatibly and sent on as version 00.
     let future = format!("cc-{TRACE}-{PARENT}-01-what-the-future-holds");
     post(

@@ -386,6 +386,27 @@ fn a_stored_traceparent_is_the_parent_of_both_spans() {
     }
 }
 
+#[workflow_span(kind = "task", tenant = "acme", traceparent = stored)]
+fn capture_inside(stored: &str) -> Option<String> {
+    instrument::context::capture().map(|tp| tp.to_string())
+}
+
+#[test]
+fn the_random_flag_of_a_stored_traceparent_is_kept_sampled_or_not() {
+    for (flags, expected) in [("02", "02"), ("03", "03"), ("00", "00")] {
+        let stored = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+        let (captured, spans, _) = observe(|| capture_inside(&stored));
+        let captured = captured.expect("a span is current");
+        assert!(
+            captured.ends_with(&format!("-{expected}")),
+            "{flags}: {captured}"
+        );
+        assert!(captured.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        // Sampled parents are recorded, unsampled ones are not.
+        assert_eq!(!spans.is_empty(), flags != "02" && flags != "00", "{flags}");
+    }
+}
+
 #[test]
 fn a_corrupt_traceparent_starts_a_fresh_trace() {
     let row = Row {

@@ -25,7 +25,7 @@ use opentelemetry::{Context, KeyValue, StringValue, Value};
 use pin_project::pin_project;
 
 use crate::cardinality::KeptHandles;
-use crate::context::restore;
+use crate::context::{child_context, restore};
 use crate::redact::{self, Redactor};
 use crate::semconv::{
     ERROR, EXECUTION_DURATION_MS, LABEL_STATUS, LABEL_TENANT_ID, TENANT_ID, TOTAL_DURATION_MS,
@@ -466,7 +466,7 @@ impl Call {
             .with_kind(SpanKind::Internal)
             .with_attributes(attributes)
             .start_with_context(&tracer, &parent_cx);
-        let cx = parent_cx.with_span(span);
+        let cx = child_context(&parent_cx, span);
         // A sibling of the handler span when there is a parent to share; its child
         // when the handler span is a root.
         let completion_parent = if parent_cx.span().span_context().is_valid() {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use instrument_core::cardinality::{normalize_route, LabelGuard};
-use instrument_core::context::{extract, parse_tracestate, restore, TraceParent};
+use instrument_core::context::{extract, restore, TraceParent, TraceStateList};
 use instrument_core::tenant::TenantId;
 use metrics::{Key, Label};
 use proptest::prelude::*;
@@ -18,13 +18,17 @@ fn valid_traceparent() -> impl Strategy<Value = String> {
 
 proptest! {
     #[test]
-    fn format_of_parse_is_identity_for_valid_traceparents(tp in valid_traceparent()) {
+    fn format_of_parse_keeps_ids_and_defined_flags(tp in valid_traceparent()) {
         let parsed = TraceParent::parse(&tp).unwrap();
-        prop_assert_eq!(parsed.to_string(), tp.clone());
+        // Only `sampled` and `random` are sent on; reserved bits go out as zero.
+        let flags = u8::from_str_radix(&tp[53..], 16).unwrap();
+        let expected = format!("{}{:02x}", &tp[..53], flags & 0x03);
+        prop_assert_eq!(parsed.flags().to_u8(), flags);
+        prop_assert_eq!(parsed.to_string(), expected.clone());
         let restored = restore(Some(&tp));
         prop_assert_eq!(
             TraceParent::from_span_context(restored.span_context().unwrap()).unwrap().to_string(),
-            tp
+            expected
         );
     }
 
@@ -53,17 +57,46 @@ proptest! {
 
     #[test]
     fn tracestate_parse_never_panics(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 0..5)) {
-        let _ = parse_tracestate(lines.iter().map(Vec::as_slice));
+        if let Ok(list) = TraceStateList::parse(lines.iter().map(Vec::as_slice)) {
+            // What is sent on reads back as the same list.
+            let again = TraceStateList::parse([list.header().as_bytes()]).unwrap();
+            prop_assert_eq!(again, list);
+        }
         let tp = b"00-12345678901234567890123456789012-1234567890123456-01";
         let _ = extract([&tp[..]], lines.iter().map(Vec::as_slice));
     }
 
     #[test]
-    fn tracestate_round_trips_valid_members(members in proptest::collection::btree_map("[a-z][a-z0-9_*/-]{0,20}", "[!-+\\--<>-~]{1,20}", 0..32)) {
+    fn tracestate_round_trips_valid_members(members in proptest::collection::btree_map("[a-z0-9][a-z0-9_*/@-]{0,40}", "[ -+\\--<>-~]{0,19}[!-+\\--<>-~]", 0..32)) {
         let header: Vec<String> = members.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let header = header.join(",");
-        let parsed = parse_tracestate([header.as_bytes()]).unwrap();
+        let parsed = TraceStateList::parse([header.as_bytes()]).unwrap();
         prop_assert_eq!(parsed.len(), members.len());
+        prop_assert_eq!(parsed.header(), header.as_str());
+        for (k, v) in &members {
+            prop_assert_eq!(parsed.get(k), Some(v.as_str()));
+        }
+    }
+
+    /// The key grammar of W3C 3.3.1.3.1, written as the specification's ABNF reads:
+    /// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`.
+    #[test]
+    fn tracestate_keys_follow_the_abnf(key in "[a-zA-Z0-9_*/@. -]{0,12}|[a-z0-9@]{250,260}") {
+        let keychar = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-*/@".contains(c);
+        // Spaces before a member are optional whitespace, not part of its key.
+        let abnf_key = key.trim_start_matches(' ');
+        let first = abnf_key.chars().next();
+        let by_abnf = matches!(first, Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+            && abnf_key.len() <= 256
+            && abnf_key.chars().all(keychar);
+        let member = format!("{key}=1");
+        let parsed = TraceStateList::parse([member.as_bytes()]);
+        // A key of only spaces is an empty member, which is allowed and ignored.
+        if key.trim_matches(' ').is_empty() {
+            prop_assert!(parsed.is_err() || parsed.unwrap().is_empty());
+        } else {
+            prop_assert_eq!(parsed.is_ok(), by_abnf, "{:?}", key);
+        }
     }
 
     #[test]

@@ -22,12 +22,14 @@
 //! });
 //! ```
 
+mod child;
 mod policy;
 mod propagation;
 mod restore;
 mod traceparent;
 mod tracestate;
 
+pub use child::child_context;
 pub use policy::{ParentChoice, ParentPolicy};
 pub use propagation::{
     extract, extract_from_pairs, inject, Incoming, TRACEPARENT_HEADER, TRACESTATE_HEADER,
@@ -36,4 +38,4 @@ pub use restore::{
     capture, capture_from, in_context, restore, FreshReason, InContextExt, Restored,
 };
 pub use traceparent::{TraceParent, TraceParentError, TRACEPARENT_LEN};
-pub use tracestate::{parse_tracestate, to_otel_trace_state, TraceStateError, MAX_MEMBERS};
+pub use tracestate::{TraceStateError, TraceStateList, MAX_MEMBERS};

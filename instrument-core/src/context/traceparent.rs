@@ -1,9 +1,11 @@
 //! The W3C `traceparent` header: strict parsing and formatting.
 //!
 //! Hand-written rather than taken from `opentelemetry_sdk`'s `TraceContextPropagator`:
-//! that parser fails 13 of the 41 W3C conformance tests (missing length checks, the
-//! `random` flag dropped) and costs ~360 ns per extract (`../shared/ANCHORS.md`); this one
-//! is measured in `benches/core.rs` (`traceparent/parse`).
+//! that parser fails 13 of the 41 W3C conformance tests (missing length checks, only the
+//! first of repeated headers, the `random` flag dropped) and costs several times more
+//! per extract; both are measured side by side in `benches/core.rs`
+//! (`traceparent/parse` and `traceparent/extract_headers` against
+//! `traceparent/otel_propagator_extract`).
 
 use std::fmt;
 
@@ -13,13 +15,20 @@ use opentelemetry::Context;
 /// Length of a version-`00` `traceparent`: `2 + 1 + 32 + 1 + 16 + 1 + 2`.
 pub const TRACEPARENT_LEN: usize = 55;
 
+/// The trace-flag bits version `00` defines: `sampled` (0x01) and `random` (0x02, W3C
+/// Trace Context Level 2, 3.2.2.5.2). Every other bit is reserved: never sent, never
+/// carried into a span context.
+pub(crate) const DEFINED_FLAGS: u8 = 0x03;
+
 /// A parsed W3C `traceparent`: version, trace id, parent (span) id and trace flags.
 ///
 /// Parsing follows the W3C Trace Context specification, section 3.2: version `00`
 /// must be exactly 55 characters; a higher version is parsed forward-compatibly (the
 /// first 55 characters, then a `-` or the end); version `ff`, upper-case hex and
-/// all-zero ids are invalid. All eight flag bits are kept, not only `sampled`.
-/// Formatting always writes version `00`, the version this implementation speaks.
+/// all-zero ids are invalid. All eight flag bits are kept as received, not only
+/// `sampled`. Formatting always writes version `00`, the version this implementation
+/// speaks, with the flags that version defines (`sampled` and `random`, W3C 3.2.2.5):
+/// the others are reserved and a sender must set them to zero.
 ///
 /// ```
 /// use instrument_core::context::TraceParent;
@@ -209,9 +218,16 @@ impl TraceParent {
         base.with_remote_span_context(self.to_span_context(trace_state))
     }
 
-    /// A remote [`SpanContext`] with these ids and flags and the given `tracestate`.
+    /// A remote [`SpanContext`] with these ids, the flags version `00` defines
+    /// (`sampled`, `random`) and the given `tracestate`.
     pub fn to_span_context(&self, trace_state: TraceState) -> SpanContext {
-        SpanContext::new(self.trace_id, self.parent_id, self.flags, true, trace_state)
+        SpanContext::new(
+            self.trace_id,
+            self.parent_id,
+            defined(self.flags),
+            true,
+            trace_state,
+        )
     }
 
     /// The version that was parsed (formatting always writes `00`).
@@ -239,7 +255,14 @@ impl TraceParent {
         self.flags.is_sampled()
     }
 
-    /// Writes the version-`00` form into a stack buffer and returns it as text; no allocation.
+    /// Whether the `random` flag (bit 1) is set: the right-most 7 bytes of the trace
+    /// id are random (W3C Trace Context Level 2, 3.2.2.5.2).
+    pub fn is_random(&self) -> bool {
+        self.flags.to_u8() & 0x02 != 0
+    }
+
+    /// Writes the version-`00` form into a stack buffer and returns it as text; no
+    /// allocation. Reserved flag bits are written as zero.
     pub fn encode<'b>(&self, buf: &'b mut [u8; TRACEPARENT_LEN]) -> &'b str {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         fn put(out: &mut [u8], value: u128) {
@@ -262,10 +285,18 @@ impl TraceParent {
             u128::from(u64::from_be_bytes(self.parent_id.to_bytes())),
         );
         buf[52] = b'-';
-        put(&mut buf[53..55], u128::from(self.flags.to_u8()));
+        put(
+            &mut buf[53..55],
+            u128::from(self.flags.to_u8() & DEFINED_FLAGS),
+        );
         // Every byte written above is ASCII.
         std::str::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// `flags` without the bits version `00` reserves.
+pub(crate) fn defined(flags: TraceFlags) -> TraceFlags {
+    TraceFlags::new(flags.to_u8() & DEFINED_FLAGS)
 }
 
 impl fmt::Display for TraceParent {
@@ -327,15 +358,25 @@ mod tests {
     }
 
     #[test]
-    fn all_flag_bits_are_kept() {
+    fn all_flag_bits_are_read_and_only_defined_ones_are_sent() {
         let tp =
             TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-ff").unwrap();
         assert_eq!(tp.flags().to_u8(), 0xff);
-        assert!(tp.to_string().ends_with("-ff"));
+        assert!(tp.is_sampled() && tp.is_random());
+        // W3C 3.2.2.5.3: the reserved bits are set to zero by a sender.
+        assert!(tp.to_string().ends_with("-03"));
+        assert_eq!(
+            tp.to_span_context(TraceState::NONE).trace_flags().to_u8(),
+            0x03
+        );
         let random_only =
             TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-02").unwrap();
-        assert!(!random_only.is_sampled());
+        assert!(!random_only.is_sampled() && random_only.is_random());
         assert_eq!(random_only.flags().to_u8(), 0x02);
+        assert!(random_only.to_string().ends_with("-02"));
+        let reserved_only =
+            TraceParent::parse("00-12345678901234567890123456789012-1234567890123456-fc").unwrap();
+        assert!(reserved_only.to_string().ends_with("-00"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use instrument_core::cardinality::normalize_route;
 use instrument_core::context::{
-    extract, Incoming, Restored, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+    child_context, extract, Incoming, Restored, TRACEPARENT_HEADER, TRACESTATE_HEADER,
 };
 use instrument_core::semconv::{
     HTTP_REQUEST_METHOD, HTTP_ROUTE, INCOMING_PARENT_INVALID, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM,
@@ -209,6 +209,8 @@ pub(crate) fn begin(
 
     let base = Context::current();
     let parent_cx = match choice.parent {
+        // The caller's parent: its whole tracestate goes on with it.
+        Some(sc) if incoming.span_context() == Some(&sc) => incoming.apply_to(&base),
         Some(sc) => base.with_remote_span_context(sc),
         None => base,
     };
@@ -232,7 +234,7 @@ pub(crate) fn begin(
         .with_links(choice.link.map(Link::with_context).into_iter().collect());
     let span = tracer.build_with_context(builder, &parent_cx);
     Started {
-        cx: parent_cx.with_span(span),
+        cx: child_context(&parent_cx, span),
         protocol,
     }
 }

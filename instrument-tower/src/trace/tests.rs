@@ -385,3 +385,50 @@ async fn tracking_header_can_be_renamed_or_off() {
         .tracking_header(Some("bad header"))
         .is_err());
 }
+
+#[tokio::test]
+async fn random_flag_and_whole_tracestate_reach_the_handler_context_sampled_or_not() {
+    use instrument_core::context::{capture, inject};
+    let (tracer, _exporter, _p) = tracer();
+    let service = ServiceBuilder::new()
+        .layer(TraceContextLayer::new().tracer(tracer))
+        .service_fn(|_: Request<()>| async {
+            // What a handler stores with a new row, and what it sends downstream.
+            let stored = capture().map(|tp| tp.to_string()).unwrap_or_default();
+            let mut sent = Vec::new();
+            inject(&opentelemetry::Context::current(), |name, value| {
+                sent.push(format!("{name}: {value}"))
+            });
+            let mut response = Response::new(Reply::text("ok"));
+            response
+                .headers_mut()
+                .insert("x-stored", stored.parse().unwrap());
+            response
+                .headers_mut()
+                .insert("x-sent", sent.join("; ").parse().unwrap());
+            Ok::<_, Infallible>(response)
+        });
+    for (flags, expected) in [("02", "02"), ("03", "03"), ("00", "00"), ("ff", "03")] {
+        let request = http("/x")
+            .header(
+                "traceparent",
+                format!("00-12345678901234567890123456789012-1234567890123456-{flags}"),
+            )
+            .header("tracestate", "foo@@bar=1,t@vvvvvvvvvvvvvvv=2")
+            .body(())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let stored = response.headers()["x-stored"].to_str().unwrap();
+        assert!(stored.starts_with("00-12345678901234567890123456789012-"));
+        assert!(
+            stored.ends_with(&format!("-{expected}")),
+            "{flags}: {stored}"
+        );
+        let sent = response.headers()["x-sent"].to_str().unwrap();
+        assert!(sent.contains(&format!("-{expected}; ")), "{flags}: {sent}");
+        assert!(
+            sent.ends_with("tracestate: foo@@bar=1,t@vvvvvvvvvvvvvvv=2"),
+            "{flags}: {sent}"
+        );
+    }
+}
