@@ -110,3 +110,43 @@ fn the_filter_answers_every_line_in_order_and_exits_zero() {
     assert!(lines[1]["error"].is_string());
     assert_eq!(lines[2], json!({"value": "fine"}));
 }
+
+/// The project's corpus of realistic telemetry values (`tests/data/redaction_corpus.jsonl`,
+/// one `{"kind", "key", "value", "leaks"}` per line): every secret case must lose each
+/// of its `leaks`, every clean case (`"leaks": null`) must come back unchanged. Cases
+/// span span attributes, log lines, URLs, JSON and SQL bodies and headers.
+#[test]
+fn the_corpus_loses_every_secret_and_keeps_every_clean_value() {
+    let redactor = Redactor::default();
+    let corpus = include_str!("data/redaction_corpus.jsonl");
+    let (mut secrets, mut clean) = (0, 0);
+    let mut failures = Vec::new();
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let input = json!({ "kind": case["kind"], "key": case["key"], "value": case["value"] });
+        let out = filter::process(&redactor, input.to_string().as_bytes()).unwrap();
+        let out = out.as_str().unwrap();
+        match case["leaks"].as_array() {
+            Some(leaks) => {
+                secrets += 1;
+                for leak in leaks {
+                    let leak = leak.as_str().unwrap();
+                    if out.contains(leak) {
+                        failures.push(format!("leaked {leak:?}: {out:?}"));
+                    }
+                }
+            }
+            None => {
+                clean += 1;
+                if out != case["value"] {
+                    failures.push(format!("changed {:?} to {out:?}", case["value"]));
+                }
+            }
+        }
+    }
+    assert!(
+        secrets > 200 && clean > 450,
+        "{secrets} secret, {clean} clean cases"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -15,11 +15,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Captures, Regex, RegexSet};
 
-use super::keys::KeyMatcher;
+use super::keys::{KeyClass, KeyMatcher};
 use super::policy::{PolicyError, RedactionPolicy, Rule};
 use super::prefix::PrefixIndex;
 use super::summary::RedactionSummary;
-use super::text::{is_card_number, mask_card, percent_decode};
+use super::text::{is_card_number, is_number, mask_card, percent_decode, reveals_nothing};
 
 // Trigger bits: which detectors may fire on a value.
 const T_PEM: u32 = 1 << 0;
@@ -31,21 +31,31 @@ const T_KEYWORD: u32 = 1 << 5;
 const T_EMAIL: u32 = 1 << 6;
 const T_DIGITS: u32 = 1 << 7;
 const T_IP: u32 = 1 << 8;
+const T_PROSE: u32 = 1 << 9;
+const T_MARKUP: u32 = 1 << 10;
+const T_PERCENT: u32 = 1 << 11;
+const T_PHONE: u32 = 1 << 12;
+const T_CLI: u32 = 1 << 13;
 
 // Byte classes for the first pass. Each detector needs at least one byte of some class
 // (a URL needs ':', a JWT '.', a PEM block '-', `key=value` '=' or ':'), so most
 // literal searches are skipped for most values.
-const C_AT: u8 = 1;
-const C_SEP: u8 = 2; // '=' or ':'
-const C_COLON: u8 = 4;
-const C_DOT: u8 = 8;
-const C_DASH: u8 = 16;
-const C_UNDERSCORE: u8 = 32;
+const C_AT: u16 = 1;
+const C_SEP: u16 = 2; // '=' or ':'
+const C_COLON: u16 = 4;
+const C_DOT: u16 = 8;
+const C_DASH: u16 = 16;
+const C_UNDERSCORE: u16 = 32;
 /// ASCII whitespace or control, and any non-ASCII byte (it may be Unicode whitespace).
-const C_SPACE: u8 = 64;
+const C_SPACE: u16 = 64;
 /// `b` or `B`, which `bearer` and `basic` start with.
-const C_B: u8 = 128;
-
+const C_B: u16 = 128;
+/// `%`, which percent-encoded text has.
+const C_PERCENT: u16 = 256;
+/// `<`, which markup has.
+const C_LT: u16 = 512;
+/// `+`, which an international telephone number starts with.
+const C_PLUS: u16 = 1024;
 // `byte_stats` shifts by these positions.
 const _: () = assert!(
     C_AT == 1 << 0
@@ -56,12 +66,15 @@ const _: () = assert!(
         && C_UNDERSCORE == 1 << 5
         && C_SPACE == 1 << 6
         && C_B == 1 << 7
+        && C_PERCENT == 1 << 8
+        && C_LT == 1 << 9
+        && C_PLUS == 1 << 10
 );
 
 /// What the first pass counts in a value.
 struct ByteStats {
     /// Which byte classes (`C_*`) occur.
-    class: u8,
+    class: u16,
     /// ASCII digits.
     digits: usize,
     /// `-` bytes (a PEM block starts with five).
@@ -95,13 +108,22 @@ fn byte_stats(bytes: &[u8]) -> ByteStats {
     stats
 }
 
+/// Whether one of `a`, `b` is an ASCII letter and the other an ASCII digit.
+#[inline(always)]
+fn mixed_pair(a: u8, b: u8) -> bool {
+    let digit = |c: u8| c.wrapping_sub(b'0') < 10;
+    let letter = |c: u8| (c | 0x20).wrapping_sub(b'a') < 26;
+    (digit(a) & letter(b)) | (letter(a) & digit(b))
+}
+
 /// Bytes per block of the first pass.
 const BLOCK: usize = 32;
-/// What a partial block is padded with: a byte of no class, not a digit nor a dash.
-const PAD: u8 = b'a';
+/// What a partial block is padded with: a byte of no class, neither a letter, a digit
+/// nor a dash.
+const PAD: u8 = 0x7f;
 
 impl ByteStats {
-    fn add(&mut self, (class, digits, dashes): (u8, u8, u8)) {
+    fn add(&mut self, (class, digits, dashes): (u16, u8, u8)) {
         self.class |= class;
         self.digits += usize::from(digits);
         self.dashes += usize::from(dashes);
@@ -109,12 +131,14 @@ impl ByteStats {
 }
 
 /// [`byte_stats`] of one block: classes, digits, dashes.
-fn block_stats(block: &[u8; BLOCK]) -> (u8, u8, u8) {
-    let (mut class, mut digits, mut dashes) = (0u8, 0u8, 0u8);
+fn block_stats(block: &[u8; BLOCK]) -> (u16, u8, u8) {
+    // Two `u8` accumulators rather than one `u16`, comparisons only (no table, no
+    // `match`): so the loop stays vectorised.
+    let (mut low, mut high, mut digits, mut dashes) = (0u8, 0u8, 0u8, 0u8);
     for &b in block {
         digits += u8::from(b.wrapping_sub(b'0') < 10);
         dashes += u8::from(b == b'-');
-        class |= u8::from(b == b'@')
+        low |= u8::from(b == b'@')
             | u8::from(b == b'=' || b == b':') << 1
             | u8::from(b == b':') << 2
             | u8::from(b == b'.') << 3
@@ -122,8 +146,106 @@ fn block_stats(block: &[u8; BLOCK]) -> (u8, u8, u8) {
             | u8::from(b == b'_') << 5
             | u8::from(b <= b' ' || b >= 0x80) << 6
             | u8::from(b | 0x20 == b'b') << 7;
+        high |= u8::from(b == b'%') | u8::from(b == b'<') << 1 | u8::from(b == b'+') << 2;
     }
-    (class, digits, dashes)
+    (u16::from(low) | u16::from(high) << 8, digits, dashes)
+}
+
+/// Whether `bytes` has a symbol of [`is_secret_symbol`] or a letter next to a digit:
+/// what a secret written in prose has (see [`looks_like_secret`]). A second pass, run
+/// only for text with whitespace, so the first stays as cheap as it was for the
+/// values most spans carry (names, routes, ids).
+#[inline(never)]
+fn has_secret_shape(bytes: &[u8]) -> bool {
+    let mut found = 0u8;
+    let blocks = bytes.chunks_exact(BLOCK);
+    let rest = blocks.remainder();
+    let mut before = PAD;
+    for block in blocks {
+        let block: &[u8; BLOCK] = block.try_into().unwrap_or(&[PAD; BLOCK]);
+        found |= shape_of_block(block) | u8::from(mixed_pair(before, block[0]));
+        before = block[BLOCK - 1];
+    }
+    if !rest.is_empty() {
+        let mut last = [PAD; BLOCK];
+        last[..rest.len()].copy_from_slice(rest);
+        found |= shape_of_block(&last) | u8::from(mixed_pair(before, last[0]));
+    }
+    found != 0
+}
+
+/// [`has_secret_shape`] of one block, as 0 or 1.
+fn shape_of_block(block: &[u8; BLOCK]) -> u8 {
+    // Digit and letter masks once, then each against its neighbour's (the last byte's
+    // neighbour is padding, of neither kind).
+    let mut digit = [0u8; BLOCK + 1];
+    let mut letter = [0u8; BLOCK + 1];
+    let mut found = 0u8;
+    for (i, &b) in block.iter().enumerate() {
+        digit[i] = u8::from(b.wrapping_sub(b'0') < 10);
+        letter[i] = u8::from((b | 0x20).wrapping_sub(b'a') < 26);
+        found |= u8::from(is_secret_symbol(b));
+    }
+    for i in 0..BLOCK {
+        found |= (digit[i] & letter[i + 1]) | (letter[i] & digit[i + 1]);
+    }
+    found
+}
+
+/// A symbol a secret may hold and prose rarely does, as ranges of ASCII (so the pass
+/// stays vectorised): `! " # $ % & ' ( ) * +`, `/`, `; < = > ? @`, `[ \ ] ^`,
+/// `` ` ``, `{ | } ~`.
+#[inline(always)]
+fn is_secret_symbol(b: u8) -> bool {
+    (b.wrapping_sub(b'!') < 11)
+        | (b == b'/')
+        | (b == b'`')
+        | (b.wrapping_sub(b';') < 6)
+        | (b.wrapping_sub(b'[') < 4)
+        | (b.wrapping_sub(b'{') < 4)
+}
+
+/// The most digits in one run of `bytes` shaped like a telephone number: digits with
+/// at most two of ` - . ( ) /` between neighbours (`(415) 555-2671`, `+44 20 7946
+/// 0958`). Every phone pattern needs a run of at least [`MIN_PHONE_DIGITS`].
+pub(crate) fn longest_phone_run(bytes: &[u8]) -> usize {
+    let (mut best, mut run, mut gap) = (0, 0, 0);
+    for &b in bytes {
+        if b.is_ascii_digit() {
+            run += 1;
+            gap = 0;
+            best = best.max(run);
+        } else if run > 0 && gap < 2 && matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/') {
+            gap += 1;
+        } else {
+            run = 0;
+            gap = 0;
+        }
+    }
+    best
+}
+
+/// Whether a command line's user flag (`-u `, `-u=`, `--user`) occurs in `bytes`.
+fn has_user_flag(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'-', bytes).any(|i| {
+        let rest = &bytes[i + 1..];
+        rest.starts_with(b"-user")
+            || (rest.starts_with(b"u") && matches!(rest.get(1), Some(b' ' | b'=')))
+    })
+}
+
+/// Whether a closing tag (`</`) occurs in `bytes`.
+fn has_closing_tag(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'<', bytes).any(|i| bytes.get(i + 1) == Some(&b'/'))
+}
+
+/// Whether `bytes` has a valid percent escape (`%3A`).
+fn has_percent_escape(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'%', bytes).any(|i| {
+        bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 /// The most digits in one run of `bytes`, a run going on over a single space or dash
@@ -164,10 +286,217 @@ fn has_auth_word(bytes: &[u8]) -> bool {
 
 /// Digits needed before a card or SSN is possible (an SSN has nine).
 const MIN_SENSITIVE_DIGITS: usize = 9;
+/// Digits in a run before a telephone number is possible: eight after a `+`
+/// (`+33 1 23 45 67`), ten otherwise (`415-555-2671`, `020 7946 0958`).
+const MIN_PHONE_DIGITS: usize = 8;
+const MIN_NATIONAL_PHONE_DIGITS: usize = 10;
 /// Dashes a PEM block starts with (`-----BEGIN`).
 const PEM_DASHES: usize = 5;
 /// Shortest value any detector can fire on (`a@b.io`).
 const MIN_SCAN_LEN: usize = 6;
+
+/// Key words after which a short run of digits is the secret (`PIN is 4821`).
+fn is_numeric_secret_word(word: &str) -> bool {
+    let w = word.to_ascii_lowercase();
+    ["pin", "otp", "passcode", "code"]
+        .iter()
+        .any(|k| w.ends_with(k))
+}
+
+/// Whether `value`, written after a key word in prose without `=` or `:`
+/// (`password is <value>`, `with secret <value>`), looks like a secret rather than the
+/// next word of the sentence: a letter next to a digit, or a symbol among eight
+/// characters or more (or, after `PIN` / `OTP` / `code`, four to ten digits). Plain words
+/// (`password is required`, `token expired`, `secret rotation`), hyphenated words,
+/// numbers with units, paths and URLs are prose.
+fn looks_like_secret(key_word: &str, value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.is_empty() || reveals_nothing(value) {
+        return false;
+    }
+    if b.iter().all(u8::is_ascii_digit) {
+        return is_numeric_secret_word(key_word) && (4..=10).contains(&b.len());
+    }
+    if b.len() < 6 || value.contains("://") || matches!(b[0], b'/' | b'~' | b'.') {
+        return false;
+    }
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    // A number with a unit or a version: `250ms`, `1.5s`, `10:30`, `v2.1`.
+    let numberish = b[0].is_ascii_digit()
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || b".,:-/".contains(c) || c.is_ascii_alphabetic())
+        && letters <= 3
+        && b[b.len() - letters..].iter().all(u8::is_ascii_alphabetic);
+    if numberish {
+        return false;
+    }
+    // What the first pass looks for (`has_secret_shape`, the first pass's classes):
+    // letters next to digits, or a symbol prose does not use.
+    let mixed = b.windows(2).any(|pair| mixed_pair(pair[0], pair[1]));
+    let symbol = b
+        .iter()
+        .any(|&c| is_secret_symbol(c) || b"=:%<+@".contains(&c));
+    mixed || (symbol && b.len() >= 8 && letters + digits > 0)
+}
+
+/// Where the bare value `raw` (at `start` in `hay`) really ends when one of its `&`
+/// segments is followed by `=`: then that segment is the next pair's key.
+fn next_pair_in(hay: &str, start: usize, raw: &str) -> Option<usize> {
+    let end = start + raw.len();
+    if !hay[end..].starts_with('=') || raw.starts_with(['"', '\'']) {
+        return None;
+    }
+    raw.rfind('&').map(|amp| start + amp)
+}
+
+/// Where the secret part of a webhook URL's path starts, for the services whose URL is
+/// the credential (a Slack or Discord webhook, a Telegram bot, a Teams connector).
+fn secret_path_start(host: &str, path: &str) -> Option<usize> {
+    const WEBHOOKS: &[(&str, &str)] = &[
+        ("hooks.slack.com", "/services/"),
+        ("hooks.slack.com", "/workflows/"),
+        ("hooks.slack.com", "/triggers/"),
+        ("discord.com", "/api/webhooks/"),
+        ("discordapp.com", "/api/webhooks/"),
+        ("api.telegram.org", "/bot"),
+        ("webhook.office.com", "/webhookb2/"),
+        ("outlook.office.com", "/webhook/"),
+    ];
+    let host = host.to_ascii_lowercase();
+    WEBHOOKS.iter().find_map(|(h, prefix)| {
+        let host_matches = host == *h || host.ends_with(&format!(".{h}"));
+        (host_matches && path.starts_with(prefix)).then(|| {
+            // Discord keeps the webhook id, the rest is the token.
+            if *h == "discord.com" || *h == "discordapp.com" {
+                let after = prefix.len();
+                path[after..].find('/').map_or(after, |i| after + i + 1)
+            } else {
+                prefix.len()
+            }
+        })
+    })
+}
+
+/// Whether `key: raw` is a position in a source file (`PasswordEncoder.java:42`).
+fn is_source_position(key: &str, raw: &str) -> bool {
+    const SOURCE: &[&str] = &[
+        "c", "cc", "cpp", "cs", "dart", "erl", "ex", "exs", "go", "h", "hpp", "java", "js", "jsx",
+        "kt", "lua", "m", "mm", "php", "pl", "py", "rb", "rs", "scala", "sh", "sql", "swift", "ts",
+        "tsx", "vue",
+    ];
+    raw.starts_with(|c: char| c.is_ascii_digit())
+        && key
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| SOURCE.contains(&ext))
+}
+
+/// Whether the bare value `value` is itself a pair whose key describes a secret
+/// (`method=oidc`, `type=basic`).
+fn nested_description(keys: &KeyMatcher, value: &str) -> bool {
+    value.split_once('=').is_some_and(|(key, rest)| {
+        !key.is_empty()
+            && !rest.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && keys.is_description(key)
+    })
+}
+
+/// Whether `value` looks like the name or path of something (`prod/db`,
+/// `kv/data/app`, `db.password`) rather than a secret.
+fn names_something(value: &str) -> bool {
+    value.contains('/')
+        || (value.contains('.')
+            && value.split('.').all(|part| {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            }))
+}
+
+/// Whether the match `start..end` of `hay` stands alone as a number: no digit, `+`
+/// or word character glued to either end, and not followed by `:` or a decimal part
+/// (a date and a time, `01-15-2024 10:30`, are not a telephone number).
+fn stands_alone(hay: &str, start: usize, end: usize) -> bool {
+    let b = hay.as_bytes();
+    let before_ok =
+        start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b"+._/".contains(&b[start - 1]));
+    let after = b.get(end).copied();
+    let after_ok = match after {
+        None => true,
+        Some(c) if c.is_ascii_alphanumeric() || c == b':' => false,
+        Some(b'.' | b'-' | b'/') => !b.get(end + 1).is_some_and(u8::is_ascii_digit),
+        Some(_) => true,
+    };
+    before_ok && after_ok
+}
+
+/// The words of `text` with their offsets: what lies between whitespace, quotes and
+/// angle brackets.
+fn words_of(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let boundary = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`');
+    let mut rest = 0;
+    std::iter::from_fn(move || {
+        let tail = &text[rest..];
+        let skip = tail.find(|c: char| !boundary(c))?;
+        let start = rest + skip;
+        let len = text[start..].find(boundary).unwrap_or(text.len() - start);
+        rest = start + len;
+        Some((start, &text[start..start + len]))
+    })
+}
+
+/// `word` percent-decoded, with the offset in `word` of each decoded byte (and of the
+/// end); `None` when nothing decodes or the result is not UTF-8.
+fn percent_decode_mapped(word: &str) -> Option<(String, Vec<usize>)> {
+    let bytes = word.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut map = Vec::with_capacity(bytes.len() + 1);
+    let mut i = 0;
+    let mut decoded_any = false;
+    while i < bytes.len() {
+        let escape = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| bytes[i] == b'%' && h.iter().all(u8::is_ascii_hexdigit));
+        map.push(i);
+        match escape {
+            Some(h) => {
+                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(h[0]) << 4 | hex(h[1]));
+                i += 3;
+                decoded_any = true;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    map.push(bytes.len());
+    if !decoded_any {
+        return None;
+    }
+    String::from_utf8(out).ok().map(|s| (s, map))
+}
+
+/// The lengths of the longest common prefix and suffix of `a` and `b` (not
+/// overlapping, on char boundaries of both).
+fn common_ends(a: &str, b: &str) -> (usize, usize) {
+    let max = a.len().min(b.len());
+    let mut prefix = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !(a.is_char_boundary(prefix) && b.is_char_boundary(prefix)) {
+        prefix -= 1;
+    }
+    let mut suffix = a
+        .bytes()
+        .rev()
+        .zip(b.bytes().rev())
+        .take(max - prefix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !(a.is_char_boundary(a.len() - suffix) && b.is_char_boundary(b.len() - suffix)) {
+        suffix -= 1;
+    }
+    (prefix, suffix)
+}
 
 /// What to do with one regex match.
 enum Rewrite {
@@ -180,6 +509,9 @@ enum Rewrite {
     Mask,
     /// Replace with this (a partial mask).
     With(String),
+    /// Replace the match up to this offset (inside the match) with this, and look for
+    /// the next match from there: the rest of the match was not part of this one.
+    WithUpTo(usize, String),
 }
 
 pub(crate) struct Detectors {
@@ -199,11 +531,24 @@ pub(crate) struct Detectors {
     auth: Regex,
     api_key: Option<Regex>,
     inline: Regex,
+    /// `password is hunter2`, `with secret s3cr3t`: a secret after a key word in prose.
+    prose: Regex,
+    /// The cheap test before `prose`: one of its key words occurs.
+    prose_words: AhoCorasick,
+    /// `<password>...</password>`: an element whose name is a sensitive key.
+    markup: Regex,
+    /// `key="DbPassword" value="..."`, `"name": "DB_PASSWORD", "value": "..."`.
+    name_value: Regex,
+    /// `curl -u user:password`.
+    cli_user: Regex,
     email: Regex,
     card: Regex,
     ssn: Regex,
     ipv4: Regex,
     ipv6: Regex,
+    phone_international: Regex,
+    phone_nanp: Regex,
+    phone_national: Regex,
     custom: Option<(RegexSet, Vec<Regex>)>,
     /// Anchored forms used under a sensitive key, where a whole-value match keeps a partial mask.
     api_key_whole: Option<Regex>,
@@ -286,11 +631,15 @@ impl Detectors {
             (
                 Some(compile(
                     "api key",
-                    &format!(r"(^|[^A-Za-z0-9])({alternation})([A-Za-z0-9_\-]{{8,}})"),
+                    &format!(
+                        r"(^|[^A-Za-z0-9])({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)"
+                    ),
                 )?),
                 Some(compile(
                     "api key",
-                    &format!(r"^\s*({alternation})([A-Za-z0-9_\-]{{8,}})\s*$"),
+                    &format!(
+                        r"^\s*({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)\s*$"
+                    ),
                 )?),
             )
         };
@@ -340,7 +689,52 @@ impl Detectors {
             api_key,
             inline: compile(
                 "inline secret",
-                r#"([A-Za-z0-9_.\-]+)(["']?)([ \t]*[:=][ \t]*)("(?:[^"\\]|\\.)*"|'[^']*'|(?i:bearer|basic)[ \t]+[^\s,;&"'}]+|[^\s,;&"'}]+)"#,
+                // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
+                // value: a YAML block, a quoted string, a credential with its scheme, a
+                // template (`${X}`, `{{ x }}`), or a bare word (an `&` inside it is part
+                // of it unless a `key=` follows, as in a query string).
+                r#"([A-Za-z0-9_.\-]+)(["']?)([ \t]*(?:=>|:=|[:=])[ \t]*)([|>][+\-]?[ \t]*\r?\n(?:[ \t]+[^\n]*(?:\n|$))+|"(?:[^"\\]|\\.)*"|'[^']*'|(?i:bearer|basic|token|digest|negotiate|ntlm|apikey|api-key|sso-key|dpop|mac|hmac|aws4-hmac-sha256)[ \t]+[^\s,;&"'}]+|\$\{[^}\s]*\}|\{\{[^}]*\}\}|\{[^{}\s]*\}|[^\s,;&"'}]+(?:&[^\s,;&"'}=]+)*)"#,
+            )?,
+            prose: compile(
+                "secret in prose",
+                r#"(?i)\b(passwords?|passwd|passphrase|passcode|pwd|secret|token|api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|private[ _\-]?key|client[ _\-]?secret|credentials?|pin|otp|one[ \-]time (?:code|password|pin)|verification code|identified by|signature)\b((?:[ \t]+(?:is|was|were|are|be|being|set|reset|changed|updated|to|of|as|equals|now|value|code|number|no\.?|for[ \t]+[^\s"'`]+|[:=\#]))*[ \t]+)(["'`]?)([^\s"'`]+)(["'`]?)"#,
+            )?,
+            // A DFA: a few instructions a byte, where the default NFA without a
+            // prefilter (case-insensitive words) cost several times more on
+            // `redact/clean_64b`.
+            prose_words: AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build([
+                    "pass",
+                    "pwd",
+                    "secret",
+                    "token",
+                    "key",
+                    "credential",
+                    "pin",
+                    "otp",
+                    "code",
+                    "identified",
+                    "signature",
+                ])
+                .map_err(|e| PolicyError::Pattern {
+                    name: "secret in prose".into(),
+                    message: e.to_string(),
+                })?,
+            markup: compile(
+                "secret in markup",
+                r#"<(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)(?:\s[^<>]*)?>([^<]{1,4096})</(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)\s*>"#,
+            )?,
+            name_value: compile(
+                "name and value pair",
+                r#"(?i)["']?\b(?:name|key)["']?[ \t]*[:=][ \t]*["']([^"'\n]{1,256})["'][ \t]*,?[ \t]*["']?value["']?[ \t]*[:=][ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')"#,
+            )?,
+            cli_user: compile(
+                "command-line credentials",
+                // `curl -u user:password`; `docker login -u user -p password`,
+                // `mysql -u root -psecret`.
+                r"(?:^|\s)(?:-u|--user)[ =](?:([^\s:@]+):([^\s@]+)|[^\s:@]+\s+-p[ =]?([^\s-][^\s]*))",
             )?,
             email: compile(
                 "email",
@@ -353,6 +747,15 @@ impl Detectors {
                 "ipv6",
                 r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[0-9A-Za-z]+)?",
             )?,
+            phone_international: compile(
+                "phone",
+                r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,7}",
+            )?,
+            phone_nanp: compile(
+                "phone",
+                r"(?:\b1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ ]?|\b[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}\b",
+            )?,
+            phone_national: compile("phone", r"\b0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,8}){1,4}\b")?,
             custom,
             api_key_whole,
             card_whole: compile("payment card", r"^\s*[0-9](?:[ \-]?[0-9]){12,18}\s*$")?,
@@ -371,6 +774,16 @@ impl Detectors {
         !self.allowed_values.is_empty() && self.allowed_values.contains(value)
     }
 
+    /// Whether `value`, held under a key of `class`, stays as it is: it reveals nothing
+    /// (empty, a boolean, a placeholder, a mask), is allowed, or is a number under a
+    /// plural key (`input_tokens=1532` counts tokens).
+    pub(crate) fn keeps_under_key(&self, class: KeyClass, value: &str) -> bool {
+        self.is_allowed_value(value)
+            || self.already_masked(value)
+            || reveals_nothing(value)
+            || (class == KeyClass::Plural && is_number(value))
+    }
+
     /// The first pass: which detectors could fire on `text`.
     fn triggers(&self, text: &str) -> u32 {
         let bytes = text.as_bytes();
@@ -379,7 +792,7 @@ impl Detectors {
             digits,
             dashes,
         } = byte_stats(bytes);
-        let has = |c: u8| class & c != 0;
+        let has = |c: u16| class & c != 0;
         let mut t = 0;
         if has(C_AT) {
             t |= T_EMAIL;
@@ -416,6 +829,30 @@ impl Detectors {
         if has(C_SEP) && self.keywords.is_match(bytes) {
             t |= T_KEYWORD;
         }
+        // A secret after a key word in prose has a symbol or mixes letters and digits
+        // (or is a PIN's digits): without one, the key words are not even looked for.
+        let secretish = has(C_SPACE)
+            && (has(C_SEP | C_PERCENT | C_LT | C_PLUS | C_AT)
+                || (digits >= 4 && longest_digit_run(bytes) >= 4)
+                || has_secret_shape(bytes));
+        if secretish && has(C_SPACE) && self.prose_words.is_match(bytes) {
+            t |= T_PROSE;
+        }
+        if has(C_LT) && has_closing_tag(bytes) {
+            t |= T_MARKUP;
+        }
+        if has(C_PERCENT) && has_percent_escape(bytes) {
+            t |= T_PERCENT;
+        }
+        if digits >= MIN_PHONE_DIGITS {
+            let run = longest_phone_run(bytes);
+            if run >= MIN_NATIONAL_PHONE_DIGITS || (run >= MIN_PHONE_DIGITS && has(C_PLUS)) {
+                t |= T_PHONE;
+            }
+        }
+        if secretish && has(C_DASH) && has(C_SPACE) && has_user_flag(bytes) {
+            t |= T_CLI;
+        }
         t
     }
 
@@ -427,6 +864,18 @@ impl Detectors {
         text: &'a str,
         keys: &KeyMatcher,
         summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        self.scan_decoding(text, keys, summary, 2)
+    }
+
+    /// [`Detectors::scan`], looking into percent-encoded words up to `decode` levels
+    /// deep (`%253A` is encoded twice).
+    fn scan_decoding<'a>(
+        &self,
+        text: &'a str,
+        keys: &KeyMatcher,
+        summary: &mut RedactionSummary,
+        decode: u8,
     ) -> Cow<'a, str> {
         // Nothing built in matches fewer than six bytes; a custom pattern may.
         if (text.len() < MIN_SCAN_LEN && self.custom.is_none()) || self.is_allowed_value(text) {
@@ -467,6 +916,12 @@ impl Detectors {
                     let looks_like_token = token.bytes().any(|b| {
                         b.is_ascii_digit() || b.is_ascii_uppercase() || b"._~+/=-".contains(&b)
                     });
+                    // `bearer expires_in=3600`: a pair, not a token (base64 pads only
+                    // at the end).
+                    let pair = token.trim_end_matches('=').contains('=');
+                    if pair {
+                        return Rewrite::Keep;
+                    }
                     if !looks_like_token || self.already_masked(token) {
                         return Rewrite::Keep;
                     }
@@ -484,35 +939,190 @@ impl Detectors {
         if t & T_KEYWORD != 0 && self.on(Rule::InlineSecret) {
             out = self.replace(
                 out,
-                &self.inline,
+                &self.name_value,
                 Some(Rule::InlineSecret),
                 summary,
                 |caps, _, _| {
-                    let raw = &caps[4];
-                    let value = raw.trim_matches(['"', '\'']);
-                    if !keys.is_sensitive(&caps[1]) {
-                        // `host: password=x`: the value may hold a pair of its own.
-                        return Rewrite::KeepFrom(caps.get(4).map_or(0, |v| v.start()));
+                    let value = caps.get(2).or_else(|| caps.get(3));
+                    match value {
+                        Some(v) if keys.is_sensitive(&caps[1]) && !self.keeps(v.as_str()) => {
+                            let m = caps.get(0).expect("group 0 always participates");
+                            let (start, end) = (v.start() - m.start(), v.end() - m.start());
+                            let whole = m.as_str();
+                            Rewrite::With(format!(
+                                "{}{}{}",
+                                &whole[..start],
+                                self.replacement,
+                                &whole[end..]
+                            ))
+                        }
+                        _ => Rewrite::Keep,
                     }
-                    if value.is_empty() || self.already_masked(value) {
+                },
+            );
+            out = self.replace(
+                out,
+                &self.inline,
+                Some(Rule::InlineSecret),
+                summary,
+                |caps, hay, _| {
+                    let raw = &caps[4];
+                    let value_start = caps.get(4).map_or(0, |v| v.start());
+                    let separator = caps[3].trim();
+                    let key_start = caps.get(1).map_or(0, |k| k.start());
+                    // `auth::token::verify`, `src/auth/token_store.rs:142`: a path, not
+                    // a pair.
+                    let before = &hay[..key_start];
+                    let path = (separator == ":" && raw.starts_with(':'))
+                        || before.ends_with("::")
+                        || before.ends_with(['/', '\\'])
+                        || (separator == ":" && is_source_position(&caps[1], raw));
+                    let class = keys.classify(&caps[1]);
+                    if path || !class.is_sensitive() {
+                        // `host: password=x`: the value may hold a pair of its own.
+                        return Rewrite::KeepFrom(value_start);
+                    }
+                    // `a=x&b=2`: an `&` segment followed by `=` is the next key.
+                    let next_pair = next_pair_in(hay, value_start, raw);
+                    let raw = next_pair.map_or(raw, |end| &raw[..end - value_start]);
+                    let value = raw.trim_matches(['"', '\'']);
+                    // `(using password: YES)`: the bracket closes the sentence.
+                    let unbracketed = value.trim_end_matches([')', ']', '.']);
+                    if self.keeps_under_key(class, value)
+                        || (unbracketed.len() < value.len()
+                            && self.keeps_under_key(class, unbracketed))
+                    {
                         return Rewrite::Keep;
+                    }
+                    // `auth: method=oidc`: the value is a pair that describes the secret.
+                    if raw == value && nested_description(keys, value) {
+                        return Rewrite::KeepFrom(value_start);
                     }
                     let quote = match raw.as_bytes()[0] {
                         b'"' => "\"",
                         b'\'' => "'",
                         _ => "",
                     };
-                    Rewrite::With(format!(
+                    let masked = format!(
                         "{}{}{}{quote}{}{quote}",
                         &caps[1], &caps[2], &caps[3], self.replacement
+                    );
+                    match next_pair {
+                        Some(end) => Rewrite::WithUpTo(end, masked),
+                        None => Rewrite::With(masked),
+                    }
+                },
+            );
+        }
+        if t & T_PROSE != 0 && self.on(Rule::InlineSecret) {
+            out = self.replace(
+                out,
+                &self.prose,
+                Some(Rule::InlineSecret),
+                summary,
+                |caps, _, _| {
+                    let (open, close) = (&caps[3], &caps[5]);
+                    let word = &caps[4];
+                    // Sentence punctuation after a bare word is not part of it.
+                    let kept_tail = if open.is_empty() {
+                        word.len()
+                            - word
+                                .trim_end_matches(['.', ',', ';', ':', ')', ']', '}', '>'])
+                                .len()
+                    } else {
+                        0
+                    };
+                    let value = &word[..word.len() - kept_tail];
+                    let connected = !caps[2].trim().is_empty();
+                    let secret = if word.contains(&*self.replacement) {
+                        false
+                    } else if !open.is_empty() && open == close {
+                        // Quoted: the secret itself, unless it names one (`Secret
+                        // 'prod/db' rotated`) without `is` / `:` before it.
+                        !self.keeps(value) && (connected || !names_something(value))
+                    } else {
+                        looks_like_secret(&caps[1], value)
+                    };
+                    if !secret {
+                        return Rewrite::Keep;
+                    }
+                    Rewrite::With(format!(
+                        "{}{}{open}{}{}{close}",
+                        &caps[1],
+                        &caps[2],
+                        self.replacement,
+                        &word[value.len()..]
+                    ))
+                },
+            );
+        }
+        if t & T_CLI != 0 && self.on(Rule::InlineSecret) {
+            out = self.replace(
+                out,
+                &self.cli_user,
+                Some(Rule::InlineSecret),
+                summary,
+                |caps, _, _| {
+                    let m = caps.get(0).expect("group 0 always participates");
+                    let Some(password) = caps.get(2).or_else(|| caps.get(3)) else {
+                        return Rewrite::Keep;
+                    };
+                    if self.keeps(password.as_str()) {
+                        return Rewrite::Keep;
+                    }
+                    let cut = password.start() - m.start();
+                    Rewrite::With(format!("{}{}", &m.as_str()[..cut], self.replacement))
+                },
+            );
+        }
+        if t & T_MARKUP != 0 && self.on(Rule::InlineSecret) {
+            out = self.replace(
+                out,
+                &self.markup,
+                Some(Rule::InlineSecret),
+                summary,
+                |caps, _, _| {
+                    let content = caps.get(2).expect("the pattern has content");
+                    let class = keys.classify(&caps[1]);
+                    if caps[1] != caps[3]
+                        || !class.is_sensitive()
+                        || self.keeps_under_key(class, content.as_str().trim())
+                    {
+                        // Not a secret element: what is inside may still hold one.
+                        return Rewrite::KeepFrom(content.start());
+                    }
+                    let m = caps.get(0).expect("group 0 always participates");
+                    let whole = m.as_str();
+                    let (start, end) = (content.start() - m.start(), content.end() - m.start());
+                    Rewrite::With(format!(
+                        "{}{}{}",
+                        &whole[..start],
+                        self.replacement,
+                        &whole[end..]
                     ))
                 },
             );
         }
         if t & T_EMAIL != 0 && self.on(Rule::Email) {
-            out = self.replace(out, &self.email, Some(Rule::Email), summary, |_, _, _| {
-                Rewrite::Mask
-            });
+            out = self.replace(
+                out,
+                &self.email,
+                Some(Rule::Email),
+                summary,
+                |caps, hay, _| {
+                    let m = caps.get(0).expect("group 0 always participates");
+                    // `git@github.com:org/repo.git` is an address of a repository.
+                    let scp = m.as_str().starts_with("git@")
+                        && hay[m.end()..].starts_with(':')
+                        && (m.start() == 0
+                            || !hay.as_bytes()[m.start() - 1].is_ascii_alphanumeric());
+                    if scp {
+                        Rewrite::Keep
+                    } else {
+                        Rewrite::Mask
+                    }
+                },
+            );
         }
         if t & T_DIGITS != 0 && self.on(Rule::PaymentCard) {
             out = self.replace(
@@ -547,6 +1157,23 @@ impl Detectors {
                 }
             });
         }
+        if t & T_PHONE != 0 && self.on(Rule::Phone) {
+            for (re, digits) in [
+                (&self.phone_international, MIN_PHONE_DIGITS..=15),
+                (&self.phone_nanp, 10..=11),
+                (&self.phone_national, MIN_NATIONAL_PHONE_DIGITS..=11),
+            ] {
+                out = self.replace(out, re, Some(Rule::Phone), summary, |caps, hay, _| {
+                    let m = caps.get(0).expect("group 0 always participates");
+                    let count = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                    if digits.contains(&count) && stands_alone(hay, m.start(), m.end()) {
+                        Rewrite::Mask
+                    } else {
+                        Rewrite::Keep
+                    }
+                });
+            }
+        }
         if t & T_IP != 0 && self.on(Rule::Ip) {
             out = self.replace(out, &self.ipv4, Some(Rule::Ip), summary, |caps, _, _| {
                 if caps[0].parse::<Ipv4Addr>().is_ok() {
@@ -564,6 +1191,9 @@ impl Detectors {
                 }
             });
         }
+        if t & T_PERCENT != 0 && decode > 0 {
+            out = self.scan_percent_encoded(out, keys, summary, decode - 1);
+        }
         if let Some((set, regexes)) = &self.custom {
             if self.on(Rule::Custom) {
                 let hits: Vec<usize> = set.matches(&out).iter().collect();
@@ -575,6 +1205,54 @@ impl Detectors {
             }
         }
         out
+    }
+
+    /// Whether `value` reveals nothing, is allowed or is masked already.
+    fn keeps(&self, value: &str) -> bool {
+        self.is_allowed_value(value) || self.already_masked(value) || reveals_nothing(value)
+    }
+
+    /// Words of `text` (between whitespace and quotes) that are percent-encoded are
+    /// decoded and scanned: `Authorization%3A%20Bearer%20<token>` in a log line is a
+    /// credential. What the scan changes replaces the encoded bytes it came from; the
+    /// rest of the word stays as it was.
+    fn scan_percent_encoded<'a>(
+        &self,
+        text: Cow<'a, str>,
+        keys: &KeyMatcher,
+        summary: &mut RedactionSummary,
+        decode: u8,
+    ) -> Cow<'a, str> {
+        let mut out: Option<String> = None;
+        let mut last = 0;
+        for (word_start, word) in words_of(&text) {
+            if !has_percent_escape(word.as_bytes()) {
+                continue;
+            }
+            let Some((decoded, map)) = percent_decode_mapped(word) else {
+                continue;
+            };
+            let mut inner = RedactionSummary::default();
+            let scanned = self.scan_decoding(&decoded, keys, &mut inner, decode);
+            let Cow::Owned(clean) = scanned else {
+                continue;
+            };
+            summary.merge(&inner);
+            let (prefix, suffix) = common_ends(&decoded, &clean);
+            let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            buf.push_str(&text[last..word_start]);
+            buf.push_str(&word[..map[prefix]]);
+            buf.push_str(&clean[prefix..clean.len() - suffix]);
+            buf.push_str(&word[map[decoded.len() - suffix]..]);
+            last = word_start + word.len();
+        }
+        match out {
+            None => text,
+            Some(mut buf) => {
+                buf.push_str(&text[last..]);
+                Cow::Owned(buf)
+            }
+        }
     }
 
     /// Whether `value` was already masked by an earlier rule.
@@ -609,8 +1287,17 @@ impl Detectors {
                 }
                 continue;
             }
+            let mut end = m.end();
             let replacement: Cow<'_, str> = match rewrite(&caps, &text, summary) {
                 Rewrite::Keep => continue,
+                Rewrite::WithUpTo(up_to, partial) => {
+                    end = up_to.clamp(m.start() + 1, m.end());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    pos = end;
+                    Cow::Owned(partial)
+                }
                 Rewrite::KeepFrom(resume) => {
                     pos = resume.clamp(m.start() + 1, m.end());
                     while !text.is_char_boundary(pos) {
@@ -624,7 +1311,7 @@ impl Detectors {
             let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
             buf.push_str(&text[last..m.start()]);
             buf.push_str(&replacement);
-            last = m.end();
+            last = end;
             if let Some(rule) = rule {
                 summary.record(rule);
             }
@@ -689,6 +1376,7 @@ impl Detectors {
     ) -> Option<String> {
         let mut out = String::with_capacity(url.len());
         let mut changed = false;
+        let mut host = "";
         let rest = match url.find("://") {
             Some(i) => {
                 let after = i + 3;
@@ -697,6 +1385,8 @@ impl Detectors {
                     .map_or(url.len(), |j| after + j);
                 let authority = &url[after..auth_end];
                 out.push_str(&url[..after]);
+                host = authority.rsplit('@').next().unwrap_or_default();
+                host = host.split(':').next().unwrap_or_default();
                 match authority.rfind('@') {
                     Some(at)
                         if self.on(Rule::UrlCredentials)
@@ -712,6 +1402,17 @@ impl Detectors {
                 &url[auth_end..]
             }
             None => url,
+        };
+        let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+        let rest = match secret_path_start(host, &rest[..path_end]) {
+            Some(cut) if self.on(Rule::UrlCredentials) && !rest[cut..path_end].is_empty() => {
+                out.push_str(&rest[..cut]);
+                out.push_str(&self.replacement);
+                summary.record(Rule::UrlCredentials);
+                changed = true;
+                &rest[path_end..]
+            }
+            _ => rest,
         };
         // Path, then `?query`, then `#fragment`; parameters in both can carry secrets
         // (OAuth implicit flow puts `access_token` in the fragment).
@@ -796,6 +1497,16 @@ mod tests {
     fn unfiltered(det: &Detectors, text: &str) -> u32 {
         let bytes = text.as_bytes();
         let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+        let phone_run = longest_phone_run(bytes);
+        // A symbol, a quote, a letter next to a digit, or four digits in a row.
+        let secretish = text
+            .bytes()
+            .any(|b| b"!\"#$%&'()*+/;<=>?@[\\]^`{|}~:".contains(&b))
+            || bytes.windows(2).any(|p| {
+                (p[0].is_ascii_digit() && p[1].is_ascii_alphabetic())
+                    || (p[0].is_ascii_alphabetic() && p[1].is_ascii_digit())
+            })
+            || longest_digit_run(bytes) >= 4;
         let mut t = 0;
         let found = [
             (bytes.contains(&b'@'), T_EMAIL),
@@ -812,6 +1523,15 @@ mod tests {
                 T_API_KEY,
             ),
             (det.keywords.is_match(bytes), T_KEYWORD),
+            (secretish && det.prose_words.is_match(bytes), T_PROSE),
+            (text.contains("</"), T_MARKUP),
+            (has_percent_escape(bytes), T_PERCENT),
+            (
+                phone_run >= MIN_NATIONAL_PHONE_DIGITS
+                    || (phone_run >= MIN_PHONE_DIGITS && text.contains('+')),
+                T_PHONE,
+            ),
+            (secretish && has_user_flag(bytes), T_CLI),
         ];
         for (hit, bit) in found {
             if hit {
@@ -825,8 +1545,8 @@ mod tests {
         #[test]
         fn byte_stats_counts_every_byte(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             // Each block, the padded last one included, against a byte-by-byte count.
-            type Class = (u8, fn(u8) -> bool);
-            let classes: [Class; 8] = [
+            type Class = (u16, fn(u8) -> bool);
+            let classes: [Class; 11] = [
                 (C_AT, |b| b == b'@'),
                 (C_SEP, |b| b == b'=' || b == b':'),
                 (C_COLON, |b| b == b':'),
@@ -835,11 +1555,19 @@ mod tests {
                 (C_UNDERSCORE, |b| b == b'_'),
                 (C_SPACE, |b| b <= b' ' || b >= 0x80),
                 (C_B, |b| b == b'b' || b == b'B'),
+                (C_PERCENT, |b| b == b'%'),
+                (C_LT, |b| b == b'<'),
+                (C_PLUS, |b| b == b'+'),
             ];
             let class = classes
                 .iter()
                 .filter(|(_, is)| bytes.iter().any(|&b| is(b)))
                 .fold(0, |class, (c, _)| class | c);
+            let shape = bytes.windows(2).any(|p| {
+                (p[0].is_ascii_digit() && p[1].is_ascii_alphabetic())
+                    || (p[0].is_ascii_alphabetic() && p[1].is_ascii_digit())
+            }) || bytes.iter().any(|b| b"!\"#$%&'()*+/;<=>?@[\\]^`{|}~".contains(b));
+            prop_assert_eq!(has_secret_shape(&bytes), shape);
             let stats = byte_stats(&bytes);
             prop_assert_eq!(stats.class, class);
             prop_assert_eq!(stats.digits, bytes.iter().filter(|b| b.is_ascii_digit()).count());
@@ -851,17 +1579,21 @@ mod tests {
             pieces in prop::collection::vec(prop::sample::select(vec![
                 "-----BEGIN", "----", "-", "bearer ", "Basic ", "BEARER", "abc", "://", ":",
                 "eyJ", ".", "sk_live_", "AKIA", "@", " ", "x", "b", "B", "password=", "=",
-                "7", "1234", "é", "\t", "_",
+                "7", "1234", "é", "\t", "_", "%3A", "%", "</", "<", "+", "(415) ", "555-",
+                "token ", "PIN ", "-u ", "a1", "'", "#", "9876",
             ]), 0..12),
         ) {
-            let det = Detectors::new(&RedactionPolicy::default(), DEFAULT_SENSITIVE_KEYS)
-                .expect("default policy");
+            static DET: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
+            let det = DET.get_or_init(|| {
+                Detectors::new(&RedactionPolicy::default(), DEFAULT_SENSITIVE_KEYS)
+                    .expect("default policy")
+            });
             let text = pieces.concat();
             // What the detectors' patterns demand besides the literal: a keyword needs
             // `=` or `:` after it, a credential whitespace before its token, a JWT
             // the dots between its parts. Past
             // that, the first pass and the plain searches must agree exactly.
-            let mut expected = unfiltered(&det, &text);
+            let mut expected = unfiltered(det, &text);
             if !text.contains(['=', ':']) {
                 expected &= !T_KEYWORD;
             }
@@ -870,6 +1602,15 @@ mod tests {
             }
             if !text.contains('.') {
                 expected &= !T_JWT;
+            }
+            // Prose needs whitespace; a command line's user flag too.
+            if !text.bytes().any(|b| b <= b' ' || b >= 0x80) {
+                expected &= !(T_PROSE | T_CLI);
+            }
+            // A markup element needs a `<` before its `</`: the same byte.
+            // A telephone number needs its digits.
+            if text.bytes().filter(u8::is_ascii_digit).count() < MIN_PHONE_DIGITS {
+                expected &= !T_PHONE;
             }
             prop_assert_eq!(det.triggers(&text), expected, "{:?}", text);
         }

@@ -4,6 +4,13 @@
 //! covers `db_password`, `user.password_hash`, `X-Api-Key` and `stripeSecretKey`.
 //! Short words would match inside unrelated names (`ssn` in `classname`), so words of
 //! fewer than five letters must stand as a whole word of the key instead.
+//!
+//! A key that contains a sensitive word does not always name a secret: its last word
+//! may describe one instead (`auth.method`, `token_type`, `password_min_length`,
+//! `secret.name`, `api_key_id`, `token_expires_at`). Such a key is not sensitive (its
+//! value is still scanned by every value rule). A key whose last word is the plural of
+//! a sensitive word (`gen_ai.usage.input_tokens`) counts secrets when its value is a
+//! number and holds them otherwise.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
@@ -25,6 +32,198 @@ fn code(b: u8) -> usize {
 
 const TRIGRAMS: usize = 36 * 36 * 36;
 
+/// What a key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum KeyClass {
+    /// Nothing sensitive.
+    Plain = 0,
+    /// A secret: its value is masked whole.
+    Secret = 1,
+    /// Secrets, plural (`input_tokens`): a number under it is a count, anything else
+    /// is masked whole.
+    Plural = 2,
+}
+
+impl KeyClass {
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Secret,
+            2 => Self::Plural,
+            _ => Self::Plain,
+        }
+    }
+
+    /// Whether values under such a key are masked (a number under a plural may not be).
+    pub(crate) fn is_sensitive(self) -> bool {
+        self != Self::Plain
+    }
+}
+
+/// Last words of a key that describe a secret rather than hold one, compared in lower
+/// case: `auth.method`, `token_type`, `password_min_length`, `secret.name`,
+/// `session.duration_ms`, `token_endpoint`. A value under such a key is still scanned
+/// by every value rule, so a secret written there is still masked.
+const DESCRIPTORS: &[&str] = &[
+    "age",
+    "alg",
+    "algo",
+    "algorithm",
+    "at",
+    "attempt",
+    "attempts",
+    "backend",
+    "bin",
+    "brand",
+    "bytes",
+    "changed",
+    "channel",
+    "check",
+    "checked",
+    "count",
+    "counts",
+    "created",
+    "date",
+    "days",
+    "dir",
+    "disabled",
+    "duration",
+    "enabled",
+    "endpoint",
+    "error",
+    "errors",
+    "expiration",
+    "expired",
+    "expires",
+    "expiry",
+    "field",
+    "file",
+    "first6",
+    "format",
+    "generated",
+    "h",
+    "hours",
+    "id",
+    "ids",
+    "in",
+    "interval",
+    "invalid",
+    "issued",
+    "issuer",
+    "kind",
+    "last4",
+    "len",
+    "length",
+    "lifetime",
+    "limit",
+    "location",
+    "m",
+    "manager",
+    "max",
+    "method",
+    "methods",
+    "min",
+    "mins",
+    "minutes",
+    "mode",
+    "modified",
+    "ms",
+    "name",
+    "names",
+    "ns",
+    "num",
+    "path",
+    "pct",
+    "period",
+    "policy",
+    "prefix",
+    "present",
+    "provided",
+    "provider",
+    "rate",
+    "ratio",
+    "reason",
+    "refreshed",
+    "required",
+    "result",
+    "retries",
+    "revoked",
+    "rotated",
+    "rotation",
+    "rule",
+    "rules",
+    "s",
+    "scheme",
+    "scope",
+    "scopes",
+    "sec",
+    "seconds",
+    "secs",
+    "sent",
+    "set",
+    "size",
+    "source",
+    "state",
+    "status",
+    "store",
+    "strength",
+    "suffix",
+    "time",
+    "timeout",
+    "timestamp",
+    "total",
+    "ttl",
+    "type",
+    "types",
+    "updated",
+    "uri",
+    "url",
+    "us",
+    "used",
+    "valid",
+    "verified",
+    "version",
+];
+
+/// Words before `token` that make it a position or a count, not a credential: a
+/// pagination cursor (`next_page_token`), a cancellation handle, a model's token
+/// budget (`max_token`).
+const NOT_CREDENTIAL_TOKENS: &[&str] = &[
+    "page",
+    "continuation",
+    "pagination",
+    "sync",
+    "resume",
+    "cancellation",
+    "idempotency",
+    "max",
+    "input",
+    "output",
+    "prompt",
+    "completion",
+    "total",
+];
+
+/// Words before `id` that make it a secret after all: a session id or a Vault
+/// `secret_id` is a credential, an `api_key_id` or a `token_id` only names one.
+const SECRET_IDS: &[&str] = &["session", "sess", "secret"];
+
+/// The last two words of `key` (lower-cased on comparison).
+fn last_words(key: &str) -> (Option<&str>, Option<&str>) {
+    words(key).fold((None, None), |(_, last), w| (last, Some(w)))
+}
+
+fn is_descriptor(before: Option<&str>, last: &str) -> bool {
+    let lower = |w: &str, list: &[&str]| list.iter().any(|d| d.eq_ignore_ascii_case(w));
+    let token = last.eq_ignore_ascii_case("token") || last.eq_ignore_ascii_case("tokens");
+    if token {
+        return before.is_some_and(|b| lower(b, NOT_CREDENTIAL_TOKENS));
+    }
+    lower(last, DESCRIPTORS)
+        && !((last.eq_ignore_ascii_case("id") || last.eq_ignore_ascii_case("ids"))
+            && before.is_some_and(|b| lower(b, SECRET_IDS)))
+}
+
 #[derive(Debug)]
 pub(crate) struct KeyMatcher {
     /// First three letters of every deny word: a key none of whose trigrams is here
@@ -33,6 +232,8 @@ pub(crate) struct KeyMatcher {
     first_trigrams: Option<Box<[u64]>>,
     /// Normalised long words, matched as substrings of the normalised key.
     long: Option<AhoCorasick>,
+    /// The same words, for the plural test.
+    long_words: Vec<Box<[u8]>>,
     /// Normalised short words, matched against whole words of the key.
     short: Vec<Box<str>>,
     /// `short` as substrings of the normalised key: the cheap test before splitting words.
@@ -148,6 +349,7 @@ impl KeyMatcher {
                 })
             })
             .map(Vec::into_boxed_slice);
+        let long_words = long.iter().map(|w| w.as_bytes().into()).collect();
         let long = automaton(&long.iter().map(String::as_str).collect::<Vec<_>>())?;
         let short_any = automaton(&short.iter().map(|s| &**s).collect::<Vec<_>>())?;
         let allowed = allow
@@ -158,6 +360,7 @@ impl KeyMatcher {
         Ok(Self {
             first_trigrams,
             long,
+            long_words,
             short,
             short_any,
             allowed,
@@ -183,25 +386,66 @@ impl KeyMatcher {
         true
     }
 
-    /// Whether `key` names a sensitive value.
+    /// Whether `key` names a sensitive value (a secret, or secrets).
     pub(crate) fn is_sensitive(&self, key: &str) -> bool {
+        self.classify(key).is_sensitive()
+    }
+
+    /// What `key` names.
+    pub(crate) fn classify(&self, key: &str) -> KeyClass {
         if self.surely_clean(key) {
-            return false;
+            return KeyClass::Plain;
         }
         let mut buf = [0u8; STACK_KEY];
         let mut heap = Vec::new();
         let norm = normalize_into(key, &mut buf, &mut heap);
         if norm.is_empty() {
-            return false;
+            return KeyClass::Plain;
         }
         let denied = self.long.as_ref().is_some_and(|ac| ac.is_match(norm))
             || (self.short_any.as_ref().is_some_and(|ac| ac.is_match(norm))
-                && words(key).any(|w| {
-                    self.short.iter().any(|s| {
-                        s.len() == w.len() && s.as_bytes().eq_ignore_ascii_case(w.as_bytes())
-                    })
-                }));
-        denied && !self.is_allowed(key, norm)
+                && words(key).any(|w| self.is_short_word(w)));
+        if !denied || self.is_allowed(key, norm) {
+            return KeyClass::Plain;
+        }
+        let (before, last) = last_words(key);
+        let Some(last) = last else {
+            return KeyClass::Secret;
+        };
+        if is_descriptor(before, last) {
+            return KeyClass::Plain;
+        }
+        // `api_keys`, `input_tokens`: a deny word ends where the plural `s` starts.
+        let plural = last.len() > 1
+            && last.ends_with(['s', 'S'])
+            && !last.ends_with("ss")
+            && norm.len() > 1
+            && self.denies_ending_at(&norm[..norm.len() - 1]);
+        if plural {
+            KeyClass::Plural
+        } else {
+            KeyClass::Secret
+        }
+    }
+
+    /// Whether a deny word ends exactly at the end of the normalised `norm`.
+    fn denies_ending_at(&self, norm: &[u8]) -> bool {
+        self.long_words.iter().any(|w| norm.ends_with(w))
+            || self.short.iter().any(|w| norm.ends_with(w.as_bytes()))
+    }
+
+    /// Whether the last word of `key` describes a secret (`auth.method`,
+    /// `token_type`) rather than naming one: a member of an object held under a
+    /// sensitive key is masked unless its own key is such a description.
+    pub(crate) fn is_description(&self, key: &str) -> bool {
+        let (before, last) = last_words(key);
+        last.is_some_and(|last| is_descriptor(before, last))
+    }
+
+    fn is_short_word(&self, w: &str) -> bool {
+        self.short
+            .iter()
+            .any(|s| s.len() == w.len() && s.as_bytes().eq_ignore_ascii_case(w.as_bytes()))
     }
 
     fn is_allowed(&self, key: &str, norm: &[u8]) -> bool {
@@ -263,7 +507,6 @@ mod tests {
             "client_secret",
             "x-auth",
             "x-auth-token",
-            "aws_access_key_id",
             "card_pin",
         ] {
             assert!(m.is_sensitive(key), "{key}");
@@ -293,13 +536,84 @@ mod tests {
     }
 
     #[test]
+    fn keys_that_describe_a_secret_are_not_sensitive() {
+        let m = matcher(&[]);
+        for key in [
+            "auth.method",
+            "token_type",
+            "token.type",
+            "password_min_length",
+            "password.policy",
+            "secret.name",
+            "api_key.name",
+            "api_key_id",
+            "token_expires_at",
+            "password_last_changed_at",
+            "session.duration_ms",
+            "session_timeout",
+            "token.expires_in",
+            "password_last_changed",
+            "token_endpoint",
+            "signature_algorithm",
+            "x509.signature_algorithm",
+            "otp_enabled",
+            "pin.length",
+            "tokens_used",
+            // An access key's id names the key (AKIA...; the key-prefix rule masks it).
+            "aws_access_key_id",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.output_tokens",
+            "credential.provider",
+            "next_page_token",
+            "pageToken",
+            "cancellation_token",
+            "max_tokens",
+            "token.scope",
+            "session.length_s",
+            "api_key.prefix",
+            "otp.channel",
+            "secret_store",
+            "authorization.result",
+            "AuthMethod",
+        ] {
+            assert_eq!(m.classify(key), KeyClass::Plain, "{key}");
+        }
+        for key in [
+            "session_id",
+            "sessionId",
+            "user.session.id",
+            "secret_id",
+            "auth_token_hash",
+        ] {
+            assert_eq!(m.classify(key), KeyClass::Secret, "{key}");
+        }
+    }
+
+    #[test]
+    fn plural_keys_hold_secrets_or_count_them() {
+        let m = matcher(&[]);
+        for key in [
+            "tokens",
+            "api_keys",
+            "refresh_tokens",
+            "auth_tokens",
+            "cookies",
+            "passwords",
+        ] {
+            assert_eq!(m.classify(key), KeyClass::Plural, "{key}");
+        }
+        assert_eq!(m.classify("token"), KeyClass::Secret);
+        assert_eq!(m.classify("options"), KeyClass::Plain);
+    }
+
+    #[test]
     fn allow_list_wins_over_deny_words() {
-        let m = matcher(&["token_count"]);
-        assert!(!m.is_sensitive("token_count"));
-        assert!(!m.is_sensitive("TokenCount"));
-        assert!(!m.is_sensitive("llm.usage.token_count"));
+        let m = matcher(&["token_hint"]);
+        assert!(!m.is_sensitive("token_hint"));
+        assert!(!m.is_sensitive("TokenHint"));
+        assert!(!m.is_sensitive("llm.usage.token_hint"));
         assert!(m.is_sensitive("token"));
-        assert!(m.is_sensitive("token_count_secret"));
+        assert!(m.is_sensitive("token_hint_secret"));
     }
 
     #[test]

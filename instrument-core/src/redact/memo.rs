@@ -43,7 +43,7 @@ pub(super) fn next_owner() -> u64 {
 #[derive(Clone, Copy)]
 struct Slot {
     owner: u64,
-    verdict: bool,
+    verdict: u8,
     len: u8,
     bytes: [u8; MAX_LEN],
 }
@@ -64,7 +64,7 @@ struct Set {
 const EMPTY_SET: Set = Set {
     slots: [Slot {
         owner: EMPTY,
-        verdict: false,
+        verdict: 0,
         len: 0,
         bytes: [0; MAX_LEN],
     }; WAYS],
@@ -82,10 +82,10 @@ thread_local! {
 #[derive(Clone, Copy)]
 pub(super) struct Memo(&'static LocalKey<Table>);
 
-/// Values found clean (every verdict kept is `true`).
+/// Values found clean (every verdict kept is [`IS_CLEAN`]).
 pub(super) const CLEAN: Memo = Memo(&CLEAN_VALUES);
-/// Whether a key names a sensitive value. Its own table, so that values seen once do
-/// not push out the few keys seen on every span.
+/// What a key names (a [`KeyClass`](super::keys::KeyClass) as `u8`). Its own table, so
+/// that values seen once do not push out the few keys seen on every span.
 pub(super) const SENSITIVE: Memo = Memo(&SENSITIVE_KEYS);
 
 /// Which set `s` lives in.
@@ -97,10 +97,13 @@ fn set_of(s: &[u8]) -> usize {
     (hash >> (u64::BITS - SETS.trailing_zeros())) as usize
 }
 
+/// The verdict [`CLEAN`] keeps.
+pub(super) const IS_CLEAN: u8 = 1;
+
 /// What a memo knows of a string.
 pub(super) enum Lookup {
     /// Decided by this redactor before.
-    Known(bool),
+    Known(u8),
     /// Not known; [`Memo::remember`] the answer in this set.
     Unknown(usize),
     /// Too long to keep, or the memo is unavailable (the thread is being torn down).
@@ -133,7 +136,7 @@ impl Memo {
 
     /// Records that `owner` decided `verdict` about `s` (looked up as
     /// [`Lookup::Unknown`]`(set)`).
-    pub(super) fn remember(self, owner: u64, set: usize, s: &str, verdict: bool) {
+    pub(super) fn remember(self, owner: u64, set: usize, s: &str, verdict: u8) {
         let bytes = s.as_bytes();
         let Ok(len) = u8::try_from(bytes.len()) else {
             return;
@@ -158,7 +161,7 @@ impl Memo {
     }
 
     /// `decide(s)`, remembered for `owner` on this thread.
-    pub(super) fn decided(self, owner: u64, s: &str, decide: impl FnOnce(&str) -> bool) -> bool {
+    pub(super) fn decided(self, owner: u64, s: &str, decide: impl FnOnce(&str) -> u8) -> u8 {
         match self.lookup(owner, s) {
             Lookup::Known(verdict) => verdict,
             Lookup::Unknown(set) => {
@@ -181,10 +184,10 @@ mod tests {
         let Lookup::Unknown(set) = CLEAN.lookup(a, "GET /v1/orders") else {
             panic!("not seen yet");
         };
-        CLEAN.remember(a, set, "GET /v1/orders", true);
+        CLEAN.remember(a, set, "GET /v1/orders", IS_CLEAN);
         assert!(matches!(
             CLEAN.lookup(a, "GET /v1/orders"),
-            Lookup::Known(true)
+            Lookup::Known(IS_CLEAN)
         ));
         assert!(matches!(
             CLEAN.lookup(b, "GET /v1/orders"),
@@ -210,11 +213,11 @@ mod tests {
             decisions.set(decisions.get() + 1);
             verdict
         };
-        assert!(SENSITIVE.decided(owner, "db.password", |_| decide(true)));
-        assert!(!SENSITIVE.decided(owner, "http.route", |_| decide(false)));
+        assert_eq!(SENSITIVE.decided(owner, "db.password", |_| decide(2)), 2);
+        assert_eq!(SENSITIVE.decided(owner, "http.route", |_| decide(0)), 0);
         // Answered from the memo: not decided again.
-        assert!(SENSITIVE.decided(owner, "db.password", |_| decide(false)));
-        assert!(!SENSITIVE.decided(owner, "http.route", |_| decide(true)));
+        assert_eq!(SENSITIVE.decided(owner, "db.password", |_| decide(0)), 2);
+        assert_eq!(SENSITIVE.decided(owner, "http.route", |_| decide(2)), 0);
         assert_eq!(decisions.get(), 2);
         // The value memo is another table.
         assert!(matches!(
@@ -223,8 +226,8 @@ mod tests {
         ));
         // Too long to keep: decided every time.
         let long = "k".repeat(MAX_LEN + 1);
-        assert!(SENSITIVE.decided(owner, &long, |_| decide(true)));
-        assert!(!SENSITIVE.decided(owner, &long, |_| decide(false)));
+        assert_eq!(SENSITIVE.decided(owner, &long, |_| decide(2)), 2);
+        assert_eq!(SENSITIVE.decided(owner, &long, |_| decide(0)), 0);
         assert_eq!(decisions.get(), 4);
     }
 
@@ -237,8 +240,11 @@ mod tests {
         let Lookup::Unknown(set) = CLEAN.lookup(owner, &fits) else {
             panic!("not seen yet");
         };
-        CLEAN.remember(owner, set, &fits, true);
-        assert!(matches!(CLEAN.lookup(owner, &fits), Lookup::Known(true)));
+        CLEAN.remember(owner, set, &fits, IS_CLEAN);
+        assert!(matches!(
+            CLEAN.lookup(owner, &fits),
+            Lookup::Known(IS_CLEAN)
+        ));
         assert!(matches!(CLEAN.lookup(owner, &long), Lookup::Untracked));
     }
 
@@ -259,24 +265,27 @@ mod tests {
         let set = set_of(first.as_bytes());
         let others = colliding(first, WAYS);
         assert_eq!(others.len(), WAYS);
-        CLEAN.remember(owner, set, first, true);
+        CLEAN.remember(owner, set, first, IS_CLEAN);
         for other in &others[..WAYS - 1] {
-            CLEAN.remember(owner, set, other, true);
+            CLEAN.remember(owner, set, other, IS_CLEAN);
         }
         // Four values sharing a set all stay.
-        assert!(matches!(CLEAN.lookup(owner, first), Lookup::Known(true)));
+        assert!(matches!(
+            CLEAN.lookup(owner, first),
+            Lookup::Known(IS_CLEAN)
+        ));
         for other in &others[..WAYS - 1] {
             assert!(
-                matches!(CLEAN.lookup(owner, other), Lookup::Known(true)),
+                matches!(CLEAN.lookup(owner, other), Lookup::Known(IS_CLEAN)),
                 "{other}"
             );
         }
         // A fifth pushes out the oldest, and only it.
-        CLEAN.remember(owner, set, &others[WAYS - 1], true);
+        CLEAN.remember(owner, set, &others[WAYS - 1], IS_CLEAN);
         assert!(matches!(CLEAN.lookup(owner, first), Lookup::Unknown(_)));
         for other in &others {
             assert!(
-                matches!(CLEAN.lookup(owner, other), Lookup::Known(true)),
+                matches!(CLEAN.lookup(owner, other), Lookup::Known(IS_CLEAN)),
                 "{other}"
             );
         }
@@ -288,7 +297,7 @@ mod tests {
         let Lookup::Unknown(set) = CLEAN.lookup(owner, "order-fulfilment") else {
             panic!("not seen yet");
         };
-        CLEAN.remember(owner, set, "order-fulfilment", true);
+        CLEAN.remember(owner, set, "order-fulfilment", IS_CLEAN);
         std::thread::spawn(move || {
             assert!(matches!(
                 CLEAN.lookup(owner, "order-fulfilment"),

@@ -4,23 +4,39 @@
 //! (span attributes, events, status messages, log fields, metric labels, headers).
 //! It masks
 //! - the values of **sensitive keys**, matched ignoring case and separators and inside
-//!   longer names (`db_password`, `X-Api-Key`, `stripeSecretKey`), with an allow-list;
+//!   longer names (`db_password`, `X-Api-Key`, `stripeSecretKey`), with an allow-list.
+//!   A key whose last word describes a secret rather than holding one (`auth.method`,
+//!   `token_type`, `password_min_length`, `api_key_id`) is not sensitive, a plural
+//!   (`input_tokens`) holds secrets unless its value is a number, and a value that
+//!   reveals nothing (a boolean, `ok`, a placeholder such as `${DB_PASSWORD}` or `$1`)
+//!   is kept under any key;
 //! - **sensitive values under any key**: e-mail addresses, payment cards (Luhn-checked,
-//!   last four kept), API keys with known prefixes (prefix kept), `Bearer`/`Basic`
-//!   credentials, JWTs, PEM private keys, URL credentials and sensitive query
-//!   parameters, US SSNs, `password=...` inside free text, and IP addresses if asked;
-//! - **JSON inside a string**, structurally, at any depth; and [`sanitize_sql`] reduces
+//!   last four kept), API keys and tokens with known prefixes (prefix kept), `Bearer` /
+//!   `Basic` / `Token` credentials, JWTs, PEM private keys, URL credentials, webhook
+//!   URLs and sensitive query parameters, US SSNs, telephone numbers, and IP addresses
+//!   if asked;
+//! - **secrets written into text**: `key=value`, `key: value`, `key => value` and
+//!   `key := value` pairs in any language's syntax (quoted or not, YAML blocks),
+//!   secrets after a key word in prose (`password is hunter2`, `with secret s3cr3t`,
+//!   `PIN is 4821`), elements of markup (`<password>...</password>`), name and value
+//!   pairs (`key="DbPassword" value="..."`), command lines (`curl -u user:pass`), and
+//!   all of these percent-encoded (`Authorization%3A%20Bearer%20...`);
+//! - **JSON inside a string**, structurally, at any depth, rewriting only what it masks
+//!   (every other byte of the document stays as it was); and [`sanitize_sql`] reduces
 //!   SQL to its structure.
 //!
-//! It fails closed: a value longer than the scan limit is cut before scanning, JSON
-//! nested deeper than the limit is masked whole. A clean value comes back borrowed,
-//! without allocating.
+//! Plain prose around key words (`password must be 12 characters`, `token expired`),
+//! code paths (`auth::token::verify`), source positions (`Token.java:42`) and OIDs are
+//! left alone.
 //!
-//! Values of up to 64 bytes found clean, and whether keys of up to 64 bytes are
-//! sensitive, are remembered per thread and redactor (two small caches, 10 KiB each
-//! per thread), so a value or key that repeats, such as a span name, a route or an
-//! attribute key, is decided once; a value with something to mask is scanned every
-//! time.
+//! It fails closed: a value longer than the scan limit (1 MiB by default, scanned in
+//! time linear in its length) is cut before scanning, JSON nested deeper than the limit
+//! is masked whole. A clean value comes back borrowed, without allocating.
+//!
+//! Values of up to 64 bytes found clean, and what keys of up to 64 bytes name, are
+//! remembered per thread and redactor (two small caches, 10 KiB each per thread), so a
+//! value or key that repeats, such as a span name, a route or an attribute key, is
+//! decided once; a value with something to mask is scanned every time.
 //!
 //! ```
 //! use std::borrow::Cow;
@@ -60,7 +76,7 @@ pub use sql::sanitize_sql;
 pub use summary::RedactionSummary;
 
 use detect::Detectors;
-use keys::KeyMatcher;
+use keys::{KeyClass, KeyMatcher};
 
 /// Appended to a value cut at the scan limit.
 pub const TRUNCATED_MARKER: &str = "...[TRUNCATED]";
@@ -207,9 +223,18 @@ impl Redactor {
     /// from request data (JSON members) are decided with the matcher directly, so that
     /// keys seen once do not push those out.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
+        self.key_class(key).is_sensitive()
+    }
+
+    /// What `key` names, remembered per thread (see [`Redactor::is_sensitive_key`]).
+    fn key_class(&self, key: &str) -> KeyClass {
+        if !self.inner.detectors.on(Rule::SensitiveKey) {
+            return KeyClass::Plain;
+        }
         let keys = &self.inner.keys;
-        self.inner.detectors.on(Rule::SensitiveKey)
-            && memo::SENSITIVE.decided(self.inner.id, key, |key| keys.is_sensitive(key))
+        KeyClass::from_u8(
+            memo::SENSITIVE.decided(self.inner.id, key, |key| keys.classify(key) as u8),
+        )
     }
 
     /// Sanitises `value` as read from `kind`, adding what was masked to `summary`.
@@ -303,9 +328,10 @@ impl Redactor {
     }
 
     fn keyed<'a>(&self, key: &str, value: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {
-        if self.is_sensitive_key(key) {
+        let class = self.key_class(key);
+        if class.is_sensitive() {
             let det = &self.inner.detectors;
-            if value.is_empty() || det.is_allowed_value(value) {
+            if det.keeps_under_key(class, value) {
                 return Cow::Borrowed(value);
             }
             summary.record(Rule::SensitiveKey);
@@ -329,17 +355,17 @@ impl Redactor {
         }
         let id = self.inner.id;
         let set = match memo::CLEAN.lookup(id, value) {
-            memo::Lookup::Known(true) => return Cow::Borrowed(value),
+            memo::Lookup::Known(memo::IS_CLEAN) => return Cow::Borrowed(value),
             memo::Lookup::Unknown(set) => set,
-            // (Only clean values are remembered: `Known(false)` does not occur.)
-            memo::Lookup::Known(false) | memo::Lookup::Untracked => {
+            // (Only clean values are remembered: another verdict does not occur.)
+            memo::Lookup::Known(_) | memo::Lookup::Untracked => {
                 return self.scan_unremembered(value, depth, summary)
             }
         };
         let masked_before = summary.total();
         let scanned = self.scan_unremembered(value, depth, summary);
         if matches!(scanned, Cow::Borrowed(_)) && summary.total() == masked_before {
-            memo::CLEAN.remember(id, set, value, true);
+            memo::CLEAN.remember(id, set, value, memo::IS_CLEAN);
         }
         scanned
     }
@@ -391,20 +417,12 @@ impl Redactor {
                 summary.record(Rule::JsonStructure);
                 return Cow::Owned(det.replacement().to_owned());
             }
-            if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(value) {
-                let mut inner = RedactionSummary::default();
-                if self.sanitize_json(&mut json, depth, &mut inner) {
-                    summary.merge(&inner);
-                    return match serde_json::to_string(&json) {
-                        Ok(s) => Cow::Owned(s),
-                        // Serialising a Value built from valid JSON does not fail; if
-                        // it ever did, nothing of the original may pass.
-                        Err(_) => Cow::Owned(det.replacement().to_owned()),
-                    };
-                }
-                return Cow::Borrowed(value);
+            match self.sanitize_json_text(value, depth, summary) {
+                Ok(None) => return Cow::Borrowed(value),
+                Ok(Some(clean)) => return Cow::Owned(clean),
+                // Not JSON after all: scan it as text below.
+                Err(json::NotJson) => {}
             }
-            // Not JSON after all: scan it as text below.
         }
         det.scan(value, &self.inner.keys, summary)
     }

@@ -1,11 +1,12 @@
 //! Finding API key prefixes (`sk_live_`, `ghp_`, `AKIA`, ...) without scanning every byte.
 //!
-//! An automaton over all prefixes costs ~46 ns per 64-byte value (`benches/scratch`
-//! measurement recorded in `benches/README.md`): common bigrams of English (`sh`, `do`,
-//! `gh`) make its prefilter verify constantly. Nearly every prefix ends in a separator
-//! (`_`, `-`, `.`), so this index jumps from separator to separator with `memchr` and
-//! looks up the four bytes ending there; the few other prefixes are found from their
-//! first byte. A key must also start at a word boundary, as the detector's regex demands.
+//! An automaton over all prefixes costs several times more per 64-byte value than this
+//! index (`redact/clean_64b`): common bigrams of English (`sh`, `do`, `gh`) make its
+//! prefilter verify constantly. Nearly every prefix ends in a separator (`_`, `-`,
+//! `.`), so this index jumps from separator to separator with `memchr` and looks up the
+//! four bytes ending there (a prefix of three bytes or fewer, such as `sk-` or `hf_`,
+//! is compared there directly); the few other prefixes are found from their first
+//! byte. A key must also start at a word boundary, as the detector's regex demands.
 
 use aho_corasick::AhoCorasick;
 
@@ -28,6 +29,11 @@ pub(crate) struct PrefixIndex {
     /// sorted `Vec` with binary search, which dominated `redact/clean_64b`.
     tails: Box<[(u32, u64); TAIL_SLOTS]>,
     has_tails: bool,
+    /// Separator-terminated prefixes too short for a four-byte tail (`sk-`, `hf_`).
+    short: Vec<Box<[u8]>>,
+    /// The bytes just before the separator of a `short` prefix (`k`, `f`): a separator
+    /// after any other byte ends none of them.
+    short_before: [bool; 256],
     /// Prefixes found from their first byte, when they start with at most three distinct bytes.
     heads: Vec<(u8, usize)>,
     head_bytes: Vec<u8>,
@@ -49,6 +55,8 @@ impl PrefixIndex {
             prefixes: Vec::new(),
             tails: Box::new([(0, 0); TAIL_SLOTS]),
             has_tails: false,
+            short: Vec::new(),
+            short_before: [false; 256],
             heads: Vec::new(),
             head_bytes: Vec::new(),
             fallback: None,
@@ -58,7 +66,11 @@ impl PrefixIndex {
             let b = p.as_bytes();
             let id = index.prefixes.len();
             let tail_fits = b.len() > TAIL && SEPARATORS.contains(&b[b.len() - 1]);
-            if id >= 64 {
+            if b.len() > 1 && b.len() <= TAIL && SEPARATORS.contains(&b[b.len() - 1]) {
+                index.short.push(b.into());
+                index.short_before[usize::from(b[b.len() - 2])] = true;
+                index.has_tails = true;
+            } else if id >= 64 {
                 leftovers.push(p);
             } else if tail_fits {
                 index.insert_tail(tail_key(&b[b.len() - 4..]), 1 << id);
@@ -111,6 +123,14 @@ impl PrefixIndex {
     pub(crate) fn is_match(&self, text: &[u8], separators: bool) -> bool {
         if separators && self.has_tails {
             for end in memchr::memchr3_iter(b'_', b'-', b'.', text) {
+                let maybe_short = end > 0 && self.short_before[usize::from(text[end - 1])];
+                for p in self.short.iter().filter(|_| maybe_short) {
+                    if let Some(start) = (end + 1).checked_sub(p.len()) {
+                        if text[start..=end] == **p && at_word_start(text, start) {
+                            return true;
+                        }
+                    }
+                }
                 if end < TAIL {
                     continue;
                 }
@@ -190,6 +210,17 @@ mod tests {
             "a_b-c.d",
             "",
         ] {
+            assert!(!found(&ix, text), "{text}");
+        }
+    }
+
+    #[test]
+    fn short_prefixes_are_found_at_their_separator() {
+        let ix = index(&[]);
+        for text in ["sk-abcdefgh", "key hf_abcdefgh", "(SG.abc.def)"] {
+            assert!(found(&ix, text), "{text}");
+        }
+        for text in ["task-abcdefgh", "of_abcdefgh", "ASG.x"] {
             assert!(!found(&ix, text), "{text}");
         }
     }

@@ -56,6 +56,114 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// Whether `value`, held under a sensitive key, reveals nothing worth masking: empty,
+/// a boolean or null, an outcome or state (`ok`, `denied`, `new`), a mask (`******`, `xxxx`), or a placeholder standing for the
+/// secret rather than the secret itself (`${DB_PASSWORD}`, `{{ .Values.token }}`,
+/// `<your-api-key>`, `$1`, `?`, `:password`, `%s`).
+pub(crate) fn reveals_nothing(value: &str) -> bool {
+    let v = value.trim();
+    if v.is_empty() {
+        return true;
+    }
+    let word = |w: &str| v.eq_ignore_ascii_case(w);
+    // Booleans, nothing, and outcomes: `auth=ok`, `password=required`.
+    const WORDS: &[&str] = &[
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "null",
+        "nil",
+        "none",
+        "undefined",
+        "n/a",
+        "ok",
+        "success",
+        "failed",
+        "failure",
+        "denied",
+        "allowed",
+        "granted",
+        "valid",
+        "invalid",
+        "expired",
+        "required",
+        "optional",
+        "missing",
+        "present",
+        "unknown",
+        "enabled",
+        "disabled",
+        "new",
+        "active",
+        "inactive",
+        "open",
+        "closed",
+        "pending",
+        "started",
+        "ended",
+        "revoked",
+        "locked",
+        "unlocked",
+    ];
+    if WORDS.iter().any(|w| word(w)) {
+        return true;
+    }
+    let b = v.as_bytes();
+    // A mask: one repeated mask character.
+    if b.len() >= 3 && matches!(b[0], b'*' | b'x' | b'X' | b'#') && b.iter().all(|&c| c == b[0]) {
+        return true;
+    }
+    if v.chars().all(|c| c == '•' || c == '●') {
+        return true;
+    }
+    let inner_is_name = |inner: &str| {
+        !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|c| c.is_ascii_alphabetic() || matches!(c, b'_' | b'-' | b' ' | b'.'))
+    };
+    // Templates and references: `${X}`, `{{ x }}`, `%(x)s`, `$X`, `%X%`.
+    if (v.starts_with("${") || v.starts_with("{{") || v.starts_with("%(")) && v.len() > 3 {
+        return v.ends_with('}') || v.ends_with(")s");
+    }
+    if let Some(var) = v.strip_prefix('$') {
+        // `$1` (a SQL placeholder) or `$DB_PASSWORD` (an environment variable).
+        return var.bytes().all(|c| c.is_ascii_digit()) && !var.is_empty()
+            || (!var.is_empty()
+                && var
+                    .bytes()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_'));
+    }
+    if let Some(var) = v.strip_prefix('%').and_then(|r| r.strip_suffix('%')) {
+        return inner_is_name(var);
+    }
+    if matches!(v, "?" | "%s" | "%d" | "{}") {
+        return true;
+    }
+    // A bind parameter: `:password`, `@password`.
+    if let Some(name) = v.strip_prefix(':').or_else(|| v.strip_prefix('@')) {
+        return !name.is_empty()
+            && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            && name.as_bytes()[0].is_ascii_alphabetic();
+    }
+    // A placeholder in brackets, without digits: `<your-api-key>`, `[hidden]`, `{token}`.
+    for (open, close) in [('<', '>'), ('[', ']'), ('{', '}'), ('(', ')')] {
+        if let Some(inner) = v.strip_prefix(open).and_then(|r| r.strip_suffix(close)) {
+            return inner_is_name(inner);
+        }
+    }
+    false
+}
+
+/// Whether `value` is a plain decimal number (`1532`, `-0.5`, `1e9`).
+pub(crate) fn is_number(value: &str) -> bool {
+    let v = value.trim();
+    !v.is_empty() && v.parse::<f64>().is_ok() && v.bytes().any(|b| b.is_ascii_digit())
+}
+
 /// Luhn checksum over ASCII digits.
 pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
     let mut sum = 0u32;
@@ -113,6 +221,63 @@ mod tests {
         assert_eq!(percent_decode("100%", false), "100%");
         assert_eq!(percent_decode("%zz%4", false), "%zz%4");
         assert!(matches!(percent_decode("plain", true), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn placeholders_and_masks_reveal_nothing() {
+        for v in [
+            "",
+            " ",
+            "true",
+            "FALSE",
+            "ok",
+            "Required",
+            "null",
+            "None",
+            "******",
+            "xxxx",
+            "••••",
+            "${DB_PASSWORD}",
+            "{{ .Values.token }}",
+            "%(password)s",
+            "$1",
+            "$DB_PASSWORD",
+            "%API_KEY%",
+            "?",
+            "%s",
+            ":password",
+            "@token",
+            "<your-api-key>",
+            "[hidden]",
+            "{token}",
+        ] {
+            assert!(reveals_nothing(v), "{v:?}");
+        }
+        for v in [
+            "hunter2",
+            "**a",
+            "$ecret",
+            "$1a",
+            "<hunter2>",
+            "[s3cr3t]",
+            "${",
+            ":",
+            "p@ss",
+            "xoxb-123",
+            "truee",
+        ] {
+            assert!(!reveals_nothing(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for v in ["1532", "-0.5", "1e9", " 42 "] {
+            assert!(is_number(v), "{v}");
+        }
+        for v in ["", "NaN", "inf", "12a", "0x10", "1.2.3"] {
+            assert!(!is_number(v), "{v}");
+        }
     }
 
     #[test]
