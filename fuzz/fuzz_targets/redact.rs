@@ -1,4 +1,5 @@
-//! Redaction never panics on any key or value, and never grows a value without bound.
+//! Redaction never panics on any key or value, never grows a value without bound, and
+//! keeps a JSON document a JSON document.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -16,5 +17,10 @@ fuzz_target!(|data: &[u8]| {
         let out = redactor.redact(kind, key, value, &mut summary);
         // Masks are never much longer than what they replace.
         assert!(out.len() <= value.len() * 12 + 64, "{kind:?}");
+    }
+    // JSON is rewritten in place: what parsed before still parses.
+    if serde_json::from_str::<serde_json::Value>(value).is_ok() {
+        let out = redactor.redact(Kind::JsonBody, key, value, &mut summary);
+        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "{out}");
     }
 });

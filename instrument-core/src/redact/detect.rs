@@ -1157,7 +1157,11 @@ impl Detectors {
                 }
             });
         }
-        if t & T_PHONE != 0 && self.on(Rule::Phone) {
+        // Cards and SSNs masked above may have taken the digits a number needed.
+        let phone_still = t & T_PHONE != 0
+            && (matches!(out, Cow::Borrowed(_))
+                || longest_phone_run(out.as_bytes()) >= MIN_PHONE_DIGITS);
+        if phone_still && self.on(Rule::Phone) {
             for (re, digits) in [
                 (&self.phone_international, MIN_PHONE_DIGITS..=15),
                 (&self.phone_nanp, 10..=11),
