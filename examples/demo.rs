@@ -7,18 +7,15 @@
 //! cargo run --example demo
 //! ```
 
-#[path = "workflow/mod.rs"]
-mod workflow;
-
 use std::sync::Arc;
 
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{init, install_prometheus, serve_metrics, PipelineConfig};
 use instrument::semconv::MetricNames;
+use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
+use instrument_examples::pb::*;
+use instrument_examples::workflow::call;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use workflow::call;
-use workflow::pb::workflow_service_client::WorkflowServiceClient;
-use workflow::pb::*;
 
 type Client = WorkflowServiceClient<tonic::transport::Channel>;
 
@@ -138,7 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = init(PipelineConfig::default().with_service_name("workflow-demo"))?;
     let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
     let db = std::env::temp_dir().join(format!("instrument-demo-{}.sqlite3", std::process::id()));
-    let store = Arc::new(workflow::Store::open(&db)?);
+    let store = Arc::new(instrument_examples::workflow::Store::open(&db)?);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -148,7 +145,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stopped_for = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let server = tokio::spawn(workflow::serve(
+    let server = tokio::spawn(instrument_examples::workflow::serve(
         listener,
         store,
         stopped_for(stopped.clone()),

@@ -31,20 +31,16 @@ use instrument::pipeline::{
 use instrument::redact;
 use instrument::semconv::MetricNames;
 use instrument::tower::stack::InstrumentLayer;
+use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
+use instrument_examples::pb::workflow_service_server::{WorkflowService, WorkflowServiceServer};
+use instrument_examples::pb::*;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, ParentBasedSampler, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
-use pb::workflow_service_client::WorkflowServiceClient;
-use pb::workflow_service_server::{WorkflowService, WorkflowServiceServer};
-use pb::*;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
-
-pub mod pb {
-    tonic::include_proto!("instrument.example.v1");
-}
 
 /// Answers `SubmitTask` at once; every other method is unimplemented.
 struct Trivial;

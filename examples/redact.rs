@@ -1,4 +1,5 @@
-//! A redaction filter: JSON lines in, sanitised JSON lines out, with the default policy.
+//! A redaction filter: JSON lines in, sanitised JSON lines out, with the default policy
+//! (see `instrument_examples::redact_filter`).
 //!
 //! Each input line is `{"kind": ..., "key": ..., "value": ...}` where `kind` is one of
 //! `attribute`, `log_field`, `header`, `json_body`, `url`, `sql` (`key` is needed by the
@@ -13,49 +14,9 @@
 
 use std::io::{self, BufRead, Write};
 
-use instrument::redact::{Kind, RedactionSummary, Redactor, REDACTED};
-use serde_json::{json, Value};
-
-/// Sanitises one input line, or says why it cannot be read.
-pub(crate) fn process(redactor: &Redactor, line: &[u8]) -> Result<Value, String> {
-    let text = std::str::from_utf8(line).map_err(|_| "input line is not valid UTF-8".to_owned())?;
-    let input: Value =
-        serde_json::from_str(text).map_err(|e| format!("input line is not JSON: {e}"))?;
-    let Value::Object(fields) = input else {
-        return Err("input line is not a JSON object".into());
-    };
-    let kind: Kind = match fields.get("kind") {
-        Some(Value::String(k)) => k.parse().map_err(|e| format!("{e}"))?,
-        Some(_) => return Err("field \"kind\" is not a string".into()),
-        None => return Err("missing field \"kind\"".into()),
-    };
-    let needs_key = matches!(kind, Kind::Attribute | Kind::LogField | Kind::Header);
-    let key = match fields.get("key") {
-        Some(Value::String(k)) => k.as_str(),
-        Some(Value::Null) | None if !needs_key => "",
-        Some(_) => return Err("field \"key\" is not a string".into()),
-        None => return Err("missing field \"key\"".into()),
-    };
-    let mut summary = RedactionSummary::default();
-    match fields.get("value") {
-        None | Some(Value::Null) => Err("missing field \"value\"".into()),
-        Some(Value::String(v)) => Ok(Value::String(
-            redactor.redact(kind, key, v, &mut summary).into_owned(),
-        )),
-        // A JSON body given as JSON rather than as text keeps its shape.
-        Some(body @ (Value::Object(_) | Value::Array(_))) if kind == Kind::JsonBody => {
-            let text = body.to_string();
-            let clean = redactor.redact(kind, key, &text, &mut summary);
-            serde_json::from_str(&clean).or(Ok(Value::String(clean.into_owned())))
-        }
-        Some(other) => {
-            let text = other.to_string();
-            Ok(Value::String(
-                redactor.redact(kind, key, &text, &mut summary).into_owned(),
-            ))
-        }
-    }
-}
+use instrument::redact::{Redactor, REDACTED};
+use instrument_examples::redact_filter::process;
+use serde_json::json;
 
 fn main() {
     let redactor = Redactor::default();

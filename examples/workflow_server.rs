@@ -4,7 +4,7 @@
 //! cargo run --example workflow_server -- [--db PATH] [--addr 127.0.0.1:50051] [--metrics-addr 127.0.0.1:9464]
 //! ```
 //!
-//! RPCs (`examples/proto/workflow.proto`): `StartWorkflow`, `PollWorkflow`,
+//! RPCs (`proto/workflow.proto` of this crate): `StartWorkflow`, `PollWorkflow`,
 //! `SubmitTask`, `CompleteTask`, `FailTask`, `CompleteWorkflow`, `FailWorkflow` and the
 //! server stream `WatchWorkflow`; the tenant goes in `x-tenant-id` metadata, the
 //! workflow of a workflow-scoped call in `x-workflow-id`.
@@ -14,9 +14,6 @@
 //! collector at `OTEL_EXPORTER_OTLP_ENDPOINT` when set, else are printed as trees;
 //! `/metrics` is served on `--metrics-addr`. SIGINT or SIGTERM stops accepting,
 //! finishes the requests in flight and flushes telemetry before exiting.
-
-#[path = "workflow/mod.rs"]
-mod workflow;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,7 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let telemetry = init_from_env()?;
     let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
-    let store = Arc::new(workflow::Store::open(&args.db)?);
+    let store = Arc::new(instrument_examples::workflow::Store::open(&args.db)?);
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
@@ -116,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             serve_metrics(metrics_listener, handle, "/metrics", None, shutdown).await
         }
     });
-    let served = workflow::serve(listener, store, async move {
+    let served = instrument_examples::workflow::serve(listener, store, async move {
         signal().await;
         eprintln!("stopping: finishing requests in flight");
         let _ = stop.send(true);

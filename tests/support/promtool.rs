@@ -173,7 +173,10 @@ pub fn validate(exposition: &str) -> Result<(), Vec<String>> {
 fn family_of<'a>(name: &'a str, types: &HashMap<String, String>) -> &'a str {
     for suffix in ["_bucket", "_sum", "_count"] {
         if let Some(base) = name.strip_suffix(suffix) {
-            if matches!(types.get(base).map(String::as_str), Some("histogram" | "summary")) {
+            if matches!(
+                types.get(base).map(String::as_str),
+                Some("histogram" | "summary")
+            ) {
                 return base;
             }
         }
@@ -191,7 +194,9 @@ fn is_metric_name(name: &str) -> bool {
 
 fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -253,7 +258,9 @@ fn parse_series(series: &str) -> Result<(&str, Labels), String> {
             return Err(format!("bad label name {label:?}"));
         }
         let after = rest[eq + 1..].trim_start();
-        let quoted = after.strip_prefix('"').ok_or("a label value without quotes")?;
+        let quoted = after
+            .strip_prefix('"')
+            .ok_or("a label value without quotes")?;
         let mut value = String::new();
         let mut chars = quoted.char_indices();
         let end = loop {
@@ -316,8 +323,14 @@ mod tests {
             ("x_total one\n", "not a number"),
             ("1x 1\n", "bad metric name"),
             ("x 1\nx 2\n", "given twice"),
-            ("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n", "+Inf"),
-            ("# TYPE h histogram\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"1\"} 1\n", "not increasing"),
+            (
+                "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",
+                "+Inf",
+            ),
+            (
+                "# TYPE h histogram\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"1\"} 1\n",
+                "not increasing",
+            ),
             ("x{a=\"1\",a=\"2\"} 1\n", "twice"),
             ("x 1\n# TYPE x gauge\n", "after its samples"),
         ] {

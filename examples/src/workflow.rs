@@ -1,7 +1,6 @@
 //! The example workflow server, shared by `workflow_server`, `demo` and the integration
 //! tests: a tonic `WorkflowService` storing workflows and tasks with their traceparent
 //! in SQLite, instrumented with the instrument layers.
-#![allow(dead_code)] // each includer uses part of it
 
 use std::collections::hash_map::RandomState;
 use std::future::{ready, Future, Ready};
@@ -24,12 +23,8 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-pub mod pb {
-    tonic::include_proto!("instrument.example.v1");
-}
-
-use pb::workflow_service_server::{WorkflowService, WorkflowServiceServer};
-use pb::*;
+use crate::pb::workflow_service_server::{WorkflowService, WorkflowServiceServer};
+use crate::pb::*;
 
 /// Workflows and tasks, with the traceparent each continues, in one SQLite file.
 pub struct Store {
@@ -39,12 +34,19 @@ pub struct Store {
 /// A workflow row.
 #[derive(Debug, Clone)]
 pub struct WorkflowRow {
+    /// `wf-<16 hex>`.
     pub id: String,
+    /// The tenant that started it.
     pub tenant: String,
+    /// What kind of workflow (`payment`, ...).
     pub kind: String,
+    /// Its input, as given.
     pub input_json: String,
+    /// The traceparent every request about it continues.
     pub traceparent: Option<String>,
+    /// `running`, `completed` or `failed`.
     pub status: String,
+    /// When it started.
     pub created_at: SystemTime,
     /// Why it failed, once it has.
     pub error: Option<String>,
@@ -53,12 +55,19 @@ pub struct WorkflowRow {
 /// A task row.
 #[derive(Debug, Clone)]
 pub struct TaskRow {
+    /// `task-<16 hex>`.
     pub id: String,
+    /// The workflow it belongs to.
     pub workflow_id: String,
+    /// The workflow's tenant.
     pub tenant: String,
+    /// What kind of task (`charge`, ...).
     pub task_type: String,
+    /// The traceparent its completion continues.
     pub traceparent: Option<String>,
+    /// `pending`, `completed` or `failed`.
     pub status: String,
+    /// When it was submitted.
     pub created_at: SystemTime,
 }
 
@@ -97,6 +106,7 @@ impl Store {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The workflow `id`, if stored.
     pub fn workflow(&self, id: &str) -> rusqlite::Result<Option<WorkflowRow>> {
         self.db()
             .query_row(
@@ -119,6 +129,7 @@ impl Store {
             .optional()
     }
 
+    /// The task `id`, if stored.
     pub fn task(&self, id: &str) -> rusqlite::Result<Option<TaskRow>> {
         self.db()
             .query_row(

@@ -3,11 +3,9 @@
 //! the spans arrive at the in-test OTLP receiver. One test: it installs the
 //! process-wide tracer provider.
 
-#[path = "support/otlp.rs"]
+#[path = "../../tests/support/otlp.rs"]
 mod otlp;
-#[allow(dead_code)] // `main` and the CLI are the example's own
-#[path = "../examples/w3c_test_service.rs"]
-mod w3c;
+use instrument_examples::w3c;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

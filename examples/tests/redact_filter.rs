@@ -3,9 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-#[allow(dead_code)]
-#[path = "../examples/redact.rs"]
-mod filter;
+use instrument_examples::redact_filter as filter;
 
 use instrument::redact::Redactor;
 use serde_json::{json, Value};
@@ -111,7 +109,7 @@ fn the_filter_answers_every_line_in_order_and_exits_zero() {
     assert_eq!(lines[2], json!({"value": "fine"}));
 }
 
-/// The project's corpus of realistic telemetry values (`tests/data/redaction_corpus.jsonl`,
+/// The project's corpus of realistic telemetry values (`data/redaction_corpus.jsonl`,
 /// one `{"kind", "key", "value", "leaks"}` per line): every secret case must lose each
 /// of its `leaks`, every clean case (`"leaks": null`) must come back unchanged. Cases
 /// span span attributes, log lines, URLs, JSON and SQL bodies and headers.

@@ -3,12 +3,10 @@
 //! started here, `/metrics` checked with `promtool`. One test: it installs the
 //! process-wide tracer provider, subscriber and metrics recorder.
 
-#[path = "support/otlp.rs"]
+#[path = "../../tests/support/otlp.rs"]
 mod otlp;
-#[path = "support/promtool.rs"]
+#[path = "../../tests/support/promtool.rs"]
 mod promtool;
-#[path = "../examples/workflow/mod.rs"]
-mod workflow;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,14 +15,14 @@ use std::sync::Arc;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::install_prometheus;
 use instrument::semconv::MetricNames;
+use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
+use instrument_examples::pb::*;
+use instrument_examples::workflow::{self, call};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp::{attribute, start_receiver};
 use tonic::Code;
-use workflow::call;
-use workflow::pb::workflow_service_client::WorkflowServiceClient;
-use workflow::pb::*;
 
 const CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 

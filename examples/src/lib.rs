@@ -1,0 +1,17 @@
+//! The runnable programs of the **instrument** toolkit and what they share: the example
+//! workflow server (tonic, SQLite), the W3C Trace Context test service, the redaction
+//! filter. The programs are this crate's examples (`cargo run --example demo`); their
+//! integration tests are in `tests/`, over real sockets.
+//!
+//! Not published: it exists to show the toolkit in use and to test it end to end.
+#![warn(missing_docs)]
+
+pub mod redact_filter;
+pub mod w3c;
+pub mod workflow;
+
+/// The example workflow service, generated from `proto/workflow.proto` by `build.rs`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("instrument.example.v1");
+}
