@@ -5,7 +5,8 @@
 //! leaves the process, and metric label cardinality capped.
 //!
 //! This facade re-exports the toolkit's crates:
-//! - the domain core ([`context`], [`tenant`], [`semconv`], [`redact`], [`cardinality`])
+//! - the domain core ([`context`], [`tenant`], [`semconv`], [`redact`], [`cardinality`],
+//!   [`work`])
 //!   and the telemetry [`pipeline`] from `instrument-core`;
 //! - the tower layers from `instrument-tower` as [`tower`];
 //! - the `#[workflow_span]` attribute from `instrument-macros`.
@@ -30,7 +31,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use instrument_core::{cardinality, context, pipeline, redact, semconv, tenant};
+pub use instrument_core::{cardinality, context, pipeline, redact, semconv, tenant, work};
 
 /// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).
 pub use instrument_tower as tower;
@@ -38,6 +39,3 @@ pub use instrument_tower as tower;
 /// Completion spans and metrics for a workflow or task handler; see
 /// [`instrument_macros::workflow_span`].
 pub use instrument_macros::workflow_span;
-
-#[doc(hidden)]
-pub use instrument_core::__private;

@@ -12,14 +12,12 @@
 //! | [`semconv`] | every attribute key, span name and metric name |
 //! | [`redact`] | [`redact::Redactor`] and [`redact::sanitize_sql`] |
 //! | [`cardinality`] | [`cardinality::LabelGuard`], route normalisation, status groups |
+//! | [`work`] | the run time of `#[workflow_span]`: a handler's spans and metrics |
 //! | `pipeline` (feature `pipeline`) | span processors that stamp `tenant.id` and redact every exported span |
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
 
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
 pub mod cardinality;
 pub mod context;
 #[cfg(feature = "pipeline")]
@@ -27,3 +25,4 @@ pub mod pipeline;
 pub mod redact;
 pub mod semconv;
 pub mod tenant;
+pub mod work;

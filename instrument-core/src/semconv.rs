@@ -240,7 +240,31 @@ pub struct WorkMetricNames {
     pub duration: String,
 }
 
+static GLOBAL_NAMES: std::sync::OnceLock<MetricNames> = std::sync::OnceLock::new();
+
 impl MetricNames {
+    /// Makes `self` the process-wide names: `#[workflow_span]` names its metrics after
+    /// them, and so do the layers built after this call. `pipeline::install_prometheus`
+    /// sets the names it is given. The first names set stay for the life of the process
+    /// (they are read on hot paths without a lock); a later call gives its names back as
+    /// the error.
+    ///
+    /// ```
+    /// use instrument_core::semconv::MetricNames;
+    ///
+    /// let _ = MetricNames::new("acme").unwrap().set_global();
+    /// assert_eq!(MetricNames::global().prefix(), "acme");
+    /// ```
+    pub fn set_global(self) -> Result<(), MetricNames> {
+        GLOBAL_NAMES.set(self)
+    }
+
+    /// The process-wide names (see [`MetricNames::set_global`]); the default prefix's
+    /// until some are set.
+    pub fn global() -> &'static MetricNames {
+        GLOBAL_NAMES.get_or_init(MetricNames::default)
+    }
+
     /// Names under `prefix` (`[a-z][a-z0-9_]*`, at most 64 characters).
     pub fn new(prefix: &str) -> Result<Self, InvalidMetricName> {
         check_word(prefix, "prefix")?;
@@ -258,6 +282,12 @@ impl MetricNames {
     pub fn work(&self, kind: &str) -> Result<WorkMetricNames, InvalidMetricName> {
         check_word(kind, "kind")?;
         Ok(self.names(kind))
+    }
+
+    /// Names for a kind the caller has checked already (the macro checks it at compile
+    /// time).
+    pub(crate) fn work_unchecked(&self, kind: &str) -> WorkMetricNames {
+        self.names(kind)
     }
 
     /// Names for workflows.

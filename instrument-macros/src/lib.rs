@@ -1,7 +1,7 @@
 //! Procedural macros of the **instrument** toolkit: [`macro@workflow_span`].
 //!
-//! Use it through the facade (`instrument::workflow_span`); the expansion calls plain
-//! functions of `instrument_core::__private`, unit-tested there.
+//! Use it through the facade (`instrument::workflow_span`); the expansion calls the
+//! documented, unit-tested run time in `instrument_core::work`.
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -26,7 +26,7 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 ///     traceparent = row.traceparent.as_deref(),   // optional: the span's parent is restored from it
 ///     started_at = row.created_at,                // optional: SystemTime; gives total_duration_ms
 ///     fields(task_queue = req.queue, worker.id = self.worker_id), // optional extra attributes
-///     crate = instrument_core,                    // optional: path of the crate with `__private`
+///     crate = instrument_core,                    // optional: path of the crate with `work`
 /// )]
 /// async fn complete(&self, req: CompleteRequest, row: WorkflowRow) -> Result<Reply, Status> { ... }
 /// ```
@@ -39,9 +39,10 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// `<kind>.failed` (`Err(e)` with `E: Display`, `None`, or a panic, which then
 /// continues) or `<kind>.cancelled` (the future dropped first) records
 /// `execution_duration_ms`, `total_duration_ms` (from `started_at`, where it then
-/// starts) and the redacted error, cut to 1 KiB. Metrics:
-/// `instrument_<kind>s_{started,completed,failed,cancelled}_total` and
-/// `instrument_<kind>_duration_seconds`, labels `tenant_id`, `name` (and `status` on
+/// starts) and the redacted error, cut to 1 KiB. Metrics, named after the
+/// process-wide `MetricNames` (`instrument` by default, set by the pipeline):
+/// `<prefix>_<kind>s_{started,completed,failed,cancelled}_total` and
+/// `<prefix>_<kind>_duration_seconds`, labels `tenant_id`, `name` (and `status` on
 /// the histogram). Arguments are recorded only when named in `fields(...)`. Each
 /// function keeps its metric handles per tenant under a lasting recorder (the one
 /// `install_prometheus` installs; see `instrument_core::cardinality::keep_handles_for`),
@@ -321,39 +322,16 @@ fn instrument(args: &Args, kind: &str, tenant: &Expr, function: Function) -> Tok
         .krate
         .clone()
         .unwrap_or_else(|| parse_quote!(::instrument));
-    let p = quote!(#krate::__private);
+    let p = quote!(#krate::work);
     let fn_name = sig.ident.unraw().to_string();
     let name = args
         .name
         .as_ref()
         .map_or_else(|| format!("{kind}.{fn_name}"), LitStr::value);
-    let prefix = "instrument";
     let id_key = format!("{kind}.id");
-    let (completed, failed, cancelled) = (
-        format!("{kind}.completed"),
-        format!("{kind}.failed"),
-        format!("{kind}.cancelled"),
-    );
-    let started_total = format!("{prefix}_{kind}s_started_total");
-    let completed_total = format!("{prefix}_{kind}s_completed_total");
-    let failed_total = format!("{prefix}_{kind}s_failed_total");
-    let cancelled_total = format!("{prefix}_{kind}s_cancelled_total");
-    let duration = format!("{prefix}_{kind}_duration_seconds");
     let site_ident = format_ident!("__INSTRUMENT_SITE");
     let site = quote! {
-        static #site_ident: #p::Site = #p::Site {
-            name: #name,
-            id_key: #id_key,
-            completed: #completed,
-            failed: #failed,
-            cancelled: #cancelled,
-            started_total: #started_total,
-            completed_total: #completed_total,
-            failed_total: #failed_total,
-            cancelled_total: #cancelled_total,
-            duration: #duration,
-            handles: #p::SiteHandles::new(),
-        };
+        static #site_ident: #p::Site = #p::Site::new(#kind, #name);
     };
     let tenant_arg = quote_spanned!(tenant.span()=> #p::tenant(&(#tenant)));
     let id_arg = match &args.id {

@@ -92,13 +92,16 @@ pub fn prometheus_recorder(
 }
 
 /// Installs [`prometheus_recorder`] as the process's `metrics` recorder, so that every
-/// `counter!`, `gauge!` and `histogram!` anywhere is capped and redacted.
+/// `counter!`, `gauge!` and `histogram!` anywhere is capped and redacted, and makes
+/// `names` the process-wide [`MetricNames`] (unless some were set before).
 pub fn install_prometheus(
     guard: LabelGuard,
     names: &MetricNames,
 ) -> Result<PrometheusHandle, MetricsError> {
     let (recorder, handle) = prometheus_recorder(guard, names)?;
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderAlreadySet)?;
+    // `#[workflow_span]` and the layers name their metrics as this recorder expects.
+    let _ = names.clone().set_global();
     // Kept for the rest of the program: metric handles may be kept for it.
     crate::cardinality::keep_handles_for_global();
     Ok(handle)

@@ -1,0 +1,425 @@
+//! The run time of `#[workflow_span]`: one call of an annotated handler, from its start
+//! to its end, as spans and metrics.
+//!
+//! The macro generates a [`Site`] per annotated function (what it knows at compile
+//! time) and, around the body, a [`Call`]:
+//!
+//! ```ignore
+//! // #[workflow_span(kind = "task", tenant = req.tenant, id = req.task_id)]
+//! // async fn complete(req: Request) -> Result<(), Error> { body }
+//! async fn complete(req: Request) -> Result<(), Error> {
+//!     static SITE: Site = Site::new("task", "task.complete");
+//!     let call = Call::start(&SITE, tenant(&(req.tenant)), field("task.id", &(req.task_id)),
+//!                            Parent::Current, None, []);
+//!     call.run_async(async move { body }, |ret| (&Classify(ret)).__instrument_outcome()).await
+//! }
+//! ```
+//!
+//! [`Call::start`] starts the handler span (its parent restored from a stored
+//! `traceparent` when one is given, `tenant.id`, the id and the fields as attributes,
+//! the tenant in its context) and counts the call as started. The body runs with that
+//! context current ([`Call::run_sync`], [`Call::run_async`], every poll). The call ends
+//! in exactly one [`Ending`]: completed, failed (`Err`, `None`, or a panic, which then
+//! continues) or cancelled (dropped before it finished). Then the handler span ends and
+//! a completion span `<kind>.completed` / `.failed` / `.cancelled` records the durations
+//! and the redacted error (at most 1 KiB), and the ending is counted.
+//!
+//! Metric names come from the process-wide [`MetricNames`] (set by the pipeline, read
+//! when a site first records): `<prefix>_<kind>s_started_total`, `..._completed_total`,
+//! `..._failed_total`, `..._cancelled_total` and `<prefix>_<kind>_duration_seconds`,
+//! labels `tenant_id` and `name` (and `status` on the histogram). A site keeps its
+//! metric handles per tenant under a lasting recorder (see
+//! [`keep_handles_for`](crate::cardinality::keep_handles_for)).
+//!
+//! Everything here is public so the macro's expansion can call it, and usable by hand
+//! where a macro does not fit:
+//!
+//! ```
+//! use instrument_core::work::{Call, Outcome, Parent, Site, tenant};
+//!
+//! static SITE: Site = Site::new("task", "task.reconcile");
+//! let call = Call::start(&SITE, tenant("acme"), None, Parent::Current, None, []);
+//! let sum = call.run_sync(|| 40 + 2, |_| Outcome::Completed);
+//! assert_eq!(sum, 42);
+//! ```
+
+mod args;
+mod handles;
+mod outcome;
+
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Instant, SystemTime};
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{
+    SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue, StringValue};
+use pin_project::pin_project;
+
+pub use args::{
+    field, started_at, tenant, traceparent, AttrArg, Parent, StartedAtArg, TenantArg,
+    TraceparentArg,
+};
+pub use outcome::{Classify, OptionOutcome, Outcome, PlainOutcome, ResultOutcome};
+
+use self::handles::{SiteMetrics, TenantHandles};
+use crate::context::{child_context, restore};
+use crate::redact;
+#[cfg(doc)]
+use crate::semconv::MetricNames;
+use crate::semconv::{ERROR, EXECUTION_DURATION_MS, TENANT_ID, TOTAL_DURATION_MS};
+use crate::tenant::{with_tenant, TenantId};
+
+/// Name of the instrumentation scope of the spans a call starts.
+pub const SCOPE: &str = "instrument";
+/// Metric label carrying the handler span's name.
+pub const LABEL_NAME: &str = "name";
+/// `tenant_id` label value when the tenant expression did not give a valid tenant.
+pub const UNKNOWN_TENANT: &str = "unknown";
+/// Tenants a site keeps metric handles for; past that, calls register their metrics
+/// each time (the label guard still caps what reaches the recorder).
+pub const SITE_TENANTS: usize = 1024;
+
+/// One annotated function: what the macro knows of it at compile time, and the metric
+/// handles its calls share.
+#[derive(Debug)]
+pub struct Site {
+    kind: &'static str,
+    name: &'static str,
+    metrics: SiteMetrics,
+}
+
+impl Site {
+    /// The site of a handler of `kind` (`workflow`, `task`, ...: a metric-name word, as
+    /// the macro checks) whose span is called `name`.
+    pub const fn new(kind: &'static str, name: &'static str) -> Self {
+        Self {
+            kind,
+            name,
+            metrics: SiteMetrics::new(),
+        }
+    }
+
+    /// The kind of work.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The handler span's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// How a call ended: one of three, each with its completion span and counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ending {
+    /// The body returned a value that is not a failure.
+    Completed,
+    /// The body returned `Err` or `None`, or panicked.
+    Failed,
+    /// The call was dropped before the body finished.
+    Cancelled,
+}
+
+impl Ending {
+    /// Every ending, in the order of [`Ending::index`].
+    pub const ALL: [Ending; 3] = [Ending::Completed, Ending::Failed, Ending::Cancelled];
+
+    /// `completed`, `failed` or `cancelled`: the `status` label and the last word of the
+    /// completion span's name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The position in [`Ending::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The completion span's name for `kind`: `<kind>.completed`, ...
+    pub fn span_name(self, kind: &str) -> String {
+        format!("{kind}.{}", self.label())
+    }
+}
+
+/// One call of an annotated function, from [`Call::start`] to its end.
+#[derive(Debug)]
+pub struct Call {
+    /// `None` once ended.
+    state: Option<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    site: &'static Site,
+    /// Looked up once per call, for both spans.
+    tracer: BoxedTracer,
+    /// The handler span, the tenant: attached while the body runs.
+    cx: Context,
+    /// The parent of the completion span.
+    completion_parent: Context,
+    /// The call's metric handles, and its tenant.
+    handles: Arc<TenantHandles>,
+    id: Option<KeyValue>,
+    started: Instant,
+    started_wall: SystemTime,
+    started_at: Option<SystemTime>,
+}
+
+impl Call {
+    /// Starts the handler span (parent from `parent`, attributes `tenant.id`, the id,
+    /// `fields`) with the global tracer provider, and counts the call as started.
+    pub fn start<const N: usize>(
+        site: &'static Site,
+        tenant: Option<TenantId>,
+        id: Option<KeyValue>,
+        parent: Parent<'_>,
+        started_at: Option<SystemTime>,
+        fields: [Option<KeyValue>; N],
+    ) -> Self {
+        let tracer = opentelemetry::global::tracer_provider().tracer(SCOPE);
+        Self::start_with(tracer, site, tenant, id, parent, started_at, fields)
+    }
+
+    /// [`Call::start`] with `tracer` instead of the global provider's.
+    pub fn start_with<const N: usize>(
+        tracer: BoxedTracer,
+        site: &'static Site,
+        tenant: Option<TenantId>,
+        id: Option<KeyValue>,
+        parent: Parent<'_>,
+        started_at: Option<SystemTime>,
+        fields: [Option<KeyValue>; N],
+    ) -> Self {
+        let base = Context::current();
+        let parent_cx = match parent {
+            Parent::Current => base,
+            Parent::Stored(stored) => restore(stored).apply_to(&base),
+        };
+        let parent_cx = match &tenant {
+            Some(tenant) => with_tenant(&parent_cx, tenant.clone()),
+            None => parent_cx,
+        };
+        let mut attributes = Vec::with_capacity(2 + N);
+        if let Some(tenant) = &tenant {
+            attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
+        }
+        attributes.extend(id.clone());
+        attributes.extend(fields.into_iter().flatten());
+        let span = tracer
+            .span_builder(site.name)
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &parent_cx);
+        let cx = child_context(&parent_cx, span);
+        // A sibling of the handler span when there is a parent to share; its child
+        // when the handler span is a root.
+        let completion_parent = if parent_cx.span().span_context().is_valid() {
+            parent_cx
+        } else {
+            cx.clone()
+        };
+        let handles = site.metrics.handles(site, tenant.as_ref());
+        handles.started().increment(1);
+        Self {
+            state: Some(State {
+                site,
+                tracer,
+                cx,
+                completion_parent,
+                handles,
+                id,
+                started: Instant::now(),
+                started_wall: SystemTime::now(),
+                started_at,
+            }),
+        }
+    }
+
+    /// The context the body runs in: the handler span and the tenant.
+    pub fn context(&self) -> Option<&Context> {
+        self.state.as_ref().map(|s| &s.cx)
+    }
+
+    /// Runs a synchronous body with the handler span current, ending the call with the
+    /// outcome `classify` reads from its return value, or failed if it panics (the
+    /// panic then continues).
+    pub fn run_sync<R>(
+        mut self,
+        body: impl FnOnce() -> R,
+        classify: impl FnOnce(&R) -> Outcome,
+    ) -> R {
+        let guard = self.state.as_ref().map(|s| s.cx.clone().attach());
+        let result = catch_unwind(AssertUnwindSafe(body));
+        drop(guard);
+        match result {
+            Ok(value) => {
+                self.end(End::Returned(classify(&value)));
+                value
+            }
+            Err(panic) => {
+                self.end(End::Panicked(panic_message(&*panic)));
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Runs an asynchronous body with the handler span current on every poll; see
+    /// [`Instrumented`].
+    pub fn run_async<F, C>(self, body: F, classify: C) -> Instrumented<F, C>
+    where
+        F: Future,
+        C: FnOnce(&F::Output) -> Outcome,
+    {
+        Instrumented {
+            body,
+            classify: Some(classify),
+            call: self,
+        }
+    }
+
+    fn end(&mut self, end: End) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        state.finish(end);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // Dropped before the body finished: the caller gave up on it.
+        self.end(End::Cancelled);
+    }
+}
+
+/// How the body ended, with the text of a failure.
+enum End {
+    Returned(Outcome),
+    Panicked(String),
+    Cancelled,
+}
+
+impl End {
+    fn ending(self) -> (Ending, Option<String>) {
+        match self {
+            Self::Returned(Outcome::Completed) => (Ending::Completed, None),
+            Self::Returned(Outcome::Failed(text)) | Self::Panicked(text) => {
+                (Ending::Failed, Some(text))
+            }
+            Self::Cancelled => (Ending::Cancelled, None),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    match message {
+        Some(message) => format!("panicked: {message}"),
+        None => "panicked".to_owned(),
+    }
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl State {
+    fn finish(self, end: End) {
+        let (ending, error) = end.ending();
+        let error = error.map(|text| redact::global().error_text(&text));
+        let execution = self.started.elapsed();
+        let handler = self.cx.span();
+        if let Some(error) = &error {
+            handler.set_status(Status::error(error.clone()));
+        }
+        handler.end();
+
+        let mut attributes = Vec::with_capacity(5);
+        if let Some(tenant) = self.handles.tenant() {
+            attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
+        }
+        attributes.extend(self.id);
+        attributes.push(KeyValue::new(EXECUTION_DURATION_MS, millis(execution)));
+        let now = SystemTime::now();
+        if let Some(started_at) = self.started_at {
+            let total = now.duration_since(started_at).unwrap_or_default();
+            attributes.push(KeyValue::new(TOTAL_DURATION_MS, millis(total)));
+        }
+        if let Some(error) = &error {
+            attributes.push(KeyValue::new(ERROR, error.clone()));
+        }
+        let tracer = &self.tracer;
+        let mut completion = tracer
+            .span_builder(self.site.metrics.span_name(self.site, ending))
+            .with_kind(SpanKind::Internal)
+            .with_start_time(self.started_at.unwrap_or(self.started_wall))
+            .with_attributes(attributes)
+            .start_with_context(tracer, &self.completion_parent);
+        if let Some(error) = error {
+            opentelemetry::trace::Span::set_status(&mut completion, Status::error(error));
+        }
+        opentelemetry::trace::Span::end_with_timestamp(&mut completion, now);
+
+        let (counter, duration) = self.handles.ended(self.site, ending);
+        counter.increment(1);
+        duration.record(execution.as_secs_f64());
+    }
+}
+
+/// An annotated async body: polled with the handler span current; ends the call when
+/// the body returns (outcome from `classify`), panics (failed, then the panic
+/// continues) or is dropped before finishing (cancelled).
+#[pin_project]
+pub struct Instrumented<F, C> {
+    #[pin]
+    body: F,
+    classify: Option<C>,
+    call: Call,
+}
+
+impl<F, C> Future for Instrumented<F, C>
+where
+    F: Future,
+    C: FnOnce(&F::Output) -> Outcome,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let guard = this.call.context().map(|c| c.clone().attach());
+        let polled = catch_unwind(AssertUnwindSafe(|| this.body.poll(cx)));
+        drop(guard);
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                let outcome = match this.classify.take() {
+                    Some(classify) => classify(&value),
+                    None => Outcome::Completed,
+                };
+                this.call.end(End::Returned(outcome));
+                Poll::Ready(value)
+            }
+            Err(panic) => {
+                this.call.end(End::Panicked(panic_message(&*panic)));
+                resume_unwind(panic)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

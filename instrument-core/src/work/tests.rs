@@ -1,0 +1,314 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use opentelemetry::trace::{SpanId, Status, TraceId, TracerProvider as _};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+
+use super::*;
+use crate::tenant::current_tenant;
+
+const STORED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// A tracer exporting to memory, and what it exported.
+fn tracer() -> (BoxedTracer, InMemorySpanExporter, SdkTracerProvider) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = BoxedTracer::new(Box::new(provider.tracer("test")));
+    (tracer, exporter, provider)
+}
+
+/// Runs `f` under a local recorder: its result and the metrics, as
+/// `name{label=value,...} -> value` (histograms as their sample count).
+fn with_metrics<R>(f: impl FnOnce() -> R) -> (R, BTreeMap<String, f64>) {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let result = metrics::with_local_recorder(&recorder, f);
+    let mut metrics = BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let mut labels: Vec<String> = key
+            .key()
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        labels.sort();
+        let value = match value {
+            DebugValue::Counter(n) => n as f64,
+            DebugValue::Gauge(g) => g.into_inner(),
+            DebugValue::Histogram(samples) => samples.len() as f64,
+        };
+        metrics.insert(
+            format!("{}{{{}}}", key.key().name(), labels.join(",")),
+            value,
+        );
+    }
+    (result, metrics)
+}
+
+fn span<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name} in {:?}", names(spans)))
+}
+
+fn names(spans: &[SpanData]) -> Vec<&str> {
+    spans.iter().map(|s| &*s.name).collect()
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn start(tracer: BoxedTracer, site: &'static Site, parent: Parent<'_>) -> Call {
+    Call::start_with(
+        tracer,
+        site,
+        tenant("acme"),
+        field("task.id", "task-1"),
+        parent,
+        None,
+        [field("task.queue", "main")],
+    )
+}
+
+#[test]
+fn a_completed_call_ends_its_span_adds_a_completion_span_and_counts_both_events() {
+    static SITE: Site = Site::new("task", "task.run");
+    let (tracer, exporter, _provider) = tracer();
+    let (value, metrics) = with_metrics(|| {
+        let call = start(tracer, &SITE, Parent::Current);
+        call.run_sync(
+            || current_tenant().map(|t| t.as_str().to_owned()),
+            |_| Outcome::Completed,
+        )
+    });
+    assert_eq!(
+        value.as_deref(),
+        Some("acme"),
+        "the tenant is in the body's context"
+    );
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(names(&spans), ["task.run", "task.completed"]);
+    let handler = span(&spans, "task.run");
+    assert_eq!(attr(handler, "tenant.id"), Some(Value::from("acme")));
+    assert_eq!(attr(handler, "task.id"), Some(Value::from("task-1")));
+    assert_eq!(attr(handler, "task.queue"), Some(Value::from("main")));
+    let completed = span(&spans, "task.completed");
+    assert_eq!(
+        completed.parent_span_id,
+        handler.span_context.span_id(),
+        "a root's child"
+    );
+    assert_eq!(attr(completed, "task.id"), Some(Value::from("task-1")));
+    assert!(attr(completed, "execution_duration_ms").is_some());
+    assert!(
+        attr(completed, "total_duration_ms").is_none(),
+        "no started_at"
+    );
+    assert_eq!(
+        metrics.get("instrument_tasks_started_total{name=task.run,tenant_id=acme}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        metrics.get("instrument_tasks_completed_total{name=task.run,tenant_id=acme}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        metrics
+            .get("instrument_task_duration_seconds{name=task.run,status=completed,tenant_id=acme}"),
+        Some(&1.0)
+    );
+    assert_eq!(metrics.len(), 3, "{metrics:?}");
+}
+
+#[test]
+fn a_failed_call_records_the_redacted_error_cut_to_one_kib_on_both_spans() {
+    static SITE: Site = Site::new("task", "task.fail");
+    let (tracer, exporter, _provider) = tracer();
+    let long = format!("card 4111 1111 1111 1111 declined {}", "x".repeat(2000));
+    let (_, metrics) = with_metrics(|| {
+        start(tracer, &SITE, Parent::Current).run_sync(|| (), |_| Outcome::Failed(long.clone()))
+    });
+    let spans = exporter.get_finished_spans().unwrap();
+    let failed = span(&spans, "task.failed");
+    let Some(Value::String(error)) = attr(failed, "error") else {
+        panic!("no error attribute");
+    };
+    assert!(error
+        .as_str()
+        .starts_with("card **** **** **** 1111 declined"));
+    assert!(error.as_str().len() <= 1024);
+    assert!(matches!(failed.status, Status::Error { .. }));
+    assert!(matches!(
+        span(&spans, "task.fail").status,
+        Status::Error { .. }
+    ));
+    assert_eq!(
+        metrics.get("instrument_tasks_failed_total{name=task.fail,tenant_id=acme}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        metrics
+            .get("instrument_task_duration_seconds{name=task.fail,status=failed,tenant_id=acme}"),
+        Some(&1.0)
+    );
+}
+
+#[test]
+fn a_panic_fails_the_call_and_keeps_unwinding() {
+    static SITE: Site = Site::new("task", "task.explode");
+    let (tracer, exporter, _provider) = tracer();
+    let (unwound, metrics) = with_metrics(|| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            start(tracer, &SITE, Parent::Current)
+                .run_sync(|| -> u8 { panic!("boom") }, |_| Outcome::Completed)
+        }))
+    });
+    assert!(unwound.is_err());
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(
+        attr(span(&spans, "task.failed"), "error"),
+        Some(Value::from("panicked: boom"))
+    );
+    assert_eq!(
+        metrics.get("instrument_tasks_failed_total{name=task.explode,tenant_id=acme}"),
+        Some(&1.0)
+    );
+}
+
+#[test]
+fn a_call_dropped_before_it_ends_is_cancelled() {
+    static SITE: Site = Site::new("task", "task.wait");
+    let (tracer, exporter, _provider) = tracer();
+    let (_, metrics) = with_metrics(|| {
+        let pending = start(tracer, &SITE, Parent::Current)
+            .run_async(std::future::pending::<()>(), |_| Outcome::Completed);
+        let mut pending = Box::pin(pending);
+        let waker = std::task::Waker::noop();
+        let poll = pending.as_mut().poll(&mut TaskContext::from_waker(waker));
+        assert!(poll.is_pending());
+        drop(pending);
+    });
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(names(&spans), ["task.wait", "task.cancelled"]);
+    assert_eq!(
+        metrics.get("instrument_tasks_cancelled_total{name=task.wait,tenant_id=acme}"),
+        Some(&1.0)
+    );
+}
+
+#[test]
+fn an_async_body_runs_in_the_calls_context_on_every_poll() {
+    static SITE: Site = Site::new("workflow", "workflow.step");
+    let (tracer, exporter, _provider) = tracer();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let seen = runtime.block_on(async {
+        let body = async {
+            let first = current_tenant();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            (first, current_tenant())
+        };
+        start(tracer, &SITE, Parent::Current)
+            .run_async(body, |_| Outcome::Completed)
+            .await
+    });
+    let acme = TenantId::parse("acme").ok();
+    assert_eq!(seen, (acme.clone(), acme));
+    assert!(current_tenant().is_none(), "nothing leaks out of the call");
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(names(&spans), ["workflow.step", "workflow.completed"]);
+}
+
+#[test]
+fn a_stored_traceparent_is_the_parent_of_both_spans_and_a_corrupt_one_starts_fresh() {
+    static SITE: Site = Site::new("workflow", "workflow.resume");
+    let (tracer, exporter, provider) = tracer();
+    with_metrics(|| {
+        start(tracer, &SITE, traceparent(&Some(STORED))).run_sync(|| (), |_| Outcome::Completed);
+        let again = BoxedTracer::new(Box::new(provider.tracer("test")));
+        start(again, &SITE, traceparent("00-corrupt")).run_sync(|| (), |_| Outcome::Completed);
+    });
+    let spans = exporter.get_finished_spans().unwrap();
+    let stored_trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    let stored_span = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+    for s in &spans[..2] {
+        assert_eq!(s.span_context.trace_id(), stored_trace, "{}", s.name);
+        assert_eq!(s.parent_span_id, stored_span, "{}", s.name);
+    }
+    let (fresh, completed) = (&spans[2], &spans[3]);
+    assert_ne!(fresh.span_context.trace_id(), stored_trace);
+    assert_eq!(fresh.parent_span_id, SpanId::INVALID);
+    assert_eq!(completed.parent_span_id, fresh.span_context.span_id());
+}
+
+#[test]
+fn started_at_gives_the_total_duration_and_the_completion_start() {
+    static SITE: Site = Site::new("workflow", "workflow.end");
+    let (tracer, exporter, _provider) = tracer();
+    let started_at = SystemTime::now() - Duration::from_secs(3600);
+    with_metrics(|| {
+        Call::start_with(
+            tracer,
+            &SITE,
+            tenant("acme"),
+            None,
+            Parent::Current,
+            Some(started_at),
+            [],
+        )
+        .run_sync(|| (), |_| Outcome::Completed)
+    });
+    let spans = exporter.get_finished_spans().unwrap();
+    let completed = span(&spans, "workflow.completed");
+    assert_eq!(completed.start_time, started_at);
+    let Some(Value::I64(total)) = attr(completed, "total_duration_ms") else {
+        panic!("no total duration");
+    };
+    assert!(total >= 3_600_000, "{total}");
+}
+
+#[test]
+fn an_invalid_tenant_is_unknown_in_metrics_and_absent_from_spans() {
+    static SITE: Site = Site::new("task", "task.anonymous");
+    let (tracer, exporter, _provider) = tracer();
+    let (_, metrics) = with_metrics(|| {
+        Call::start_with(
+            tracer,
+            &SITE,
+            tenant("bad tenant!"),
+            None,
+            Parent::Current,
+            None,
+            [],
+        )
+        .run_sync(|| (), |_| Outcome::Completed)
+    });
+    let spans = exporter.get_finished_spans().unwrap();
+    assert!(spans.iter().all(|s| attr(s, "tenant.id").is_none()));
+    assert_eq!(
+        metrics.get("instrument_tasks_started_total{name=task.anonymous,tenant_id=unknown}"),
+        Some(&1.0)
+    );
+}
+
+#[test]
+fn endings_name_their_label_span_and_position() {
+    for (i, ending) in Ending::ALL.into_iter().enumerate() {
+        assert_eq!(ending.index(), i);
+        assert_eq!(ending.span_name("task"), format!("task.{}", ending.label()));
+    }
+    assert_eq!(
+        Ending::ALL.map(Ending::label),
+        ["completed", "failed", "cancelled"]
+    );
+}
