@@ -32,7 +32,7 @@ use instrument::pipeline::prometheus_recorder;
 use instrument::semconv::MetricNames;
 use instrument::tower::metrics::RequestMetricsLayer;
 use instrument::tower::tenant::TenantLayer;
-use instrument::tower::trace::TraceContextLayer;
+use instrument::tower::trace::TraceLayer;
 use metrics::Recorder;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::Sampler;
@@ -85,7 +85,7 @@ fn request_overhead(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("request");
     bench_service(&mut g, "bare", &rt, guarded, bare(), with_header);
-    let trace = TraceContextLayer::new()
+    let trace = TraceLayer::new()
         .source(source(STORED))
         .tracer(sampled.tracer("bench"));
     bench_service(

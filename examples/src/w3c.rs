@@ -4,7 +4,7 @@
 //!
 //! The harness POSTs to `/test` a JSON array of `{"url": ..., "arguments": [...]}`.
 //! For each entry, in order, the service POSTs `arguments` (as JSON) to `url`, carrying
-//! the trace context of the incoming request: the `TraceContextLayer` reads the
+//! the trace context of the incoming request: the `TraceLayer` reads the
 //! incoming `traceparent` / `tracestate` with the strict instrument-core parser and
 //! starts the server span as its child (an invalid `traceparent` starts a fresh trace
 //! and drops the `tracestate`, W3C 3.3 / 4.3); each outgoing call gets its own client
@@ -28,7 +28,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use instrument::context::{child_context, inject};
-use instrument::tower::trace::TraceContextLayer;
+use instrument::tower::trace::TraceLayer;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use serde_json::{json, Value};
@@ -180,11 +180,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Outp
     let service = ServiceBuilder::new()
         // Only the trace-context layer: the harness sends no tenant, and the response
         // gets no tracking header it did not ask for.
-        .layer(
-            TraceContextLayer::new()
-                .tracking_header(None)
-                .expect("no header name to check"),
-        )
+        .layer(TraceLayer::new().no_tracking_header())
         .service_fn(move |request| handle(client.clone(), request));
     tokio::pin!(shutdown);
     loop {

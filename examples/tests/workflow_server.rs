@@ -400,7 +400,7 @@ async fn workflow_server_over_real_sockets() {
     // The cross-tenant refusal is recorded on a span outside acme's trace.
     let refused: Vec<&Span> = spans
         .iter()
-        .filter(|s| attribute(s, "tenant.rejected").as_deref() == Some("cross_tenant"))
+        .filter(|s| attribute(s, "tenant.rejected").as_deref() == Some("other_tenant"))
         .collect();
     assert_eq!(refused.len(), 1);
     assert_eq!(
@@ -481,7 +481,7 @@ async fn workflow_server_over_real_sockets() {
         "instrument_requests_total{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"StartWorkflow\",tenant_id=\"acme\",status=\"OK\"} 4"
     ), "{exposition}");
     assert!(exposition.contains(
-        "instrument_tenant_rejections_total{reason=\"cross_tenant\",protocol=\"grpc\"} 1"
+        "instrument_tenant_rejections_total{reason=\"other_tenant\",protocol=\"grpc\"} 1"
     ));
     assert!(exposition.contains("instrument_requests_in_flight{"));
     for status in ["OK", "DEADLINE_EXCEEDED", "CANCELLED"] {

@@ -71,10 +71,13 @@ pub const CANCELLED: &str = "instrument.cancelled";
 pub const STORED_PARENT_UNUSED: &str = "instrument.stored_parent.unused";
 /// Why the request's `traceparent` header was ignored (invalid or repeated).
 pub const INCOMING_PARENT_INVALID: &str = "instrument.incoming_parent.invalid";
-/// A tenant refusal recorded on a server span: `missing`, `malformed` or `cross_tenant`.
+/// A tenant refusal recorded on a server span: `missing`, `malformed` or `other_tenant`.
 pub const TENANT_REJECTED: &str = "tenant.rejected";
 /// Prefix of recorded request headers (`http.request.header.<name>`, redacted).
 pub const HTTP_REQUEST_HEADER_PREFIX: &str = "http.request.header.";
+/// The request id (tower-http's `SetRequestIdLayer`, [`REQUEST_ID_HEADER`]) on a server
+/// span, as the semantic conventions record a request header.
+pub const HTTP_REQUEST_ID: &str = "http.request.header.x-request-id";
 
 /// OpenTelemetry span kind hint understood by tracing-opentelemetry.
 pub const OTEL_KIND: &str = "otel.kind";
@@ -157,6 +160,8 @@ pub const TENANT_HEADER: &str = "x-tenant-id";
 pub const WORKFLOW_HEADER: &str = "x-workflow-id";
 /// Default response header carrying the trace id.
 pub const TRACKING_HEADER: &str = "x-tracking-id";
+/// The request id header of tower-http's `SetRequestIdLayer` / `PropagateRequestIdLayer`.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Label set that replaces one over a metric's cap (as in the OpenTelemetry metrics SDK).
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";

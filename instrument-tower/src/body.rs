@@ -1,18 +1,22 @@
-//! [`ObservedBody`]: a response body that tells its layer how the response ended.
+//! [`ResponseBody`]: a response body that tells its layer how the response ended.
 //!
 //! A gRPC response's status usually arrives in the trailers, after the last message,
-//! and a streaming response can run for minutes. The trace and metrics layers therefore
-//! finish their span and duration when the body ends, not when the response headers are
-//! ready: on the trailers, on the end of the stream, on a body error, or when the body is
-//! dropped unfinished (the client went away).
+//! and a streaming response can run for minutes. The layers therefore finish their span
+//! and measurement when the body ends, not when the response headers are ready: on the
+//! trailers, on the end of the stream, on a body error, or when the body is dropped
+//! unfinished (the client went away). Each layer's `ResponseBody` is this type with the
+//! layer's own observer.
 
+use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use http::{HeaderMap, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project::{pin_project, pinned_drop};
+use tower_http::classify::ClassifyEos;
 
+use crate::classify::Verdict;
 use crate::protocol::{grpc_status, Protocol, GRPC_CANCELLED, GRPC_UNKNOWN};
 
 /// What a layer knows about a response once its headers are ready.
@@ -36,7 +40,7 @@ impl Head {
         }
     }
 
-    fn outcome(&self, end: End<'_>) -> Outcome {
+    fn outcome(&self, end: End<'_>, failure: Option<String>) -> Outcome {
         let (trailer_status, cancelled, body_failed) = match end {
             End::Trailers(trailers) => (grpc_status(trailers), false, false),
             End::Complete => (None, false, false),
@@ -51,6 +55,10 @@ impl Head {
                 GRPC_UNKNOWN
             })),
         };
+        let failure = match failure {
+            None if body_failed => Some("the response body failed".to_owned()),
+            failure => failure,
+        };
         Outcome::Responded {
             http: self.http,
             grpc,
@@ -58,6 +66,7 @@ impl Head {
             // `is_end_stream`), and a gRPC status in the headers already ended the call.
             cancelled: cancelled && grpc == Some(GRPC_CANCELLED),
             body_failed,
+            failure,
         }
     }
 }
@@ -71,9 +80,20 @@ enum End<'a> {
     Dropped,
 }
 
+impl<'a> End<'a> {
+    fn trailers(self) -> Option<&'a HeaderMap> {
+        match self {
+            Self::Trailers(trailers) => Some(trailers),
+            _ => None,
+        }
+    }
+}
+
+/// Public in a private module: nameable in the layers' public types, but by no one
+/// outside the crate.
 mod sealed {
-    /// How a response ended, as the layers record it.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    /// How a request ended, as the layers record it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum Outcome {
         /// A response was sent. `grpc` is the gRPC status for gRPC responses.
         Responded {
@@ -83,43 +103,95 @@ mod sealed {
             cancelled: bool,
             /// The response body failed while being sent.
             body_failed: bool,
+            /// The classifier's failure, when the response is one.
+            failure: Option<String>,
         },
-        /// The service returned an error instead of a response.
-        Failed,
+        /// The service returned an error instead of a response (the classifier's text).
+        Failed(String),
         /// The response future was dropped before a response existed.
         Cancelled,
     }
 
-    /// Told once how the response ended.
+    impl Outcome {
+        /// The classifier's failure text, if the request failed.
+        pub fn failure(&self) -> Option<&str> {
+            match self {
+                Self::Responded { failure, .. } => failure.as_deref(),
+                Self::Failed(failure) => Some(failure),
+                Self::Cancelled => None,
+            }
+        }
+    }
+
+    /// Told once how a request ended.
     pub trait Observe {
-        /// The response ended with `outcome`.
-        fn finish(self, outcome: Outcome);
+        /// The request ended with `outcome`.
+        fn finish(self, outcome: &Outcome);
     }
 }
 pub(crate) use sealed::{Observe, Outcome};
 
-/// A response body wrapped by an instrument layer, which finishes the layer's span or
-/// measurement when the body ends (see the [module docs](self)). It forwards every
-/// frame and hint of the inner body unchanged.
-#[pin_project(PinnedDrop)]
-pub struct ObservedBody<B, O: Observe> {
-    #[pin]
-    inner: B,
-    watch: Option<(Head, O)>,
+/// Both observers are told.
+impl<A: Observe, B: Observe> Observe for (A, B) {
+    fn finish(self, outcome: &Outcome) {
+        self.0.finish(outcome);
+        self.1.finish(outcome);
+    }
 }
 
-impl<B: std::fmt::Debug, O: Observe> std::fmt::Debug for ObservedBody<B, O> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObservedBody")
+/// Nobody is told (a request a filter let through untouched).
+impl Observe for () {
+    fn finish(self, _: &Outcome) {}
+}
+
+/// An observer that may be absent.
+impl<O: Observe> Observe for Option<O> {
+    fn finish(self, outcome: &Outcome) {
+        if let Some(observer) = self {
+            observer.finish(outcome);
+        }
+    }
+}
+
+/// What is watched until the body ends.
+struct Watch<O, E> {
+    head: Head,
+    verdict: Verdict<E>,
+    observer: O,
+}
+
+/// A response body wrapped by an instrument layer, which finishes the layer's span or
+/// measurement when the body ends (see the [module docs](self)). It forwards every
+/// frame and hint of the inner body unchanged. `O` is the layer's observer, `E` the
+/// classifier's end-of-stream judge.
+#[pin_project(PinnedDrop)]
+pub struct ResponseBody<B, O: Observe, E: ClassifyEos>
+where
+    E::FailureClass: fmt::Display,
+{
+    #[pin]
+    inner: B,
+    watch: Option<Watch<O, E>>,
+}
+
+impl<B: fmt::Debug, O: Observe, E: ClassifyEos> fmt::Debug for ResponseBody<B, O, E>
+where
+    E::FailureClass: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
             .field("inner", &self.inner)
             .field("finished", &self.watch.is_none())
             .finish()
     }
 }
 
-/// An empty body of an inner layer's type that observes nothing (a response a
-/// layer writes itself, such as a refusal).
-impl<B: Default, O: Observe> Default for ObservedBody<B, O> {
+/// An empty body that observes nothing (a response a layer writes itself, such as a
+/// refusal, in the body type of a layer around it).
+impl<B: Default, O: Observe, E: ClassifyEos> Default for ResponseBody<B, O, E>
+where
+    E::FailureClass: fmt::Display,
+{
     fn default() -> Self {
         Self {
             inner: B::default(),
@@ -128,16 +200,28 @@ impl<B: Default, O: Observe> Default for ObservedBody<B, O> {
     }
 }
 
-impl<B, O: Observe> ObservedBody<B, O> {
+impl<B, O: Observe, E: ClassifyEos> ResponseBody<B, O, E>
+where
+    E::FailureClass: fmt::Display,
+{
     /// Wraps `response`'s body so `observer` learns how it ends. A response whose body
     /// is already at its end is finished at once.
-    pub(crate) fn wrap(response: Response<B>, head: Head, observer: O) -> Response<Self>
+    pub(crate) fn wrap(
+        response: Response<B>,
+        head: Head,
+        verdict: Verdict<E>,
+        observer: O,
+    ) -> Response<Self>
     where
         B: Body,
     {
         response.map(|inner| {
             let mut body = Self {
-                watch: Some((head, observer)),
+                watch: Some(Watch {
+                    head,
+                    verdict,
+                    observer,
+                }),
                 inner,
             };
             if body.inner.is_end_stream() {
@@ -147,18 +231,35 @@ impl<B, O: Observe> ObservedBody<B, O> {
         })
     }
 
+    /// `response`'s body, unobserved.
+    pub(crate) fn unobserved(response: Response<B>) -> Response<Self> {
+        response.map(|inner| Self { inner, watch: None })
+    }
+
     fn finish(&mut self, end: End<'_>) {
         finish(&mut self.watch, end);
     }
 }
 
-fn finish<O: Observe>(watch: &mut Option<(Head, O)>, end: End<'_>) {
-    if let Some((head, observer)) = watch.take() {
-        observer.finish(head.outcome(end));
+fn finish<O: Observe, E: ClassifyEos>(watch: &mut Option<Watch<O, E>>, end: End<'_>)
+where
+    E::FailureClass: fmt::Display,
+{
+    if let Some(Watch {
+        head,
+        verdict,
+        observer,
+    }) = watch.take()
+    {
+        let failure = verdict.at_end(end.trailers());
+        observer.finish(&head.outcome(end, failure));
     }
 }
 
-impl<B: Body, O: Observe> Body for ObservedBody<B, O> {
+impl<B: Body, O: Observe, E: ClassifyEos> Body for ResponseBody<B, O, E>
+where
+    E::FailureClass: fmt::Display,
+{
     type Data = B::Data;
     type Error = B::Error;
 
@@ -194,7 +295,10 @@ impl<B: Body, O: Observe> Body for ObservedBody<B, O> {
 }
 
 #[pinned_drop]
-impl<B, O: Observe> PinnedDrop for ObservedBody<B, O> {
+impl<B, O: Observe, E: ClassifyEos> PinnedDrop for ResponseBody<B, O, E>
+where
+    E::FailureClass: fmt::Display,
+{
     fn drop(self: Pin<&mut Self>) {
         finish(self.project().watch, End::Dropped);
     }
@@ -204,16 +308,18 @@ impl<B, O: Observe> PinnedDrop for ObservedBody<B, O> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use http::HeaderValue;
+    use http::{HeaderValue, Request};
+    use tower_http::classify::MakeClassifier as _;
 
     use super::*;
+    use crate::classify::{DefaultClassifier, DefaultEos};
 
     #[derive(Clone, Default)]
     struct Seen(Arc<Mutex<Vec<Outcome>>>);
 
     impl Observe for Seen {
-        fn finish(self, outcome: Outcome) {
-            self.0.lock().unwrap().push(outcome);
+        fn finish(self, outcome: &Outcome) {
+            self.0.lock().unwrap().push(outcome.clone());
         }
     }
 
@@ -265,33 +371,51 @@ mod tests {
         frames
     }
 
-    fn observed(protocol: Protocol, body: Frames, seen: &Seen) -> ObservedBody<Frames, Seen> {
-        let response = Response::new(body);
+    type Observed = ResponseBody<Frames, Seen, DefaultEos>;
+
+    fn observed(protocol: Protocol, response: Response<Frames>, seen: &Seen) -> Observed {
+        let mut request = Request::new(());
+        if protocol == Protocol::Grpc {
+            request
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/grpc"));
+        }
+        let classifier = DefaultClassifier::default().make_classifier(&request);
         let head = Head::of(protocol, &response);
-        ObservedBody::wrap(response, head, seen.clone()).into_body()
+        let verdict = Verdict::of(classifier, &response);
+        ResponseBody::wrap(response, head, verdict, seen.clone()).into_body()
     }
 
-    fn responded(grpc: Option<u16>, cancelled: bool, body_failed: bool) -> Outcome {
+    fn responded(grpc: Option<u16>, cancelled: bool, failure: Option<&str>) -> Outcome {
         Outcome::Responded {
             http: 200,
             grpc,
             cancelled,
-            body_failed,
+            body_failed: false,
+            failure: failure.map(str::to_owned),
         }
     }
 
     #[test]
-    fn grpc_status_from_trailers_once() {
+    fn grpc_status_from_trailers_once_judged_by_the_classifier() {
         let seen = Seen::default();
-        let body = Frames {
-            data: vec!["a", "b"],
-            trailers: Some(status_trailers("5")),
-            fail: false,
-        };
-        let mut body = observed(Protocol::Grpc, body, &seen);
-        assert_eq!(drain(&mut body), 3);
-        drop(body);
-        assert_eq!(*seen.0.lock().unwrap(), [responded(Some(5), false, false)]);
+        for code in ["5", "13"] {
+            let body = Frames {
+                data: vec!["a", "b"],
+                trailers: Some(status_trailers(code)),
+                fail: false,
+            };
+            let mut body = observed(Protocol::Grpc, Response::new(body), &seen);
+            assert_eq!(drain(&mut body), 3);
+            drop(body);
+        }
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                responded(Some(5), false, None),
+                responded(Some(13), false, Some("Status: Internal"))
+            ]
+        );
     }
 
     #[test]
@@ -302,24 +426,24 @@ mod tests {
             trailers: Some(status_trailers("0")),
             fail: false,
         };
-        drop(observed(Protocol::Grpc, body, &seen));
+        drop(observed(Protocol::Grpc, Response::new(body), &seen));
         let body = Frames {
             data: vec!["a"],
             trailers: None,
             fail: false,
         };
-        drain(&mut observed(Protocol::Grpc, body, &seen));
+        drain(&mut observed(Protocol::Grpc, Response::new(body), &seen));
         assert_eq!(
             *seen.0.lock().unwrap(),
             [
-                responded(Some(GRPC_CANCELLED), true, false),
-                responded(Some(GRPC_UNKNOWN), false, false)
+                responded(Some(GRPC_CANCELLED), true, None),
+                responded(Some(GRPC_UNKNOWN), false, None)
             ]
         );
     }
 
     #[test]
-    fn http_body_dropped_at_its_end_is_complete_and_body_errors_are_recorded() {
+    fn http_body_dropped_at_its_end_is_complete_and_body_errors_are_failures() {
         let seen = Seen::default();
         let body = Frames {
             data: vec![],
@@ -327,7 +451,7 @@ mod tests {
             fail: false,
         };
         // Finished on wrapping: the body is already at its end.
-        let body = observed(Protocol::Http, body, &seen);
+        let body = observed(Protocol::Http, Response::new(body), &seen);
         assert_eq!(seen.0.lock().unwrap().len(), 1);
         drop(body);
         let body = Frames {
@@ -335,10 +459,18 @@ mod tests {
             trailers: None,
             fail: true,
         };
-        drain(&mut observed(Protocol::Http, body, &seen));
+        drain(&mut observed(Protocol::Http, Response::new(body), &seen));
+        let seen = seen.0.lock().unwrap();
+        assert_eq!(seen[0], responded(None, false, None));
         assert_eq!(
-            *seen.0.lock().unwrap(),
-            [responded(None, false, false), responded(None, false, true)]
+            seen[1],
+            Outcome::Responded {
+                http: 200,
+                grpc: None,
+                cancelled: false,
+                body_failed: true,
+                failure: Some("the response body failed".to_owned()),
+            }
         );
     }
 
@@ -353,8 +485,7 @@ mod tests {
         response
             .headers_mut()
             .insert("grpc-status", HeaderValue::from_static("7"));
-        let head = Head::of(Protocol::Grpc, &response);
-        drop(ObservedBody::wrap(response, head, seen.clone()));
-        assert_eq!(*seen.0.lock().unwrap(), [responded(Some(7), false, false)]);
+        drop(observed(Protocol::Grpc, response, &seen));
+        assert_eq!(*seen.0.lock().unwrap(), [responded(Some(7), false, None)]);
     }
 }

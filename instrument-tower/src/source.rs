@@ -89,7 +89,7 @@ impl StoredTrace {
 /// [`key`](TraceSource::key) picks the request's lookup key (by default the
 /// `x-workflow-id` header); [`lookup`](TraceSource::lookup) fetches the record, usually
 /// from the application's database. Put a [`CachedSource`] in front so most requests do
-/// not reach the database; it also implements [`answer`](TraceSource::answer), so a
+/// not reach the database; it also implements [`find`](TraceSource::find), so a
 /// request whose record is cached is served without a lookup future at all.
 pub trait TraceSource: Send + Sync + 'static {
     /// The future of one lookup. `Ready<...>` for synchronous sources,
@@ -111,23 +111,23 @@ pub trait TraceSource: Send + Sync + 'static {
     /// Fetches the record stored under `key`; `Ok(None)` when there is none.
     fn lookup(&self, key: &str) -> Self::Lookup;
 
-    /// The record stored under `key`, [`Answer::Now`] when it is at hand without
-    /// waiting (a [`CachedSource`] hit), else [`Answer::Later`] with the
-    /// [`lookup`](Self::lookup). A request answered now is served without a lookup
-    /// future: no move of the request into one, no clone of the inner service.
-    /// Default: always later.
-    fn answer(&self, key: &str) -> Answer<Self::Lookup> {
-        Answer::Later(self.lookup(key))
+    /// The record stored under `key`: [`Found::Ready`] when it is at hand without
+    /// waiting (a [`CachedSource`] hit), else [`Found::Pending`] with the
+    /// [`lookup`](Self::lookup) to wait for. A request whose record is ready is served
+    /// without a lookup future: no move of the request into one, no clone of the inner
+    /// service. Default: always pending.
+    fn find(&self, key: &str) -> Found<Self::Lookup> {
+        Found::Pending(self.lookup(key))
     }
 }
 
-/// What [`TraceSource::answer`] has for a key.
+/// What [`TraceSource::find`] has for a key.
 #[derive(Debug)]
-pub enum Answer<L> {
+pub enum Found<L> {
     /// The record (or its absence, or the error) is known already.
-    Now(Result<Option<StoredTrace>, SourceError>),
+    Ready(Result<Option<StoredTrace>, SourceError>),
     /// The lookup to wait for.
-    Later(L),
+    Pending(L),
 }
 
 impl<S: TraceSource> TraceSource for Arc<S> {
@@ -141,8 +141,8 @@ impl<S: TraceSource> TraceSource for Arc<S> {
         (**self).lookup(key)
     }
 
-    fn answer(&self, key: &str) -> Answer<Self::Lookup> {
-        (**self).answer(key)
+    fn find(&self, key: &str) -> Found<Self::Lookup> {
+        (**self).find(key)
     }
 }
 
@@ -252,16 +252,18 @@ impl<S: TraceSource> TraceSource for CachedSource<S> {
 
     fn lookup(&self, key: &str) -> Self::Lookup {
         match self.cache.get(key) {
-            Some(hit) => CachedLookup::Hit(Some(hit)),
+            Some(hit) => CachedLookup {
+                state: Lookup::Hit(Some(hit)),
+            },
             None => self.miss(key),
         }
     }
 
-    /// A cache hit is answered now; a miss asks the source.
-    fn answer(&self, key: &str) -> Answer<Self::Lookup> {
+    /// A cache hit is ready; a miss asks the source.
+    fn find(&self, key: &str) -> Found<Self::Lookup> {
         match self.cache.get(key) {
-            Some(hit) => Answer::Now(Ok(Some(hit))),
-            None => Answer::Later(self.miss(key)),
+            Some(hit) => Found::Ready(Ok(Some(hit))),
+            None => Found::Pending(self.miss(key)),
         }
     }
 }
@@ -269,36 +271,40 @@ impl<S: TraceSource> TraceSource for CachedSource<S> {
 impl<S: TraceSource> CachedSource<S> {
     /// The lookup of a key not in the cache: the source's, its record cached.
     fn miss(&self, key: &str) -> CachedLookup<S::Lookup> {
-        CachedLookup::Miss {
-            lookup: self.source.lookup(key),
-            key: Arc::from(key),
-            cache: self.cache.clone(),
+        CachedLookup {
+            state: Lookup::Miss {
+                lookup: self.source.lookup(key),
+                key: Arc::from(key),
+                cache: self.cache.clone(),
+            },
         }
     }
 }
 
-/// The lookup future of a [`CachedSource`].
-#[pin_project(project = CachedLookupProj)]
-pub enum CachedLookup<F> {
-    /// Found in the cache.
+/// The lookup future of a [`CachedSource`]: a cache hit, or the source's lookup whose
+/// record is cached when found.
+#[pin_project]
+pub struct CachedLookup<F> {
+    #[pin]
+    state: Lookup<F>,
+}
+
+#[pin_project(project = LookupProj)]
+enum Lookup<F> {
     Hit(Option<StoredTrace>),
-    /// Asking the source; a record found is cached.
     Miss {
-        /// The source's lookup.
         #[pin]
         lookup: F,
-        /// Where a record found goes.
         key: Arc<str>,
-        /// The cache.
         cache: moka::sync::Cache<Arc<str>, StoredTrace>,
     },
 }
 
 impl<F> std::fmt::Debug for CachedLookup<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Hit(_) => "CachedLookup::Hit",
-            Self::Miss { .. } => "CachedLookup::Miss",
+        f.write_str(match self.state {
+            Lookup::Hit(_) => "CachedLookup(hit)",
+            Lookup::Miss { .. } => "CachedLookup(miss)",
         })
     }
 }
@@ -310,9 +316,9 @@ where
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            CachedLookupProj::Hit(hit) => Poll::Ready(Ok(hit.take())),
-            CachedLookupProj::Miss { lookup, key, cache } => {
+        match self.project().state.project() {
+            LookupProj::Hit(hit) => Poll::Ready(Ok(hit.take())),
+            LookupProj::Miss { lookup, key, cache } => {
                 let found = ready!(lookup.poll(cx));
                 if let Ok(Some(trace)) = &found {
                     cache.insert(Arc::clone(key), trace.clone());
@@ -397,24 +403,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cache_hit_is_answered_now_and_a_miss_later() {
+    async fn a_cache_hit_is_ready_and_a_miss_pending() {
         let source = CachedSource::new(Counting::default());
-        let Answer::Later(lookup) = source.answer("wf") else {
+        let Found::Pending(lookup) = source.find("wf") else {
             panic!("not cached yet");
         };
         let found = lookup.await.unwrap();
-        match source.answer("wf") {
-            Answer::Now(Ok(now)) => assert_eq!(now, found),
-            other => panic!("cached, so answered now: {other:?}"),
+        match source.find("wf") {
+            Found::Ready(Ok(now)) => assert_eq!(now, found),
+            other => panic!("cached, so ready: {other:?}"),
         }
         assert_eq!(source.source().0.load(Ordering::Relaxed), 1);
         // Absent records and errors are not cached: asked again, later.
-        assert!(matches!(source.answer("nope"), Answer::Later(_)));
-        assert!(matches!(source.answer("broken"), Answer::Later(_)));
+        assert!(matches!(source.find("nope"), Found::Pending(_)));
+        assert!(matches!(source.find("broken"), Found::Pending(_)));
         // Through an `Arc` too.
         assert!(matches!(
-            Arc::new(source).answer("wf"),
-            Answer::Now(Ok(Some(_)))
+            Arc::new(source).find("wf"),
+            Found::Ready(Ok(Some(_)))
         ));
     }
 

@@ -12,13 +12,13 @@
 //! one), and past that many label sets, each request registers its metrics (the label
 //! guard still caps what reaches the recorder).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use instrument_core::cardinality::KeptHandles;
 use instrument_core::semconv::{LABEL_STATUS, LABEL_TENANT_ID};
 use metrics::{Counter, Gauge, Histogram, Label};
 
-use super::layer::{shared, MetricsConfig};
+use super::measure::{shared, MetricsConfig};
 
 /// Label sets a layer keeps handles for.
 pub(crate) const MAX_LABEL_SETS: usize = 4096;
@@ -55,15 +55,21 @@ pub(crate) struct Handles {
 /// The metrics of one label set and status.
 struct StatusHandles {
     status: &'static str,
+    /// The labels, `status` included.
+    labels: Vec<Label>,
     requests: Counter,
     duration: Histogram,
-    errors: Option<Counter>,
+    /// Registered on the first error with this status (a classifier may call one
+    /// response of a status class a failure and another not).
+    errors: OnceLock<Counter>,
 }
 
 impl StatusHandles {
-    fn record(&self, seconds: f64) {
-        if let Some(errors) = &self.errors {
-            errors.increment(1);
+    fn record(&self, config: &MetricsConfig, error: bool, seconds: f64) {
+        if error {
+            self.errors
+                .get_or_init(|| metrics::counter!(config.errors.clone(), self.labels.clone()))
+                .increment(1);
         }
         self.duration.record(seconds);
         self.requests.increment(1);
@@ -98,8 +104,7 @@ impl Handles {
     }
 
     /// Records one finished request with `status` (its handles registered on first
-    /// use); `error` says whether the status counts as an error (a function of the
-    /// status label, so it is fixed per entry).
+    /// use); `error` says whether the classifier called it a failure.
     pub(crate) fn record(
         &self,
         config: &MetricsConfig,
@@ -109,31 +114,27 @@ impl Handles {
     ) {
         let read = self.by_status.read().unwrap_or_else(|e| e.into_inner());
         if let Some(found) = read.iter().find(|h| h.status == status) {
-            found.record(seconds);
+            found.record(config, error, seconds);
             return;
         }
         drop(read);
-        let handles = self.register_status(config, status, error);
-        handles.record(seconds);
+        let handles = self.register_status(config, status);
+        handles.record(config, error, seconds);
         let mut write = self.by_status.write().unwrap_or_else(|e| e.into_inner());
         if !write.iter().any(|h| h.status == status) {
             write.push(handles);
         }
     }
 
-    fn register_status(
-        &self,
-        config: &MetricsConfig,
-        status: &'static str,
-        error: bool,
-    ) -> StatusHandles {
+    fn register_status(&self, config: &MetricsConfig, status: &'static str) -> StatusHandles {
         let mut labels = self.labels.clone();
         labels.push(Label::new(LABEL_STATUS, status));
         StatusHandles {
             status,
             requests: metrics::counter!(config.requests.clone(), labels.clone()),
             duration: metrics::histogram!(config.duration.clone(), labels.clone()),
-            errors: error.then(|| metrics::counter!(config.errors.clone(), labels)),
+            errors: OnceLock::new(),
+            labels,
         }
     }
 }
@@ -174,12 +175,13 @@ mod tests {
     #[test]
     fn handles_match_only_their_own_label_set() {
         let config = RequestMetricsLayer::new().config;
+        let config = &config.measure;
         let own = LabelValues {
             names: ("method", "route"),
             values: ("GET", "/jobs"),
             tenant: "acme",
         };
-        let handles = Handles::register(&config, &own);
+        let handles = Handles::register(config, &own);
         assert!(handles.matches(&own));
         for other in [
             LabelValues {

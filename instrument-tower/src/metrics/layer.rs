@@ -1,61 +1,48 @@
-//! [`RequestMetricsLayer`] and its service.
+//! [`RequestMetricsLayer`] and its configuration.
 
-use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
 
-use http::request::Parts;
-use http::{Request, Response};
-use instrument_core::cardinality::normalize_route;
 use instrument_core::semconv::MetricNames;
-use instrument_core::tenant::TenantId;
-use metrics::SharedString;
 
-use super::future::{Measure, MetricsFuture};
-use super::handles::{HandleCache, LabelValues};
-use crate::protocol::{grpc_service_method, Protocol};
-use crate::stack::Read;
-use crate::trace::{method_label, RouteFn};
-
-/// Label of the gRPC service (`package.Service`).
-pub const LABEL_RPC_SERVICE: &str = "rpc_service";
-/// Label of the gRPC method.
-pub const LABEL_RPC_METHOD: &str = "rpc_method";
-/// Label of the HTTP method.
-pub const LABEL_METHOD: &str = "method";
-/// Label of the HTTP route.
-pub const LABEL_ROUTE: &str = "route";
-/// Label value of a route or tenant that is not known.
-pub const UNKNOWN: &str = "unknown";
+use super::measure::MetricsConfig;
+use super::service::RequestMetrics;
+use crate::classify::DefaultClassifier;
+use crate::request::NormalizedPath;
 
 /// Records request count, duration, errors and in-flight requests (see the
 /// [module docs](super)).
-#[derive(Clone)]
-pub struct RequestMetricsLayer {
-    pub(crate) config: Arc<MetricsConfig>,
+///
+/// Type parameters, each set by one builder method: the classifier `C`
+/// ([`classifier`](Self::classifier)), the route `R` ([`route`](Self::route)) and the
+/// filter `F` ([`filter`](Self::filter)).
+pub struct RequestMetricsLayer<C = DefaultClassifier, R = NormalizedPath, F = ()> {
+    pub(crate) config: Arc<LayerConfig<R, F>>,
+    pub(crate) classifier: C,
 }
 
-impl std::fmt::Debug for RequestMetricsLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestMetricsLayer")
-            .field("requests", &self.config.requests)
-            .finish_non_exhaustive()
+/// What the services of one [`RequestMetricsLayer`] share.
+pub(crate) struct LayerConfig<R, F> {
+    pub(crate) measure: Arc<MetricsConfig>,
+    pub(crate) route: R,
+    pub(crate) filter: F,
+}
+
+impl<C: Clone, R, F> Clone for RequestMetricsLayer<C, R, F> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            classifier: self.classifier.clone(),
+        }
     }
 }
 
-#[derive(Clone)]
-pub(crate) struct MetricsConfig {
-    pub(crate) requests: SharedString,
-    pub(crate) duration: SharedString,
-    pub(crate) errors: SharedString,
-    pub(crate) in_flight: SharedString,
-    pub(crate) route: Option<Arc<RouteFn>>,
-    /// Set under [`InstrumentLayer`](crate::stack::InstrumentLayer): the protocol and
-    /// route come from the trace layer's [`Read`], computed with the same route function.
-    pub(crate) under_trace_layer: bool,
-    /// Handles per label set, shared by the layer's services.
-    pub(crate) handles: Arc<HandleCache>,
+impl<C, R, F> fmt::Debug for RequestMetricsLayer<C, R, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestMetricsLayer")
+            .field("metrics", &self.config.measure)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RequestMetricsLayer {
@@ -65,133 +52,87 @@ impl Default for RequestMetricsLayer {
 }
 
 impl RequestMetricsLayer {
-    /// Metrics named with the default prefix (`instrument_requests_total`, ...).
+    /// Metrics named after the process-wide [`MetricNames`](MetricNames::global)
+    /// (`instrument_requests_total`, ... by default), the default classifier, routes
+    /// from the normalized path.
     pub fn new() -> Self {
-        Self::named(&MetricNames::default())
+        Self::named(MetricNames::global())
     }
 
     /// Metrics named after `names`' prefix.
     pub fn named(names: &MetricNames) -> Self {
         Self {
-            config: Arc::new(MetricsConfig {
-                requests: shared(&names.requests_total()),
-                duration: shared(&names.request_duration()),
-                errors: shared(&names.request_errors_total()),
-                in_flight: shared(&names.requests_in_flight()),
-                route: None,
-                under_trace_layer: false,
-                handles: Arc::default(),
+            config: Arc::new(LayerConfig {
+                measure: Arc::new(MetricsConfig::named(names)),
+                route: NormalizedPath,
+                filter: (),
             }),
+            classifier: DefaultClassifier::default(),
         }
-    }
-
-    /// Picks the `route` label of plain HTTP requests (`None`: the normalized path).
-    pub fn route(
-        mut self,
-        route: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        Arc::make_mut(&mut self.config).route = Some(Arc::new(route));
-        self
-    }
-
-    pub(crate) fn with_route(mut self, route: Option<Arc<RouteFn>>) -> Self {
-        Arc::make_mut(&mut self.config).route = route;
-        self
-    }
-
-    /// See [`MetricsConfig::under_trace_layer`].
-    pub(crate) fn under_trace_layer(mut self) -> Self {
-        Arc::make_mut(&mut self.config).under_trace_layer = true;
-        self
     }
 }
 
-impl<S> tower::Layer<S> for RequestMetricsLayer {
-    type Service = MetricsService<S>;
+impl<C, R: Clone, F: Clone> RequestMetricsLayer<C, R, F> {
+    fn rebuilt<R2, F2>(
+        self,
+        route: impl FnOnce(R) -> R2,
+        filter: impl FnOnce(F) -> F2,
+    ) -> RequestMetricsLayer<C, R2, F2> {
+        let LayerConfig {
+            measure,
+            route: r,
+            filter: f,
+        } = Arc::unwrap_or_clone(self.config);
+        RequestMetricsLayer {
+            config: Arc::new(LayerConfig {
+                measure,
+                route: route(r),
+                filter: filter(f),
+            }),
+            classifier: self.classifier,
+        }
+    }
+
+    /// Decides which responses count as errors with `classifier` (see
+    /// [`classify`](crate::classify)).
+    pub fn classifier<C2>(self, classifier: C2) -> RequestMetricsLayer<C2, R, F> {
+        RequestMetricsLayer {
+            config: self.config,
+            classifier,
+        }
+    }
+
+    /// Picks the `route` label of plain HTTP requests (see
+    /// [`Route`](crate::request::Route)).
+    pub fn route<R2>(self, route: R2) -> RequestMetricsLayer<C, R2, F> {
+        self.rebuilt(|_| route, |f| f)
+    }
+
+    /// Leaves the requests `filter` skips unmeasured (see
+    /// [`Filter`](crate::request::Filter)).
+    pub fn filter<F2>(self, filter: F2) -> RequestMetricsLayer<C, R, F2> {
+        self.rebuilt(|r| r, |_| filter)
+    }
+}
+
+impl<R: Clone, F: Clone> Clone for LayerConfig<R, F> {
+    fn clone(&self) -> Self {
+        Self {
+            measure: Arc::clone(&self.measure),
+            route: self.route.clone(),
+            filter: self.filter.clone(),
+        }
+    }
+}
+
+impl<S, C: Clone, R, F> tower::Layer<S> for RequestMetricsLayer<C, R, F> {
+    type Service = RequestMetrics<S, C, R, F>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        MetricsService {
+        RequestMetrics {
             inner,
             config: Arc::clone(&self.config),
+            classifier: self.classifier.clone(),
         }
     }
-}
-
-/// The request-metrics layer's service (see [`RequestMetricsLayer`]).
-#[derive(Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-    config: Arc<MetricsConfig>,
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for MetricsService<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsService")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for MetricsService<S>
-where
-    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: http_body::Body,
-{
-    type Response = Response<crate::body::ObservedBody<ResBody, Measure>>;
-    type Error = S::Error;
-    type Future = MetricsFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let start = Instant::now();
-        let (parts, body) = request.into_parts();
-        let read = match self.config.under_trace_layer {
-            true => parts.extensions.get::<Read>(),
-            false => None,
-        };
-        let protocol = read.map_or_else(
-            || Protocol::of_headers(&parts.headers),
-            |read| read.protocol,
-        );
-        let route;
-        let (names, values) = match protocol {
-            Protocol::Grpc => (
-                (LABEL_RPC_SERVICE, LABEL_RPC_METHOD),
-                grpc_service_method(parts.uri.path()).unwrap_or((UNKNOWN, UNKNOWN)),
-            ),
-            Protocol::Http => {
-                route = match read.and_then(|read| read.route.as_deref()) {
-                    Some(route) => Cow::Borrowed(route),
-                    None => match self.config.route.as_ref().and_then(|route| route(&parts)) {
-                        Some(route) => Cow::Owned(route),
-                        None => normalize_route(parts.uri.path()),
-                    },
-                };
-                (
-                    (LABEL_METHOD, LABEL_ROUTE),
-                    (method_label(&parts.method), &*route),
-                )
-            }
-        };
-        let tenant = parts
-            .extensions
-            .get::<TenantId>()
-            .map_or(UNKNOWN, TenantId::as_str);
-        let values = LabelValues {
-            names,
-            values,
-            tenant,
-        };
-        let handles = self.config.handles.get(&self.config, &values);
-        let measure = Measure::start(Arc::clone(&self.config), protocol, handles, start);
-        MetricsFuture::new(self.inner.call(Request::from_parts(parts, body)), measure)
-    }
-}
-
-/// A name or label value that is cheap to clone (a reference count, not a copy).
-pub(super) fn shared(value: &str) -> SharedString {
-    SharedString::from(Arc::<str>::from(value))
 }

@@ -17,9 +17,10 @@
 //! (`OK`, `NOT_FOUND`, ...) or the HTTP status class (`2xx`, ...); `error` when the
 //! service failed and `cancelled` when the request was dropped before its response (a
 //! gRPC stream dropped after its headers, before its status, is `CANCELLED`).
-//! Errors are what the server span marks as errors: 5xx, and the gRPC codes of a server
-//! fault (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`,
-//! `DATA_LOSS`). `tenant_id` comes from the `TenantId` request extension the tenant
+//! Errors are what the classifier calls failures, as for the server span (by default
+//! 5xx, and the gRPC codes of a server fault: `UNKNOWN`, `DEADLINE_EXCEEDED`,
+//! `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`; see
+//! [`classify`](crate::classify)). `tenant_id` comes from the `TenantId` request extension the tenant
 //! layer sets (`unknown` without one), so place this layer inside the tenant layer
 //! (as [`InstrumentLayer`](crate::stack::InstrumentLayer) does); requests the tenant
 //! layer refuses are counted in its own rejection counter.
@@ -28,11 +29,9 @@
 //! its body ends; a request dropped at any point leaves the in-flight gauge.
 //!
 //! The layer keeps its metric handles per label set, so a request does not register
-//! its metrics again, but only under a recorder declared lasting: `install_prometheus`
-//! declares the one it installs; after installing a global recorder another way, call
-//! [`keep_handles_for_global`](instrument_core::cardinality::keep_handles_for_global).
-//! Under any other recorder (a test's local one) every request registers its metrics:
-//! correct, about 1 µs slower.
+//! its metrics again, but only under a recorder the pipeline installed
+//! (`install_prometheus`); under any other recorder (a test's local one) every request
+//! registers its metrics: correct, about 1 µs slower.
 //!
 //! ```
 //! use http::{Request, Response};
@@ -51,12 +50,20 @@
 mod future;
 mod handles;
 mod layer;
+pub(crate) mod measure;
+mod service;
 
-pub use future::{Measure, MetricsFuture};
-pub use layer::{
-    MetricsService, RequestMetricsLayer, LABEL_METHOD, LABEL_ROUTE, LABEL_RPC_METHOD,
-    LABEL_RPC_SERVICE, UNKNOWN,
+pub use future::ResponseFuture;
+pub use layer::RequestMetricsLayer;
+pub use measure::{
+    Measure, LABEL_METHOD, LABEL_ROUTE, LABEL_RPC_METHOD, LABEL_RPC_SERVICE, UNKNOWN,
 };
+pub use service::RequestMetrics;
+
+/// The response body of [`RequestMetrics`]: the inner body, which finishes the
+/// measurement when it ends.
+pub type ResponseBody<B, E = crate::classify::DefaultEos> =
+    crate::body::ResponseBody<B, Measure, E>;
 
 #[cfg(test)]
 mod tests;

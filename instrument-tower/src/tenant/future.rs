@@ -8,7 +8,7 @@ use http::Response;
 use opentelemetry::context::WithContext;
 use pin_project::pin_project;
 
-/// The response future of [`TenantService`](super::TenantService).
+/// The response future of [`Tenant`](super::Tenant).
 #[pin_project]
 #[derive(Debug)]
 pub struct ResponseFuture<F, B> {

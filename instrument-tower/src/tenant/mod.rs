@@ -8,13 +8,17 @@
 //! |---|---|---|
 //! | has no tenant | `UNAUTHENTICATED` (16) | 401 |
 //! | has a malformed tenant (or two) | `INVALID_ARGUMENT` (3) | 400 |
+//! | is about another tenant's workflow | `PERMISSION_DENIED` (7) | 403 |
 //!
 //! Refusals never reach the service, are counted in
-//! `<prefix>_tenant_rejections_total{reason, protocol}` and logged as an event on the
-//! current span, without request data. An accepted tenant is put in the request
-//! extensions and in the OpenTelemetry context the service runs in, so the pipeline's
-//! tenant processor stamps `tenant.id` on every span of the request. Paths of gRPC health
-//! checks and reflection are exempt; add more with [`TenantLayer::exempt`].
+//! `<prefix>_tenant_rejections_total{reason, protocol}` (reasons `missing`,
+//! `malformed`, `other_tenant`; never the tenant itself) and recorded as an event on
+//! the current span, without request data. The workflow a request is about is the
+//! [`StoredTrace`](crate::source::StoredTrace) a trace layer above put in its
+//! extensions. An accepted tenant is put in the request extensions and in the
+//! OpenTelemetry context the service runs in, so the pipeline's tenant processor stamps
+//! `tenant.id` on every span of the request. Paths of gRPC health checks and reflection
+//! are exempt; add more with [`TenantLayer::exempt`].
 //!
 //! ```
 //! use http::{Request, Response, StatusCode};
@@ -39,14 +43,14 @@
 //! # }
 //! ```
 
+pub(crate) mod check;
 mod future;
 mod layer;
 mod service;
 
 pub use future::ResponseFuture;
-pub use layer::{InvalidHeaderName, TenantLayer};
-pub use service::TenantService;
-pub(crate) use service::{resolve as resolve_tenant, Reason};
+pub use layer::TenantLayer;
+pub use service::Tenant;
 
 #[cfg(test)]
 mod tests;

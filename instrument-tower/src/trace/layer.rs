@@ -1,138 +1,146 @@
-//! [`TraceContextLayer`] and its configuration.
+//! [`TraceLayer`] and its configuration.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use http::request::Parts;
 use http::HeaderName;
 use instrument_core::context::ParentPolicy;
 use instrument_core::redact::Redactor;
-use instrument_core::semconv::{HTTP_REQUEST_HEADER_PREFIX, TENANT_HEADER, TRACKING_HEADER};
+use instrument_core::semconv::TENANT_HEADER;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Span, Tracer};
-use opentelemetry::Key;
 
-use super::service::TraceService;
+use super::service::Trace;
+use super::span::SpanConfig;
+use crate::classify::DefaultClassifier;
+use crate::request::{NormalizedPath, Reading};
 use crate::source::{NoSource, TraceSource};
-use crate::tenant::InvalidHeaderName;
-
-/// Picks the `http.route` of a plain HTTP request (`None`: the normalized path).
-pub type RouteFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
-
-/// Name of the instrumentation scope of the server spans.
-pub const SCOPE: &str = "instrument-tower";
 
 /// One server span per request, its parent restored from the stored trace and the
 /// caller's headers (see the [module docs](super)).
-pub struct TraceContextLayer<Src = NoSource> {
-    pub(crate) config: Arc<TraceConfig>,
+///
+/// Type parameters, each set by one builder method: the trace source `Src`
+/// ([`source`](Self::source)), the classifier `C` ([`classifier`](Self::classifier)),
+/// the route `R` ([`route`](Self::route)) and the filter `F` ([`filter`](Self::filter)).
+pub struct TraceLayer<Src = NoSource, C = DefaultClassifier, R = NormalizedPath, F = ()> {
+    pub(crate) config: Arc<TraceConfig<R, F>>,
     pub(crate) source: Arc<Src>,
+    pub(crate) classifier: C,
 }
 
-impl<Src> Clone for TraceContextLayer<Src> {
+/// What the services of one [`TraceLayer`] share.
+pub(crate) struct TraceConfig<R, F> {
+    pub(crate) span: SpanConfig,
+    pub(crate) reading: Reading<R>,
+    pub(crate) filter: F,
+}
+
+impl<Src, C: Clone, R, F> Clone for TraceLayer<Src, C, R, F> {
     fn clone(&self) -> Self {
         Self {
             config: Arc::clone(&self.config),
             source: Arc::clone(&self.source),
+            classifier: self.classifier.clone(),
         }
     }
 }
 
-impl<Src> fmt::Debug for TraceContextLayer<Src> {
+impl<Src, C, R, F> fmt::Debug for TraceLayer<Src, C, R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TraceContextLayer")
-            .field("config", &self.config)
+        f.debug_struct("TraceLayer")
+            .field("span", &self.config.span)
+            .field("tenant_header", &self.config.reading.tenant_header)
             .finish_non_exhaustive()
     }
 }
 
-#[derive(Clone)]
-pub(crate) struct TraceConfig {
-    /// Set by [`TraceContextLayer::tracer`]; else the global tracer at the first request.
-    pub(crate) tracer: Arc<OnceLock<BoxedTracer>>,
-    pub(crate) policy: ParentPolicy,
-    pub(crate) tracking: Option<HeaderName>,
-    pub(crate) tenant_header: HeaderName,
-    pub(crate) route: Option<Arc<RouteFn>>,
-    /// Headers recorded on the span, with their attribute keys.
-    pub(crate) headers: Vec<(HeaderName, Key)>,
-    /// Set by [`TraceContextLayer::redactor`]; else the process-wide one.
-    pub(crate) redactor: Option<Redactor>,
-    /// Set under [`InstrumentLayer`](crate::stack::InstrumentLayer): leave what was
-    /// read in a [`Read`](crate::stack::Read) for the layers below.
-    pub(crate) shares_reads: bool,
-}
-
-impl fmt::Debug for TraceConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TraceConfig")
-            .field("policy", &self.policy)
-            .field("tracking", &self.tracking)
-            .field("tenant_header", &self.tenant_header)
-            .field("route", &self.route.as_ref().map(|_| "custom"))
-            .field("headers", &self.headers)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TraceConfig {
-    pub(crate) fn redactor(&self) -> &Redactor {
-        match &self.redactor {
-            Some(redactor) => redactor,
-            None => instrument_core::redact::global(),
-        }
-    }
-
-    pub(crate) fn tracer(&self) -> &BoxedTracer {
-        self.tracer
-            .get_or_init(|| opentelemetry::global::tracer(SCOPE))
-    }
-}
-
-impl Default for TraceContextLayer {
+impl Default for TraceLayer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TraceContextLayer {
+impl TraceLayer {
     /// Server spans from the global tracer provider, no stored traces, the default
-    /// parent policy, `x-tracking-id` on every response, no headers recorded.
+    /// parent policy and classifier, routes from the normalized path,
+    /// `x-tracking-id` on every response, no headers recorded.
     pub fn new() -> Self {
         Self {
             config: Arc::new(TraceConfig {
-                tracer: Arc::new(OnceLock::new()),
-                policy: ParentPolicy::default(),
-                tracking: Some(HeaderName::from_static(TRACKING_HEADER)),
-                tenant_header: HeaderName::from_static(TENANT_HEADER),
-                route: None,
-                headers: Vec::new(),
-                redactor: None,
-                shares_reads: false,
+                span: SpanConfig::default(),
+                reading: Reading {
+                    tenant_header: HeaderName::from_static(TENANT_HEADER),
+                    route: NormalizedPath,
+                },
+                filter: (),
             }),
             source: Arc::new(NoSource),
+            classifier: DefaultClassifier::default(),
         }
     }
 }
 
-impl<Src> TraceContextLayer<Src> {
-    fn config_mut(&mut self) -> &mut TraceConfig {
+impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
+    fn config_mut(&mut self) -> &mut TraceConfig<R, F> {
         Arc::make_mut(&mut self.config)
     }
 
     /// Restores each request's parent from the trace `source` finds for it (usually a
     /// [`CachedSource`](crate::source::CachedSource)).
-    pub fn source<S: TraceSource>(self, source: S) -> TraceContextLayer<S> {
-        TraceContextLayer {
+    pub fn source<S: TraceSource>(self, source: S) -> TraceLayer<S, C, R, F> {
+        TraceLayer {
             config: self.config,
             source: Arc::new(source),
+            classifier: self.classifier,
+        }
+    }
+
+    /// Decides which responses are failures with `classifier` (see
+    /// [`classify`](crate::classify)).
+    pub fn classifier<C2>(self, classifier: C2) -> TraceLayer<Src, C2, R, F> {
+        TraceLayer {
+            config: self.config,
+            source: self.source,
+            classifier,
+        }
+    }
+
+    /// Picks `http.route` for plain HTTP requests (a router's matched path, say); see
+    /// [`Route`](crate::request::Route).
+    pub fn route<R2>(self, route: R2) -> TraceLayer<Src, C, R2, F> {
+        let config = Arc::unwrap_or_clone(self.config);
+        TraceLayer {
+            config: Arc::new(TraceConfig {
+                span: config.span,
+                reading: Reading {
+                    tenant_header: config.reading.tenant_header,
+                    route,
+                },
+                filter: config.filter,
+            }),
+            source: self.source,
+            classifier: self.classifier,
+        }
+    }
+
+    /// Leaves the requests `filter` skips alone (see [`Filter`](crate::request::Filter)).
+    pub fn filter<F2>(self, filter: F2) -> TraceLayer<Src, C, R, F2> {
+        let config = Arc::unwrap_or_clone(self.config);
+        TraceLayer {
+            config: Arc::new(TraceConfig {
+                span: config.span,
+                reading: config.reading,
+                filter,
+            }),
+            source: self.source,
+            classifier: self.classifier,
         }
     }
 
     /// How the stored and the caller's contexts combine (default: stored parent,
     /// caller's span as a link).
     pub fn parent_policy(mut self, policy: ParentPolicy) -> Self {
-        self.config_mut().policy = policy;
+        self.config_mut().span.policy = policy;
         self
     }
 
@@ -142,86 +150,68 @@ impl<Src> TraceContextLayer<Src> {
         T: Tracer + Send + Sync + 'static,
         T::Span: Span + Send + Sync + 'static,
     {
-        let lock = OnceLock::new();
-        let _ = lock.set(BoxedTracer::new(Box::new(tracer)));
-        self.config_mut().tracer = Arc::new(lock);
+        self.config_mut()
+            .span
+            .set_tracer(BoxedTracer::new(Box::new(tracer)));
         self
     }
 
-    /// The response header carrying the trace id (`None`: no header). Default
-    /// `x-tracking-id`.
-    pub fn tracking_header(mut self, name: Option<&str>) -> Result<Self, InvalidHeaderName> {
-        let name = name
-            .map(|n| HeaderName::try_from(n).map_err(|_| InvalidHeaderName))
-            .transpose()?;
-        self.config_mut().tracking = name;
-        Ok(self)
+    /// The response header carrying the trace id (default `x-tracking-id`).
+    pub fn tracking_header(mut self, name: HeaderName) -> Self {
+        self.config_mut().span.tracking = Some(name);
+        self
+    }
+
+    /// No tracking header on responses.
+    pub fn no_tracking_header(mut self) -> Self {
+        self.config_mut().span.tracking = None;
+        self
     }
 
     /// The header the tenant is read from (as the tenant layer's), to keep another
     /// tenant's stored trace out of the request's span. Default `x-tenant-id`.
-    pub fn tenant_header(mut self, name: &str) -> Result<Self, InvalidHeaderName> {
-        self.config_mut().tenant_header =
-            HeaderName::try_from(name).map_err(|_| InvalidHeaderName)?;
-        Ok(self)
-    }
-
-    /// Picks `http.route` for plain HTTP requests (a router's matched path, say); when
-    /// it returns `None` the path is normalized with
-    /// [`normalize_route`](instrument_core::cardinality::normalize_route).
-    pub fn route(
-        mut self,
-        route: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.config_mut().route = Some(Arc::new(route));
-        self
-    }
-
-    pub(crate) fn with_route(mut self, route: Arc<RouteFn>) -> Self {
-        self.config_mut().route = Some(route);
-        self
-    }
-
-    /// See [`TraceConfig::shares_reads`].
-    pub(crate) fn shares_reads(mut self) -> Self {
-        self.config_mut().shares_reads = true;
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
+        self.config_mut().reading.tenant_header = name;
         self
     }
 
     /// Records these request headers on the span as `http.request.header.<name>`, each
-    /// value through the redactor. `authorization`, `cookie`, `x-api-key` and the like
-    /// are never recorded in clear, whatever the redaction policy says.
-    pub fn record_headers<'a>(
-        mut self,
-        names: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Self, InvalidHeaderName> {
-        let mut headers = Vec::new();
-        for name in names {
-            let name = HeaderName::try_from(name).map_err(|_| InvalidHeaderName)?;
-            let key = Key::from(format!("{HTTP_REQUEST_HEADER_PREFIX}{}", name.as_str()));
-            headers.push((name, key));
-        }
-        self.config_mut().headers = headers;
-        Ok(self)
+    /// value through the redactor. A value marked sensitive (tower-http's
+    /// `SetSensitiveRequestHeadersLayer`) and `authorization`, `cookie`, `x-api-key`
+    /// and the like are never recorded in clear, whatever the redaction policy says.
+    pub fn record_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.config_mut().span.record_headers(names);
+        self
     }
 
     /// Redacts recorded headers and error texts with `redactor`. Otherwise the
     /// process-wide redactor ([`redact::global`](instrument_core::redact::global)) does:
     /// the policy `pipeline::init` installed, as for `#[workflow_span]`.
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.config_mut().redactor = Some(redactor);
+        self.config_mut().span.redactor = Some(redactor);
         self
     }
 }
 
-impl<S, Src> tower::Layer<S> for TraceContextLayer<Src> {
-    type Service = TraceService<S, Src>;
+impl<R: Clone, F: Clone> Clone for TraceConfig<R, F> {
+    fn clone(&self) -> Self {
+        Self {
+            span: self.span.clone(),
+            reading: self.reading.clone(),
+            filter: self.filter.clone(),
+        }
+    }
+}
+
+impl<S, Src, C: Clone, R, F> tower::Layer<S> for TraceLayer<Src, C, R, F> {
+    type Service = Trace<S, Src, C, R, F>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TraceService {
+        Trace {
             inner,
             config: Arc::clone(&self.config),
             source: Arc::clone(&self.source),
+            classifier: self.classifier.clone(),
         }
     }
 }

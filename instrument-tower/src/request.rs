@@ -1,0 +1,327 @@
+//! What every layer needs to know about a request, read once into one plain record,
+//! and the small customisation points that decide it.
+//!
+//! A request's head is read once into one record: its [`Protocol`], the method
+//! label, its target (`package.Service/Method` for gRPC, the route for HTTP) and its
+//! tenant as found (not yet checked against the workflow it is about). The
+//! [`InstrumentLayer`](crate::stack::InstrumentLayer) reads it once for all three
+//! stages; each layer used alone reads what it needs itself.
+//!
+//! Customisation points, each a trait with an implementation for closures:
+//! - [`Route`]: the `http.route` of a plain HTTP request (default [`NormalizedPath`]);
+//! - [`Filter`]: requests that are not instrumented at all, such as health checks and
+//!   `/metrics` (default `()`: every request is);
+//!
+//! and, for which responses are failures, tower-http's
+//! [`MakeClassifier`](tower_http::classify::MakeClassifier) (see
+//! [`crate::classify`]).
+//!
+//! ```
+//! use http::Request;
+//! use instrument_tower::request::{Filter, Route};
+//!
+//! let skip_metrics = |parts: &http::request::Parts| parts.uri.path() == "/metrics";
+//! let (parts, ()) = Request::get("/metrics").body(()).unwrap().into_parts();
+//! assert!(skip_metrics.skip(&parts));
+//!
+//! let route = |parts: &http::request::Parts| {
+//!     parts.uri.path().starts_with("/jobs/").then(|| "/jobs/{job}".to_owned())
+//! };
+//! let (parts, ()) = Request::get("/jobs/nightly").body(()).unwrap().into_parts();
+//! assert_eq!(route.route(&parts).as_deref(), Some("/jobs/{job}"));
+//! ```
+
+use std::borrow::Cow;
+use std::time::{Instant, SystemTime};
+
+use http::request::Parts;
+use http::{Extensions, HeaderMap, HeaderName, Method};
+use instrument_core::cardinality::normalize_route;
+use instrument_core::tenant::TenantId;
+
+use crate::protocol::{grpc_service_method, Protocol};
+
+/// Picks the `http.route` of a plain HTTP request: the route template the request
+/// matched (`/users/{id}`), never its raw path when the path holds ids.
+pub trait Route: Send + Sync + 'static {
+    /// The route of `request`, or `None` when there is none to give.
+    fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>>;
+}
+
+/// Any `Fn(&Parts) -> Option<String>` is a [`Route`].
+impl<F> Route for F
+where
+    F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+{
+    fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>> {
+        self(request).map(Cow::Owned)
+    }
+}
+
+/// The default [`Route`]: the path with ids replaced by `{id}` (numbers, UUIDs, long
+/// hex; see [`normalize_route`]), so that routes stay few.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NormalizedPath;
+
+impl Route for NormalizedPath {
+    fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>> {
+        Some(normalize_route(request.uri.path()))
+    }
+}
+
+/// A [`Route`] that asks `first`, then `then` when `first` has none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrElse<A, B>(pub A, pub B);
+
+impl<A: Route, B: Route> Route for OrElse<A, B> {
+    fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>> {
+        self.0.route(request).or_else(|| self.1.route(request))
+    }
+}
+
+/// Requests that pass through a layer untouched: no span, no tenant check, no metrics.
+pub trait Filter: Send + Sync + 'static {
+    /// Whether `request` is left alone.
+    fn skip(&self, request: &Parts) -> bool;
+}
+
+/// Every request is instrumented.
+impl Filter for () {
+    fn skip(&self, _: &Parts) -> bool {
+        false
+    }
+}
+
+/// Any `Fn(&Parts) -> bool` is a [`Filter`]: `true` skips the request.
+impl<F> Filter for F
+where
+    F: Fn(&Parts) -> bool + Send + Sync + 'static,
+{
+    fn skip(&self, request: &Parts) -> bool {
+        self(request)
+    }
+}
+
+/// Why a request has no usable tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TenantProblem {
+    /// No tenant extension and no tenant header.
+    Missing,
+    /// The tenant header is not a valid tenant id, or there are two.
+    Malformed,
+    /// The tenant is valid but the workflow the request is about is another tenant's.
+    OtherTenant,
+}
+
+impl TenantProblem {
+    /// `missing`, `malformed` or `other_tenant`: the `reason` label of the rejection
+    /// counter.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::OtherTenant => "other_tenant",
+        }
+    }
+}
+
+/// A request's tenant as found: the upstream `TenantId` extension (an auth layer's)
+/// first, then the `header`. Not yet checked against the workflow it is about.
+pub(crate) fn find_tenant(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    header: &HeaderName,
+) -> Result<TenantId, TenantProblem> {
+    if let Some(tenant) = extensions.get::<TenantId>() {
+        return Ok(tenant.clone());
+    }
+    let mut values = headers.get_all(header).iter();
+    let value = values.next().ok_or(TenantProblem::Missing)?;
+    if values.next().is_some() {
+        // Two tenants for one request: refuse rather than guess.
+        return Err(TenantProblem::Malformed);
+    }
+    TenantId::parse_bytes(value.as_bytes()).map_err(|_| TenantProblem::Malformed)
+}
+
+/// The method as OpenTelemetry records it: the standard ones by name, others `_OTHER`.
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+/// What a request is for, borrowed from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    /// A gRPC call: `(service, method)` when the path has that shape.
+    Grpc(Option<(&'a str, &'a str)>),
+    /// A plain HTTP request: its route, when the route hook gave one.
+    Http(Option<Cow<'a, str>>),
+}
+
+/// What every stage needs to know about one request, read once (see the
+/// [module docs](self)); borrowed from the request, so reading allocates only what
+/// a route hook returns.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestFacts<'a> {
+    pub(crate) protocol: Protocol,
+    /// The HTTP method label (`GET`, ..., `_OTHER`).
+    pub(crate) method: &'static str,
+    pub(crate) target: Target<'a>,
+    /// The tenant as found (see [`find_tenant`]).
+    pub(crate) tenant: Result<TenantId, TenantProblem>,
+    /// When the request reached the layer.
+    pub(crate) start: Instant,
+    pub(crate) start_wall: SystemTime,
+}
+
+/// How to read a request: the tenant header and the route hook.
+#[derive(Debug, Clone)]
+pub(crate) struct Reading<R> {
+    pub(crate) tenant_header: HeaderName,
+    pub(crate) route: R,
+}
+
+impl<'a> RequestFacts<'a> {
+    /// Reads `request` as `reading` says.
+    pub(crate) fn read<R: Route>(request: &'a Parts, reading: &Reading<R>) -> Self {
+        Self::read_with(request, Some(&reading.tenant_header), &reading.route)
+    }
+
+    /// Reads `request` with `route`, its tenant from its extensions and, when given,
+    /// from `tenant_header`.
+    pub(crate) fn read_with<R: Route>(
+        request: &'a Parts,
+        tenant_header: Option<&HeaderName>,
+        route: &R,
+    ) -> Self {
+        let protocol = Protocol::of_headers(&request.headers);
+        let target = match protocol {
+            Protocol::Grpc => Target::Grpc(grpc_service_method(request.uri.path())),
+            Protocol::Http => Target::Http(route.route(request)),
+        };
+        let tenant = match tenant_header {
+            Some(header) => find_tenant(&request.headers, &request.extensions, header),
+            None => request
+                .extensions
+                .get::<TenantId>()
+                .cloned()
+                .ok_or(TenantProblem::Missing),
+        };
+        Self {
+            protocol,
+            method: method_label(&request.method),
+            target,
+            tenant,
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+
+    use super::*;
+
+    fn parts(request: Request<()>) -> Parts {
+        request.into_parts().0
+    }
+
+    fn reading() -> Reading<NormalizedPath> {
+        Reading {
+            tenant_header: HeaderName::from_static("x-tenant-id"),
+            route: NormalizedPath,
+        }
+    }
+
+    #[test]
+    fn an_http_request_is_read_once_into_its_facts() {
+        let request = Request::post("/orders/12345?x=1")
+            .header("x-tenant-id", "acme")
+            .body(())
+            .unwrap();
+        let request = parts(request);
+        let facts = RequestFacts::read(&request, &reading());
+        assert_eq!(facts.protocol, Protocol::Http);
+        assert_eq!(facts.method, "POST");
+        assert_eq!(facts.target, Target::Http(Some("/orders/{id}".into())));
+        assert_eq!(facts.tenant, Ok(TenantId::parse("acme").unwrap()));
+    }
+
+    #[test]
+    fn a_grpc_request_has_its_service_and_method() {
+        let request = Request::post("/pkg.Svc/Do")
+            .header("content-type", "application/grpc+proto")
+            .body(())
+            .unwrap();
+        let request = parts(request);
+        let facts = RequestFacts::read(&request, &reading());
+        assert_eq!(facts.protocol, Protocol::Grpc);
+        assert_eq!(facts.target, Target::Grpc(Some(("pkg.Svc", "Do"))));
+        assert_eq!(facts.tenant, Err(TenantProblem::Missing));
+    }
+
+    #[test]
+    fn the_tenant_extension_wins_and_two_headers_are_malformed() {
+        let mut request = Request::get("/")
+            .header("x-tenant-id", "acme")
+            .body(())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(TenantId::parse("globex").unwrap());
+        let request = parts(request);
+        let facts = RequestFacts::read(&request, &reading());
+        assert_eq!(facts.tenant.unwrap().as_str(), "globex");
+        let two = Request::get("/")
+            .header("x-tenant-id", "acme")
+            .header("x-tenant-id", "globex")
+            .body(())
+            .unwrap();
+        let two = parts(two);
+        let facts = RequestFacts::read(&two, &reading());
+        assert_eq!(facts.tenant, Err(TenantProblem::Malformed));
+        let bad = Request::get("/")
+            .header("x-tenant-id", "a b")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            RequestFacts::read(&parts(bad), &reading()).tenant,
+            Err(TenantProblem::Malformed)
+        );
+    }
+
+    #[test]
+    fn routes_come_from_the_hook_then_the_fallback() {
+        let hook = |p: &Parts| {
+            p.uri
+                .path()
+                .starts_with("/jobs/")
+                .then(|| "/jobs/{job}".to_owned())
+        };
+        let both = OrElse(hook, NormalizedPath);
+        let jobs = parts(Request::get("/jobs/nightly").body(()).unwrap());
+        let other = parts(Request::get("/users/42").body(()).unwrap());
+        assert_eq!(both.route(&jobs).as_deref(), Some("/jobs/{job}"));
+        assert_eq!(both.route(&other).as_deref(), Some("/users/{id}"));
+        assert_eq!(hook.route(&other), None);
+        assert!(!().skip(&jobs));
+        assert_eq!(
+            method_label(&Method::from_bytes(b"BREW").unwrap()),
+            "_OTHER"
+        );
+    }
+}

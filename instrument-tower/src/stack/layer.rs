@@ -1,0 +1,259 @@
+//! [`InstrumentLayer`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+use instrument_core::context::ParentPolicy;
+use instrument_core::redact::Redactor;
+use instrument_core::semconv::{MetricNames, TENANT_HEADER};
+use metrics::SharedString;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{Span, Tracer};
+
+use super::service::Instrument;
+use crate::classify::DefaultClassifier;
+use crate::metrics::measure::MetricsConfig;
+use crate::request::{NormalizedPath, Reading};
+use crate::source::{NoSource, TraceSource};
+use crate::tenant::check::TenantRules;
+use crate::trace::span::SpanConfig;
+
+/// The three stages in one service (see the [module docs](super)).
+pub struct InstrumentLayer<Src = NoSource, C = DefaultClassifier, R = NormalizedPath, F = ()> {
+    pub(crate) config: Arc<StackConfig<R, F>>,
+    pub(crate) source: Arc<Src>,
+    pub(crate) classifier: C,
+}
+
+/// What the services of one [`InstrumentLayer`] share: each stage's configuration.
+pub(crate) struct StackConfig<R, F> {
+    pub(crate) reading: Reading<R>,
+    pub(crate) span: SpanConfig,
+    pub(crate) tenant: TenantRules,
+    pub(crate) metrics: Arc<MetricsConfig>,
+    pub(crate) filter: F,
+}
+
+impl<Src, C: Clone, R, F> Clone for InstrumentLayer<Src, C, R, F> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            source: Arc::clone(&self.source),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<Src, C, R, F> fmt::Debug for InstrumentLayer<Src, C, R, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstrumentLayer")
+            .field("span", &self.config.span)
+            .field("tenant", &self.config.tenant)
+            .field("metrics", &self.config.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstrumentLayer {
+    /// A builder with the defaults of each stage.
+    pub fn builder() -> InstrumentBuilder {
+        InstrumentBuilder {
+            source: NoSource,
+            classifier: DefaultClassifier::default(),
+            route: NormalizedPath,
+            filter: (),
+            tenant_header: HeaderName::from_static(TENANT_HEADER),
+            span: SpanConfig::default(),
+            tenant: TenantRules::default(),
+            names: None,
+        }
+    }
+}
+
+impl Default for InstrumentLayer {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl<S, Src, C: Clone, R, F> tower::Layer<S> for InstrumentLayer<Src, C, R, F> {
+    type Service = Instrument<S, Src, C, R, F>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Instrument {
+            inner,
+            config: Arc::clone(&self.config),
+            source: Arc::clone(&self.source),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+/// Configures an [`InstrumentLayer`]; what several stages share (tenant header, route,
+/// classifier, filter, metric names) is set once here.
+pub struct InstrumentBuilder<Src = NoSource, C = DefaultClassifier, R = NormalizedPath, F = ()> {
+    source: Src,
+    classifier: C,
+    route: R,
+    filter: F,
+    tenant_header: HeaderName,
+    span: SpanConfig,
+    tenant: TenantRules,
+    /// `None`: the process-wide names when built.
+    names: Option<MetricNames>,
+}
+
+impl<Src, C, R, F> fmt::Debug for InstrumentBuilder<Src, C, R, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstrumentBuilder")
+            .field("tenant_header", &self.tenant_header)
+            .field("span", &self.span)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
+    /// Restores each request's parent from the trace `source` finds for it, and refuses
+    /// requests for another tenant's workflow.
+    pub fn source<S2: TraceSource>(self, source: S2) -> InstrumentBuilder<S2, C, R, F> {
+        InstrumentBuilder {
+            source,
+            classifier: self.classifier,
+            route: self.route,
+            filter: self.filter,
+            tenant_header: self.tenant_header,
+            span: self.span,
+            tenant: self.tenant,
+            names: self.names,
+        }
+    }
+
+    /// Decides which responses are failures, for the span and the error metric alike
+    /// (see [`classify`](crate::classify)).
+    pub fn classifier<C2>(self, classifier: C2) -> InstrumentBuilder<Src, C2, R, F> {
+        InstrumentBuilder {
+            source: self.source,
+            classifier,
+            route: self.route,
+            filter: self.filter,
+            tenant_header: self.tenant_header,
+            span: self.span,
+            tenant: self.tenant,
+            names: self.names,
+        }
+    }
+
+    /// Picks the HTTP route for span names and metric labels (see
+    /// [`Route`](crate::request::Route)).
+    pub fn route<R2>(self, route: R2) -> InstrumentBuilder<Src, C, R2, F> {
+        InstrumentBuilder {
+            source: self.source,
+            classifier: self.classifier,
+            route,
+            filter: self.filter,
+            tenant_header: self.tenant_header,
+            span: self.span,
+            tenant: self.tenant,
+            names: self.names,
+        }
+    }
+
+    /// Leaves the requests `filter` skips alone: no span, no tenant check, no metrics
+    /// (see [`Filter`](crate::request::Filter)).
+    pub fn filter<F2>(self, filter: F2) -> InstrumentBuilder<Src, C, R, F2> {
+        InstrumentBuilder {
+            source: self.source,
+            classifier: self.classifier,
+            route: self.route,
+            filter,
+            tenant_header: self.tenant_header,
+            span: self.span,
+            tenant: self.tenant,
+            names: self.names,
+        }
+    }
+
+    /// See [`TraceLayer::parent_policy`](crate::trace::TraceLayer::parent_policy).
+    pub fn parent_policy(mut self, policy: ParentPolicy) -> Self {
+        self.span.policy = policy;
+        self
+    }
+
+    /// See [`TraceLayer::tracer`](crate::trace::TraceLayer::tracer).
+    pub fn tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: Tracer + Send + Sync + 'static,
+        T::Span: Span + Send + Sync + 'static,
+    {
+        self.span.set_tracer(BoxedTracer::new(Box::new(tracer)));
+        self
+    }
+
+    /// The response header carrying the trace id (default `x-tracking-id`).
+    pub fn tracking_header(mut self, name: HeaderName) -> Self {
+        self.span.tracking = Some(name);
+        self
+    }
+
+    /// No tracking header on responses.
+    pub fn no_tracking_header(mut self) -> Self {
+        self.span.tracking = None;
+        self
+    }
+
+    /// The header (gRPC metadata key) carrying the tenant (default `x-tenant-id`). See
+    /// [`TenantLayer::header`](crate::tenant::TenantLayer::header) on what a header can
+    /// be trusted with.
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
+        self.tenant_header = name;
+        self
+    }
+
+    /// See [`TenantLayer::exempt`](crate::tenant::TenantLayer::exempt).
+    pub fn exempt(mut self, prefix: impl Into<String>) -> Self {
+        self.tenant.exempt.push(prefix.into());
+        self
+    }
+
+    /// Names every metric after `names` instead of the process-wide names.
+    pub fn metric_names(mut self, names: &MetricNames) -> Self {
+        self.names = Some(names.clone());
+        self
+    }
+
+    /// See [`TraceLayer::record_headers`](crate::trace::TraceLayer::record_headers).
+    pub fn record_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.span.record_headers(names);
+        self
+    }
+
+    /// See [`TraceLayer::redactor`](crate::trace::TraceLayer::redactor).
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.span.redactor = Some(redactor);
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> InstrumentLayer<Src, C, R, F> {
+        let names = self.names.as_ref().unwrap_or_else(|| MetricNames::global());
+        let mut tenant = self.tenant;
+        tenant.header = self.tenant_header.clone();
+        tenant.rejections = SharedString::from(names.tenant_rejections_total());
+        InstrumentLayer {
+            config: Arc::new(StackConfig {
+                reading: Reading {
+                    tenant_header: self.tenant_header,
+                    route: self.route,
+                },
+                span: self.span,
+                tenant,
+                metrics: Arc::new(MetricsConfig::named(names)),
+                filter: self.filter,
+            }),
+            source: Arc::new(self.source),
+            classifier: self.classifier,
+        }
+    }
+}

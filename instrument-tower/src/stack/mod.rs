@@ -1,0 +1,74 @@
+//! [`InstrumentLayer`]: the trace, tenant and request-metrics stages in one service,
+//! in the order they need.
+//!
+//! A request is read once ([`RequestFacts`](crate::request)), then, in order:
+//! 1. the **trace** stage starts the server span, so that anything below, a refusal
+//!    included, is recorded on it, and finds the stored trace the tenant check needs;
+//! 2. the **tenant** stage refuses requests without a valid tenant, or for another
+//!    tenant's workflow, and admits the others with their tenant in the extensions and
+//!    the context;
+//! 3. the **metrics** stage measures the admitted request, labelled with its tenant.
+//!
+//! One response future and one response body end the span and the measurement
+//! together. The stages are the same code the standalone layers run
+//! ([`TraceLayer`](crate::trace::TraceLayer), [`TenantLayer`](crate::tenant::TenantLayer),
+//! [`RequestMetricsLayer`](crate::metrics::RequestMetricsLayer)); the stack only saves
+//! reading the request three times and three futures and bodies per request.
+//!
+//! The same stack suits tonic (`Server::builder().layer(...)`) and a plain HTTP
+//! `tower::ServiceBuilder`.
+//!
+//! ```
+//! use http::{HeaderName, Request, Response, StatusCode};
+//! use instrument_tower::stack::InstrumentLayer;
+//! use tower::{ServiceBuilder, ServiceExt as _};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let layer = InstrumentLayer::builder()
+//!     .record_headers([HeaderName::from_static("user-agent")])
+//!     .filter(|parts: &http::request::Parts| parts.uri.path() == "/healthz")
+//!     .build();
+//! let service = ServiceBuilder::new()
+//!     .layer(layer)
+//!     .service_fn(|_: Request<()>| async { Ok::<_, std::convert::Infallible>(Response::new(String::new())) });
+//! let request = Request::builder().uri("/workflows").header("x-tenant-id", "acme").body(())?;
+//! let response = service.oneshot(request).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! # Ok(()) }
+//! ```
+
+mod future;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::{InstrumentBuilder, InstrumentLayer};
+pub use service::Instrument;
+
+use crate::body::{Observe, Outcome};
+use crate::metrics::Measure;
+use crate::trace::SpanEnd;
+
+/// Ends the span and the measurement of a request together (an opaque part of
+/// [`ResponseBody`]).
+#[derive(Debug)]
+pub struct Finish {
+    span: SpanEnd,
+    /// `None` for a refused request (counted by the tenant stage).
+    measure: Option<Measure>,
+}
+
+impl Observe for Finish {
+    fn finish(self, outcome: &Outcome) {
+        // The measurement first: its duration should not include the span's export.
+        self.measure.finish(outcome);
+        self.span.finish(outcome);
+    }
+}
+
+/// The response body of [`Instrument`]: the inner body, which ends the span and the
+/// measurement when it ends.
+pub type ResponseBody<B, E = crate::classify::DefaultEos> = crate::body::ResponseBody<B, Finish, E>;
+
+#[cfg(test)]
+mod tests;

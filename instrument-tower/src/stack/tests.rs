@@ -1,0 +1,491 @@
+use std::convert::Infallible;
+
+use http::{Request, Response, StatusCode};
+use instrument_core::semconv::HTTP_ROUTE;
+use metrics_util::debugging::DebuggingRecorder;
+use tower::{ServiceBuilder, ServiceExt as _};
+
+use super::InstrumentLayer;
+use crate::metrics::RequestMetricsLayer;
+use crate::test_support::*;
+
+async fn ok(_: Request<()>) -> Result<Response<Reply>, Infallible> {
+    Ok(Response::new(Reply::text("ok")))
+}
+
+fn post(path: &str, headers: &[(&str, &str)]) -> Request<()> {
+    let mut request = Request::post(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(()).unwrap()
+}
+
+/// The trace layer reads the tenant and the route once for the three layers: all
+/// three follow the builder's tenant header and route function.
+#[test]
+fn the_layers_read_the_builders_tenant_header_and_route() {
+    let (tracer, exporter, _provider) = tracer();
+    let recorder = DebuggingRecorder::new();
+    let layer = InstrumentLayer::builder()
+        .tracer(tracer)
+        .tenant_header(http::HeaderName::from_static("x-org"))
+        .route(|parts: &http::request::Parts| {
+            parts
+                .uri
+                .path()
+                .starts_with("/jobs/")
+                .then(|| "/jobs/:job".to_owned())
+        })
+        .build();
+    let statuses = |requests: Vec<Request<()>>| {
+        let layer = layer.clone();
+        let mut statuses = Vec::new();
+        run(&recorder, async {
+            for request in requests {
+                let service = ServiceBuilder::new().layer(layer.clone()).service_fn(ok);
+                let response = service.oneshot(request).await.unwrap();
+                statuses.push(response.status());
+                drain(response.into_body()).await;
+            }
+        });
+        statuses
+    };
+    let statuses = statuses(vec![
+        post("/jobs/nightly-report", &[("x-org", "acme")]),
+        post("/jobs/nightly-report", &[("x-tenant-id", "acme")]),
+        post(
+            "/jobs/nightly-report",
+            &[("x-org", "acme"), ("x-org", "globex")],
+        ),
+        post("/orders/12345", &[("x-org", "acme")]),
+    ]);
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::BAD_REQUEST,
+            StatusCode::OK
+        ]
+    );
+
+    let spans = spans(&exporter);
+    let names: Vec<&str> = spans.iter().map(|span| &*span.name).collect();
+    assert_eq!(
+        names,
+        [
+            "POST /jobs/:job",
+            "POST /jobs/:job",
+            "POST /jobs/:job",
+            // The route hook knows no route: the span is named by the method alone.
+            "POST"
+        ]
+    );
+    assert_eq!(attr_str(&spans[3], HTTP_ROUTE), None);
+    assert_eq!(
+        attr_str(&spans[0], HTTP_ROUTE).as_deref(),
+        Some("/jobs/:job")
+    );
+    assert_eq!(attr_str(&spans[0], "tenant.id").as_deref(), Some("acme"));
+    assert_eq!(attr_str(&spans[3], "tenant.id").as_deref(), Some("acme"));
+
+    let m = snapshot(&recorder);
+    let requests = |route: &str| {
+        m.get(&format!(
+            "instrument_requests_total{{method=POST,route={route},status=2xx,tenant_id=acme}}"
+        ))
+        .map(String::as_str)
+    };
+    assert_eq!(requests("/jobs/:job"), Some("1"));
+    assert_eq!(requests("unknown"), Some("1"));
+    let rejected = |reason: &str| {
+        m.get(&format!(
+            "instrument_tenant_rejections_total{{protocol=http,reason={reason}}}"
+        ))
+        .map(String::as_str)
+    };
+    assert_eq!(rejected("missing"), Some("1"));
+    assert_eq!(rejected("malformed"), Some("1"));
+}
+
+/// What the stack read is its own: a metrics layer of its own configuration, inside
+/// the stack, picks its own route.
+#[test]
+fn a_metrics_layer_inside_the_stack_keeps_its_own_route() {
+    let recorder = DebuggingRecorder::new();
+    run(&recorder, async {
+        let service = ServiceBuilder::new()
+            .layer(InstrumentLayer::default())
+            .layer(
+                RequestMetricsLayer::new()
+                    .route(|_: &http::request::Parts| Some("/inner".to_owned())),
+            )
+            .service_fn(ok);
+        let request = post("/workflows/wf-1", &[("x-tenant-id", "acme")]);
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        drain(response.into_body()).await;
+    });
+    let m = snapshot(&recorder);
+    let requests = |route: &str| {
+        m.get(&format!(
+            "instrument_requests_total{{method=POST,route={route},status=2xx,tenant_id=acme}}"
+        ))
+        .map(String::as_str)
+    };
+    assert_eq!(requests("/workflows/wf-1"), Some("1"), "the stack's own");
+    assert_eq!(requests("/inner"), Some("1"), "the inner layer's");
+}
+
+mod fused {
+    //! The stack's own request path, through every way a request can go.
+
+    use std::convert::Infallible;
+    use std::future::{pending, Future as _};
+    use std::pin::Pin;
+
+    use http::{HeaderName, Request, Response, StatusCode};
+    use instrument_core::semconv::{CANCELLED, HTTP_REQUEST_ID, TENANT_ID};
+    use instrument_core::tenant::{current_tenant, TenantId};
+    use metrics_util::debugging::DebuggingRecorder;
+    use opentelemetry::trace::Status;
+    use tower::{ServiceBuilder, ServiceExt as _};
+    use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
+
+    use super::super::InstrumentLayer;
+    use crate::source::{SourceError, StoredTrace, TraceSource};
+    use crate::test_support::*;
+
+    const STORED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// `wf-acme` is acme's, answered after a lookup future (never at once).
+    #[derive(Clone)]
+    struct Pending;
+
+    impl TraceSource for Pending {
+        type Lookup = Pin<
+            Box<dyn std::future::Future<Output = Result<Option<StoredTrace>, SourceError>> + Send>,
+        >;
+
+        fn lookup(&self, key: &str) -> Self::Lookup {
+            let found = (key == "wf-acme")
+                .then(|| StoredTrace::new(TenantId::parse("acme").unwrap(), Some(STORED)));
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                Ok(found)
+            })
+        }
+    }
+
+    fn request(path: &str, tenant: Option<&str>, workflow: Option<&str>) -> Request<()> {
+        let mut b = Request::post(path);
+        if let Some(t) = tenant {
+            b = b.header("x-tenant-id", t);
+        }
+        if let Some(w) = workflow {
+            b = b.header("x-workflow-id", w);
+        }
+        b.body(()).unwrap()
+    }
+
+    async fn tenant_echo(request: Request<()>) -> Result<Response<Reply>, Infallible> {
+        // The admitted tenant is in the extensions and in the context.
+        assert_eq!(
+            request.extensions().get::<TenantId>().cloned(),
+            current_tenant()
+        );
+        assert!(
+            request.extensions().get::<StoredTrace>().is_some()
+                || request.headers().get("x-workflow-id").is_none()
+        );
+        Ok(Response::new(Reply::text("ok")))
+    }
+
+    #[test]
+    fn a_pending_lookup_continues_the_stored_trace_and_refuses_another_tenant() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .source(Pending)
+            .build();
+        let mut statuses = Vec::new();
+        run(&recorder, async {
+            for tenant in ["acme", "globex"] {
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(tenant_echo);
+                let response = service
+                    .oneshot(request("/x", Some(tenant), Some("wf-acme")))
+                    .await
+                    .unwrap();
+                statuses.push(response.status());
+                drain(response.into_body()).await;
+            }
+        });
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::FORBIDDEN]);
+        let spans = spans(&exporter);
+        assert_eq!(
+            spans[0].span_context.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_ne!(
+            spans[1].span_context.trace_id(),
+            spans[0].span_context.trace_id(),
+            "another tenant's trace is not joined"
+        );
+        assert_eq!(
+            attr_str(&spans[1], "tenant.rejected").as_deref(),
+            Some("other_tenant")
+        );
+        let m = snapshot(&recorder);
+        assert_eq!(
+            m.get("instrument_tenant_rejections_total{protocol=http,reason=other_tenant}")
+                .map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            m.get("instrument_requests_total{method=POST,route=/x,status=2xx,tenant_id=acme}")
+                .map(String::as_str),
+            Some("1")
+        );
+        assert!(
+            m.keys().all(|k| !k.contains("globex")),
+            "a refused tenant is never a label: {m:?}"
+        );
+    }
+
+    #[test]
+    fn refusals_reach_neither_the_service_nor_the_request_metrics() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        let mut statuses = Vec::new();
+        run(&recorder, async {
+            for tenant in [None, Some("not a tenant")] {
+                let service =
+                    ServiceBuilder::new()
+                        .layer(layer.clone())
+                        .service_fn(|_: Request<()>| async {
+                            panic!("a refused request reached the service");
+                            #[allow(unreachable_code)]
+                            Ok::<_, Infallible>(Response::new(Reply::text("no")))
+                        });
+                let response = service.oneshot(request("/x", tenant, None)).await.unwrap();
+                assert!(response.headers().contains_key("x-tracking-id"));
+                statuses.push(response.status());
+                drain(response.into_body()).await;
+            }
+        });
+        assert_eq!(
+            statuses,
+            [StatusCode::UNAUTHORIZED, StatusCode::BAD_REQUEST]
+        );
+        let spans = spans(&exporter);
+        assert_eq!(spans.len(), 2, "each refusal is on its span");
+        let m = snapshot(&recorder);
+        assert!(
+            m.keys().all(|k| !k.starts_with("instrument_requests")),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn dropped_at_each_await_the_request_is_cancelled_on_its_span_and_metrics() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .source(Pending)
+            .build();
+        run(&recorder, async {
+            // Dropped in the lookup, then while the service runs.
+            let service = ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(tenant_echo);
+            let mut future =
+                Box::pin(service.oneshot(request("/lookup", Some("acme"), Some("wf-acme"))));
+            let waker = std::task::Waker::noop();
+            assert!(future
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+                .is_pending());
+            drop(future);
+            let service = ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(|_: Request<()>| pending::<Result<Response<Reply>, Infallible>>());
+            let mut future = Box::pin(service.oneshot(request("/serving", Some("acme"), None)));
+            assert!(future
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+                .is_pending());
+            drop(future);
+        });
+        let spans = spans(&exporter);
+        assert_eq!(spans.len(), 2);
+        for span in &spans {
+            assert_eq!(attr(span, CANCELLED), Some(&true.into()), "{}", span.name);
+        }
+        let m = snapshot(&recorder);
+        assert_eq!(
+            m.get("instrument_requests_total{method=POST,route=/serving,status=cancelled,tenant_id=acme}").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            m.get("instrument_requests_in_flight{method=POST,route=/serving,tenant_id=acme}")
+                .map(String::as_str),
+            Some("0")
+        );
+    }
+
+    #[test]
+    fn a_service_error_fails_the_span_redacted_and_counts_as_an_error() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        run(&recorder, async {
+            let service = ServiceBuilder::new()
+                .layer(InstrumentLayer::builder().tracer(tracer).build())
+                .service_fn(|_: Request<()>| async {
+                    Err::<Response<Reply>, _>("db down for password=hunter2")
+                });
+            assert!(service
+                .oneshot(request("/x", Some("acme"), None))
+                .await
+                .is_err());
+        });
+        let spans = spans(&exporter);
+        let error = attr_str(&spans[0], "error").unwrap();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(matches!(spans[0].status, Status::Error { .. }));
+        let m = snapshot(&recorder);
+        assert_eq!(
+            m.get(
+                "instrument_request_errors_total{method=POST,route=/x,status=error,tenant_id=acme}"
+            )
+            .map(String::as_str),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn filtered_requests_pass_untouched_and_exempt_paths_need_no_tenant() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .filter(|parts: &http::request::Parts| parts.uri.path() == "/metrics")
+            .exempt("/public/")
+            .build();
+        run(&recorder, async {
+            for path in ["/metrics", "/public/docs"] {
+                let service =
+                    ServiceBuilder::new()
+                        .layer(layer.clone())
+                        .service_fn(|_: Request<()>| async {
+                            Ok::<_, Infallible>(Response::new(Reply::text("ok")))
+                        });
+                let response = service.oneshot(request(path, None, None)).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                assert_eq!(
+                    response.headers().contains_key("x-tracking-id"),
+                    path != "/metrics"
+                );
+                drain(response.into_body()).await;
+            }
+        });
+        let spans = spans(&exporter);
+        assert_eq!(spans.len(), 1, "only the exempt path is traced");
+        assert_eq!(attr_str(&spans[0], TENANT_ID), None);
+        let m = snapshot(&recorder);
+        assert!(m.keys().all(|k| !k.contains("/metrics")), "{m:?}");
+        assert_eq!(
+            m.get("instrument_requests_total{method=POST,route=/public/docs,status=2xx,tenant_id=unknown}").map(String::as_str),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn a_teams_classifier_decides_the_span_status_and_the_error_metric() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        // NOT_FOUND (5) is a failure here; INVALID_ARGUMENT (3) is not.
+        let classifier = SharedClassifier::new(
+            GrpcErrorsAsFailures::new().with_success(GrpcCode::InvalidArgument),
+        );
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .classifier(classifier)
+            .build();
+        run(&recorder, async {
+            for code in [5u16, 3] {
+                let service = ServiceBuilder::new().layer(layer.clone()).service_fn(
+                    move |_: Request<()>| async move {
+                        Ok::<_, Infallible>(Response::new(Reply::grpc(code)))
+                    },
+                );
+                let response = service
+                    .oneshot(grpc_request("/pkg.Svc/Get", Some("acme")))
+                    .await
+                    .unwrap();
+                drain(response.into_body()).await;
+            }
+        });
+        let spans = spans(&exporter);
+        assert!(matches!(spans[0].status, Status::Error { .. }), "NOT_FOUND");
+        assert!(
+            !matches!(spans[1].status, Status::Error { .. }),
+            "INVALID_ARGUMENT"
+        );
+        let m = snapshot(&recorder);
+        let errors = |status: &str| {
+            m.get(&format!(
+                "instrument_request_errors_total{{rpc_method=Get,rpc_service=pkg.Svc,status={status},tenant_id=acme}}"
+            ))
+            .map(String::as_str)
+        };
+        assert_eq!(errors("NOT_FOUND"), Some("1"));
+        assert_eq!(errors("INVALID_ARGUMENT"), None);
+    }
+
+    #[test]
+    fn tower_https_sensitive_headers_are_never_recorded_and_its_request_id_is() {
+        use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
+        use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+        let (tracer, exporter, _provider) = tracer();
+        let contact = HeaderName::from_static("x-contact");
+        let service = ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetSensitiveRequestHeadersLayer::new([contact.clone()]))
+            .layer(
+                InstrumentLayer::builder()
+                    .tracer(tracer)
+                    .record_headers([contact])
+                    .build(),
+            )
+            .service_fn(|_: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(Reply::text("ok")))
+            });
+        let mut request = request("/x", Some("acme"), None);
+        request.headers_mut().insert(
+            "x-contact",
+            "a plain value the policy would keep".parse().unwrap(),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let response = service.oneshot(request).await.unwrap();
+            drain(response.into_body()).await;
+        });
+        let spans = spans(&exporter);
+        let recorded = format!("{:?}", attr(&spans[0], "http.request.header.x-contact"));
+        assert!(
+            recorded.contains("[REDACTED]") && !recorded.contains("plain value"),
+            "{recorded}"
+        );
+        let id = format!("{:?}", attr(&spans[0], HTTP_REQUEST_ID));
+        assert!(id.len() > 36, "a uuid: {id}");
+    }
+}

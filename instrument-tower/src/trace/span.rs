@@ -1,0 +1,387 @@
+//! The trace stage: how a server span starts and how it ends. Used by
+//! [`Trace`](super::Trace) and by the [`InstrumentLayer`](crate::stack::InstrumentLayer)'s
+//! service, over the request's [`RequestFacts`].
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Response};
+use instrument_core::context::{
+    child_context, extract, Incoming, ParentPolicy, Restored, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+};
+use instrument_core::redact::Redactor;
+use instrument_core::semconv::{
+    CANCELLED, ERROR, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID, HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, INCOMING_PARENT_INVALID, REQUEST_ID_HEADER,
+    RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, STORED_PARENT_UNUSED,
+    TRACKING_HEADER,
+};
+use instrument_core::tenant::with_tenant;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
+
+use crate::body::{Observe, Outcome};
+use crate::protocol::grpc_code_name;
+use crate::request::{RequestFacts, Target};
+use crate::source::{SourceError, StoredTrace};
+
+/// Name of the instrumentation scope of the server spans.
+pub const SCOPE: &str = "instrument-tower";
+
+/// How server spans are made: the trace stage's configuration.
+#[derive(Clone)]
+pub(crate) struct SpanConfig {
+    /// Set by the builder; else the global tracer at the first request.
+    pub(crate) tracer: Arc<OnceLock<BoxedTracer>>,
+    pub(crate) policy: ParentPolicy,
+    pub(crate) tracking: Option<HeaderName>,
+    /// Headers recorded on the span, with their attribute keys.
+    pub(crate) headers: Vec<(HeaderName, Key)>,
+    /// Set by the builder; else the process-wide one.
+    pub(crate) redactor: Option<Redactor>,
+}
+
+impl std::fmt::Debug for SpanConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanConfig")
+            .field("policy", &self.policy)
+            .field("tracking", &self.tracking)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SpanConfig {
+    fn default() -> Self {
+        Self {
+            tracer: Arc::new(OnceLock::new()),
+            policy: ParentPolicy::default(),
+            tracking: Some(HeaderName::from_static(TRACKING_HEADER)),
+            headers: Vec::new(),
+            redactor: None,
+        }
+    }
+}
+
+impl SpanConfig {
+    pub(crate) fn redactor(&self) -> &Redactor {
+        match &self.redactor {
+            Some(redactor) => redactor,
+            None => instrument_core::redact::global(),
+        }
+    }
+
+    pub(crate) fn tracer(&self) -> &BoxedTracer {
+        self.tracer
+            .get_or_init(|| opentelemetry::global::tracer(SCOPE))
+    }
+
+    pub(crate) fn set_tracer(&mut self, tracer: BoxedTracer) {
+        let lock = OnceLock::new();
+        let _ = lock.set(tracer);
+        self.tracer = Arc::new(lock);
+    }
+
+    pub(crate) fn record_headers(&mut self, names: impl IntoIterator<Item = HeaderName>) {
+        self.headers = names
+            .into_iter()
+            .map(|name| {
+                let key = Key::from(format!("{HTTP_REQUEST_HEADER_PREFIX}{}", name.as_str()));
+                (name, key)
+            })
+            .collect();
+    }
+}
+
+/// A server span that has started, in the context the request is served in.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub(crate) cx: Context,
+}
+
+/// The trace-context headers, parsed once (a `&str` name is parsed on every lookup).
+const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
+const TRACESTATE: HeaderName = HeaderName::from_static(TRACESTATE_HEADER);
+const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+
+/// Headers never recorded in clear, whatever the redaction policy says (beside any a
+/// layer such as tower-http's `SetSensitiveRequestHeadersLayer` marked sensitive).
+const NEVER_IN_CLEAR: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-csrf-token",
+    "x-amz-security-token",
+];
+
+/// Starts the server span of a request: its parent chosen from what the source `found`
+/// and the caller's `traceparent`, its name and attributes from the `facts`, the
+/// request's tenant (as found) in its context. Returns the stored trace found, for the
+/// caller to put in the request's extensions.
+pub(crate) fn start(
+    config: &SpanConfig,
+    facts: &RequestFacts<'_>,
+    parts: &Parts,
+    found: Option<Result<Option<StoredTrace>, SourceError>>,
+) -> (Started, Option<StoredTrace>) {
+    let mut attributes = Vec::with_capacity(8);
+    let incoming = extract(
+        parts
+            .headers
+            .get_all(TRACEPARENT)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        parts
+            .headers
+            .get_all(TRACESTATE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    );
+    if let Incoming::Invalid(e) = &incoming {
+        attributes.push(KeyValue::new(INCOMING_PARENT_INVALID, e.to_string()));
+    }
+    let (stored_parent, stored) = stored_parent(config, facts, found, &mut attributes);
+    let choice = config
+        .policy
+        .choose(stored_parent.as_ref(), incoming.span_context());
+
+    let name = span_name(facts, &mut attributes);
+    for (name, key) in &config.headers {
+        let values: Vec<StringValue> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|value| header_value(config, name.as_str(), value))
+            .collect();
+        if !values.is_empty() {
+            attributes.push(KeyValue::new(key.clone(), Value::Array(values.into())));
+        }
+    }
+    // tower-http's `SetRequestIdLayer` id, when it ran before (or a caller sent one).
+    if let Some(id) = parts.headers.get(X_REQUEST_ID) {
+        let value = header_value(config, REQUEST_ID_HEADER, id);
+        attributes.push(KeyValue::new(
+            HTTP_REQUEST_ID,
+            Value::Array(vec![value].into()),
+        ));
+    }
+
+    let base = Context::current();
+    let parent_cx = match choice.parent {
+        // The caller's parent: its whole tracestate goes on with it.
+        Some(sc) if incoming.span_context() == Some(&sc) => incoming.apply_to(&base),
+        Some(sc) => base.with_remote_span_context(sc),
+        None => base,
+    };
+    let parent_cx = match &facts.tenant {
+        Ok(tenant) => with_tenant(&parent_cx, tenant.clone()),
+        Err(_) => parent_cx,
+    };
+    let tracer = config.tracer();
+    let builder = tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Server)
+        .with_start_time(facts.start_wall)
+        .with_attributes(attributes)
+        .with_links(choice.link.map(Link::with_context).into_iter().collect());
+    let span = tracer.build_with_context(builder, &parent_cx);
+    (
+        Started {
+            cx: child_context(&parent_cx, span),
+        },
+        stored,
+    )
+}
+
+/// The stored parent to use, and the stored trace found (never another tenant's
+/// parent); why a stored context was not used is recorded.
+fn stored_parent(
+    config: &SpanConfig,
+    facts: &RequestFacts<'_>,
+    found: Option<Result<Option<StoredTrace>, SourceError>>,
+    attributes: &mut Vec<KeyValue>,
+) -> (
+    Option<opentelemetry::trace::SpanContext>,
+    Option<StoredTrace>,
+) {
+    match found {
+        None => (None, None),
+        Some(Err(e)) => {
+            tracing::warn!(
+                error = %config.redactor().error_text(&e.to_string()),
+                "trace source lookup failed; the request goes on without its stored context"
+            );
+            attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "lookup failed"));
+            (None, None)
+        }
+        Some(Ok(None)) => {
+            attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "not found"));
+            (None, None)
+        }
+        Some(Ok(Some(trace))) => {
+            let parent = match trace.restored() {
+                // Another tenant's trace is never joined (nor its id sent back).
+                _ if facts.tenant.as_ref().ok() != Some(trace.tenant()) => {
+                    attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "another tenant"));
+                    None
+                }
+                Restored::Parent(sc) => Some(sc.clone()),
+                Restored::Fresh { reason } => {
+                    attributes.push(KeyValue::new(STORED_PARENT_UNUSED, reason.to_string()));
+                    None
+                }
+            };
+            (parent, Some(trace))
+        }
+    }
+}
+
+/// The span's name, and the attributes of what the request is for: `package.Service/
+/// Method` and `rpc.*` for gRPC (a path of another shape is not used as a name:
+/// clients choose paths, names must stay few); `{METHOD} {route}` for HTTP.
+fn span_name(facts: &RequestFacts<'_>, attributes: &mut Vec<KeyValue>) -> Cow<'static, str> {
+    match &facts.target {
+        Target::Grpc(target) => {
+            attributes.push(KeyValue::new(RPC_SYSTEM, "grpc"));
+            match target {
+                Some((service, method)) => {
+                    attributes.push(KeyValue::new(RPC_SERVICE, service.to_string()));
+                    attributes.push(KeyValue::new(RPC_METHOD, method.to_string()));
+                    let mut name = String::with_capacity(service.len() + 1 + method.len());
+                    name.push_str(service);
+                    name.push('/');
+                    name.push_str(method);
+                    Cow::Owned(name)
+                }
+                None => Cow::Borrowed("grpc"),
+            }
+        }
+        Target::Http(route) => {
+            attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, facts.method));
+            match route {
+                Some(route) => {
+                    let mut name = String::with_capacity(facts.method.len() + 1 + route.len());
+                    name.push_str(facts.method);
+                    name.push(' ');
+                    name.push_str(route);
+                    attributes.push(KeyValue::new(HTTP_ROUTE, route.to_string()));
+                    Cow::Owned(name)
+                }
+                None => Cow::Borrowed(facts.method),
+            }
+        }
+    }
+}
+
+/// A header value as recorded: redacted, and masked whole when it is marked sensitive
+/// (tower-http's `SetSensitiveRequestHeadersLayer`) or is a credential header the
+/// policy let through.
+fn header_value(config: &SpanConfig, name: &str, value: &HeaderValue) -> StringValue {
+    let mask = || StringValue::from(config.redactor().replacement().to_owned());
+    if value.is_sensitive() {
+        return mask();
+    }
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let clean = config.redactor().redact_header(name, &text);
+    if NEVER_IN_CLEAR.contains(&name) && clean == text {
+        return mask();
+    }
+    StringValue::from(clean.into_owned())
+}
+
+/// Puts the trace id in the tracking header of `response`.
+pub(crate) fn track<B>(config: &SpanConfig, cx: &Context, response: &mut Response<B>) {
+    if let Some(name) = &config.tracking {
+        let span = cx.span();
+        let sc = span.span_context();
+        if sc.is_valid() {
+            if let Ok(value) = HeaderValue::from_bytes(&hex(sc.trace_id().to_bytes())) {
+                response.headers_mut().insert(name.clone(), value);
+            }
+        }
+    }
+}
+
+/// Lowercase hex of a trace id, as the W3C format writes it (no `fmt` machinery).
+fn hex(bytes: [u8; 16]) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    out
+}
+
+/// Ends a server span when its response body ends (an opaque part of the layers'
+/// response body types).
+#[derive(Debug)]
+pub struct SpanEnd {
+    cx: Context,
+    redactor: Option<Redactor>,
+}
+
+impl SpanEnd {
+    pub(crate) fn new(config: &SpanConfig, started: Started) -> Self {
+        Self {
+            cx: started.cx,
+            redactor: config.redactor.clone(),
+        }
+    }
+}
+
+impl Observe for SpanEnd {
+    fn finish(self, outcome: &Outcome) {
+        let redactor = match &self.redactor {
+            Some(redactor) => redactor,
+            None => instrument_core::redact::global(),
+        };
+        end(&self.cx, outcome, redactor);
+    }
+}
+
+/// Records how the request ended on its span and ends it.
+pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor) {
+    let span = cx.span();
+    let failure = outcome.failure().map(|text| redactor.error_text(text));
+    match outcome {
+        Outcome::Responded {
+            http,
+            grpc,
+            cancelled,
+            ..
+        } => {
+            match grpc {
+                Some(code) => {
+                    span.set_attribute(KeyValue::new(RPC_GRPC_STATUS_CODE, i64::from(*code)));
+                }
+                None => {
+                    span.set_attribute(KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(*http)));
+                }
+            }
+            if *cancelled {
+                span.set_attribute(KeyValue::new(CANCELLED, true));
+            }
+            if let Some(failure) = failure {
+                // The code's name says more than tower-http's text for a gRPC status.
+                let description = match grpc {
+                    Some(code) => grpc_code_name(*code).to_owned(),
+                    None => failure,
+                };
+                span.set_status(Status::error(description));
+            }
+        }
+        Outcome::Failed(_) => {
+            let text = failure.unwrap_or_default();
+            span.set_attribute(KeyValue::new(ERROR, text.clone()));
+            span.set_status(Status::error(text));
+        }
+        Outcome::Cancelled => span.set_attribute(KeyValue::new(CANCELLED, true)),
+    }
+    span.end();
+}
