@@ -170,8 +170,26 @@ where
     E::FailureClass: fmt::Display,
 {
     #[pin]
-    inner: B,
+    inner: Inner<B>,
     watch: Option<Watch<O, E>>,
+}
+
+/// The inner body, or none at all: a response the layer wrote itself (a refusal),
+/// so that the inner service's body type need not be `Default`.
+#[pin_project(project = InnerProj)]
+#[derive(Debug)]
+enum Inner<B> {
+    Body(#[pin] B),
+    Empty,
+}
+
+impl<B: Body> Inner<B> {
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Body(body) => body.is_end_stream(),
+            Self::Empty => true,
+        }
+    }
 }
 
 impl<B: fmt::Debug, O: Observe, E: ClassifyEos> fmt::Debug for ResponseBody<B, O, E>
@@ -188,13 +206,13 @@ where
 
 /// An empty body that observes nothing (a response a layer writes itself, such as a
 /// refusal, in the body type of a layer around it).
-impl<B: Default, O: Observe, E: ClassifyEos> Default for ResponseBody<B, O, E>
+impl<B, O: Observe, E: ClassifyEos> Default for ResponseBody<B, O, E>
 where
     E::FailureClass: fmt::Display,
 {
     fn default() -> Self {
         Self {
-            inner: B::default(),
+            inner: Inner::Empty,
             watch: None,
         }
     }
@@ -222,7 +240,7 @@ where
                     verdict,
                     observer,
                 }),
-                inner,
+                inner: Inner::Body(inner),
             };
             if body.inner.is_end_stream() {
                 body.finish(End::Complete);
@@ -233,7 +251,30 @@ where
 
     /// `response`'s body, unobserved.
     pub(crate) fn unobserved(response: Response<B>) -> Response<Self> {
-        response.map(|inner| Self { inner, watch: None })
+        response.map(|inner| Self {
+            inner: Inner::Body(inner),
+            watch: None,
+        })
+    }
+
+    /// A response the layer writes itself (`response`'s body is not sent), watched as
+    /// any other.
+    pub(crate) fn written<X>(
+        response: Response<X>,
+        head: Head,
+        verdict: Verdict<E>,
+        observer: O,
+    ) -> Response<Self> {
+        let mut response = response.map(|_| Self {
+            inner: Inner::Empty,
+            watch: Some(Watch {
+                head,
+                verdict,
+                observer,
+            }),
+        });
+        response.body_mut().finish(End::Complete);
+        response
     }
 
     fn finish(&mut self, end: End<'_>) {
@@ -268,7 +309,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        let frame = match this.inner.as_mut().project() {
+            InnerProj::Body(body) => ready!(body.poll_frame(cx)),
+            InnerProj::Empty => None,
+        };
         if this.watch.is_some() {
             match &frame {
                 Some(Ok(frame)) => {
@@ -290,7 +334,10 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Body(body) => body.size_hint(),
+            Inner::Empty => SizeHint::with_exact(0),
+        }
     }
 }
 

@@ -69,6 +69,23 @@ impl Route for NormalizedPath {
     }
 }
 
+/// The route axum's router matched (its `MatchedPath` request extension, set when the
+/// layer runs inside the router, as with `Router::layer`): `/users/{id}`.
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatchedPath;
+
+#[cfg(feature = "axum")]
+impl Route for MatchedPath {
+    fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>> {
+        request
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|matched| Cow::Borrowed(matched.as_str()))
+    }
+}
+
 /// A [`Route`] that asks `first`, then `then` when `first` has none.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OrElse<A, B>(pub A, pub B);

@@ -25,7 +25,7 @@ use crate::trace::span::{self, SpanEnd, Started};
 
 /// What the stages made of a request.
 #[derive(Debug)]
-pub(crate) enum Served<Fut, RB> {
+pub(crate) enum Served<Fut> {
     /// Admitted: the service's future.
     Called {
         future: Fut,
@@ -33,9 +33,9 @@ pub(crate) enum Served<Fut, RB> {
         protocol: Protocol,
         measure: Measure,
     },
-    /// Refused by the tenant stage: the refusal.
+    /// Refused by the tenant stage: the refusal (its body is not sent).
     Refused {
-        response: Response<RB>,
+        response: Response<()>,
         started: Started,
         protocol: Protocol,
     },
@@ -44,17 +44,17 @@ pub(crate) enum Served<Fut, RB> {
 /// The response future of [`Instrument`](super::Instrument). Dropped before the
 /// response, it ends the span and the measurement as cancelled.
 #[pin_project(PinnedDrop)]
-pub struct ResponseFuture<S, Fut, L, B, RB, C, R: Route, F> {
+pub struct ResponseFuture<S, Fut, L, B, C, R: Route, F> {
     config: Option<Arc<StackConfig<R, F>>>,
     #[pin]
-    state: State<S, Fut, L, B, RB, C>,
+    state: State<S, Fut, L, B, C>,
 }
 
 // The request waiting in `Lookup` makes that variant large; boxing it would cost an
 // allocation per request, while the future is pinned once and never moved.
 #[allow(clippy::large_enum_variant)]
 #[pin_project(project = StateProj, project_replace = StateOwn)]
-enum State<S, Fut, L, B, RB, C> {
+enum State<S, Fut, L, B, C> {
     /// Waiting for the trace source; the stages run when it answers.
     Lookup {
         #[pin]
@@ -74,7 +74,7 @@ enum State<S, Fut, L, B, RB, C> {
     },
     /// Refused: the response is ready.
     Refused {
-        response: Response<RB>,
+        response: Response<()>,
         started: Started,
         protocol: Protocol,
         classifier: C,
@@ -87,7 +87,7 @@ enum State<S, Fut, L, B, RB, C> {
     Done,
 }
 
-impl<S, Fut, L, B, RB, C, R: Route, F> fmt::Debug for ResponseFuture<S, Fut, L, B, RB, C, R, F> {
+impl<S, Fut, L, B, C, R: Route, F> fmt::Debug for ResponseFuture<S, Fut, L, B, C, R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Lookup { .. } => "lookup",
@@ -102,10 +102,10 @@ impl<S, Fut, L, B, RB, C, R: Route, F> fmt::Debug for ResponseFuture<S, Fut, L, 
     }
 }
 
-impl<S, Fut, L, B, RB, C, R: Route, F> ResponseFuture<S, Fut, L, B, RB, C, R, F> {
+impl<S, Fut, L, B, C, R: Route, F> ResponseFuture<S, Fut, L, B, C, R, F> {
     pub(crate) fn served(
         config: Arc<StackConfig<R, F>>,
-        served: Served<Fut, RB>,
+        served: Served<Fut>,
         classifier: C,
     ) -> Self {
         Self {
@@ -140,8 +140,8 @@ impl<S, Fut, L, B, RB, C, R: Route, F> ResponseFuture<S, Fut, L, B, RB, C, R, F>
     }
 }
 
-impl<S, Fut, L, B, RB, C> State<S, Fut, L, B, RB, C> {
-    fn from_served(served: Served<Fut, RB>, classifier: C) -> Self {
+impl<S, Fut, L, B, C> State<S, Fut, L, B, C> {
+    fn from_served(served: Served<Fut>, classifier: C) -> Self {
         match served {
             Served::Called {
                 future,
@@ -169,13 +169,13 @@ impl<S, Fut, L, B, RB, C> State<S, Fut, L, B, RB, C> {
     }
 }
 
-impl<S, Fut, L, B, RB, E, C, R, F> Future for ResponseFuture<S, Fut, L, B, RB, C, R, F>
+impl<S, Fut, L, B, RB, E, C, R, F> Future for ResponseFuture<S, Fut, L, B, C, R, F>
 where
     S: tower::Service<Request<B>, Future = Fut, Response = Response<RB>, Error = E>,
     Fut: Future<Output = Result<Response<RB>, E>>,
     E: fmt::Display + 'static,
     L: Future<Output = Result<Option<StoredTrace>, SourceError>>,
-    RB: http_body::Body + Default,
+    RB: http_body::Body,
     C: ClassifyResponse,
     C::FailureClass: fmt::Display,
     R: Route,
@@ -222,8 +222,8 @@ where
                     else {
                         return Poll::Pending;
                     };
-                    return Poll::Ready(Ok(respond(
-                        config, response, started, protocol, None, classifier,
+                    return Poll::Ready(Ok(refused(
+                        config, response, started, protocol, classifier,
                     )));
                 }
                 StateProj::Called {
@@ -252,7 +252,7 @@ where
                             response,
                             started,
                             protocol,
-                            Some(measure),
+                            measure,
                             classifier,
                         )),
                         Err(error) => {
@@ -271,13 +271,35 @@ where
     }
 }
 
+/// A refusal, in the body type of the service's responses, the span ended with it.
+fn refused<RB, C, R, F>(
+    config: &StackConfig<R, F>,
+    mut response: Response<()>,
+    started: Started,
+    protocol: Protocol,
+    classifier: C,
+) -> Response<ResponseBody<RB, Finish, C::ClassifyEos>>
+where
+    C: ClassifyResponse,
+    C::FailureClass: fmt::Display,
+{
+    span::track(&config.span, &started.cx, &mut response);
+    let head = Head::of(protocol, &response);
+    let verdict = Verdict::of(classifier, &response);
+    let finish = Finish {
+        span: SpanEnd::new(&config.span, started),
+        measure: None,
+    };
+    ResponseBody::written(response, head, verdict, finish)
+}
+
 /// The tracking header on `response`, and its body watched until it ends.
 fn respond<RB, C, R, F>(
     config: &StackConfig<R, F>,
     mut response: Response<RB>,
     started: Started,
     protocol: Protocol,
-    measure: Option<Measure>,
+    measure: Measure,
     classifier: C,
 ) -> Response<ResponseBody<RB, Finish, C::ClassifyEos>>
 where
@@ -290,7 +312,7 @@ where
     let verdict = Verdict::of(classifier, &response);
     let finish = Finish {
         span: SpanEnd::new(&config.span, started),
-        measure,
+        measure: Some(measure),
     };
     ResponseBody::wrap(response, head, verdict, finish)
 }
@@ -298,7 +320,7 @@ where
 // The type is pin-project's projection of eight parameters.
 #[allow(clippy::type_complexity)]
 #[pinned_drop]
-impl<S, Fut, L, B, RB, C, R: Route, F> PinnedDrop for ResponseFuture<S, Fut, L, B, RB, C, R, F> {
+impl<S, Fut, L, B, C, R: Route, F> PinnedDrop for ResponseFuture<S, Fut, L, B, C, R, F> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
         let Some(config) = this.config.as_ref() else {

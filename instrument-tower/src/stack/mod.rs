@@ -18,6 +18,34 @@
 //! The same stack suits tonic (`Server::builder().layer(...)`) and a plain HTTP
 //! `tower::ServiceBuilder`.
 //!
+//! **Beside tower-http.** The stack takes tower-http's classifiers
+//! ([`classifier`](InstrumentBuilder::classifier)), never records a header value
+//! tower-http's `SetSensitiveRequestHeadersLayer` marked sensitive, and records the
+//! `x-request-id` tower-http's `SetRequestIdLayer` set; put those two outside this
+//! layer. tower-http's own `TraceLayer` goes inside it: its span (and any other
+//! `tracing` span of the request) is then a child of the server span, in the workflow's
+//! trace, not a second root. The `x-tracking-id` header and `PropagateRequestIdLayer`'s
+//! `x-request-id` both reach the client: the first names the trace, the second the
+//! request. Inside axum's router (`Router::layer`), the route it matched is
+//! `http.route` with [`route(MatchedPath)`](crate::request) (feature `axum`).
+//!
+//! ```
+//! use http::HeaderName;
+//! use instrument_tower::stack::InstrumentLayer;
+//! use tower::ServiceBuilder;
+//! use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+//! use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+//!
+//! let x_contact = HeaderName::from_static("x-contact");
+//! let stack = ServiceBuilder::new()
+//!     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+//!     .layer(PropagateRequestIdLayer::x_request_id())
+//!     .layer(SetSensitiveRequestHeadersLayer::new([x_contact.clone()]))
+//!     .layer(InstrumentLayer::builder().record_headers([x_contact]).build())
+//!     .layer(tower_http::trace::TraceLayer::new_for_http());
+//! # let _ = stack;
+//! ```
+//!
 //! ```
 //! use http::{HeaderName, Request, Response, StatusCode};
 //! use instrument_tower::stack::InstrumentLayer;

@@ -70,11 +70,11 @@ where
     C::FailureClass: fmt::Display,
     R: Route,
     F: Filter,
-    ResBody: http_body::Body + Default,
+    ResBody: http_body::Body,
 {
     type Response = Response<super::ResponseBody<ResBody, C::ClassifyEos>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, S::Future, Src::Lookup, ReqBody, ResBody, C::Classifier, R, F>;
+    type Future = ResponseFuture<S, S::Future, Src::Lookup, ReqBody, C::Classifier, R, F>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -112,15 +112,14 @@ where
 
 /// The three stages over `request`: the span started, the tenant admitted or refused,
 /// the measurement started, and the service called in the span's context.
-pub(crate) fn serve<S, B, RB, R: Route, F>(
+pub(crate) fn serve<S, B, R: Route, F>(
     config: &StackConfig<R, F>,
     service: &mut S,
     request: Request<B>,
     found: Option<Result<Option<StoredTrace>, SourceError>>,
-) -> Served<S::Future, RB>
+) -> Served<S::Future>
 where
-    S: tower::Service<Request<B>, Response = Response<RB>>,
-    RB: Default,
+    S: tower::Service<Request<B>>,
 {
     let (mut parts, body) = request.into_parts();
     let (started, stored, protocol, admitted) = {
