@@ -20,6 +20,8 @@ use instrument::tower::stack::InstrumentLayer;
 use instrument::workflow_span;
 use rusqlite::{params, Connection, OptionalExtension as _};
 use tonic::{Request, Response, Status};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -766,7 +768,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let cache = CachedSource::new(WorkflowSource(Arc::clone(&store)));
-    let layer = InstrumentLayer::builder().source(cache.clone()).build();
+    // Clients may say where to reach a person (`x-contact`): recorded on the span, but
+    // marked sensitive with tower-http, so only as `[REDACTED]`.
+    let contact = http::HeaderName::from_static("x-contact");
+    let layer = InstrumentLayer::builder()
+        .source(cache.clone())
+        .record_headers([http::header::USER_AGENT, contact.clone()])
+        .build();
     let service = Workflows {
         store,
         cache,
@@ -775,6 +783,10 @@ pub async fn serve(
         changes: Arc::new(tokio::sync::watch::Sender::new(0)),
     };
     tonic::transport::Server::builder()
+        // tower-http's request ids (recorded on the server span) and sensitive headers.
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetSensitiveRequestHeadersLayer::new([contact]))
         .layer(layer)
         .add_service(WorkflowServiceServer::new(service))
         .serve_with_incoming_shutdown(

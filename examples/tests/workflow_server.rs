@@ -125,6 +125,27 @@ async fn workflow_server_over_real_sockets() {
     let mut client = server.client().await;
     let secret_input = r#"{"card":"4111 1111 1111 1111","password":"hunter2"}"#;
     let wf1 = start(&mut client, "acme", secret_input).await;
+    // tower-http's layers in front: a request id each, and a header marked sensitive.
+    let mut with_contact = call(
+        StartWorkflowRequest {
+            kind: "payment".into(),
+            task_queue: "main".into(),
+            input_json: "{}".into(),
+        },
+        "acme",
+        None,
+    );
+    with_contact
+        .metadata_mut()
+        .insert("x-contact", "desk 4, second floor".parse().unwrap());
+    let response = client.start_workflow(with_contact).await.unwrap();
+    let request_id = response
+        .metadata()
+        .get("x-request-id")
+        .expect("tower-http's request id, propagated")
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(wf1.traceparent.len(), 55);
     let response = client
         .submit_task(submit(&wf1.workflow_id, "acme"))
@@ -333,7 +354,20 @@ async fn workflow_server_over_real_sockets() {
 
     let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
     let start_spans = named("instrument.example.v1.WorkflowService/StartWorkflow");
-    assert_eq!(start_spans.len(), 4);
+    assert_eq!(start_spans.len(), 5);
+    let contact_span = start_spans
+        .iter()
+        .find(|s| attribute(s, "http.request.header.x-contact").is_some())
+        .expect("the call with x-contact");
+    assert_eq!(
+        attribute(contact_span, "http.request.header.x-contact").as_deref(),
+        Some("[REDACTED]"),
+        "marked sensitive by tower-http, so never in clear"
+    );
+    assert_eq!(
+        attribute(contact_span, "http.request.header.x-request-id"),
+        Some(request_id)
+    );
     for span in &start_spans {
         assert_eq!(span.kind, SpanKind::Server as i32);
         assert_eq!(attribute(span, "rpc.system").as_deref(), Some("grpc"));
@@ -346,6 +380,7 @@ async fn workflow_server_over_real_sockets() {
             Some("0")
         );
         assert_eq!(attribute(span, "tenant.id").as_deref(), Some("acme"));
+        assert!(attribute(span, "http.request.header.x-request-id").is_some());
     }
 
     // Every span of workflow 1's trace belongs to acme; the trace has the server
@@ -478,7 +513,7 @@ async fn workflow_server_over_real_sockets() {
 
     // Request metrics, labelled and valid for promtool.
     assert!(exposition.contains(
-        "instrument_requests_total{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"StartWorkflow\",tenant_id=\"acme\",status=\"OK\"} 4"
+        "instrument_requests_total{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"StartWorkflow\",tenant_id=\"acme\",status=\"OK\"} 5"
     ), "{exposition}");
     assert!(exposition.contains(
         "instrument_tenant_rejections_total{reason=\"other_tenant\",protocol=\"grpc\"} 1"

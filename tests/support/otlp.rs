@@ -73,17 +73,29 @@ pub async fn start_receiver() -> Running {
     }
 }
 
-/// A span attribute as text (strings, integers, booleans).
+/// A span attribute as text (strings, integers, booleans; an array's items joined by
+/// commas).
 pub fn attribute(span: &Span, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+    fn text(value: &Value) -> Option<String> {
+        match value {
             Value::StringValue(s) => Some(s.clone()),
             Value::IntValue(i) => Some(i.to_string()),
             Value::BoolValue(b) => Some(b.to_string()),
+            Value::ArrayValue(items) => Some(
+                items
+                    .values
+                    .iter()
+                    .filter_map(|v| v.value.as_ref().and_then(text))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             _ => None,
-        })
+        }
+    }
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| text(kv.value.as_ref()?.value.as_ref()?))
 }
 
 /// The telemetry pipeline of `service`, exporting every span (100 % sampling, a 50 ms

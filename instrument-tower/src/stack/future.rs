@@ -248,12 +248,7 @@ where
                     };
                     return Poll::Ready(match result {
                         Ok(response) => Ok(respond(
-                            config,
-                            response,
-                            started,
-                            protocol,
-                            measure,
-                            classifier,
+                            config, response, started, protocol, measure, classifier,
                         )),
                         Err(error) => {
                             let outcome =
