@@ -87,7 +87,7 @@ fn redaction(c: &mut Criterion) {
     g.bench_function("sensitive_key", |b| {
         b.iter(|| r.redact_attribute(black_box("db_password"), black_box("hunter2")))
     });
-    g.bench_function("json_4kib", |b| b.iter(|| r.redact_json(black_box(&body))));
+    g.bench_function("json_4kib", |b| b.iter(|| r.redact_value(black_box(&body))));
     g.bench_function("prose_secret_64b", |b| {
         b.iter(|| {
             r.redact_attribute(

@@ -1,5 +1,5 @@
 //! What the instrument layers and `#[workflow_span]` cost, beside what a Rust team would
-//! otherwise use, in one run (issue 6; numbers and targets in `benches/README.md`).
+//! otherwise use, in one run (numbers and targets in `benches/README.md`).
 //!
 //! `request/*` drives a tower `Service<http::Request<_>>` directly on a current-thread
 //! runtime, no network: one call, the response body read to the end (which is when the

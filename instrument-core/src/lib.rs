@@ -12,6 +12,7 @@
 //! | [`semconv`] | every attribute key, span name and metric name |
 //! | [`redact`] | [`redact::Redactor`] and [`redact::sanitize_sql`] |
 //! | [`cardinality`] | [`cardinality::LabelGuard`], route normalisation, status groups |
+//! | [`measure`] | request metrics with their handles kept per label set |
 //! | [`work`] | the run time of `#[workflow_span]`: a handler's spans and metrics |
 //! | `pipeline` (feature `pipeline`) | span processors that stamp `tenant.id` and redact every exported span |
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@
 
 pub mod cardinality;
 pub mod context;
+pub mod measure;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
 pub mod redact;

@@ -3,9 +3,9 @@
 //! Registering a metric (`counter!(name, labels)`) builds a `metrics::Key`, hashes it
 //! and looks it up in the recorder (and, behind a [`GuardedRecorder`](super::GuardedRecorder),
 //! in the label guard): a few hundred nanoseconds, several metrics per request. The
-//! handle it returns stays valid, so the request-metrics layer and `#[workflow_span]`
-//! keep handles per label set, but only for a recorder known to live as long as the
-//! program. A handle kept for a recorder that was dropped, and looked up again for
+//! handle it returns stays valid, so [`RequestMeasures`](crate::measure::RequestMeasures)
+//! and `#[workflow_span]` keep handles per label set, but only for a recorder known to
+//! live as long as the program. A handle kept for a recorder that was dropped, and looked up again for
 //! another recorder made at the same address, would record into the first one: with
 //! local recorders (tests), handles are registered on every call instead.
 //!
@@ -14,15 +14,12 @@
 //! `'static` one with [`keep_handles_for`].
 //!
 //! ```
-//! use instrument_core::cardinality::{keep_handles_for, lasting_recorder, GuardedRecorder, LabelGuard};
+//! use instrument_core::cardinality::{keep_handles_for, GuardedRecorder, LabelGuard};
 //! use instrument_core::semconv::MetricNames;
 //!
-//! let recorder = || GuardedRecorder::new(metrics::NoopRecorder, LabelGuard::default(), &MetricNames::default());
-//! let lasting: &'static _ = Box::leak(Box::new(recorder()));
+//! let recorder = GuardedRecorder::new(metrics::NoopRecorder, LabelGuard::default(), &MetricNames::default());
+//! let lasting: &'static _ = Box::leak(Box::new(recorder));
 //! assert!(keep_handles_for(lasting));
-//! metrics::with_local_recorder(lasting, || assert!(lasting_recorder().is_some()));
-//! // A recorder that is not declared: metrics are registered on every call.
-//! metrics::with_local_recorder(&recorder(), || assert!(lasting_recorder().is_none()));
 //! ```
 
 use std::collections::HashMap;
@@ -36,7 +33,7 @@ use metrics::Recorder;
 
 /// Lasting recorders a process can declare; later ones are not kept (their handles
 /// are registered on every call, which is slower but right).
-pub const MAX_LASTING_RECORDERS: usize = 8;
+pub(crate) const MAX_LASTING_RECORDERS: usize = 8;
 
 /// Addresses of the lasting recorders (0: free slot).
 static LASTING: [AtomicUsize; MAX_LASTING_RECORDERS] =
@@ -47,7 +44,7 @@ fn address(recorder: &dyn Recorder) -> usize {
 }
 
 /// Declares `recorder`, which lives for the rest of the program, as one whose metric
-/// handles may be kept. Returns `false` when [`MAX_LASTING_RECORDERS`] are declared
+/// handles may be kept. Returns `false` when eight recorders are declared
 /// already, or for a zero-sized recorder (`metrics::NoopRecorder`: such values share
 /// addresses, so an address does not tell them apart); the recorder still works, its
 /// handles are just not kept.
@@ -90,7 +87,7 @@ fn declare(recorder: &dyn Recorder) -> bool {
 
 /// The current recorder (`metrics::with_recorder`'s) as a key for kept handles, when
 /// it is a lasting one; `None` otherwise (register metrics on every call).
-pub fn lasting_recorder() -> Option<usize> {
+pub(crate) fn lasting_recorder() -> Option<usize> {
     let current = metrics::with_recorder(address);
     LASTING
         .iter()
@@ -100,9 +97,9 @@ pub fn lasting_recorder() -> Option<usize> {
         .then_some(current)
 }
 
-/// Metric handles kept per key (a label set) and lasting recorder: what the request
-/// metrics layer and `#[workflow_span]` keep, for any other code that records the
-/// same metrics on every call.
+/// Metric handles kept per key (a label set) and lasting recorder: what
+/// [`RequestMeasures`](crate::measure::RequestMeasures) and `#[workflow_span]`'s sites
+/// keep.
 ///
 /// [`KeptHandles::get`] returns the handles kept for a key under the current
 /// recorder, or registers them. They are kept only under a lasting recorder (see
@@ -110,24 +107,7 @@ pub fn lasting_recorder() -> Option<usize> {
 /// recorder, every call registers (the label guard still caps what reaches the
 /// recorder). Keys are found by a hash and confirmed by the caller's `is_for`, so a
 /// collision costs a registration, never another key's handles.
-///
-/// ```
-/// use instrument_core::cardinality::KeptHandles;
-///
-/// static REQUESTS: KeptHandles<(&str, metrics::Counter)> = KeptHandles::new(1024);
-///
-/// fn count(route: &'static str) {
-///     // Under a lasting recorder, registered once per route; else on every call.
-///     let kept = REQUESTS.get(
-///         &route,
-///         |(kept_route, _)| *kept_route == route,
-///         || (route, metrics::counter!("requests_total", "route" => route)),
-///     );
-///     kept.1.increment(1);
-/// }
-/// count("/workflows");
-/// ```
-pub struct KeptHandles<T> {
+pub(crate) struct KeptHandles<T> {
     map: RwLock<HashMap<u64, Kept<T>, FixedState>>,
     cap: usize,
 }
@@ -155,7 +135,7 @@ impl<T> std::fmt::Debug for KeptHandles<T> {
 
 impl<T> KeptHandles<T> {
     /// No handles yet; at most `cap` keys kept (a `static`'s initialiser).
-    pub const fn new(cap: usize) -> Self {
+    pub(crate) const fn new(cap: usize) -> Self {
         Self {
             map: RwLock::new(HashMap::with_hasher(FixedState::with_seed(MAP_SEED))),
             cap,
@@ -165,7 +145,7 @@ impl<T> KeptHandles<T> {
     /// The handles of `key` under the current recorder: kept ones that `is_for`
     /// confirms belong to `key`, else new ones from `register` (kept when the recorder
     /// is lasting and there is room).
-    pub fn get<K: Hash + ?Sized>(
+    pub(crate) fn get<K: Hash + ?Sized>(
         &self,
         key: &K,
         is_for: impl FnOnce(&T) -> bool,

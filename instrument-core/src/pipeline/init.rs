@@ -281,7 +281,10 @@ fn sampler(config: SamplerConfig) -> Box<dyn ShouldSample> {
     }
 }
 
-/// Builds the pipeline without installing anything globally.
+/// Builds the pipeline without installing a tracer provider, a propagator or a
+/// subscriber (`init` does). It does make its redactor the process-wide one
+/// ([`redact::set_global`](crate::redact::set_global), if none was set), so that
+/// `#[workflow_span]` and the layers record through the same policy as the processor.
 ///
 /// Spans pass, in order: the [`TenantProcessor`] (stamps `tenant.id`), the
 /// [`RedactingProcessor`], then a bounded batch processor feeding the exporter. Export

@@ -6,7 +6,7 @@ use opentelemetry::trace::Status;
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::redact::{RedactionSummary, Redactor, Rule};
+use crate::redact::{Kind, RedactionSummary, Redactor, Rule};
 use crate::semconv::{REDACTION_MASKED_COUNT, TENANT_ID};
 
 /// Runs a [`Redactor`] over every finished span before the inner processor (and so the
@@ -65,7 +65,7 @@ impl<P> RedactingProcessor<P> {
 
     /// Replaces `text` (a span or event name, a status message) with its redacted form.
     fn redact_text(&self, text: &mut Cow<'static, str>, summary: &mut RedactionSummary) {
-        if let Some(clean) = owned(self.redactor.redact_attribute_counted("", text, summary)) {
+        if let Some(clean) = owned(self.redactor.redact(Kind::Attribute, "", text, summary)) {
             *text = Cow::Owned(clean);
         }
     }
@@ -77,18 +77,20 @@ impl<P> RedactingProcessor<P> {
                 continue;
             }
             let masked = match &kv.value {
-                Value::String(s) => owned(self.redactor.redact_attribute_counted(
-                    key,
-                    s.as_str(),
-                    summary,
-                ))
-                .map(|clean| Value::String(clean.into())),
+                Value::String(s) => {
+                    owned(
+                        self.redactor
+                            .redact(Kind::Attribute, key, s.as_str(), summary),
+                    )
+                    .map(|clean| Value::String(clean.into()))
+                }
                 Value::Array(Array::String(items)) => {
                     let mut changed = false;
                     let items: Vec<StringValue> = items
                         .iter()
                         .map(|item| {
-                            match owned(self.redactor.redact_attribute_counted(
+                            match owned(self.redactor.redact(
+                                Kind::Attribute,
                                 key,
                                 item.as_str(),
                                 summary,

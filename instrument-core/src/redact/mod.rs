@@ -237,7 +237,9 @@ impl Redactor {
         )
     }
 
-    /// Sanitises `value` as read from `kind`, adding what was masked to `summary`.
+    /// Sanitises `value` as read from `kind`, adding what was masked to `summary`: the
+    /// one method that does every job ([`Redactor::redact_attribute`],
+    /// [`Redactor::redact_value`], [`Redactor::redact_url`] are shorthands).
     /// `key` is the attribute key, field name or header name (ignored for bodies,
     /// URLs and SQL).
     pub fn redact<'a>(
@@ -263,29 +265,17 @@ impl Redactor {
         }
     }
 
-    /// Sanitises a value with no key (scans it with every value rule).
+    /// Sanitises a value with no key (scans it with every value rule; a JSON document
+    /// is sanitised structurally).
     pub fn redact_value<'a>(&self, value: &'a str) -> Cow<'a, str> {
         self.scan_text(value, 0, &mut RedactionSummary::default())
     }
 
-    /// Sanitises the value of a span attribute or log field named `key`.
+    /// Sanitises the value of a span attribute, log field, header or gRPC metadata
+    /// entry named `key` (`authorization: Bearer x` keeps its scheme). For a count of
+    /// what was masked, see [`Redactor::redact`].
     pub fn redact_attribute<'a>(&self, key: &str, value: &'a str) -> Cow<'a, str> {
         self.keyed(key, value, &mut RedactionSummary::default())
-    }
-
-    /// [`Redactor::redact_attribute`], adding what was masked to `summary`.
-    pub fn redact_attribute_counted<'a>(
-        &self,
-        key: &str,
-        value: &'a str,
-        summary: &mut RedactionSummary,
-    ) -> Cow<'a, str> {
-        self.keyed(key, value, summary)
-    }
-
-    /// Sanitises a header (or gRPC metadata) value; `authorization: Bearer x` keeps its scheme.
-    pub fn redact_header<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
-        self.keyed(name, value, &mut RedactionSummary::default())
     }
 
     /// Error text as spans record it ([`semconv::ERROR`](crate::semconv::ERROR), status
@@ -309,11 +299,6 @@ impl Redactor {
     /// anything a value rule finds in the rest.
     pub fn redact_url<'a>(&self, url: &'a str) -> Cow<'a, str> {
         self.redact_url_counted(url, &mut RedactionSummary::default())
-    }
-
-    /// Sanitises a JSON body structurally (or as text when it does not parse).
-    pub fn redact_json<'a>(&self, body: &'a str) -> Cow<'a, str> {
-        self.scan_text(body, 0, &mut RedactionSummary::default())
     }
 
     fn redact_url_counted<'a>(&self, url: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {

@@ -5,11 +5,11 @@ use super::policy::Rule;
 /// How many values each rule masked. Cheap to create (`Default`) and reuse.
 ///
 /// ```
-/// use instrument_core::redact::{Redactor, RedactionSummary, Rule};
+/// use instrument_core::redact::{Kind, Redactor, RedactionSummary, Rule};
 ///
 /// let redactor = Redactor::default();
 /// let mut summary = RedactionSummary::default();
-/// redactor.redact_attribute_counted("note", "mail bob@example.com", &mut summary);
+/// redactor.redact(Kind::Attribute, "note", "mail bob@example.com", &mut summary);
 /// assert_eq!(summary.count(Rule::Email), 1);
 /// assert_eq!(summary.total(), 1);
 /// ```

@@ -291,7 +291,7 @@ fn json_in_strings_is_sanitised_structurally_at_any_depth() {
         r#"{"user":{"email":"[REDACTED]","profile":{"apiKey":"sk_live_[REDACTED]","card":"************1111","pin":"[REDACTED]"}},"items":[{"token":"[REDACTED]"},"ok"],"note":"{\"password\":\"[REDACTED]\"}"}"#
     );
     let mut summary = RedactionSummary::default();
-    r().redact_attribute_counted("body", input, &mut summary);
+    r().redact(Kind::Attribute, "body", input, &mut summary);
     assert_eq!(summary.count(Rule::SensitiveKey), 4);
     assert_eq!(summary.count(Rule::Email), 1);
     assert_eq!(summary.count(Rule::PaymentCard), 1);
@@ -300,7 +300,7 @@ fn json_in_strings_is_sanitised_structurally_at_any_depth() {
 #[test]
 fn json_keeps_member_order_and_clean_json_is_untouched() {
     let clean = r#"{ "z": 1, "a": [true, null] }"#;
-    assert!(matches!(r().redact_json(clean), Cow::Borrowed(_)));
+    assert!(matches!(r().redact_value(clean), Cow::Borrowed(_)));
     assert_eq!(
         attr("b", r#"{"z":1,"secret":"s","a":2}"#),
         r#"{"z":1,"secret":"[REDACTED]","a":2}"#
@@ -315,7 +315,7 @@ fn json_deeper_than_the_limit_fails_closed() {
     };
     let r = Redactor::new(&policy).unwrap();
     let deep = r#"{"a":{"b":{"c":{"d":{"e":"anything"}}}}}"#;
-    let out = r.redact_json(deep);
+    let out = r.redact_value(deep);
     assert!(!out.contains("anything"), "{out}");
 }
 
@@ -329,7 +329,7 @@ fn oversized_values_are_cut_before_scanning() {
     let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     let value = format!("{} bob@example.com {}", "word ".repeat(150), jwt.repeat(10));
     let mut summary = RedactionSummary::default();
-    let out = r.redact_attribute_counted("log", &value, &mut summary);
+    let out = r.redact(Kind::Attribute, "log", &value, &mut summary);
     assert!(out.len() <= 1024 + TRUNCATED_MARKER.len(), "{}", out.len());
     assert!(out.ends_with(TRUNCATED_MARKER));
     assert!(!out.contains("bob@example.com"));
@@ -422,7 +422,12 @@ fn kinds_route_to_the_right_reader() {
 #[test]
 fn summary_counts_per_rule() {
     let mut s = RedactionSummary::default();
-    r().redact_attribute_counted("m", "a@b.io c@d.io 4111111111111111", &mut s);
+    r().redact(
+        Kind::Attribute,
+        "m",
+        "a@b.io c@d.io 4111111111111111",
+        &mut s,
+    );
     assert_eq!(s.count(Rule::Email), 2);
     assert_eq!(s.count(Rule::PaymentCard), 1);
     assert_eq!(s.total(), 3);
@@ -461,7 +466,7 @@ fn hostile_inputs_do_not_panic() {
     ] {
         let _ = r.redact_attribute("k", v);
         let _ = r.redact_url(v);
-        let _ = r.redact_json(v);
+        let _ = r.redact_value(v);
         let _ = sanitize_sql(v);
     }
 }
@@ -550,7 +555,7 @@ fn remembered_values_are_still_masked_under_sensitive_keys() {
     })
     .unwrap();
     assert!(matches!(deep.redact_value("[1]"), Cow::Borrowed(_)));
-    assert_eq!(deep.redact_json(r#"{"a":"[1]"}"#), r#"{"a":"[REDACTED]"}"#);
+    assert_eq!(deep.redact_value(r#"{"a":"[1]"}"#), r#"{"a":"[REDACTED]"}"#);
 }
 
 #[test]
@@ -895,16 +900,16 @@ fn webhook_urls_are_credentials() {
 fn json_keeps_its_bytes_beside_what_is_masked() {
     let r = r();
     assert_eq!(
-        r.redact_json(r#"{"jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig123", "ttl": 3600}"#),
+        r.redact_value(r#"{"jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig123", "ttl": 3600}"#),
         r#"{"jwt": "[REDACTED]", "ttl": 3600}"#
     );
     assert_eq!(
-        r.redact_json("{\n  \"password\" : \"x\",\n  \"n\" : 1.50e3\n}"),
+        r.redact_value("{\n  \"password\" : \"x\",\n  \"n\" : 1.50e3\n}"),
         "{\n  \"password\" : \"[REDACTED]\",\n  \"n\" : 1.50e3\n}"
     );
     // Escapes elsewhere stay as written.
     assert_eq!(
-        r.redact_json(r#"{"a":"\u00e9\n","token":"t\"x"}"#),
+        r.redact_value(r#"{"a":"\u00e9\n","token":"t\"x"}"#),
         r#"{"a":"\u00e9\n","token":"[REDACTED]"}"#
     );
 }
@@ -913,24 +918,24 @@ fn json_keeps_its_bytes_beside_what_is_masked() {
 fn json_objects_under_sensitive_keys_and_name_value_pairs() {
     let r = r();
     assert_eq!(
-        r.redact_json(r#"{"credentials": {"user": "svc", "key": "k-1", "type": "basic"}}"#),
+        r.redact_value(r#"{"credentials": {"user": "svc", "key": "k-1", "type": "basic"}}"#),
         r#"{"credentials": {"user": "[REDACTED]", "key": "[REDACTED]", "type": "basic"}}"#
     );
     assert_eq!(
-        r.redact_json(r#"{"auth": {"method": "password", "mfa": true}}"#),
+        r.redact_value(r#"{"auth": {"method": "password", "mfa": true}}"#),
         r#"{"auth": {"method": "password", "mfa": true}}"#
     );
     assert_eq!(
-        r.redact_json(r#"[{"name":"DB_PASSWORD","value":"s3"},{"name":"PORT","value":"8080"}]"#),
+        r.redact_value(r#"[{"name":"DB_PASSWORD","value":"s3"},{"name":"PORT","value":"8080"}]"#),
         r#"[{"name":"DB_PASSWORD","value":"[REDACTED]"},{"name":"PORT","value":"8080"}]"#
     );
     assert_eq!(
-        r.redact_json(r#"{"Value":{"x":"s3"},"Key":"ApiSecret"}"#),
+        r.redact_value(r#"{"Value":{"x":"s3"},"Key":"ApiSecret"}"#),
         r#"{"Value":{"x":"[REDACTED]"},"Key":"ApiSecret"}"#,
         "the name may come after the value"
     );
     assert_eq!(
-        r.redact_json(r#"{"tokens": {"input": 1532, "output": 87}}"#),
+        r.redact_value(r#"{"tokens": {"input": 1532, "output": 87}}"#),
         r#"{"tokens": {"input": 1532, "output": 87}}"#
     );
 }
@@ -955,7 +960,7 @@ fn values_up_to_the_default_limit_are_scanned_whole_and_kept_whole_when_clean() 
         "[{}{{\"token\":\"t\"}}]",
         r#"{"sku":"A-1234","qty":2},"#.repeat(40_000)
     );
-    let out = r.redact_json(&body);
+    let out = r.redact_value(&body);
     assert_eq!(out.len(), body.len() + REDACTED.len() - 1);
     // Past the limit the value is cut.
     let over = "x ".repeat(DEFAULT_MAX_SCAN_BYTES);
@@ -1003,7 +1008,7 @@ mod properties {
                 for value in &values {
                     let mut summary = RedactionSummary::default();
                     let mut expected_summary = RedactionSummary::default();
-                    let got = r.redact_attribute_counted("note", value, &mut summary);
+                    let got = r.redact(Kind::Attribute, "note", value, &mut summary);
                     let expected = r.scan_unremembered(value, 0, &mut expected_summary);
                     prop_assert_eq!(&got, &expected);
                     prop_assert_eq!(matches!(got, Cow::Borrowed(_)), matches!(expected, Cow::Borrowed(_)));
@@ -1060,7 +1065,7 @@ mod properties {
             let out = r.redact_value(&text).into_owned();
             prop_assert!(!out.contains(&secret), "{} -> {}", text, out);
             let json = format!("{{\"{key}\":\"{secret}\"}}");
-            let out = r.redact_json(&json).into_owned();
+            let out = r.redact_value(&json).into_owned();
             prop_assert!(!out.contains(&secret), "{} -> {}", json, out);
         }
 

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use instrument_core::semconv::MetricNames;
 
-use super::measure::MetricsConfig;
 use super::service::RequestMetrics;
 use crate::classify::DefaultClassifier;
 use crate::request::NormalizedPath;
+use instrument_core::measure::RequestMeasures;
 
 /// Records request count, duration, errors and in-flight requests (see the
 /// [module docs](super)).
@@ -23,7 +23,7 @@ pub struct RequestMetricsLayer<C = DefaultClassifier, R = NormalizedPath, F = ()
 
 /// What the services of one [`RequestMetricsLayer`] share.
 pub(crate) struct LayerConfig<R, F> {
-    pub(crate) measure: Arc<MetricsConfig>,
+    pub(crate) measure: Arc<RequestMeasures>,
     pub(crate) route: R,
     pub(crate) filter: F,
 }
@@ -63,7 +63,7 @@ impl RequestMetricsLayer {
     pub fn named(names: &MetricNames) -> Self {
         Self {
             config: Arc::new(LayerConfig {
-                measure: Arc::new(MetricsConfig::named(names)),
+                measure: Arc::new(RequestMeasures::new(names)),
                 route: NormalizedPath,
                 filter: (),
             }),

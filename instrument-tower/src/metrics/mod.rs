@@ -48,7 +48,6 @@
 //! ```
 
 mod future;
-mod handles;
 mod layer;
 pub(crate) mod measure;
 mod service;

@@ -156,7 +156,7 @@ fn handles_are_kept_per_recorder_and_label_set() {
             call("acme".into()).await;
         }
         // More label sets than the cache holds.
-        for i in 0..super::handles::MAX_LABEL_SETS + 10 {
+        for i in 0..instrument_core::measure::MAX_LABEL_SETS + 10 {
             call(format!("tenant-{i}")).await;
         }
         call("tenant-0".into()).await;
@@ -168,7 +168,7 @@ fn handles_are_kept_per_recorder_and_label_set() {
     assert_eq!(first[&key("acme")], "3");
     assert_eq!(second[&key("acme")], "2");
     assert_eq!(second[&key("tenant-0")], "2");
-    let last = format!("tenant-{}", super::handles::MAX_LABEL_SETS + 9);
+    let last = format!("tenant-{}", instrument_core::measure::MAX_LABEL_SETS + 9);
     assert_eq!(second[&key(&last)], "1");
 }
 

@@ -13,11 +13,11 @@ use opentelemetry::trace::{Span, Tracer};
 
 use super::service::Instrument;
 use crate::classify::DefaultClassifier;
-use crate::metrics::measure::MetricsConfig;
 use crate::request::{NormalizedPath, Reading};
 use crate::source::{NoSource, TraceSource};
 use crate::tenant::check::TenantRules;
 use crate::trace::span::SpanConfig;
+use instrument_core::measure::RequestMeasures;
 
 /// The three stages in one service (see the [module docs](super)).
 pub struct InstrumentLayer<Src = NoSource, C = DefaultClassifier, R = NormalizedPath, F = ()> {
@@ -31,7 +31,7 @@ pub(crate) struct StackConfig<R, F> {
     pub(crate) reading: Reading<R>,
     pub(crate) span: SpanConfig,
     pub(crate) tenant: TenantRules,
-    pub(crate) metrics: Arc<MetricsConfig>,
+    pub(crate) metrics: Arc<RequestMeasures>,
     pub(crate) filter: F,
 }
 
@@ -249,7 +249,7 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
                 },
                 span: self.span,
                 tenant,
-                metrics: Arc::new(MetricsConfig::named(names)),
+                metrics: Arc::new(RequestMeasures::new(names)),
                 filter: self.filter,
             }),
             source: Arc::new(self.source),

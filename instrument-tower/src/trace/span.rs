@@ -287,7 +287,7 @@ fn header_value(config: &SpanConfig, name: &str, value: &HeaderValue) -> StringV
         return mask();
     }
     let text = String::from_utf8_lossy(value.as_bytes());
-    let clean = config.redactor().redact_header(name, &text);
+    let clean = config.redactor().redact_attribute(name, &text);
     if NEVER_IN_CLEAR.contains(&name) && clean == text {
         return mask();
     }
