@@ -349,6 +349,7 @@ async fn workflow_server_over_real_sockets() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let exposition = metrics.render();
+    let scopes = receiver.receiver.scopes.clone();
     let spans = otlp::flush_and_collect(telemetry, receiver).await;
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -423,6 +424,24 @@ async fn workflow_server_over_real_sockets() {
     assert!(
         !input.contains("hunter2") && !input.contains("4111 1111"),
         "{input}"
+    );
+
+    // Server spans and completion spans name their instrumentation scope and version.
+    let scopes = scopes.lock().unwrap().clone();
+    let scope_of = |span: &str| {
+        scopes
+            .iter()
+            .find(|(_, _, name)| name == span)
+            .map(|(scope, version, _)| (scope.clone(), version.clone()))
+    };
+    let version = env!("CARGO_PKG_VERSION").to_owned();
+    assert_eq!(
+        scope_of("instrument.example.v1.WorkflowService/StartWorkflow"),
+        Some(("instrument-tower".to_owned(), version.clone()))
+    );
+    assert_eq!(
+        scope_of("workflow.completed"),
+        Some(("instrument".to_owned(), version))
     );
 
     // The restart: completion in workflow 2's trace.

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cardinality;
 pub mod context;
@@ -28,3 +29,8 @@ pub mod redact;
 pub mod semconv;
 pub mod tenant;
 pub mod work;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -60,6 +60,9 @@ pub const EXECUTION_COUNT: &str = "execution_count";
 /// Internal marker: the tenant the tenant processor stamped at span start. It becomes
 /// the span's `tenant.id`, or goes, before export; never set it yourself.
 pub const TENANT_STAMPED: &str = "instrument.tenant.stamped";
+/// Internal marker: what [`Redactor::vouch`](crate::redact::Redactor::vouch) adds after
+/// the attributes it vouches for. Removed before export; never set it yourself.
+pub const REDACTED_BY: &str = "instrument.redacted.by";
 /// How many values the redactor masked on a span.
 pub const REDACTION_MASKED_COUNT: &str = "redaction.masked.count";
 
@@ -79,15 +82,6 @@ pub const HTTP_REQUEST_HEADER_PREFIX: &str = "http.request.header.";
 /// span, as the semantic conventions record a request header.
 pub const HTTP_REQUEST_ID: &str = "http.request.header.x-request-id";
 
-/// OpenTelemetry span kind hint understood by tracing-opentelemetry.
-pub const OTEL_KIND: &str = "otel.kind";
-/// OpenTelemetry span name override understood by tracing-opentelemetry.
-pub const OTEL_NAME: &str = "otel.name";
-/// OpenTelemetry span status code understood by tracing-opentelemetry.
-pub const OTEL_STATUS_CODE: &str = "otel.status_code";
-/// OpenTelemetry span status message understood by tracing-opentelemetry.
-pub const OTEL_STATUS_DESCRIPTION: &str = "otel.status_description";
-
 /// RPC system (`grpc`).
 pub const RPC_SYSTEM: &str = "rpc.system";
 /// Full gRPC service name (`package.Service`).
@@ -105,33 +99,6 @@ pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 
 /// Longest error text recorded on a span, in bytes (cut on a char boundary).
 pub const MAX_ERROR_LEN: usize = 1024;
-
-// --- Span names -----------------------------------------------------------------
-
-/// A workflow was started.
-pub const SPAN_WORKFLOW_START: &str = "workflow.start";
-/// A worker polled for a workflow.
-pub const SPAN_WORKFLOW_POLL: &str = "workflow.poll";
-/// A workflow completed.
-pub const SPAN_WORKFLOW_COMPLETED: &str = "workflow.completed";
-/// A workflow failed.
-pub const SPAN_WORKFLOW_FAILED: &str = "workflow.failed";
-/// A task was submitted.
-pub const SPAN_TASK_SUBMITTED: &str = "task.submitted";
-/// A task completed.
-pub const SPAN_TASK_COMPLETED: &str = "task.completed";
-/// A task failed.
-pub const SPAN_TASK_FAILED: &str = "task.failed";
-/// A workflow timer fired.
-pub const SPAN_WORKFLOW_TIMER_FIRED: &str = "workflow.timer.fired";
-/// A child workflow was started.
-pub const SPAN_WORKFLOW_CHILD_STARTED: &str = "workflow.child.started";
-/// A child workflow completed.
-pub const SPAN_WORKFLOW_CHILD_COMPLETED: &str = "workflow.child.completed";
-/// A workflow promise was resolved.
-pub const SPAN_WORKFLOW_PROMISE_RESOLVED: &str = "workflow.promise.resolved";
-/// A workflow promise was rejected.
-pub const SPAN_WORKFLOW_PROMISE_REJECTED: &str = "workflow.promise.rejected";
 
 // --- Metric labels --------------------------------------------------------------
 
@@ -151,6 +118,24 @@ pub const LABEL_METRIC: &str = "metric";
 pub const LABEL_REASON: &str = "reason";
 /// Label: `grpc` or `http`.
 pub const LABEL_PROTOCOL: &str = "protocol";
+
+// --- Instrumentation scopes ---------------------------------------------------------
+
+/// Instrumentation scope of the spans `#[workflow_span]` and [`Telemetry::tracer`]
+/// start.
+///
+/// [`Telemetry::tracer`]: crate::pipeline::Telemetry::tracer
+pub const SCOPE: &str = "instrument";
+/// Instrumentation scope of the spans of `instrument-tower`'s layers.
+pub const TOWER_SCOPE: &str = "instrument-tower";
+
+/// The instrumentation scope `name` at the toolkit's version, as the toolkit's tracers
+/// are made with (`tracer_with_scope(semconv::scope(semconv::SCOPE))`).
+pub fn scope(name: &'static str) -> opentelemetry::InstrumentationScope {
+    opentelemetry::InstrumentationScope::builder(name)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
 
 // --- Headers ----------------------------------------------------------------------
 

@@ -74,10 +74,21 @@ impl TenantId {
     }
 
     /// Validates a raw header or metadata value as a tenant id.
+    ///
+    /// The last few tenants parsed on the thread are remembered, so a tenant seen
+    /// again is shared rather than allocated (a server parses its tenants' ids on every
+    /// request, and most requests come from a few tenants).
     pub fn parse_bytes(raw: &[u8]) -> Result<Self, TenantIdError> {
+        if let Some(known) = recent::find(raw) {
+            return Ok(known);
+        }
         Self::validate_bytes(raw)?;
         // Validated bytes are ASCII.
-        Self::parse(std::str::from_utf8(raw).map_err(|_| TenantIdError::InvalidByte { offset: 0 })?)
+        let tenant = Self::parse(
+            std::str::from_utf8(raw).map_err(|_| TenantIdError::InvalidByte { offset: 0 })?,
+        )?;
+        recent::keep(&tenant);
+        Ok(tenant)
     }
 
     /// Checks `raw` without building a `TenantId`.
@@ -106,6 +117,50 @@ impl TenantId {
     /// The shared text, for attribute and label values that should not copy it.
     pub fn shared(&self) -> Arc<str> {
         Arc::clone(&self.0)
+    }
+}
+
+/// The tenants parsed last on each thread.
+mod recent {
+    use std::cell::{Cell, RefCell};
+
+    use super::TenantId;
+
+    /// Tenants remembered per thread.
+    const SLOTS: usize = 4;
+
+    thread_local! {
+        static RECENT: RefCell<[Option<TenantId>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
+        static NEXT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// The remembered tenant whose id is `raw`.
+    pub(super) fn find(raw: &[u8]) -> Option<TenantId> {
+        RECENT
+            .try_with(|recent| {
+                let recent = recent.try_borrow().ok()?;
+                recent
+                    .iter()
+                    .flatten()
+                    .find(|tenant| tenant.0.as_bytes() == raw)
+                    .cloned()
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Remembers `tenant`, in place of the one remembered longest ago.
+    pub(super) fn keep(tenant: &TenantId) {
+        let _ = RECENT.try_with(|recent| {
+            if let Ok(mut recent) = recent.try_borrow_mut() {
+                let slot = NEXT.with(|next| {
+                    let slot = next.get();
+                    next.set((slot + 1) % SLOTS);
+                    slot
+                });
+                recent[slot] = Some(tenant.clone());
+            }
+        });
     }
 }
 
@@ -232,6 +287,20 @@ pub fn current_tenant() -> Option<TenantId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_parsed_again_on_a_thread_is_shared_and_bad_ids_still_fail() {
+        let first = TenantId::parse_bytes(b"acme-recent").unwrap();
+        let again = TenantId::parse_bytes(b"acme-recent").unwrap();
+        assert!(Arc::ptr_eq(&first.shared(), &again.shared()));
+        assert!(TenantId::parse_bytes(b"acme-recent ").is_err());
+        assert!(TenantId::parse_bytes(b"acme-recen").is_ok_and(|t| t.as_str() == "acme-recen"));
+        // More tenants than are remembered: each still parses to itself.
+        for i in 0..20 {
+            let id = format!("t{i}");
+            assert_eq!(TenantId::parse_bytes(id.as_bytes()).unwrap().as_str(), id);
+        }
+    }
 
     #[test]
     fn tenant_travels_in_the_context() {

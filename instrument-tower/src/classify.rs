@@ -31,14 +31,14 @@
 
 use std::fmt;
 
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use tower_http::classify::{
     ClassifiedResponse, ClassifyEos, ClassifyResponse, GrpcCode, GrpcEosErrorsAsFailures,
     GrpcErrorsAsFailures, GrpcFailureClass, MakeClassifier, NeverClassifyEos,
     ServerErrorsAsFailures, ServerErrorsFailureClass,
 };
 
-use crate::protocol::Protocol;
+use crate::protocol::{grpc_code, Protocol, GRPC_STATUS};
 
 pub use tower_http::classify::SharedClassifier;
 
@@ -46,33 +46,52 @@ pub use tower_http::classify::SharedClassifier;
 #[derive(Debug, Clone)]
 pub struct DefaultClassifier {
     grpc: GrpcErrorsAsFailures,
+    /// What `grpc` answers for a response whose status is in its trailers, made once.
+    grpc_eos: Option<GrpcEosErrorsAsFailures>,
 }
 
 impl Default for DefaultClassifier {
     fn default() -> Self {
-        Self {
-            grpc: server_faults(),
-        }
+        let grpc = server_faults();
+        let grpc_eos = match grpc.clone().classify_response(&Response::new(())) {
+            ClassifiedResponse::RequiresEos(eos) => Some(eos),
+            ClassifiedResponse::Ready(_) => None,
+        };
+        Self { grpc, grpc_eos }
     }
 }
+
+/// The gRPC codes that describe the caller's request (or nobody's fault): successes of
+/// [`server_faults`].
+const CALLERS_CODES: [GrpcCode; 10] = [
+    GrpcCode::Cancelled,
+    GrpcCode::InvalidArgument,
+    GrpcCode::NotFound,
+    GrpcCode::AlreadyExists,
+    GrpcCode::PermissionDenied,
+    GrpcCode::ResourceExhausted,
+    GrpcCode::FailedPrecondition,
+    GrpcCode::Aborted,
+    GrpcCode::OutOfRange,
+    GrpcCode::Unauthenticated,
+];
+
+/// The codes [`server_faults`] counts as successes, as a bit per code: `OK` and
+/// [`CALLERS_CODES`].
+const SUCCESS_BITS: u32 = {
+    let mut bits = 1; // OK
+    let mut i = 0;
+    while i < CALLERS_CODES.len() {
+        bits |= 1 << CALLERS_CODES[i] as u32;
+        i += 1;
+    }
+    bits
+};
 
 /// tower-http's gRPC classifier with every code that is the caller's (or nobody's)
 /// fault as a success.
 pub fn server_faults() -> GrpcErrorsAsFailures {
-    [
-        GrpcCode::Cancelled,
-        GrpcCode::InvalidArgument,
-        GrpcCode::NotFound,
-        GrpcCode::AlreadyExists,
-        GrpcCode::PermissionDenied,
-        GrpcCode::ResourceExhausted,
-        GrpcCode::FailedPrecondition,
-        GrpcCode::Aborted,
-        GrpcCode::OutOfRange,
-        GrpcCode::Unauthenticated,
-    ]
-    .into_iter()
-    .fold(
+    CALLERS_CODES.into_iter().fold(
         GrpcErrorsAsFailures::new(),
         GrpcErrorsAsFailures::with_success,
     )
@@ -84,20 +103,21 @@ impl MakeClassifier for DefaultClassifier {
     type Classifier = ByProtocol;
 
     fn make_classifier<B>(&self, request: &Request<B>) -> Self::Classifier {
-        match Protocol::of(request) {
-            Protocol::Grpc => ByProtocol::Grpc(self.grpc.clone()),
-            Protocol::Http => ByProtocol::Http(ServerErrorsAsFailures::new()),
-        }
+        ByProtocol(match Protocol::of(request) {
+            Protocol::Grpc => Judge::Grpc(self.grpc.clone(), self.grpc_eos.clone()),
+            Protocol::Http => Judge::Http(ServerErrorsAsFailures::new()),
+        })
     }
 }
 
 /// The [`DefaultClassifier`]'s classifier of one response.
 #[derive(Debug, Clone)]
-pub enum ByProtocol {
-    /// A plain HTTP response.
+pub struct ByProtocol(Judge);
+
+#[derive(Debug, Clone)]
+enum Judge {
     Http(ServerErrorsAsFailures),
-    /// A gRPC response.
-    Grpc(GrpcErrorsAsFailures),
+    Grpc(GrpcErrorsAsFailures, Option<GrpcEosErrorsAsFailures>),
 }
 
 /// The [`DefaultClassifier`]'s failure class.
@@ -120,11 +140,23 @@ impl fmt::Display for Failure {
 
 /// The [`DefaultClassifier`]'s classifier of a response's end.
 #[derive(Debug)]
-pub enum DefaultEos {
+pub struct DefaultEos(JudgeEos);
+
+#[derive(Debug)]
+enum JudgeEos {
     /// A plain HTTP response (decided by its status already).
     Http(NeverClassifyEos<ServerErrorsFailureClass>),
     /// A gRPC response: its status is in the trailers.
     Grpc(GrpcEosErrorsAsFailures),
+}
+
+/// Whether a `grpc-status` value says the call succeeded as [`server_faults`] counts
+/// success: decimal digits naming `OK` or a caller's code. Read with a constant
+/// header name; everything else (a failure, an odd status) is left to tower-http,
+/// which builds the failure class. Most responses succeed, and this spares them
+/// tower-http's lookup by string and parse (~700 instructions a call).
+fn plainly_succeeded(status: &HeaderValue) -> bool {
+    grpc_code(status.as_bytes()).is_some_and(|code| code < 32 && SUCCESS_BITS & (1 << code) != 0)
 }
 
 impl ClassifyResponse for ByProtocol {
@@ -135,19 +167,34 @@ impl ClassifyResponse for ByProtocol {
         self,
         response: &Response<B>,
     ) -> ClassifiedResponse<Failure, DefaultEos> {
-        match self {
-            Self::Http(c) => match c.classify_response(response) {
+        match self.0 {
+            Judge::Http(c) => match c.classify_response(response) {
                 ClassifiedResponse::Ready(r) => ClassifiedResponse::Ready(r.map_err(Failure::Http)),
                 ClassifiedResponse::RequiresEos(e) => {
-                    ClassifiedResponse::RequiresEos(DefaultEos::Http(e))
+                    ClassifiedResponse::RequiresEos(DefaultEos(JudgeEos::Http(e)))
                 }
             },
-            Self::Grpc(c) => match c.classify_response(response) {
-                ClassifiedResponse::Ready(r) => ClassifiedResponse::Ready(r.map_err(Failure::Grpc)),
-                ClassifiedResponse::RequiresEos(e) => {
-                    ClassifiedResponse::RequiresEos(DefaultEos::Grpc(e))
+            Judge::Grpc(c, eos) => {
+                match (response.headers().get(GRPC_STATUS), eos) {
+                    (Some(status), _) if plainly_succeeded(status) => {
+                        return ClassifiedResponse::Ready(Ok(()));
+                    }
+                    // The status comes in the trailers (every response that is not
+                    // trailers-only): what tower-http answers for that, made once.
+                    (None, Some(eos)) => {
+                        return ClassifiedResponse::RequiresEos(DefaultEos(JudgeEos::Grpc(eos)));
+                    }
+                    _ => {}
                 }
-            },
+                match c.classify_response(response) {
+                    ClassifiedResponse::Ready(r) => {
+                        ClassifiedResponse::Ready(r.map_err(Failure::Grpc))
+                    }
+                    ClassifiedResponse::RequiresEos(e) => {
+                        ClassifiedResponse::RequiresEos(DefaultEos(JudgeEos::Grpc(e)))
+                    }
+                }
+            }
         }
     }
 
@@ -155,9 +202,9 @@ impl ClassifyResponse for ByProtocol {
     where
         E: fmt::Display + 'static,
     {
-        match self {
-            Self::Http(c) => Failure::Http(c.classify_error(error)),
-            Self::Grpc(c) => Failure::Grpc(c.classify_error(error)),
+        match self.0 {
+            Judge::Http(c) => Failure::Http(c.classify_error(error)),
+            Judge::Grpc(c, _) => Failure::Grpc(c.classify_error(error)),
         }
     }
 }
@@ -166,9 +213,16 @@ impl ClassifyEos for DefaultEos {
     type FailureClass = Failure;
 
     fn classify_eos(self, trailers: Option<&HeaderMap>) -> Result<(), Failure> {
-        match self {
-            Self::Http(e) => e.classify_eos(trailers).map_err(Failure::Http),
-            Self::Grpc(e) => e.classify_eos(trailers).map_err(Failure::Grpc),
+        match self.0 {
+            JudgeEos::Http(e) => e.classify_eos(trailers).map_err(Failure::Http),
+            JudgeEos::Grpc(_)
+                if trailers
+                    .and_then(|t| t.get(GRPC_STATUS))
+                    .is_some_and(plainly_succeeded) =>
+            {
+                Ok(())
+            }
+            JudgeEos::Grpc(e) => e.classify_eos(trailers).map_err(Failure::Grpc),
         }
     }
 
@@ -176,9 +230,9 @@ impl ClassifyEos for DefaultEos {
     where
         E: fmt::Display + 'static,
     {
-        match self {
-            Self::Http(e) => Failure::Http(e.classify_error(error)),
-            Self::Grpc(e) => Failure::Grpc(e.classify_error(error)),
+        match self.0 {
+            JudgeEos::Http(e) => Failure::Http(e.classify_error(error)),
+            JudgeEos::Grpc(e) => Failure::Grpc(e.classify_error(error)),
         }
     }
 }
@@ -228,8 +282,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
 
     fn judge(protocol: Protocol, status: u16, grpc: Option<&'static str>) -> Option<String> {
@@ -254,6 +306,81 @@ mod tests {
         assert_eq!(judge(Protocol::Http, 200, None), None);
         assert_eq!(judge(Protocol::Http, 404, None), None);
         assert!(judge(Protocol::Http, 503, None).is_some());
+    }
+
+    /// tower-http's own verdict with [`server_faults`], for the same response.
+    fn tower_http_judge(head: Option<&str>, trailers: Option<&str>) -> Option<String> {
+        let mut response = Response::new(());
+        if let Some(code) = head.and_then(|c| HeaderValue::from_str(c).ok()) {
+            response.headers_mut().insert("grpc-status", code);
+        }
+        let mut end = HeaderMap::new();
+        if let Some(code) = trailers.and_then(|c| HeaderValue::from_str(c).ok()) {
+            end.insert("grpc-status", code);
+        }
+        match server_faults().classify_response(&response) {
+            ClassifiedResponse::Ready(r) => r.err().map(|f| f.to_string()),
+            ClassifiedResponse::RequiresEos(eos) => {
+                eos.classify_eos(Some(&end)).err().map(|f| f.to_string())
+            }
+        }
+    }
+
+    fn default_judge(head: Option<&str>, trailers: Option<&str>) -> Option<String> {
+        let mut request = Request::new(());
+        request
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/grpc"));
+        let classifier = DefaultClassifier::default().make_classifier(&request);
+        let mut response = Response::new(());
+        if let Some(code) = head.and_then(|c| HeaderValue::from_str(c).ok()) {
+            response.headers_mut().insert("grpc-status", code);
+        }
+        let mut end = HeaderMap::new();
+        if let Some(code) = trailers.and_then(|c| HeaderValue::from_str(c).ok()) {
+            end.insert("grpc-status", code);
+        }
+        Verdict::of(classifier, &response).at_end(Some(&end))
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_tower_http_on_every_code() {
+        let mut codes: Vec<String> = (0..=40).map(|c| c.to_string()).collect();
+        codes.extend(
+            [
+                "",
+                "00",
+                "01",
+                "+0",
+                "-1",
+                " 0",
+                "0 ",
+                "1a",
+                "999",
+                "1000",
+                "x",
+                "2147483648",
+            ]
+            .map(String::from),
+        );
+        for code in &codes {
+            for (head, trailers) in [(Some(code.as_str()), None), (None, Some(code.as_str()))] {
+                assert_eq!(
+                    default_judge(head, trailers),
+                    tower_http_judge(head, trailers),
+                    "head {head:?}, trailers {trailers:?}"
+                );
+            }
+        }
+        assert_eq!(default_judge(None, None), tower_http_judge(None, None));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_agrees_with_tower_http(code in "[ -~]{0,6}", in_head: bool) {
+            let (head, trailers) = if in_head { (Some(code.as_str()), None) } else { (None, Some(code.as_str())) };
+            proptest::prop_assert_eq!(default_judge(head, trailers), tower_http_judge(head, trailers));
+        }
     }
 
     #[test]

@@ -29,3 +29,8 @@ pub mod trace;
 
 #[cfg(test)]
 mod test_support;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -20,10 +20,13 @@ impl Protocol {
     }
 
     /// The protocol of a request with these `headers`.
-    pub fn of_headers(headers: &http::HeaderMap) -> Self {
-        let grpc = headers
-            .get(CONTENT_TYPE)
-            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+    pub(crate) fn of_headers(headers: &http::HeaderMap) -> Self {
+        Self::of_content_type(headers.get(CONTENT_TYPE))
+    }
+
+    /// The protocol of a request with this `content-type`.
+    pub(crate) fn of_content_type(content_type: Option<&HeaderValue>) -> Self {
+        let grpc = content_type.is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
         if grpc {
             Self::Grpc
         } else {
@@ -69,12 +72,16 @@ impl Refusal {
     }
 }
 
-const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+pub(crate) const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 /// The `grpc-status` in `headers` (response headers of a trailers-only response, or
 /// trailers), if present and a number.
 pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
-    let value = headers.get(GRPC_STATUS)?.as_bytes();
+    grpc_code(headers.get(GRPC_STATUS)?.as_bytes())
+}
+
+/// A `grpc-status` value as a number: one to three decimal digits.
+pub(crate) fn grpc_code(value: &[u8]) -> Option<u16> {
     if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -112,20 +119,8 @@ pub fn grpc_code_name(code: u16) -> &'static str {
     }
 }
 
-/// Whether a gRPC status is the server's fault (OpenTelemetry semantic conventions for
-/// server spans: `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`,
-/// `UNAVAILABLE`, `DATA_LOSS`). Other codes describe the caller's request.
-pub fn grpc_is_server_error(code: u16) -> bool {
-    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
-}
-
-/// Whether an HTTP status is the server's fault (5xx).
-pub fn http_is_server_error(status: u16) -> bool {
-    (500..600).contains(&status)
-}
-
 /// `/package.Service/Method` split into service and method, when `path` has that shape.
-pub fn grpc_service_method(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn grpc_service_method(path: &str) -> Option<(&str, &str)> {
     let (service, method) = path.strip_prefix('/')?.split_once('/')?;
     (!service.is_empty() && !method.is_empty() && !method.contains('/'))
         .then_some((service, method))
@@ -153,11 +148,9 @@ mod tests {
     }
 
     #[test]
-    fn code_names_and_server_errors() {
+    fn code_names() {
         assert_eq!(grpc_code_name(5), "NOT_FOUND");
         assert_eq!(grpc_code_name(17), "UNRECOGNIZED");
-        assert!(grpc_is_server_error(13) && !grpc_is_server_error(5) && !grpc_is_server_error(0));
-        assert!(http_is_server_error(503) && !http_is_server_error(404));
     }
 
     #[test]

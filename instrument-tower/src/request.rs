@@ -34,9 +34,12 @@
 use std::borrow::Cow;
 use std::time::{Instant, SystemTime};
 
+use http::header::CONTENT_TYPE;
 use http::request::Parts;
-use http::{Extensions, HeaderMap, HeaderName, Method};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method};
 use instrument_core::cardinality::normalize_route;
+use instrument_core::context::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use instrument_core::semconv::REQUEST_ID_HEADER;
 use instrument_core::tenant::TenantId;
 
 use crate::protocol::{grpc_service_method, Protocol};
@@ -150,17 +153,97 @@ pub(crate) fn find_tenant(
     extensions: &Extensions,
     header: &HeaderName,
 ) -> Result<TenantId, TenantProblem> {
+    let mut seen = Seen::default();
+    headers.get_all(header).iter().for_each(|v| seen.add(v));
+    tenant_of(extensions, Some(&seen))
+}
+
+/// The tenant from the extensions, else from the tenant header's values as `seen`
+/// (`None`: no tenant header is read).
+fn tenant_of(extensions: &Extensions, seen: Option<&Seen<'_>>) -> Result<TenantId, TenantProblem> {
     if let Some(tenant) = extensions.get::<TenantId>() {
         return Ok(tenant.clone());
     }
-    let mut values = headers.get_all(header).iter();
-    let value = values.next().ok_or(TenantProblem::Missing)?;
-    if values.next().is_some() {
+    let seen = seen.ok_or(TenantProblem::Missing)?;
+    let value = seen.first.ok_or(TenantProblem::Missing)?;
+    if seen.more {
         // Two tenants for one request: refuse rather than guess.
         return Err(TenantProblem::Malformed);
     }
     TenantId::parse_bytes(value.as_bytes()).map_err(|_| TenantProblem::Malformed)
 }
+
+/// The values of one header: the first, and whether there are more.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen<'a> {
+    pub(crate) first: Option<&'a HeaderValue>,
+    pub(crate) more: bool,
+}
+
+impl<'a> Seen<'a> {
+    fn add(&mut self, value: &'a HeaderValue) {
+        if self.first.is_none() {
+            self.first = Some(value);
+        } else {
+            self.more = true;
+        }
+    }
+
+    /// Every value, when `name` is the header seen (`headers` its map).
+    pub(crate) fn all(
+        &self,
+        headers: &'a HeaderMap,
+        name: &HeaderName,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (one, many) = if self.more {
+            (None, Some(headers.get_all(name).iter()))
+        } else {
+            (self.first, None)
+        };
+        one.into_iter()
+            .chain(many.into_iter().flatten())
+            .map(HeaderValue::as_bytes)
+    }
+}
+
+/// The headers the stages read, found in one pass over the request's headers: a
+/// request carries a few, and comparing each name with the ones wanted costs less
+/// than looking each wanted one up (a lookup hashes the name and probes the map).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Wanted<'a> {
+    pub(crate) content_type: Option<&'a HeaderValue>,
+    pub(crate) tenant: Seen<'a>,
+    pub(crate) traceparent: Seen<'a>,
+    pub(crate) tracestate: Seen<'a>,
+    pub(crate) request_id: Option<&'a HeaderValue>,
+}
+
+impl<'a> Wanted<'a> {
+    /// Reads `headers`, the tenant from `tenant_header` when given.
+    pub(crate) fn read(headers: &'a HeaderMap, tenant_header: Option<&HeaderName>) -> Self {
+        let mut wanted = Self::default();
+        for (name, value) in headers {
+            if name == CONTENT_TYPE {
+                wanted.content_type.get_or_insert(value);
+            } else if name == TRACEPARENT {
+                wanted.traceparent.add(value);
+            } else if name == TRACESTATE {
+                wanted.tracestate.add(value);
+            } else if name == X_REQUEST_ID {
+                wanted.request_id.get_or_insert(value);
+            } else if tenant_header == Some(name) {
+                wanted.tenant.add(value);
+            }
+        }
+        wanted
+    }
+}
+
+/// The trace-context and request-id headers, parsed once (a `&str` name is parsed on
+/// every lookup).
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
+pub(crate) const TRACESTATE: HeaderName = HeaderName::from_static(TRACESTATE_HEADER);
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// The method as OpenTelemetry records it: the standard ones by name, others `_OTHER`.
 pub(crate) fn method_label(method: &Method) -> &'static str {
@@ -198,6 +281,8 @@ pub(crate) struct RequestFacts<'a> {
     pub(crate) target: Target<'a>,
     /// The tenant as found (see [`find_tenant`]).
     pub(crate) tenant: Result<TenantId, TenantProblem>,
+    /// The headers the stages read.
+    pub(crate) headers: Wanted<'a>,
     /// When the request reached the layer.
     pub(crate) start: Instant,
     pub(crate) start_wall: SystemTime,
@@ -223,24 +308,19 @@ impl<'a> RequestFacts<'a> {
         tenant_header: Option<&HeaderName>,
         route: &R,
     ) -> Self {
-        let protocol = Protocol::of_headers(&request.headers);
+        let headers = Wanted::read(&request.headers, tenant_header);
+        let protocol = Protocol::of_content_type(headers.content_type);
         let target = match protocol {
             Protocol::Grpc => Target::Grpc(grpc_service_method(request.uri.path())),
             Protocol::Http => Target::Http(route.route(request)),
         };
-        let tenant = match tenant_header {
-            Some(header) => find_tenant(&request.headers, &request.extensions, header),
-            None => request
-                .extensions
-                .get::<TenantId>()
-                .cloned()
-                .ok_or(TenantProblem::Missing),
-        };
+        let tenant = tenant_of(&request.extensions, tenant_header.map(|_| &headers.tenant));
         Self {
             protocol,
             method: method_label(&request.method),
             target,
             tenant,
+            headers,
             start: Instant::now(),
             start_wall: SystemTime::now(),
         }
@@ -255,6 +335,50 @@ mod tests {
 
     fn parts(request: Request<()>) -> Parts {
         request.into_parts().0
+    }
+
+    #[test]
+    fn one_pass_finds_every_wanted_header_and_counts_repeats() {
+        let request = parts(
+            Request::post("/pkg.Svc/Do")
+                .header("content-type", "application/grpc+proto")
+                .header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )
+                .header("tracestate", "a=1")
+                .header("tracestate", "b=2")
+                .header("x-tenant-id", "acme")
+                .header("x-request-id", "r-1")
+                .header("user-agent", "test")
+                .body(())
+                .unwrap(),
+        );
+        let tenant = HeaderName::from_static("x-tenant-id");
+        let wanted = Wanted::read(&request.headers, Some(&tenant));
+        assert_eq!(wanted.content_type.unwrap(), "application/grpc+proto");
+        assert!(wanted.traceparent.first.is_some() && !wanted.traceparent.more);
+        let states: Vec<&[u8]> = wanted
+            .tracestate
+            .all(&request.headers, &TRACESTATE)
+            .collect();
+        assert_eq!(states, [b"a=1".as_slice(), b"b=2"]);
+        assert_eq!(wanted.request_id.unwrap(), "r-1");
+        assert_eq!(wanted.tenant.first.unwrap(), "acme");
+        assert!(!wanted.tenant.more);
+
+        let twice = parts(
+            Request::get("/")
+                .header("x-tenant-id", "acme")
+                .header("x-tenant-id", "globex")
+                .body(())
+                .unwrap(),
+        );
+        let facts = RequestFacts::read_with(&twice, Some(&tenant), &NormalizedPath);
+        assert_eq!(facts.tenant, Err(TenantProblem::Malformed));
+        assert_eq!(facts.protocol, Protocol::Http);
+        let none = RequestFacts::read_with(&twice, None, &NormalizedPath);
+        assert_eq!(none.tenant, Err(TenantProblem::Missing));
     }
 
     fn reading() -> Reading<NormalizedPath> {

@@ -19,6 +19,9 @@ use tokio::sync::oneshot;
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub spans: Arc<Mutex<Vec<Span>>>,
+    /// For each span received, in order: its instrumentation scope's name and version,
+    /// and its own name.
+    pub scopes: Arc<Mutex<Vec<(String, String, String)>>>,
 }
 
 #[tonic::async_trait]
@@ -27,13 +30,24 @@ impl TraceService for Receiver {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans = request
+        for scoped in request
             .into_inner()
             .resource_spans
             .into_iter()
             .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        self.spans.lock().unwrap().extend(spans);
+        {
+            let (name, version) = scoped
+                .scope
+                .map(|s| (s.name, s.version))
+                .unwrap_or_default();
+            self.scopes.lock().unwrap().extend(
+                scoped
+                    .spans
+                    .iter()
+                    .map(|span| (name.clone(), version.clone(), span.name.clone())),
+            );
+            self.spans.lock().unwrap().extend(scoped.spans);
+        }
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))

@@ -18,6 +18,7 @@ pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
 
 /// What happens to a label set over a cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OverflowMode {
     /// Record it under the overflow label set (`otel.metric.overflow="true"`), so every
     /// measurement is still counted once.

@@ -35,6 +35,7 @@ pub enum ParentPolicy {
 
 /// The parent and optional link a [`ParentPolicy`] chose.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ParentChoice {
     /// Parent of the new span; `None` starts a new trace.
     pub parent: Option<SpanContext>,

@@ -25,6 +25,7 @@ pub enum Restored {
 
 /// Why [`restore`] started a fresh trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FreshReason {
     /// No traceparent was stored (`NULL` or empty column).
     Missing,

@@ -9,6 +9,7 @@ use super::MissingTenant;
 
 /// How root spans are sampled (`OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum SamplerConfig {
     /// `always_on`.
     AlwaysOn,
@@ -26,6 +27,7 @@ pub enum SamplerConfig {
 
 /// Where spans go.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ExporterConfig {
     /// OTLP over gRPC to a collector (feature `otlp`).
     Otlp {
@@ -47,6 +49,7 @@ pub enum ExporterConfig {
 
 /// Batch span processor settings (`OTEL_BSP_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Delay between exports (`OTEL_BSP_SCHEDULE_DELAY`, ms, default 5000).
     pub schedule_delay: Duration,
@@ -90,6 +93,7 @@ impl Default for BatchConfig {
 /// # Ok::<(), instrument_core::pipeline::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct PipelineConfig {
     /// `OTEL_SDK_DISABLED=true`: no tracer provider is installed at all.
     pub disabled: bool,

@@ -22,9 +22,7 @@ use super::{
     TreeExporter,
 };
 use crate::redact::{PolicyError, RedactionPolicy, Redactor};
-
-/// Instrumentation scope of the toolkit's tracer.
-const SCOPE: &str = "instrument";
+use crate::semconv;
 
 /// The pipeline could not be built or installed.
 #[derive(Debug)]
@@ -63,6 +61,7 @@ impl std::error::Error for PipelineError {}
 
 /// What happened to the spans the pipeline saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExportStats {
     /// Spans that ended and entered the export path.
     pub ended: u64,
@@ -203,7 +202,9 @@ impl Telemetry {
 
     /// A tracer of the toolkit's scope (a no-op tracer when disabled).
     pub fn tracer(&self) -> Option<SdkTracer> {
-        self.provider.as_ref().map(|p| p.tracer(SCOPE))
+        self.provider
+            .as_ref()
+            .map(|p| p.tracer_with_scope(semconv::scope(semconv::SCOPE)))
     }
 
     /// The redactor the pipeline applies (for logs and metric labels too).

@@ -7,7 +7,7 @@ use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::redact::{Kind, RedactionSummary, Redactor, Rule};
-use crate::semconv::{REDACTION_MASKED_COUNT, TENANT_ID};
+use crate::semconv::{REDACTED_BY, REDACTION_MASKED_COUNT, TENANT_ID};
 
 /// Runs a [`Redactor`] over every finished span before the inner processor (and so the
 /// exporter) sees it: the span name, every attribute, every event's name and
@@ -42,14 +42,33 @@ pub struct RedactingProcessor<P> {
 impl<P> RedactingProcessor<P> {
     /// Redacts spans with `redactor` before handing them to `inner`.
     pub fn new(redactor: Redactor, inner: P) -> Self {
+        redactor.read_vouches();
         Self { redactor, inner }
     }
 
     /// Masks everything `span` would export; returns how many values were masked.
+    ///
+    /// The span name and the attributes before a [`Redactor::vouch`] marker of this
+    /// processor's redactor are left as they are (they were redacted when recorded);
+    /// the marker itself is removed, whoever made it.
     pub fn redact_span(&self, span: &mut SpanData) -> u32 {
         let mut summary = RedactionSummary::default();
-        self.redact_text(&mut span.name, &mut summary);
-        self.redact_attributes(&mut span.attributes, &mut summary);
+        let vouched = match span
+            .attributes
+            .iter()
+            .position(|kv| kv.key.as_str() == REDACTED_BY)
+        {
+            Some(at) => {
+                let marker = span.attributes.remove(at);
+                self.redactor.vouches_for(&marker.value).then_some(at)
+            }
+            None => None,
+        };
+        if vouched.is_none() {
+            self.redact_text(&mut span.name, &mut summary);
+        }
+        let from = vouched.unwrap_or(0);
+        self.redact_attributes(&mut span.attributes[from..], &mut summary);
         for event in span.events.events.iter_mut() {
             self.redact_text(&mut event.name, &mut summary);
             self.redact_attributes(&mut event.attributes, &mut summary);

@@ -12,6 +12,7 @@ use crate::tenant::tenant_from;
 /// What happens to a span started outside any tenant (no tenant in its context and no
 /// `tenant.id` attribute of its own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MissingTenant {
     /// Export it as it is.
     Allow,

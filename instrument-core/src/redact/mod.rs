@@ -66,6 +66,7 @@ pub(crate) mod text;
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use policy::{
@@ -94,6 +95,8 @@ pub struct Redactor {
 struct Inner {
     /// This redactor in the per-thread memos of clean values and sensitive keys.
     id: u64,
+    /// A processor removes this redactor's vouch markers.
+    vouches_read: AtomicBool,
     keys: KeyMatcher,
     detectors: Detectors,
     max_scan_bytes: usize,
@@ -203,12 +206,71 @@ impl Redactor {
         Ok(Self {
             inner: Arc::new(Inner {
                 id: memo::next_owner(),
+                vouches_read: AtomicBool::new(false),
                 keys,
                 detectors,
                 max_scan_bytes: policy.max_scan_bytes.max(64),
                 max_json_depth: policy.max_json_depth,
             }),
         })
+    }
+
+    /// A marker attribute vouching that a span's name and every attribute before the
+    /// marker went through this redactor already (or hold nothing to redact).
+    ///
+    /// Instrumentation that redacts what it records as it records it (the tower layers
+    /// redact headers when they read them, and redact a route's names once for all its
+    /// requests) puts the marker after those attributes when it starts the span; a
+    /// `RedactingProcessor` (the pipeline's) with the same redactor (or a clone) skips them
+    /// instead of scanning them twice, and removes the marker. With another redactor
+    /// it scans them anyway: a marker only vouches for its own redactor's policy.
+    /// Attributes after the marker, and everything on events and links, are scanned
+    /// as always.
+    ///
+    /// `None` until a `RedactingProcessor` reads this redactor's markers (one was made
+    /// with it or a clone): without one, nothing would remove the marker, and it would
+    /// be exported.
+    ///
+    /// ```
+    /// # #[cfg(feature = "pipeline")] {
+    /// use instrument_core::pipeline::RedactingProcessor;
+    /// use instrument_core::redact::Redactor;
+    /// use instrument_core::semconv::REDACTED_BY;
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor};
+    ///
+    /// let redactor = Redactor::default();
+    /// assert!(redactor.vouch().is_none());
+    /// let exporter = SimpleSpanProcessor::new(InMemorySpanExporter::default());
+    /// let _processor = RedactingProcessor::new(redactor.clone(), exporter);
+    /// let marker = redactor.vouch().unwrap();
+    /// assert_eq!(marker.key.as_str(), REDACTED_BY);
+    /// assert!(redactor.vouches_for(&marker.value));
+    /// assert!(!Redactor::default().vouches_for(&marker.value));
+    /// # }
+    /// ```
+    pub fn vouch(&self) -> Option<opentelemetry::KeyValue> {
+        self.inner.vouches_read.load(Ordering::Relaxed).then(|| {
+            opentelemetry::KeyValue::new(crate::semconv::REDACTED_BY, self.inner.id as i64)
+        })
+    }
+
+    /// Declares that a processor removes this redactor's markers (see
+    /// [`Redactor::vouch`]).
+    #[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
+    pub(crate) fn read_vouches(&self) {
+        self.inner.vouches_read.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `self` and `other` are one redactor (one made from the other by
+    /// cloning): what one vouches for, the other does.
+    pub fn ptr_eq(&self, other: &Redactor) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Whether `marker` (the value of a [`Redactor::vouch`] attribute) was made by this
+    /// redactor or a clone of it.
+    pub fn vouches_for(&self, marker: &opentelemetry::Value) -> bool {
+        matches!(marker, opentelemetry::Value::I64(id) if *id == self.inner.id as i64)
     }
 
     /// The text that replaces a masked value (`[REDACTED]` by default).

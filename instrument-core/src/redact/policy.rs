@@ -233,6 +233,7 @@ pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RedactionPolicy {
     /// Text that replaces a masked value.
     pub replacement: String,

@@ -72,11 +72,9 @@ use crate::context::{child_context, restore};
 use crate::redact;
 #[cfg(doc)]
 use crate::semconv::MetricNames;
-use crate::semconv::{ERROR, EXECUTION_DURATION_MS, TENANT_ID, TOTAL_DURATION_MS};
+use crate::semconv::{self, ERROR, EXECUTION_DURATION_MS, TENANT_ID, TOTAL_DURATION_MS};
 use crate::tenant::{with_tenant, TenantId};
 
-/// Name of the instrumentation scope of the spans a call starts.
-pub const SCOPE: &str = "instrument";
 /// Metric label carrying the handler span's name.
 pub const LABEL_NAME: &str = "name";
 /// `tenant_id` label value when the tenant expression did not give a valid tenant.
@@ -187,7 +185,8 @@ impl Call {
         started_at: Option<SystemTime>,
         fields: [Option<KeyValue>; N],
     ) -> Self {
-        let tracer = opentelemetry::global::tracer_provider().tracer(SCOPE);
+        let tracer = opentelemetry::global::tracer_provider()
+            .tracer_with_scope(semconv::scope(semconv::SCOPE));
         Self::start_with(tracer, site, tenant, id, parent, started_at, fields)
     }
 

@@ -59,13 +59,14 @@
 
 mod future;
 mod layer;
+mod names;
 mod service;
 pub(crate) mod span;
 
 pub use future::ResponseFuture;
 pub use layer::TraceLayer;
 pub use service::Trace;
-pub use span::{SpanEnd, SCOPE};
+pub use span::SpanEnd;
 
 /// The response body of [`Trace`]: the inner body, which ends the span when it ends.
 pub type ResponseBody<B, E = crate::classify::DefaultEos> =

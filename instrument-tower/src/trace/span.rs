@@ -7,14 +7,11 @@ use std::sync::{Arc, OnceLock};
 
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Response};
-use instrument_core::context::{
-    child_context, extract, Incoming, ParentPolicy, Restored, TRACEPARENT_HEADER, TRACESTATE_HEADER,
-};
+use instrument_core::context::{child_context, extract, Incoming, ParentPolicy, Restored};
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
-    CANCELLED, ERROR, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID, HTTP_REQUEST_METHOD,
-    HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, INCOMING_PARENT_INVALID, REQUEST_ID_HEADER,
-    RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, STORED_PARENT_UNUSED,
+    self, CANCELLED, ERROR, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID, HTTP_RESPONSE_STATUS_CODE,
+    INCOMING_PARENT_INVALID, REQUEST_ID_HEADER, RPC_GRPC_STATUS_CODE, STORED_PARENT_UNUSED,
     TRACKING_HEADER,
 };
 use instrument_core::tenant::with_tenant;
@@ -22,13 +19,11 @@ use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 
+use super::names::Names;
 use crate::body::{Observe, Outcome};
 use crate::protocol::grpc_code_name;
-use crate::request::{RequestFacts, Target};
+use crate::request::{RequestFacts, TRACEPARENT, TRACESTATE};
 use crate::source::{SourceError, StoredTrace};
-
-/// Name of the instrumentation scope of the server spans.
-pub const SCOPE: &str = "instrument-tower";
 
 /// How server spans are made: the trace stage's configuration.
 #[derive(Clone)]
@@ -41,6 +36,8 @@ pub(crate) struct SpanConfig {
     pub(crate) headers: Vec<(HeaderName, Key)>,
     /// Set by the builder; else the process-wide one.
     pub(crate) redactor: Option<Redactor>,
+    /// The names of the targets seen, redacted.
+    pub(crate) names: Names,
 }
 
 impl std::fmt::Debug for SpanConfig {
@@ -61,6 +58,7 @@ impl Default for SpanConfig {
             tracking: Some(HeaderName::from_static(TRACKING_HEADER)),
             headers: Vec::new(),
             redactor: None,
+            names: Names::default(),
         }
     }
 }
@@ -74,8 +72,9 @@ impl SpanConfig {
     }
 
     pub(crate) fn tracer(&self) -> &BoxedTracer {
-        self.tracer
-            .get_or_init(|| opentelemetry::global::tracer(SCOPE))
+        self.tracer.get_or_init(|| {
+            opentelemetry::global::tracer_with_scope(semconv::scope(semconv::TOWER_SCOPE))
+        })
     }
 
     pub(crate) fn set_tracer(&mut self, tracer: BoxedTracer) {
@@ -101,11 +100,6 @@ pub(crate) struct Started {
     pub(crate) cx: Context,
 }
 
-/// The trace-context headers, parsed once (a `&str` name is parsed on every lookup).
-const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
-const TRACESTATE: HeaderName = HeaderName::from_static(TRACESTATE_HEADER);
-const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
-
 /// Headers never recorded in clear, whatever the redaction policy says (beside any a
 /// layer such as tower-http's `SetSensitiveRequestHeadersLayer` marked sensitive).
 const NEVER_IN_CLEAR: &[&str] = &[
@@ -129,47 +123,46 @@ pub(crate) fn start(
     parts: &Parts,
     found: Option<Result<Option<StoredTrace>, SourceError>>,
 ) -> (Started, Option<StoredTrace>) {
-    let mut attributes = Vec::with_capacity(8);
+    let redactor = config.redactor();
+    let named = config
+        .names
+        .of(&facts.target, facts.method, parts.uri.path(), redactor);
+    let mut attributes = Vec::with_capacity(named.attributes.len() + 6);
+    attributes.extend(named.attributes.iter().cloned());
+    let wanted = &facts.headers;
     let incoming = extract(
-        parts
-            .headers
-            .get_all(TRACEPARENT)
-            .iter()
-            .map(HeaderValue::as_bytes),
-        parts
-            .headers
-            .get_all(TRACESTATE)
-            .iter()
-            .map(HeaderValue::as_bytes),
+        wanted.traceparent.all(&parts.headers, &TRACEPARENT),
+        wanted.tracestate.all(&parts.headers, &TRACESTATE),
     );
     if let Incoming::Invalid(e) = &incoming {
-        attributes.push(KeyValue::new(INCOMING_PARENT_INVALID, e.to_string()));
+        attributes.push(clean(redactor, INCOMING_PARENT_INVALID, &e.to_string()));
     }
     let (stored_parent, stored) = stored_parent(config, facts, found, &mut attributes);
     let choice = config
         .policy
         .choose(stored_parent.as_ref(), incoming.span_context());
 
-    let name = span_name(facts, &mut attributes);
     for (name, key) in &config.headers {
         let values: Vec<StringValue> = parts
             .headers
             .get_all(name)
             .iter()
-            .map(|value| header_value(config, name.as_str(), value))
+            .map(|value| header_value(redactor, name.as_str(), key.as_str(), value))
             .collect();
         if !values.is_empty() {
             attributes.push(KeyValue::new(key.clone(), Value::Array(values.into())));
         }
     }
     // tower-http's `SetRequestIdLayer` id, when it ran before (or a caller sent one).
-    if let Some(id) = parts.headers.get(X_REQUEST_ID) {
-        let value = header_value(config, REQUEST_ID_HEADER, id);
+    if let Some(id) = wanted.request_id {
+        let value = header_value(redactor, REQUEST_ID_HEADER, HTTP_REQUEST_ID, id);
         attributes.push(KeyValue::new(
             HTTP_REQUEST_ID,
             Value::Array(vec![value].into()),
         ));
     }
+    // Everything so far went through the redactor: the export need not scan it again.
+    attributes.extend(redactor.vouch());
 
     let base = Context::current();
     let parent_cx = match choice.parent {
@@ -184,11 +177,14 @@ pub(crate) fn start(
     };
     let tracer = config.tracer();
     let builder = tracer
-        .span_builder(name)
+        .span_builder(named.name())
         .with_kind(SpanKind::Server)
         .with_start_time(facts.start_wall)
-        .with_attributes(attributes)
-        .with_links(choice.link.map(Link::with_context).into_iter().collect());
+        .with_attributes(attributes);
+    let builder = match choice.link {
+        Some(link) => builder.with_links(vec![Link::with_context(link)]),
+        None => builder,
+    };
     let span = tracer.build_with_context(builder, &parent_cx);
     (
         Started {
@@ -216,23 +212,35 @@ fn stored_parent(
                 error = %config.redactor().error_text(&e.to_string()),
                 "trace source lookup failed; the request goes on without its stored context"
             );
-            attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "lookup failed"));
+            attributes.push(clean(
+                config.redactor(),
+                STORED_PARENT_UNUSED,
+                "lookup failed",
+            ));
             (None, None)
         }
         Some(Ok(None)) => {
-            attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "not found"));
+            attributes.push(clean(config.redactor(), STORED_PARENT_UNUSED, "not found"));
             (None, None)
         }
         Some(Ok(Some(trace))) => {
             let parent = match trace.restored() {
                 // Another tenant's trace is never joined (nor its id sent back).
                 _ if facts.tenant.as_ref().ok() != Some(trace.tenant()) => {
-                    attributes.push(KeyValue::new(STORED_PARENT_UNUSED, "another tenant"));
+                    attributes.push(clean(
+                        config.redactor(),
+                        STORED_PARENT_UNUSED,
+                        "another tenant",
+                    ));
                     None
                 }
                 Restored::Parent(sc) => Some(sc.clone()),
                 Restored::Fresh { reason } => {
-                    attributes.push(KeyValue::new(STORED_PARENT_UNUSED, reason.to_string()));
+                    attributes.push(clean(
+                        config.redactor(),
+                        STORED_PARENT_UNUSED,
+                        &reason.to_string(),
+                    ));
                     None
                 }
             };
@@ -241,53 +249,26 @@ fn stored_parent(
     }
 }
 
-/// The span's name, and the attributes of what the request is for: `package.Service/
-/// Method` and `rpc.*` for gRPC (a path of another shape is not used as a name:
-/// clients choose paths, names must stay few); `{METHOD} {route}` for HTTP.
-fn span_name(facts: &RequestFacts<'_>, attributes: &mut Vec<KeyValue>) -> Cow<'static, str> {
-    match &facts.target {
-        Target::Grpc(target) => {
-            attributes.push(KeyValue::new(RPC_SYSTEM, "grpc"));
-            match target {
-                Some((service, method)) => {
-                    attributes.push(KeyValue::new(RPC_SERVICE, service.to_string()));
-                    attributes.push(KeyValue::new(RPC_METHOD, method.to_string()));
-                    let mut name = String::with_capacity(service.len() + 1 + method.len());
-                    name.push_str(service);
-                    name.push('/');
-                    name.push_str(method);
-                    Cow::Owned(name)
-                }
-                None => Cow::Borrowed("grpc"),
-            }
-        }
-        Target::Http(route) => {
-            attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, facts.method));
-            match route {
-                Some(route) => {
-                    let mut name = String::with_capacity(facts.method.len() + 1 + route.len());
-                    name.push_str(facts.method);
-                    name.push(' ');
-                    name.push_str(route);
-                    attributes.push(KeyValue::new(HTTP_ROUTE, route.to_string()));
-                    Cow::Owned(name)
-                }
-                None => Cow::Borrowed(facts.method),
-            }
-        }
-    }
+/// `key = value` as the export's redaction would leave it.
+fn clean(redactor: &Redactor, key: &'static str, value: &str) -> KeyValue {
+    KeyValue::new(key, redactor.redact_attribute(key, value).into_owned())
 }
 
 /// A header value as recorded: redacted, and masked whole when it is marked sensitive
 /// (tower-http's `SetSensitiveRequestHeadersLayer`) or is a credential header the
 /// policy let through.
-fn header_value(config: &SpanConfig, name: &str, value: &HeaderValue) -> StringValue {
-    let mask = || StringValue::from(config.redactor().replacement().to_owned());
+fn header_value(redactor: &Redactor, name: &str, key: &str, value: &HeaderValue) -> StringValue {
+    let mask = || StringValue::from(redactor.replacement().to_owned());
     if value.is_sensitive() {
         return mask();
     }
     let text = String::from_utf8_lossy(value.as_bytes());
-    let clean = config.redactor().redact_attribute(name, &text);
+    // As the header (`authorization` keeps its scheme), then as the attribute the
+    // export would scan.
+    let clean = match redactor.redact_attribute(name, &text) {
+        Cow::Borrowed(_) => redactor.redact_attribute(key, &text),
+        Cow::Owned(masked) => Cow::Owned(redactor.redact_attribute(key, &masked).into_owned()),
+    };
     if NEVER_IN_CLEAR.contains(&name) && clean == text {
         return mask();
     }
@@ -300,7 +281,11 @@ pub(crate) fn track<B>(config: &SpanConfig, cx: &Context, response: &mut Respons
         let span = cx.span();
         let sc = span.span_context();
         if sc.is_valid() {
-            if let Ok(value) = HeaderValue::from_bytes(&hex(sc.trace_id().to_bytes())) {
+            if let Ok(mut value) = HeaderValue::from_bytes(&hex(sc.trace_id().to_bytes())) {
+                // Never indexed (HPACK): a value new on every response would only push
+                // useful entries out of both ends' header tables (~4,000 instructions
+                // of table upkeep per response in h2).
+                value.set_sensitive(true);
                 response.headers_mut().insert(name.clone(), value);
             }
         }
