@@ -107,6 +107,18 @@ fn alternative_stack(sampled: bool) -> &'static mut Stack {
     Stack::ready(alternative(), Some(recorder), incoming, provider)
 }
 
+/// opentelemetry-instrumentation-tower (`support::oit`), the leanest peer, measured the
+/// same way (its metrics go to the SDK's meter provider, not to a `metrics` recorder).
+fn oit_stack(sampled: bool) -> &'static mut Stack {
+    let providers = oit_globals();
+    let incoming = if sampled {
+        INCOMING
+    } else {
+        INCOMING_UNSAMPLED
+    };
+    Stack::ready(oit(), None, incoming, providers)
+}
+
 /// `recorder` for the rest of the program, not declared lasting: nothing of the
 /// alternative keeps metric handles anyway (it registers on every request, as
 /// axum-prometheus does).
@@ -120,6 +132,8 @@ fn leaked<R: metrics::Recorder + 'static>(recorder: R) -> &'static R {
 #[bench::sampled_out(setup = stack, args = (false))]
 #[bench::alternative(setup = alternative_stack, args = (true))]
 #[bench::alternative_sampled_out(setup = alternative_stack, args = (false))]
+#[bench::oit(setup = oit_stack, args = (true))]
+#[bench::oit_sampled_out(setup = oit_stack, args = (false))]
 fn full_stack_request(stack: &'static mut Stack) -> usize {
     let request = stack.request.take().expect("one call per process");
     black_box((stack.call)(request))

@@ -17,6 +17,9 @@
 //!   opentelemetry's `TraceContextPropagator`, tracing-subscriber, tracing-opentelemetry
 //!   and the OTel SDK to the same exporter, and an axum-prometheus-style counter and
 //!   histogram (method, endpoint, status) into a plain Prometheus recorder.
+//! - `oit`: opentelemetry-instrumentation-tower 0.19's layer (server span, the semantic
+//!   conventions' four HTTP server metrics in the SDK's meter provider), the leanest
+//!   peer.
 //!
 //! `handler/*` is a trivial async handler: plain, `#[workflow_span]`,
 //! `#[tracing::instrument]` + tracing-opentelemetry, and `#[autometrics]`.
@@ -143,6 +146,18 @@ fn request_overhead(c: &mut Criterion) {
         &rt,
         &plain_recorder,
         alternative,
+        unsampled,
+    );
+    // The leanest peer: spans and the semantic conventions' HTTP metrics through the
+    // SDK's global providers (set here; the handler group sets its own tracer after).
+    let _oit_providers = oit_globals();
+    bench_service(&mut g, "oit", &rt, &plain_recorder, oit(), with_header);
+    bench_service(
+        &mut g,
+        "oit_sampled_out",
+        &rt,
+        &plain_recorder,
+        oit(),
         unsampled,
     );
     g.finish();

@@ -218,6 +218,60 @@ pub fn alternative(
         .service(bare())
 }
 
+/// opentelemetry-instrumentation-tower 0.19's server layer (span and the four HTTP
+/// server metrics of the semantic conventions) over [`handle`], through the global
+/// providers [`oit_globals`] sets.
+pub fn oit(
+) -> impl Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone {
+    use tower::Layer as _;
+    opentelemetry_instrumentation_tower::http::server::LayerBuilder::builder()
+        .build()
+        .expect("default layer")
+        .layer(tower::service_fn(handle))
+}
+
+/// The global tracer provider (the SDK to [`Discard`]), meter provider (aggregating,
+/// exported every 60 s into nothing) and W3C propagator that
+/// opentelemetry-instrumentation-tower reads. Returns the providers (keep them alive).
+pub fn oit_globals() -> (
+    SdkTracerProvider,
+    opentelemetry_sdk::metrics::SdkMeterProvider,
+) {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let tracer = plain_provider();
+    opentelemetry::global::set_tracer_provider(tracer.clone());
+    let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(DiscardMetrics).build())
+        .build();
+    opentelemetry::global::set_meter_provider(meter.clone());
+    (tracer, meter)
+}
+
+/// Drops every metric export.
+#[derive(Debug)]
+struct DiscardMetrics;
+
+impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for DiscardMetrics {
+    fn export(
+        &self,
+        _: &opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> impl Future<Output = OTelSdkResult> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _: std::time::Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        opentelemetry_sdk::metrics::Temporality::Cumulative
+    }
+}
+
 /// Installs the alternative's global subscriber: tracing-opentelemetry over the SDK
 /// as [`plain_provider`] sets it up. Returns the provider (keep it alive).
 pub fn alternative_subscriber() -> SdkTracerProvider {
