@@ -12,6 +12,12 @@
 //! most [`MAX_LABEL_SETS`] label sets; under any other recorder (a test's local one)
 //! each request registers its metrics: correct, slower.
 //!
+//! A request is in the in-flight gauge from its start, labelled by its tenant only;
+//! what it was for (gRPC method, HTTP route) labels the counters and the histogram when
+//! it ends, because only then is it known whether the server recognised it (a client
+//! chooses the path it sends; see `instrument-tower`'s docs on what labels a client
+//! can influence).
+//!
 //! The request-metrics layer of `instrument-tower` records through it; a server of
 //! another kind can too:
 //!
@@ -20,9 +26,10 @@
 //! use instrument_core::semconv::MetricNames;
 //!
 //! let metrics = RequestMeasures::new(&MetricNames::default());
-//! let request = metrics.start(&RequestLabels::http("GET", "/workflows/{id}", "acme"), std::time::Instant::now());
+//! let request = metrics.start("acme", std::time::Instant::now());
 //! // ... the request is served ...
-//! request.finish(&metrics, "2xx", false);
+//! let labels = RequestLabels::http("GET", "/workflows/{id}", "acme");
+//! request.finish(&metrics, &labels, "2xx", false);
 //! ```
 
 use std::sync::{Arc, OnceLock, RwLock};
@@ -49,6 +56,7 @@ pub struct RequestMeasures {
     errors: SharedString,
     in_flight: SharedString,
     kept: KeptHandles<Handles>,
+    kept_in_flight: KeptHandles<InFlightHandle>,
 }
 
 impl std::fmt::Debug for RequestMeasures {
@@ -74,22 +82,47 @@ impl RequestMeasures {
             errors: shared(&names.request_errors_total()),
             in_flight: shared(&names.requests_in_flight()),
             kept: KeptHandles::new(MAX_LABEL_SETS),
+            kept_in_flight: KeptHandles::new(MAX_LABEL_SETS),
         }
     }
 
-    /// A request with `labels` starts: it counts in flight until its [`InFlight`] is
+    /// A request of `tenant` starts: it counts in flight until its [`InFlight`] is
     /// finished or dropped; its duration is measured from `started`.
-    pub fn start(&self, labels: &RequestLabels<'_>, started: Instant) -> InFlight {
-        let handles = self.kept.get(
-            labels,
-            |kept| kept.matches(labels),
-            || Handles::register(self, labels),
+    pub fn start(&self, tenant: &str, started: Instant) -> InFlight {
+        let gauge = self.kept_in_flight.get(
+            tenant,
+            |kept| kept.tenant.value() == tenant,
+            || InFlightHandle::register(self, tenant),
         );
-        handles.in_flight.increment(1.0);
+        gauge.gauge.increment(1.0);
         InFlight {
-            handles,
+            gauge,
             started,
             finished: false,
+        }
+    }
+}
+
+/// The in-flight gauge of one tenant.
+struct InFlightHandle {
+    tenant: Label,
+    gauge: Gauge,
+}
+
+impl std::fmt::Debug for InFlightHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightHandle")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InFlightHandle {
+    fn register(config: &RequestMeasures, tenant: &str) -> Self {
+        let tenant = Label::new(LABEL_TENANT_ID, shared(tenant));
+        Self {
+            gauge: metrics::gauge!(config.in_flight.clone(), vec![tenant.clone()]),
+            tenant,
         }
     }
 }
@@ -98,27 +131,38 @@ impl RequestMeasures {
 /// leaves the in-flight gauge without being counted.
 #[derive(Debug)]
 pub struct InFlight {
-    handles: Arc<Handles>,
+    gauge: Arc<InFlightHandle>,
     started: Instant,
     finished: bool,
 }
 
 impl InFlight {
-    /// The request ended with `status` (a label from a closed set: a gRPC code name,
-    /// an HTTP status class, `error`, `cancelled`); `error` says whether it counts as
-    /// one.
-    pub fn finish(mut self, metrics: &RequestMeasures, status: &'static str, error: bool) {
+    /// The request, what `labels` say it was for, ended with `status` (a label from a
+    /// closed set: a gRPC code name, an HTTP status class, `error`, `cancelled`);
+    /// `error` says whether it counts as one.
+    pub fn finish(
+        mut self,
+        metrics: &RequestMeasures,
+        labels: &RequestLabels<'_>,
+        status: &'static str,
+        error: bool,
+    ) {
         self.finished = true;
-        self.handles.in_flight.decrement(1.0);
+        self.gauge.gauge.decrement(1.0);
         let seconds = self.started.elapsed().as_secs_f64();
-        self.handles.record(metrics, status, error, seconds);
+        let handles = metrics.kept.get(
+            labels,
+            |kept| kept.matches(labels),
+            || Handles::register(labels),
+        );
+        handles.record(metrics, status, error, seconds);
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.finished {
-            self.handles.in_flight.decrement(1.0);
+            self.gauge.gauge.decrement(1.0);
         }
     }
 }
@@ -172,7 +216,6 @@ impl RequestLabels<'_> {
 struct Handles {
     /// The label set (as [`RequestLabels::labels`] makes it), without `status`.
     labels: Vec<Label>,
-    in_flight: Gauge,
     /// Per `status` label: requests, duration, errors (for an error status).
     by_status: RwLock<Vec<StatusHandles>>,
 }
@@ -210,11 +253,9 @@ impl std::fmt::Debug for Handles {
 }
 
 impl Handles {
-    fn register(config: &RequestMeasures, values: &RequestLabels<'_>) -> Self {
-        let labels = values.labels();
+    fn register(values: &RequestLabels<'_>) -> Self {
         Self {
-            in_flight: metrics::gauge!(config.in_flight.clone(), labels.clone()),
-            labels,
+            labels: values.labels(),
             by_status: RwLock::new(Vec::new()),
         }
     }
@@ -266,13 +307,12 @@ mod tests {
     /// label set apart, so each label, name and value, must count.
     #[test]
     fn handles_match_only_their_own_label_set() {
-        let config = &RequestMeasures::new(&MetricNames::default());
         let own = RequestLabels {
             names: ("method", "route"),
             values: ("GET", "/jobs"),
             tenant: "acme",
         };
-        let handles = Handles::register(config, &own);
+        let handles = Handles::register(&own);
         assert!(handles.matches(&own));
         for other in [
             RequestLabels {

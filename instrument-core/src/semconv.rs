@@ -90,6 +90,15 @@ pub const RPC_SERVICE: &str = "rpc.service";
 pub const RPC_METHOD: &str = "rpc.method";
 /// Numeric gRPC status code.
 pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+/// The gRPC method a client asked for when the server did not recognise it (then
+/// `rpc.method` is [`OTHER`]): redacted, at most [`MAX_ORIGINAL_LEN`] bytes.
+pub const RPC_METHOD_ORIGINAL: &str = "rpc.method_original";
+/// The value of a method or route the server did not recognise, in attributes and
+/// labels alike (the OpenTelemetry conventions' placeholder): what a client sends
+/// never becomes a label value of its own.
+pub const OTHER: &str = "_OTHER";
+/// Longest [`RPC_METHOD_ORIGINAL`] recorded, in bytes (cut on a char boundary).
+pub const MAX_ORIGINAL_LEN: usize = 256;
 /// HTTP request method.
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
 /// Normalised HTTP route template.

@@ -12,6 +12,26 @@
 //! What the layers share about a request is read once ([`request`]); which responses
 //! are failures is a tower-http classifier ([`classify`]); where a request's stored
 //! trace comes from is a [`source::TraceSource`].
+//!
+//! # What a client can put in a label
+//!
+//! Every metric label set is a series kept for as long as the process runs, and the
+//! label guard caps each metric at 2,000 of them (then `otel.metric.overflow`): a
+//! client that could mint label values could fill the cap and blind every dashboard.
+//! What a request can influence, and how each is bounded:
+//!
+//! | label / attribute | from | bounded by |
+//! |---|---|---|
+//! | `rpc_service`, `rpc_method`; span name and `rpc.*` | the gRPC path | only methods the server recognised (answered with anything but `UNIMPLEMENTED`, or listed with `grpc_methods`), at most 512 per layer; any other is `_OTHER`, with the path as `rpc.method_original` on the span (redacted, at most 256 bytes) |
+//! | `route`; span name and `http.route` | the route hook (axum's `MatchedPath`, a function) | only routes the server answered with anything but 404, at most 512 per layer; any other is `_OTHER` |
+//! | `method` | the HTTP method | the standard methods, else `_OTHER` |
+//! | `status` | the response | a closed set: gRPC code names, HTTP status classes, `error`, `cancelled` |
+//! | `tenant_id` | the tenant | only a tenant the tenant check admitted (a refused request counts in the rejection counter by reason, without its tenant); then the guard's caps: 2,000 label sets per metric, and a cap on tenant values when set (`LabelGuard::builder().label_cap("tenant_id", n)`, then `__overflow__`); an overflow is counted in `<prefix>_metric_label_overflow_total{metric}` and warned about once per metric in the log |
+//!
+//! A tenant taken from a plain header is the client's to choose: any client can send
+//! valid-looking tenant ids up to the tenant label's cap. Where the tenant comes from
+//! authentication, put it in the request's extensions (a `TenantId`, which the layers
+//! take before any header) rather than trusting a header.
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -20,6 +40,7 @@
 pub mod body;
 pub mod classify;
 pub mod metrics;
+mod names;
 pub mod protocol;
 pub mod request;
 pub mod source;

@@ -1,5 +1,8 @@
 //! [`GuardedRecorder`]: any `metrics` recorder behind a [`LabelGuard`].
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
@@ -35,7 +38,13 @@ pub struct GuardedRecorder<R> {
     inner: R,
     guard: LabelGuard,
     overflow_metric: SharedString,
+    /// Metrics whose overflow was warned about.
+    warned: Mutex<HashSet<String>>,
 }
+
+/// Metrics warned about at most (a recorder with more metrics than that overflowing
+/// has said enough).
+const MAX_WARNED: usize = 64;
 
 impl<R: Recorder> GuardedRecorder<R> {
     /// Puts `inner` behind `guard`; the overflow counter is named after `names`' prefix.
@@ -44,6 +53,7 @@ impl<R: Recorder> GuardedRecorder<R> {
             inner,
             guard,
             overflow_metric: SharedString::from(names.label_overflow_total()),
+            warned: Mutex::new(HashSet::new()),
         }
     }
 
@@ -58,11 +68,25 @@ impl<R: Recorder> GuardedRecorder<R> {
     }
 
     fn count_overflow(&self, metric: &str, metadata: &Metadata<'_>) {
+        self.warn_once(metric);
         let key = Key::from_parts(
             self.overflow_metric.clone(),
             vec![Label::new(LABEL_METRIC, metric.to_owned())],
         );
         self.inner.register_counter(&key, metadata).increment(1);
+    }
+
+    /// One warning per metric, on its first overflow: a cap reached is a decision to
+    /// make (raise it, or find who mints label values), not an event to log each time.
+    fn warn_once(&self, metric: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.len() < MAX_WARNED && warned.insert(metric.to_owned()) {
+            tracing::warn!(
+                metric,
+                "a metric reached a label cap: further label values are recorded under the \
+                 overflow label set (counted in the label overflow counter)"
+            );
+        }
     }
 
     fn register<T>(
@@ -164,6 +188,56 @@ mod tests {
             })
             .sum();
         assert_eq!(total, 5);
+    }
+
+    /// Counts the warnings logged while `f` runs.
+    fn warnings_during(f: impl FnOnce()) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        struct Count(Arc<AtomicUsize>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if *event.metadata().level() == tracing::Level::WARN {
+                    self.0.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let count = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Count(Arc::clone(&count)));
+        tracing::subscriber::with_default(subscriber, f);
+        count.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn an_overflow_is_counted_every_time_and_warned_about_once_per_metric() {
+        let inner = DebuggingRecorder::new();
+        let snap = inner.snapshotter();
+        let guard = LabelGuard::builder().max_label_sets(1).build();
+        let rec = GuardedRecorder::new(inner, guard, &MetricNames::default());
+        let warnings = warnings_during(|| {
+            metrics::with_local_recorder(&rec, || {
+                for t in ["a", "b", "c", "d"] {
+                    metrics::counter!("jobs_total", "tenant_id" => t).increment(1);
+                    metrics::counter!("runs_total", "tenant_id" => t).increment(1);
+                }
+            });
+        });
+        assert_eq!(warnings, 2, "one per metric");
+        let overflows: u64 = values(snap)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("instrument_metric_label_overflow_total"))
+            .map(|(_, v)| match v {
+                DebugValue::Counter(c) => c,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(overflows, 6);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use instrument_core::semconv::MetricNames;
 
 use super::service::RequestMetrics;
 use crate::classify::DefaultClassifier;
+use crate::names::Names;
 use crate::request::NormalizedPath;
 use instrument_core::measure::RequestMeasures;
 
@@ -24,6 +25,8 @@ pub struct RequestMetricsLayer<C = DefaultClassifier, R = NormalizedPath, F = ()
 /// What the services of one [`RequestMetricsLayer`] share.
 pub(crate) struct LayerConfig<R, F> {
     pub(crate) measure: Arc<RequestMeasures>,
+    /// The targets the server recognised.
+    pub(crate) names: Names,
     pub(crate) route: R,
     pub(crate) filter: F,
 }
@@ -64,6 +67,7 @@ impl RequestMetricsLayer {
         Self {
             config: Arc::new(LayerConfig {
                 measure: Arc::new(RequestMeasures::new(names)),
+                names: Names::default(),
                 route: NormalizedPath,
                 filter: (),
             }),
@@ -80,12 +84,14 @@ impl<C, R: Clone, F: Clone> RequestMetricsLayer<C, R, F> {
     ) -> RequestMetricsLayer<C, R2, F2> {
         let LayerConfig {
             measure,
+            names,
             route: r,
             filter: f,
         } = Arc::unwrap_or_clone(self.config);
         RequestMetricsLayer {
             config: Arc::new(LayerConfig {
                 measure,
+                names,
                 route: route(r),
                 filter: filter(f),
             }),
@@ -119,9 +125,18 @@ impl<R: Clone, F: Clone> Clone for LayerConfig<R, F> {
     fn clone(&self) -> Self {
         Self {
             measure: Arc::clone(&self.measure),
+            names: self.names.clone(),
             route: self.route.clone(),
             filter: self.filter.clone(),
         }
+    }
+}
+
+impl<C, R: Clone, F: Clone> RequestMetricsLayer<C, R, F> {
+    /// See [`TraceLayer::grpc_methods`](crate::trace::TraceLayer::grpc_methods).
+    pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
+        Arc::make_mut(&mut self.config).names = Names::listed(methods.into_iter().map(Into::into));
+        self
     }
 }
 

@@ -10,14 +10,16 @@ use instrument_core::measure::{InFlight, RequestLabels, RequestMeasures};
 use instrument_core::tenant::TenantId;
 
 use crate::body::{Observe, Outcome};
+use crate::names::{Looked, Names};
 use crate::protocol::{grpc_code_name, Protocol};
-use crate::request::{RequestFacts, Target};
+use crate::request::RequestFacts;
 
 pub use instrument_core::measure::{
     LABEL_METHOD, LABEL_ROUTE, LABEL_RPC_METHOD, LABEL_RPC_SERVICE,
 };
 
-/// Label value of a route or tenant that is not known.
+/// Label value of a tenant that is not known (a path exempt from the tenant check, a
+/// request without a `TenantId` extension under the metrics layer alone).
 pub const UNKNOWN: &str = "unknown";
 
 /// The measurement of one request (an opaque part of the layers' response body types).
@@ -26,6 +28,9 @@ pub struct Measure {
     metrics: Arc<RequestMeasures>,
     protocol: Protocol,
     in_flight: InFlight,
+    tenant: Option<TenantId>,
+    names: Names,
+    looked: Looked,
 }
 
 impl std::fmt::Debug for Measure {
@@ -38,26 +43,23 @@ impl std::fmt::Debug for Measure {
 }
 
 impl Measure {
-    /// Starts measuring the request of `facts`, labelled with the admitted `tenant`.
+    /// Starts measuring the request of `facts` (for what `looked` says, from `names`),
+    /// labelled with the admitted `tenant`.
     pub(crate) fn start(
         metrics: &Arc<RequestMeasures>,
         facts: &RequestFacts<'_>,
         tenant: Option<&TenantId>,
+        names: &Names,
+        looked: Looked,
     ) -> Self {
-        let tenant = tenant.map_or(UNKNOWN, TenantId::as_str);
-        let labels = match &facts.target {
-            Target::Grpc(target) => {
-                let (service, method) = target.unwrap_or((UNKNOWN, UNKNOWN));
-                RequestLabels::grpc(service, method, tenant)
-            }
-            Target::Http(route) => {
-                RequestLabels::http(facts.method, route.as_deref().unwrap_or(UNKNOWN), tenant)
-            }
-        };
+        let label = tenant.map_or(UNKNOWN, TenantId::as_str);
         Self {
-            in_flight: metrics.start(&labels, facts.start),
+            in_flight: metrics.start(label, facts.start),
             metrics: Arc::clone(metrics),
             protocol: facts.protocol,
+            tenant: tenant.cloned(),
+            names: names.clone(),
+            looked,
         }
     }
 
@@ -90,6 +92,13 @@ impl Measure {
 impl Observe for Measure {
     fn finish(self, outcome: &Outcome) {
         let (status, error) = self.status(outcome);
-        self.in_flight.finish(&self.metrics, status, error);
+        let settled = self.names.settle(&self.looked, outcome);
+        let (what, which) = settled.labels();
+        let tenant = self.tenant.as_ref().map_or(UNKNOWN, TenantId::as_str);
+        let labels = match self.protocol {
+            Protocol::Grpc => RequestLabels::grpc(what, which, tenant),
+            Protocol::Http => RequestLabels::http(what, which, tenant),
+        };
+        self.in_flight.finish(&self.metrics, &labels, status, error);
     }
 }

@@ -10,10 +10,14 @@
 //! | `instrument_requests_total` | counter | route labels, `status`, `tenant_id` |
 //! | `instrument_request_duration_seconds` | histogram | route labels, `status`, `tenant_id` |
 //! | `instrument_request_errors_total` | counter | route labels, `status`, `tenant_id` |
-//! | `instrument_requests_in_flight` | gauge | route labels, `tenant_id` |
+//! | `instrument_requests_in_flight` | gauge | `tenant_id` |
 //!
 //! Route labels are `rpc_service` and `rpc_method` for gRPC, `method` and `route`
-//! (normalized, or from a route function) for HTTP. `status` is the gRPC code name
+//! (from the route hook) for HTTP, set when the request ends: only a method or route
+//! the server recognised is a label value, any other is `_OTHER` (see
+//! [what a client can put in a label](crate#what-a-client-can-put-in-a-label)); the
+//! in-flight gauge, counted from the request's start, is labelled by tenant only.
+//! `status` is the gRPC code name
 //! (`OK`, `NOT_FOUND`, ...) or the HTTP status class (`2xx`, ...); `error` when the
 //! service failed and `cancelled` when the request was dropped before its response (a
 //! gRPC stream dropped after its headers, before its status, is `CANCELLED`).

@@ -82,7 +82,16 @@ where
             // No header read: the tenant label is the admitted tenant, the `TenantId`
             // extension the tenant layer (or an auth layer) set.
             let facts = RequestFacts::read_with(&parts, None, &self.config.route);
-            Measure::start(&self.config.measure, &facts, facts.tenant.as_ref().ok())
+            let names = &self.config.names;
+            let redactor = instrument_core::redact::global();
+            let looked = names.of(&facts.target, facts.method, parts.uri.path(), redactor);
+            Measure::start(
+                &self.config.measure,
+                &facts,
+                facts.tenant.as_ref().ok(),
+                names,
+                looked,
+            )
         };
         let request = Request::from_parts(parts, body);
         let classifier = self.classifier.make_classifier(&request);

@@ -254,7 +254,7 @@ where
                             let outcome =
                                 Outcome::Failed(classifier.classify_error(&error).to_string());
                             measure.finish(&outcome);
-                            span::end(&started.cx, &outcome, config.span.redactor());
+                            span::end_started(&config.span, &started, &outcome);
                             Err(error)
                         }
                     });
@@ -321,23 +321,22 @@ impl<S, Fut, L, B, C, R: Route, F> PinnedDrop for ResponseFuture<S, Fut, L, B, C
         let Some(config) = this.config.as_ref() else {
             return;
         };
-        let redactor = config.span.redactor();
         match this.state.project_replace(State::Done) {
             StateOwn::Called {
                 started, measure, ..
             } => {
                 measure.finish(&Outcome::Cancelled);
-                span::end(&started.cx, &Outcome::Cancelled, redactor);
+                span::end_started(&config.span, &started, &Outcome::Cancelled);
             }
             StateOwn::Refused { started, .. } => {
-                span::end(&started.cx, &Outcome::Cancelled, redactor);
+                span::end_started(&config.span, &started, &Outcome::Cancelled);
             }
             StateOwn::Lookup { request, .. } => {
                 // Dropped while the source was asked: the request still gets its span.
                 let (parts, _) = request.into_parts();
                 let facts = RequestFacts::read(&parts, &config.reading);
                 let (started, _) = span::start(&config.span, &facts, &parts, None);
-                span::end(&started.cx, &Outcome::Cancelled, redactor);
+                span::end_started(&config.span, &started, &Outcome::Cancelled);
             }
             StateOwn::Passed { .. } | StateOwn::Done => {}
         }

@@ -13,6 +13,7 @@ use opentelemetry::trace::{Span, Tracer};
 
 use super::service::Instrument;
 use crate::classify::DefaultClassifier;
+use crate::names::Names;
 use crate::request::{NormalizedPath, Reading};
 use crate::source::{NoSource, TraceSource};
 use crate::tenant::check::TenantRules;
@@ -232,6 +233,12 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
     /// See [`TraceLayer::redactor`](crate::trace::TraceLayer::redactor).
     pub fn redactor(mut self, redactor: Redactor) -> Self {
         self.span.redactor = Some(redactor);
+        self
+    }
+
+    /// See [`TraceLayer::grpc_methods`](crate::trace::TraceLayer::grpc_methods).
+    pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
+        self.span.names = Names::listed(methods.into_iter().map(Into::into));
         self
     }
 

@@ -10,6 +10,8 @@ use tower_http::classify::MakeClassifier;
 
 use super::future::{ResponseFuture, Served};
 use super::layer::StackConfig;
+use instrument_core::tenant::TenantId;
+
 use crate::metrics::Measure;
 use crate::request::{Filter, RequestFacts, Route};
 use crate::source::{Found, SourceError, StoredTrace, TraceSource};
@@ -125,11 +127,15 @@ where
     let (started, stored, protocol, admitted) = {
         let facts = RequestFacts::read(&parts, &config.reading);
         let (started, stored) = span::start(&config.span, &facts, &parts, found);
+        let measure = |tenant: Option<&TenantId>| {
+            let looked = started.looked.clone();
+            Measure::start(&config.metrics, &facts, tenant, &config.span.names, looked)
+        };
         let admitted = if config.tenant.is_exempt(parts.uri.path()) {
-            Ok((None, Measure::start(&config.metrics, &facts, None)))
+            Ok((None, measure(None)))
         } else {
             admit(&facts.tenant, stored.as_ref()).map(|tenant| {
-                let measure = Measure::start(&config.metrics, &facts, Some(&tenant));
+                let measure = measure(Some(&tenant));
                 (Some(tenant), measure)
             })
         };

@@ -98,7 +98,8 @@ fn the_layers_read_the_builders_tenant_header_and_route() {
         .map(String::as_str)
     };
     assert_eq!(requests("/jobs/:job"), Some("1"));
-    assert_eq!(requests("unknown"), Some("1"));
+    // No route: `_OTHER`, one label value whatever the paths.
+    assert_eq!(requests("_OTHER"), Some("1"));
     let rejected = |reason: &str| {
         m.get(&format!(
             "instrument_tenant_rejections_total{{protocol=http,reason={reason}}}"
@@ -328,12 +329,13 @@ mod fused {
             assert_eq!(attr(span, CANCELLED), Some(&true.into()), "{}", span.name);
         }
         let m = snapshot(&recorder);
+        // The route was never answered, so never recognised: `_OTHER`.
         assert_eq!(
-            m.get("instrument_requests_total{method=POST,route=/serving,status=cancelled,tenant_id=acme}").map(String::as_str),
+            m.get("instrument_requests_total{method=POST,route=_OTHER,status=cancelled,tenant_id=acme}").map(String::as_str),
             Some("1")
         );
         assert_eq!(
-            m.get("instrument_requests_in_flight{method=POST,route=/serving,tenant_id=acme}")
+            m.get("instrument_requests_in_flight{tenant_id=acme}")
                 .map(String::as_str),
             Some("0")
         );
@@ -361,7 +363,7 @@ mod fused {
         let m = snapshot(&recorder);
         assert_eq!(
             m.get(
-                "instrument_request_errors_total{method=POST,route=/x,status=error,tenant_id=acme}"
+                "instrument_request_errors_total{method=POST,route=_OTHER,status=error,tenant_id=acme}"
             )
             .map(String::as_str),
             Some("1")
@@ -487,5 +489,222 @@ mod fused {
         );
         let id = format!("{:?}", attr(&spans[0], HTTP_REQUEST_ID));
         assert!(id.len() > 36, "a uuid: {id}");
+    }
+}
+
+/// What a client can put in a label: only targets the server recognised.
+mod labels {
+    use std::collections::BTreeSet;
+
+    use instrument_core::semconv::{OTHER, RPC_METHOD, RPC_METHOD_ORIGINAL, RPC_SERVICE};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A gRPC server that declares `pkg.Svc/A` and `pkg.Svc/B` (tonic answers anything
+    /// else `UNIMPLEMENTED`).
+    async fn declares_a_and_b(request: Request<()>) -> Result<Response<Reply>, Infallible> {
+        let code = match request.uri().path() {
+            "/pkg.Svc/A" | "/pkg.Svc/B" => 0,
+            _ => 12,
+        };
+        Ok(Response::new(Reply::grpc(code)))
+    }
+
+    /// An HTTP server with the routes `/jobs/{id}` and `/health`; anything else is 404.
+    async fn two_routes(request: Request<()>) -> Result<Response<Reply>, Infallible> {
+        let path = request.uri().path();
+        let found = path == "/health" || path.starts_with("/jobs/");
+        let mut response = Response::new(Reply::text("x"));
+        if !found {
+            *response.status_mut() = StatusCode::NOT_FOUND;
+        }
+        Ok(response)
+    }
+
+    /// The label values of `label` across every series of `metrics`.
+    fn values_of(
+        metrics: &std::collections::BTreeMap<String, String>,
+        label: &str,
+    ) -> BTreeSet<String> {
+        metrics
+            .keys()
+            .flat_map(|key| {
+                let labels = key
+                    .split_once('{')
+                    .map_or("", |(_, l)| l.trim_end_matches('}'));
+                labels
+                    .split(',')
+                    .filter_map(|pair| pair.split_once('='))
+                    .filter(|(k, _)| *k == label)
+                    .map(|(_, v)| v.to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn made_up_grpc_methods_are_other_and_real_ones_named_from_their_first_call() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        run(&recorder, async {
+            for path in [
+                "/pkg.Svc/A",
+                "/pkg.Svc/Probe1",
+                "/evil.Service7/M",
+                "/pkg.Svc/A",
+            ] {
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(declares_a_and_b);
+                let response = service
+                    .oneshot(grpc_request(path, Some("acme")))
+                    .await
+                    .unwrap();
+                drain(response.into_body()).await;
+            }
+        });
+        let spans = spans(&exporter);
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        // The first call of A started as `grpc` and was renamed when answered.
+        assert_eq!(names, ["pkg.Svc/A", "grpc", "grpc", "pkg.Svc/A"]);
+        for span in [&spans[0], &spans[3]] {
+            assert_eq!(attr_str(span, RPC_METHOD).as_deref(), Some("A"));
+            assert_eq!(attr_str(span, RPC_SERVICE).as_deref(), Some("pkg.Svc"));
+            assert_eq!(attr_str(span, RPC_METHOD_ORIGINAL), None);
+        }
+        assert_eq!(attr_str(&spans[1], RPC_METHOD).as_deref(), Some(OTHER));
+        assert_eq!(attr_str(&spans[1], RPC_SERVICE), None);
+        assert_eq!(
+            attr_str(&spans[2], RPC_METHOD_ORIGINAL).as_deref(),
+            Some("evil.Service7/M")
+        );
+        let m = snapshot(&recorder);
+        assert_eq!(
+            values_of(&m, "rpc_method"),
+            BTreeSet::from(["A".to_owned(), OTHER.to_owned()])
+        );
+        assert_eq!(
+            values_of(&m, "rpc_service"),
+            BTreeSet::from(["pkg.Svc".to_owned(), OTHER.to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_listed_method_is_named_at_once_and_an_unlisted_one_never() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .grpc_methods(["pkg.Svc/A"])
+            .build();
+        run(&recorder, async {
+            for path in ["/pkg.Svc/A", "/pkg.Svc/B", "/pkg.Svc/B"] {
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(declares_a_and_b);
+                let response = service
+                    .oneshot(grpc_request(path, Some("acme")))
+                    .await
+                    .unwrap();
+                drain(response.into_body()).await;
+            }
+        });
+        let names: Vec<String> = spans(&exporter)
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        assert_eq!(names, ["pkg.Svc/A", "grpc", "grpc"]);
+    }
+
+    #[test]
+    fn not_found_http_routes_are_other_and_the_span_has_no_route() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        run(&recorder, async {
+            for path in ["/jobs/7", "/nope-1", "/nope-2", "/health"] {
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(two_routes);
+                let response = service
+                    .oneshot(post(path, &[("x-tenant-id", "acme")]))
+                    .await
+                    .unwrap();
+                drain(response.into_body()).await;
+            }
+        });
+        let spans = spans(&exporter);
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(names, ["POST /jobs/{id}", "POST", "POST", "POST /health"]);
+        assert_eq!(attr_str(&spans[1], HTTP_ROUTE), None);
+        let m = snapshot(&recorder);
+        assert_eq!(
+            values_of(&m, "route"),
+            BTreeSet::from([
+                "/jobs/{id}".to_owned(),
+                "/health".to_owned(),
+                OTHER.to_owned()
+            ])
+        );
+    }
+
+    /// Requests for gRPC or HTTP targets, made up from arbitrary bytes.
+    fn request_strategy() -> impl Strategy<Value = (bool, String)> {
+        let segment = "[a-zA-Z0-9._~%-]{0,12}";
+        (
+            any::<bool>(),
+            prop_oneof![
+                Just("/pkg.Svc/A".to_owned()),
+                Just("/pkg.Svc/B".to_owned()),
+                Just("/jobs/42".to_owned()),
+                Just("/health".to_owned()),
+                (segment, segment).prop_map(|(a, b)| format!("/{a}/{b}")),
+                (segment, segment, segment).prop_map(|(a, b, c)| format!("/{a}.{b}/{c}")),
+            ],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// However many made-up targets, the label values are the server's targets and
+        /// `_OTHER`.
+        #[test]
+        fn no_request_sequence_adds_label_values_the_server_did_not_define(
+            requests in proptest::collection::vec(request_strategy(), 1..60)
+        ) {
+            let recorder = DebuggingRecorder::new();
+            let layer = InstrumentLayer::builder().build();
+            run(&recorder, async {
+                for (grpc, path) in &requests {
+                    let service = ServiceBuilder::new().layer(layer.clone()).service_fn(
+                        |request: Request<()>| async move {
+                            if request.headers().contains_key("content-type") {
+                                declares_a_and_b(request).await
+                            } else {
+                                two_routes(request).await
+                            }
+                        },
+                    );
+                    let request = if *grpc {
+                        grpc_request(path, Some("acme"))
+                    } else {
+                        post(path, &[("x-tenant-id", "acme")])
+                    };
+                    let response = service.oneshot(request).await.unwrap();
+                    drain(response.into_body()).await;
+                }
+            });
+            let m = snapshot(&recorder);
+            let allowed = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<BTreeSet<_>>();
+            let methods = values_of(&m, "rpc_method");
+            let services = values_of(&m, "rpc_service");
+            let routes = values_of(&m, "route");
+            prop_assert!(methods.is_subset(&allowed(&["A", "B", OTHER])), "{:?}", methods);
+            prop_assert!(services.is_subset(&allowed(&["pkg.Svc", OTHER])), "{:?}", services);
+            prop_assert!(routes.is_subset(&allowed(&["/jobs/{id}", "/health", OTHER])), "{:?}", routes);
+        }
     }
 }

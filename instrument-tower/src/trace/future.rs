@@ -205,11 +205,7 @@ where
                         }
                         Err(error) => {
                             let failure = classifier.classify_error(&error).to_string();
-                            span::end(
-                                &started.cx,
-                                &Outcome::Failed(failure),
-                                config.span.redactor(),
-                            );
+                            span::end_started(&config.span, &started, &Outcome::Failed(failure));
                             Err(error)
                         }
                     });
@@ -230,14 +226,14 @@ impl<S, Fut, L, B, C, R: Route, F> PinnedDrop for ResponseFuture<S, Fut, L, B, C
         };
         match this.state.project_replace(State::Done) {
             StateOwn::Serve { started, .. } => {
-                span::end(&started.cx, &Outcome::Cancelled, config.span.redactor());
+                span::end_started(&config.span, &started, &Outcome::Cancelled);
             }
             StateOwn::Lookup { request, .. } => {
                 // Dropped while the source was asked: the request still gets its span.
                 let (parts, _) = request.into_parts();
                 let facts = RequestFacts::read(&parts, &config.reading);
                 let (started, _) = span::start(&config.span, &facts, &parts, None);
-                span::end(&started.cx, &Outcome::Cancelled, config.span.redactor());
+                span::end_started(&config.span, &started, &Outcome::Cancelled);
             }
             StateOwn::Passed { .. } | StateOwn::Done => {}
         }

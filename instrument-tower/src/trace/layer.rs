@@ -13,6 +13,7 @@ use opentelemetry::trace::{Span, Tracer};
 use super::service::Trace;
 use super::span::SpanConfig;
 use crate::classify::DefaultClassifier;
+use crate::names::Names;
 use crate::request::{NormalizedPath, Reading};
 use crate::source::{NoSource, TraceSource};
 
@@ -181,6 +182,27 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// and the like are never recorded in clear, whatever the redaction policy says.
     pub fn record_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         self.config_mut().span.record_headers(names);
+        self
+    }
+
+    /// The gRPC methods the server declares (`package.Service/Method`, as tonic's
+    /// generated `SERVICE_NAME` and the method's name make it). Only these then name
+    /// spans and label metrics; any other is `_OTHER` (see the
+    /// [names rule](crate#what-a-client-can-put-in-a-label)). Without a list, a method
+    /// counts once the server answered it with anything but `UNIMPLEMENTED`, so a
+    /// method whose handler answers `UNIMPLEMENTED` on purpose is `_OTHER` unless listed.
+    ///
+    /// ```
+    /// use instrument_tower::trace::TraceLayer;
+    ///
+    /// let layer = TraceLayer::new().grpc_methods([
+    ///     "instrument.example.v1.WorkflowService/StartWorkflow",
+    ///     "instrument.example.v1.WorkflowService/SubmitTask",
+    /// ]);
+    /// # let _ = layer;
+    /// ```
+    pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
+        self.config_mut().span.names = Names::listed(methods.into_iter().map(Into::into));
         self
     }
 

@@ -59,7 +59,6 @@
 
 mod future;
 mod layer;
-mod names;
 mod service;
 pub(crate) mod span;
 

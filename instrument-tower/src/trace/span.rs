@@ -19,8 +19,8 @@ use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 
-use super::names::Names;
 use crate::body::{Observe, Outcome};
+use crate::names::{Looked, Names, Settled};
 use crate::protocol::grpc_code_name;
 use crate::request::{RequestFacts, TRACEPARENT, TRACESTATE};
 use crate::source::{SourceError, StoredTrace};
@@ -98,6 +98,8 @@ impl SpanConfig {
 #[derive(Debug)]
 pub(crate) struct Started {
     pub(crate) cx: Context,
+    /// What the request is for, as named when it started.
+    pub(crate) looked: Looked,
 }
 
 /// Headers never recorded in clear, whatever the redaction policy says (beside any a
@@ -124,11 +126,11 @@ pub(crate) fn start(
     found: Option<Result<Option<StoredTrace>, SourceError>>,
 ) -> (Started, Option<StoredTrace>) {
     let redactor = config.redactor();
-    let named = config
+    let looked = config
         .names
         .of(&facts.target, facts.method, parts.uri.path(), redactor);
-    let mut attributes = Vec::with_capacity(named.attributes.len() + 6);
-    attributes.extend(named.attributes.iter().cloned());
+    let mut attributes = Vec::with_capacity(looked.span_attributes().len() + 6);
+    attributes.extend(looked.span_attributes().iter().cloned());
     let wanted = &facts.headers;
     let incoming = extract(
         wanted.traceparent.all(&parts.headers, &TRACEPARENT),
@@ -177,7 +179,7 @@ pub(crate) fn start(
     };
     let tracer = config.tracer();
     let builder = tracer
-        .span_builder(named.name())
+        .span_builder(looked.span_name())
         .with_kind(SpanKind::Server)
         .with_start_time(facts.start_wall)
         .with_attributes(attributes);
@@ -189,6 +191,7 @@ pub(crate) fn start(
     (
         Started {
             cx: child_context(&parent_cx, span),
+            looked,
         },
         stored,
     )
@@ -309,6 +312,8 @@ fn hex(bytes: [u8; 16]) -> [u8; 32] {
 pub struct SpanEnd {
     cx: Context,
     redactor: Option<Redactor>,
+    names: Names,
+    looked: Looked,
 }
 
 impl SpanEnd {
@@ -316,6 +321,8 @@ impl SpanEnd {
         Self {
             cx: started.cx,
             redactor: config.redactor.clone(),
+            names: config.names.clone(),
+            looked: started.looked,
         }
     }
 }
@@ -326,13 +333,27 @@ impl Observe for SpanEnd {
             Some(redactor) => redactor,
             None => instrument_core::redact::global(),
         };
-        end(&self.cx, outcome, redactor);
+        let settled = self.names.settle(&self.looked, outcome);
+        end(&self.cx, outcome, redactor, &settled);
     }
 }
 
-/// Records how the request ended on its span and ends it.
-pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor) {
+/// Ends the span `started` with `outcome` (see [`end`]).
+pub(crate) fn end_started(config: &SpanConfig, started: &Started, outcome: &Outcome) {
+    let settled = config.names.settle(&started.looked, outcome);
+    end(&started.cx, outcome, config.redactor(), &settled);
+}
+
+/// Records how the request ended on its span (and what it was for, when only the end
+/// told) and ends it.
+pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor, settled: &Settled) {
     let span = cx.span();
+    if let Some((name, attributes)) = settled.span_update() {
+        span.update_name(name);
+        for attribute in attributes {
+            span.set_attribute(attribute.clone());
+        }
+    }
     let failure = outcome.failure().map(|text| redactor.error_text(text));
     match outcome {
         Outcome::Responded {

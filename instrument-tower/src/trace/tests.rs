@@ -315,7 +315,8 @@ async fn dropped_during_lookup_still_records_the_request() {
         .await
         .is_err());
     let span = &spans(&exporter)[0];
-    assert_eq!(span.name, "GET /workflows");
+    // Never answered, the route was never recognised: the span is named by the method.
+    assert_eq!(span.name, "GET");
     assert_eq!(attr(span, CANCELLED), Some(&true.into()));
 }
 

@@ -1,0 +1,652 @@
+//! What a request is for, as spans and metrics name it, and which targets the server
+//! recognises: a client chooses the path it sends, so only what the server answers
+//! becomes a span name or a label value.
+//!
+//! # Recognised targets
+//!
+//! A gRPC method is recognised once the server answered a call to it with anything
+//! but `UNIMPLEMENTED` (tonic's answer to a path no service declares), or, when the
+//! layer is given the list of methods ([`InstrumentBuilder::grpc_methods`]), when it is
+//! on that list. An HTTP route (from the route hook: axum's `MatchedPath`, a user
+//! function) is recognised once the server answered it with anything but 404. Until
+//! then, and for ever when it never is:
+//! - gRPC: the span is named `grpc` (the `rpc.system`), `rpc.method` is `_OTHER` and
+//!   `rpc.method_original` holds what the client sent (redacted, cut at
+//!   [`MAX_ORIGINAL_LEN`](instrument_core::semconv::MAX_ORIGINAL_LEN) bytes); the
+//!   metrics' `rpc_service` and `rpc_method` are `_OTHER`;
+//! - HTTP: the span is named `{method}` with no `http.route`; the metrics' `route` is
+//!   `_OTHER`.
+//!
+//! A call to a method not yet recognised starts its span under the `_OTHER` names and
+//! renames it when the answer recognises the method, so the first calls of each
+//! method are named right too. A method a handler answers with `UNIMPLEMENTED` on
+//! purpose stays `_OTHER` unless it is listed.
+//!
+//! So made-up methods and paths, however many, add one label value (`_OTHER`) to the
+//! metrics, and each recognised target adds one, up to [`MAX_TARGETS`] per layer (past
+//! that, `_OTHER`).
+//!
+//! # Made once
+//!
+//! A recognised target's span name and attributes are made and redacted once, kept as
+//! shared strings; a request clones them (a reference count each) and its span carries
+//! the redactor's [`vouch`](Redactor::vouch) (when a pipeline reads it), so the
+//! pipeline's redacting processor does not scan them again. Span names are
+//! `&'static str` while the program-wide allowance [`MAX_LEAKED_NAME_BYTES`] lasts
+//! (leaked once: the SDK takes a span name as `Cow<'static, str>`, so a name that is not
+//! `'static` is an allocation per span).
+//!
+//! [`InstrumentBuilder::grpc_methods`]: crate::stack::InstrumentBuilder::grpc_methods
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use instrument_core::redact::Redactor;
+use instrument_core::semconv::{
+    HTTP_REQUEST_METHOD, HTTP_ROUTE, MAX_ORIGINAL_LEN, OTHER, RPC_METHOD, RPC_METHOD_ORIGINAL,
+    RPC_SERVICE, RPC_SYSTEM,
+};
+use opentelemetry::{KeyValue, StringValue};
+
+use crate::body::Outcome;
+use crate::request::Target;
+
+/// Recognised targets a layer keeps; past that, a target is `_OTHER`.
+pub(crate) const MAX_TARGETS: usize = 512;
+
+/// Bytes of span names leaked, in the whole program, to make them `'static`.
+pub(crate) const MAX_LEAKED_NAME_BYTES: usize = 64 * 1024;
+
+static LEAKED_NAME_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// gRPC status `UNIMPLEMENTED`.
+const GRPC_UNIMPLEMENTED: u16 = 12;
+/// HTTP status `Not Found`.
+const HTTP_NOT_FOUND: u16 = 404;
+
+/// A target's names, redacted by `redactor`: as recognised, and as `_OTHER`.
+#[derive(Debug)]
+pub(crate) struct Named {
+    /// Where the target is kept once recognised.
+    key: TargetKey,
+    name: Cow<'static, str>,
+    /// The span attributes of what the request is for.
+    attributes: Vec<KeyValue>,
+    /// The metric label values: `(service, method)` or `(method, route)`.
+    labels: (Arc<str>, Arc<str>),
+    /// The span name and attributes while (or when) the target is not recognised.
+    other_name: &'static str,
+    other_attributes: Vec<KeyValue>,
+    /// Set at the end of a call to a target not recognised.
+    other_later: Vec<KeyValue>,
+    /// The redactor they went through.
+    redactor: Redactor,
+}
+
+/// How a target is kept: gRPC by path, HTTP by route and method.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TargetKey {
+    Grpc(Box<str>),
+    Http(&'static str, Box<str>),
+    /// Nothing to recognise: a gRPC path of another shape, an HTTP request without a
+    /// route.
+    None,
+}
+
+impl Named {
+    /// Names `target` (`method` is the request's method label, `path` its path),
+    /// redacted by `redactor`.
+    fn new(target: &Target<'_>, method: &'static str, path: &str, redactor: &Redactor) -> Self {
+        let clean = |key: &str, value: &str| -> StringValue {
+            Arc::<str>::from(redactor.redact_attribute(key, value).as_ref()).into()
+        };
+        let other: Arc<str> = Arc::from(OTHER);
+        match target {
+            Target::Grpc(Some((service, rpc))) => {
+                let name = format!("{service}/{rpc}");
+                let mut original = redactor
+                    .redact_attribute(RPC_METHOD_ORIGINAL, &name)
+                    .into_owned();
+                cut(&mut original, MAX_ORIGINAL_LEN);
+                let system = KeyValue::new(RPC_SYSTEM, clean(RPC_SYSTEM, "grpc"));
+                Self {
+                    key: TargetKey::Grpc(path.into()),
+                    name: leak(redactor.redact_attribute("", &name).into_owned()),
+                    attributes: vec![
+                        system.clone(),
+                        KeyValue::new(RPC_SERVICE, clean(RPC_SERVICE, service)),
+                        KeyValue::new(RPC_METHOD, clean(RPC_METHOD, rpc)),
+                    ],
+                    labels: (Arc::from(*service), Arc::from(*rpc)),
+                    other_name: "grpc",
+                    other_attributes: vec![system],
+                    other_later: vec![
+                        KeyValue::new(RPC_METHOD, OTHER),
+                        KeyValue::new(RPC_METHOD_ORIGINAL, original),
+                    ],
+                    redactor: redactor.clone(),
+                }
+            }
+            Target::Grpc(None) => {
+                let system = KeyValue::new(RPC_SYSTEM, clean(RPC_SYSTEM, "grpc"));
+                Self {
+                    key: TargetKey::None,
+                    name: Cow::Borrowed("grpc"),
+                    attributes: vec![system.clone()],
+                    labels: (other.clone(), other),
+                    other_name: "grpc",
+                    other_attributes: vec![system],
+                    other_later: vec![KeyValue::new(RPC_METHOD, OTHER)],
+                    redactor: redactor.clone(),
+                }
+            }
+            Target::Http(route) => {
+                let method_kv =
+                    KeyValue::new(HTTP_REQUEST_METHOD, clean(HTTP_REQUEST_METHOD, method));
+                let (key, name, attributes, route_label) = match route {
+                    Some(route) => (
+                        TargetKey::Http(method, route.as_ref().into()),
+                        leak(
+                            redactor
+                                .redact_attribute("", &format!("{method} {route}"))
+                                .into_owned(),
+                        ),
+                        vec![
+                            method_kv.clone(),
+                            KeyValue::new(HTTP_ROUTE, clean(HTTP_ROUTE, route)),
+                        ],
+                        Arc::from(route.as_ref()),
+                    ),
+                    None => (
+                        TargetKey::None,
+                        Cow::Borrowed(method),
+                        vec![method_kv.clone()],
+                        other,
+                    ),
+                };
+                Self {
+                    key,
+                    name,
+                    attributes,
+                    labels: (Arc::from(method), route_label),
+                    other_name: method,
+                    other_attributes: vec![method_kv],
+                    other_later: Vec::new(),
+                    redactor: redactor.clone(),
+                }
+            }
+        }
+    }
+
+    /// The span name, without an allocation when it is `'static`.
+    pub(crate) fn name(&self) -> Cow<'static, str> {
+        match &self.name {
+            Cow::Borrowed(name) => Cow::Borrowed(name),
+            Cow::Owned(name) => Cow::Owned(name.clone()),
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes on a char boundary.
+fn cut(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// `name` as `'static` while the program's allowance lasts.
+fn leak(name: String) -> Cow<'static, str> {
+    let len = name.len();
+    let fits = LEAKED_NAME_BYTES
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            (used + len <= MAX_LEAKED_NAME_BYTES).then_some(used + len)
+        })
+        .is_ok();
+    if fits {
+        Cow::Borrowed(Box::leak(name.into_boxed_str()))
+    } else {
+        Cow::Owned(name)
+    }
+}
+
+/// What a request is for, as looked up when it starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Looked {
+    pub(crate) named: Arc<Named>,
+    /// Recognised when the request started.
+    pub(crate) recognized: bool,
+    /// The request's method label.
+    method: &'static str,
+}
+
+impl Looked {
+    /// The span name to start with.
+    pub(crate) fn span_name(&self) -> Cow<'static, str> {
+        if self.recognized {
+            self.named.name()
+        } else {
+            Cow::Borrowed(self.named.other_name)
+        }
+    }
+
+    /// The span attributes to start with.
+    pub(crate) fn span_attributes(&self) -> &[KeyValue] {
+        if self.recognized {
+            &self.named.attributes
+        } else {
+            &self.named.other_attributes
+        }
+    }
+}
+
+/// How a target comes to be recognised.
+#[derive(Debug, Clone)]
+enum Recognition {
+    /// Once answered with anything but `UNIMPLEMENTED` / 404.
+    Learned,
+    /// gRPC methods only if listed (`package.Service/Method`); HTTP routes as learned.
+    Listed(Arc<HashSet<Box<str>>>),
+}
+
+/// A layer's names: recognised gRPC targets by path; HTTP targets by route, then
+/// method; targets with nothing to recognise by method.
+#[derive(Debug, Default)]
+struct Table {
+    grpc: HashMap<Box<str>, Arc<Named>, foldhash::fast::RandomState>,
+    http: HashMap<Box<str>, ByMethod, foldhash::fast::RandomState>,
+    unnamed: ByMethod,
+    len: usize,
+}
+
+/// Targets of one route (or of none), by method label.
+type ByMethod = Vec<(&'static str, Arc<Named>)>;
+
+impl Table {
+    fn get(&self, target: &Target<'_>, method: &str, path: &str) -> Option<&Arc<Named>> {
+        fn by_method<'t>(
+            list: &'t [(&'static str, Arc<Named>)],
+            method: &str,
+        ) -> Option<&'t Arc<Named>> {
+            list.iter()
+                .find(|(m, _)| *m == method)
+                .map(|(_, named)| named)
+        }
+        match target {
+            Target::Grpc(Some(_)) => self.grpc.get(path),
+            Target::Http(Some(route)) => by_method(self.http.get(route.as_ref())?, method),
+            Target::Grpc(None) | Target::Http(None) => by_method(&self.unnamed, method),
+        }
+    }
+
+    /// Keeps `named` (replacing one named by another redactor), unless the table is
+    /// full.
+    fn keep(&mut self, method: &'static str, named: &Arc<Named>) {
+        let full = self.len >= MAX_TARGETS;
+        let put = |list: &mut ByMethod| match list.iter_mut().find(|(m, _)| *m == method) {
+            Some(slot) => {
+                slot.1 = Arc::clone(named);
+                false
+            }
+            None if !full => {
+                list.push((method, Arc::clone(named)));
+                true
+            }
+            None => false,
+        };
+        let added = match &named.key {
+            TargetKey::Grpc(path) => match self.grpc.get_mut(path) {
+                Some(slot) => {
+                    *slot = Arc::clone(named);
+                    false
+                }
+                None if !full => {
+                    self.grpc.insert(path.clone(), Arc::clone(named));
+                    true
+                }
+                None => false,
+            },
+            TargetKey::Http(_, route) => match self.http.get_mut(route) {
+                Some(list) => put(list),
+                None if !full => {
+                    self.http
+                        .insert(route.clone(), vec![(method, Arc::clone(named))]);
+                    true
+                }
+                None => false,
+            },
+            TargetKey::None => put(&mut self.unnamed),
+        };
+        self.len += usize::from(added);
+    }
+}
+
+/// The names of a layer's targets and which are recognised (shared by its clones).
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    table: Arc<RwLock<Table>>,
+    recognition: Recognition,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Self {
+            table: Arc::default(),
+            recognition: Recognition::Learned,
+        }
+    }
+}
+
+impl Names {
+    /// Names that recognise only the listed gRPC methods (`package.Service/Method`,
+    /// with or without the leading `/`).
+    pub(crate) fn listed(methods: impl IntoIterator<Item = String>) -> Self {
+        let methods = methods
+            .into_iter()
+            .map(|m| m.trim_start_matches('/').into())
+            .collect();
+        Self {
+            table: Arc::default(),
+            recognition: Recognition::Listed(Arc::new(methods)),
+        }
+    }
+
+    /// What the request for `target` is (`path` is its path, `method` its method
+    /// label), named with `redactor`.
+    pub(crate) fn of(
+        &self,
+        target: &Target<'_>,
+        method: &'static str,
+        path: &str,
+        redactor: &Redactor,
+    ) -> Looked {
+        let found = self
+            .table
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target, method, path)
+            .cloned();
+        if let Some(named) = found.filter(|named| named.redactor.ptr_eq(redactor)) {
+            return Looked {
+                named,
+                recognized: true,
+                method,
+            };
+        }
+        let named = Arc::new(Named::new(target, method, path, redactor));
+        let recognized = match (&named.key, &self.recognition) {
+            // Nothing to recognise: the names are the `_OTHER` ones already.
+            (TargetKey::None, _) => true,
+            (TargetKey::Grpc(path), Recognition::Listed(methods)) => {
+                methods.contains(path.trim_start_matches('/'))
+            }
+            _ => false,
+        };
+        if recognized {
+            self.keep(method, &named);
+        }
+        Looked {
+            named,
+            recognized,
+            method,
+        }
+    }
+
+    /// What the request `looked` up ended as, learning its target when the answer
+    /// recognises it.
+    pub(crate) fn settle(&self, looked: &Looked, outcome: &Outcome) -> Settled {
+        Settled {
+            recognized: self.recognizes(looked, outcome),
+            looked: looked.clone(),
+        }
+    }
+
+    fn recognizes(&self, looked: &Looked, outcome: &Outcome) -> bool {
+        if looked.recognized {
+            return true;
+        }
+        let answered = match (&looked.named.key, outcome) {
+            (
+                TargetKey::Grpc(_),
+                Outcome::Responded {
+                    grpc: Some(code),
+                    cancelled: false,
+                    ..
+                },
+            ) => *code != GRPC_UNIMPLEMENTED,
+            (TargetKey::Http(..), Outcome::Responded { http, .. }) => *http != HTTP_NOT_FOUND,
+            _ => false,
+        };
+        let learns = match (&looked.named.key, &self.recognition) {
+            (TargetKey::Grpc(_), Recognition::Listed(_)) => false,
+            _ => answered,
+        };
+        learns && self.keep(looked.method, &looked.named)
+    }
+
+    /// Keeps `named` as recognised; `false` when the table is full.
+    fn keep(&self, method: &'static str, named: &Arc<Named>) -> bool {
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        table.keep(method, named);
+        table.get_key(&named.key, method).is_some()
+    }
+}
+
+impl Table {
+    fn get_key(&self, key: &TargetKey, method: &str) -> Option<&Arc<Named>> {
+        match key {
+            TargetKey::Grpc(path) => self.grpc.get(path),
+            TargetKey::Http(_, route) => self
+                .http
+                .get(route)?
+                .iter()
+                .find(|(m, _)| *m == method)
+                .map(|(_, n)| n),
+            TargetKey::None => self
+                .unnamed
+                .iter()
+                .find(|(m, _)| *m == method)
+                .map(|(_, n)| n),
+        }
+    }
+}
+
+/// What a request ended as: its target recognised or not.
+#[derive(Debug, Clone)]
+pub(crate) struct Settled {
+    pub(crate) looked: Looked,
+    pub(crate) recognized: bool,
+}
+
+impl Settled {
+    /// The metric label values: the target's, or `_OTHER`.
+    pub(crate) fn labels(&self) -> (&str, &str) {
+        let named = &self.looked.named;
+        if self.recognized {
+            (&named.labels.0, &named.labels.1)
+        } else {
+            match named.key {
+                TargetKey::Grpc(_) => (OTHER, OTHER),
+                _ => (&named.labels.0, OTHER),
+            }
+        }
+    }
+
+    /// What the span, started under the `_OTHER` names, still needs: the target's
+    /// name and attributes when the answer recognised it, else the `_OTHER` ones set
+    /// at the end.
+    pub(crate) fn span_update(&self) -> Option<(Cow<'static, str>, &[KeyValue])> {
+        let named = &self.looked.named;
+        match (self.looked.recognized, self.recognized) {
+            (true, _) => None,
+            (false, true) => Some((
+                named.name(),
+                &named.attributes[named.other_attributes.len()..],
+            )),
+            (false, false) => Some((Cow::Borrowed(named.other_name), &named.other_later)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(value: &opentelemetry::Value) -> String {
+        value.as_str().into_owned()
+    }
+
+    fn grpc() -> Target<'static> {
+        Target::Grpc(Some(("pkg.Svc", "Do")))
+    }
+
+    fn answered(grpc: u16) -> Outcome {
+        Outcome::Responded {
+            http: 200,
+            grpc: Some(grpc),
+            cancelled: false,
+            body_failed: false,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn a_grpc_method_is_recognised_once_answered_and_then_shared() {
+        let names = Names::default();
+        let redactor = Redactor::default();
+        let first = names.of(&grpc(), "POST", "/pkg.Svc/Do", &redactor);
+        assert!(!first.recognized);
+        assert_eq!(first.span_name(), "grpc");
+        assert!(names.settle(&first, &answered(0)).recognized);
+        let again = names.of(&grpc(), "POST", "/pkg.Svc/Do", &redactor);
+        assert!(again.recognized);
+        assert!(Arc::ptr_eq(&first.named, &again.named));
+        assert_eq!(again.span_name(), "pkg.Svc/Do");
+        let values: Vec<String> = again
+            .span_attributes()
+            .iter()
+            .map(|kv| text(&kv.value))
+            .collect();
+        assert_eq!(values, ["grpc", "pkg.Svc", "Do"]);
+    }
+
+    #[test]
+    fn unimplemented_methods_stay_other_and_are_not_kept() {
+        let names = Names::default();
+        let redactor = Redactor::default();
+        for i in 0..(MAX_TARGETS + 100) {
+            let method = format!("Probe{i}");
+            let path = format!("/pkg.Svc/{method}");
+            let target = Target::Grpc(Some(("pkg.Svc", &method)));
+            let looked = names.of(&target, "POST", &path, &redactor);
+            let settled = names.settle(&looked, &answered(12));
+            assert!(!settled.recognized);
+            assert_eq!(settled.labels(), (OTHER, OTHER));
+            let (name, later) = settled.span_update().unwrap();
+            assert_eq!(name, "grpc");
+            assert_eq!(text(&later[0].value), OTHER);
+            assert_eq!(text(&later[1].value), format!("pkg.Svc/{method}"));
+        }
+        assert_eq!(names.table.read().unwrap().len, 0);
+        // A real method is still learned after the flood.
+        let looked = names.of(&grpc(), "POST", "/pkg.Svc/Do", &redactor);
+        assert!(names.settle(&looked, &answered(5)).recognized);
+    }
+
+    #[test]
+    fn listed_methods_only_are_recognised() {
+        let names = Names::listed(["/pkg.Svc/Do".to_owned()]);
+        let redactor = Redactor::default();
+        assert!(
+            names
+                .of(&grpc(), "POST", "/pkg.Svc/Do", &redactor)
+                .recognized
+        );
+        let other = Target::Grpc(Some(("pkg.Svc", "Other")));
+        let looked = names.of(&other, "POST", "/pkg.Svc/Other", &redactor);
+        assert!(!looked.recognized);
+        assert!(!names.settle(&looked, &answered(0)).recognized);
+    }
+
+    #[test]
+    fn an_http_route_is_recognised_unless_not_found_and_names_are_redacted() {
+        let names = Names::default();
+        let redactor = Redactor::default();
+        let target = Target::Http(Some("/users/bob@example.com".into()));
+        let looked = names.of(&target, "GET", "/users/bob@example.com", &redactor);
+        assert_eq!(looked.span_name(), "GET");
+        let not_found = Outcome::Responded {
+            http: 404,
+            grpc: None,
+            cancelled: false,
+            body_failed: false,
+            failure: None,
+        };
+        let settled = names.settle(&looked, &not_found);
+        assert!(!settled.recognized);
+        assert_eq!(settled.labels(), ("GET", OTHER));
+        let ok = Outcome::Responded {
+            http: 200,
+            grpc: None,
+            cancelled: false,
+            body_failed: false,
+            failure: None,
+        };
+        assert!(names.settle(&looked, &ok).recognized);
+        let again = names.of(&target, "GET", "/users/bob@example.com", &redactor);
+        assert!(again.recognized);
+        assert_eq!(again.span_name(), "GET /users/[REDACTED]");
+        // Another redactor names it again.
+        let other = Redactor::default();
+        assert!(
+            !names
+                .of(&target, "GET", "/users/bob@example.com", &other)
+                .recognized
+        );
+    }
+
+    #[test]
+    fn no_route_is_named_by_method_alone() {
+        let names = Names::default();
+        let looked = names.of(
+            &Target::Http(None),
+            "POST",
+            "/anything",
+            &Redactor::default(),
+        );
+        assert!(looked.recognized);
+        assert_eq!(looked.span_name(), "POST");
+        let settled = Names::default().settle(&looked, &Outcome::Cancelled);
+        assert_eq!(settled.labels(), ("POST", OTHER));
+    }
+
+    #[test]
+    fn the_original_method_is_cut() {
+        let long = "M".repeat(1000);
+        let target = Target::Grpc(Some(("pkg.Svc", &long)));
+        let names = Names::default();
+        let looked = names.of(&target, "POST", "/x", &Redactor::default());
+        let settled = names.settle(&looked, &Outcome::Cancelled);
+        let (_, later) = settled.span_update().unwrap();
+        assert_eq!(text(&later[1].value).len(), MAX_ORIGINAL_LEN);
+    }
+
+    #[test]
+    fn recognised_targets_are_bounded() {
+        let names = Names::default();
+        let redactor = Redactor::default();
+        for i in 0..MAX_TARGETS + 50 {
+            let method = format!("M{i}");
+            let target = Target::Grpc(Some(("pkg.Svc", &method)));
+            let looked = names.of(&target, "POST", &format!("/pkg.Svc/{method}"), &redactor);
+            let kept = names.settle(&looked, &answered(0)).recognized;
+            assert_eq!(kept, i < MAX_TARGETS, "{i}");
+        }
+        assert_eq!(names.table.read().unwrap().len, MAX_TARGETS);
+    }
+}
