@@ -189,6 +189,8 @@ pub struct Handler {
 pub enum Wrap {
     Plain,
     WorkflowSpan,
+    /// Under an unsampled caller, `parentbased_traceidratio` 0.01: the call at 1 %.
+    WorkflowSpanSampledOut,
     TracingInstrument,
 }
 
@@ -205,6 +207,21 @@ fn handler(wrap: Wrap) -> &'static mut Handler {
                     .expect("recorder");
             let recorder = lasting(recorder);
             Box::new(move |task| {
+                metrics::with_local_recorder(recorder, || {
+                    rt.block_on(with_workflow_span(task)).unwrap_or(0)
+                })
+            })
+        }
+        Wrap::WorkflowSpanSampledOut => {
+            let provider = instrument_provider(Sampler::TraceIdRatioBased(0.01));
+            opentelemetry::global::set_tracer_provider(provider);
+            let (recorder, _handle) =
+                prometheus_recorder(LabelGuard::default(), &MetricNames::default())
+                    .expect("recorder");
+            let recorder = lasting(recorder);
+            let caller = instrument::context::restore(Some(INCOMING_UNSAMPLED)).to_context();
+            Box::new(move |task| {
+                let _caller = caller.clone().attach();
                 metrics::with_local_recorder(recorder, || {
                     rt.block_on(with_workflow_span(task)).unwrap_or(0)
                 })
@@ -233,6 +250,7 @@ fn handler(wrap: Wrap) -> &'static mut Handler {
 #[library_benchmark]
 #[bench::plain(setup = handler, args = (Wrap::Plain))]
 #[bench::workflow_span(setup = handler, args = (Wrap::WorkflowSpan))]
+#[bench::workflow_span_sampled_out(setup = handler, args = (Wrap::WorkflowSpanSampledOut))]
 #[bench::tracing_instrument_otel(setup = handler, args = (Wrap::TracingInstrument))]
 fn handler_call(handler: &'static mut Handler) -> usize {
     black_box((handler.call)(&handler.task))

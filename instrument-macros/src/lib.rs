@@ -355,10 +355,9 @@ fn instrument(args: &Args, kind: &str, tenant: &Expr, function: Function) -> Tok
         let __instrument_call = #p::Call::start(
             &#site_ident,
             #tenant_arg,
-            #id_arg,
             #parent_arg,
             #started_arg,
-            [#(#fields),*],
+            || (#id_arg, [#(#fields),*]),
         );
     };
     let classify = quote! {

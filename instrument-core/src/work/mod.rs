@@ -9,15 +9,19 @@
 //! // async fn complete(req: Request) -> Result<(), Error> { body }
 //! async fn complete(req: Request) -> Result<(), Error> {
 //!     static SITE: Site = Site::new("task", "task.complete");
-//!     let call = Call::start(&SITE, tenant(&(req.tenant)), field("task.id", &(req.task_id)),
-//!                            Parent::Current, None, []);
+//!     let call = Call::start(&SITE, tenant(&(req.tenant)), Parent::Current, None,
+//!                            || (field("task.id", &(req.task_id)), []));
 //!     call.run_async(async move { body }, |ret| (&Classify(ret)).__instrument_outcome()).await
 //! }
 //! ```
 //!
 //! [`Call::start`] starts the handler span (its parent restored from a stored
 //! `traceparent` when one is given, `tenant.id`, the id and the fields as attributes,
-//! the tenant in its context) and counts the call as started. The body runs with that
+//! the tenant in its context) and counts the call as started. The id and the fields
+//! are made only for a span that is recorded: under a sampled parent before the span
+//! starts (the sampler sees them), otherwise once the sampler chose to record it, so a
+//! call sampled out (99 in 100 at 1 %) captures and redacts nothing it would throw
+//! away. The body runs with that
 //! context current ([`Call::run_sync`], [`Call::run_async`], every poll). The call ends
 //! in exactly one [`Ending`]: completed, failed (`Err`, `None`, or a panic, which then
 //! continues) or cancelled (dropped before it finished). Then the handler span ends and
@@ -38,7 +42,7 @@
 //! use instrument_core::work::{Call, Outcome, Parent, Site, tenant};
 //!
 //! static SITE: Site = Site::new("task", "task.reconcile");
-//! let call = Call::start(&SITE, tenant("acme"), None, Parent::Current, None, []);
+//! let call = Call::start(&SITE, tenant("acme"), Parent::Current, None, || (None, []));
 //! let sum = call.run_sync(|| 40 + 2, |_| Outcome::Completed);
 //! assert_eq!(sum, 42);
 //! ```
@@ -175,19 +179,19 @@ struct State {
 }
 
 impl Call {
-    /// Starts the handler span (parent from `parent`, attributes `tenant.id`, the id,
-    /// `fields`) with the global tracer provider, and counts the call as started.
+    /// Starts the handler span (parent from `parent`, attributes `tenant.id` and what
+    /// `attributes` makes: the id and the fields, made only for a recorded span) with
+    /// the global tracer provider, and counts the call as started.
     pub fn start<const N: usize>(
         site: &'static Site,
         tenant: Option<TenantId>,
-        id: Option<KeyValue>,
         parent: Parent<'_>,
         started_at: Option<SystemTime>,
-        fields: [Option<KeyValue>; N],
+        attributes: impl FnOnce() -> (Option<KeyValue>, [Option<KeyValue>; N]),
     ) -> Self {
         let tracer = opentelemetry::global::tracer_provider()
             .tracer_with_scope(semconv::scope(semconv::SCOPE));
-        Self::start_with(tracer, site, tenant, id, parent, started_at, fields)
+        Self::start_with(tracer, site, tenant, parent, started_at, attributes)
     }
 
     /// [`Call::start`] with `tracer` instead of the global provider's.
@@ -195,10 +199,9 @@ impl Call {
         tracer: BoxedTracer,
         site: &'static Site,
         tenant: Option<TenantId>,
-        id: Option<KeyValue>,
         parent: Parent<'_>,
         started_at: Option<SystemTime>,
-        fields: [Option<KeyValue>; N],
+        attributes: impl FnOnce() -> (Option<KeyValue>, [Option<KeyValue>; N]),
     ) -> Self {
         let base = Context::current();
         let parent_cx = match parent {
@@ -209,17 +212,32 @@ impl Call {
             Some(tenant) => with_tenant(&parent_cx, tenant.clone()),
             None => parent_cx,
         };
-        let mut attributes = Vec::with_capacity(2 + N);
-        if let Some(tenant) = &tenant {
-            attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
+        let make = |id: &mut Option<KeyValue>| {
+            let (made_id, fields) = attributes();
+            let mut attributes = Vec::with_capacity(2 + N);
+            if let Some(tenant) = &tenant {
+                attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
+            }
+            attributes.extend(made_id.clone());
+            attributes.extend(fields.into_iter().flatten());
+            *id = made_id;
+            attributes
+        };
+        // Under a sampled parent the span is almost surely recorded: its attributes
+        // go to the sampler. Otherwise they are made once the sampler chose to record.
+        let likely_recorded = parent_cx.span().span_context().is_sampled();
+        let mut id = None;
+        let mut builder = tracer.span_builder(site.name).with_kind(SpanKind::Internal);
+        let mut later = None;
+        if likely_recorded {
+            builder = builder.with_attributes(make(&mut id));
+        } else {
+            later = Some(make);
         }
-        attributes.extend(id.clone());
-        attributes.extend(fields.into_iter().flatten());
-        let span = tracer
-            .span_builder(site.name)
-            .with_kind(SpanKind::Internal)
-            .with_attributes(attributes)
-            .start_with_context(&tracer, &parent_cx);
+        let mut span = builder.start_with_context(&tracer, &parent_cx);
+        if let Some(make) = later.filter(|_| opentelemetry::trace::Span::is_recording(&span)) {
+            opentelemetry::trace::Span::set_attributes(&mut span, make(&mut id));
+        }
         let cx = child_context(&parent_cx, span);
         // A sibling of the handler span when there is a parent to share; its child
         // when the handler span is a root.
@@ -342,40 +360,54 @@ impl State {
         let error = error.map(|text| redact::global().error_text(&text));
         let execution = self.started.elapsed();
         let handler = self.cx.span();
+        let recorded = handler.is_recording();
         if let Some(error) = &error {
             handler.set_status(Status::error(error.clone()));
         }
         handler.end();
+        let (counter, duration) = self.handles.ended(self.site, ending);
+        counter.increment(1);
+        duration.record(execution.as_secs_f64());
 
-        let mut attributes = Vec::with_capacity(5);
-        if let Some(tenant) = self.handles.tenant() {
-            attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
-        }
-        attributes.extend(self.id);
-        attributes.push(KeyValue::new(EXECUTION_DURATION_MS, millis(execution)));
+        // The completion span shares the handler span's trace and sampler: when the
+        // handler span was not recorded, its attributes are made only if it is.
         let now = SystemTime::now();
-        if let Some(started_at) = self.started_at {
-            let total = now.duration_since(started_at).unwrap_or_default();
-            attributes.push(KeyValue::new(TOTAL_DURATION_MS, millis(total)));
-        }
-        if let Some(error) = &error {
-            attributes.push(KeyValue::new(ERROR, error.clone()));
-        }
+        let make = || {
+            let mut attributes = Vec::with_capacity(5);
+            if let Some(tenant) = self.handles.tenant() {
+                attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
+            }
+            attributes.extend(self.id);
+            attributes.push(KeyValue::new(EXECUTION_DURATION_MS, millis(execution)));
+            if let Some(started_at) = self.started_at {
+                let total = now.duration_since(started_at).unwrap_or_default();
+                attributes.push(KeyValue::new(TOTAL_DURATION_MS, millis(total)));
+            }
+            if let Some(error) = &error {
+                attributes.push(KeyValue::new(ERROR, error.clone()));
+            }
+            attributes
+        };
         let tracer = &self.tracer;
-        let mut completion = tracer
+        let mut builder = tracer
             .span_builder(self.site.metrics.span_name(self.site, ending))
             .with_kind(SpanKind::Internal)
-            .with_start_time(self.started_at.unwrap_or(self.started_wall))
-            .with_attributes(attributes)
-            .start_with_context(tracer, &self.completion_parent);
+            .with_start_time(self.started_at.unwrap_or(self.started_wall));
+        let mut later = None;
+        if recorded {
+            builder = builder.with_attributes(make());
+        } else {
+            later = Some(make);
+        }
+        let mut completion = builder.start_with_context(tracer, &self.completion_parent);
+        if let Some(make) = later.filter(|_| opentelemetry::trace::Span::is_recording(&completion))
+        {
+            opentelemetry::trace::Span::set_attributes(&mut completion, make());
+        }
         if let Some(error) = error {
             opentelemetry::trace::Span::set_status(&mut completion, Status::error(error));
         }
         opentelemetry::trace::Span::end_with_timestamp(&mut completion, now);
-
-        let (counter, duration) = self.handles.ended(self.site, ending);
-        counter.increment(1);
-        duration.record(execution.as_secs_f64());
     }
 }
 

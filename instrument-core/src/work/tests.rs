@@ -67,15 +67,9 @@ fn attr(span: &SpanData, key: &str) -> Option<Value> {
 }
 
 fn start(tracer: BoxedTracer, site: &'static Site, parent: Parent<'_>) -> Call {
-    Call::start_with(
-        tracer,
-        site,
-        tenant("acme"),
-        field("task.id", "task-1"),
-        parent,
-        None,
-        [field("task.queue", "main")],
-    )
+    Call::start_with(tracer, site, tenant("acme"), parent, None, || {
+        (field("task.id", "task-1"), [field("task.queue", "main")])
+    })
 }
 
 #[test]
@@ -261,10 +255,9 @@ fn started_at_gives_the_total_duration_and_the_completion_start() {
             tracer,
             &SITE,
             tenant("acme"),
-            None,
             Parent::Current,
             Some(started_at),
-            [],
+            || (None, []),
         )
         .run_sync(|| (), |_| Outcome::Completed)
     });
@@ -286,10 +279,9 @@ fn an_invalid_tenant_is_unknown_in_metrics_and_absent_from_spans() {
             tracer,
             &SITE,
             tenant("bad tenant!"),
-            None,
             Parent::Current,
             None,
-            [],
+            || (None, []),
         )
         .run_sync(|| (), |_| Outcome::Completed)
     });
@@ -310,5 +302,64 @@ fn endings_name_their_label_span_and_position() {
     assert_eq!(
         Ending::ALL.map(Ending::label),
         ["completed", "failed", "cancelled"]
+    );
+}
+
+/// A call sampled out (parent-based sampling under an unsampled stored parent): its
+/// metrics count, its body runs with the tenant and the trace in its context, and the
+/// id and fields, which only spans would carry, are never made.
+#[test]
+fn a_call_sampled_out_counts_its_metrics_and_makes_no_attribute() {
+    static SITE: Site = Site::new("task", "task.sampled_out");
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+            opentelemetry_sdk::trace::Sampler::AlwaysOn,
+        )))
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = BoxedTracer::new(Box::new(provider.tracer("test")));
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let made = std::cell::Cell::new(false);
+    let ((tenant, trace), metrics) = with_metrics(|| {
+        Call::start_with(
+            tracer,
+            &SITE,
+            tenant("acme"),
+            Parent::Stored(Some(unsampled)),
+            None,
+            || {
+                made.set(true);
+                (field("task.id", "task-9"), [field("task.queue", "main")])
+            },
+        )
+        .run_sync(
+            || {
+                let trace = Context::map_current(|cx| cx.span().span_context().trace_id());
+                (current_tenant(), trace)
+            },
+            |_| Outcome::Completed,
+        )
+    });
+    assert!(
+        !made.get(),
+        "the id and fields were made for a span nobody records"
+    );
+    assert_eq!(
+        tenant.map(|t| t.as_str().to_owned()).as_deref(),
+        Some("acme")
+    );
+    assert_eq!(
+        trace,
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+    );
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+    assert_eq!(
+        metrics.get("instrument_tasks_started_total{name=task.sampled_out,tenant_id=acme}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        metrics.get("instrument_tasks_completed_total{name=task.sampled_out,tenant_id=acme}"),
+        Some(&1.0)
     );
 }

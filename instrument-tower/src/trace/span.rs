@@ -16,13 +16,13 @@ use instrument_core::semconv::{
 };
 use instrument_core::tenant::with_tenant;
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 
 use crate::body::{Observe, Outcome};
 use crate::names::{Looked, Names, Settled};
 use crate::protocol::grpc_code_name;
-use crate::request::{RequestFacts, TRACEPARENT, TRACESTATE};
+use crate::request::{RequestFacts, Wanted, TRACEPARENT, TRACESTATE};
 use crate::source::{SourceError, StoredTrace};
 
 /// How server spans are made: the trace stage's configuration.
@@ -129,21 +129,80 @@ pub(crate) fn start(
     let looked = config
         .names
         .of(&facts.target, facts.method, parts.uri.path(), redactor);
-    let mut attributes = Vec::with_capacity(looked.span_attributes().len() + 6);
-    attributes.extend(looked.span_attributes().iter().cloned());
     let wanted = &facts.headers;
     let incoming = extract(
         wanted.traceparent.all(&parts.headers, &TRACEPARENT),
         wanted.tracestate.all(&parts.headers, &TRACESTATE),
     );
+    // Why a parent was not used: rare, so no allocation unless there is one.
+    let mut notes = Vec::new();
     if let Incoming::Invalid(e) = &incoming {
-        attributes.push(clean(redactor, INCOMING_PARENT_INVALID, &e.to_string()));
+        notes.push(clean(redactor, INCOMING_PARENT_INVALID, &e.to_string()));
     }
-    let (stored_parent, stored) = stored_parent(config, facts, found, &mut attributes);
+    let (stored_parent, stored) = stored_parent(config, facts, found, &mut notes);
     let choice = config
         .policy
         .choose(stored_parent.as_ref(), incoming.span_context());
 
+    // Under a sampled parent the span is almost surely recorded (parent-based
+    // sampling), and its attributes go to the sampler with it. Otherwise (no parent, or
+    // an unsampled one: at 1 % sampling, 99 requests in 100) they are made only once
+    // the sampler chose to record the span: nothing is built for a span nobody sees.
+    let likely_recorded = choice.parent.as_ref().is_some_and(|sc| sc.is_sampled());
+    let base = Context::current();
+    let parent_cx = match choice.parent {
+        // The caller's parent: its whole tracestate goes on with it.
+        Some(sc) if incoming.span_context() == Some(&sc) => incoming.apply_to(&base),
+        Some(sc) => base.with_remote_span_context(sc),
+        None => base,
+    };
+    let parent_cx = match &facts.tenant {
+        Ok(tenant) => with_tenant(&parent_cx, tenant.clone()),
+        Err(_) => parent_cx,
+    };
+    let attributes = || span_attributes(config, redactor, &looked, notes, parts, wanted);
+    let tracer = config.tracer();
+    let mut builder = tracer
+        .span_builder(looked.span_name())
+        .with_kind(SpanKind::Server)
+        .with_start_time(facts.start_wall);
+    if let Some(link) = choice.link {
+        builder = builder.with_links(vec![Link::with_context(link)]);
+    }
+    let mut later = None;
+    if likely_recorded {
+        builder = builder.with_attributes(attributes());
+    } else {
+        later = Some(attributes);
+    }
+    let mut span = tracer.build_with_context(builder, &parent_cx);
+    if let Some(attributes) = later.filter(|_| span.is_recording()) {
+        span.set_attributes(attributes());
+    }
+    (
+        Started {
+            cx: child_context(&parent_cx, span),
+            looked,
+        },
+        stored,
+    )
+}
+
+/// The attributes a server span starts with: what the request is for, why a parent was
+/// not used (`notes`), the recorded headers and the request id, then the redactor's
+/// vouch for all of them.
+fn span_attributes(
+    config: &SpanConfig,
+    redactor: &Redactor,
+    looked: &Looked,
+    notes: Vec<KeyValue>,
+    parts: &Parts,
+    wanted: &Wanted<'_>,
+) -> Vec<KeyValue> {
+    // Room for the processors' and the end's attributes too (tenant, status, ...).
+    let mut attributes = Vec::with_capacity(looked.span_attributes().len() + notes.len() + 6);
+    attributes.extend(looked.span_attributes().iter().cloned());
+    attributes.extend(notes);
     for (name, key) in &config.headers {
         let values: Vec<StringValue> = parts
             .headers
@@ -165,36 +224,7 @@ pub(crate) fn start(
     }
     // Everything so far went through the redactor: the export need not scan it again.
     attributes.extend(redactor.vouch());
-
-    let base = Context::current();
-    let parent_cx = match choice.parent {
-        // The caller's parent: its whole tracestate goes on with it.
-        Some(sc) if incoming.span_context() == Some(&sc) => incoming.apply_to(&base),
-        Some(sc) => base.with_remote_span_context(sc),
-        None => base,
-    };
-    let parent_cx = match &facts.tenant {
-        Ok(tenant) => with_tenant(&parent_cx, tenant.clone()),
-        Err(_) => parent_cx,
-    };
-    let tracer = config.tracer();
-    let builder = tracer
-        .span_builder(looked.span_name())
-        .with_kind(SpanKind::Server)
-        .with_start_time(facts.start_wall)
-        .with_attributes(attributes);
-    let builder = match choice.link {
-        Some(link) => builder.with_links(vec![Link::with_context(link)]),
-        None => builder,
-    };
-    let span = tracer.build_with_context(builder, &parent_cx);
-    (
-        Started {
-            cx: child_context(&parent_cx, span),
-            looked,
-        },
-        stored,
-    )
+    attributes
 }
 
 /// The stored parent to use, and the stored trace found (never another tenant's
@@ -338,6 +368,11 @@ impl Observe for SpanEnd {
     }
 }
 
+/// Whether `cx`'s span records (a span the sampler dropped takes nothing but its end).
+fn recording(cx: &Context) -> bool {
+    cx.span().is_recording()
+}
+
 /// Ends the span `started` with `outcome` (see [`end`]).
 pub(crate) fn end_started(config: &SpanConfig, started: &Started, outcome: &Outcome) {
     let settled = config.names.settle(&started.looked, outcome);
@@ -348,6 +383,10 @@ pub(crate) fn end_started(config: &SpanConfig, started: &Started, outcome: &Outc
 /// told) and ends it.
 pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor, settled: &Settled) {
     let span = cx.span();
+    if !recording(cx) {
+        span.end();
+        return;
+    }
     if let Some((name, attributes)) = settled.span_update() {
         span.update_name(name);
         for attribute in attributes {
