@@ -71,9 +71,13 @@ pub fn prometheus_recorder(
     guard: LabelGuard,
     names: &MetricNames,
 ) -> Result<(GuardedRecorder<PrometheusRecorder>, PrometheusHandle), MetricsError> {
+    // The exporter tries its matchers in its own order (full names, then prefixes,
+    // then suffixes, each alphabetically), not in the order they are set: the request
+    // histogram is matched by its full name, so the work histograms' suffix rule
+    // (`_duration_seconds`, which it also ends with) cannot give it day-long buckets.
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(
-            Matcher::Suffix("_request_duration_seconds".into()),
+            Matcher::Full(names.request_duration()),
             REQUEST_DURATION_BUCKETS,
         )
         .and_then(|b| {
@@ -207,6 +211,44 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `le` bounds of `metric`'s buckets in `exposition`.
+    fn bounds(exposition: &str, metric: &str) -> Vec<String> {
+        let prefix = format!("{metric}_bucket{{");
+        let mut bounds: Vec<String> = exposition
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next().map(str::to_owned))
+            .collect();
+        bounds.dedup();
+        bounds
+    }
+
+    #[test]
+    fn request_histograms_get_request_buckets_and_work_histograms_work_buckets() {
+        for names in [MetricNames::default(), MetricNames::new("flows").unwrap()] {
+            let (recorder, handle) = prometheus_recorder(LabelGuard::default(), &names).unwrap();
+            metrics::with_local_recorder(&recorder, || {
+                metrics::histogram!(names.request_duration(), "route" => "/x").record(0.002);
+                metrics::histogram!(names.tasks().duration, "tenant_id" => "a").record(0.5);
+            });
+            let exposition = handle.render();
+            let expected = |buckets: &[f64]| {
+                let mut v: Vec<String> = buckets.iter().map(f64::to_string).collect();
+                v.push("+Inf".to_owned());
+                v
+            };
+            assert_eq!(
+                bounds(&exposition, &names.request_duration()),
+                expected(REQUEST_DURATION_BUCKETS),
+                "{exposition}"
+            );
+            assert_eq!(
+                bounds(&exposition, &names.tasks().duration),
+                expected(WORK_DURATION_BUCKETS)
+            );
+        }
+    }
 
     #[test]
     fn token_comparison() {
