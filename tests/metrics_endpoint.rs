@@ -140,3 +140,95 @@ async fn metrics_endpoint_is_protected_capped_redacted_and_valid_for_promtool() 
         "{logged}"
     );
 }
+
+/// 500 clients that send their headers one byte a second: a normal scrape still
+/// answers at once, and every slow connection is closed within the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_neither_block_a_scrape_nor_stay_connected() {
+    use instrument::pipeline::{serve_metrics_with, MetricsLimits, MetricsService};
+    use std::time::{Duration, Instant};
+
+    let (_recorder, handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut limits = MetricsLimits::default();
+    limits.header_read_timeout = Duration::from_secs(2);
+    let service = MetricsService::new(handle, "/metrics", Some(TOKEN.into()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_metrics_with(listener, service, limits, async {
+        let _ = stopped.await;
+    }));
+
+    let opened = Instant::now();
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..500 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.spawn(async move {
+            // One byte a second until the server hangs up; how long that took.
+            for byte in b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n".iter().cycle() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                let mut buf = [0u8; 256];
+                match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+                    Ok(Ok(0) | Err(_)) => break,
+                    Ok(Ok(_)) | Err(_) => {}
+                }
+            }
+        });
+    }
+
+    // A scrape among them answers at once.
+    let started = Instant::now();
+    let (status, body) = tokio::time::timeout(
+        Duration::from_secs(1),
+        http(addr, &get("/metrics", Some(&format!("Bearer {TOKEN}")))),
+    )
+    .await
+    .expect("a scrape answers while slow clients are connected");
+    assert_eq!(status, 200, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // Every slow connection is closed within the header timeout (and a margin).
+    let closed = tokio::time::timeout(Duration::from_secs(6), async {
+        while let Some(done) = slow.join_next().await {
+            done.unwrap();
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "slow connections still open after {:?}", opened.elapsed());
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+/// A request head larger than the limit is refused, and the server goes on serving.
+#[tokio::test]
+async fn an_oversized_request_head_is_refused() {
+    let (_recorder, handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_metrics(listener, handle, "/metrics", None, async {
+        let _ = stopped.await;
+    }));
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(huge.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.is_empty() || response.starts_with("HTTP/1.1 431"),
+        "{response}"
+    );
+    let (status, _) = http(addr, &get("/metrics", None)).await;
+    assert_eq!(status, 200);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

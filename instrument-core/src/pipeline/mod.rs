@@ -60,8 +60,8 @@ pub use logs::JsonLogLayer;
 pub use memory::MemoryExporter;
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
-    install_prometheus, prometheus_recorder, serve_metrics, MetricsError, DEFAULT_METRICS_ADDR,
-    DEFAULT_METRICS_PATH,
+    install_prometheus, prometheus_recorder, serve_metrics, serve_metrics_with, MetricsError,
+    MetricsLimits, MetricsService, DEFAULT_METRICS_ADDR, DEFAULT_METRICS_PATH,
 };
 pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -12,6 +13,7 @@ use hyper::{header, Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
 
 use crate::cardinality::{GuardedRecorder, LabelGuard};
@@ -111,11 +113,42 @@ pub fn install_prometheus(
     Ok(handle)
 }
 
-/// The `/metrics` endpoint: serves `handle` on `listener` until `shutdown` completes.
+/// How the `/metrics` server protects itself from clients that misbehave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsLimits {
+    /// A connection that has not sent a whole request head within this time (a slow
+    /// client, or a kept-alive connection gone quiet) is closed. Default 5 s.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    /// Default 1,024.
+    pub max_connections: usize,
+    /// Longest request head (request line and headers), in bytes; a longer one is
+    /// refused with 431. Default 8 KiB (hyper's smallest buffer).
+    pub max_head_bytes: usize,
+    /// A connection is closed after this long, whatever it does. Default 5 minutes.
+    pub max_connection_age: Duration,
+}
+
+impl Default for MetricsLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            max_head_bytes: 8 * 1024,
+            max_connection_age: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The `/metrics` endpoint: serves `handle` on `listener` until `shutdown` completes,
+/// within the default [`MetricsLimits`].
 ///
-/// Only `GET` and `HEAD` of `path` are answered. With a `bearer_token`, a request
-/// without `Authorization: Bearer <token>` gets 401; the rejected token is never
-/// logged. Seed 004 requires the endpoint to be protected in production.
+/// Only `GET` and `HEAD` of `path` are answered, over HTTP/1.1. With a `bearer_token`,
+/// a request without `Authorization: Bearer <token>` gets 401 (compared in constant
+/// time); the rejected token is never logged. Seed 004 requires the endpoint to be
+/// protected in production. Behind a router and authentication of your own, mount
+/// [`MetricsService`] instead.
 ///
 /// ```no_run
 /// # async fn run(handle: metrics_exporter_prometheus::PrometheusHandle) -> std::io::Result<()> {
@@ -132,28 +165,125 @@ pub async fn serve_metrics(
     bearer_token: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let endpoint = Arc::new(Endpoint {
-        handle,
-        path: path.to_owned(),
-        expected: bearer_token.map(|t| format!("Bearer {t}").into_bytes()),
-    });
+    let service = MetricsService::new(handle, path, bearer_token);
+    serve_metrics_with(listener, service, MetricsLimits::default(), shutdown).await
+}
+
+/// [`serve_metrics`] with `service` and `limits` of your choosing.
+pub async fn serve_metrics_with(
+    listener: TcpListener,
+    service: MetricsService,
+    limits: MetricsLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer): (_, SocketAddr) = tokio::select! {
-            accepted = listener.accept() => accepted?,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait, do not stop serving.
+                Err(e) if is_transient(&e) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
             () = &mut shutdown => return Ok(()),
         };
-        let endpoint = Arc::clone(&endpoint);
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Full: this connection is closed at once (dropped).
+            continue;
+        };
+        let service = service.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let endpoint = Arc::clone(&endpoint);
-                async move { Ok::<_, Infallible>(endpoint.answer(&request)) }
+            let _slot = slot;
+            let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let response = service.answer(&request);
+                async move { Ok::<_, Infallible>(response) }
             });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_head_bytes.max(8192))
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), hyper_service);
             // A client that misbehaves only loses its own connection.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            let _ = tokio::time::timeout(limits.max_connection_age, connection).await;
         });
+    }
+}
+
+/// An accept error after which the listener still works.
+fn is_transient(e: &std::io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::PermissionDenied
+    )
+}
+
+/// The `/metrics` endpoint as a tower `Service` (any request body), to mount behind a
+/// router and authentication of your own: `GET` / `HEAD` of its path render the
+/// exposition; with a bearer token, requests without it get 401 (compared in constant
+/// time, never logged).
+///
+/// ```
+/// use instrument_core::cardinality::LabelGuard;
+/// use instrument_core::pipeline::{prometheus_recorder, MetricsService};
+/// use instrument_core::semconv::MetricNames;
+/// use tower_service::Service as _;
+///
+/// let (_recorder, handle) = prometheus_recorder(LabelGuard::default(), &MetricNames::default())?;
+/// let mut service = MetricsService::new(handle, "/metrics", None);
+/// let request = hyper::Request::get("/metrics").body(()).unwrap();
+/// let response = service.call(request).into_inner().unwrap();
+/// assert_eq!(response.status(), 200);
+/// # Ok::<(), instrument_core::pipeline::MetricsError>(())
+/// ```
+#[derive(Clone)]
+pub struct MetricsService {
+    endpoint: Arc<Endpoint>,
+}
+
+impl std::fmt::Debug for MetricsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsService")
+            .field("path", &self.endpoint.path)
+            .field("protected", &self.endpoint.expected.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsService {
+    /// Serves `handle` at `path`, protected by `bearer_token` when given.
+    pub fn new(handle: PrometheusHandle, path: &str, bearer_token: Option<String>) -> Self {
+        Self {
+            endpoint: Arc::new(Endpoint {
+                handle,
+                path: path.to_owned(),
+                expected: bearer_token.map(|t| format!("Bearer {t}").into_bytes()),
+            }),
+        }
+    }
+
+    fn answer<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        self.endpoint.answer(request)
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for MetricsService {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        std::future::ready(Ok(self.answer(&request)))
     }
 }
 
@@ -164,7 +294,7 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn answer(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    fn answer<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
         if request.uri().path() != self.path {
             return plain(StatusCode::NOT_FOUND, "not found\n");
         }
@@ -176,7 +306,9 @@ impl Endpoint {
                 .headers()
                 .get(header::AUTHORIZATION)
                 .map_or(&[][..], |v| v.as_bytes());
-            if !constant_time_eq(given, expected) {
+            // `subtle` compares in time that depends on the length only, so response
+            // time does not reveal how much of a guessed token was right.
+            if !bool::from(given.ct_eq(expected.as_slice())) {
                 tracing::warn!(path = %self.path, "metrics endpoint refused a request without a valid bearer token");
                 let mut response = plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
                 response.headers_mut().insert(
@@ -202,12 +334,6 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-/// Compares without an early exit on the first differing byte, so response time does
-/// not reveal how much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +344,13 @@ mod tests {
         let mut bounds: Vec<String> = exposition
             .lines()
             .filter(|l| l.starts_with(&prefix))
-            .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next().map(str::to_owned))
+            .filter_map(|l| {
+                l.split("le=\"")
+                    .nth(1)?
+                    .split('"')
+                    .next()
+                    .map(str::to_owned)
+            })
             .collect();
         bounds.dedup();
         bounds
@@ -251,10 +383,26 @@ mod tests {
     }
 
     #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"Bearer a", b"Bearer a"));
-        assert!(!constant_time_eq(b"Bearer b", b"Bearer a"));
-        assert!(!constant_time_eq(b"Bearer", b"Bearer a"));
-        assert!(!constant_time_eq(b"", b"Bearer a"));
+    fn the_token_is_required_and_compared_whole() {
+        let (_recorder, handle) =
+            prometheus_recorder(LabelGuard::default(), &MetricNames::default()).unwrap();
+        let service = MetricsService::new(handle, "/metrics", Some("a".into()));
+        let status = |auth: Option<&str>| {
+            let mut request = Request::get("/metrics");
+            if let Some(auth) = auth {
+                request = request.header(header::AUTHORIZATION, auth);
+            }
+            service.answer(&request.body(()).unwrap()).status()
+        };
+        assert_eq!(status(Some("Bearer a")), StatusCode::OK);
+        for wrong in [
+            Some("Bearer b"),
+            Some("Bearer"),
+            Some("Bearer aa"),
+            Some(""),
+            None,
+        ] {
+            assert_eq!(status(wrong), StatusCode::UNAUTHORIZED, "{wrong:?}");
+        }
     }
 }
