@@ -166,14 +166,17 @@ async fn slow_clients_neither_block_a_scrape_nor_stay_connected() {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.spawn(async move {
             // One byte a second until the server hangs up; how long that took.
-            for byte in b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n".iter().cycle() {
+            for byte in b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n"
+                .iter()
+                .cycle()
+            {
                 if stream.write_all(&[*byte]).await.is_err() {
                     break;
                 }
                 let mut buf = [0u8; 256];
-                match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
-                    Ok(Ok(0) | Err(_)) => break,
-                    Ok(Ok(_)) | Err(_) => {}
+                let read = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf));
+                if let Ok(Ok(0) | Err(_)) = read.await {
+                    break;
                 }
             }
         });
@@ -197,7 +200,11 @@ async fn slow_clients_neither_block_a_scrape_nor_stay_connected() {
         }
     })
     .await;
-    assert!(closed.is_ok(), "slow connections still open after {:?}", opened.elapsed());
+    assert!(
+        closed.is_ok(),
+        "slow connections still open after {:?}",
+        opened.elapsed()
+    );
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();
