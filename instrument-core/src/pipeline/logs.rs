@@ -12,13 +12,19 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
+use crate::context::request_id_from;
 use crate::redact::Redactor;
 use crate::semconv::TENANT_ID;
 use crate::tenant::tenant_from;
 
+/// The log field naming the request being served, when it has an id.
+const REQUEST_ID: &str = "request_id";
+
 /// Writes each event as one line of JSON: `timestamp`, `level`, `target`, `message`,
-/// the current span's `trace_id` and `span_id`, `tenant.id` when the request has one,
-/// and the event's `fields`, every value passed through the [`Redactor`].
+/// the current span's `trace_id` and `span_id`, `tenant.id` and `request_id` when the
+/// request has them (the tower layers put tower-http's `x-request-id` in the context,
+/// see [`RequestId`](crate::context::RequestId)), and the event's `fields`, every value
+/// passed through the [`Redactor`].
 ///
 /// Events also become span events on the current span through the tracing-opentelemetry
 /// layer (an ERROR event marks the span as failed), where the pipeline's
@@ -26,7 +32,7 @@ use crate::tenant::tenant_from;
 ///
 /// ```text
 /// {"timestamp":"2026-11-21T15:05:10.123Z","level":"ERROR","target":"server","message":"login failed for [REDACTED]",
-///  "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","tenant.id":"acme","fields":{"password":"[REDACTED]"}}
+///  "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","tenant.id":"acme","request_id":"5f0c2a9e-8d1b-4c37","fields":{"password":"[REDACTED]"}}
 /// ```
 #[derive(Debug)]
 pub struct JsonLogLayer<W> {
@@ -84,6 +90,10 @@ where
             }
             if let Some(tenant) = tenant_from(cx) {
                 line.insert(TENANT_ID.into(), Value::String(tenant.as_str().to_owned()));
+            }
+            if let Some(id) = request_id_from(cx) {
+                let id = self.redactor.redact_attribute(REQUEST_ID, id.as_str());
+                line.insert(REQUEST_ID.into(), Value::String(id.into_owned()));
             }
         });
         if !fields.values.is_empty() {

@@ -492,6 +492,66 @@ mod fused {
     }
 }
 
+/// tower-http's request id names every log line written while the request is served.
+#[test]
+fn the_request_id_is_a_field_of_the_requests_log_lines() {
+    use std::sync::{Arc, Mutex};
+
+    use instrument_core::pipeline::JsonLogLayer;
+    use instrument_core::redact::Redactor;
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let (tracer, _exporter, _provider) = tracer();
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(JsonLogLayer::new(Redactor::default(), move || {
+            writer.clone()
+        }));
+    let service = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(InstrumentLayer::builder().tracer(tracer).build())
+        .service_fn(|_: Request<()>| async {
+            tracing::info!("handled");
+            Ok::<_, Infallible>(Response::new(Reply::text("ok")))
+        });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let response = service
+                .oneshot(post("/x", &[("x-tenant-id", "acme")]))
+                .await
+                .unwrap();
+            let id = response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            drain(response.into_body()).await;
+            let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+            let line: serde_json::Value =
+                serde_json::from_str(logged.lines().next().expect("one line")).unwrap();
+            assert_eq!(line["request_id"], id.as_str(), "{logged}");
+            assert_eq!(line["tenant.id"], "acme");
+        });
+    });
+}
+
 /// What a client can put in a label: only targets the server recognised.
 mod labels {
     use std::collections::BTreeSet;

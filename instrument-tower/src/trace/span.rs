@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Response};
-use instrument_core::context::{child_context, extract, Incoming, ParentPolicy, Restored};
+use instrument_core::context::{
+    child_context, extract, with_request_id, Incoming, ParentPolicy, RequestId, Restored,
+};
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
     self, CANCELLED, ERROR, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID, HTTP_RESPONSE_STATUS_CODE,
@@ -159,6 +161,14 @@ pub(crate) fn start(
     let parent_cx = match &facts.tenant {
         Ok(tenant) => with_tenant(&parent_cx, tenant.clone()),
         Err(_) => parent_cx,
+    };
+    // tower-http's request id, for what is logged while serving the request.
+    let parent_cx = match wanted
+        .request_id
+        .and_then(|id| RequestId::parse(id.as_bytes()))
+    {
+        Some(id) => with_request_id(&parent_cx, id),
+        None => parent_cx,
     };
     let attributes = || span_attributes(config, redactor, &looked, notes, parts, wanted);
     let tracer = config.tracer();
