@@ -3,14 +3,16 @@
 //! leave the real ones as they were (no overflow), and their spans say `_OTHER`.
 //! A test binary of its own: it installs the process-wide metrics recorder.
 
+#[path = "../../tests/support/exposition.rs"]
+mod exposition;
 #[path = "../../tests/support/otlp.rs"]
 mod otlp;
 #[path = "../../tests/support/promtool.rs"]
 mod promtool;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use exposition::series;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::install_prometheus;
 use instrument::semconv::{MetricNames, OVERFLOW_LABEL};
@@ -31,19 +33,6 @@ async fn call_made_up(channel: Channel, path: String) -> Code {
         Ok(_) => Code::Ok,
         Err(status) => status.code(),
     }
-}
-
-/// The sample lines of `exposition` (comments left out).
-fn series(exposition: &str) -> BTreeSet<String> {
-    exposition
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            line.rsplit_once(' ')
-                .map_or(line, |(series, _)| series)
-                .to_owned()
-        })
-        .collect()
 }
 
 /// The `n`th made-up path: a method of the real service, or a service of its own.

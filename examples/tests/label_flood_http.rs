@@ -3,13 +3,15 @@
 //! series to `/metrics` and leave the real routes' series as they were. A test binary
 //! of its own: it installs the process-wide metrics recorder.
 
+#[path = "../../tests/support/exposition.rs"]
+mod exposition;
 #[path = "../../tests/support/promtool.rs"]
 mod promtool;
 
-use std::collections::BTreeSet;
 use std::convert::Infallible;
 
 use bytes::Bytes;
+use exposition::series;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
@@ -32,18 +34,6 @@ async fn two_routes(
         *response.status_mut() = StatusCode::NOT_FOUND;
     }
     Ok(response)
-}
-
-fn series(exposition: &str) -> BTreeSet<String> {
-    exposition
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            line.rsplit_once(' ')
-                .map_or(line, |(series, _)| series)
-                .to_owned()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
