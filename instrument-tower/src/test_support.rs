@@ -12,7 +12,7 @@ use instrument_core::pipeline::{MissingTenant, TenantProcessor};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, SdkTracer, SdkTracerProvider, SimpleSpanProcessor, SpanData,
+    InMemorySpanExporter, Sampler, SdkTracer, SdkTracerProvider, SimpleSpanProcessor, SpanData,
 };
 
 /// A response body: one data frame, then trailers if any.
@@ -68,8 +68,16 @@ pub(crate) async fn drain<B: Body + Unpin>(body: B) {
 
 /// A tracer exporting to memory through the tenant processor.
 pub(crate) fn tracer() -> (SdkTracer, InMemorySpanExporter, SdkTracerProvider) {
+    tracer_sampled_by(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+}
+
+/// [`tracer`] with its own sampler.
+pub(crate) fn tracer_sampled_by(
+    sampler: Sampler,
+) -> (SdkTracer, InMemorySpanExporter, SdkTracerProvider) {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
+        .with_sampler(sampler)
         .with_span_processor(TenantProcessor::new(
             MissingTenant::MarkMissing,
             SimpleSpanProcessor::new(exporter.clone()),

@@ -768,3 +768,278 @@ mod labels {
         }
     }
 }
+
+/// What a sampled-out request still does, run unsampled: everything a user can observe
+/// but the span (answers, refusals, metrics, the tracking header, the context that
+/// downstream calls inject and that work stores), with the caller's trace flags.
+mod unsampled {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use http::{Request, Response, StatusCode};
+    use instrument_core::context::{capture, inject, TraceParent};
+    use instrument_core::tenant::{current_tenant, TenantId};
+    use metrics_util::debugging::DebuggingRecorder;
+    use opentelemetry::Context;
+    use opentelemetry_sdk::trace::Sampler;
+    use tower::{ServiceBuilder, ServiceExt as _};
+
+    use super::super::InstrumentLayer;
+    use crate::source::{SourceError, StoredTrace, TraceSource};
+    use crate::test_support::*;
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER: &str = "00f067aa0ba902b7";
+
+    /// What the handler saw: the stored form of its context, the `traceparent` a
+    /// downstream call would carry, and the tenant.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Seen {
+        captured: Option<String>,
+        injected: Option<String>,
+        tenant: Option<TenantId>,
+    }
+
+    type Log = Arc<Mutex<Vec<Seen>>>;
+
+    fn handler(
+        log: &Log,
+    ) -> impl Fn(Request<()>) -> std::future::Ready<Result<Response<Reply>, Infallible>> + Clone
+    {
+        let log = log.clone();
+        move |_| {
+            let mut injected = None;
+            inject(&Context::current(), |name, value| {
+                if name == "traceparent" {
+                    injected = Some(value.to_owned());
+                }
+            });
+            log.lock().unwrap().push(Seen {
+                captured: capture().map(|tp| tp.to_string()),
+                injected,
+                tenant: current_tenant(),
+            });
+            std::future::ready(Ok(Response::new(Reply::text("ok"))))
+        }
+    }
+
+    /// `wf-1` is acme's, stored unsampled with the random flag (`-02`).
+    #[derive(Clone)]
+    struct StoredUnsampled;
+
+    impl TraceSource for StoredUnsampled {
+        type Lookup = std::future::Ready<Result<Option<StoredTrace>, SourceError>>;
+
+        fn lookup(&self, key: &str) -> Self::Lookup {
+            let stored = format!("00-{TRACE}-{CALLER}-02");
+            std::future::ready(Ok((key == "wf-1").then(|| {
+                StoredTrace::new(TenantId::parse("acme").unwrap(), Some(&stored))
+            })))
+        }
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::post("/orders");
+        for (name, value) in headers {
+            b = b.header(*name, *value);
+        }
+        b.body(()).unwrap()
+    }
+
+    fn parent_based() -> Sampler {
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    }
+
+    #[test]
+    fn an_unsampled_caller_is_answered_counted_and_continued_with_its_flags() {
+        let (tracer, exporter, _provider) = tracer_sampled_by(parent_based());
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        let log = Log::default();
+        run(&recorder, async {
+            for flags in ["00", "02"] {
+                let traceparent = format!("00-{TRACE}-{CALLER}-{flags}");
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(handler(&log));
+                let response = service
+                    .oneshot(request(&[
+                        ("traceparent", &traceparent),
+                        ("x-tenant-id", "acme"),
+                    ]))
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                assert!(response.headers().contains_key("x-tracking-id"));
+                drain(response.into_body()).await;
+            }
+        });
+        assert!(spans(&exporter).is_empty(), "nothing was sampled");
+        let seen = log.lock().unwrap().clone();
+        for (seen, flags) in seen.iter().zip(["00", "02"]) {
+            assert_eq!(seen.tenant.as_ref().map(TenantId::as_str), Some("acme"));
+            assert_eq!(
+                seen.injected, seen.captured,
+                "what goes out is what is stored"
+            );
+            let tp: TraceParent = seen.captured.as_deref().unwrap().parse().unwrap();
+            assert_eq!(tp.trace_id().to_string(), TRACE, "the caller's trace");
+            assert_ne!(tp.parent_id().to_string(), CALLER, "the server's own id");
+            assert!(
+                seen.captured
+                    .as_deref()
+                    .unwrap()
+                    .ends_with(&format!("-{flags}")),
+                "{seen:?}: the caller's flags, not sampled"
+            );
+        }
+        let m = snapshot(&recorder);
+        assert_eq!(
+            m.get("instrument_requests_total{method=POST,route=/orders,status=2xx,tenant_id=acme}")
+                .map(String::as_str),
+            Some("2")
+        );
+        assert_eq!(
+            m.get("instrument_request_duration_seconds{method=POST,route=/orders,status=2xx,tenant_id=acme}")
+                .map(String::as_str),
+            Some("2 samples")
+        );
+    }
+
+    #[test]
+    fn an_unsampled_root_at_one_percent_is_a_new_unsampled_trace() {
+        let (tracer, exporter, _provider) = tracer_sampled_by(Sampler::ParentBased(Box::new(
+            Sampler::TraceIdRatioBased(0.0),
+        )));
+        let recorder = DebuggingRecorder::new();
+        let log = Log::default();
+        run(&recorder, async {
+            let service = ServiceBuilder::new()
+                .layer(InstrumentLayer::builder().tracer(tracer).build())
+                .service_fn(handler(&log));
+            let response = service
+                .oneshot(request(&[("x-tenant-id", "acme")]))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            drain(response.into_body()).await;
+        });
+        assert!(spans(&exporter).is_empty());
+        let seen = log.lock().unwrap()[0].clone();
+        assert_eq!(seen.injected, seen.captured);
+        let tp: TraceParent = seen
+            .captured
+            .as_deref()
+            .expect("a context to store")
+            .parse()
+            .unwrap();
+        assert!(!tp.is_sampled(), "{tp}");
+        let m = snapshot(&recorder);
+        assert_eq!(
+            m.get("instrument_requests_total{method=POST,route=/orders,status=2xx,tenant_id=acme}")
+                .map(String::as_str),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn a_stored_unsampled_trace_is_continued_with_its_flags_and_guarded_by_tenant() {
+        // The refused tenant's request starts a root of its own: 0 % of roots sampled.
+        let (tracer, exporter, _provider) = tracer_sampled_by(Sampler::ParentBased(Box::new(
+            Sampler::TraceIdRatioBased(0.0),
+        )));
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .source(StoredUnsampled)
+            .build();
+        let log = Log::default();
+        let mut statuses = Vec::new();
+        run(&recorder, async {
+            for tenant in ["acme", "globex"] {
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(handler(&log));
+                let response = service
+                    .oneshot(request(&[
+                        ("x-tenant-id", tenant),
+                        ("x-workflow-id", "wf-1"),
+                    ]))
+                    .await
+                    .unwrap();
+                assert!(response.headers().contains_key("x-tracking-id"));
+                statuses.push(response.status());
+                drain(response.into_body()).await;
+            }
+        });
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::FORBIDDEN]);
+        assert!(spans(&exporter).is_empty(), "nothing was sampled");
+        let seen = log.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "the other tenant never reached the handler");
+        let captured = seen[0].captured.as_deref().unwrap();
+        assert!(captured.starts_with(&format!("00-{TRACE}-")), "{captured}");
+        assert!(captured.ends_with("-02"), "{captured}");
+        let m = snapshot(&recorder);
+        assert_eq!(
+            m.get("instrument_tenant_rejections_total{protocol=http,reason=other_tenant}")
+                .map(String::as_str),
+            Some("1")
+        );
+        assert!(m.keys().all(|k| !k.contains("globex")), "{m:?}");
+    }
+
+    #[test]
+    fn unsampled_refusals_and_grpc_failures_are_answered_and_counted() {
+        let (tracer, exporter, _provider) = tracer_sampled_by(parent_based());
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        let unsampled = format!("00-{TRACE}-{CALLER}-00");
+        run(&recorder, async {
+            let service =
+                ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(|_: Request<()>| async {
+                        Ok::<_, Infallible>(Response::new(Reply::text("ok")))
+                    });
+            let response = service
+                .oneshot(request(&[("traceparent", &unsampled)]))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert!(response.headers().contains_key("x-tracking-id"));
+            drain(response.into_body()).await;
+
+            let service =
+                ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(|_: Request<()>| async {
+                        Ok::<_, Infallible>(Response::new(Reply::grpc(13)))
+                    });
+            let mut call = grpc_request("/pkg.Svc/Get", Some("acme"));
+            call.headers_mut()
+                .insert("traceparent", unsampled.parse().unwrap());
+            let response = service.oneshot(call).await.unwrap();
+            assert!(response.headers().contains_key("x-tracking-id"));
+            drain(response.into_body()).await;
+        });
+        assert!(spans(&exporter).is_empty(), "nothing was sampled");
+        let m = snapshot(&recorder);
+        assert_eq!(
+            m.get("instrument_tenant_rejections_total{protocol=http,reason=missing}")
+                .map(String::as_str),
+            Some("1"),
+            "{m:?}"
+        );
+        assert_eq!(
+            m.get("instrument_request_errors_total{rpc_method=Get,rpc_service=pkg.Svc,status=INTERNAL,tenant_id=acme}")
+                .map(String::as_str),
+            Some("1"),
+            "{m:?}"
+        );
+        assert_eq!(
+            m.get("instrument_requests_in_flight{tenant_id=acme}")
+                .map(String::as_str),
+            Some("0")
+        );
+    }
+}
