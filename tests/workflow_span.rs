@@ -488,3 +488,94 @@ fn async_trait_methods_are_instrumented_around_the_future() {
     assert!(handler.end_time >= inner.end_time);
     span(&spans, "task.completed");
 }
+
+/// A workflow's life as a server sees it: one handler starts it, one polls it, one
+/// ends it. `event` says which lifecycle event each handler's calls are.
+#[workflow_span(kind = "workflow", event = "start", tenant = tenant, id = id)]
+fn start_workflow(tenant: &str, id: &str, valid: bool) -> Result<(), Failure> {
+    if valid {
+        Ok(())
+    } else {
+        Err(Failure("kind is required".into()))
+    }
+}
+
+#[workflow_span(kind = "workflow", event = "step", tenant = tenant, id = id)]
+async fn poll_workflow(tenant: &str, id: &str) {}
+
+#[workflow_span(
+    kind = "workflow",
+    event = "end",
+    tenant = tenant,
+    id = id,
+    started_at = created_at,
+)]
+async fn end_workflow(
+    tenant: &str,
+    id: &str,
+    created_at: SystemTime,
+    error: Option<&str>,
+) -> Result<(), Failure> {
+    match error {
+        Some(error) => Err(Failure(error.into())),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn each_lifecycle_event_is_counted_once_by_the_handler_that_sees_it() {
+    let created = SystemTime::now() - Duration::from_secs(90);
+    let (_, spans, metrics) = observe(|| {
+        let _ = start_workflow("acme", "wf-1", false);
+        start_workflow("acme", "wf-1", true).unwrap();
+        block_on(poll_workflow("acme", "wf-1"));
+        block_on(end_workflow("acme", "wf-1", created, None)).unwrap();
+        start_workflow("acme", "wf-2", true).unwrap();
+        let _ = block_on(end_workflow("acme", "wf-2", created, Some("gave up")));
+    });
+    let lifecycle: HashMap<&str, f64> = metrics
+        .iter()
+        .filter(|(k, _)| !k.contains("_handler_seconds"))
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let expected = HashMap::from([
+        (
+            "instrument_workflows_started_total{name=workflow.start_workflow,tenant_id=acme}",
+            2.0,
+        ),
+        (
+            "instrument_workflows_completed_total{name=workflow.end_workflow,tenant_id=acme}",
+            1.0,
+        ),
+        (
+            "instrument_workflows_failed_total{name=workflow.end_workflow,tenant_id=acme}",
+            1.0,
+        ),
+        (
+            "instrument_workflow_duration_seconds{name=workflow.end_workflow,status=completed,tenant_id=acme}",
+            1.0,
+        ),
+        (
+            "instrument_workflow_duration_seconds{name=workflow.end_workflow,status=failed,tenant_id=acme}",
+            1.0,
+        ),
+    ]);
+    assert_eq!(lifecycle, expected);
+    assert_eq!(
+        metrics["instrument_workflow_handler_seconds{name=workflow.start_workflow,status=failed,tenant_id=acme}"],
+        1.0,
+        "a refused start is a handler call, not a started workflow"
+    );
+    assert_eq!(
+        metrics["instrument_workflow_handler_seconds{name=workflow.poll_workflow,status=completed,tenant_id=acme}"],
+        1.0
+    );
+    let mut completion: Vec<&str> = names(&spans)
+        .into_iter()
+        .filter(|n| n.ends_with("ed"))
+        .collect();
+    completion.sort_unstable();
+    assert_eq!(completion, ["workflow.completed", "workflow.failed"]);
+    let failed = span(&spans, "workflow.failed");
+    assert!(attr_i64(failed, "total_duration_ms") >= 90_000);
+}

@@ -31,6 +31,7 @@ fn the_macros_metrics_follow_the_process_wide_names() {
         names,
         [
             "acme_jobs_task_duration_seconds",
+            "acme_jobs_task_handler_seconds",
             "acme_jobs_tasks_completed_total",
             "acme_jobs_tasks_started_total"
         ]

@@ -430,6 +430,7 @@ impl Workflows {
     #[workflow_span(
         kind = "task",
         name = "task.end",
+        event = "end",
         tenant = tenant,
         id = row.id,
         traceparent = row.traceparent.as_deref(),
@@ -468,6 +469,7 @@ impl Workflows {
     #[workflow_span(
         kind = "workflow",
         name = "workflow.end",
+        event = "end",
         tenant = tenant,
         id = row.id,
         traceparent = row.traceparent.as_deref(),

@@ -235,8 +235,12 @@ pub struct WorkMetricNames {
     pub failed: String,
     /// `<prefix>_<kind>s_cancelled_total` counter.
     pub cancelled: String,
-    /// `<prefix>_<kind>_duration_seconds` histogram.
+    /// `<prefix>_<kind>_duration_seconds` histogram: a piece of work's lifetime, from
+    /// its start to its end (seconds to days).
     pub duration: String,
+    /// `<prefix>_<kind>_handler_seconds` histogram: one handler call's run time
+    /// (request-scale buckets).
+    pub handler: String,
 }
 
 static GLOBAL_NAMES: std::sync::OnceLock<MetricNames> = std::sync::OnceLock::new();
@@ -307,6 +311,7 @@ impl MetricNames {
             failed: format!("{p}_{kind}s_failed_total"),
             cancelled: format!("{p}_{kind}s_cancelled_total"),
             duration: format!("{p}_{kind}_duration_seconds"),
+            handler: format!("{p}_{kind}_handler_seconds"),
         }
     }
 
@@ -369,6 +374,11 @@ impl WorkMetricNames {
             self.duration.clone(),
             metrics::Unit::Seconds,
             format!("{kind} duration from start to completion")
+        );
+        metrics::describe_histogram!(
+            self.handler.clone(),
+            metrics::Unit::Seconds,
+            format!("run time of one {kind} handler call")
         );
     }
 }

@@ -21,6 +21,7 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// #[instrument::workflow_span(
 ///     kind = "workflow",                          // required: "workflow", "task", or another lowercase word
 ///     name = "workflow.complete",                 // optional; default "<kind>.<fn name>"
+///     event = "end",                              // optional: "run" (default), "start", "end", "step"
 ///     tenant = req.tenant_id,                     // required: &str, String, TenantId (or Option of them)
 ///     id = req.workflow_id,                       // optional: recorded as "<kind>.id"
 ///     traceparent = row.traceparent.as_deref(),   // optional: the span's parent is restored from it
@@ -40,10 +41,21 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// continues) or `<kind>.cancelled` (the future dropped first) records
 /// `execution_duration_ms`, `total_duration_ms` (from `started_at`, where it then
 /// starts) and the redacted error, cut to 1 KiB. Metrics, named after the
-/// process-wide `MetricNames` (`instrument` by default, set by the pipeline):
-/// `<prefix>_<kind>s_{started,completed,failed,cancelled}_total` and
-/// `<prefix>_<kind>_duration_seconds`, labels `tenant_id`, `name` (and `status` on
-/// the histogram). Arguments are recorded only when named in `fields(...)`. Each
+/// process-wide `MetricNames` (`instrument` by default, set by the pipeline): the
+/// lifecycle counters `<prefix>_<kind>s_{started,completed,failed,cancelled}_total`,
+/// the lifetime histogram `<prefix>_<kind>_duration_seconds` (seconds to days) and
+/// every call's run time in `<prefix>_<kind>_handler_seconds` (request-scale
+/// buckets), labels `tenant_id`, `name` (and `status` on the histograms).
+///
+/// `event` says what a call is in the life of its piece of work, so that each
+/// lifecycle event is counted once whichever handlers see the work
+/// (`instrument_core::work::Event`): `"run"` (the default) — the call is the whole
+/// piece of work: counted started when it begins and ended as it ends, with a
+/// completion span; `"start"` — counted started when the call succeeds, no
+/// completion span; `"end"` — the call's outcome is how the work ended (`Ok`
+/// completed, `Err` failed), counted and spanned as such, its lifetime from
+/// `started_at`; `"step"` (a poll, a heartbeat) — no lifecycle event, no completion
+/// span. Arguments are recorded only when named in `fields(...)`. Each
 /// function keeps its metric handles per tenant under a lasting recorder (the one
 /// `install_prometheus` installs; see `instrument_core::cardinality::keep_handles_for`),
 /// and registers them on every call under any other.
@@ -70,6 +82,7 @@ struct Field {
 struct Args {
     kind: Option<LitStr>,
     name: Option<LitStr>,
+    event: Option<LitStr>,
     tenant: Option<Expr>,
     id: Option<Expr>,
     traceparent: Option<Expr>,
@@ -78,7 +91,15 @@ struct Args {
     krate: Option<Path>,
 }
 
-const ARGS: &str = "kind, name, tenant, id, traceparent, started_at, fields(...), crate";
+const ARGS: &str = "kind, name, event, tenant, id, traceparent, started_at, fields(...), crate";
+
+/// `event = "..."`: the names and the `work::Event` variant each stands for.
+const EVENTS: [(&str, &str); 4] = [
+    ("run", "Run"),
+    ("start", "Start"),
+    ("end", "End"),
+    ("step", "Step"),
+];
 
 fn set<T>(slot: &mut Option<T>, value: T, name: &str, span: Span) -> syn::Result<()> {
     if slot.is_some() {
@@ -149,15 +170,15 @@ impl Parse for Args {
                         }
                         set(&mut args.fields, fields, "fields", span)?;
                     }
-                    name @ ("kind" | "name") => {
+                    name @ ("kind" | "name" | "event") => {
                         input.parse::<Token![=]>()?;
                         let lit: LitStr = input.parse().map_err(|e| {
                             syn::Error::new(e.span(), format!("`{name}` takes a string literal"))
                         })?;
-                        let slot = if name == "kind" {
-                            &mut args.kind
-                        } else {
-                            &mut args.name
+                        let slot = match name {
+                            "kind" => &mut args.kind,
+                            "name" => &mut args.name,
+                            _ => &mut args.event,
                         };
                         set(slot, lit, name, span)?;
                     }
@@ -267,6 +288,19 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             return Err(syn::Error::new(name.span(), "`name` must not be empty"));
         }
     }
+    let event = match &args.event {
+        None => None,
+        Some(lit) => match EVENTS.iter().find(|(name, _)| *name == lit.value()) {
+            Some((_, variant)) => Some(Ident::new(variant, lit.span())),
+            None => {
+                let names: Vec<String> = EVENTS.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("unknown `event`; expected one of {}", names.join(", ")),
+                ));
+            }
+        },
+    };
     if cfg!(feature = "disabled") {
         let Function {
             attrs,
@@ -277,7 +311,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         // Arguments named only in the attribute are unused without it.
         return Ok(quote! { #(#attrs)* #[allow(unused_variables)] #vis #sig #block });
     }
-    Ok(instrument(&args, &kind_value, tenant, function))
+    Ok(instrument(&args, &kind_value, event, tenant, function))
 }
 
 /// The return type, for a hint that pins the body's type (`?` needs it), unless it
@@ -311,7 +345,13 @@ fn async_trait_body(block: &Block) -> Option<(usize, &syn::ExprCall)> {
     (is_pin && is_async && call.args.len() == 1).then_some((last, call))
 }
 
-fn instrument(args: &Args, kind: &str, tenant: &Expr, function: Function) -> TokenStream2 {
+fn instrument(
+    args: &Args,
+    kind: &str,
+    event: Option<Ident>,
+    tenant: &Expr,
+    function: Function,
+) -> TokenStream2 {
     let Function {
         attrs,
         vis,
@@ -330,8 +370,13 @@ fn instrument(args: &Args, kind: &str, tenant: &Expr, function: Function) -> Tok
         .map_or_else(|| format!("{kind}.{fn_name}"), LitStr::value);
     let id_key = format!("{kind}.id");
     let site_ident = format_ident!("__INSTRUMENT_SITE");
-    let site = quote! {
-        static #site_ident: #p::Site = #p::Site::new(#kind, #name);
+    let site = match event {
+        None => quote! {
+            static #site_ident: #p::Site = #p::Site::new(#kind, #name);
+        },
+        Some(event) => quote! {
+            static #site_ident: #p::Site = #p::Site::with_event(#kind, #name, #p::Event::#event);
+        },
     };
     let tenant_arg = quote_spanned!(tenant.span()=> #p::tenant(&(#tenant)));
     let id_arg = match &args.id {

@@ -53,9 +53,10 @@ impl std::error::Error for MetricsError {}
 /// The Prometheus recorder wrapped in a [`GuardedRecorder`], and the handle that
 /// renders what it holds.
 ///
-/// Histograms named `*_request_duration_seconds` get [`REQUEST_DURATION_BUCKETS`];
-/// every other `*_duration_seconds` gets [`WORK_DURATION_BUCKETS`] (workflows run for
-/// days).
+/// The request histogram (`<prefix>_request_duration_seconds`) and the handler
+/// histograms of `#[workflow_span]` (`*_handler_seconds`) get
+/// [`REQUEST_DURATION_BUCKETS`]; every other `*_duration_seconds` gets
+/// [`WORK_DURATION_BUCKETS`] (workflows run for days).
 ///
 /// ```
 /// use instrument_core::cardinality::LabelGuard;
@@ -82,6 +83,12 @@ pub fn prometheus_recorder(
             Matcher::Full(names.request_duration()),
             REQUEST_DURATION_BUCKETS,
         )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Suffix("_handler_seconds".into()),
+                REQUEST_DURATION_BUCKETS,
+            )
+        })
         .and_then(|b| {
             b.set_buckets_for_metric(
                 Matcher::Suffix("_duration_seconds".into()),
@@ -363,6 +370,7 @@ mod tests {
             metrics::with_local_recorder(&recorder, || {
                 metrics::histogram!(names.request_duration(), "route" => "/x").record(0.002);
                 metrics::histogram!(names.tasks().duration, "tenant_id" => "a").record(0.5);
+                metrics::histogram!(names.tasks().handler, "tenant_id" => "a").record(0.002);
             });
             let exposition = handle.render();
             let expected = |buckets: &[f64]| {
@@ -378,6 +386,10 @@ mod tests {
             assert_eq!(
                 bounds(&exposition, &names.tasks().duration),
                 expected(WORK_DURATION_BUCKETS)
+            );
+            assert_eq!(
+                bounds(&exposition, &names.tasks().handler),
+                expected(REQUEST_DURATION_BUCKETS)
             );
         }
     }

@@ -22,6 +22,7 @@ struct Names {
     /// Per [`Ending`]: its counter.
     ended: [SharedString; 3],
     duration: SharedString,
+    handler: SharedString,
     /// Per [`Ending`]: its completion span's name.
     spans: [&'static str; 3],
 }
@@ -57,6 +58,7 @@ impl SiteMetrics {
                     shared(names.cancelled),
                 ],
                 duration: shared(names.duration),
+                handler: shared(names.handler),
                 spans: Ending::ALL.map(span),
             }
         })
@@ -68,33 +70,38 @@ impl SiteMetrics {
     }
 
     /// The handles of `tenant` under the current recorder.
-    pub(super) fn handles(&self, site: &Site, tenant: Option<&TenantId>) -> Arc<TenantHandles> {
+    pub(super) fn handles(&self, tenant: Option<&TenantId>) -> Arc<TenantHandles> {
         let name = tenant.map(TenantId::as_str);
-        let names = self.names(site.kind);
         self.kept.get(
             &name,
             |kept| kept.tenant.as_ref().map(TenantId::as_str) == name,
-            || TenantHandles::register(site, names, tenant),
+            || TenantHandles::register(tenant),
         )
     }
 }
 
-/// The metrics of one site, recorder and tenant.
+/// The metrics of one site, recorder and tenant, each registered when first recorded
+/// (a site whose calls never start work has no `started` series, not one stuck at 0).
 #[derive(Debug)]
 pub(super) struct TenantHandles {
     tenant: Option<TenantId>,
-    started: Counter,
-    /// Per [`Ending`]: its counter and the duration histogram with that `status`,
-    /// registered when a call first ends that way.
-    ended: [OnceLock<(Counter, Histogram)>; 3],
+    started: OnceLock<Counter>,
+    /// Per [`Ending`]: its lifecycle counter.
+    ended: [OnceLock<Counter>; 3],
+    /// Per [`Ending`]: the lifetime histogram with that `status`.
+    lifetime: [OnceLock<Histogram>; 3],
+    /// Per [`Ending`]: the handler histogram with that `status`.
+    handler: [OnceLock<Histogram>; 3],
 }
 
 impl TenantHandles {
-    fn register(site: &Site, names: &Names, tenant: Option<&TenantId>) -> Self {
+    fn register(tenant: Option<&TenantId>) -> Self {
         Self {
             tenant: tenant.cloned(),
-            started: metrics::counter!(names.started.clone(), labels(site, tenant)),
+            started: OnceLock::new(),
             ended: Default::default(),
+            lifetime: Default::default(),
+            handler: Default::default(),
         }
     }
 
@@ -102,19 +109,48 @@ impl TenantHandles {
         self.tenant.as_ref()
     }
 
-    pub(super) fn started(&self) -> &Counter {
-        &self.started
+    /// The counter of work of `site` started.
+    pub(super) fn started(&self, site: &Site) -> &Counter {
+        self.started.get_or_init(|| {
+            let names = site.metrics.names(site.kind);
+            metrics::counter!(names.started.clone(), labels(site, self.tenant.as_ref()))
+        })
     }
 
-    /// The counter and histogram of calls of `site` that ended with `ending`.
-    pub(super) fn ended(&self, site: &Site, ending: Ending) -> &(Counter, Histogram) {
+    /// The run-time histogram of calls of `site` that ended with `ending`.
+    pub(super) fn handler(&self, site: &Site, ending: Ending) -> &Histogram {
+        self.handler[ending.index()].get_or_init(|| {
+            let names = site.metrics.names(site.kind);
+            metrics::histogram!(names.handler.clone(), self.labels_with_status(site, ending))
+        })
+    }
+
+    /// The lifecycle counter of work of `site` that ended with `ending`.
+    pub(super) fn ended(&self, site: &Site, ending: Ending) -> &Counter {
         self.ended[ending.index()].get_or_init(|| {
             let names = site.metrics.names(site.kind);
-            let mut labels = labels(site, self.tenant.as_ref());
-            let counter = metrics::counter!(names.ended[ending.index()].clone(), labels.clone());
-            labels.push(Label::from_static_parts(LABEL_STATUS, ending.label()));
-            (counter, metrics::histogram!(names.duration.clone(), labels))
+            metrics::counter!(
+                names.ended[ending.index()].clone(),
+                labels(site, self.tenant.as_ref())
+            )
         })
+    }
+
+    /// The lifetime histogram of work of `site` that ended with `ending`.
+    pub(super) fn lifetime(&self, site: &Site, ending: Ending) -> &Histogram {
+        self.lifetime[ending.index()].get_or_init(|| {
+            let names = site.metrics.names(site.kind);
+            metrics::histogram!(
+                names.duration.clone(),
+                self.labels_with_status(site, ending)
+            )
+        })
+    }
+
+    fn labels_with_status(&self, site: &Site, ending: Ending) -> Vec<Label> {
+        let mut labels = labels(site, self.tenant.as_ref());
+        labels.push(Label::from_static_parts(LABEL_STATUS, ending.label()));
+        labels
     }
 }
 

@@ -17,7 +17,8 @@
 //!
 //! [`Call::start`] starts the handler span (its parent restored from a stored
 //! `traceparent` when one is given, `tenant.id`, the id and the fields as attributes,
-//! the tenant in its context) and counts the call as started. The id and the fields
+//! the tenant in its context) and, for an [`Event::Run`] site, counts the work as
+//! started. The id and the fields
 //! are made only for a span that is recorded: under a sampled parent before the span
 //! starts (the sampler sees them), otherwise once the sampler chose to record it, so a
 //! call sampled out (99 in 100 at 1 %) captures and redacts nothing it would throw
@@ -25,13 +26,17 @@
 //! context current ([`Call::run_sync`], [`Call::run_async`], every poll). The call ends
 //! in exactly one [`Ending`]: completed, failed (`Err`, `None`, or a panic, which then
 //! continues) or cancelled (dropped before it finished). Then the handler span ends and
-//! a completion span `<kind>.completed` / `.failed` / `.cancelled` records the durations
-//! and the redacted error (at most 1 KiB), and the ending is counted.
+//! its run time is recorded; where the call's ending is the work's ([`Event::Run`],
+//! [`Event::End`]) a completion span `<kind>.completed` / `.failed` / `.cancelled`
+//! records the durations and the redacted error (at most 1 KiB), and the ending is
+//! counted. [`Event`] says which lifecycle events a site's calls are.
 //!
 //! Metric names come from the process-wide [`MetricNames`] (set by the pipeline, read
-//! when a site first records): `<prefix>_<kind>s_started_total`, `..._completed_total`,
-//! `..._failed_total`, `..._cancelled_total` and `<prefix>_<kind>_duration_seconds`,
-//! labels `tenant_id` and `name` (and `status` on the histogram). A site keeps its
+//! when a site first records): the lifecycle counters `<prefix>_<kind>s_started_total`,
+//! `..._completed_total`, `..._failed_total`, `..._cancelled_total`, the lifetime
+//! histogram `<prefix>_<kind>_duration_seconds` and the handler run-time histogram
+//! `<prefix>_<kind>_handler_seconds`, labels `tenant_id` and `name` (and `status` on
+//! the histograms), each registered when first recorded. A site keeps its
 //! metric handles per tenant under a lasting recorder (see
 //! [`keep_handles_for`](crate::cardinality::keep_handles_for)).
 //!
@@ -93,18 +98,38 @@ pub const SITE_TENANTS: usize = 1024;
 pub struct Site {
     kind: &'static str,
     name: &'static str,
+    event: Event,
     metrics: SiteMetrics,
 }
 
 impl Site {
     /// The site of a handler of `kind` (`workflow`, `task`, ...: a metric-name word, as
-    /// the macro checks) whose span is called `name`.
+    /// the macro checks) whose span is called `name`; each call is a whole piece of
+    /// work ([`Event::Run`]).
     pub const fn new(kind: &'static str, name: &'static str) -> Self {
+        Self::with_event(kind, name, Event::Run)
+    }
+
+    /// [`Site::new`] whose calls record the lifecycle `event`.
+    ///
+    /// ```
+    /// use instrument_core::work::{Event, Site};
+    ///
+    /// static END: Site = Site::with_event("workflow", "workflow.end", Event::End);
+    /// assert_eq!(END.event(), Event::End);
+    /// ```
+    pub const fn with_event(kind: &'static str, name: &'static str, event: Event) -> Self {
         Self {
             kind,
             name,
+            event,
             metrics: SiteMetrics::new(),
         }
+    }
+
+    /// The lifecycle event its calls record.
+    pub fn event(&self) -> Event {
+        self.event
     }
 
     /// The kind of work.
@@ -115,6 +140,72 @@ impl Site {
     /// The handler span's name.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+}
+
+/// What a call of a site means for the piece of work it handles: which lifecycle
+/// counters it moves, whether it writes a completion span and records the work's
+/// lifetime.
+///
+/// A piece of work (a workflow that runs for days, a task) is usually seen by several
+/// handlers: one starts it, some step it on, one ends it. Each lifecycle event is
+/// counted once, by the handler that sees it; every call, whatever its event, has its
+/// handler span and its run time in `<prefix>_<kind>_handler_seconds`.
+///
+/// | event | `..._started_total` | `..._{completed,failed,cancelled}_total`, lifetime, completion span |
+/// |---|---|---|
+/// | [`Run`](Event::Run) | when the call begins | when it ends, as it ended; lifetime from `started_at`, else from the call's start |
+/// | [`Start`](Event::Start) | when the call completes (a start that failed started nothing) | never |
+/// | [`End`](Event::End) | never | when it ends, as it ended; lifetime from `started_at` (not recorded without it) |
+/// | [`Step`](Event::Step) | never | never |
+///
+/// An [`End`](Event::End) handler reports the work's ending through its own outcome:
+/// `Ok` completed the work, `Err` (or `None`, or a panic) failed it, a call dropped
+/// before it finished cancelled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// Each call is a whole piece of work, started and ended by the call (a task run in
+    /// process, a reconciliation pass). The default.
+    Run,
+    /// The call starts a piece of work (`StartWorkflow`, `SubmitTask`).
+    Start,
+    /// The call records how a piece of work ended (`CompleteWorkflow`, `FailTask`).
+    End,
+    /// The call is a step of a piece of work (a poll, a heartbeat, a signal).
+    Step,
+}
+
+impl Event {
+    /// Every event, as the macro's `event = "..."` spells it: `run`, `start`, `end`,
+    /// `step`.
+    pub const NAMES: [&'static str; 4] = ["run", "start", "end", "step"];
+
+    /// The event `event = "..."` names, if any.
+    ///
+    /// ```
+    /// use instrument_core::work::Event;
+    ///
+    /// assert_eq!(Event::parse("end"), Some(Event::End));
+    /// assert_eq!(Event::parse("finish"), None);
+    /// ```
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "run" => Some(Self::Run),
+            "start" => Some(Self::Start),
+            "end" => Some(Self::End),
+            "step" => Some(Self::Step),
+            _ => None,
+        }
+    }
+
+    /// Whether a call counts the work as started when it begins.
+    fn starts_on_entry(self) -> bool {
+        self == Self::Run
+    }
+
+    /// Whether a call's ending is the work's ending.
+    fn ends_work(self) -> bool {
+        matches!(self, Self::Run | Self::End)
     }
 }
 
@@ -246,8 +337,10 @@ impl Call {
         } else {
             cx.clone()
         };
-        let handles = site.metrics.handles(site, tenant.as_ref());
-        handles.started().increment(1);
+        let handles = site.metrics.handles(tenant.as_ref());
+        if site.event.starts_on_entry() {
+            handles.started(site).increment(1);
+        }
         Self {
             state: Some(State {
                 site,
@@ -365,13 +458,31 @@ impl State {
             handler.set_status(Status::error(error.clone()));
         }
         handler.end();
-        let (counter, duration) = self.handles.ended(self.site, ending);
-        counter.increment(1);
-        duration.record(execution.as_secs_f64());
+        self.handles
+            .handler(self.site, ending)
+            .record(execution.as_secs_f64());
+        let event = self.site.event;
+        if event == Event::Start && ending == Ending::Completed {
+            self.handles.started(self.site).increment(1);
+        }
+        if !event.ends_work() {
+            return;
+        }
+        let now = SystemTime::now();
+        let lifetime = match (self.started_at, event) {
+            (Some(started_at), _) => Some(now.duration_since(started_at).unwrap_or_default()),
+            (None, Event::Run) => Some(execution),
+            (None, _) => None,
+        };
+        self.handles.ended(self.site, ending).increment(1);
+        if let Some(lifetime) = lifetime {
+            self.handles
+                .lifetime(self.site, ending)
+                .record(lifetime.as_secs_f64());
+        }
 
         // The completion span shares the handler span's trace and sampler: when the
         // handler span was not recorded, its attributes are made only if it is.
-        let now = SystemTime::now();
         let make = || {
             let mut attributes = Vec::with_capacity(5);
             if let Some(tenant) = self.handles.tenant() {

@@ -119,7 +119,117 @@ fn a_completed_call_ends_its_span_adds_a_completion_span_and_counts_both_events(
             .get("instrument_task_duration_seconds{name=task.run,status=completed,tenant_id=acme}"),
         Some(&1.0)
     );
-    assert_eq!(metrics.len(), 3, "{metrics:?}");
+    assert_eq!(
+        metrics
+            .get("instrument_task_handler_seconds{name=task.run,status=completed,tenant_id=acme}"),
+        Some(&1.0)
+    );
+    assert_eq!(metrics.len(), 4, "{metrics:?}");
+}
+
+/// One workflow seen by three handlers, as a workflow server sees it: each lifecycle
+/// event is counted once, by the handler that sees it.
+#[test]
+fn start_step_and_end_handlers_count_each_lifecycle_event_once() {
+    static START: Site = Site::with_event("workflow", "workflow.start", Event::Start);
+    static POLL: Site = Site::with_event("workflow", "workflow.poll", Event::Step);
+    static END: Site = Site::with_event("workflow", "workflow.end", Event::End);
+    let (_, exporter, provider) = tracer();
+    let created = SystemTime::now() - Duration::from_secs(3600);
+    let call = |site: &'static Site, started_at: Option<SystemTime>, outcome: Outcome| {
+        let tracer = BoxedTracer::new(Box::new(provider.tracer("test")));
+        Call::start_with(
+            tracer,
+            site,
+            tenant("acme"),
+            Parent::Current,
+            started_at,
+            || (field("workflow.id", "wf-1"), []),
+        )
+        .run_sync(|| (), move |_| outcome)
+    };
+    let (_, metrics) = with_metrics(|| {
+        // A start refused (bad input) starts nothing; the next one starts the workflow.
+        call(&START, None, Outcome::Failed("kind is required".into()));
+        call(&START, None, Outcome::Completed);
+        call(&POLL, Some(created), Outcome::Completed);
+        call(&POLL, Some(created), Outcome::Completed);
+        call(&END, Some(created), Outcome::Completed);
+    });
+    let count = |name: &str| metrics.get(name).copied();
+    assert_eq!(
+        count("instrument_workflows_started_total{name=workflow.start,tenant_id=acme}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        count("instrument_workflows_completed_total{name=workflow.end,tenant_id=acme}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        count("instrument_workflow_duration_seconds{name=workflow.end,status=completed,tenant_id=acme}"),
+        Some(1.0),
+        "the lifetime, once"
+    );
+    let lifecycle: Vec<&String> = metrics
+        .keys()
+        .filter(|k| !k.starts_with("instrument_workflow_handler_seconds"))
+        .collect();
+    assert_eq!(lifecycle.len(), 3, "nothing else counted: {metrics:?}");
+    for (name, status, calls) in [
+        ("workflow.start", "failed", 1.0),
+        ("workflow.start", "completed", 1.0),
+        ("workflow.poll", "completed", 2.0),
+        ("workflow.end", "completed", 1.0),
+    ] {
+        assert_eq!(
+            count(&format!(
+                "instrument_workflow_handler_seconds{{name={name},status={status},tenant_id=acme}}"
+            )),
+            Some(calls),
+            "every call's run time: {name} {status}"
+        );
+    }
+    let spans = exporter.get_finished_spans().unwrap();
+    let completion: Vec<&str> = names(&spans)
+        .into_iter()
+        .filter(|n| !n.starts_with("workflow.start") && !n.starts_with("workflow.poll"))
+        .collect();
+    assert_eq!(completion, ["workflow.end", "workflow.completed"]);
+    let completed = span(&spans, "workflow.completed");
+    let Some(Value::I64(total)) = attr(completed, "total_duration_ms") else {
+        panic!("no total_duration_ms");
+    };
+    assert!(total >= 3_600_000, "from the workflow's creation: {total}");
+}
+
+/// An end handler's own outcome is the work's ending; without `started_at` the
+/// lifetime is unknown and not recorded.
+#[test]
+fn an_end_handler_that_fails_fails_the_work_and_needs_started_at_for_a_lifetime() {
+    static END: Site = Site::with_event("task", "task.end", Event::End);
+    let (tracer, exporter, _provider) = tracer();
+    let (_, metrics) = with_metrics(|| {
+        start(tracer, &END, Parent::Current).run_sync(
+            || (),
+            |_| Outcome::Failed("worker reported: timeout".into()),
+        )
+    });
+    assert_eq!(
+        metrics.get("instrument_tasks_failed_total{name=task.end,tenant_id=acme}"),
+        Some(&1.0)
+    );
+    assert!(
+        metrics
+            .keys()
+            .all(|k| !k.starts_with("instrument_task_duration_seconds")
+                && !k.starts_with("instrument_tasks_started_total")),
+        "{metrics:?}"
+    );
+    let spans = exporter.get_finished_spans().unwrap();
+    assert!(matches!(
+        span(&spans, "task.failed").status,
+        Status::Error { .. }
+    ));
 }
 
 #[test]
@@ -362,4 +472,20 @@ fn a_call_sampled_out_counts_its_metrics_and_makes_no_attribute() {
         metrics.get("instrument_tasks_completed_total{name=task.sampled_out,tenant_id=acme}"),
         Some(&1.0)
     );
+}
+
+#[test]
+fn every_event_name_parses_to_a_distinct_event() {
+    let events: Vec<Event> = Event::NAMES
+        .iter()
+        .filter_map(|n| Event::parse(n))
+        .collect();
+    assert_eq!(
+        events,
+        [Event::Run, Event::Start, Event::End, Event::Step],
+        "in the order the macro's error lists them"
+    );
+    for unknown in ["", "Run", "finish", "end "] {
+        assert_eq!(Event::parse(unknown), None, "{unknown:?}");
+    }
 }

@@ -115,7 +115,28 @@ pub fn direct() -> u8 {
     1
 }
 
+// Each lifecycle event.
+#[workflow_span(kind = "workflow", event = "run", tenant = "acme")]
+fn run_whole() {}
+
+#[workflow_span(kind = "workflow", event = "start", tenant = "acme")]
+fn start_one() -> Result<(), String> {
+    Ok(())
+}
+
+#[workflow_span(kind = "workflow", event = "step", tenant = "acme")]
+async fn step_one() {}
+
+#[workflow_span(kind = "workflow", event = "end", tenant = "acme", started_at = SystemTime::now())]
+fn end_one() -> Option<u8> {
+    Some(1)
+}
+
 fn main() {
+    run_whole();
+    let _ = start_one();
+    let _step = step_one();
+    let _ = end_one();
     let mut service = Service { worker_id: "w-1".into(), calls: 0 };
     let _ = service.count();
     let tenant = TenantId::parse("acme").unwrap();
