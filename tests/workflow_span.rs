@@ -179,6 +179,11 @@ fn ok_records_the_handler_span_a_completion_span_and_metrics() {
     assert_eq!(completed.parent_span_id, handler.span_context.span_id());
     assert_eq!(attr_str(completed, "tenant.id").as_deref(), Some("acme"));
     assert_eq!(attr_str(completed, "workflow.id").as_deref(), Some("wf-1"));
+    assert_eq!(attr_str(completed, "task.queue").as_deref(), Some("main"));
+    assert_eq!(
+        attr_str(completed, "password").as_deref(),
+        Some("[REDACTED]")
+    );
     assert!(attr_i64(completed, "execution_duration_ms") >= 0);
     assert_eq!(attr(completed, "total_duration_ms"), None);
     assert_eq!(completed.status, Status::Unset);

@@ -38,9 +38,11 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// corrupt: a fresh trace) and is current while the body runs; the tenant is in its
 /// OpenTelemetry context. When the call ends, a span `<kind>.completed`,
 /// `<kind>.failed` (`Err(e)` with `E: Display`, `None`, or a panic, which then
-/// continues) or `<kind>.cancelled` (the future dropped first) records
-/// `execution_duration_ms`, `total_duration_ms` (from `started_at`, where it then
-/// starts) and the redacted error, cut to 1 KiB. Metrics, named after the
+/// continues) or `<kind>.cancelled` (the future dropped first) records `tenant.id`,
+/// the id and the fields, `execution_duration_ms`, `total_duration_ms` (from
+/// `started_at`, where it then starts) and the redacted error, cut to 1 KiB; what the
+/// caller knows of the work's life goes in the fields (seed attributes such as
+/// `fields(execution_count = row.polls, pending_duration_ms = row.pending_ms)`). Metrics, named after the
 /// process-wide `MetricNames` (`instrument` by default, set by the pipeline): the
 /// lifecycle counters `<prefix>_<kind>s_{started,completed,failed,cancelled}_total`,
 /// the lifetime histogram `<prefix>_<kind>_duration_seconds` (seconds to days) and

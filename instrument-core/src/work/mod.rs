@@ -264,6 +264,8 @@ struct State {
     /// The call's metric handles, and its tenant.
     handles: Arc<TenantHandles>,
     id: Option<KeyValue>,
+    /// The fields, made only for a recorded handler span: also on the completion span.
+    fields: Vec<KeyValue>,
     started: Instant,
     started_wall: SystemTime,
     started_at: Option<SystemTime>,
@@ -303,14 +305,17 @@ impl Call {
             Some(tenant) => with_tenant(&parent_cx, tenant.clone()),
             None => parent_cx,
         };
-        let make = |id: &mut Option<KeyValue>| {
+        // The id and the fields are kept for the completion span (values are shared
+        // strings: a clone is a reference count).
+        let make = |id: &mut Option<KeyValue>, kept: &mut Vec<KeyValue>| {
             let (made_id, fields) = attributes();
             let mut attributes = Vec::with_capacity(2 + N);
             if let Some(tenant) = &tenant {
                 attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
             }
             attributes.extend(made_id.clone());
-            attributes.extend(fields.into_iter().flatten());
+            *kept = fields.into_iter().flatten().collect();
+            attributes.extend(kept.iter().cloned());
             *id = made_id;
             attributes
         };
@@ -318,16 +323,17 @@ impl Call {
         // go to the sampler. Otherwise they are made once the sampler chose to record.
         let likely_recorded = parent_cx.span().span_context().is_sampled();
         let mut id = None;
+        let mut fields = Vec::new();
         let mut builder = tracer.span_builder(site.name).with_kind(SpanKind::Internal);
         let mut later = None;
         if likely_recorded {
-            builder = builder.with_attributes(make(&mut id));
+            builder = builder.with_attributes(make(&mut id, &mut fields));
         } else {
             later = Some(make);
         }
         let mut span = builder.start_with_context(&tracer, &parent_cx);
         if let Some(make) = later.filter(|_| opentelemetry::trace::Span::is_recording(&span)) {
-            opentelemetry::trace::Span::set_attributes(&mut span, make(&mut id));
+            opentelemetry::trace::Span::set_attributes(&mut span, make(&mut id, &mut fields));
         }
         let cx = child_context(&parent_cx, span);
         // A sibling of the handler span when there is a parent to share; its child
@@ -349,6 +355,7 @@ impl Call {
                 completion_parent,
                 handles,
                 id,
+                fields,
                 started: Instant::now(),
                 started_wall: SystemTime::now(),
                 started_at,
@@ -484,11 +491,12 @@ impl State {
         // The completion span shares the handler span's trace and sampler: when the
         // handler span was not recorded, its attributes are made only if it is.
         let make = || {
-            let mut attributes = Vec::with_capacity(5);
+            let mut attributes = Vec::with_capacity(5 + self.fields.len());
             if let Some(tenant) = self.handles.tenant() {
                 attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
             }
             attributes.extend(self.id);
+            attributes.extend(self.fields);
             attributes.push(KeyValue::new(EXECUTION_DURATION_MS, millis(execution)));
             if let Some(started_at) = self.started_at {
                 let total = now.duration_since(started_at).unwrap_or_default();

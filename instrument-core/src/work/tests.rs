@@ -101,6 +101,11 @@ fn a_completed_call_ends_its_span_adds_a_completion_span_and_counts_both_events(
         "a root's child"
     );
     assert_eq!(attr(completed, "task.id"), Some(Value::from("task-1")));
+    assert_eq!(
+        attr(completed, "task.queue"),
+        Some(Value::from("main")),
+        "the handler's fields too"
+    );
     assert!(attr(completed, "execution_duration_ms").is_some());
     assert!(
         attr(completed, "total_duration_ms").is_none(),
