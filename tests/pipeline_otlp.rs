@@ -101,6 +101,27 @@ async fn spans_arrive_over_the_wire_as_one_tree_stamped_and_redacted() {
         attribute(request, "redaction.masked.count").as_deref(),
         Some("2")
     );
+    // The resource the specification requires: the service and the SDK.
+    let resources = running.receiver.resources.lock().unwrap().clone();
+    for resource in &resources {
+        for required in [
+            "service.name=pipeline-test",
+            "telemetry.sdk.name=opentelemetry",
+            "telemetry.sdk.language=rust",
+        ] {
+            assert!(
+                resource.iter().any(|a| a == required),
+                "{required}: {resource:?}"
+            );
+        }
+        assert!(
+            resource
+                .iter()
+                .any(|a| a.starts_with("telemetry.sdk.version=")),
+            "{resource:?}"
+        );
+    }
+    assert!(!resources.is_empty());
 
     let _ = running.stop.send(());
     running.served.await.unwrap();

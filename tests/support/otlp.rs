@@ -22,6 +22,8 @@ pub struct Receiver {
     /// For each span received, in order: its instrumentation scope's name and version,
     /// and its own name.
     pub scopes: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// The resource attributes of each request, as `key=value` (string values).
+    pub resources: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 #[tonic::async_trait]
@@ -30,8 +32,26 @@ impl TraceService for Receiver {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        for resource in request
+            .resource_spans
+            .iter()
+            .filter_map(|r| r.resource.as_ref())
+        {
+            let attributes = resource
+                .attributes
+                .iter()
+                .map(|kv| {
+                    let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(Value::StringValue(s)) => s.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    format!("{}={value}", kv.key)
+                })
+                .collect();
+            self.resources.lock().unwrap().push(attributes);
+        }
         for scoped in request
-            .into_inner()
             .resource_spans
             .into_iter()
             .flat_map(|r| r.scope_spans)

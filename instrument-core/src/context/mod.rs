@@ -25,6 +25,7 @@
 mod child;
 mod policy;
 mod propagation;
+mod propagator;
 mod request_id;
 mod restore;
 mod traceparent;
@@ -35,6 +36,7 @@ pub use policy::{ParentChoice, ParentPolicy};
 pub use propagation::{
     extract, extract_from_pairs, inject, Incoming, TRACEPARENT_HEADER, TRACESTATE_HEADER,
 };
+pub use propagator::W3cPropagator;
 pub use request_id::{request_id_from, with_request_id, RequestId, MAX_REQUEST_ID_LEN};
 pub use restore::{
     capture, capture_from, in_context, restore, FreshReason, InContextExt, Restored,

@@ -25,6 +25,19 @@ pub enum SamplerConfig {
     ParentBasedTraceIdRatio(f64),
 }
 
+/// A propagator `OTEL_PROPAGATORS` names, installed by `init` as the global
+/// text-map propagator (in the order given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PropagatorConfig {
+    /// `tracecontext`: W3C Trace Context through the toolkit's own parser
+    /// ([`W3cPropagator`](crate::context::W3cPropagator)).
+    TraceContext,
+    /// `baggage`: W3C Baggage (opentelemetry_sdk's `BaggagePropagator`). Baggage never
+    /// becomes a span attribute.
+    Baggage,
+}
+
 /// Where spans go.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -97,7 +110,8 @@ impl Default for BatchConfig {
 pub struct PipelineConfig {
     /// `OTEL_SDK_DISABLED=true`: no tracer provider is installed at all.
     pub disabled: bool,
-    /// `OTEL_SERVICE_NAME` (default `unknown_service`).
+    /// `OTEL_SERVICE_NAME`, else `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else the
+    /// specification's `unknown_service:<executable name>`.
     pub service_name: String,
     /// `OTEL_RESOURCE_ATTRIBUTES` (`key=value,key=value`, values percent-decoded).
     pub resource_attributes: Vec<(String, String)>,
@@ -105,6 +119,9 @@ pub struct PipelineConfig {
     pub exporter: ExporterConfig,
     /// Root sampling.
     pub sampler: SamplerConfig,
+    /// The global propagators (`OTEL_PROPAGATORS`, default `tracecontext,baggage`;
+    /// `none`: empty).
+    pub propagators: Vec<PropagatorConfig>,
     /// Batching.
     pub batch: BatchConfig,
     /// Spans without a tenant.
@@ -117,14 +134,25 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             disabled: false,
-            service_name: "unknown_service".to_owned(),
+            service_name: unknown_service(),
             resource_attributes: Vec::new(),
             exporter: ExporterConfig::Stdout,
             sampler: SamplerConfig::ParentBasedAlwaysOn,
+            propagators: vec![PropagatorConfig::TraceContext, PropagatorConfig::Baggage],
             batch: BatchConfig::default(),
             missing_tenant: MissingTenant::default(),
             shutdown_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// `unknown_service:<executable name>`, or `unknown_service` when the executable has
+/// no name (the specification's default service name).
+fn unknown_service() -> String {
+    let exe = std::env::current_exe().ok();
+    match exe.as_deref().and_then(std::path::Path::file_stem) {
+        Some(name) => format!("unknown_service:{}", name.to_string_lossy()),
+        None => "unknown_service".to_owned(),
     }
 }
 
@@ -174,6 +202,7 @@ const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
 const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+const PROPAGATORS: &str = "OTEL_PROPAGATORS";
 const BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 const BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
 const BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
@@ -183,14 +212,71 @@ const BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
 const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl PipelineConfig {
-    /// Reads the process environment.
+    /// Reads the process environment, strictly: the first invalid value is an error
+    /// (for teams that prefer failing at start). [`PipelineConfig::from_env_lenient`]
+    /// follows the specification instead.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(std::env::vars())
     }
 
-    /// Reads the given variables (as the environment would hold them). Unset and empty
-    /// variables take their defaults, as the OpenTelemetry specification says.
+    /// Reads the process environment as the OpenTelemetry specification says: an
+    /// invalid value is reported and its default used. The problems come back to be
+    /// logged (`init_from_env` logs each once, as a warning).
+    pub fn from_env_lenient() -> (Self, Vec<ConfigError>) {
+        Self::from_vars_lenient(std::env::vars())
+    }
+
+    /// Reads the given variables (as the environment would hold them), strictly: the
+    /// first invalid value is an error. Unset and empty variables take their defaults,
+    /// as the OpenTelemetry specification says; enumerated values (sampler and
+    /// propagator names, booleans) are matched case-insensitively.
     pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut problem = None;
+        let config = Self::read(vars, &mut |e| {
+            problem = Some(e);
+            false
+        });
+        match problem {
+            Some(e) => Err(e),
+            None => Ok(config),
+        }
+    }
+
+    /// [`PipelineConfig::from_vars`] as the specification says: each invalid value is
+    /// returned as a problem and replaced by its default.
+    ///
+    /// ```
+    /// use instrument_core::pipeline::{PipelineConfig, SamplerConfig};
+    ///
+    /// let (config, problems) = PipelineConfig::from_vars_lenient([
+    ///     ("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio"),
+    ///     ("OTEL_TRACES_SAMPLER_ARG", "lots"),
+    /// ]);
+    /// assert_eq!(config.sampler, SamplerConfig::ParentBasedTraceIdRatio(1.0));
+    /// assert_eq!(problems[0].variable(), "OTEL_TRACES_SAMPLER_ARG");
+    /// ```
+    pub fn from_vars_lenient<I, K, V>(vars: I) -> (Self, Vec<ConfigError>)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut problems = Vec::new();
+        let config = Self::read(vars, &mut |e| {
+            problems.push(e);
+            true
+        });
+        (config, problems)
+    }
+
+    /// Reads `vars`, handing each problem to `report`, which says whether to go on
+    /// (with the default for that value) or stop.
+    fn read<I, K, V>(vars: I, report: &mut dyn FnMut(ConfigError) -> bool) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
@@ -203,12 +289,31 @@ impl PipelineConfig {
             .collect();
         let get = |name: &str| vars.get(name).map(String::as_str);
         let mut config = Self::default();
+        // `Some(value)`, or the problem reported and `None` (the default stays), or,
+        // when `report` says to stop, the config read so far.
+        macro_rules! check {
+            ($result:expr) => {
+                match $result {
+                    Ok(value) => Some(value),
+                    Err(e) => {
+                        if !report(e) {
+                            return config;
+                        }
+                        None
+                    }
+                }
+            };
+        }
 
         if let Some(v) = get(DISABLED) {
-            config.disabled = parse_bool(DISABLED, v)?;
+            if let Some(disabled) = check!(parse_bool(DISABLED, v)) {
+                config.disabled = disabled;
+            }
         }
         if let Some(v) = get(RESOURCE_ATTRIBUTES) {
-            config.resource_attributes = parse_pairs(RESOURCE_ATTRIBUTES, v, true)?;
+            if let Some(pairs) = check!(parse_pairs(RESOURCE_ATTRIBUTES, v, true)) {
+                config.resource_attributes = pairs;
+            }
             if let Some((_, name)) = config
                 .resource_attributes
                 .iter()
@@ -229,64 +334,76 @@ impl PipelineConfig {
         };
         if let Some((variable, endpoint)) = endpoint {
             let headers = match get(HEADERS) {
-                Some(v) => parse_pairs(HEADERS, v, false)?,
+                Some(v) => check!(parse_pairs(HEADERS, v, false)).unwrap_or_default(),
                 None => Vec::new(),
             };
             let timeout = match get(TIMEOUT) {
-                Some(v) => parse_millis(TIMEOUT, v)?,
+                Some(v) => check!(parse_millis(TIMEOUT, v)).unwrap_or(DEFAULT_OTLP_TIMEOUT),
                 None => DEFAULT_OTLP_TIMEOUT,
             };
-            config.exporter = ExporterConfig::Otlp {
-                endpoint: parse_endpoint(variable, endpoint)?,
-                headers,
-                timeout,
-            };
+            // An endpoint that cannot be used leaves the default exporter.
+            if let Some(endpoint) = check!(parse_endpoint(variable, endpoint)) {
+                config.exporter = ExporterConfig::Otlp {
+                    endpoint,
+                    headers,
+                    timeout,
+                };
+            }
         }
 
-        let ratio = get(SAMPLER_ARG).map(parse_ratio).transpose()?;
-        config.sampler = match get(SAMPLER).unwrap_or("parentbased_always_on") {
-            "always_on" => SamplerConfig::AlwaysOn,
-            "always_off" => SamplerConfig::AlwaysOff,
-            "traceidratio" => SamplerConfig::TraceIdRatio(ratio.unwrap_or(1.0)),
-            "parentbased_always_on" => SamplerConfig::ParentBasedAlwaysOn,
-            "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
-            "parentbased_traceidratio" => {
-                SamplerConfig::ParentBasedTraceIdRatio(ratio.unwrap_or(1.0))
-            }
-            "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
-                return Err(ConfigError::new(SAMPLER, "this sampler is not supported"));
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    SAMPLER,
-                    "unknown sampler (expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio)",
-                ));
-            }
+        let ratio = match get(SAMPLER_ARG) {
+            Some(v) => check!(parse_ratio(v)),
+            None => None,
         };
+        if let Some(v) = get(SAMPLER) {
+            if let Some(sampler) = check!(parse_sampler(v, ratio)) {
+                config.sampler = sampler;
+            }
+        }
 
-        let batch = &mut config.batch;
-        if let Some(v) = get(BSP_SCHEDULE_DELAY) {
-            batch.schedule_delay = parse_millis(BSP_SCHEDULE_DELAY, v)?;
+        if let Some(v) = get(PROPAGATORS) {
+            let mut propagators = Vec::new();
+            for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if let Some(Some(propagator)) = check!(parse_propagator(name)) {
+                    if !propagators.contains(&propagator) {
+                        propagators.push(propagator);
+                    }
+                } else if name.eq_ignore_ascii_case("none") {
+                    propagators.clear();
+                    break;
+                }
+            }
+            config.propagators = propagators;
         }
-        if let Some(v) = get(BSP_EXPORT_TIMEOUT) {
-            batch.export_timeout = parse_millis(BSP_EXPORT_TIMEOUT, v)?;
-        }
-        if let Some(v) = get(BSP_MAX_QUEUE_SIZE) {
-            batch.max_queue_size = parse_count(BSP_MAX_QUEUE_SIZE, v)?;
-        }
-        if let Some(v) = get(BSP_MAX_EXPORT_BATCH_SIZE) {
-            batch.max_export_batch_size = parse_count(BSP_MAX_EXPORT_BATCH_SIZE, v)?;
-        }
-        if batch.max_export_batch_size > batch.max_queue_size {
-            return Err(ConfigError::new(
+
+        let defaults = BatchConfig::default();
+        let millis =
+            |variable, default| get(variable).map_or(Ok(default), |v| parse_millis(variable, v));
+        let count =
+            |variable, default| get(variable).map_or(Ok(default), |v| parse_count(variable, v));
+        let schedule_delay = check!(millis(BSP_SCHEDULE_DELAY, defaults.schedule_delay));
+        config.batch.schedule_delay = schedule_delay.unwrap_or(defaults.schedule_delay);
+        let export_timeout = check!(millis(BSP_EXPORT_TIMEOUT, defaults.export_timeout));
+        config.batch.export_timeout = export_timeout.unwrap_or(defaults.export_timeout);
+        let queue = check!(count(BSP_MAX_QUEUE_SIZE, defaults.max_queue_size));
+        config.batch.max_queue_size = queue.unwrap_or(defaults.max_queue_size);
+        let batch = check!(count(
+            BSP_MAX_EXPORT_BATCH_SIZE,
+            defaults.max_export_batch_size
+        ));
+        config.batch.max_export_batch_size = batch.unwrap_or(defaults.max_export_batch_size);
+        let (batch, queue) = (
+            config.batch.max_export_batch_size,
+            config.batch.max_queue_size,
+        );
+        if batch > queue {
+            config.batch.max_export_batch_size = queue;
+            check!(Err::<(), _>(ConfigError::new(
                 BSP_MAX_EXPORT_BATCH_SIZE,
-                format!(
-                    "is {}, larger than the queue ({})",
-                    batch.max_export_batch_size, batch.max_queue_size
-                ),
-            ));
+                format!("is {batch}, larger than the queue ({queue}); the queue size is used"),
+            )));
         }
-        Ok(config)
+        config
     }
 
     /// Overrides the service name.
@@ -304,6 +421,16 @@ impl PipelineConfig {
     /// Overrides the sampler.
     pub fn with_sampler(mut self, sampler: SamplerConfig) -> Self {
         self.sampler = sampler;
+        self
+    }
+
+    /// Overrides the global propagators (empty: `init` installs none that injects
+    /// anything).
+    pub fn with_propagators(
+        mut self,
+        propagators: impl IntoIterator<Item = PropagatorConfig>,
+    ) -> Self {
+        self.propagators = propagators.into_iter().collect();
         self
     }
 
@@ -333,6 +460,47 @@ impl PipelineConfig {
     ) -> Self {
         self.resource_attributes.push((key.into(), value.into()));
         self
+    }
+}
+
+/// A sampler name, case-insensitively (`OTEL_TRACES_SAMPLER`), with its ratio.
+fn parse_sampler(v: &str, ratio: Option<f64>) -> Result<SamplerConfig, ConfigError> {
+    Ok(match v.to_ascii_lowercase().as_str() {
+        "always_on" => SamplerConfig::AlwaysOn,
+        "always_off" => SamplerConfig::AlwaysOff,
+        "traceidratio" => SamplerConfig::TraceIdRatio(ratio.unwrap_or(1.0)),
+        "parentbased_always_on" => SamplerConfig::ParentBasedAlwaysOn,
+        "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => SamplerConfig::ParentBasedTraceIdRatio(ratio.unwrap_or(1.0)),
+        "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
+            return Err(ConfigError::new(
+                SAMPLER,
+                "this sampler is not supported; parentbased_always_on is used",
+            ));
+        }
+        _ => {
+            return Err(ConfigError::new(
+                SAMPLER,
+                "unknown sampler (expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio); parentbased_always_on is used",
+            ));
+        }
+    })
+}
+
+/// One `OTEL_PROPAGATORS` member, case-insensitively: `Ok(None)` for `none`.
+fn parse_propagator(name: &str) -> Result<Option<PropagatorConfig>, ConfigError> {
+    match name.to_ascii_lowercase().as_str() {
+        "tracecontext" => Ok(Some(PropagatorConfig::TraceContext)),
+        "baggage" => Ok(Some(PropagatorConfig::Baggage)),
+        "none" => Ok(None),
+        known @ ("b3" | "b3multi" | "jaeger" | "xray" | "ottrace") => Err(ConfigError::new(
+            PROPAGATORS,
+            format!("the {known} propagator is not supported; it is left out"),
+        )),
+        _ => Err(ConfigError::new(
+            PROPAGATORS,
+            "has an unknown propagator (expected tracecontext, baggage or none); it is left out",
+        )),
     }
 }
 
@@ -556,6 +724,98 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable(), "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+    }
+
+    /// The specification's rule: each invalid value is reported and its default used,
+    /// the valid ones beside it still read.
+    #[test]
+    fn leniently_each_invalid_value_is_reported_and_defaulted() {
+        let invalid = [
+            ("OTEL_SDK_DISABLED", "yes"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "-5"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_PROPAGATORS", "b3,tracecontext,mystery"),
+        ];
+        let mut vars = invalid.to_vec();
+        vars.push(("OTEL_SERVICE_NAME", "svc"));
+        vars.push(("OTEL_BSP_EXPORT_TIMEOUT", "700"));
+        let (c, problems) = PipelineConfig::from_vars_lenient(vars);
+        let reported: Vec<&str> = problems.iter().map(ConfigError::variable).collect();
+        assert_eq!(
+            reported,
+            [
+                "OTEL_SDK_DISABLED",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "OTEL_TRACES_SAMPLER",
+                "OTEL_PROPAGATORS",
+                "OTEL_PROPAGATORS",
+                "OTEL_BSP_SCHEDULE_DELAY",
+                "OTEL_BSP_MAX_QUEUE_SIZE",
+            ]
+        );
+        let defaults = PipelineConfig::default();
+        assert!(!c.disabled);
+        assert_eq!(c.exporter, defaults.exporter);
+        assert_eq!(c.sampler, defaults.sampler);
+        assert_eq!(c.propagators, [PropagatorConfig::TraceContext]);
+        assert_eq!(c.batch.schedule_delay, defaults.batch.schedule_delay);
+        assert_eq!(c.batch.max_queue_size, defaults.batch.max_queue_size);
+        assert_eq!(c.service_name, "svc");
+        assert_eq!(c.batch.export_timeout, Duration::from_millis(700));
+        // Strictly, the first of them is the error.
+        assert_eq!(
+            PipelineConfig::from_vars(invalid).unwrap_err().variable(),
+            "OTEL_SDK_DISABLED"
+        );
+        let (c, problems) = PipelineConfig::from_vars_lenient([
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "10"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20"),
+        ]);
+        assert_eq!(c.batch.max_export_batch_size, 10);
+        assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn the_default_service_name_names_the_executable() {
+        let name = PipelineConfig::default().service_name;
+        let exe = std::env::current_exe().unwrap();
+        let stem = exe.file_stem().unwrap().to_string_lossy();
+        assert_eq!(name, format!("unknown_service:{stem}"));
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_propagators_default_to_w3c() {
+        let c = config(&[
+            ("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_SDK_DISABLED", "TRUE"),
+        ])
+        .unwrap();
+        assert_eq!(c.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.25));
+        assert!(c.disabled);
+        assert_eq!(
+            PipelineConfig::default().propagators,
+            [PropagatorConfig::TraceContext, PropagatorConfig::Baggage]
+        );
+        for (value, expected) in [
+            ("baggage", vec![PropagatorConfig::Baggage]),
+            (
+                "Baggage, TraceContext, baggage",
+                vec![PropagatorConfig::Baggage, PropagatorConfig::TraceContext],
+            ),
+            ("none", vec![]),
+            ("tracecontext,none", vec![]),
+        ] {
+            let c = config(&[("OTEL_PROPAGATORS", value)]).unwrap();
+            assert_eq!(c.propagators, expected, "{value}");
+        }
+        let err = config(&[("OTEL_PROPAGATORS", "tracecontext,b3")]).unwrap_err();
+        assert!(
+            err.to_string().contains("b3 propagator is not supported"),
+            "{err}"
+        );
     }
 
     #[test]

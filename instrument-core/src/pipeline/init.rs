@@ -6,9 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::BaggagePropagator;
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, ParentBasedSampler, Sampler, SdkTracer,
     SdkTracerProvider, ShouldSample, Span, SpanData, SpanExporter, SpanProcessor,
@@ -18,9 +21,10 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use super::{
-    ExporterConfig, PipelineConfig, RedactingProcessor, SamplerConfig, TenantProcessor,
-    TreeExporter,
+    ExporterConfig, PipelineConfig, PropagatorConfig, RedactingProcessor, SamplerConfig,
+    TenantProcessor, TreeExporter,
 };
+use crate::context::W3cPropagator;
 use crate::redact::{PolicyError, RedactionPolicy, Redactor};
 use crate::semconv;
 
@@ -313,7 +317,10 @@ pub fn build_with_policy(
     if config.disabled {
         return Ok(telemetry);
     }
+    // `telemetry.sdk.*` from the SDK's detector; nothing else is read from the
+    // environment here: `config` already holds what the environment said.
     let resource = Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
         .with_service_name(config.service_name.clone())
         .with_attributes(
             config
@@ -390,13 +397,41 @@ fn batch<E: SpanExporter + 'static>(
 /// # Ok(()) }
 /// ```
 pub fn init_from_env() -> Result<Telemetry, PipelineError> {
-    init(PipelineConfig::from_env().map_err(PipelineError::Config)?)
+    let (config, problems) = PipelineConfig::from_env_lenient();
+    let telemetry = init(config)?;
+    // Logged once the subscriber is there to write them. No value is repeated: header
+    // values are credentials.
+    for problem in problems {
+        tracing::warn!(
+            variable = problem.variable(),
+            "{problem}; the default is used"
+        );
+    }
+    Ok(telemetry)
+}
+
+/// The global text-map propagator `config` names: W3C Trace Context through the
+/// toolkit's parser and W3C Baggage, in the order given.
+fn propagator(config: &PipelineConfig) -> TextMapCompositePropagator {
+    let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = config
+        .propagators
+        .iter()
+        .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
+            match p {
+                PropagatorConfig::TraceContext => Box::new(W3cPropagator::new()),
+                PropagatorConfig::Baggage => Box::new(BaggagePropagator::new()),
+            }
+        })
+        .collect();
+    TextMapCompositePropagator::new(propagators)
 }
 
 /// [`build`]s the pipeline and installs it: the global tracing subscriber (the
 /// OpenTelemetry layer, [`JsonLogLayer`](super::JsonLogLayer) on stderr, `RUST_LOG`
-/// filtering, default `info`) and the
-/// global OpenTelemetry tracer provider. Keep the returned guard alive for the life of
+/// filtering, default `info`), the global OpenTelemetry tracer provider and the
+/// global text-map propagator ([`PipelineConfig::propagators`]: by default W3C Trace
+/// Context through [`W3cPropagator`] and W3C Baggage), which other libraries' client
+/// instrumentation injects through. Keep the returned guard alive for the life of
 /// the process and call [`Telemetry::shutdown`] before exiting.
 pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     let telemetry = build(&config)?;
@@ -412,5 +447,6 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     if let Some(provider) = telemetry.tracer_provider() {
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
+    opentelemetry::global::set_text_map_propagator(propagator(&config));
     Ok(telemetry)
 }

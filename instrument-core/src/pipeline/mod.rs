@@ -19,6 +19,34 @@
 //! let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
 //! # drop(provider);
 //! ```
+//!
+//! ## The `OTEL_*` environment
+//!
+//! [`PipelineConfig::from_env_lenient`] (what [`init_from_env`] uses) follows the
+//! specification: an invalid value is logged once as a warning and its default used;
+//! [`PipelineConfig::from_env`] fails at the first one instead, for teams that prefer
+//! failing at start. Enumerated values are case-insensitive; empty means unset. With
+//! nothing configured, finished traces are printed to stdout as trees (the demo's
+//! and the tests' embedded default) rather than sent to `localhost:4317`.
+//!
+//! | variable | read | notes |
+//! |---|---|---|
+//! | `OTEL_SDK_DISABLED` | yes | `true`: no tracer provider at all |
+//! | `OTEL_SERVICE_NAME` | yes | wins over `service.name` in the resource attributes; default `unknown_service:<executable>` |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | yes | percent-decoded; `telemetry.sdk.*` are always added |
+//! | `OTEL_PROPAGATORS` | yes | `tracecontext` ([`W3cPropagator`](crate::context::W3cPropagator)), `baggage`, `none`; `b3`, `b3multi`, `jaeger`, `xray`, `ottrace` not supported (warned, left out) |
+//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | yes | the six built-in samplers; `jaeger_remote` and `xray` not supported |
+//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | yes | the export timeout bounds the exporter's |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | yes | OTLP/gRPC (feature `otlp`); credentials in the URL are refused |
+//! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT` | yes | header values never appear in an error |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` and `_TRACES_` forms | no | gRPC only for now; the specification's default, `http/protobuf`, is not offered yet |
+//! | `OTEL_EXPORTER_OTLP_COMPRESSION`, `_CERTIFICATE`, `_CLIENT_KEY`, `_CLIENT_CERTIFICATE`, `_INSECURE`, and their `_TRACES_` forms; `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `_TRACES_TIMEOUT` | no | not yet: plain-text gRPC without compression |
+//! | `OTEL_TRACES_EXPORTER` | no | the exporter follows from the endpoint (OTLP) or its absence (stdout); `ExporterConfig` in code |
+//! | `OTEL_METRICS_EXPORTER`, `OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT`, `OTEL_METRIC_EXPORT_*`, `OTEL_EXPORTER_OTLP_METRICS_*` | no | metrics go to the Prometheus endpoint (`install_prometheus`, `serve_metrics`), configured in code |
+//! | `OTEL_LOGS_EXPORTER`, `OTEL_BLRP_*`, `OTEL_EXPORTER_OTLP_LOGS_*` | no | logs are JSON lines on stderr ([`JsonLogLayer`]) |
+//! | `OTEL_LOG_LEVEL` | no | the toolkit's own log lines follow `RUST_LOG` |
+//! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | by the SDK | opentelemetry_sdk reads them itself (default 128 each) |
+//! | `OTEL_ATTRIBUTE_*_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | no | not offered by opentelemetry_sdk 0.33; the redactor bounds attribute values |
 
 /// The `SpanProcessor` methods a wrapping processor passes to its `inner` unchanged.
 macro_rules! forward_to_inner {
@@ -51,7 +79,9 @@ mod redacting;
 mod tenant_stamp;
 mod tree;
 
-pub use config::{BatchConfig, ConfigError, ExporterConfig, PipelineConfig, SamplerConfig};
+pub use config::{
+    BatchConfig, ConfigError, ExporterConfig, PipelineConfig, PropagatorConfig, SamplerConfig,
+};
 pub use init::{
     build, build_with_policy, init, init_from_env, ExportStats, PipelineError, ShutdownError,
     Telemetry,
