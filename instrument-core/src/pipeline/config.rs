@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::MissingTenant;
@@ -42,15 +43,8 @@ pub enum PropagatorConfig {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ExporterConfig {
-    /// OTLP over gRPC to a collector (feature `otlp`).
-    Otlp {
-        /// Collector URL, `http://host:4317`.
-        endpoint: String,
-        /// Extra gRPC metadata (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key.
-        headers: Vec<(String, String)>,
-        /// Per-export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`).
-        timeout: Duration,
-    },
+    /// OTLP to a collector (feature `otlp`), over gRPC or HTTP.
+    Otlp(OtlpConfig),
     /// Each finished trace printed to stdout as an indented tree (the development
     /// default when no endpoint is configured).
     Stdout,
@@ -58,6 +52,138 @@ pub enum ExporterConfig {
     Memory(super::MemoryExporter),
     /// Nothing is exported.
     None,
+}
+
+/// The OTLP transport (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// `grpc`: OTLP/gRPC, usually port 4317. The toolkit's default (see
+    /// [`OtlpConfig`]).
+    Grpc,
+    /// `http/protobuf`: OTLP/HTTP with protobuf bodies, usually port 4318, path
+    /// `/v1/traces`.
+    HttpProtobuf,
+}
+
+/// Compression of export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpCompression {
+    /// `none` (the default).
+    #[default]
+    None,
+    /// `gzip`.
+    Gzip,
+}
+
+/// Where and how OTLP export sends spans.
+///
+/// From the environment: `OTEL_EXPORTER_OTLP_*` and their `OTEL_EXPORTER_OTLP_TRACES_*`
+/// forms (the latter win). The protocol defaults to `grpc`, where the specification
+/// advises `http/protobuf`: a deployment of this toolkit that set only
+/// `OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317` keeps working; set
+/// `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` for port 4318. An `https` endpoint is
+/// verified against the system's roots and the CA in `..._CERTIFICATE`; a client
+/// certificate (`..._CLIENT_CERTIFICATE` with `..._CLIENT_KEY`) is presented when the
+/// collector asks for one (mTLS).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use instrument_core::pipeline::{OtlpCompression, OtlpConfig, OtlpProtocol};
+///
+/// let config = OtlpConfig::http("https://otlp.example.com/v1/traces")
+///     .with_headers([("x-api-key", "secret")])
+///     .with_compression(OtlpCompression::Gzip)
+///     .with_timeout(Duration::from_secs(5));
+/// assert_eq!(config.protocol, OtlpProtocol::HttpProtobuf);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct OtlpConfig {
+    /// The URL requests go to: for gRPC the collector (`http://host:4317`), for HTTP
+    /// the whole path (`http://host:4318/v1/traces`).
+    pub endpoint: String,
+    /// gRPC or HTTP.
+    pub protocol: OtlpProtocol,
+    /// Extra headers or gRPC metadata (`..._HEADERS`), e.g. an API key. Never logged.
+    pub headers: Vec<(String, String)>,
+    /// Per-export timeout (`..._TIMEOUT`, default 10 s).
+    pub timeout: Duration,
+    /// Request compression (`..._COMPRESSION`).
+    pub compression: OtlpCompression,
+    /// PEM file of the CA that signed the collector's certificate (`..._CERTIFICATE`),
+    /// trusted beside the system's roots.
+    pub certificate: Option<PathBuf>,
+    /// PEM file of the client certificate for mTLS (`..._CLIENT_CERTIFICATE`).
+    pub client_certificate: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (`..._CLIENT_KEY`).
+    pub client_key: Option<PathBuf>,
+}
+
+impl OtlpConfig {
+    /// OTLP/gRPC to `endpoint` (`http://host:4317`, or `https://`).
+    pub fn grpc(endpoint: impl Into<String>) -> Self {
+        Self::new(endpoint.into(), OtlpProtocol::Grpc)
+    }
+
+    /// OTLP/HTTP (protobuf) to `endpoint`, the whole URL (`http://host:4318/v1/traces`).
+    pub fn http(endpoint: impl Into<String>) -> Self {
+        Self::new(endpoint.into(), OtlpProtocol::HttpProtobuf)
+    }
+
+    fn new(endpoint: String, protocol: OtlpProtocol) -> Self {
+        Self {
+            endpoint,
+            protocol,
+            headers: Vec::new(),
+            timeout: DEFAULT_OTLP_TIMEOUT,
+            compression: OtlpCompression::None,
+            certificate: None,
+            client_certificate: None,
+            client_key: None,
+        }
+    }
+
+    /// Adds headers (gRPC metadata for gRPC).
+    pub fn with_headers<K: Into<String>, V: Into<String>>(
+        mut self,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.headers
+            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Sets the per-export timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the compression.
+    pub fn with_compression(mut self, compression: OtlpCompression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Trusts the CA in the PEM file at `path` beside the system's roots.
+    pub fn with_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.certificate = Some(path.into());
+        self
+    }
+
+    /// Presents the client certificate and key in these PEM files (mTLS).
+    pub fn with_client_identity(
+        mut self,
+        certificate: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.client_certificate = Some(certificate.into());
+        self.client_key = Some(key.into());
+        self
+    }
 }
 
 /// Batch span processor settings (`OTEL_BSP_*`).
@@ -196,10 +322,42 @@ impl std::error::Error for ConfigError {}
 const DISABLED: &str = "OTEL_SDK_DISABLED";
 const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+const TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
 const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
-const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// Each OTLP setting: its generic and its traces variable (the latter wins).
+const PROTOCOL: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+];
+const HEADERS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+];
+const TIMEOUT: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+];
+const COMPRESSION: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+];
+const INSECURE: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_INSECURE",
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+];
+const CERTIFICATE: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+];
+const CLIENT_CERTIFICATE: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+];
+const CLIENT_KEY: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+];
 const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 const PROPAGATORS: &str = "OTEL_PROPAGATORS";
@@ -327,27 +485,103 @@ impl PipelineConfig {
             config.service_name = v.to_owned();
         }
 
+        // The traces form of a setting, else the generic one: (variable, value).
+        let either = |[generic, traces]: [&'static str; 2]| {
+            get(traces)
+                .map(|v| (traces, v))
+                .or_else(|| get(generic).map(|v| (generic, v)))
+        };
+        let exporter = match get(TRACES_EXPORTER) {
+            Some(v) => check!(parse_traces_exporter(v)),
+            None => None,
+        };
+        let protocol = match either(PROTOCOL) {
+            Some((variable, v)) => check!(parse_protocol(variable, v)),
+            None => None,
+        };
         let endpoint = match (get(TRACES_ENDPOINT), get(ENDPOINT)) {
             (Some(e), _) => Some((TRACES_ENDPOINT, e)),
             (None, Some(e)) => Some((ENDPOINT, e)),
             (None, None) => None,
         };
-        if let Some((variable, endpoint)) = endpoint {
-            let headers = match get(HEADERS) {
-                Some(v) => check!(parse_pairs(HEADERS, v, false)).unwrap_or_default(),
-                None => Vec::new(),
+        // OTLP when asked for by name, or when an endpoint or protocol says where.
+        let otlp = match exporter {
+            Some(TracesExporter::Otlp) => true,
+            Some(TracesExporter::Console) => {
+                config.exporter = ExporterConfig::Stdout;
+                false
+            }
+            Some(TracesExporter::None) => {
+                config.exporter = ExporterConfig::None;
+                false
+            }
+            None => endpoint.is_some() || protocol.is_some(),
+        };
+        if otlp {
+            let protocol = protocol.unwrap_or(OtlpProtocol::Grpc);
+            let insecure = match either(INSECURE) {
+                Some((variable, v)) => check!(parse_bool(variable, v)).unwrap_or(false),
+                None => false,
             };
-            let timeout = match get(TIMEOUT) {
-                Some(v) => check!(parse_millis(TIMEOUT, v)).unwrap_or(DEFAULT_OTLP_TIMEOUT),
+            let endpoint = match endpoint {
+                Some((variable, e)) => {
+                    check!(parse_endpoint(
+                        variable,
+                        e,
+                        protocol,
+                        insecure,
+                        variable == ENDPOINT
+                    ))
+                }
+                None => Some(default_endpoint(protocol).to_owned()),
+            };
+            // Headers: the generic ones, then the traces ones over them, key by key.
+            let mut headers: Vec<(String, String)> = Vec::new();
+            for variable in HEADERS {
+                if let Some(v) = get(variable) {
+                    for (key, value) in check!(parse_pairs(variable, v, false)).unwrap_or_default()
+                    {
+                        headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
+                        headers.push((key, value));
+                    }
+                }
+            }
+            let timeout = match either(TIMEOUT) {
+                Some((variable, v)) => {
+                    check!(parse_millis(variable, v)).unwrap_or(DEFAULT_OTLP_TIMEOUT)
+                }
                 None => DEFAULT_OTLP_TIMEOUT,
             };
+            let compression = match either(COMPRESSION) {
+                Some((variable, v)) => check!(parse_compression(variable, v)).unwrap_or_default(),
+                None => OtlpCompression::None,
+            };
+            let path = |pair: Option<(&str, &str)>| pair.map(|(_, v)| PathBuf::from(v));
+            let (client_certificate, client_key) =
+                (path(either(CLIENT_CERTIFICATE)), path(either(CLIENT_KEY)));
+            let identity = if client_certificate.is_some() == client_key.is_some() {
+                Some((client_certificate, client_key))
+            } else {
+                check!(Err::<(Option<PathBuf>, Option<PathBuf>), _>(
+                    ConfigError::new(
+                        CLIENT_KEY[0],
+                        "a client certificate and its key go together; neither is used",
+                    )
+                ))
+            };
             // An endpoint that cannot be used leaves the default exporter.
-            if let Some(endpoint) = check!(parse_endpoint(variable, endpoint)) {
-                config.exporter = ExporterConfig::Otlp {
+            if let Some(endpoint) = endpoint {
+                let (client_certificate, client_key) = identity.unwrap_or_default();
+                config.exporter = ExporterConfig::Otlp(OtlpConfig {
                     endpoint,
+                    protocol,
                     headers,
                     timeout,
-                };
+                    compression,
+                    certificate: path(either(CERTIFICATE)),
+                    client_certificate,
+                    client_key,
+                });
             }
         }
 
@@ -463,6 +697,66 @@ impl PipelineConfig {
     }
 }
 
+/// What `OTEL_TRACES_EXPORTER` names.
+#[derive(Clone, Copy)]
+enum TracesExporter {
+    Otlp,
+    Console,
+    None,
+}
+
+/// `OTEL_TRACES_EXPORTER`: the first of its (comma-separated) names.
+fn parse_traces_exporter(v: &str) -> Result<TracesExporter, ConfigError> {
+    let first = v.split(',').next().unwrap_or_default().trim();
+    match first.to_ascii_lowercase().as_str() {
+        "otlp" => Ok(TracesExporter::Otlp),
+        "console" | "logging" => Ok(TracesExporter::Console),
+        "none" => Ok(TracesExporter::None),
+        "zipkin" | "jaeger" => Err(ConfigError::new(
+            TRACES_EXPORTER,
+            "this exporter is not supported (send OTLP to a collector that converts); the default is used",
+        )),
+        _ => Err(ConfigError::new(
+            TRACES_EXPORTER,
+            "unknown exporter (expected otlp, console or none)",
+        )),
+    }
+}
+
+fn parse_protocol(variable: &'static str, v: &str) -> Result<OtlpProtocol, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "grpc" => Ok(OtlpProtocol::Grpc),
+        "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+        "http/json" => Err(ConfigError::new(
+            variable,
+            "http/json is not supported (use http/protobuf); grpc is used",
+        )),
+        _ => Err(ConfigError::new(
+            variable,
+            "unknown protocol (expected grpc or http/protobuf); grpc is used",
+        )),
+    }
+}
+
+fn parse_compression(variable: &'static str, v: &str) -> Result<OtlpCompression, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "gzip" => Ok(OtlpCompression::Gzip),
+        "none" => Ok(OtlpCompression::None),
+        _ => Err(ConfigError::new(
+            variable,
+            "unknown compression (expected gzip or none)",
+        )),
+    }
+}
+
+/// The specification's default endpoint of `protocol`.
+fn default_endpoint(protocol: OtlpProtocol) -> &'static str {
+    match protocol {
+        OtlpProtocol::Grpc => "http://localhost:4317",
+        OtlpProtocol::HttpProtobuf => "http://localhost:4318/v1/traces",
+    }
+}
+
 /// A sampler name, case-insensitively (`OTEL_TRACES_SAMPLER`), with its ratio.
 fn parse_sampler(v: &str, ratio: Option<f64>) -> Result<SamplerConfig, ConfigError> {
     Ok(match v.to_ascii_lowercase().as_str() {
@@ -541,11 +835,35 @@ fn parse_ratio(v: &str) -> Result<f64, ConfigError> {
     }
 }
 
-fn parse_endpoint(variable: &'static str, v: &str) -> Result<String, ConfigError> {
-    let rest = v
-        .strip_prefix("http://")
-        .or_else(|| v.strip_prefix("https://"))
-        .ok_or_else(|| ConfigError::new(variable, "must start with http:// or https://"))?;
+/// An endpoint URL. For gRPC one without a scheme is taken as `https://` (`http://`
+/// when `insecure`); for HTTP the generic endpoint gets the signal's path
+/// (`/v1/traces`) appended, the traces endpoint is used as it is.
+fn parse_endpoint(
+    variable: &'static str,
+    v: &str,
+    protocol: OtlpProtocol,
+    insecure: bool,
+    generic: bool,
+) -> Result<String, ConfigError> {
+    let (scheme, rest) = match v.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None if protocol == OtlpProtocol::Grpc => {
+            let scheme = if insecure { "http" } else { "https" };
+            (scheme.to_owned(), v)
+        }
+        None => {
+            return Err(ConfigError::new(
+                variable,
+                "must start with http:// or https://",
+            ))
+        }
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(ConfigError::new(
+            variable,
+            "must start with http:// or https://",
+        ));
+    }
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.is_empty() || authority.contains(char::is_whitespace) {
         return Err(ConfigError::new(variable, "has no host"));
@@ -556,7 +874,13 @@ fn parse_endpoint(variable: &'static str, v: &str) -> Result<String, ConfigError
             "must not carry credentials; use OTEL_EXPORTER_OTLP_HEADERS",
         ));
     }
-    Ok(v.to_owned())
+    let url = format!("{scheme}://{rest}");
+    Ok(match protocol {
+        OtlpProtocol::HttpProtobuf if generic => {
+            format!("{}/v1/traces", url.trim_end_matches('/'))
+        }
+        _ => url,
+    })
 }
 
 /// `k=v,k=v` with percent-decoded values. Errors say which member is wrong but, for
@@ -643,14 +967,11 @@ mod tests {
         );
         assert_eq!(
             c.exporter,
-            ExporterConfig::Otlp {
-                endpoint: "http://collector:4317".into(),
-                headers: vec![
-                    ("x-api-key".into(), "s3cr3t".into()),
-                    ("x-tenant".into(), "a".into())
-                ],
-                timeout: Duration::from_millis(2500),
-            }
+            ExporterConfig::Otlp(
+                OtlpConfig::grpc("http://collector:4317")
+                    .with_headers([("x-api-key", "s3cr3t"), ("x-tenant", "a")])
+                    .with_timeout(Duration::from_millis(2500))
+            )
         );
         assert_eq!(c.sampler, SamplerConfig::TraceIdRatio(0.25));
         assert_eq!(
@@ -673,7 +994,7 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(c.exporter, ExporterConfig::Otlp { ref endpoint, .. } if endpoint == "https://b:4317")
+            matches!(c.exporter, ExporterConfig::Otlp(ref otlp) if otlp.endpoint == "https://b:4317")
         );
         assert_eq!(c.service_name, "from-resource");
         let c = config(&[
@@ -682,6 +1003,121 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.service_name, "s");
+    }
+
+    fn otlp(vars: &[(&str, &str)]) -> OtlpConfig {
+        match config(vars).unwrap().exporter {
+            ExporterConfig::Otlp(otlp) => otlp,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_protocol_decides_the_endpoint_path_and_the_traces_forms_win() {
+        let http = otlp(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/Protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318/"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=2"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "B=3"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "100"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "200"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                "/etc/me.pem",
+            ),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/me.key"),
+        ]);
+        assert_eq!(http.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(
+            http.endpoint, "https://collector:4318/v1/traces",
+            "the signal's path on the generic endpoint"
+        );
+        assert_eq!(
+            http.headers,
+            [("a".into(), "1".into()), ("B".into(), "3".into())]
+        );
+        assert_eq!(http.timeout, Duration::from_millis(200));
+        assert_eq!(http.compression, OtlpCompression::Gzip);
+        assert_eq!(http.certificate, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(http.client_certificate, Some(PathBuf::from("/etc/me.pem")));
+        assert_eq!(http.client_key, Some(PathBuf::from("/etc/me.key")));
+
+        let traces = otlp(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/custom"),
+        ]);
+        assert_eq!(traces.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(traces.endpoint, "http://c:4318/custom", "used as it is");
+
+        // A protocol alone, or OTEL_TRACES_EXPORTER=otlp, means the default endpoint.
+        let default = otlp(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]);
+        assert_eq!(default.endpoint, "http://localhost:4318/v1/traces");
+        let default = otlp(&[("OTEL_TRACES_EXPORTER", "otlp")]);
+        assert_eq!(default.endpoint, "http://localhost:4317");
+        assert_eq!(default.protocol, OtlpProtocol::Grpc);
+
+        // gRPC without a scheme: TLS unless insecure.
+        assert_eq!(
+            otlp(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")]).endpoint,
+            "https://collector:4317"
+        );
+        assert_eq!(
+            otlp(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+                ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+            ])
+            .endpoint,
+            "http://collector:4317"
+        );
+    }
+
+    #[test]
+    fn the_traces_exporter_names_the_exporter() {
+        let c = config(&[
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+        ])
+        .unwrap();
+        assert_eq!(c.exporter, ExporterConfig::Stdout);
+        let c = config(&[("OTEL_TRACES_EXPORTER", "none")]).unwrap();
+        assert_eq!(c.exporter, ExporterConfig::None);
+        for (vars, variable) in [
+            (
+                vec![("OTEL_TRACES_EXPORTER", "zipkin")],
+                "OTEL_TRACES_EXPORTER",
+            ),
+            (
+                vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            ),
+            (
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                    ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli"),
+                ],
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            ),
+            (
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                    ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem"),
+                ],
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            ),
+            (
+                vec![
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+                ],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+        ] {
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.variable(), variable, "{vars:?}: {err}");
+        }
     }
 
     #[test]
@@ -702,7 +1138,11 @@ mod tests {
             ("OTEL_TRACES_SAMPLER", "jaeger_remote", "not supported"),
             ("OTEL_TRACES_SAMPLER_ARG", "2", "between 0 and 1"),
             ("OTEL_TRACES_SAMPLER_ARG", "half", "number"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", "http://"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "ftp://collector:4317",
+                "http://",
+            ),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "no host"),
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -733,7 +1173,7 @@ mod tests {
         let invalid = [
             ("OTEL_SDK_DISABLED", "yes"),
             ("OTEL_TRACES_SAMPLER", "sometimes"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
             ("OTEL_BSP_SCHEDULE_DELAY", "-5"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
             ("OTEL_PROPAGATORS", "b3,tracecontext,mystery"),

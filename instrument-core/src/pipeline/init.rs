@@ -129,6 +129,13 @@ impl<P: SpanProcessor> SpanProcessor for Counted<P> {
 struct CountingExporter<E> {
     counters: Arc<Counters>,
     inner: E,
+    /// Where the spans go (an endpoint URL, `stdout`), for the log lines.
+    target: Arc<str>,
+    /// Whether the last export failed: the first failure of a run is logged, and the
+    /// recovery, not each one.
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    /// The transport's own account of the last failure, where it has one.
+    detail: super::otlp::Detail,
 }
 
 impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
@@ -138,15 +145,36 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         let n = batch.len() as u64;
         let counters = Arc::clone(&self.counters);
+        let (target, failing) = (Arc::clone(&self.target), Arc::clone(&self.failing));
+        let detail = Arc::clone(&self.detail);
         let export = self.inner.export(batch);
         async move {
             let result = export.await;
-            let counter = if result.is_ok() {
-                &counters.exported
-            } else {
-                &counters.failed
-            };
-            counter.fetch_add(n, Ordering::AcqRel);
+            match &result {
+                Ok(()) => {
+                    counters.exported.fetch_add(n, Ordering::AcqRel);
+                    if failing.swap(false, Ordering::AcqRel) {
+                        tracing::info!(endpoint = &*target, "span export recovered");
+                    }
+                }
+                Err(e) => {
+                    counters.failed.fetch_add(n, Ordering::AcqRel);
+                    // The SDK's error names the cause (refused, certificate, timeout);
+                    // no header value is in it.
+                    let detail = detail.lock().ok().and_then(|mut d| d.take());
+                    if !failing.swap(true, Ordering::AcqRel) {
+                        let reason = match detail {
+                            Some(detail) => format!("{e}: {detail}"),
+                            None => e.to_string(),
+                        };
+                        tracing::error!(
+                            endpoint = &*target,
+                            reason = %reason,
+                            "span export failed; spans are lost until it recovers (counted in the pipeline's stats)"
+                        );
+                    }
+                }
+            }
             result
         }
     }
@@ -329,21 +357,19 @@ pub fn build_with_policy(
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
         )
         .build();
+    let detail = super::otlp::Detail::default();
     let processor = match &config.exporter {
-        ExporterConfig::Stdout => Some(batch(TreeExporter::stdout(), config, &counters)),
-        ExporterConfig::Memory(memory) => Some(batch(memory.clone(), config, &counters)),
-        ExporterConfig::Otlp {
-            endpoint,
-            headers,
-            timeout,
-        } => {
+        ExporterConfig::Stdout => Some(batch(TreeExporter::stdout(), config, &counters, &detail)),
+        ExporterConfig::Memory(memory) => Some(batch(memory.clone(), config, &counters, &detail)),
+        ExporterConfig::Otlp(otlp) => {
             // The batch processor of opentelemetry_sdk 0.33 takes no export timeout;
             // the exporter enforces the tighter of the two.
-            let timeout = (*timeout).min(config.batch.export_timeout);
+            let timeout = otlp.timeout.min(config.batch.export_timeout);
             Some(batch(
-                super::otlp::exporter(endpoint, headers, timeout)?,
+                super::otlp::exporter(otlp, timeout, &detail)?,
                 config,
                 &counters,
+                &detail,
             ))
         }
         ExporterConfig::None => None,
@@ -372,15 +398,24 @@ fn batch<E: SpanExporter + 'static>(
     exporter: E,
     config: &PipelineConfig,
     counters: &Arc<Counters>,
+    detail: &super::otlp::Detail,
 ) -> BatchSpanProcessor {
     let batch = BatchConfigBuilder::default()
         .with_scheduled_delay(config.batch.schedule_delay)
         .with_max_queue_size(config.batch.max_queue_size)
         .with_max_export_batch_size(config.batch.max_export_batch_size)
         .build();
+    let target: Arc<str> = match &config.exporter {
+        ExporterConfig::Otlp(otlp) => otlp.endpoint.as_str().into(),
+        ExporterConfig::Stdout => "stdout".into(),
+        _ => "memory".into(),
+    };
     BatchSpanProcessor::builder(CountingExporter {
         counters: Arc::clone(counters),
         inner: exporter,
+        target,
+        failing: Arc::default(),
+        detail: Arc::clone(detail),
     })
     .with_batch_config(batch)
     .build()

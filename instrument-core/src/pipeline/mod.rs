@@ -37,11 +37,12 @@
 //! | `OTEL_PROPAGATORS` | yes | `tracecontext` ([`W3cPropagator`](crate::context::W3cPropagator)), `baggage`, `none`; `b3`, `b3multi`, `jaeger`, `xray`, `ottrace` not supported (warned, left out) |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | yes | the six built-in samplers; `jaeger_remote` and `xray` not supported |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | yes | the export timeout bounds the exporter's |
-//! | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | yes | OTLP/gRPC (feature `otlp`); credentials in the URL are refused |
-//! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT` | yes | header values never appear in an error |
-//! | `OTEL_EXPORTER_OTLP_PROTOCOL` and `_TRACES_` forms | no | gRPC only for now; the specification's default, `http/protobuf`, is not offered yet |
-//! | `OTEL_EXPORTER_OTLP_COMPRESSION`, `_CERTIFICATE`, `_CLIENT_KEY`, `_CLIENT_CERTIFICATE`, `_INSECURE`, and their `_TRACES_` forms; `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `_TRACES_TIMEOUT` | no | not yet: plain-text gRPC without compression |
-//! | `OTEL_TRACES_EXPORTER` | no | the exporter follows from the endpoint (OTLP) or its absence (stdout); `ExporterConfig` in code |
+//! | `OTEL_TRACES_EXPORTER` | yes | `otlp`, `console` (trace trees on stdout), `none`; unset: OTLP when an endpoint or protocol is set, else stdout; `zipkin`, `jaeger` not supported |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` | yes | `grpc` (default, see [`OtlpConfig`]) or `http/protobuf`; `http/json` not supported |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | yes | gRPC: as given (no scheme: `https://`, or `http://` with `..._INSECURE=true`); HTTP: `/v1/traces` appended; credentials in the URL refused |
+//! | `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT`, `_COMPRESSION` (`gzip`, `none`), `_INSECURE` | yes | header values never appear in an error or a log line |
+//! | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` | yes | PEM files, read at start (unreadable: `build` fails naming the file); the CA is trusted beside the system's roots; rustls with ring, never OpenSSL |
+//! | `OTEL_EXPORTER_OTLP_TRACES_*` forms of all the above | yes | win over the generic ones (headers key by key); the traces endpoint is used as it is |
 //! | `OTEL_METRICS_EXPORTER`, `OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT`, `OTEL_METRIC_EXPORT_*`, `OTEL_EXPORTER_OTLP_METRICS_*` | no | metrics go to the Prometheus endpoint (`install_prometheus`, `serve_metrics`), configured in code |
 //! | `OTEL_LOGS_EXPORTER`, `OTEL_BLRP_*`, `OTEL_EXPORTER_OTLP_LOGS_*` | no | logs are JSON lines on stderr ([`JsonLogLayer`]) |
 //! | `OTEL_LOG_LEVEL` | no | the toolkit's own log lines follow `RUST_LOG` |
@@ -80,7 +81,8 @@ mod tenant_stamp;
 mod tree;
 
 pub use config::{
-    BatchConfig, ConfigError, ExporterConfig, PipelineConfig, PropagatorConfig, SamplerConfig,
+    BatchConfig, ConfigError, ExporterConfig, OtlpCompression, OtlpConfig, OtlpProtocol,
+    PipelineConfig, PropagatorConfig, SamplerConfig,
 };
 pub use init::{
     build, build_with_policy, init, init_from_env, ExportStats, PipelineError, ShutdownError,

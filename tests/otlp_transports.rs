@@ -1,0 +1,378 @@
+//! OTLP export over each transport, to real receivers on 127.0.0.1 started here:
+//! OTLP/HTTP protobuf (gzip, headers, plain and TLS) on hyper, OTLP/gRPC over TLS
+//! verified with a CA made in the test, and mTLS with a client certificate required.
+//! Every exporter is chosen by `OTEL_*` variables only.
+
+#[path = "support/otlp.rs"]
+mod otlp;
+#[path = "support/tls.rs"]
+mod tls;
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use instrument::pipeline::{build, ExportStats, PipelineConfig, SamplerConfig, Telemetry};
+use instrument::tenant::{with_tenant, TenantId};
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::Context;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use otlp::Receiver;
+use prost::Message as _;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+/// The log lines of this test binary (a global subscriber: exports log from the
+/// batch processor's own thread).
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LINES: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    Arc::clone(LINES.get_or_init(|| {
+        #[derive(Clone)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let lines = Lines(Arc::default());
+        let writer = lines.clone();
+        let subscriber =
+            tracing_subscriber::registry().with(instrument::pipeline::JsonLogLayer::new(
+                instrument::redact::Redactor::default(),
+                move || writer.clone(),
+            ));
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        lines.0
+    }))
+}
+
+/// The log lines so far that mention `needle`.
+fn logged(needle: &str) -> Vec<String> {
+    let bytes = logs().lock().unwrap().clone();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The pipeline the variables give (every span sampled, a short batch delay).
+fn pipeline(vars: &[(&str, String)]) -> Telemetry {
+    let mut all: Vec<(&str, String)> = vec![
+        ("OTEL_SERVICE_NAME", "transport-test".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50".to_owned()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000".to_owned()),
+    ];
+    all.extend(vars.iter().cloned());
+    let config = PipelineConfig::from_vars(all)
+        .expect("a valid configuration")
+        .with_sampler(SamplerConfig::ParentBasedTraceIdRatio(1.0))
+        .with_shutdown_timeout(Duration::from_secs(5));
+    build(&config).expect("the pipeline builds")
+}
+
+/// Records one span for acme, then shuts the pipeline down and returns its counts.
+async fn one_span(telemetry: Telemetry, name: &'static str) -> ExportStats {
+    let tracer = telemetry.tracer_provider().unwrap().tracer("test");
+    let cx = with_tenant(&Context::new(), TenantId::parse("acme").unwrap());
+    let span = tracer.start_with_context(name, &cx);
+    drop(cx.with_span(span));
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| e.stats)
+}
+
+/// What an OTLP/HTTP receiver saw of one request.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    path: String,
+    content_type: String,
+    content_encoding: String,
+    api_key: String,
+    spans: Vec<String>,
+}
+
+/// An OTLP/HTTP receiver: hyper, HTTP/1.1, plain or over TLS with `server`'s
+/// certificate.
+async fn http_receiver(server: Option<&tls::Pem>) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let acceptor = server.map(|pem| {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(pem.cert.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
+    let recorded = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let recorded = Arc::clone(&recorded);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let recorded = Arc::clone(&recorded);
+                    async move { receive(request, &recorded).await }
+                });
+                let http = hyper::server::conn::http1::Builder::new();
+                match acceptor {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let io = hyper_util::rt::TokioIo::new(stream);
+                            let _ = http.serve_connection(io, service).await;
+                        }
+                    }
+                    None => {
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = http.serve_connection(io, service).await;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+async fn receive(
+    request: http::Request<hyper::body::Incoming>,
+    recorded: &Mutex<Vec<Seen>>,
+) -> Result<http::Response<Full<Bytes>>, hyper::Error> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut seen = Seen {
+        path: request.uri().path().to_owned(),
+        content_type: header("content-type"),
+        content_encoding: header("content-encoding"),
+        api_key: header("x-api-key"),
+        spans: Vec::new(),
+    };
+    let body = request.into_body().collect().await?.to_bytes();
+    let body = if seen.content_encoding == "gzip" {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        plain
+    } else {
+        body.to_vec()
+    };
+    let export = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+    seen.spans = export
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.name.clone())
+        .collect();
+    recorded.lock().unwrap().push(seen);
+    Ok(http::Response::builder()
+        .header("content-type", "application/x-protobuf")
+        .body(Full::new(Bytes::new()))
+        .unwrap())
+}
+
+/// An OTLP/gRPC receiver over TLS with `pki`'s server certificate, requiring a client
+/// certificate signed by its CA when `mutual`.
+async fn grpc_tls_receiver(pki: &tls::Pki, mutual: bool) -> (SocketAddr, Receiver) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut tls =
+        ServerTlsConfig::new().identity(Identity::from_pem(&pki.server.cert, &pki.server.key));
+    if mutual {
+        tls = tls.client_ca_root(Certificate::from_pem(&pki.ca));
+    }
+    let receiver = Receiver::default();
+    // A collector accepts gzip; the request says whether it is compressed.
+    let service = TraceServiceServer::new(receiver.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    (addr, receiver)
+}
+
+fn received(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .spans
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_sends_gzip_with_headers_to_the_signals_path() {
+    let (addr, seen) = http_receiver(None).await;
+    let telemetry = pipeline(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k3y".to_owned()),
+    ]);
+    let stats = one_span(telemetry, "over.http").await;
+    assert_eq!(stats.lost(), 0, "{stats:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let request = &seen[0];
+    assert_eq!(request.path, "/v1/traces");
+    assert_eq!(request.content_type, "application/x-protobuf");
+    assert_eq!(request.content_encoding, "gzip");
+    assert_eq!(request.api_key, "k3y");
+    assert_eq!(request.spans, ["over.http"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_over_tls_verifies_the_collector_with_the_configured_ca() {
+    let pki = tls::pki("http-tls");
+    let (addr, seen) = http_receiver(Some(&pki.server)).await;
+    let endpoint = format!("https://localhost:{}/v1/traces", addr.port());
+    let telemetry = pipeline(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "http/protobuf".to_owned(),
+        ),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint.clone()),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            pki.ca_file().display().to_string(),
+        ),
+    ]);
+    let stats = one_span(telemetry, "over.https").await;
+    assert_eq!(stats.lost(), 0, "{stats:?}");
+    assert_eq!(seen.lock().unwrap()[0].spans, ["over.https"]);
+
+    // Without the CA the certificate does not verify: the span is lost, counted, and
+    // one error line says where and why.
+    logs();
+    let telemetry = pipeline(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "http/protobuf".to_owned(),
+        ),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint.clone()),
+    ]);
+    let stats = one_span(telemetry, "unverified").await;
+    assert_eq!(stats.lost(), 1, "{stats:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1, "nothing more arrived");
+    let lines = logged(&endpoint);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("span export failed") && lines[0].contains("\"level\":\"ERROR\""),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("UnknownIssuer"),
+        "the reason: {}",
+        lines[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_over_tls_verifies_the_collector_with_the_configured_ca() {
+    let pki = tls::pki("grpc-tls");
+    let (addr, receiver) = grpc_tls_receiver(&pki, false).await;
+    let endpoint = format!("https://localhost:{}", addr.port());
+    let telemetry = pipeline(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            pki.ca_file().display().to_string(),
+        ),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+    ]);
+    let stats = one_span(telemetry, "over.grpc.tls").await;
+    assert_eq!(stats.lost(), 0, "{stats:?}");
+    assert_eq!(received(&receiver), ["over.grpc.tls"]);
+
+    logs();
+    let telemetry = pipeline(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone())]);
+    let stats = one_span(telemetry, "unverified").await;
+    assert_eq!(stats.lost(), 1, "{stats:?}");
+    assert_eq!(received(&receiver), ["over.grpc.tls"]);
+    let lines = logged(&endpoint);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("UnknownIssuer"),
+        "the reason: {}",
+        lines[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_mtls_presents_the_client_certificate_and_without_it_is_refused() {
+    let pki = tls::pki("grpc-mtls");
+    let (addr, receiver) = grpc_tls_receiver(&pki, true).await;
+    let endpoint = format!("https://localhost:{}", addr.port());
+    let ca = pki.ca_file().display().to_string();
+    let telemetry = pipeline(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.clone()),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            pki.client_cert_file().display().to_string(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            pki.client_key_file().display().to_string(),
+        ),
+    ]);
+    let stats = one_span(telemetry, "with.client.cert").await;
+    assert_eq!(stats.lost(), 0, "{stats:?}");
+    assert_eq!(received(&receiver), ["with.client.cert"]);
+
+    let telemetry = pipeline(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca),
+    ]);
+    let stats = one_span(telemetry, "without.client.cert").await;
+    assert_eq!(stats.lost(), 1, "{stats:?}");
+    assert_eq!(received(&receiver), ["with.client.cert"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_file_that_cannot_be_read_fails_at_start_naming_it() {
+    let config = PipelineConfig::from_vars([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317"),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+    ])
+    .unwrap();
+    let err = build(&config).expect_err("no CA, no exporter");
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+}
