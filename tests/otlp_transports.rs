@@ -376,3 +376,60 @@ async fn a_certificate_file_that_cannot_be_read_fails_at_start_naming_it() {
     let err = build(&config).expect_err("no CA, no exporter");
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
+
+/// A collector that answers 503 and one that accepts connections and never answers:
+/// the span is lost and counted, and shutdown returns within its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_silent_collector_costs_the_span_not_the_shutdown() {
+    // 503 to everything.
+    let unavailable = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let unavailable_addr = unavailable.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = unavailable.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_request| async {
+                    Ok::<_, hyper::Error>(
+                        http::Response::builder()
+                            .status(503)
+                            .body(Full::new(Bytes::new()))
+                            .unwrap(),
+                    )
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    // Accepts, reads nothing, answers nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    for (protocol, endpoint) in [
+        ("http/protobuf", format!("http://{unavailable_addr}")),
+        ("http/protobuf", format!("http://{silent_addr}")),
+        ("grpc", format!("http://{silent_addr}")),
+    ] {
+        let telemetry = pipeline(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "300".to_owned()),
+        ]);
+        let started = std::time::Instant::now();
+        let stats = one_span(telemetry, "lost").await;
+        assert_eq!(stats.ended, 1, "{protocol} {endpoint}: {stats:?}");
+        assert_eq!(stats.lost(), 1, "{protocol} {endpoint}: {stats:?}");
+        // The shutdown timeout is 5 s; the export gives up after 300 ms.
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{protocol} {endpoint}: {:?}",
+            started.elapsed()
+        );
+    }
+}
