@@ -54,6 +54,43 @@ fn logs() -> Arc<Mutex<Vec<u8>>> {
     }))
 }
 
+/// The self-observability counter `otel_sdk_exporter_span_exported_total` of the
+/// collector on `port`, by `error_type` (`""`: exported), from a recorder installed
+/// for this binary (exports record from the batch processor's thread).
+fn exported(port: u16) -> std::collections::BTreeMap<String, u64> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    type Seen = Mutex<std::collections::BTreeMap<(String, String), u64>>;
+    static RECORDED: std::sync::OnceLock<(Snapshotter, Seen)> = std::sync::OnceLock::new();
+    let (snapshotter, seen) = RECORDED.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install().unwrap();
+        (snapshotter, Seen::default())
+    });
+    // A snapshot drains the recorder's counters: keep what each one saw.
+    let mut seen = seen.lock().unwrap();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let label = |name: &str| {
+            key.labels()
+                .find(|l| l.key() == name)
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default()
+        };
+        if key.name() == "otel_sdk_exporter_span_exported_total" {
+            if let DebugValue::Counter(n) = value {
+                *seen
+                    .entry((label("server_port"), label("error_type")))
+                    .or_default() += n;
+            }
+        }
+    }
+    seen.iter()
+        .filter(|((p, _), _)| *p == port.to_string())
+        .map(|((_, kind), n)| (kind.clone(), *n))
+        .collect()
+}
+
 /// The log lines so far that mention `needle`.
 fn logged(needle: &str) -> Vec<String> {
     let bytes = logs().lock().unwrap().clone();
@@ -238,6 +275,7 @@ fn received(receiver: &Receiver) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_protobuf_sends_gzip_with_headers_to_the_signals_path() {
+    exported(0);
     let (addr, seen) = http_receiver(None).await;
     let telemetry = pipeline(&[
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
@@ -255,6 +293,11 @@ async fn http_protobuf_sends_gzip_with_headers_to_the_signals_path() {
     assert_eq!(request.content_encoding, "gzip");
     assert_eq!(request.api_key, "k3y");
     assert_eq!(request.spans, ["over.http"]);
+    // Counted in the SDK self-observability metrics, by collector.
+    assert_eq!(
+        exported(addr.port()),
+        std::collections::BTreeMap::from([(String::new(), 1)])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,6 +424,7 @@ async fn a_certificate_file_that_cannot_be_read_fails_at_start_naming_it() {
 /// the span is lost and counted, and shutdown returns within its timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_or_silent_collector_costs_the_span_not_the_shutdown() {
+    exported(0);
     // 503 to everything.
     let unavailable = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let unavailable_addr = unavailable.local_addr().unwrap();
@@ -432,4 +476,14 @@ async fn a_failing_or_silent_collector_costs_the_span_not_the_shutdown() {
             started.elapsed()
         );
     }
+    // Each failure counted against its collector, with its class.
+    let failed: u64 = exported(unavailable_addr.port())
+        .iter()
+        .filter(|(kind, _)| !kind.is_empty())
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(failed, 1);
+    let silent = exported(silent_addr.port());
+    assert_eq!(silent.get(""), None, "{silent:?}");
+    assert_eq!(silent.values().sum::<u64>(), 2, "{silent:?}");
 }

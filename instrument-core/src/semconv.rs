@@ -127,6 +127,23 @@ pub const LABEL_METRIC: &str = "metric";
 pub const LABEL_REASON: &str = "reason";
 /// Label: `grpc` or `http`.
 pub const LABEL_PROTOCOL: &str = "protocol";
+/// Label: the class of a failure (`error.type` in its Prometheus form).
+pub const LABEL_ERROR_TYPE: &str = "error_type";
+/// Label: the kind of SDK component (`otel.component.type`): `otlp_grpc_span_exporter`, ...
+pub const LABEL_OTEL_COMPONENT_TYPE: &str = "otel_component_type";
+/// Label: the collector's host (`server.address`).
+pub const LABEL_SERVER_ADDRESS: &str = "server_address";
+/// Label: the collector's port (`server.port`).
+pub const LABEL_SERVER_PORT: &str = "server_port";
+
+// --- SDK self-observability ---------------------------------------------------------
+
+/// Counter: spans an exporter was given, by outcome (`error_type` set when the export
+/// failed); the Prometheus form of `otel.sdk.exporter.span.exported`.
+pub const SDK_SPANS_EXPORTED: &str = "otel_sdk_exporter_span_exported_total";
+/// Histogram: how long each export took, in seconds; the Prometheus form of
+/// `otel.sdk.exporter.operation.duration`.
+pub const SDK_EXPORT_DURATION: &str = "otel_sdk_exporter_operation_duration_seconds";
 
 // --- Instrumentation scopes ---------------------------------------------------------
 
@@ -419,6 +436,16 @@ impl MetricNames {
             self.label_overflow_total(),
             metrics::Unit::Count,
             "measurements recorded under the overflow label set because a label cardinality cap was reached"
+        );
+        metrics::describe_counter!(
+            SDK_SPANS_EXPORTED,
+            metrics::Unit::Count,
+            "spans given to the span exporter, by collector; error_type when the export failed"
+        );
+        metrics::describe_histogram!(
+            SDK_EXPORT_DURATION,
+            metrics::Unit::Seconds,
+            "time each span export took, by collector"
         );
     }
 }

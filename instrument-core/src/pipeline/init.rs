@@ -131,6 +131,9 @@ struct CountingExporter<E> {
     inner: E,
     /// Where the spans go (an endpoint URL, `stdout`), for the log lines.
     target: Arc<str>,
+    /// The labels of the self-observability metrics: the exporter's kind and, for
+    /// OTLP, the collector's address and port.
+    labels: Arc<[(&'static str, String)]>,
     /// Whether the last export failed: the first failure of a run is logged, and the
     /// recovery, not each one.
     failing: Arc<std::sync::atomic::AtomicBool>,
@@ -147,9 +150,12 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
         let counters = Arc::clone(&self.counters);
         let (target, failing) = (Arc::clone(&self.target), Arc::clone(&self.failing));
         let detail = Arc::clone(&self.detail);
+        let labels = Arc::clone(&self.labels);
         let export = self.inner.export(batch);
         async move {
+            let started = std::time::Instant::now();
             let result = export.await;
+            observe(&labels, n, &result, started.elapsed());
             match &result {
                 Ok(()) => {
                     counters.exported.fetch_add(n, Ordering::AcqRel);
@@ -190,6 +196,42 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
     }
+}
+
+/// The host and port of an endpoint URL (`https://[::1]:4317/x` → `[::1]`, 4317), the
+/// scheme's port when none is given.
+fn host_and_port(endpoint: &str) -> Option<(&str, u16)> {
+    let (scheme, rest) = endpoint.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+        _ => (authority, if scheme == "https" { 443 } else { 80 }),
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+/// Records one export in the SDK self-observability metrics of the OpenTelemetry
+/// semantic conventions (`otel.sdk.exporter.span.exported`,
+/// `otel.sdk.exporter.operation.duration`), in their Prometheus forms, through the
+/// process's `metrics` recorder: registered per export (a batch, not a request), so a
+/// recorder installed after the pipeline still receives them.
+fn observe(labels: &[(&'static str, String)], spans: u64, result: &OTelSdkResult, took: Duration) {
+    let mut labels: Vec<metrics::Label> = labels
+        .iter()
+        .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+        .collect();
+    if let Err(e) = result {
+        let kind = match e {
+            opentelemetry_sdk::error::OTelSdkError::Timeout(_) => "timeout",
+            _ => "export_failed",
+        };
+        labels.push(metrics::Label::from_static_parts(
+            semconv::LABEL_ERROR_TYPE,
+            kind,
+        ));
+    }
+    metrics::counter!(semconv::SDK_SPANS_EXPORTED, labels.clone()).increment(spans);
+    metrics::histogram!(semconv::SDK_EXPORT_DURATION, labels).record(took.as_secs_f64());
 }
 
 /// The running pipeline. Flushes on [`Telemetry::shutdown`] (or, best effort, on drop).
@@ -410,10 +452,35 @@ fn batch<E: SpanExporter + 'static>(
         ExporterConfig::Stdout => "stdout".into(),
         _ => "memory".into(),
     };
+    let labels: Arc<[(&'static str, String)]> = match &config.exporter {
+        ExporterConfig::Otlp(otlp) => {
+            let kind = match otlp.protocol {
+                super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
+                _ => "otlp_grpc_span_exporter",
+            };
+            let mut labels = vec![(semconv::LABEL_OTEL_COMPONENT_TYPE, kind.to_owned())];
+            if let Some((host, port)) = host_and_port(&otlp.endpoint) {
+                labels.push((semconv::LABEL_SERVER_ADDRESS, host.to_owned()));
+                labels.push((semconv::LABEL_SERVER_PORT, port.to_string()));
+            }
+            labels.into()
+        }
+        ExporterConfig::Stdout => vec![(
+            semconv::LABEL_OTEL_COMPONENT_TYPE,
+            "stdout_span_exporter".to_owned(),
+        )]
+        .into(),
+        _ => vec![(
+            semconv::LABEL_OTEL_COMPONENT_TYPE,
+            "memory_span_exporter".to_owned(),
+        )]
+        .into(),
+    };
     BatchSpanProcessor::builder(CountingExporter {
         counters: Arc::clone(counters),
         inner: exporter,
         target,
+        labels,
         failing: Arc::default(),
         detail: Arc::clone(detail),
     })
@@ -484,4 +551,27 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     }
     opentelemetry::global::set_text_map_propagator(propagator(&config));
     Ok(telemetry)
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::host_and_port;
+
+    #[test]
+    fn host_and_port_of_an_endpoint() {
+        for (endpoint, expected) in [
+            ("http://collector:4317", Some(("collector", 4317))),
+            (
+                "https://otlp.example.com/v1/traces",
+                Some(("otlp.example.com", 443)),
+            ),
+            ("http://[::1]:4318/v1/traces", Some(("[::1]", 4318))),
+            ("http://[::1]/v1/traces", Some(("[::1]", 80))),
+            ("http://c:notaport", None),
+            ("collector:4317", None),
+            ("http://", None),
+        ] {
+            assert_eq!(host_and_port(endpoint), expected, "{endpoint}");
+        }
+    }
 }

@@ -20,6 +20,17 @@
 //! # drop(provider);
 //! ```
 //!
+//! ## What the pipeline says about itself
+//!
+//! Every export is counted in [`Telemetry::stats`] (ended, exported, failed, dropped)
+//! and, through the process's `metrics` recorder, in the SDK self-observability
+//! metrics of the semantic conventions: `otel_sdk_exporter_span_exported_total`
+//! (`error_type` set on failure) and `otel_sdk_exporter_operation_duration_seconds`,
+//! labelled with the exporter's kind and the collector's `server_address` /
+//! `server_port`. The first failed export of a run is logged once as an error naming
+//! the endpoint and the cause (for TLS, the certificate error), its recovery once as
+//! information.
+//!
 //! ## The `OTEL_*` environment
 //!
 //! [`PipelineConfig::from_env_lenient`] (what [`init_from_env`] uses) follows the

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
 
 use crate::cardinality::{GuardedRecorder, LabelGuard};
-use crate::semconv::{MetricNames, REQUEST_DURATION_BUCKETS, WORK_DURATION_BUCKETS};
+use crate::semconv::{self, MetricNames, REQUEST_DURATION_BUCKETS, WORK_DURATION_BUCKETS};
 
 /// Default address of the metrics endpoint.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
@@ -86,6 +86,12 @@ pub fn prometheus_recorder(
         .and_then(|b| {
             b.set_buckets_for_metric(
                 Matcher::Suffix("_handler_seconds".into()),
+                REQUEST_DURATION_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(semconv::SDK_EXPORT_DURATION.into()),
                 REQUEST_DURATION_BUCKETS,
             )
         })
@@ -371,6 +377,7 @@ mod tests {
                 metrics::histogram!(names.request_duration(), "route" => "/x").record(0.002);
                 metrics::histogram!(names.tasks().duration, "tenant_id" => "a").record(0.5);
                 metrics::histogram!(names.tasks().handler, "tenant_id" => "a").record(0.002);
+                metrics::histogram!(semconv::SDK_EXPORT_DURATION).record(0.02);
             });
             let exposition = handle.render();
             let expected = |buckets: &[f64]| {
@@ -389,6 +396,10 @@ mod tests {
             );
             assert_eq!(
                 bounds(&exposition, &names.tasks().handler),
+                expected(REQUEST_DURATION_BUCKETS)
+            );
+            assert_eq!(
+                bounds(&exposition, semconv::SDK_EXPORT_DURATION),
                 expected(REQUEST_DURATION_BUCKETS)
             );
         }
