@@ -11,8 +11,10 @@
 //!
 //! Workflows and tasks are stored with their traceparent in SQLite, so a workflow
 //! started before a restart completes in the same trace after it. Spans go to the
-//! collector at `OTEL_EXPORTER_OTLP_ENDPOINT` when set, else are printed as trees;
-//! `/metrics` is served on `--metrics-addr`. SIGINT or SIGTERM stops accepting,
+//! collector at `OTEL_EXPORTER_OTLP_ENDPOINT` when set (any `OTEL_*` variable the
+//! pipeline reads), else are printed as trees; `/metrics` is served on
+//! `--metrics-addr`, or, with `OTEL_METRICS_EXPORTER=otlp`, metrics are pushed to the
+//! collector instead. SIGINT or SIGTERM stops accepting,
 //! finishes the requests in flight and flushes telemetry before exiting.
 
 use std::net::SocketAddr;
@@ -20,7 +22,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use instrument::cardinality::LabelGuard;
-use instrument::pipeline::{init_from_env, install_prometheus, serve_metrics};
+use instrument::pipeline::{
+    init_from_env, install_otlp_metrics, install_prometheus, serve_metrics, MetricsConfig,
+    PipelineConfig,
+};
 use instrument::semconv::MetricNames;
 
 struct Args {
@@ -91,15 +96,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let telemetry = init_from_env()?;
-    let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
+    // Metrics: pushed over OTLP when OTEL_METRICS_EXPORTER=otlp, else scraped from
+    // /metrics (the problems of the environment were logged by init_from_env).
+    let (config, _) = PipelineConfig::from_env_lenient();
+    let (guard, names) = (LabelGuard::default(), MetricNames::default());
+    let (otlp_metrics, handle) = match &config.metrics {
+        MetricsConfig::Otlp(_) => (Some(install_otlp_metrics(guard, &names, &config)?), None),
+        _ => (None, Some(install_prometheus(guard, &names)?)),
+    };
     let store = Arc::new(instrument_examples::workflow::Store::open(&args.db)?);
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
+    let metrics_at = match &handle {
+        Some(_) => format!("http://{}/metrics", metrics_listener.local_addr()?),
+        None => "OTLP".to_owned(),
+    };
     eprintln!(
-        "workflow server on {}, metrics on http://{}/metrics, database {}",
+        "workflow server on {}, metrics on {metrics_at}, database {}",
         listener.local_addr()?,
-        metrics_listener.local_addr()?,
         args.db.display()
     );
 
@@ -110,7 +125,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            serve_metrics(metrics_listener, handle, "/metrics", None, shutdown).await
+            match handle {
+                Some(handle) => {
+                    serve_metrics(metrics_listener, handle, "/metrics", None, shutdown).await
+                }
+                None => Ok(()),
+            }
         }
     });
     let served = instrument_examples::workflow::serve(listener, store, async move {
@@ -120,7 +140,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await;
     let _ = metrics.await;
-    // Flush spans whatever happened to the server.
+    // Flush spans and metrics whatever happened to the server.
+    if let Some(otlp_metrics) = otlp_metrics {
+        if let Err(e) = otlp_metrics.shutdown() {
+            eprintln!("{e}");
+        }
+    }
     let flushed = telemetry.shutdown();
     served?;
     flushed?;

@@ -186,6 +186,64 @@ impl OtlpConfig {
     }
 }
 
+/// Where metrics go (`OTEL_METRICS_EXPORTER`).
+///
+/// The default is the Prometheus endpoint ([`install_prometheus`](super::install_prometheus)
+/// and [`serve_metrics`](super::serve_metrics)), where the specification's default is
+/// `otlp`: a team that points `OTEL_EXPORTER_OTLP_ENDPOINT` at a collector for its
+/// traces keeps its scraped `/metrics`. `OTEL_METRICS_EXPORTER=otlp` pushes them to the
+/// collector instead ([`install_otlp_metrics`](super::install_otlp_metrics), feature
+/// `otlp`), through the same label guard and under the same names.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub enum MetricsConfig {
+    /// A Prometheus endpoint (the default).
+    #[default]
+    Prometheus,
+    /// OTLP to a collector.
+    Otlp(OtlpMetricsConfig),
+    /// No metrics exported.
+    None,
+}
+
+/// Aggregation temporality of OTLP metrics
+/// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Temporality {
+    /// `cumulative` (the default): totals since the start.
+    #[default]
+    Cumulative,
+    /// `delta`: changes since the last export.
+    Delta,
+    /// `lowmemory`: delta for counters and histograms, cumulative for up-down counters.
+    LowMemory,
+}
+
+/// OTLP metrics export: where, how often, with which temporality.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct OtlpMetricsConfig {
+    /// The collector, from the `OTEL_EXPORTER_OTLP_METRICS_*` variables and the generic
+    /// ones (for HTTP the generic endpoint gets `/v1/metrics`).
+    pub otlp: OtlpConfig,
+    /// Time between exports (`OTEL_METRIC_EXPORT_INTERVAL`, default 60 s).
+    pub interval: Duration,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+    pub temporality: Temporality,
+}
+
+impl OtlpMetricsConfig {
+    /// Metrics to `otlp` every 60 s, cumulative.
+    pub fn new(otlp: OtlpConfig) -> Self {
+        Self {
+            otlp,
+            interval: Duration::from_secs(60),
+            temporality: Temporality::Cumulative,
+        }
+    }
+}
+
 /// Batch span processor settings (`OTEL_BSP_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -243,6 +301,8 @@ pub struct PipelineConfig {
     pub resource_attributes: Vec<(String, String)>,
     /// Where spans go.
     pub exporter: ExporterConfig,
+    /// Where metrics go.
+    pub metrics: MetricsConfig,
     /// Root sampling.
     pub sampler: SamplerConfig,
     /// The global propagators (`OTEL_PROPAGATORS`, default `tracecontext,baggage`;
@@ -263,6 +323,7 @@ impl Default for PipelineConfig {
             service_name: unknown_service(),
             resource_attributes: Vec::new(),
             exporter: ExporterConfig::Stdout,
+            metrics: MetricsConfig::Prometheus,
             sampler: SamplerConfig::ParentBasedAlwaysOn,
             propagators: vec![PropagatorConfig::TraceContext, PropagatorConfig::Baggage],
             batch: BatchConfig::default(),
@@ -323,41 +384,62 @@ const DISABLED: &str = "OTEL_SDK_DISABLED";
 const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 const TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+/// The OTLP settings of one signal: the generic variable of each, the signal's own
+/// (which wins), and the signal's path on an HTTP collector.
+struct SignalVars {
+    endpoint: &'static str,
+    protocol: &'static str,
+    headers: &'static str,
+    timeout: &'static str,
+    compression: &'static str,
+    insecure: &'static str,
+    certificate: &'static str,
+    client_certificate: &'static str,
+    client_key: &'static str,
+    path: &'static str,
+}
+
 const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-/// Each OTLP setting: its generic and its traces variable (the latter wins).
-const PROTOCOL: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-];
-const HEADERS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-];
-const TIMEOUT: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-];
-const COMPRESSION: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-];
-const INSECURE: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_INSECURE",
-    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
-];
-const CERTIFICATE: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-];
-const CLIENT_CERTIFICATE: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-];
-const CLIENT_KEY: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-];
+const GENERIC: SignalVars = SignalVars {
+    endpoint: ENDPOINT,
+    protocol: "OTEL_EXPORTER_OTLP_PROTOCOL",
+    headers: "OTEL_EXPORTER_OTLP_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_TIMEOUT",
+    compression: "OTEL_EXPORTER_OTLP_COMPRESSION",
+    insecure: "OTEL_EXPORTER_OTLP_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    path: "",
+};
+const TRACES: SignalVars = SignalVars {
+    endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    headers: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    compression: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    insecure: "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    path: "/v1/traces",
+};
+const METRICS: SignalVars = SignalVars {
+    endpoint: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    headers: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    compression: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    insecure: "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+    path: "/v1/metrics",
+};
+const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+const METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+const METRIC_EXPORT_TIMEOUT: &str = "OTEL_METRIC_EXPORT_TIMEOUT";
+const TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 const PROPAGATORS: &str = "OTEL_PROPAGATORS";
@@ -485,104 +567,69 @@ impl PipelineConfig {
             config.service_name = v.to_owned();
         }
 
-        // The traces form of a setting, else the generic one: (variable, value).
-        let either = |[generic, traces]: [&'static str; 2]| {
-            get(traces)
-                .map(|v| (traces, v))
-                .or_else(|| get(generic).map(|v| (generic, v)))
-        };
         let exporter = match get(TRACES_EXPORTER) {
             Some(v) => check!(parse_traces_exporter(v)),
             None => None,
         };
-        let protocol = match either(PROTOCOL) {
-            Some((variable, v)) => check!(parse_protocol(variable, v)),
-            None => None,
-        };
-        let endpoint = match (get(TRACES_ENDPOINT), get(ENDPOINT)) {
-            (Some(e), _) => Some((TRACES_ENDPOINT, e)),
-            (None, Some(e)) => Some((ENDPOINT, e)),
-            (None, None) => None,
-        };
-        // OTLP when asked for by name, or when an endpoint or protocol says where.
-        let otlp = match exporter {
-            Some(TracesExporter::Otlp) => true,
-            Some(TracesExporter::Console) => {
-                config.exporter = ExporterConfig::Stdout;
-                false
-            }
-            Some(TracesExporter::None) => {
-                config.exporter = ExporterConfig::None;
-                false
-            }
-            None => endpoint.is_some() || protocol.is_some(),
-        };
-        if otlp {
-            let protocol = protocol.unwrap_or(OtlpProtocol::Grpc);
-            let insecure = match either(INSECURE) {
-                Some((variable, v)) => check!(parse_bool(variable, v)).unwrap_or(false),
-                None => false,
-            };
-            let endpoint = match endpoint {
-                Some((variable, e)) => {
-                    check!(parse_endpoint(
-                        variable,
-                        e,
-                        protocol,
-                        insecure,
-                        variable == ENDPOINT
-                    ))
+        let mut problems = Vec::new();
+        match exporter {
+            Some(TracesExporter::Console) => config.exporter = ExporterConfig::Stdout,
+            Some(TracesExporter::None) => config.exporter = ExporterConfig::None,
+            // OTLP when asked for by name, or when an endpoint or protocol says where;
+            // an endpoint that cannot be used leaves the default exporter.
+            Some(TracesExporter::Otlp) | None => {
+                let named = matches!(exporter, Some(TracesExporter::Otlp));
+                if let Some(otlp) = read_otlp(&get, &TRACES, named, &mut problems) {
+                    config.exporter = ExporterConfig::Otlp(otlp);
                 }
-                None => Some(default_endpoint(protocol).to_owned()),
-            };
-            // Headers: the generic ones, then the traces ones over them, key by key.
-            let mut headers: Vec<(String, String)> = Vec::new();
-            for variable in HEADERS {
-                if let Some(v) = get(variable) {
-                    for (key, value) in check!(parse_pairs(variable, v, false)).unwrap_or_default()
-                    {
-                        headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
-                        headers.push((key, value));
+            }
+        }
+        for problem in problems.drain(..) {
+            check!(Err::<(), _>(problem));
+        }
+
+        match get(METRICS_EXPORTER).map(parse_metrics_exporter) {
+            None => {}
+            Some(Err(problem)) => {
+                check!(Err::<(), _>(problem));
+            }
+            Some(Ok(MetricsExporter::Prometheus)) => config.metrics = MetricsConfig::Prometheus,
+            Some(Ok(MetricsExporter::None)) => config.metrics = MetricsConfig::None,
+            Some(Ok(MetricsExporter::Otlp)) => {
+                let otlp = read_otlp(&get, &METRICS, true, &mut problems);
+                let interval = match get(METRIC_EXPORT_INTERVAL) {
+                    Some(v) => parse_millis(METRIC_EXPORT_INTERVAL, v)
+                        .map_err(|e| problems.push(e))
+                        .ok(),
+                    None => None,
+                };
+                let export_timeout = match get(METRIC_EXPORT_TIMEOUT) {
+                    Some(v) => parse_millis(METRIC_EXPORT_TIMEOUT, v)
+                        .map_err(|e| problems.push(e))
+                        .ok(),
+                    None => None,
+                };
+                let temporality = match get(TEMPORALITY) {
+                    Some(v) => parse_temporality(v).map_err(|e| problems.push(e)).ok(),
+                    None => None,
+                };
+                if let Some(mut otlp) = otlp {
+                    if let Some(timeout) = export_timeout {
+                        otlp.timeout = otlp.timeout.min(timeout);
                     }
+                    let mut metrics = OtlpMetricsConfig::new(otlp);
+                    if let Some(interval) = interval.filter(|i| !i.is_zero()) {
+                        metrics.interval = interval;
+                    }
+                    if let Some(temporality) = temporality {
+                        metrics.temporality = temporality;
+                    }
+                    config.metrics = MetricsConfig::Otlp(metrics);
                 }
             }
-            let timeout = match either(TIMEOUT) {
-                Some((variable, v)) => {
-                    check!(parse_millis(variable, v)).unwrap_or(DEFAULT_OTLP_TIMEOUT)
-                }
-                None => DEFAULT_OTLP_TIMEOUT,
-            };
-            let compression = match either(COMPRESSION) {
-                Some((variable, v)) => check!(parse_compression(variable, v)).unwrap_or_default(),
-                None => OtlpCompression::None,
-            };
-            let path = |pair: Option<(&str, &str)>| pair.map(|(_, v)| PathBuf::from(v));
-            let (client_certificate, client_key) =
-                (path(either(CLIENT_CERTIFICATE)), path(either(CLIENT_KEY)));
-            let identity = if client_certificate.is_some() == client_key.is_some() {
-                Some((client_certificate, client_key))
-            } else {
-                check!(Err::<(Option<PathBuf>, Option<PathBuf>), _>(
-                    ConfigError::new(
-                        CLIENT_KEY[0],
-                        "a client certificate and its key go together; neither is used",
-                    )
-                ))
-            };
-            // An endpoint that cannot be used leaves the default exporter.
-            if let Some(endpoint) = endpoint {
-                let (client_certificate, client_key) = identity.unwrap_or_default();
-                config.exporter = ExporterConfig::Otlp(OtlpConfig {
-                    endpoint,
-                    protocol,
-                    headers,
-                    timeout,
-                    compression,
-                    certificate: path(either(CERTIFICATE)),
-                    client_certificate,
-                    client_key,
-                });
-            }
+        }
+        for problem in problems {
+            check!(Err::<(), _>(problem));
         }
 
         let ratio = match get(SAMPLER_ARG) {
@@ -697,6 +744,132 @@ impl PipelineConfig {
     }
 }
 
+/// The OTLP settings of `signal` from `get`, or `None` when nothing asks for OTLP
+/// (no endpoint or protocol, and not `named` by the signal's exporter variable) or
+/// the endpoint cannot be used. Problems go to `problems`; their values keep their
+/// defaults.
+fn read_otlp<'a>(
+    get: &dyn Fn(&str) -> Option<&'a str>,
+    signal: &SignalVars,
+    named: bool,
+    problems: &mut Vec<ConfigError>,
+) -> Option<OtlpConfig> {
+    // The signal's form of a setting, else the generic one: (variable, value).
+    let either = |generic: &'static str, own: &'static str| {
+        get(own)
+            .map(|v| (own, v))
+            .or_else(|| get(generic).map(|v| (generic, v)))
+    };
+    fn ok<T>(result: Result<T, ConfigError>, problems: &mut Vec<ConfigError>) -> Option<T> {
+        result.map_err(|e| problems.push(e)).ok()
+    }
+    let protocol = match either(GENERIC.protocol, signal.protocol) {
+        Some((variable, v)) => ok(parse_protocol(variable, v), problems),
+        None => None,
+    };
+    let endpoint = either(GENERIC.endpoint, signal.endpoint);
+    if !named && endpoint.is_none() && protocol.is_none() {
+        return None;
+    }
+    let protocol = protocol.unwrap_or(OtlpProtocol::Grpc);
+    let insecure = match either(GENERIC.insecure, signal.insecure) {
+        Some((variable, v)) => ok(parse_bool(variable, v), problems).unwrap_or(false),
+        None => false,
+    };
+    // Headers: the generic ones, then the signal's over them, key by key.
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for variable in [GENERIC.headers, signal.headers] {
+        if let Some(v) = get(variable) {
+            for (key, value) in ok(parse_pairs(variable, v, false), problems).unwrap_or_default() {
+                headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
+                headers.push((key, value));
+            }
+        }
+    }
+    let timeout = match either(GENERIC.timeout, signal.timeout) {
+        Some((variable, v)) => {
+            ok(parse_millis(variable, v), problems).unwrap_or(DEFAULT_OTLP_TIMEOUT)
+        }
+        None => DEFAULT_OTLP_TIMEOUT,
+    };
+    let compression = match either(GENERIC.compression, signal.compression) {
+        Some((variable, v)) => ok(parse_compression(variable, v), problems).unwrap_or_default(),
+        None => OtlpCompression::None,
+    };
+    let path = |pair: Option<(&str, &str)>| pair.map(|(_, v)| PathBuf::from(v));
+    let mut client_certificate = path(either(
+        GENERIC.client_certificate,
+        signal.client_certificate,
+    ));
+    let mut client_key = path(either(GENERIC.client_key, signal.client_key));
+    if client_certificate.is_some() != client_key.is_some() {
+        ok(
+            Err::<(), _>(ConfigError::new(
+                GENERIC.client_key,
+                "a client certificate and its key go together; neither is used",
+            )),
+            problems,
+        );
+        (client_certificate, client_key) = (None, None);
+    }
+    let endpoint = match endpoint {
+        Some((variable, e)) => ok(
+            parse_endpoint(
+                variable,
+                e,
+                protocol,
+                insecure,
+                (variable == GENERIC.endpoint).then_some(signal.path),
+            ),
+            problems,
+        )?,
+        None => default_endpoint(protocol, signal.path),
+    };
+    Some(OtlpConfig {
+        endpoint,
+        protocol,
+        headers,
+        timeout,
+        compression,
+        certificate: path(either(GENERIC.certificate, signal.certificate)),
+        client_certificate,
+        client_key,
+    })
+}
+
+/// What `OTEL_METRICS_EXPORTER` names.
+#[derive(Clone, Copy)]
+enum MetricsExporter {
+    Prometheus,
+    Otlp,
+    None,
+}
+
+fn parse_metrics_exporter(v: &str) -> Result<MetricsExporter, ConfigError> {
+    let first = v.split(',').next().unwrap_or_default().trim();
+    match first.to_ascii_lowercase().as_str() {
+        "prometheus" => Ok(MetricsExporter::Prometheus),
+        "otlp" => Ok(MetricsExporter::Otlp),
+        "none" => Ok(MetricsExporter::None),
+        _ => Err(ConfigError::new(
+            METRICS_EXPORTER,
+            "unknown exporter (expected prometheus, otlp or none); prometheus is used",
+        )),
+    }
+}
+
+fn parse_temporality(v: &str) -> Result<Temporality, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "cumulative" => Ok(Temporality::Cumulative),
+        "delta" => Ok(Temporality::Delta),
+        "lowmemory" => Ok(Temporality::LowMemory),
+        _ => Err(ConfigError::new(
+            TEMPORALITY,
+            "unknown temporality (expected cumulative, delta or lowmemory); cumulative is used",
+        )),
+    }
+}
+
 /// What `OTEL_TRACES_EXPORTER` names.
 #[derive(Clone, Copy)]
 enum TracesExporter {
@@ -749,11 +922,11 @@ fn parse_compression(variable: &'static str, v: &str) -> Result<OtlpCompression,
     }
 }
 
-/// The specification's default endpoint of `protocol`.
-fn default_endpoint(protocol: OtlpProtocol) -> &'static str {
+/// The specification's default endpoint of `protocol` for the signal at `path`.
+fn default_endpoint(protocol: OtlpProtocol, path: &str) -> String {
     match protocol {
-        OtlpProtocol::Grpc => "http://localhost:4317",
-        OtlpProtocol::HttpProtobuf => "http://localhost:4318/v1/traces",
+        OtlpProtocol::HttpProtobuf => format!("http://localhost:4318{path}"),
+        _ => "http://localhost:4317".to_owned(),
     }
 }
 
@@ -837,13 +1010,13 @@ fn parse_ratio(v: &str) -> Result<f64, ConfigError> {
 
 /// An endpoint URL. For gRPC one without a scheme is taken as `https://` (`http://`
 /// when `insecure`); for HTTP the generic endpoint gets the signal's path
-/// (`/v1/traces`) appended, the traces endpoint is used as it is.
+/// (`append`: `/v1/traces`, `/v1/metrics`), the signal's own endpoint is used as it is.
 fn parse_endpoint(
     variable: &'static str,
     v: &str,
     protocol: OtlpProtocol,
     insecure: bool,
-    generic: bool,
+    append: Option<&str>,
 ) -> Result<String, ConfigError> {
     let (scheme, rest) = match v.split_once("://") {
         Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
@@ -875,9 +1048,9 @@ fn parse_endpoint(
         ));
     }
     let url = format!("{scheme}://{rest}");
-    Ok(match protocol {
-        OtlpProtocol::HttpProtobuf if generic => {
-            format!("{}/v1/traces", url.trim_end_matches('/'))
+    Ok(match (protocol, append) {
+        (OtlpProtocol::HttpProtobuf, Some(path)) => {
+            format!("{}{path}", url.trim_end_matches('/'))
         }
         _ => url,
     })
@@ -1072,6 +1245,56 @@ mod tests {
             .endpoint,
             "http://collector:4317"
         );
+    }
+
+    #[test]
+    fn metrics_go_to_prometheus_unless_otlp_is_named() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).unwrap();
+        assert_eq!(c.metrics, MetricsConfig::Prometheus, "traces only");
+        assert_eq!(
+            config(&[("OTEL_METRICS_EXPORTER", "none")])
+                .unwrap()
+                .metrics,
+            MetricsConfig::None
+        );
+        let c = config(&[
+            ("OTEL_METRICS_EXPORTER", "OTLP"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4318/x"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "k=v"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "700"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
+        ])
+        .unwrap();
+        let MetricsConfig::Otlp(metrics) = c.metrics else {
+            panic!("{:?}", c.metrics);
+        };
+        assert_eq!(metrics.otlp.endpoint, "http://c:4318/v1/metrics");
+        assert_eq!(metrics.otlp.headers, [("k".into(), "v".into())]);
+        assert_eq!(metrics.otlp.timeout, Duration::from_millis(700));
+        assert_eq!(metrics.interval, Duration::from_millis(1500));
+        assert_eq!(metrics.temporality, Temporality::Delta);
+        let ExporterConfig::Otlp(traces) = c.exporter else {
+            panic!("{:?}", c.exporter);
+        };
+        assert_eq!(traces.endpoint, "http://t:4318/x");
+        assert!(
+            traces.headers.is_empty(),
+            "the metrics headers are the metrics'"
+        );
+        for (var, value) in [
+            ("OTEL_METRICS_EXPORTER", "statsd"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                "sometimes",
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
+        ] {
+            let err = config(&[("OTEL_METRICS_EXPORTER", "otlp"), (var, value)]).unwrap_err();
+            assert_eq!(err.variable(), var);
+        }
     }
 
     #[test]

@@ -387,18 +387,7 @@ pub fn build_with_policy(
     if config.disabled {
         return Ok(telemetry);
     }
-    // `telemetry.sdk.*` from the SDK's detector; nothing else is read from the
-    // environment here: `config` already holds what the environment said.
-    let resource = Resource::builder_empty()
-        .with_detector(Box::new(TelemetryResourceDetector))
-        .with_service_name(config.service_name.clone())
-        .with_attributes(
-            config
-                .resource_attributes
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-        )
-        .build();
+    let resource = resource(config);
     let detail = super::otlp::Detail::default();
     let processor = match &config.exporter {
         ExporterConfig::Stdout => Some(batch(TreeExporter::stdout(), config, &counters, &detail)),
@@ -433,6 +422,22 @@ pub fn build_with_policy(
     }
     telemetry.provider = Some(builder.build());
     Ok(telemetry)
+}
+
+/// The resource of the service's spans and metrics: the service name, the configured
+/// attributes and `telemetry.sdk.*` from the SDK's detector; nothing else is read from
+/// the environment here, `config` already holds what the environment said.
+pub(super) fn resource(config: &PipelineConfig) -> Resource {
+    Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_service_name(config.service_name.clone())
+        .with_attributes(
+            config
+                .resource_attributes
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
+        .build()
 }
 
 /// A bounded batch processor over `exporter`, counting what it exports.

@@ -54,7 +54,10 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT`, `_COMPRESSION` (`gzip`, `none`), `_INSECURE` | yes | header values never appear in an error or a log line |
 //! | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` | yes | PEM files, read at start (unreadable: `build` fails naming the file); the CA is trusted beside the system's roots; rustls with ring, never OpenSSL |
 //! | `OTEL_EXPORTER_OTLP_TRACES_*` forms of all the above | yes | win over the generic ones (headers key by key); the traces endpoint is used as it is |
-//! | `OTEL_METRICS_EXPORTER`, `OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT`, `OTEL_METRIC_EXPORT_*`, `OTEL_EXPORTER_OTLP_METRICS_*` | no | metrics go to the Prometheus endpoint (`install_prometheus`, `serve_metrics`), configured in code |
+//! | `OTEL_METRICS_EXPORTER` | yes | `prometheus` (the default here, see [`MetricsConfig`]), `otlp` ([`install_otlp_metrics`]), `none` |
+//! | `OTEL_EXPORTER_OTLP_METRICS_*` (endpoint, protocol, headers, timeout, compression, TLS files, insecure) | yes | as for traces, over the generic variables; HTTP: `/v1/metrics` appended to the generic endpoint |
+//! | `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_METRIC_EXPORT_TIMEOUT`, `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | yes | default 60 s, 30 s, `cumulative` (`delta`, `lowmemory`) |
+//! | `OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT` | no | the `/metrics` address is the application's to choose (`serve_metrics` takes a listener) |
 //! | `OTEL_LOGS_EXPORTER`, `OTEL_BLRP_*`, `OTEL_EXPORTER_OTLP_LOGS_*` | no | logs are JSON lines on stderr ([`JsonLogLayer`]) |
 //! | `OTEL_LOG_LEVEL` | no | the toolkit's own log lines follow `RUST_LOG` |
 //! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | by the SDK | opentelemetry_sdk reads them itself (default 128 each) |
@@ -81,10 +84,41 @@ macro_rules! forward_to_inner {
 }
 
 mod config;
+
+/// A metrics recorder could not be installed or its exporter built.
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MetricsError {
+    /// Another `metrics` recorder is already installed.
+    RecorderAlreadySet,
+    /// The bucket configuration was refused.
+    Buckets(String),
+    /// The OTLP metric exporter could not be built, or its last export failed.
+    Export(String),
+}
+
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+impl std::fmt::Display for MetricsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RecorderAlreadySet => {
+                f.write_str("metrics: a global recorder is already installed")
+            }
+            Self::Buckets(e) => write!(f, "metrics: histogram buckets: {e}"),
+            Self::Export(e) => write!(f, "metrics: OTLP export: {e}"),
+        }
+    }
+}
+
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+impl std::error::Error for MetricsError {}
 mod init;
 mod logs;
 mod memory;
 mod otlp;
+#[cfg(feature = "otlp")]
+mod otlp_metrics;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod redacting;
@@ -92,8 +126,8 @@ mod tenant_stamp;
 mod tree;
 
 pub use config::{
-    BatchConfig, ConfigError, ExporterConfig, OtlpCompression, OtlpConfig, OtlpProtocol,
-    PipelineConfig, PropagatorConfig, SamplerConfig,
+    BatchConfig, ConfigError, ExporterConfig, MetricsConfig, OtlpCompression, OtlpConfig,
+    OtlpMetricsConfig, OtlpProtocol, PipelineConfig, PropagatorConfig, SamplerConfig, Temporality,
 };
 pub use init::{
     build, build_with_policy, init, init_from_env, ExportStats, PipelineError, ShutdownError,
@@ -101,10 +135,12 @@ pub use init::{
 };
 pub use logs::JsonLogLayer;
 pub use memory::MemoryExporter;
+#[cfg(feature = "otlp")]
+pub use otlp_metrics::{install_otlp_metrics, OtlpMetrics};
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
-    install_prometheus, prometheus_recorder, serve_metrics, serve_metrics_with, MetricsError,
-    MetricsLimits, MetricsService, DEFAULT_METRICS_ADDR, DEFAULT_METRICS_PATH,
+    install_prometheus, prometheus_recorder, serve_metrics, serve_metrics_with, MetricsLimits,
+    MetricsService, DEFAULT_METRICS_ADDR, DEFAULT_METRICS_PATH,
 };
 pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};

@@ -22,14 +22,47 @@ pub(super) fn exporter(
     // Both transports run their connections on the runtime they are created in.
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| PipelineError::NoRuntime)?;
     let tls = Tls::read(config)?;
-    match config.protocol {
-        OtlpProtocol::Grpc => grpc(config, timeout, &tls),
-        OtlpProtocol::HttpProtobuf => http(config, timeout, &tls, runtime, detail),
-        #[allow(unreachable_patterns)]
-        _ => Err(PipelineError::Exporter(
-            "this OTLP protocol is not supported".to_owned(),
-        )),
-    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder();
+    let built = match config.protocol {
+        OtlpProtocol::HttpProtobuf => {
+            http(exporter.with_http(), config, timeout, &tls, runtime, detail)?.build()
+        }
+        _ => grpc(exporter.with_tonic(), config, timeout, &tls)?.build(),
+    };
+    built.map_err(|e| PipelineError::Exporter(e.to_string()))
+}
+
+/// An OTLP metric exporter as `config` says (feature `otlp`).
+#[cfg(feature = "otlp")]
+pub(super) fn metric_exporter(
+    config: &super::OtlpMetricsConfig,
+    detail: &Detail,
+) -> Result<opentelemetry_otlp::MetricExporter, PipelineError> {
+    use super::{OtlpProtocol, Temporality};
+    use opentelemetry_sdk::metrics::Temporality as Sdk;
+
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| PipelineError::NoRuntime)?;
+    let otlp = &config.otlp;
+    let tls = Tls::read(otlp)?;
+    let temporality = match config.temporality {
+        Temporality::Delta => Sdk::Delta,
+        Temporality::LowMemory => Sdk::LowMemory,
+        _ => Sdk::Cumulative,
+    };
+    let exporter = opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality);
+    let built = match otlp.protocol {
+        OtlpProtocol::HttpProtobuf => http(
+            exporter.with_http(),
+            otlp,
+            otlp.timeout,
+            &tls,
+            runtime,
+            detail,
+        )?
+        .build(),
+        _ => grpc(exporter.with_tonic(), otlp, otlp.timeout, &tls)?.build(),
+    };
+    built.map_err(|e| PipelineError::Exporter(e.to_string()))
 }
 
 /// Without the `otlp` feature an OTLP endpoint cannot be served.
@@ -102,13 +135,18 @@ fn checked_headers(
         .collect()
 }
 
+/// gRPC metadata, compression and TLS as `config` says, on a span or metric
+/// exporter's builder.
 #[cfg(feature = "otlp")]
-fn grpc(
+fn grpc<B>(
+    builder: B,
     config: &OtlpConfig,
     timeout: Duration,
     tls: &Tls,
-) -> Result<opentelemetry_otlp::SpanExporter, PipelineError> {
-    use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+) -> Result<B, PipelineError>
+where
+    B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig,
+{
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
     let mut metadata = tonic::metadata::MetadataMap::new();
@@ -119,8 +157,7 @@ fn grpc(
             .map_err(|_| PipelineError::Exporter(format!("header {name} has an invalid value")))?;
         metadata.insert(key, value);
     }
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
+    let mut builder = builder
         .with_endpoint(&config.endpoint)
         .with_timeout(timeout)
         .with_metadata(metadata);
@@ -137,21 +174,23 @@ fn grpc(
         }
         builder = builder.with_tls_config(tls_config);
     }
-    builder
-        .build()
-        .map_err(|e| PipelineError::Exporter(e.to_string()))
+    Ok(builder)
 }
 
+/// Headers, compression, TLS and a client on the runtime, as `config` says, on a span
+/// or metric exporter's builder.
 #[cfg(feature = "otlp")]
-fn http(
+fn http<B>(
+    builder: B,
     config: &OtlpConfig,
     timeout: Duration,
     tls: &Tls,
     runtime: tokio::runtime::Handle,
     detail: &Detail,
-) -> Result<opentelemetry_otlp::SpanExporter, PipelineError> {
-    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-
+) -> Result<B, PipelineError>
+where
+    B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
+{
     let headers = checked_headers(&config.headers)?
         .into_iter()
         .map(|(name, value)| {
@@ -169,8 +208,7 @@ fn http(
         .enable_http2()
         .build();
     let client = opentelemetry_http::hyper::HyperClient::new(connector, timeout, None);
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
+    let mut builder = builder
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_endpoint(&config.endpoint)
         .with_timeout(timeout)
@@ -183,9 +221,7 @@ fn http(
     if config.compression == super::OtlpCompression::Gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
-    builder
-        .build()
-        .map_err(|e| PipelineError::Exporter(e.to_string()))
+    Ok(builder)
 }
 
 /// rustls settings for HTTPS: the system's roots and the configured CA; the client

@@ -16,6 +16,7 @@ use metrics_exporter_prometheus::{
 use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
 
+use super::MetricsError;
 use crate::cardinality::{GuardedRecorder, LabelGuard};
 use crate::semconv::{self, MetricNames, REQUEST_DURATION_BUCKETS, WORK_DURATION_BUCKETS};
 
@@ -26,29 +27,6 @@ pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 
 /// The content type of the Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// The recorder could not be installed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum MetricsError {
-    /// Another `metrics` recorder is already installed.
-    RecorderAlreadySet,
-    /// The bucket configuration was refused.
-    Buckets(String),
-}
-
-impl std::fmt::Display for MetricsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::RecorderAlreadySet => {
-                f.write_str("metrics: a global recorder is already installed")
-            }
-            Self::Buckets(e) => write!(f, "metrics: histogram buckets: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for MetricsError {}
 
 /// The Prometheus recorder wrapped in a [`GuardedRecorder`], and the handle that
 /// renders what it holds.

@@ -1,0 +1,189 @@
+//! Metrics over OTLP to a real OTLP/gRPC metrics receiver on 127.0.0.1: chosen by
+//! `OTEL_METRICS_EXPORTER=otlp`, through the label guard (caps, overflow set,
+//! redaction), under the Prometheus endpoint's names and buckets. One binary of its
+//! own: the recorder is process-wide.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use instrument::cardinality::LabelGuard;
+use instrument::pipeline::{install_otlp_metrics, MetricsConfig, PipelineConfig, Temporality};
+use instrument::semconv::{MetricNames, REQUEST_DURATION_BUCKETS};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+
+#[derive(Clone, Default)]
+struct Receiver {
+    metrics: Arc<Mutex<Vec<Metric>>>,
+    services: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        for resource in request.into_inner().resource_metrics {
+            if let Some(resource) = &resource.resource {
+                for kv in &resource.attributes {
+                    if kv.key == "service.name" {
+                        if let Some(Value::StringValue(s)) =
+                            kv.value.as_ref().and_then(|v| v.value.as_ref())
+                        {
+                            self.services.lock().unwrap().push(s.clone());
+                        }
+                    }
+                }
+            }
+            for scope in resource.scope_metrics {
+                self.metrics.lock().unwrap().extend(scope.metrics);
+            }
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// `label=value` pairs of a data point, sorted.
+fn labels(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> Vec<String> {
+    let mut labels: Vec<String> = attributes
+        .iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                other => format!("{other:?}"),
+            };
+            format!("{}={value}", kv.key)
+        })
+        .collect();
+    labels.sort();
+    labels
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endpoint() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Receiver::default();
+    let service = MetricsServiceServer::new(receiver.clone());
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+
+    let config = PipelineConfig::from_vars([
+        ("OTEL_SERVICE_NAME", "metrics-test".to_owned()),
+        ("OTEL_METRICS_EXPORTER", "otlp".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            format!("http://{addr}"),
+        ),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "100".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "cumulative".to_owned(),
+        ),
+    ])
+    .unwrap();
+    let MetricsConfig::Otlp(otlp) = &config.metrics else {
+        panic!("{:?}", config.metrics);
+    };
+    assert_eq!(otlp.interval, Duration::from_millis(100));
+    assert_eq!(otlp.temporality, Temporality::Cumulative);
+    // Two label sets per metric: the third tenant goes to the overflow set.
+    let guard = LabelGuard::builder().max_label_sets(2).build();
+    let names = MetricNames::default();
+    let metrics = install_otlp_metrics(guard, &names, &config).unwrap();
+    for tenant in ["acme", "globex", "initech"] {
+        metrics::counter!(names.requests_total(), "tenant_id" => tenant).increment(2);
+    }
+    metrics::counter!("app_logins_total", "note" => "password=hunter2").increment(1);
+    metrics::histogram!(names.request_duration(), "tenant_id" => "acme").record(0.003);
+    metrics::gauge!(names.requests_in_flight(), "tenant_id" => "acme").increment(3.0);
+    metrics::gauge!(names.requests_in_flight(), "tenant_id" => "acme").decrement(1.0);
+    tokio::task::spawn_blocking(move || metrics.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let received = receiver.metrics.lock().unwrap().clone();
+    assert!(receiver
+        .services
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|s| s == "metrics-test"));
+    // Cumulative: the last export holds the totals.
+    let last = |name: &str| {
+        received
+            .iter()
+            .rev()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} in {:?}",
+                    received.iter().map(|m| &m.name).collect::<Vec<_>>()
+                )
+            })
+            .clone()
+    };
+    let Some(Data::Sum(sum)) = last("instrument_requests_total").data else {
+        panic!("a sum");
+    };
+    assert!(sum.is_monotonic);
+    let mut points: Vec<(Vec<String>, String)> = sum
+        .data_points
+        .iter()
+        .map(|p| (labels(&p.attributes), format!("{:?}", p.value)))
+        .collect();
+    points.sort();
+    assert_eq!(
+        points,
+        [
+            (
+                vec!["otel.metric.overflow=true".to_owned()],
+                "Some(AsInt(2))".to_owned()
+            ),
+            (
+                vec!["tenant_id=acme".to_owned()],
+                "Some(AsInt(2))".to_owned()
+            ),
+            (
+                vec!["tenant_id=globex".to_owned()],
+                "Some(AsInt(2))".to_owned()
+            ),
+        ]
+    );
+    let Some(Data::Sum(logins)) = last("app_logins_total").data else {
+        panic!("a sum");
+    };
+    let note = labels(&logins.data_points[0].attributes);
+    assert!(!format!("{note:?}").contains("hunter2"), "{note:?}");
+    let Some(Data::Histogram(histogram)) = last("instrument_request_duration_seconds").data else {
+        panic!("a histogram");
+    };
+    assert_eq!(
+        histogram.data_points[0].explicit_bounds,
+        REQUEST_DURATION_BUCKETS
+    );
+    assert_eq!(histogram.data_points[0].count, 1);
+    let Some(Data::Gauge(gauge)) = last("instrument_requests_in_flight").data else {
+        panic!("a gauge");
+    };
+    assert_eq!(
+        format!("{:?}", gauge.data_points[0].value),
+        "Some(AsDouble(2.0))"
+    );
+}
