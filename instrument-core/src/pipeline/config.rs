@@ -303,6 +303,10 @@ pub struct PipelineConfig {
     pub exporter: ExporterConfig,
     /// Where metrics go.
     pub metrics: MetricsConfig,
+    /// How much the OpenTelemetry SDK logs about itself (`OTEL_LOG_LEVEL`: `error`,
+    /// `warn`, `info`, `debug`, `trace`, `none`); `None`: as `RUST_LOG` says (default
+    /// `info`).
+    pub sdk_log_level: Option<tracing::level_filters::LevelFilter>,
     /// Root sampling.
     pub sampler: SamplerConfig,
     /// The global propagators (`OTEL_PROPAGATORS`, default `tracecontext,baggage`;
@@ -324,6 +328,7 @@ impl Default for PipelineConfig {
             resource_attributes: Vec::new(),
             exporter: ExporterConfig::Stdout,
             metrics: MetricsConfig::Prometheus,
+            sdk_log_level: None,
             sampler: SamplerConfig::ParentBasedAlwaysOn,
             propagators: vec![PropagatorConfig::TraceContext, PropagatorConfig::Baggage],
             batch: BatchConfig::default(),
@@ -437,6 +442,7 @@ const METRICS: SignalVars = SignalVars {
     path: "/v1/metrics",
 };
 const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+const LOG_LEVEL: &str = "OTEL_LOG_LEVEL";
 const METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 const METRIC_EXPORT_TIMEOUT: &str = "OTEL_METRIC_EXPORT_TIMEOUT";
 const TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
@@ -567,6 +573,9 @@ impl PipelineConfig {
             config.service_name = v.to_owned();
         }
 
+        if let Some(v) = get(LOG_LEVEL) {
+            config.sdk_log_level = check!(parse_log_level(v));
+        }
         let exporter = match get(TRACES_EXPORTER) {
             Some(v) => check!(parse_traces_exporter(v)),
             None => None,
@@ -834,6 +843,25 @@ fn read_otlp<'a>(
         certificate: path(either(GENERIC.certificate, signal.certificate)),
         client_certificate,
         client_key,
+    })
+}
+
+/// `OTEL_LOG_LEVEL`, case-insensitively.
+fn parse_log_level(v: &str) -> Result<tracing::level_filters::LevelFilter, ConfigError> {
+    use tracing::level_filters::LevelFilter;
+    Ok(match v.to_ascii_lowercase().as_str() {
+        "none" | "off" => LevelFilter::OFF,
+        "error" => LevelFilter::ERROR,
+        "warn" | "warning" => LevelFilter::WARN,
+        "info" => LevelFilter::INFO,
+        "debug" => LevelFilter::DEBUG,
+        "trace" | "all" => LevelFilter::TRACE,
+        _ => {
+            return Err(ConfigError::new(
+                LOG_LEVEL,
+                "unknown level (expected error, warn, info, debug, trace or none)",
+            ))
+        }
     })
 }
 
@@ -1245,6 +1273,22 @@ mod tests {
             .endpoint,
             "http://collector:4317"
         );
+    }
+
+    #[test]
+    fn the_sdk_log_level_is_read() {
+        use tracing::level_filters::LevelFilter;
+        for (value, level) in [
+            ("WARN", LevelFilter::WARN),
+            ("none", LevelFilter::OFF),
+            ("debug", LevelFilter::DEBUG),
+        ] {
+            let c = config(&[("OTEL_LOG_LEVEL", value)]).unwrap();
+            assert_eq!(c.sdk_log_level, Some(level), "{value}");
+        }
+        assert_eq!(config(&[]).unwrap().sdk_log_level, None);
+        let err = config(&[("OTEL_LOG_LEVEL", "loud")]).unwrap_err();
+        assert_eq!(err.variable(), "OTEL_LOG_LEVEL");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use opentelemetry_sdk::trace::{
     SdkTracerProvider, ShouldSample, Span, SpanData, SpanExporter, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use super::{
@@ -517,6 +517,33 @@ pub fn init_from_env() -> Result<Telemetry, PipelineError> {
     Ok(telemetry)
 }
 
+/// The OpenTelemetry crates, whose log lines are the SDK's own.
+const SDK_TARGETS: [&str; 4] = [
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "opentelemetry_http",
+];
+
+fn is_sdk_target(target: &str) -> bool {
+    SDK_TARGETS
+        .iter()
+        .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+}
+
+/// `OTEL_LOG_LEVEL` as filter directives for the SDK's crates.
+fn sdk_log_directives(
+    level: Option<tracing::level_filters::LevelFilter>,
+) -> Vec<tracing_subscriber::filter::Directive> {
+    let Some(level) = level else {
+        return Vec::new();
+    };
+    SDK_TARGETS
+        .iter()
+        .filter_map(|target| format!("{target}={level}").parse().ok())
+        .collect()
+}
+
 /// The global text-map propagator `config` names: W3C Trace Context through the
 /// toolkit's parser and W3C Baggage, in the order given.
 fn propagator(config: &PipelineConfig) -> TextMapCompositePropagator {
@@ -542,12 +569,22 @@ fn propagator(config: &PipelineConfig) -> TextMapCompositePropagator {
 /// the process and call [`Telemetry::shutdown`] before exiting.
 pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     let telemetry = build(&config)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for directive in sdk_log_directives(config.sdk_log_level) {
+        filter = filter.add_directive(directive);
+    }
     let logs = super::JsonLogLayer::new(telemetry.redactor().clone(), std::io::stderr);
+    // The SDK's own log lines go to the log output, never onto the spans it is
+    // exporting (which could recurse into the exporter).
+    let spans = telemetry
+        .layer()
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            !is_sdk_target(meta.target())
+        }));
     tracing_subscriber::registry()
         .with(filter)
-        .with(telemetry.layer())
+        .with(spans)
         .with(logs)
         .try_init()
         .map_err(|_| PipelineError::SubscriberAlreadySet)?;
@@ -560,7 +597,26 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
 
 #[cfg(test)]
 mod endpoint_tests {
-    use super::host_and_port;
+    use super::{host_and_port, is_sdk_target, sdk_log_directives};
+
+    #[test]
+    fn the_sdk_log_level_filters_the_sdk_crates_only() {
+        use tracing::level_filters::LevelFilter;
+        assert!(sdk_log_directives(None).is_empty());
+        let directives: Vec<String> = sdk_log_directives(Some(LevelFilter::WARN))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(directives.len(), 4);
+        assert!(
+            directives.contains(&"opentelemetry_sdk=warn".to_owned()),
+            "{directives:?}"
+        );
+        assert!(is_sdk_target("opentelemetry_sdk::trace"));
+        assert!(is_sdk_target("opentelemetry"));
+        assert!(!is_sdk_target("opentelemetry_instrumentation_tower"));
+        assert!(!is_sdk_target("instrument_core::pipeline::init"));
+    }
 
     #[test]
     fn host_and_port_of_an_endpoint() {
