@@ -3,55 +3,17 @@
 //! redaction), under the Prometheus endpoint's names and buckets. One binary of its
 //! own: the recorder is process-wide.
 
-use std::sync::{Arc, Mutex};
+#[path = "support/otlp_metrics.rs"]
+mod otlp_metrics;
+
 use std::time::Duration;
 
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{install_otlp_metrics, MetricsConfig, PipelineConfig, Temporality};
 use instrument::semconv::{MetricNames, REQUEST_DURATION_BUCKETS};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::metrics::v1::Metric;
-
-#[derive(Clone, Default)]
-struct Receiver {
-    metrics: Arc<Mutex<Vec<Metric>>>,
-    services: Arc<Mutex<Vec<String>>>,
-}
-
-#[tonic::async_trait]
-impl MetricsService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        for resource in request.into_inner().resource_metrics {
-            if let Some(resource) = &resource.resource {
-                for kv in &resource.attributes {
-                    if kv.key == "service.name" {
-                        if let Some(Value::StringValue(s)) =
-                            kv.value.as_ref().and_then(|v| v.value.as_ref())
-                        {
-                            self.services.lock().unwrap().push(s.clone());
-                        }
-                    }
-                }
-            }
-            for scope in resource.scope_metrics {
-                self.metrics.lock().unwrap().extend(scope.metrics);
-            }
-        }
-        Ok(tonic::Response::new(ExportMetricsServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
+use otlp_metrics::start_metrics_receiver;
 
 /// `label=value` pairs of a data point, sorted.
 fn labels(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> Vec<String> {
@@ -71,17 +33,7 @@ fn labels(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endpoint() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let receiver = Receiver::default();
-    let service = MetricsServiceServer::new(receiver.clone());
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await
-            .unwrap();
-    });
+    let (addr, receiver) = start_metrics_receiver().await;
 
     let config = PipelineConfig::from_vars([
         ("OTEL_SERVICE_NAME", "metrics-test".to_owned()),
