@@ -19,11 +19,9 @@ use instrument::pipeline::{build, ExportStats, PipelineConfig, SamplerConfig, Te
 use instrument::tenant::{with_tenant, TenantId};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::Context;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use otlp::Receiver;
 use prost::Message as _;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// The log lines of this test binary (a global subscriber: exports log from the
 /// batch processor's own thread).
@@ -240,27 +238,8 @@ async fn receive(
 /// An OTLP/gRPC receiver over TLS with `pki`'s server certificate, requiring a client
 /// certificate signed by its CA when `mutual`.
 async fn grpc_tls_receiver(pki: &tls::Pki, mutual: bool) -> (SocketAddr, Receiver) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut tls =
-        ServerTlsConfig::new().identity(Identity::from_pem(&pki.server.cert, &pki.server.key));
-    if mutual {
-        tls = tls.client_ca_root(Certificate::from_pem(&pki.ca));
-    }
-    let receiver = Receiver::default();
-    // A collector accepts gzip; the request says whether it is compressed.
-    let service = TraceServiceServer::new(receiver.clone())
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .tls_config(tls)
-            .unwrap()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await
-            .unwrap();
-    });
-    (addr, receiver)
+    let client_ca = mutual.then_some(pki.ca.as_str());
+    otlp::start_tls_receiver(&pki.server.cert, &pki.server.key, client_ca).await
 }
 
 fn received(receiver: &Receiver) -> Vec<String> {

@@ -20,32 +20,9 @@ use instrument::semconv::MetricNames;
 use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
 use instrument_examples::pb::*;
 use instrument_examples::workflow::{self, call};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
-use otlp::Receiver;
 use otlp_metrics::start_metrics_receiver;
-use tonic::transport::{Identity, ServerTlsConfig};
 
 type Client = WorkflowServiceClient<tonic::transport::Channel>;
-
-/// An OTLP/gRPC trace receiver over TLS with `pki`'s server certificate.
-async fn tls_trace_receiver(pki: &tls::Pki) -> (std::net::SocketAddr, Receiver) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let receiver = Receiver::default();
-    let service = TraceServiceServer::new(receiver.clone());
-    let tls =
-        ServerTlsConfig::new().identity(Identity::from_pem(&pki.server.cert, &pki.server.key));
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .tls_config(tls)
-            .unwrap()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await
-            .unwrap();
-    });
-    (addr, receiver)
-}
 
 /// One workflow's life through `client`: started, a task submitted and completed, the
 /// workflow completed. Every call must succeed.
@@ -128,7 +105,8 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_exports_spans_and_metrics_where_the_environment_says() {
     let pki = tls::pki("workflow-otlp");
-    let (traces_addr, traces) = tls_trace_receiver(&pki).await;
+    let (traces_addr, traces) =
+        otlp::start_tls_receiver(&pki.server.cert, &pki.server.key, None).await;
     let (metrics_addr, metrics) = start_metrics_receiver().await;
     let vars = [
         ("OTEL_SERVICE_NAME", "workflow-otlp-test".to_owned()),

@@ -164,3 +164,35 @@ pub async fn flush_and_collect(
     let _ = receiver.stop.send(());
     spans
 }
+
+/// An OTLP/gRPC trace receiver on 127.0.0.1 over TLS with this certificate and key
+/// (PEM), accepting gzip, requiring a client certificate signed by `client_ca` when
+/// one is given; served until the test ends.
+pub async fn start_tls_receiver(
+    cert: &str,
+    key: &str,
+    client_ca: Option<&str>,
+) -> (SocketAddr, Receiver) {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if let Some(ca) = client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(ca));
+    }
+    let receiver = Receiver::default();
+    // A collector accepts gzip; the request says whether it is compressed.
+    let service = TraceServiceServer::new(receiver.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    (addr, receiver)
+}
