@@ -81,6 +81,12 @@ fn exported(port: u16) -> std::collections::BTreeMap<String, u64> {
                     .entry((label("server_port"), label("error_type")))
                     .or_default() += n;
             }
+        } else if key.name() == "otel_sdk_processor_span_processed_total"
+            && label("error_type") == "queue_full"
+        {
+            if let DebugValue::Counter(n) = value {
+                *QUEUE_FULL.lock().unwrap() += n;
+            }
         }
     }
     seen.iter()
@@ -88,6 +94,16 @@ fn exported(port: u16) -> std::collections::BTreeMap<String, u64> {
         .map(|((_, kind), n)| (kind.clone(), *n))
         .collect()
 }
+
+/// The self-observability counter `otel_sdk_processor_span_processed_total` with
+/// `error_type="queue_full"`, summed (only one test in this binary fills its queue).
+fn dropped_for_queue_full() -> u64 {
+    exported(0);
+    let seen = QUEUE_FULL.lock().unwrap();
+    *seen
+}
+
+static QUEUE_FULL: Mutex<u64> = Mutex::new(0);
 
 /// The log lines so far that mention `needle`.
 fn logged(needle: &str) -> Vec<String> {
@@ -465,4 +481,39 @@ async fn a_failing_or_silent_collector_costs_the_span_not_the_shutdown() {
     let silent = exported(silent_addr.port());
     assert_eq!(silent.get(""), None, "{silent:?}");
     assert_eq!(silent.values().sum::<u64>(), 2, "{silent:?}");
+}
+
+/// A queue with no room left drops the newest spans and counts them, in the stats and
+/// in `otel_sdk_processor_span_processed_total{error_type="queue_full"}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_spans_and_counts_them() {
+    exported(0);
+    // Accepts, answers nothing: each export waits for its 300 ms timeout.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let telemetry = pipeline(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "300".to_owned()),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "2".to_owned()),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1".to_owned()),
+    ]);
+    let tracer = telemetry.tracer_provider().unwrap().tracer("test");
+    let cx = with_tenant(&Context::new(), TenantId::parse("acme").unwrap());
+    for _ in 0..10 {
+        drop(cx.with_span(tracer.start_with_context("burst", &cx)));
+    }
+    let stats = tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| e.stats);
+    assert_eq!(stats.ended, 10, "{stats:?}");
+    assert_eq!(stats.queue_full, 8, "the queue held two: {stats:?}");
+    assert_eq!(stats.lost(), 10, "{stats:?}");
+    assert_eq!(dropped_for_queue_full(), 8);
 }

@@ -141,6 +141,9 @@ pub const LABEL_SERVER_PORT: &str = "server_port";
 /// Counter: spans an exporter was given, by outcome (`error_type` set when the export
 /// failed); the Prometheus form of `otel.sdk.exporter.span.exported`.
 pub const SDK_SPANS_EXPORTED: &str = "otel_sdk_exporter_span_exported_total";
+/// Counter: spans the batch processor finished with (`error_type="queue_full"`: dropped
+/// because its queue was full); the Prometheus form of `otel.sdk.processor.span.processed`.
+pub const SDK_SPANS_PROCESSED: &str = "otel_sdk_processor_span_processed_total";
 /// Histogram: how long each export took, in seconds; the Prometheus form of
 /// `otel.sdk.exporter.operation.duration`.
 pub const SDK_EXPORT_DURATION: &str = "otel_sdk_exporter_operation_duration_seconds";
@@ -441,6 +444,11 @@ impl MetricNames {
             SDK_SPANS_EXPORTED,
             metrics::Unit::Count,
             "spans given to the span exporter, by collector; error_type when the export failed"
+        );
+        metrics::describe_counter!(
+            SDK_SPANS_PROCESSED,
+            metrics::Unit::Count,
+            "spans the batch span processor finished with; error_type=queue_full when dropped because its queue was full"
         );
         metrics::describe_histogram!(
             SDK_EXPORT_DURATION,

@@ -73,6 +73,9 @@ pub struct ExportStats {
     pub exported: u64,
     /// Spans in exports that failed (collector down, timeout).
     pub failed: u64,
+    /// Spans dropped because the export queue was full (`OTEL_BSP_MAX_QUEUE_SIZE`
+    /// spans waiting or being exported); part of [`ExportStats::dropped`].
+    pub queue_full: u64,
 }
 
 impl ExportStats {
@@ -92,6 +95,39 @@ struct Counters {
     ended: AtomicU64,
     exported: AtomicU64,
     failed: AtomicU64,
+    /// Spans handed to the batch processor whose export has not finished: kept at or
+    /// under its queue size, so that it never drops a span itself (it keeps that count
+    /// private) and every drop is counted here.
+    pending: AtomicU64,
+    /// Spans dropped because the queue was full.
+    queue_full: AtomicU64,
+    /// How many of those the metrics were told about.
+    queue_full_reported: AtomicU64,
+}
+
+impl Counters {
+    /// Tells the metrics recorder about the spans processed since the last call:
+    /// `n` whose export just finished, and the drops since then (per export, never per
+    /// request).
+    fn report_processed(&self, n: u64) {
+        let labels = [(
+            semconv::LABEL_OTEL_COMPONENT_TYPE,
+            "batching_span_processor",
+        )];
+        if n > 0 {
+            metrics::counter!(semconv::SDK_SPANS_PROCESSED, &labels).increment(n);
+        }
+        let dropped = self.queue_full.load(Ordering::Acquire);
+        let before = self.queue_full_reported.swap(dropped, Ordering::AcqRel);
+        if dropped > before {
+            metrics::counter!(
+                semconv::SDK_SPANS_PROCESSED,
+                semconv::LABEL_OTEL_COMPONENT_TYPE => "batching_span_processor",
+                semconv::LABEL_ERROR_TYPE => "queue_full"
+            )
+            .increment(dropped - before);
+        }
+    }
 }
 
 impl Counters {
@@ -100,14 +136,18 @@ impl Counters {
             ended: self.ended.load(Ordering::Acquire),
             exported: self.exported.load(Ordering::Acquire),
             failed: self.failed.load(Ordering::Acquire),
+            queue_full: self.queue_full.load(Ordering::Acquire),
         }
     }
 }
 
-/// Counts spans entering the export path.
+/// Counts spans entering the export path, and drops (counted) the ones the batch
+/// processor's queue has no room for.
 #[derive(Debug)]
 struct Counted<P> {
     counters: Arc<Counters>,
+    /// The batch processor's queue size.
+    capacity: u64,
     inner: P,
 }
 
@@ -118,6 +158,11 @@ impl<P: SpanProcessor> SpanProcessor for Counted<P> {
 
     fn on_end(&self, span: SpanData) {
         self.counters.ended.fetch_add(1, Ordering::AcqRel);
+        if self.counters.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.counters.pending.fetch_sub(1, Ordering::AcqRel);
+            self.counters.queue_full.fetch_add(1, Ordering::AcqRel);
+            return;
+        }
         self.inner.on_end(span);
     }
 
@@ -156,6 +201,8 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
             let started = std::time::Instant::now();
             let result = export.await;
             observe(&labels, n, &result, started.elapsed());
+            counters.pending.fetch_sub(n, Ordering::AcqRel);
+            counters.report_processed(n);
             match &result {
                 Ok(()) => {
                     counters.exported.fetch_add(n, Ordering::AcqRel);
@@ -313,6 +360,7 @@ impl Telemetry {
             return Ok(self.stats());
         };
         let result = provider.shutdown_with_timeout(self.shutdown_timeout);
+        self.counters.report_processed(0);
         let stats = self.stats();
         match result {
             Ok(()) if stats.lost() == 0 => Ok(stats),
@@ -415,6 +463,7 @@ pub fn build_with_policy(
                 redactor,
                 Counted {
                     counters: Arc::clone(&counters),
+                    capacity: config.batch.max_queue_size as u64,
                     inner: processor,
                 },
             ),
@@ -597,7 +646,60 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
 
 #[cfg(test)]
 mod endpoint_tests {
-    use super::{host_and_port, is_sdk_target, sdk_log_directives};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+
+    use super::{host_and_port, is_sdk_target, sdk_log_directives, Counted, Counters};
+
+    /// A batch processor stand-in that counts what it is given and exports nothing.
+    #[derive(Debug, Default)]
+    struct Given(Arc<AtomicU64>);
+
+    impl SpanProcessor for Given {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, _: SpanData) {
+            self.0.fetch_add(1, Ordering::AcqRel);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(
+            &self,
+            _: std::time::Duration,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_what_it_has_no_room_for() {
+        let counters = Arc::new(Counters::default());
+        let given = Arc::new(AtomicU64::new(0));
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(Counted {
+                counters: Arc::clone(&counters),
+                capacity: 4,
+                inner: Given(Arc::clone(&given)),
+            })
+            .build();
+        let tracer = provider.tracer("t");
+        for _ in 0..20 {
+            tracer.start("span").end();
+        }
+        assert_eq!(given.load(Ordering::Acquire), 4, "the queue's worth");
+        let stats = counters.stats();
+        assert_eq!((stats.ended, stats.queue_full), (20, 16));
+        // An export of two frees two places.
+        counters.pending.fetch_sub(2, Ordering::AcqRel);
+        for _ in 0..3 {
+            tracer.start("span").end();
+        }
+        assert_eq!(given.load(Ordering::Acquire), 6);
+        assert_eq!(counters.stats().queue_full, 17);
+    }
 
     #[test]
     fn the_sdk_log_level_filters_the_sdk_crates_only() {

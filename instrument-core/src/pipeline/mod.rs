@@ -22,12 +22,16 @@
 //!
 //! ## What the pipeline says about itself
 //!
-//! Every export is counted in [`Telemetry::stats`] (ended, exported, failed, dropped)
-//! and, through the process's `metrics` recorder, in the SDK self-observability
-//! metrics of the semantic conventions: `otel_sdk_exporter_span_exported_total`
-//! (`error_type` set on failure) and `otel_sdk_exporter_operation_duration_seconds`,
-//! labelled with the exporter's kind and the collector's `server_address` /
-//! `server_port`. The first failed export of a run is logged once as an error naming
+//! Every export is counted in [`Telemetry::stats`] (ended, exported, failed, dropped
+//! and, of those, dropped because the queue was full) and, through the process's
+//! `metrics` recorder, in the SDK self-observability metrics of the semantic
+//! conventions: `otel_sdk_exporter_span_exported_total` (`error_type` set on failure)
+//! and `otel_sdk_exporter_operation_duration_seconds`, labelled with the exporter's
+//! kind and the collector's `server_address` / `server_port`, and
+//! `otel_sdk_processor_span_processed_total` (`error_type="queue_full"` for the spans
+//! dropped because `OTEL_BSP_MAX_QUEUE_SIZE` spans were already waiting or being
+//! exported; the toolkit drops and counts them itself, before the SDK's processor,
+//! which keeps its own count private). The first failed export of a run is logged once as an error naming
 //! the endpoint and the cause (for TLS, the certificate error), its recovery once as
 //! information.
 //!
