@@ -80,6 +80,10 @@ enum Kind {
     Instrument,
     InstrumentOnePercent,
     InstrumentUntracked,
+    /// Ours at 100 %, exporting over OTLP to a collector that refuses connections
+    /// (`--servers instrument,instrument-down`): what a failing collector costs
+    /// the requests. Not in the default set.
+    InstrumentCollectorDown,
 }
 
 impl Kind {
@@ -101,6 +105,7 @@ impl Kind {
             Kind::Instrument => "instrument",
             Kind::InstrumentOnePercent => "instrument-1",
             Kind::InstrumentUntracked => "instrument-untracked",
+            Kind::InstrumentCollectorDown => "instrument-down",
         }
     }
 
@@ -112,11 +117,15 @@ impl Kind {
             Kind::Instrument => "instrument 100%",
             Kind::InstrumentOnePercent => "instrument 1%",
             Kind::InstrumentUntracked => "instrument 100% untracked",
+            Kind::InstrumentCollectorDown => "instrument 100%, collector down",
         }
     }
 
     fn from_arg(arg: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.arg() == arg)
+        Self::ALL
+            .into_iter()
+            .chain([Kind::InstrumentCollectorDown])
+            .find(|kind| kind.arg() == arg)
     }
 
     /// One call in how many is sampled by its caller.
@@ -363,7 +372,7 @@ async fn serve(kind: Kind) -> Result<(), Box<dyn std::error::Error>> {
                     .serve_with_incoming(incoming)
                     .await
             }
-            Kind::Instrument | Kind::InstrumentOnePercent => {
+            Kind::Instrument | Kind::InstrumentOnePercent | Kind::InstrumentCollectorDown => {
                 Server::builder()
                     .layer(InstrumentLayer::builder().build())
                     .add_service(service)
@@ -424,6 +433,22 @@ fn telemetry(kind: Kind) -> Result<Vec<Box<dyn std::any::Any>>, Box<dyn std::err
             opentelemetry::global::set_tracer_provider(provider.clone());
             let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
             keep.push(Box::new(provider));
+            keep.push(Box::new(handle));
+        }
+        Kind::InstrumentCollectorDown => {
+            // The pipeline as a server builds it from OTEL_* variables, pointed at a
+            // port nobody listens on.
+            let down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            let config = instrument::pipeline::PipelineConfig::from_vars([
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{down}")),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000".to_owned()),
+            ])?;
+            let telemetry = instrument::pipeline::build(&config)?;
+            if let Some(provider) = telemetry.tracer_provider() {
+                opentelemetry::global::set_tracer_provider(provider.clone());
+            }
+            let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
+            keep.push(Box::new(telemetry));
             keep.push(Box::new(handle));
         }
     }
