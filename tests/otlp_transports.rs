@@ -236,14 +236,27 @@ async fn receive(
     } else {
         body.to_vec()
     };
-    let export = ExportTraceServiceRequest::decode(&body[..]).unwrap();
-    seen.spans = export
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .map(|s| s.name.clone())
-        .collect();
+    seen.spans = if seen.content_type == "application/json" {
+        // OTLP/JSON: the same message, its fields in lowerCamelCase.
+        let export: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        export["resourceSpans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
+            .flat_map(|s| s["spans"].as_array().cloned().unwrap_or_default())
+            .filter_map(|span| span["name"].as_str().map(str::to_owned))
+            .collect()
+    } else {
+        let export = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+        export
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.name.clone())
+            .collect()
+    };
     recorded.lock().unwrap().push(seen);
     Ok(http::Response::builder()
         .header("content-type", "application/x-protobuf")
@@ -293,6 +306,21 @@ async fn http_protobuf_sends_gzip_with_headers_to_the_signals_path() {
         exported(addr.port()),
         std::collections::BTreeMap::from([(String::new(), 1)])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_json_sends_otlp_json() {
+    let (addr, seen) = http_receiver(None).await;
+    let telemetry = pipeline(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+    ]);
+    let stats = one_span(telemetry, "over.json").await;
+    assert_eq!(stats.lost(), 0, "{stats:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].path, "/v1/traces");
+    assert_eq!(seen[0].content_type, "application/json");
+    assert_eq!(seen[0].spans, ["over.json"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

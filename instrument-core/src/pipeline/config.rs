@@ -64,6 +64,8 @@ pub enum OtlpProtocol {
     /// `http/protobuf`: OTLP/HTTP with protobuf bodies, usually port 4318, path
     /// `/v1/traces`.
     HttpProtobuf,
+    /// `http/json`: OTLP/HTTP with JSON bodies, as `http/protobuf` otherwise.
+    HttpJson,
 }
 
 /// Compression of export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
@@ -928,13 +930,10 @@ fn parse_protocol(variable: &'static str, v: &str) -> Result<OtlpProtocol, Confi
     match v.to_ascii_lowercase().as_str() {
         "grpc" => Ok(OtlpProtocol::Grpc),
         "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
-        "http/json" => Err(ConfigError::new(
-            variable,
-            "http/json is not supported (use http/protobuf); grpc is used",
-        )),
+        "http/json" => Ok(OtlpProtocol::HttpJson),
         _ => Err(ConfigError::new(
             variable,
-            "unknown protocol (expected grpc or http/protobuf); grpc is used",
+            "unknown protocol (expected grpc, http/protobuf or http/json); grpc is used",
         )),
     }
 }
@@ -953,7 +952,9 @@ fn parse_compression(variable: &'static str, v: &str) -> Result<OtlpCompression,
 /// The specification's default endpoint of `protocol` for the signal at `path`.
 fn default_endpoint(protocol: OtlpProtocol, path: &str) -> String {
     match protocol {
-        OtlpProtocol::HttpProtobuf => format!("http://localhost:4318{path}"),
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
+            format!("http://localhost:4318{path}")
+        }
         _ => "http://localhost:4317".to_owned(),
     }
 }
@@ -1077,7 +1078,7 @@ fn parse_endpoint(
     }
     let url = format!("{scheme}://{rest}");
     Ok(match (protocol, append) {
-        (OtlpProtocol::HttpProtobuf, Some(path)) => {
+        (OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson, Some(path)) => {
             format!("{}{path}", url.trim_end_matches('/'))
         }
         _ => url,
@@ -1357,7 +1358,7 @@ mod tests {
                 "OTEL_TRACES_EXPORTER",
             ),
             (
-                vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+                vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml")],
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
             ),
             (

@@ -510,6 +510,7 @@ fn batch<E: SpanExporter + 'static>(
         ExporterConfig::Otlp(otlp) => {
             let kind = match otlp.protocol {
                 super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
+                super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
                 _ => "otlp_grpc_span_exporter",
             };
             let mut labels = vec![(semconv::LABEL_OTEL_COMPONENT_TYPE, kind.to_owned())];

@@ -53,7 +53,7 @@
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | yes | the six built-in samplers; `jaeger_remote` and `xray` not supported |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | yes | the export timeout bounds the exporter's |
 //! | `OTEL_TRACES_EXPORTER` | yes | `otlp`, `console` (trace trees on stdout), `none`; unset: OTLP when an endpoint or protocol is set, else stdout; `zipkin`, `jaeger` not supported |
-//! | `OTEL_EXPORTER_OTLP_PROTOCOL` | yes | `grpc` (default, see [`OtlpConfig`]) or `http/protobuf`; `http/json` not supported |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` | yes | `grpc` (default, see [`OtlpConfig`]), `http/protobuf` or `http/json` |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | yes | gRPC: as given (no scheme: `https://`, or `http://` with `..._INSECURE=true`); HTTP: `/v1/traces` appended; credentials in the URL refused |
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT`, `_COMPRESSION` (`gzip`, `none`), `_INSECURE` | yes | header values never appear in an error or a log line |
 //! | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` | yes | PEM files, read at start (unreadable: `build` fails naming the file); the CA is trusted beside the system's roots; rustls with ring, never OpenSSL |

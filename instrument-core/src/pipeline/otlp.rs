@@ -24,7 +24,7 @@ pub(super) fn exporter(
     let tls = Tls::read(config)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder();
     let built = match config.protocol {
-        OtlpProtocol::HttpProtobuf => {
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
             http(exporter.with_http(), config, timeout, &tls, runtime, detail)?.build()
         }
         _ => grpc(exporter.with_tonic(), config, timeout, &tls)?.build(),
@@ -51,7 +51,7 @@ pub(super) fn metric_exporter(
     };
     let exporter = opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality);
     let built = match otlp.protocol {
-        OtlpProtocol::HttpProtobuf => http(
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => http(
             exporter.with_http(),
             otlp,
             otlp.timeout,
@@ -209,7 +209,10 @@ where
         .build();
     let client = opentelemetry_http::hyper::HyperClient::new(connector, timeout, None);
     let mut builder = builder
-        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_protocol(match config.protocol {
+            super::OtlpProtocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
+            _ => opentelemetry_otlp::Protocol::HttpBinary,
+        })
         .with_endpoint(&config.endpoint)
         .with_timeout(timeout)
         .with_headers(headers)
