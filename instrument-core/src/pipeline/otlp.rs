@@ -1,5 +1,5 @@
-//! The OTLP span exporter (feature `otlp`): gRPC through tonic, HTTP/protobuf through
-//! hyper, TLS through rustls (ring) for both.
+//! The OTLP span and metric exporters (feature `otlp`): gRPC through tonic, HTTP
+//! (protobuf or JSON) through hyper, TLS through rustls (ring) for both.
 
 use std::time::Duration;
 
