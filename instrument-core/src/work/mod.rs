@@ -63,9 +63,10 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
 
-use opentelemetry::global::BoxedTracer;
+use opentelemetry::global::{BoxedSpan, BoxedTracer};
 use opentelemetry::trace::{
-    SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    Span as _, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, StringValue};
 use pin_project::pin_project;
@@ -305,36 +306,25 @@ impl Call {
             Some(tenant) => with_tenant(&parent_cx, tenant.clone()),
             None => parent_cx,
         };
+        // Under a sampled parent the span is almost surely recorded: its attributes
+        // go to the sampler. Otherwise they are made once the sampler chose to record.
         // The id and the fields are kept for the completion span (values are shared
         // strings: a clone is a reference count).
-        let make = |id: &mut Option<KeyValue>, kept: &mut Vec<KeyValue>| {
-            let (made_id, fields) = attributes();
+        let likely_recorded = parent_cx.span().span_context().is_sampled();
+        let (mut id, mut fields) = (None, Vec::new());
+        let builder = tracer.span_builder(site.name).with_kind(SpanKind::Internal);
+        let span = start_span(&tracer, builder, &parent_cx, likely_recorded, || {
+            let (made_id, made) = attributes();
             let mut attributes = Vec::with_capacity(2 + N);
             if let Some(tenant) = &tenant {
                 attributes.push(KeyValue::new(TENANT_ID, StringValue::from(tenant.shared())));
             }
             attributes.extend(made_id.clone());
-            *kept = fields.into_iter().flatten().collect();
-            attributes.extend(kept.iter().cloned());
-            *id = made_id;
+            fields = made.into_iter().flatten().collect();
+            attributes.extend(fields.iter().cloned());
+            id = made_id;
             attributes
-        };
-        // Under a sampled parent the span is almost surely recorded: its attributes
-        // go to the sampler. Otherwise they are made once the sampler chose to record.
-        let likely_recorded = parent_cx.span().span_context().is_sampled();
-        let mut id = None;
-        let mut fields = Vec::new();
-        let mut builder = tracer.span_builder(site.name).with_kind(SpanKind::Internal);
-        let mut later = None;
-        if likely_recorded {
-            builder = builder.with_attributes(make(&mut id, &mut fields));
-        } else {
-            later = Some(make);
-        }
-        let mut span = builder.start_with_context(&tracer, &parent_cx);
-        if let Some(make) = later.filter(|_| opentelemetry::trace::Span::is_recording(&span)) {
-            opentelemetry::trace::Span::set_attributes(&mut span, make(&mut id, &mut fields));
-        }
+        });
         let cx = child_context(&parent_cx, span);
         // A sibling of the handler span when there is a parent to share; its child
         // when the handler span is a root.
@@ -439,6 +429,28 @@ impl End {
     }
 }
 
+/// Starts `builder`'s span under `parent`. `make` gives its attributes: to the
+/// sampler when the span is `likely_recorded`, otherwise only once the sampler chose
+/// to record it, so a span sampled out makes none.
+fn start_span(
+    tracer: &BoxedTracer,
+    builder: SpanBuilder,
+    parent: &Context,
+    likely_recorded: bool,
+    make: impl FnOnce() -> Vec<KeyValue>,
+) -> BoxedSpan {
+    if likely_recorded {
+        return builder
+            .with_attributes(make())
+            .start_with_context(tracer, parent);
+    }
+    let mut span = builder.start_with_context(tracer, parent);
+    if span.is_recording() {
+        span.set_attributes(make());
+    }
+    span
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let message = panic
         .downcast_ref::<&str>()
@@ -507,26 +519,22 @@ impl State {
             }
             attributes
         };
-        let tracer = &self.tracer;
-        let mut builder = tracer
+        let builder = self
+            .tracer
             .span_builder(self.site.metrics.span_name(self.site, ending))
             .with_kind(SpanKind::Internal)
             .with_start_time(self.started_at.unwrap_or(self.started_wall));
-        let mut later = None;
-        if recorded {
-            builder = builder.with_attributes(make());
-        } else {
-            later = Some(make);
-        }
-        let mut completion = builder.start_with_context(tracer, &self.completion_parent);
-        if let Some(make) = later.filter(|_| opentelemetry::trace::Span::is_recording(&completion))
-        {
-            opentelemetry::trace::Span::set_attributes(&mut completion, make());
-        }
+        let mut completion = start_span(
+            &self.tracer,
+            builder,
+            &self.completion_parent,
+            recorded,
+            make,
+        );
         if let Some(error) = error {
-            opentelemetry::trace::Span::set_status(&mut completion, Status::error(error));
+            completion.set_status(Status::error(error));
         }
-        opentelemetry::trace::Span::end_with_timestamp(&mut completion, now);
+        completion.end_with_timestamp(now);
     }
 }
 
