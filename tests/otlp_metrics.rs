@@ -3,6 +3,8 @@
 //! redaction), under the Prometheus endpoint's names and buckets. One binary of its
 //! own: the recorder is process-wide.
 
+#[path = "support/otlp.rs"]
+mod otlp;
 #[path = "support/otlp_metrics.rs"]
 mod otlp_metrics;
 
@@ -11,25 +13,8 @@ use std::time::Duration;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{install_otlp_metrics, MetricsConfig, PipelineConfig, Temporality};
 use instrument::semconv::{MetricNames, REQUEST_DURATION_BUCKETS};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use otlp_metrics::start_metrics_receiver;
-
-/// `label=value` pairs of a data point, sorted.
-fn labels(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> Vec<String> {
-    let mut labels: Vec<String> = attributes
-        .iter()
-        .map(|kv| {
-            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(Value::StringValue(s)) => s.clone(),
-                other => format!("{other:?}"),
-            };
-            format!("{}={value}", kv.key)
-        })
-        .collect();
-    labels.sort();
-    labels
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endpoint() {
@@ -98,7 +83,7 @@ async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endp
     let mut points: Vec<(Vec<String>, String)> = sum
         .data_points
         .iter()
-        .map(|p| (labels(&p.attributes), format!("{:?}", p.value)))
+        .map(|p| (otlp::key_values(&p.attributes), format!("{:?}", p.value)))
         .collect();
     points.sort();
     assert_eq!(
@@ -121,7 +106,7 @@ async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endp
     let Some(Data::Sum(logins)) = last("app_logins_total").data else {
         panic!("a sum");
     };
-    let note = labels(&logins.data_points[0].attributes);
+    let note = otlp::key_values(&logins.data_points[0].attributes);
     assert!(!format!("{note:?}").contains("hunter2"), "{note:?}");
     let Some(Data::Histogram(histogram)) = last("instrument_request_duration_seconds").data else {
         panic!("a histogram");

@@ -38,18 +38,10 @@ impl TraceService for Receiver {
             .iter()
             .filter_map(|r| r.resource.as_ref())
         {
-            let attributes = resource
-                .attributes
-                .iter()
-                .map(|kv| {
-                    let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(Value::StringValue(s)) => s.clone(),
-                        other => format!("{other:?}"),
-                    };
-                    format!("{}={value}", kv.key)
-                })
-                .collect();
-            self.resources.lock().unwrap().push(attributes);
+            self.resources
+                .lock()
+                .unwrap()
+                .push(key_values(&resource.attributes));
         }
         for scoped in request
             .resource_spans
@@ -105,6 +97,23 @@ pub async fn start_receiver() -> Running {
         stop,
         served,
     }
+}
+
+/// Attributes (of a resource, a data point) as sorted `key=value` lines, a string
+/// value as it is, any other as its debug form.
+pub fn key_values(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> Vec<String> {
+    let mut pairs: Vec<String> = attributes
+        .iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                other => format!("{other:?}"),
+            };
+            format!("{}={value}", kv.key)
+        })
+        .collect();
+    pairs.sort();
+    pairs
 }
 
 /// A span attribute as text (strings, integers, booleans; an array's items joined by

@@ -850,6 +850,11 @@ mod unsampled {
         Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
     }
 
+    /// Follows the parent; samples no root (what 1 % looks like for 99 roots in 100).
+    fn no_roots() -> Sampler {
+        Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.0)))
+    }
+
     #[test]
     fn an_unsampled_caller_is_answered_counted_and_continued_with_its_flags() {
         let (tracer, exporter, _provider) = tracer_sampled_by(parent_based());
@@ -908,9 +913,7 @@ mod unsampled {
 
     #[test]
     fn an_unsampled_root_at_one_percent_is_a_new_unsampled_trace() {
-        let (tracer, exporter, _provider) = tracer_sampled_by(Sampler::ParentBased(Box::new(
-            Sampler::TraceIdRatioBased(0.0),
-        )));
+        let (tracer, exporter, _provider) = tracer_sampled_by(no_roots());
         let recorder = DebuggingRecorder::new();
         let log = Log::default();
         run(&recorder, async {
@@ -945,9 +948,7 @@ mod unsampled {
     #[test]
     fn a_stored_unsampled_trace_is_continued_with_its_flags_and_guarded_by_tenant() {
         // The refused tenant's request starts a root of its own: 0 % of roots sampled.
-        let (tracer, exporter, _provider) = tracer_sampled_by(Sampler::ParentBased(Box::new(
-            Sampler::TraceIdRatioBased(0.0),
-        )));
+        let (tracer, exporter, _provider) = tracer_sampled_by(no_roots());
         let recorder = DebuggingRecorder::new();
         let layer = InstrumentLayer::builder()
             .tracer(tracer)
