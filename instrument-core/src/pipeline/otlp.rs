@@ -24,9 +24,15 @@ pub(super) fn exporter(
     let tls = Tls::read(config)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder();
     let built = match config.protocol {
-        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
-            http(exporter.with_http(), config, timeout, &tls, runtime, detail)?.build()
-        }
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => http(
+            exporter.with_http(),
+            config,
+            timeout,
+            &tls,
+            runtime,
+            Some(detail),
+        )?
+        .build(),
         _ => grpc(exporter.with_tonic(), config, timeout, &tls)?.build(),
     };
     built.map_err(|e| PipelineError::Exporter(e.to_string()))
@@ -36,7 +42,6 @@ pub(super) fn exporter(
 #[cfg(feature = "otlp")]
 pub(super) fn metric_exporter(
     config: &super::OtlpMetricsConfig,
-    detail: &Detail,
 ) -> Result<opentelemetry_otlp::MetricExporter, PipelineError> {
     use super::{OtlpProtocol, Temporality};
     use opentelemetry_sdk::metrics::Temporality as Sdk;
@@ -57,7 +62,7 @@ pub(super) fn metric_exporter(
             otlp.timeout,
             &tls,
             runtime,
-            detail,
+            None,
         )?
         .build(),
         _ => grpc(exporter.with_tonic(), otlp, otlp.timeout, &tls)?.build(),
@@ -186,7 +191,7 @@ fn http<B>(
     timeout: Duration,
     tls: &Tls,
     runtime: tokio::runtime::Handle,
-    detail: &Detail,
+    detail: Option<&Detail>,
 ) -> Result<B, PipelineError>
 where
     B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
@@ -219,7 +224,7 @@ where
         .with_http_client(OnRuntime {
             runtime,
             client: std::sync::Arc::new(client),
-            detail: std::sync::Arc::clone(detail),
+            detail: detail.cloned(),
         });
     if config.compression == super::OtlpCompression::Gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
@@ -278,7 +283,8 @@ fn rustls_config(tls: &Tls) -> Result<rustls::ClientConfig, PipelineError> {
 struct OnRuntime<C> {
     runtime: tokio::runtime::Handle,
     client: std::sync::Arc<C>,
-    detail: Detail,
+    /// Where the cause of a failure goes for the span exporter's log line.
+    detail: Option<Detail>,
 }
 
 #[cfg(feature = "otlp")]
@@ -296,7 +302,7 @@ impl<C: opentelemetry_http::HttpClient + 'static> opentelemetry_http::HttpClient
             .await
             .map_err(|e| Box::new(e) as opentelemetry_http::HttpError)
             .and_then(|sent| sent);
-        if let Err(e) = &sent {
+        if let (Err(e), Some(detail)) = (&sent, &self.detail) {
             // The whole chain: "client error (Connect)" says little, the TLS cause
             // under it (an unknown issuer, an expired certificate) says what to fix.
             let mut text = e.to_string();
@@ -306,7 +312,7 @@ impl<C: opentelemetry_http::HttpClient + 'static> opentelemetry_http::HttpClient
                 text.push_str(&cause.to_string());
                 source = cause.source();
             }
-            if let Ok(mut slot) = self.detail.lock() {
+            if let Ok(mut slot) = detail.lock() {
                 *slot = Some(text);
             }
         }

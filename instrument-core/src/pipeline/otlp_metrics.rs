@@ -85,9 +85,8 @@ pub fn install_otlp_metrics(
                 .to_owned(),
         ));
     };
-    let detail = super::otlp::Detail::default();
-    let exporter = super::otlp::metric_exporter(otlp, &detail)
-        .map_err(|e| MetricsError::Export(e.to_string()))?;
+    let exporter =
+        super::otlp::metric_exporter(otlp).map_err(|e| MetricsError::Export(e.to_string()))?;
     let reader = PeriodicReader::builder(exporter)
         .with_interval(otlp.interval)
         .build();
