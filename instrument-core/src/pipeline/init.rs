@@ -178,7 +178,7 @@ struct CountingExporter<E> {
     target: Arc<str>,
     /// The labels of the self-observability metrics: the exporter's kind and, for
     /// OTLP, the collector's address and port.
-    labels: Arc<[(&'static str, String)]>,
+    labels: Arc<[metrics::Label]>,
     /// Whether the last export failed: the first failure of a run is logged, and the
     /// recovery, not each one.
     failing: Arc<std::sync::atomic::AtomicBool>,
@@ -262,11 +262,8 @@ fn host_and_port(endpoint: &str) -> Option<(&str, u16)> {
 /// `otel.sdk.exporter.operation.duration`), in their Prometheus forms, through the
 /// process's `metrics` recorder: registered per export (a batch, not a request), so a
 /// recorder installed after the pipeline still receives them.
-fn observe(labels: &[(&'static str, String)], spans: u64, result: &OTelSdkResult, took: Duration) {
-    let mut labels: Vec<metrics::Label> = labels
-        .iter()
-        .map(|(k, v)| metrics::Label::new(*k, v.clone()))
-        .collect();
+fn observe(labels: &[metrics::Label], spans: u64, result: &OTelSdkResult, took: Duration) {
+    let mut labels = labels.to_vec();
     if let Err(e) = result {
         let kind = match e {
             opentelemetry_sdk::error::OTelSdkError::Timeout(_) => "timeout",
@@ -506,36 +503,34 @@ fn batch<E: SpanExporter + 'static>(
         ExporterConfig::Stdout => "stdout".into(),
         _ => "memory".into(),
     };
-    let labels: Arc<[(&'static str, String)]> = match &config.exporter {
-        ExporterConfig::Otlp(otlp) => {
-            let kind = match otlp.protocol {
-                super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
-                super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
-                _ => "otlp_grpc_span_exporter",
-            };
-            let mut labels = vec![(semconv::LABEL_OTEL_COMPONENT_TYPE, kind.to_owned())];
-            if let Some((host, port)) = host_and_port(&otlp.endpoint) {
-                labels.push((semconv::LABEL_SERVER_ADDRESS, host.to_owned()));
-                labels.push((semconv::LABEL_SERVER_PORT, port.to_string()));
-            }
-            labels.into()
-        }
-        ExporterConfig::Stdout => vec![(
-            semconv::LABEL_OTEL_COMPONENT_TYPE,
-            "stdout_span_exporter".to_owned(),
-        )]
-        .into(),
-        _ => vec![(
-            semconv::LABEL_OTEL_COMPONENT_TYPE,
-            "memory_span_exporter".to_owned(),
-        )]
-        .into(),
+    let kind = match &config.exporter {
+        ExporterConfig::Otlp(otlp) => match otlp.protocol {
+            super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
+            super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
+            _ => "otlp_grpc_span_exporter",
+        },
+        ExporterConfig::Stdout => "stdout_span_exporter",
+        _ => "memory_span_exporter",
     };
+    let mut labels = vec![metrics::Label::from_static_parts(
+        semconv::LABEL_OTEL_COMPONENT_TYPE,
+        kind,
+    )];
+    if let Some((host, port)) = host_and_port(&target) {
+        labels.push(metrics::Label::new(
+            semconv::LABEL_SERVER_ADDRESS,
+            host.to_owned(),
+        ));
+        labels.push(metrics::Label::new(
+            semconv::LABEL_SERVER_PORT,
+            port.to_string(),
+        ));
+    }
     BatchSpanProcessor::builder(CountingExporter {
         counters: Arc::clone(counters),
         inner: exporter,
         target,
-        labels,
+        labels: labels.into(),
         failing: Arc::default(),
         detail: Arc::clone(detail),
     })
@@ -578,7 +573,12 @@ const SDK_TARGETS: [&str; 4] = [
 fn is_sdk_target(target: &str) -> bool {
     SDK_TARGETS
         .iter()
-        .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+        // Called for every span and event of the process: no allocation.
+        .any(|t| {
+            target
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
 }
 
 /// `OTEL_LOG_LEVEL` as filter directives for the SDK's crates.
