@@ -37,12 +37,13 @@
 //!     [--requests 40000] [--concurrency 32] [--rounds 20] [--runs 1]
 //! ```
 
+#[path = "../benches/support/usual_stack.rs"]
+mod usual_stack;
+
 use std::future::Future;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use instrument::cardinality::LabelGuard;
@@ -55,7 +56,7 @@ use instrument::tower::stack::InstrumentLayer;
 use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
 use instrument_examples::pb::workflow_service_server::{WorkflowService, WorkflowServiceServer};
 use instrument_examples::pb::*;
-use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -70,6 +71,7 @@ use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
+use usual_stack::{Headers, PrometheusMetrics};
 
 /// The ways the same server is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,79 +254,6 @@ fn tracer_provider(ratio: f64, ours: bool) -> SdkTracerProvider {
             .build()
     } else {
         builder.with_span_processor(batch).build()
-    }
-}
-
-/// `http::HeaderMap` as an OpenTelemetry carrier (what `opentelemetry-http` provides).
-struct Headers<'a>(&'a http::HeaderMap);
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
-}
-
-/// axum-prometheus's metrics: requests counted and timed by method, endpoint, status.
-#[derive(Clone)]
-struct PrometheusMetrics<S>(S);
-
-impl<S, B, R> tower::Service<http::Request<B>> for PrometheusMetrics<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = MetricsFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        MetricsFuture {
-            method: request.method().as_str().to_owned(),
-            endpoint: request.uri().path().to_owned(),
-            start: Instant::now(),
-            inner: self.0.call(request),
-        }
-    }
-}
-
-#[pin_project::pin_project]
-struct MetricsFuture<F> {
-    #[pin]
-    inner: F,
-    method: String,
-    endpoint: String,
-    start: Instant,
-}
-
-impl<F, R, E> Future for MetricsFuture<F>
-where
-    F: Future<Output = Result<http::Response<R>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        let status = match &result {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(_) => "500".to_owned(),
-        };
-        let labels = [
-            ("method", std::mem::take(this.method)),
-            ("endpoint", std::mem::take(this.endpoint)),
-            ("status", status),
-        ];
-        metrics::counter!("axum_http_requests_total", &labels).increment(1);
-        metrics::histogram!("axum_http_requests_duration_seconds", &labels)
-            .record(this.start.elapsed().as_secs_f64());
-        Poll::Ready(result)
     }
 }
 

@@ -2,12 +2,11 @@
 //! counts) both measure: the same stack, the same request, the same exporter.
 #![allow(dead_code)] // each benchmark uses its own part
 
+mod usual_stack;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
-use std::time::Instant;
 
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
@@ -18,7 +17,7 @@ use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSou
 use instrument::tower::stack::InstrumentLayer;
 use instrument::workflow_span;
 use metrics::{Key, Label};
-use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -28,6 +27,7 @@ use opentelemetry_sdk::trace::{
 use tower::Service;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
+use usual_stack::{Headers, PrometheusMetrics};
 
 /// Drops every span: the figures are the spans' own cost, not an exporter's.
 #[derive(Debug)]
@@ -117,79 +117,6 @@ fn plain_provider() -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_simple_exporter(Discard)
         .build()
-}
-
-/// `http::HeaderMap` as an OpenTelemetry carrier (what `opentelemetry-http` provides).
-struct Headers<'a>(&'a http::HeaderMap);
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
-}
-
-/// axum-prometheus's metrics: requests counted and timed by method, endpoint, status.
-#[derive(Clone)]
-struct PrometheusMetrics<S>(S);
-
-impl<S, B> Service<Request<B>> for PrometheusMetrics<S>
-where
-    S: Service<Request<B>, Response = Response<String>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = MetricsFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        MetricsFuture {
-            method: request.method().as_str().to_owned(),
-            endpoint: request.uri().path().to_owned(),
-            start: Instant::now(),
-            inner: self.0.call(request),
-        }
-    }
-}
-
-#[pin_project::pin_project]
-struct MetricsFuture<F> {
-    #[pin]
-    inner: F,
-    method: String,
-    endpoint: String,
-    start: Instant,
-}
-
-impl<F, E> Future for MetricsFuture<F>
-where
-    F: Future<Output = Result<Response<String>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        let status = match &result {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(_) => "500".to_owned(),
-        };
-        let labels = [
-            ("method", std::mem::take(this.method)),
-            ("endpoint", std::mem::take(this.endpoint)),
-            ("status", status),
-        ];
-        metrics::counter!("axum_http_requests_total", &labels).increment(1);
-        metrics::histogram!("axum_http_requests_duration_seconds", &labels)
-            .record(this.start.elapsed().as_secs_f64());
-        Poll::Ready(result)
-    }
 }
 
 /// What teams use today: tower-http's `TraceLayer` whose `make_span` extracts the
