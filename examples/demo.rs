@@ -176,7 +176,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for line in exposition.lines().filter(|l| {
         (l.starts_with("instrument_workflows")
             || l.starts_with("instrument_tasks")
-            || l.starts_with("instrument_requests_total")
+            || l.starts_with("rpc_server_call_duration_seconds_count")
             || l.starts_with("instrument_tenant_rejections"))
             && !l.contains("_bucket")
     }) {

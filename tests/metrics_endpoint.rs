@@ -77,7 +77,7 @@ async fn metrics_endpoint_is_protected_capped_redacted_and_valid_for_promtool() 
             metrics::counter!(tasks.failed.clone(), "tenant_id" => tenant.clone(), "task_type" => "charge", "status" => "failed").increment(1);
             metrics::histogram!(tasks.duration.clone(), "tenant_id" => tenant, "task_type" => "charge", "status" => "failed").record(0.2);
         }
-        metrics::counter!(names.requests_total(), "tenant_id" => "bob@example.com").increment(1);
+        metrics::histogram!(names.http_duration(), "tenant_id" => "bob@example.com").record(0.1);
     });
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

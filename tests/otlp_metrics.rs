@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{install_otlp_metrics, MetricsConfig, PipelineConfig, Temporality};
-use instrument::semconv::{MetricNames, REQUEST_DURATION_BUCKETS};
+use instrument::semconv::{MetricNames, CONVENTION_DURATION_BUCKETS};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use otlp_metrics::start_metrics_receiver;
 
@@ -44,12 +44,13 @@ async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endp
     let names = MetricNames::default();
     let metrics = install_otlp_metrics(guard, &names, &config).unwrap();
     for tenant in ["acme", "globex", "initech"] {
-        metrics::counter!(names.requests_total(), "tenant_id" => tenant).increment(2);
+        metrics::counter!(names.workflows().started, "tenant_id" => tenant).increment(2);
     }
     metrics::counter!("app_logins_total", "note" => "password=hunter2").increment(1);
-    metrics::histogram!(names.request_duration(), "tenant_id" => "acme").record(0.003);
-    metrics::gauge!(names.requests_in_flight(), "tenant_id" => "acme").increment(3.0);
-    metrics::gauge!(names.requests_in_flight(), "tenant_id" => "acme").decrement(1.0);
+    metrics::histogram!(names.http_duration(), "http_request_method" => "GET", "tenant_id" => "acme")
+        .record(0.003);
+    metrics::gauge!(names.http_in_flight(), "tenant_id" => "acme").increment(3.0);
+    metrics::gauge!(names.http_in_flight(), "tenant_id" => "acme").decrement(1.0);
     tokio::task::spawn_blocking(move || metrics.shutdown())
         .await
         .unwrap()
@@ -76,7 +77,7 @@ async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endp
             })
             .clone()
     };
-    let Some(Data::Sum(sum)) = last("instrument_requests_total").data else {
+    let Some(Data::Sum(sum)) = last("instrument_workflows_started_total").data else {
         panic!("a sum");
     };
     assert!(sum.is_monotonic);
@@ -94,11 +95,11 @@ async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endp
                 "Some(AsInt(2))".to_owned()
             ),
             (
-                vec!["tenant_id=acme".to_owned()],
+                vec!["tenant.id=acme".to_owned()],
                 "Some(AsInt(2))".to_owned()
             ),
             (
-                vec!["tenant_id=globex".to_owned()],
+                vec!["tenant.id=globex".to_owned()],
                 "Some(AsInt(2))".to_owned()
             ),
         ]
@@ -108,15 +109,23 @@ async fn metrics_reach_the_collector_guarded_and_named_as_on_the_prometheus_endp
     };
     let note = otlp::key_values(&logins.data_points[0].attributes);
     assert!(!format!("{note:?}").contains("hunter2"), "{note:?}");
-    let Some(Data::Histogram(histogram)) = last("instrument_request_duration_seconds").data else {
+    // The conventions' metrics under their OpenTelemetry names, unit and keys, with the
+    // buckets the conventions advise.
+    let duration = last("http.server.request.duration");
+    assert_eq!(duration.unit, "s");
+    let Some(Data::Histogram(histogram)) = duration.data else {
         panic!("a histogram");
     };
     assert_eq!(
         histogram.data_points[0].explicit_bounds,
-        REQUEST_DURATION_BUCKETS
+        CONVENTION_DURATION_BUCKETS
     );
     assert_eq!(histogram.data_points[0].count, 1);
-    let Some(Data::Gauge(gauge)) = last("instrument_requests_in_flight").data else {
+    assert_eq!(
+        otlp::key_values(&histogram.data_points[0].attributes),
+        ["http.request.method=GET", "tenant.id=acme"]
+    );
+    let Some(Data::Gauge(gauge)) = last("http.server.active_requests").data else {
         panic!("a gauge");
     };
     assert_eq!(

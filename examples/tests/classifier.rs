@@ -144,9 +144,11 @@ async fn a_teams_grpc_classifier_decides_span_status_and_error_metric() {
     );
     let errors = |method: &str, code: &str| {
         exposition.lines().any(|line| {
-            line.starts_with("instrument_request_errors_total{")
-                && line.contains(&format!("rpc_method=\"{method}\""))
-                && line.contains(&format!("status=\"{code}\""))
+            line.starts_with("rpc_server_call_duration_seconds_count{")
+                && line.contains(&format!(
+                    "rpc_method=\"instrument.example.v1.WorkflowService/{method}\""
+                ))
+                && line.contains(&format!("error_type=\"{code}\""))
         })
     };
     assert!(errors("StartWorkflow", "NOT_FOUND"), "{exposition}");

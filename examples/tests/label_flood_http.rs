@@ -105,7 +105,7 @@ async fn made_up_paths_add_a_handful_of_series_whatever_their_number() {
     assert_eq!(series(&exposition), before, "the flood changed the series");
     assert!(!exposition.contains(OVERFLOW_LABEL));
     assert!(!exposition.contains("made-up") && !exposition.contains("probe"));
-    assert!(exposition.contains(r#"route="/jobs/{id}""#));
+    assert!(exposition.contains(r#"http_route="/jobs/{id}""#));
     promtool::check_metrics(&exposition);
     server.abort();
 }

@@ -343,7 +343,7 @@ async fn workflow_server_over_real_sockets() {
     server.stop().await;
     // The dropped watch is recorded when its connection task lets go of the stream,
     // which can outlive the server's own future by a moment.
-    let cancelled_watch = "rpc_method=\"WatchWorkflow\",tenant_id=\"acme\",status=\"CANCELLED\"";
+    let cancelled_watch = "rpc_method=\"instrument.example.v1.WorkflowService/WatchWorkflow\",tenant_id=\"acme\",rpc_response_status_code=\"CANCELLED\"";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !metrics.render().contains(cancelled_watch) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -530,17 +530,24 @@ async fn workflow_server_over_real_sockets() {
         "CANCELLED"
     );
 
-    // Request metrics, labelled and valid for promtool.
+    // Request metrics: the conventions' histogram (its count is the call count),
+    // labelled and valid for promtool.
     assert!(exposition.contains(
-        "instrument_requests_total{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"StartWorkflow\",tenant_id=\"acme\",status=\"OK\"} 5"
+        "rpc_server_call_duration_seconds_count{rpc_system_name=\"grpc\",rpc_method=\"instrument.example.v1.WorkflowService/StartWorkflow\",tenant_id=\"acme\",rpc_response_status_code=\"OK\"} 5"
     ), "{exposition}");
     assert!(exposition.contains(
         "instrument_tenant_rejections_total{reason=\"other_tenant\",protocol=\"grpc\"} 1"
     ));
-    assert!(exposition.contains("instrument_requests_in_flight{"));
+    assert!(exposition.contains("instrument_rpc_server_active_calls{"));
     for status in ["OK", "DEADLINE_EXCEEDED", "CANCELLED"] {
+        // DEADLINE_EXCEEDED is a server fault by default: it carries `error_type`.
+        let error = if status == "DEADLINE_EXCEEDED" {
+            format!(",error_type=\"{status}\"")
+        } else {
+            String::new()
+        };
         let line = format!(
-            "instrument_requests_total{{rpc_service=\"instrument.example.v1.WorkflowService\",rpc_method=\"WatchWorkflow\",tenant_id=\"acme\",status=\"{status}\"}} 1"
+            "rpc_server_call_duration_seconds_count{{rpc_system_name=\"grpc\",rpc_method=\"instrument.example.v1.WorkflowService/WatchWorkflow\",tenant_id=\"acme\",rpc_response_status_code=\"{status}\"{error}}} 1"
         );
         assert!(exposition.contains(&line), "{line} missing");
     }

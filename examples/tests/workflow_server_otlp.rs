@@ -163,12 +163,11 @@ async fn the_server_exports_spans_and_metrics_where_the_environment_says() {
     }
     let metric_names = metrics.names();
     for expected in [
-        "instrument_requests_total",
-        "instrument_request_duration_seconds",
+        "rpc.server.call.duration",
         "instrument_workflows_started_total",
         "instrument_workflows_completed_total",
         "instrument_workflow_handler_seconds",
-        "otel_sdk_exporter_span_exported_total",
+        "otel.sdk.exporter.span.exported",
     ] {
         assert!(
             metric_names.contains(expected),

@@ -1,10 +1,11 @@
-//! Request metrics: count, duration, errors and requests in flight, with their handles
-//! registered once per label set.
+//! Request metrics: duration (whose count is the request count), errors and requests
+//! in flight, named by the [`MetricScheme`], with their handles registered once per
+//! label set.
 //!
 //! Registering a metric (`counter!(name, labels)`) builds a `metrics::Key`, hashes it,
 //! and looks it up in the recorder (and, behind a
 //! [`GuardedRecorder`](crate::cardinality::GuardedRecorder), in the label guard): a few
-//! hundred nanoseconds per metric, four metrics per request. The handles stay valid,
+//! hundred nanoseconds per metric, two to four metrics per request. The handles stay valid,
 //! so [`RequestMeasures`] keeps them per label set, and each request after the first
 //! costs one hash and one map read. They are kept only under a recorder that lives for
 //! the rest of the program (the one `pipeline::install_prometheus` installs, or one
@@ -12,7 +13,8 @@
 //! most [`MAX_LABEL_SETS`] label sets; under any other recorder (a test's local one)
 //! each request registers its metrics: correct, slower.
 //!
-//! A request is in the in-flight gauge from its start, labelled by its tenant only;
+//! A request is in the in-flight gauge of its protocol from its start, labelled by
+//! its tenant only;
 //! what it was for (gRPC method, HTTP route) labels the counters and the histogram when
 //! it ends, because only then is it known whether the server recognised it (a client
 //! chooses the path it sends; see `instrument-tower`'s docs on what labels a client
@@ -22,14 +24,14 @@
 //! another kind can too:
 //!
 //! ```
-//! use instrument_core::measure::{RequestLabels, RequestMeasures};
+//! use instrument_core::measure::{Ended, RequestLabels, RequestMeasures, Served};
 //! use instrument_core::semconv::MetricNames;
 //!
 //! let metrics = RequestMeasures::new(&MetricNames::default());
-//! let request = metrics.start("acme", std::time::Instant::now());
+//! let request = metrics.start(Served::Http, "acme", std::time::Instant::now());
 //! // ... the request is served ...
 //! let labels = RequestLabels::http("GET", "/workflows/{id}", "acme");
-//! request.finish(&metrics, &labels, "2xx", false);
+//! request.finish(&metrics, &labels, Ended::Http(200), false);
 //! ```
 
 use std::sync::{Arc, OnceLock, RwLock};
@@ -37,24 +39,103 @@ use std::time::Instant;
 
 use metrics::{Counter, Gauge, Histogram, Label, SharedString};
 
-use crate::cardinality::KeptHandles;
-use crate::semconv::{MetricNames, LABEL_STATUS, LABEL_TENANT_ID};
+use crate::cardinality::{status_group, KeptHandles};
+use crate::semconv::{
+    MetricNames, MetricScheme, LABEL_ERROR_TYPE, LABEL_HTTP_REQUEST_METHOD,
+    LABEL_HTTP_RESPONSE_STATUS_CODE, LABEL_HTTP_ROUTE, LABEL_RPC_METHOD_FULL,
+    LABEL_RPC_RESPONSE_STATUS_CODE, LABEL_RPC_SYSTEM_NAME, LABEL_STATUS, LABEL_TENANT_ID, OTHER,
+};
 
-/// Label of the gRPC service (`package.Service`).
+/// Label of the gRPC service (`package.Service`), seeds' scheme.
 pub const LABEL_RPC_SERVICE: &str = "rpc_service";
-/// Label of the gRPC method.
+/// Label of the gRPC method, seeds' scheme.
 pub const LABEL_RPC_METHOD: &str = "rpc_method";
-/// Label of the HTTP method.
+/// Label of the HTTP method, seeds' scheme.
 pub const LABEL_METHOD: &str = "method";
-/// Label of the HTTP route.
+/// Label of the HTTP route, seeds' scheme.
 pub const LABEL_ROUTE: &str = "route";
+
+/// The protocol a request was served over: which metrics it is recorded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Served {
+    /// An HTTP request.
+    Http,
+    /// A gRPC call.
+    Grpc,
+}
+
+/// How a request ended, as its metrics record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ended {
+    /// An HTTP response with this status code.
+    Http(u16),
+    /// A gRPC call that ended with this status (its code name: `OK`, `NOT_FOUND`, ...).
+    Grpc(&'static str),
+    /// The service failed instead of responding, or the response body failed.
+    Failed,
+    /// The request was dropped before its response (the client went away).
+    Cancelled,
+}
+
+impl Ended {
+    /// The seeds' `status` label: the gRPC code name, the HTTP status class (`2xx`),
+    /// `error` or `cancelled`.
+    fn status(self) -> &'static str {
+        match self {
+            Self::Http(code) => status_group(code),
+            Self::Grpc(name) => name,
+            Self::Failed => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The conventions' status label (`http_response_status_code`,
+    /// `rpc_response_status_code`), when there was a status.
+    fn code(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::Http(code) => Some((LABEL_HTTP_RESPONSE_STATUS_CODE, http_code(code))),
+            Self::Grpc(name) => Some((LABEL_RPC_RESPONSE_STATUS_CODE, name)),
+            Self::Failed | Self::Cancelled => None,
+        }
+    }
+
+    /// The conventions' `error_type` of a request that failed: the status code (as the
+    /// HTTP and RPC conventions say), `_OTHER` when there was none.
+    fn error_type(self) -> &'static str {
+        match self {
+            Self::Http(code) => http_code(code),
+            Self::Grpc(name) => name,
+            Self::Failed | Self::Cancelled => OTHER,
+        }
+    }
+}
+
+/// An HTTP status code as a label value: `"100"` to `"999"` (every code `http`
+/// accepts), `_OTHER` for anything else.
+fn http_code(code: u16) -> &'static str {
+    static CODES: OnceLock<Box<[String]>> = OnceLock::new();
+    let codes = CODES.get_or_init(|| (100..1000).map(|c: u16| c.to_string()).collect());
+    code.checked_sub(100)
+        .and_then(|i| codes.get(usize::from(i)))
+        .map_or(OTHER, String::as_str)
+}
+
+/// The names of one protocol's request metrics.
+#[derive(Debug)]
+struct ProtocolNames {
+    duration: SharedString,
+    in_flight: SharedString,
+}
 
 /// The request metrics of one server: their names, and the handles kept per label set.
 pub struct RequestMeasures {
-    requests: SharedString,
-    duration: SharedString,
-    errors: SharedString,
-    in_flight: SharedString,
+    scheme: MetricScheme,
+    http: ProtocolNames,
+    grpc: ProtocolNames,
+    /// Seeds' scheme only.
+    requests: Option<SharedString>,
+    /// Seeds' scheme only.
+    errors: Option<SharedString>,
     kept: KeptHandles<Handles>,
     kept_in_flight: KeptHandles<InFlightHandle>,
 }
@@ -62,7 +143,9 @@ pub struct RequestMeasures {
 impl std::fmt::Debug for RequestMeasures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestMeasures")
-            .field("requests", &self.requests)
+            .field("scheme", &self.scheme)
+            .field("http", &self.http)
+            .field("grpc", &self.grpc)
             .field("kept", &self.kept)
             .finish_non_exhaustive()
     }
@@ -74,25 +157,39 @@ fn shared(value: &str) -> SharedString {
 }
 
 impl RequestMeasures {
-    /// Metrics named after `names` (`<prefix>_requests_total`, ...).
+    /// Metrics named after `names` (see [`MetricScheme`]).
     pub fn new(names: &MetricNames) -> Self {
         Self {
-            requests: shared(&names.requests_total()),
-            duration: shared(&names.request_duration()),
-            errors: shared(&names.request_errors_total()),
-            in_flight: shared(&names.requests_in_flight()),
+            scheme: names.scheme(),
+            http: ProtocolNames {
+                duration: shared(&names.http_duration()),
+                in_flight: shared(&names.http_in_flight()),
+            },
+            grpc: ProtocolNames {
+                duration: shared(&names.rpc_duration()),
+                in_flight: shared(&names.rpc_in_flight()),
+            },
+            requests: names.requests_total().as_deref().map(shared),
+            errors: names.request_errors_total().as_deref().map(shared),
             kept: KeptHandles::new(MAX_LABEL_SETS),
             kept_in_flight: KeptHandles::new(MAX_LABEL_SETS),
         }
     }
 
-    /// A request of `tenant` starts: it counts in flight until its [`InFlight`] is
-    /// finished or dropped; its duration is measured from `started`.
-    pub fn start(&self, tenant: &str, started: Instant) -> InFlight {
+    fn names(&self, served: Served) -> &ProtocolNames {
+        match served {
+            Served::Http => &self.http,
+            Served::Grpc => &self.grpc,
+        }
+    }
+
+    /// A request of `tenant` over `served` starts: it counts in flight until its
+    /// [`InFlight`] is finished or dropped; its duration is measured from `started`.
+    pub fn start(&self, served: Served, tenant: &str, started: Instant) -> InFlight {
         let gauge = self.kept_in_flight.get(
-            tenant,
-            |kept| kept.tenant.value() == tenant,
-            || InFlightHandle::register(self, tenant),
+            &(served, tenant),
+            |kept| kept.served == served && kept.tenant.value() == tenant,
+            || InFlightHandle::register(self, served, tenant),
         );
         gauge.gauge.increment(1.0);
         InFlight {
@@ -103,8 +200,9 @@ impl RequestMeasures {
     }
 }
 
-/// The in-flight gauge of one tenant.
+/// The in-flight gauge of one protocol and tenant.
 struct InFlightHandle {
+    served: Served,
     tenant: Label,
     gauge: Gauge,
 }
@@ -112,16 +210,19 @@ struct InFlightHandle {
 impl std::fmt::Debug for InFlightHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InFlightHandle")
+            .field("served", &self.served)
             .field("tenant", &self.tenant)
             .finish_non_exhaustive()
     }
 }
 
 impl InFlightHandle {
-    fn register(config: &RequestMeasures, tenant: &str) -> Self {
+    fn register(config: &RequestMeasures, served: Served, tenant: &str) -> Self {
         let tenant = Label::new(LABEL_TENANT_ID, shared(tenant));
+        let name = config.names(served).in_flight.clone();
         Self {
-            gauge: metrics::gauge!(config.in_flight.clone(), vec![tenant.clone()]),
+            gauge: metrics::gauge!(name, vec![tenant.clone()]),
+            served,
             tenant,
         }
     }
@@ -137,14 +238,14 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// The request, what `labels` say it was for, ended with `status` (a label from a
-    /// closed set: a gRPC code name, an HTTP status class, `error`, `cancelled`);
-    /// `error` says whether it counts as one.
+    /// The request, what `labels` say it was for, `ended` so; `error` says whether it
+    /// counts as a failure (the classifier's word: a 5xx, a server-side gRPC code, a
+    /// failed service).
     pub fn finish(
         mut self,
         metrics: &RequestMeasures,
         labels: &RequestLabels<'_>,
-        status: &'static str,
+        ended: Ended,
         error: bool,
     ) {
         self.finished = true;
@@ -153,9 +254,9 @@ impl InFlight {
         let handles = metrics.kept.get(
             labels,
             |kept| kept.matches(labels),
-            || Handles::register(labels),
+            || Handles::register(metrics.scheme, labels),
         );
-        handles.record(metrics, status, error, seconds);
+        handles.record(metrics, ended, error, seconds);
     }
 }
 
@@ -175,18 +276,18 @@ pub const MAX_LABEL_SETS: usize = 4096;
 /// method, or HTTP method and route) and its tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestLabels<'a> {
-    /// `(rpc_service, rpc_method)` or `(method, route)` label names.
-    names: (&'static str, &'static str),
-    /// Their values.
+    served: Served,
+    /// gRPC service and method, or HTTP method and route.
     values: (&'a str, &'a str),
     tenant: &'a str,
 }
 
 impl<'a> RequestLabels<'a> {
-    /// The labels of a gRPC call of `service`'s `method` by `tenant`.
+    /// The labels of a gRPC call of `service`'s `method` by `tenant` (`method`
+    /// `_OTHER`: one the server does not know, whatever the service).
     pub fn grpc(service: &'a str, method: &'a str, tenant: &'a str) -> Self {
         Self {
-            names: (LABEL_RPC_SERVICE, LABEL_RPC_METHOD),
+            served: Served::Grpc,
             values: (service, method),
             tenant,
         }
@@ -195,52 +296,76 @@ impl<'a> RequestLabels<'a> {
     /// The labels of an HTTP request: `method` (`GET`, ...) to `route` by `tenant`.
     pub fn http(method: &'a str, route: &'a str, tenant: &'a str) -> Self {
         Self {
-            names: (LABEL_METHOD, LABEL_ROUTE),
+            served: Served::Http,
             values: (method, route),
             tenant,
         }
     }
-}
 
-impl RequestLabels<'_> {
-    fn labels(&self) -> Vec<Label> {
-        vec![
-            Label::new(self.names.0, shared(self.values.0)),
-            Label::new(self.names.1, shared(self.values.1)),
-            Label::new(LABEL_TENANT_ID, shared(self.tenant)),
-        ]
+    /// The label set under `scheme`, without the status.
+    fn labels(&self, scheme: MetricScheme) -> Vec<Label> {
+        let (first, second) = self.values;
+        let mut labels = Vec::with_capacity(5);
+        match (scheme, self.served) {
+            (MetricScheme::Prefixed, Served::Grpc) => {
+                labels.push(Label::new(LABEL_RPC_SERVICE, shared(first)));
+                labels.push(Label::new(LABEL_RPC_METHOD, shared(second)));
+            }
+            (MetricScheme::Prefixed, Served::Http) => {
+                labels.push(Label::new(LABEL_METHOD, shared(first)));
+                labels.push(Label::new(LABEL_ROUTE, shared(second)));
+            }
+            (MetricScheme::Conventions, Served::Grpc) => {
+                labels.push(Label::new(LABEL_RPC_SYSTEM_NAME, "grpc"));
+                let method = if second == OTHER {
+                    shared(OTHER)
+                } else {
+                    shared(&format!("{first}/{second}"))
+                };
+                labels.push(Label::new(LABEL_RPC_METHOD_FULL, method));
+            }
+            (MetricScheme::Conventions, Served::Http) => {
+                labels.push(Label::new(LABEL_HTTP_REQUEST_METHOD, shared(first)));
+                labels.push(Label::new(LABEL_HTTP_ROUTE, shared(second)));
+            }
+        }
+        labels.push(Label::new(LABEL_TENANT_ID, shared(self.tenant)));
+        labels
     }
 }
 
 /// The metrics of one label set.
 struct Handles {
-    /// The label set (as [`RequestLabels::labels`] makes it), without `status`.
+    served: Served,
+    /// The values the label set was made from, to confirm a kept entry.
+    values: (SharedString, SharedString),
+    tenant: SharedString,
+    /// The label set (as [`RequestLabels::labels`] makes it), without the status.
     labels: Vec<Label>,
-    /// Per `status` label: requests, duration, errors (for an error status).
+    /// Per ending and failure: the metrics.
     by_status: RwLock<Vec<StatusHandles>>,
 }
 
-/// The metrics of one label set and status.
+/// The metrics of one label set, ending and failure.
 struct StatusHandles {
-    status: &'static str,
-    /// The labels, `status` included.
-    labels: Vec<Label>,
-    requests: Counter,
+    ended: Ended,
+    error: bool,
     duration: Histogram,
-    /// Registered on the first error with this status (a classifier may call one
-    /// response of a status class a failure and another not).
-    errors: OnceLock<Counter>,
+    /// Seeds' scheme: the request counter.
+    requests: Option<Counter>,
+    /// Seeds' scheme, for a failure: the error counter.
+    errors: Option<Counter>,
 }
 
 impl StatusHandles {
-    fn record(&self, config: &RequestMeasures, error: bool, seconds: f64) {
-        if error {
-            self.errors
-                .get_or_init(|| metrics::counter!(config.errors.clone(), self.labels.clone()))
-                .increment(1);
+    fn record(&self, seconds: f64) {
+        if let Some(errors) = &self.errors {
+            errors.increment(1);
         }
         self.duration.record(seconds);
-        self.requests.increment(1);
+        if let Some(requests) = &self.requests {
+            requests.increment(1);
+        }
     }
 }
 
@@ -253,48 +378,79 @@ impl std::fmt::Debug for Handles {
 }
 
 impl Handles {
-    fn register(values: &RequestLabels<'_>) -> Self {
+    fn register(scheme: MetricScheme, values: &RequestLabels<'_>) -> Self {
         Self {
-            labels: values.labels(),
+            served: values.served,
+            values: (shared(values.values.0), shared(values.values.1)),
+            tenant: shared(values.tenant),
+            labels: values.labels(scheme),
             by_status: RwLock::new(Vec::new()),
         }
     }
 
     fn matches(&self, values: &RequestLabels<'_>) -> bool {
-        let [first, second, tenant] = &self.labels[..] else {
-            return false;
-        };
-        (first.key(), first.value()) == (values.names.0, values.values.0)
-            && (second.key(), second.value()) == (values.names.1, values.values.1)
-            && tenant.value() == values.tenant
+        self.served == values.served
+            && (&*self.values.0, &*self.values.1) == values.values
+            && &*self.tenant == values.tenant
     }
 
-    /// Records one finished request with `status` (its handles registered on first
-    /// use); `error` says whether the classifier called it a failure.
-    fn record(&self, config: &RequestMeasures, status: &'static str, error: bool, seconds: f64) {
+    /// Records one finished request (its handles registered on first use).
+    fn record(&self, config: &RequestMeasures, ended: Ended, error: bool, seconds: f64) {
         let read = self.by_status.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = read.iter().find(|h| h.status == status) {
-            found.record(config, error, seconds);
+        if let Some(found) = read.iter().find(|h| (h.ended, h.error) == (ended, error)) {
+            found.record(seconds);
             return;
         }
         drop(read);
-        let handles = self.register_status(config, status);
-        handles.record(config, error, seconds);
+        let handles = self.register_status(config, ended, error);
+        handles.record(seconds);
         let mut write = self.by_status.write().unwrap_or_else(|e| e.into_inner());
-        if !write.iter().any(|h| h.status == status) {
+        if !write.iter().any(|h| (h.ended, h.error) == (ended, error)) {
             write.push(handles);
         }
     }
 
-    fn register_status(&self, config: &RequestMeasures, status: &'static str) -> StatusHandles {
+    fn register_status(
+        &self,
+        config: &RequestMeasures,
+        ended: Ended,
+        error: bool,
+    ) -> StatusHandles {
         let mut labels = self.labels.clone();
-        labels.push(Label::new(LABEL_STATUS, status));
-        StatusHandles {
-            status,
-            requests: metrics::counter!(config.requests.clone(), labels.clone()),
-            duration: metrics::histogram!(config.duration.clone(), labels.clone()),
-            errors: OnceLock::new(),
-            labels,
+        let duration = config.names(self.served).duration.clone();
+        match config.scheme {
+            MetricScheme::Prefixed => {
+                labels.push(Label::new(LABEL_STATUS, ended.status()));
+                StatusHandles {
+                    ended,
+                    error,
+                    requests: config
+                        .requests
+                        .clone()
+                        .map(|name| metrics::counter!(name, labels.clone())),
+                    errors: config
+                        .errors
+                        .clone()
+                        .filter(|_| error)
+                        .map(|name| metrics::counter!(name, labels.clone())),
+                    duration: metrics::histogram!(duration, labels),
+                }
+            }
+            MetricScheme::Conventions => {
+                if let Some((key, code)) = ended.code() {
+                    labels.push(Label::new(key, code));
+                }
+                if error {
+                    labels.push(Label::new(LABEL_ERROR_TYPE, ended.error_type()));
+                }
+                StatusHandles {
+                    ended,
+                    error,
+                    requests: None,
+                    errors: None,
+                    duration: metrics::histogram!(duration, labels),
+                }
+            }
         }
     }
 }
@@ -307,22 +463,11 @@ mod tests {
     /// label set apart, so each label, name and value, must count.
     #[test]
     fn handles_match_only_their_own_label_set() {
-        let own = RequestLabels {
-            names: ("method", "route"),
-            values: ("GET", "/jobs"),
-            tenant: "acme",
-        };
-        let handles = Handles::register(&own);
+        let own = RequestLabels::http("GET", "/jobs", "acme");
+        let handles = Handles::register(MetricScheme::Conventions, &own);
         assert!(handles.matches(&own));
         for other in [
-            RequestLabels {
-                names: ("rpc_service", "route"),
-                ..own
-            },
-            RequestLabels {
-                names: ("method", "rpc_method"),
-                ..own
-            },
+            RequestLabels::grpc("GET", "/jobs", "acme"),
             RequestLabels {
                 values: ("POST", "/jobs"),
                 ..own
@@ -338,5 +483,65 @@ mod tests {
         ] {
             assert!(!handles.matches(&other), "{other:?}");
         }
+    }
+
+    #[test]
+    fn status_codes_are_label_values() {
+        assert_eq!(http_code(200), "200");
+        assert_eq!(http_code(100), "100");
+        assert_eq!(http_code(999), "999");
+        assert_eq!(http_code(99), OTHER);
+        assert_eq!(http_code(1000), OTHER);
+        assert_eq!(Ended::Http(503).error_type(), "503");
+        assert_eq!(Ended::Failed.error_type(), OTHER);
+        assert_eq!(Ended::Http(404).status(), "4xx");
+    }
+
+    #[test]
+    fn label_sets_follow_the_scheme() {
+        let keys = |scheme, labels: RequestLabels<'_>| {
+            labels
+                .labels(scheme)
+                .iter()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect::<Vec<_>>()
+        };
+        let call = RequestLabels::grpc("pkg.Svc", "Get", "acme");
+        assert_eq!(
+            keys(MetricScheme::Conventions, call),
+            [
+                "rpc_system_name=grpc",
+                "rpc_method=pkg.Svc/Get",
+                "tenant_id=acme"
+            ]
+        );
+        assert_eq!(
+            keys(
+                MetricScheme::Conventions,
+                RequestLabels::grpc("evil.S", OTHER, "acme")
+            ),
+            [
+                "rpc_system_name=grpc",
+                "rpc_method=_OTHER",
+                "tenant_id=acme"
+            ]
+        );
+        assert_eq!(
+            keys(MetricScheme::Prefixed, call),
+            ["rpc_service=pkg.Svc", "rpc_method=Get", "tenant_id=acme"]
+        );
+        let request = RequestLabels::http("GET", "/jobs/{id}", "acme");
+        assert_eq!(
+            keys(MetricScheme::Conventions, request),
+            [
+                "http_request_method=GET",
+                "http_route=/jobs/{id}",
+                "tenant_id=acme"
+            ]
+        );
+        assert_eq!(
+            keys(MetricScheme::Prefixed, request),
+            ["method=GET", "route=/jobs/{id}", "tenant_id=acme"]
+        );
     }
 }

@@ -2,15 +2,28 @@
 //!
 //! Attribute keys follow the OpenTelemetry semantic conventions where one exists
 //! (`rpc.*`, `http.*`) and the workflow vocabulary of the seed design otherwise.
-//! Metric names follow Prometheus conventions (`snake_case`, `_total` on counters,
-//! `_seconds` on durations) under a configurable prefix:
+//!
+//! Metric names come in two [schemes](MetricScheme). By default, the request metrics
+//! are the conventions' own, in their Prometheus form, so the standard HTTP and gRPC
+//! dashboards work unchanged: `http_server_request_duration_seconds` and
+//! `rpc_server_call_duration_seconds` with the conventions' label keys
+//! (`http_request_method`, `http_route`, `http_response_status_code`, `rpc_method`,
+//! `rpc_response_status_code`, `error_type`) and advised buckets. The seeds' scheme
+//! ([`MetricNames::prefixed`]) names them `<prefix>_requests_total`,
+//! `<prefix>_request_duration_seconds`, ... instead. What the conventions do not cover
+//! (workflows, tasks, tenant rejections, label overflow) is named under the prefix in
+//! both:
 //!
 //! ```
 //! use instrument_core::semconv::{self, MetricNames};
 //!
-//! let names = MetricNames::new("flovyn")?;
-//! assert_eq!(names.workflows().started, "flovyn_workflows_started_total");
-//! assert_eq!(names.tasks().duration, "flovyn_task_duration_seconds");
+//! let names = MetricNames::default();
+//! assert_eq!(names.http_duration(), "http_server_request_duration_seconds");
+//! assert_eq!(names.workflows().started, "instrument_workflows_started_total");
+//!
+//! let seeds = MetricNames::prefixed("flovyn")?;
+//! assert_eq!(seeds.http_duration(), "flovyn_request_duration_seconds");
+//! assert_eq!(seeds.tasks().duration, "flovyn_task_duration_seconds");
 //! assert_eq!(semconv::TENANT_ID, "tenant.id");
 //! # Ok::<(), semconv::InvalidMetricName>(())
 //! ```
@@ -131,10 +144,74 @@ pub const LABEL_PROTOCOL: &str = "protocol";
 pub const LABEL_ERROR_TYPE: &str = "error_type";
 /// Label: the kind of SDK component (`otel.component.type`): `otlp_grpc_span_exporter`, ...
 pub const LABEL_OTEL_COMPONENT_TYPE: &str = "otel_component_type";
+/// Label: HTTP request method (`http.request.method`), conventions scheme.
+pub const LABEL_HTTP_REQUEST_METHOD: &str = "http_request_method";
+/// Label: HTTP route template (`http.route`), conventions scheme; `_OTHER` when no
+/// route matched.
+pub const LABEL_HTTP_ROUTE: &str = "http_route";
+/// Label: HTTP response status code (`http.response.status_code`), conventions scheme.
+pub const LABEL_HTTP_RESPONSE_STATUS_CODE: &str = "http_response_status_code";
+/// Label: the RPC system (`rpc.system.name`), conventions scheme: `grpc`.
+pub const LABEL_RPC_SYSTEM_NAME: &str = "rpc_system_name";
+/// Label: the fully qualified RPC method (`rpc.method`, `package.Service/Method`),
+/// conventions scheme; `_OTHER` for a method the server does not know.
+pub const LABEL_RPC_METHOD_FULL: &str = "rpc_method";
+/// Label: the gRPC status code name (`rpc.response.status_code`), conventions scheme.
+pub const LABEL_RPC_RESPONSE_STATUS_CODE: &str = "rpc_response_status_code";
 /// Label: the collector's host (`server.address`).
 pub const LABEL_SERVER_ADDRESS: &str = "server_address";
 /// Label: the collector's port (`server.port`).
 pub const LABEL_SERVER_PORT: &str = "server_port";
+
+// --- Request metrics of the conventions (Prometheus form) ----------------------------
+
+/// Histogram: `http.server.request.duration` in its Prometheus form.
+pub const HTTP_SERVER_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+/// Gauge: `http.server.active_requests` in its Prometheus form.
+pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http_server_active_requests";
+/// Histogram: `rpc.server.call.duration` in its Prometheus form.
+pub const RPC_SERVER_CALL_DURATION: &str = "rpc_server_call_duration_seconds";
+
+/// The OpenTelemetry names of the conventions' metrics and label keys the toolkit
+/// records in their Prometheus form: what an OTLP export sends instead, so a
+/// collector sees `http.server.request.duration` with `http.request.method`, as from
+/// any other OpenTelemetry SDK.
+pub const OTEL_NAMES: &[(&str, &str)] = &[
+    (HTTP_SERVER_REQUEST_DURATION, "http.server.request.duration"),
+    (HTTP_SERVER_ACTIVE_REQUESTS, "http.server.active_requests"),
+    (RPC_SERVER_CALL_DURATION, "rpc.server.call.duration"),
+    (SDK_SPANS_EXPORTED, "otel.sdk.exporter.span.exported"),
+    (SDK_SPANS_PROCESSED, "otel.sdk.processor.span.processed"),
+    (SDK_EXPORT_DURATION, "otel.sdk.exporter.operation.duration"),
+    (LABEL_HTTP_REQUEST_METHOD, "http.request.method"),
+    (LABEL_HTTP_ROUTE, "http.route"),
+    (LABEL_HTTP_RESPONSE_STATUS_CODE, "http.response.status_code"),
+    (LABEL_RPC_SYSTEM_NAME, "rpc.system.name"),
+    (LABEL_RPC_METHOD_FULL, "rpc.method"),
+    (LABEL_RPC_RESPONSE_STATUS_CODE, "rpc.response.status_code"),
+    (LABEL_ERROR_TYPE, "error.type"),
+    (LABEL_OTEL_COMPONENT_TYPE, "otel.component.type"),
+    (LABEL_SERVER_ADDRESS, "server.address"),
+    (LABEL_SERVER_PORT, "server.port"),
+    (LABEL_TENANT_ID, "tenant.id"),
+];
+
+/// The OpenTelemetry name of a metric or label key recorded in its Prometheus form
+/// (see [`OTEL_NAMES`]); `None` for the toolkit's own names.
+///
+/// ```
+/// use instrument_core::semconv::otel_name;
+///
+/// assert_eq!(otel_name("http_server_request_duration_seconds"), Some("http.server.request.duration"));
+/// assert_eq!(otel_name("http_request_method"), Some("http.request.method"));
+/// assert_eq!(otel_name("instrument_workflows_started_total"), None);
+/// ```
+pub fn otel_name(prometheus: &str) -> Option<&'static str> {
+    OTEL_NAMES
+        .iter()
+        .find(|(name, _)| *name == prometheus)
+        .map(|(_, otel)| *otel)
+}
 
 // --- SDK self-observability ---------------------------------------------------------
 
@@ -192,10 +269,74 @@ pub const WORK_DURATION_BUCKETS: &[f64] = &[
     3600.0, 21600.0, 86400.0,
 ];
 
-/// Default buckets of request duration histograms, in seconds (5 ms to 10 s).
+/// Buckets of the conventions' request duration histograms
+/// (`http.server.request.duration`, `rpc.server.call.duration`): the boundaries the
+/// HTTP conventions advise, in seconds.
+pub const CONVENTION_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Default buckets of the seeds' scheme's request duration histograms and of handler
+/// run times, in seconds (5 ms to 10 s).
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Which histograms get which buckets, the same on the Prometheus endpoint and over
+/// OTLP. A full name wins over a suffix (the Prometheus exporter's own order), so the
+/// seeds' `<prefix>_request_duration_seconds`, which ends like the work lifetimes,
+/// keeps request buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum BucketRule {
+    /// The histogram of this name.
+    Full(String),
+    /// Histograms whose names end so.
+    Suffix(&'static str),
+}
+
+impl MetricNames {
+    /// The bucket rules of the toolkit's histograms, full names first.
+    pub(crate) fn bucket_rules(&self) -> Vec<(BucketRule, &'static [f64])> {
+        let requests = match self.scheme {
+            MetricScheme::Conventions => CONVENTION_DURATION_BUCKETS,
+            MetricScheme::Prefixed => REQUEST_DURATION_BUCKETS,
+        };
+        let mut rules = vec![(BucketRule::Full(self.http_duration()), requests)];
+        if self.rpc_duration() != self.http_duration() {
+            rules.push((BucketRule::Full(self.rpc_duration()), requests));
+        }
+        rules.extend([
+            (
+                BucketRule::Full(SDK_EXPORT_DURATION.to_owned()),
+                REQUEST_DURATION_BUCKETS,
+            ),
+            (
+                BucketRule::Suffix("_handler_seconds"),
+                REQUEST_DURATION_BUCKETS,
+            ),
+            (
+                BucketRule::Suffix("_duration_seconds"),
+                WORK_DURATION_BUCKETS,
+            ),
+        ]);
+        rules
+    }
+
+    /// The buckets of the histogram `name` by [`bucket_rules`](Self::bucket_rules);
+    /// `None`: the exporter's defaults.
+    pub(crate) fn buckets(&self, name: &str) -> Option<&'static [f64]> {
+        let rules = self.bucket_rules();
+        let full = rules
+            .iter()
+            .find(|(rule, _)| matches!(rule, BucketRule::Full(n) if n == name));
+        full.or_else(|| {
+            rules
+                .iter()
+                .find(|(rule, _)| matches!(rule, BucketRule::Suffix(end) if name.ends_with(end)))
+        })
+        .map(|(_, buckets)| *buckets)
+    }
+}
 
 // --- Metric names ---------------------------------------------------------------
 
@@ -230,16 +371,38 @@ fn check_word(word: &str, what: &'static str) -> Result<(), InvalidMetricName> {
     }
 }
 
-/// Metric names under one prefix.
+/// How the request metrics are named (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MetricScheme {
+    /// The OpenTelemetry semantic conventions' names, label keys and advised buckets in
+    /// their Prometheus form: one duration histogram per protocol
+    /// (`http_server_request_duration_seconds`, `rpc_server_call_duration_seconds`),
+    /// whose `_count` is the request count and whose `error_type` label marks the
+    /// failures, and an in-flight gauge (`http_server_active_requests`,
+    /// `<prefix>_rpc_server_active_calls`, which the conventions do not define).
+    #[default]
+    Conventions,
+    /// The seeds' names under the prefix: `<prefix>_requests_total`,
+    /// `<prefix>_request_duration_seconds`, `<prefix>_request_errors_total` and
+    /// `<prefix>_requests_in_flight`, labelled `method` / `route` (HTTP) or
+    /// `rpc_service` / `rpc_method` (gRPC), `status` (`2xx`, `OK`, ...) and `tenant_id`.
+    Prefixed,
+}
+
+/// Metric names: the [scheme](MetricScheme) of the request metrics and the prefix of
+/// the toolkit's own (workflows, tasks, tenant rejections, label overflow).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricNames {
     prefix: String,
+    scheme: MetricScheme,
 }
 
 impl Default for MetricNames {
     fn default() -> Self {
         Self {
             prefix: DEFAULT_PREFIX.to_owned(),
+            scheme: MetricScheme::Conventions,
         }
     }
 }
@@ -288,17 +451,33 @@ impl MetricNames {
         GLOBAL_NAMES.get_or_init(MetricNames::default)
     }
 
-    /// Names under `prefix` (`[a-z][a-z0-9_]*`, at most 64 characters).
+    /// The conventions' request metrics, and the toolkit's own under `prefix`
+    /// (`[a-z][a-z0-9_]*`, at most 64 characters).
     pub fn new(prefix: &str) -> Result<Self, InvalidMetricName> {
         check_word(prefix, "prefix")?;
         Ok(Self {
             prefix: prefix.to_owned(),
+            scheme: MetricScheme::Conventions,
+        })
+    }
+
+    /// The seeds' scheme: every metric under `prefix`, the request metrics included
+    /// (see [`MetricScheme::Prefixed`]).
+    pub fn prefixed(prefix: &str) -> Result<Self, InvalidMetricName> {
+        Ok(Self {
+            scheme: MetricScheme::Prefixed,
+            ..Self::new(prefix)?
         })
     }
 
     /// The prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The scheme of the request metrics.
+    pub fn scheme(&self) -> MetricScheme {
+        self.scheme
     }
 
     /// Names for a kind of work; `kind` follows the same rules as the prefix.
@@ -335,24 +514,54 @@ impl MetricNames {
         }
     }
 
-    /// `<prefix>_requests_total` counter.
-    pub fn requests_total(&self) -> String {
-        format!("{}_requests_total", self.prefix)
+    /// The duration histogram of HTTP requests: `http_server_request_duration_seconds`,
+    /// or `<prefix>_request_duration_seconds` in the seeds' scheme.
+    pub fn http_duration(&self) -> String {
+        match self.scheme {
+            MetricScheme::Conventions => HTTP_SERVER_REQUEST_DURATION.to_owned(),
+            MetricScheme::Prefixed => format!("{}_request_duration_seconds", self.prefix),
+        }
     }
 
-    /// `<prefix>_request_duration_seconds` histogram.
-    pub fn request_duration(&self) -> String {
-        format!("{}_request_duration_seconds", self.prefix)
+    /// The duration histogram of gRPC calls: `rpc_server_call_duration_seconds`, or
+    /// `<prefix>_request_duration_seconds` (shared with HTTP) in the seeds' scheme.
+    pub fn rpc_duration(&self) -> String {
+        match self.scheme {
+            MetricScheme::Conventions => RPC_SERVER_CALL_DURATION.to_owned(),
+            MetricScheme::Prefixed => self.http_duration(),
+        }
     }
 
-    /// `<prefix>_request_errors_total` counter.
-    pub fn request_errors_total(&self) -> String {
-        format!("{}_request_errors_total", self.prefix)
+    /// The in-flight gauge of HTTP requests: `http_server_active_requests`, or
+    /// `<prefix>_requests_in_flight` in the seeds' scheme.
+    pub fn http_in_flight(&self) -> String {
+        match self.scheme {
+            MetricScheme::Conventions => HTTP_SERVER_ACTIVE_REQUESTS.to_owned(),
+            MetricScheme::Prefixed => format!("{}_requests_in_flight", self.prefix),
+        }
     }
 
-    /// `<prefix>_requests_in_flight` gauge.
-    pub fn requests_in_flight(&self) -> String {
-        format!("{}_requests_in_flight", self.prefix)
+    /// The in-flight gauge of gRPC calls: `<prefix>_rpc_server_active_calls` (the
+    /// conventions define none), or `<prefix>_requests_in_flight` (shared with HTTP) in
+    /// the seeds' scheme.
+    pub fn rpc_in_flight(&self) -> String {
+        match self.scheme {
+            MetricScheme::Conventions => format!("{}_rpc_server_active_calls", self.prefix),
+            MetricScheme::Prefixed => self.http_in_flight(),
+        }
+    }
+
+    /// The request counter, `<prefix>_requests_total`, in the seeds' scheme; `None` in
+    /// the conventions' (the duration histogram's `_count` counts requests).
+    pub fn requests_total(&self) -> Option<String> {
+        (self.scheme == MetricScheme::Prefixed).then(|| format!("{}_requests_total", self.prefix))
+    }
+
+    /// The error counter, `<prefix>_request_errors_total`, in the seeds' scheme; `None`
+    /// in the conventions' (failures carry an `error_type` label).
+    pub fn request_errors_total(&self) -> Option<String> {
+        (self.scheme == MetricScheme::Prefixed)
+            .then(|| format!("{}_request_errors_total", self.prefix))
     }
 
     /// `<prefix>_tenant_rejections_total` counter.
@@ -410,26 +619,33 @@ impl MetricNames {
     pub fn describe(&self) {
         self.workflows().describe("workflow");
         self.tasks().describe("task");
-        metrics::describe_counter!(
-            self.requests_total(),
-            metrics::Unit::Count,
-            "requests received"
-        );
-        metrics::describe_histogram!(
-            self.request_duration(),
-            metrics::Unit::Seconds,
-            "request duration"
-        );
-        metrics::describe_counter!(
-            self.request_errors_total(),
-            metrics::Unit::Count,
-            "requests that failed"
-        );
-        metrics::describe_gauge!(
-            self.requests_in_flight(),
-            metrics::Unit::Count,
-            "requests being served"
-        );
+        let durations = [
+            (self.http_duration(), "duration of HTTP server requests"),
+            (self.rpc_duration(), "duration of gRPC server calls"),
+        ];
+        let in_flight = [
+            (self.http_in_flight(), "HTTP server requests being served"),
+            (self.rpc_in_flight(), "gRPC server calls being served"),
+        ];
+        let shared = self.scheme == MetricScheme::Prefixed;
+        for (name, help) in durations.into_iter().take(if shared { 1 } else { 2 }) {
+            let help = if shared { "request duration" } else { help };
+            metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+        }
+        for (name, help) in in_flight.into_iter().take(if shared { 1 } else { 2 }) {
+            let help = if shared {
+                "requests being served"
+            } else {
+                help
+            };
+            metrics::describe_gauge!(name, metrics::Unit::Count, help);
+        }
+        if let Some(name) = self.requests_total() {
+            metrics::describe_counter!(name, metrics::Unit::Count, "requests received");
+        }
+        if let Some(name) = self.request_errors_total() {
+            metrics::describe_counter!(name, metrics::Unit::Count, "requests that failed");
+        }
         metrics::describe_counter!(
             self.tenant_rejections_total(),
             metrics::Unit::Count,

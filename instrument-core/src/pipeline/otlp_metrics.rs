@@ -22,7 +22,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 
 use super::{MetricsConfig, MetricsError, PipelineConfig};
 use crate::cardinality::{GuardedRecorder, LabelGuard};
-use crate::semconv::{self, MetricNames, REQUEST_DURATION_BUCKETS, WORK_DURATION_BUCKETS};
+use crate::semconv::{self, MetricNames};
 
 /// The metrics pipeline [`install_otlp_metrics`] started: flushes on
 /// [`OtlpMetrics::shutdown`] (or, best effort, on drop).
@@ -106,22 +106,6 @@ pub fn install_otlp_metrics(
     })
 }
 
-/// The buckets a histogram named `name` gets, as on the Prometheus endpoint; `None`:
-/// the SDK's defaults.
-fn boundaries(name: &str) -> Option<&'static [f64]> {
-    let names = MetricNames::global();
-    if name == names.request_duration()
-        || name.ends_with("_handler_seconds")
-        || name == semconv::SDK_EXPORT_DURATION
-    {
-        Some(REQUEST_DURATION_BUCKETS)
-    } else if name.ends_with("_duration_seconds") {
-        Some(WORK_DURATION_BUCKETS)
-    } else {
-        None
-    }
-}
-
 /// A unit as UCUM, the form OTLP carries.
 fn ucum(unit: Unit) -> &'static str {
     match unit {
@@ -175,10 +159,23 @@ impl OtelRecorder {
     }
 }
 
+/// The labels of `key` as attributes, the conventions' under their OpenTelemetry keys
+/// (`http_request_method` as `http.request.method`).
 fn attributes(key: &Key) -> Vec<KeyValue> {
     key.labels()
-        .map(|l| KeyValue::new(l.key().to_owned(), l.value().to_owned()))
+        .map(|l| {
+            let name =
+                semconv::otel_name(l.key()).map_or_else(|| l.key().to_owned(), str::to_owned);
+            KeyValue::new(name, l.value().to_owned())
+        })
         .collect()
+}
+
+/// The instrument name of the metric `name`: the conventions' under their
+/// OpenTelemetry names (`http_server_request_duration_seconds` as
+/// `http.server.request.duration`), the toolkit's own as they are.
+fn instrument_name(name: &str) -> String {
+    semconv::otel_name(name).map_or_else(|| name.to_owned(), str::to_owned)
 }
 
 impl Recorder for OtelRecorder {
@@ -202,7 +199,7 @@ impl Recorder for OtelRecorder {
                 let (description, unit) = self.description(name);
                 let counter = self
                     .meter
-                    .u64_counter(name.to_owned())
+                    .u64_counter(instrument_name(name))
                     .with_description(description)
                     .with_unit(unit)
                     .build();
@@ -227,7 +224,7 @@ impl Recorder for OtelRecorder {
                 let (description, unit) = self.description(name);
                 let gauge = self
                     .meter
-                    .f64_gauge(name.to_owned())
+                    .f64_gauge(instrument_name(name))
                     .with_description(description)
                     .with_unit(unit)
                     .build();
@@ -255,10 +252,10 @@ impl Recorder for OtelRecorder {
                 let (description, unit) = self.description(name);
                 let mut builder = self
                     .meter
-                    .f64_histogram(name.to_owned())
+                    .f64_histogram(instrument_name(name))
                     .with_description(description)
                     .with_unit(unit);
-                if let Some(boundaries) = boundaries(name) {
+                if let Some(boundaries) = MetricNames::global().buckets(name) {
                     builder = builder.with_boundaries(boundaries.to_vec());
                 }
                 let histogram = builder.build();

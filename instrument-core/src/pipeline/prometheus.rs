@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use super::MetricsError;
 use crate::cardinality::{GuardedRecorder, LabelGuard};
-use crate::semconv::{self, MetricNames, REQUEST_DURATION_BUCKETS, WORK_DURATION_BUCKETS};
+use crate::semconv::{BucketRule, MetricNames};
 
 /// Default address of the metrics endpoint.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
@@ -53,34 +53,18 @@ pub fn prometheus_recorder(
     names: &MetricNames,
 ) -> Result<(GuardedRecorder<PrometheusRecorder>, PrometheusHandle), MetricsError> {
     // The exporter tries its matchers in its own order (full names, then prefixes,
-    // then suffixes, each alphabetically), not in the order they are set: the request
-    // histogram is matched by its full name, so the work histograms' suffix rule
-    // (`_duration_seconds`, which it also ends with) cannot give it day-long buckets.
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(names.request_duration()),
-            REQUEST_DURATION_BUCKETS,
-        )
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Suffix("_handler_seconds".into()),
-                REQUEST_DURATION_BUCKETS,
-            )
-        })
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full(semconv::SDK_EXPORT_DURATION.into()),
-                REQUEST_DURATION_BUCKETS,
-            )
-        })
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Suffix("_duration_seconds".into()),
-                WORK_DURATION_BUCKETS,
-            )
-        })
-        .map_err(|e| MetricsError::Buckets(e.to_string()))?
-        .build_recorder();
+    // then suffixes, each alphabetically), as `bucket_rules` expects.
+    let mut builder = PrometheusBuilder::new();
+    for (rule, buckets) in names.bucket_rules() {
+        let matcher = match rule {
+            BucketRule::Full(name) => Matcher::Full(name),
+            BucketRule::Suffix(end) => Matcher::Suffix(end.to_owned()),
+        };
+        builder = builder
+            .set_buckets_for_metric(matcher, buckets)
+            .map_err(|e| MetricsError::Buckets(e.to_string()))?;
+    }
+    let recorder = builder.build_recorder();
     let handle = recorder.handle();
     let guarded = GuardedRecorder::new(recorder, guard, names);
     // HELP text for the toolkit's own metrics: promtool rejects metrics without it.
@@ -343,19 +327,38 @@ mod tests {
                     .map(str::to_owned)
             })
             .collect();
-        bounds.dedup();
+        // The first series' buckets: they end at `+Inf`.
+        if let Some(end) = bounds.iter().position(|b| b == "+Inf") {
+            bounds.truncate(end + 1);
+        }
         bounds
     }
 
     #[test]
     fn request_histograms_get_request_buckets_and_work_histograms_work_buckets() {
-        for names in [MetricNames::default(), MetricNames::new("flows").unwrap()] {
+        use crate::semconv::{
+            CONVENTION_DURATION_BUCKETS, REQUEST_DURATION_BUCKETS, SDK_EXPORT_DURATION,
+            WORK_DURATION_BUCKETS,
+        };
+        let schemes = [
+            (MetricNames::default(), CONVENTION_DURATION_BUCKETS),
+            (
+                MetricNames::new("flows").unwrap(),
+                CONVENTION_DURATION_BUCKETS,
+            ),
+            (
+                MetricNames::prefixed("flows").unwrap(),
+                REQUEST_DURATION_BUCKETS,
+            ),
+        ];
+        for (names, requests) in schemes {
             let (recorder, handle) = prometheus_recorder(LabelGuard::default(), &names).unwrap();
             metrics::with_local_recorder(&recorder, || {
-                metrics::histogram!(names.request_duration(), "route" => "/x").record(0.002);
+                metrics::histogram!(names.http_duration(), "route" => "/x").record(0.002);
+                metrics::histogram!(names.rpc_duration(), "route" => "/y").record(0.002);
                 metrics::histogram!(names.tasks().duration, "tenant_id" => "a").record(0.5);
                 metrics::histogram!(names.tasks().handler, "tenant_id" => "a").record(0.002);
-                metrics::histogram!(semconv::SDK_EXPORT_DURATION).record(0.02);
+                metrics::histogram!(SDK_EXPORT_DURATION).record(0.02);
             });
             let exposition = handle.render();
             let expected = |buckets: &[f64]| {
@@ -363,11 +366,13 @@ mod tests {
                 v.push("+Inf".to_owned());
                 v
             };
-            assert_eq!(
-                bounds(&exposition, &names.request_duration()),
-                expected(REQUEST_DURATION_BUCKETS),
-                "{exposition}"
-            );
+            for request in [names.http_duration(), names.rpc_duration()] {
+                assert_eq!(
+                    bounds(&exposition, &request),
+                    expected(requests),
+                    "{exposition}"
+                );
+            }
             assert_eq!(
                 bounds(&exposition, &names.tasks().duration),
                 expected(WORK_DURATION_BUCKETS)
@@ -377,7 +382,7 @@ mod tests {
                 expected(REQUEST_DURATION_BUCKETS)
             );
             assert_eq!(
-                bounds(&exposition, semconv::SDK_EXPORT_DURATION),
+                bounds(&exposition, SDK_EXPORT_DURATION),
                 expected(REQUEST_DURATION_BUCKETS)
             );
         }

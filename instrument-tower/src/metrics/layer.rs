@@ -56,13 +56,13 @@ impl Default for RequestMetricsLayer {
 
 impl RequestMetricsLayer {
     /// Metrics named after the process-wide [`MetricNames`](MetricNames::global)
-    /// (`instrument_requests_total`, ... by default), the default classifier, routes
-    /// from the normalized path.
+    /// (`http_server_request_duration_seconds`, ... by default), the default
+    /// classifier, routes from the normalized path.
     pub fn new() -> Self {
         Self::named(MetricNames::global())
     }
 
-    /// Metrics named after `names`' prefix.
+    /// Metrics named after `names` (their scheme and prefix).
     pub fn named(names: &MetricNames) -> Self {
         Self {
             config: Arc::new(LayerConfig {

@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use instrument_core::cardinality::status_group;
-use instrument_core::measure::{InFlight, RequestLabels, RequestMeasures};
+use instrument_core::measure::{Ended, InFlight, RequestLabels, RequestMeasures, Served};
 use instrument_core::tenant::TenantId;
 
 use crate::body::{Observe, Outcome};
@@ -54,7 +53,7 @@ impl Measure {
     ) -> Self {
         let label = tenant.map_or(UNKNOWN, TenantId::as_str);
         Self {
-            in_flight: metrics.start(label, facts.start),
+            in_flight: metrics.start(served(facts.protocol), label, facts.start),
             metrics: Arc::clone(metrics),
             protocol: facts.protocol,
             tenant: tenant.cloned(),
@@ -68,9 +67,9 @@ impl Measure {
         self.protocol
     }
 
-    /// The `status` label and whether the request counts as an error (what the
-    /// classifier called a failure).
-    fn status(&self, outcome: &Outcome) -> (&'static str, bool) {
+    /// How the request ended and whether it counts as an error (what the classifier
+    /// called a failure).
+    fn ended(&self, outcome: &Outcome) -> (Ended, bool) {
         let failed = outcome.failure().is_some();
         match outcome {
             Outcome::Responded {
@@ -79,19 +78,26 @@ impl Measure {
                 body_failed,
                 ..
             } => match (self.protocol, grpc) {
-                (_, _) if *body_failed => ("error", true),
-                (Protocol::Grpc, Some(code)) => (grpc_code_name(*code), failed),
-                _ => (status_group(*http), failed),
+                (_, _) if *body_failed => (Ended::Failed, true),
+                (Protocol::Grpc, Some(code)) => (Ended::Grpc(grpc_code_name(*code)), failed),
+                _ => (Ended::Http(*http), failed),
             },
-            Outcome::Failed(_) => ("error", true),
-            Outcome::Cancelled => ("cancelled", false),
+            Outcome::Failed(_) => (Ended::Failed, true),
+            Outcome::Cancelled => (Ended::Cancelled, false),
         }
+    }
+}
+
+fn served(protocol: Protocol) -> Served {
+    match protocol {
+        Protocol::Grpc => Served::Grpc,
+        Protocol::Http => Served::Http,
     }
 }
 
 impl Observe for Measure {
     fn finish(self, outcome: &Outcome) {
-        let (status, error) = self.status(outcome);
+        let (ended, error) = self.ended(outcome);
         let settled = self.names.settle(&self.looked, outcome);
         let (what, which) = settled.labels();
         let tenant = self.tenant.as_ref().map_or(UNKNOWN, TenantId::as_str);
@@ -99,6 +105,6 @@ impl Observe for Measure {
             Protocol::Grpc => RequestLabels::grpc(what, which, tenant),
             Protocol::Http => RequestLabels::http(what, which, tenant),
         };
-        self.in_flight.finish(&self.metrics, &labels, status, error);
+        self.in_flight.finish(&self.metrics, &labels, ended, error);
     }
 }

@@ -3,24 +3,36 @@
 //! [`RequestMetricsLayer`] records, through the `metrics` facade (so through the
 //! [`LabelGuard`](instrument_core::cardinality::LabelGuard) when the recorder is a
 //! [`GuardedRecorder`](instrument_core::cardinality::GuardedRecorder), as
-//! `install_prometheus` sets up):
+//! `install_prometheus` sets up), by default the OpenTelemetry semantic conventions'
+//! request metrics in their Prometheus form:
 //!
-//! | metric (default prefix) | kind | labels |
+//! | metric | kind | labels |
 //! |---|---|---|
-//! | `instrument_requests_total` | counter | route labels, `status`, `tenant_id` |
-//! | `instrument_request_duration_seconds` | histogram | route labels, `status`, `tenant_id` |
-//! | `instrument_request_errors_total` | counter | route labels, `status`, `tenant_id` |
-//! | `instrument_requests_in_flight` | gauge | `tenant_id` |
+//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code`, `error_type` (failures), `tenant_id` |
+//! | `rpc_server_call_duration_seconds` | histogram | `rpc_system_name`, `rpc_method` (`package.Service/Method`), `rpc_response_status_code`, `error_type` (failures), `tenant_id` |
+//! | `http_server_active_requests` | gauge | `tenant_id` |
+//! | `instrument_rpc_server_active_calls` | gauge | `tenant_id` |
 //!
-//! Route labels are `rpc_service` and `rpc_method` for gRPC, `method` and `route`
-//! (from the route hook) for HTTP, set when the request ends: only a method or route
-//! the server recognised is a label value, any other is `_OTHER` (see
+//! A histogram's `_count` is the request count, and `error_type` (the status code, or
+//! `_OTHER` when the service failed without one) marks what the classifier called a
+//! failure, so the error ratio is
+//! `sum(rate(http_server_request_duration_seconds_count{error_type!=""}[5m])) / sum(rate(http_server_request_duration_seconds_count[5m]))`.
+//! A request dropped before its response has no status code and no `error_type`.
+//!
+//! With [`MetricNames::prefixed`](instrument_core::semconv::MetricNames::prefixed) (the
+//! seeds' scheme) the same measurements are `<prefix>_requests_total`,
+//! `<prefix>_request_duration_seconds`, `<prefix>_request_errors_total` (counters and
+//! histogram labelled `rpc_service` / `rpc_method` or `method` / `route`, `status`,
+//! `tenant_id`) and `<prefix>_requests_in_flight` (`tenant_id`); `status` is the gRPC
+//! code name (`OK`, `NOT_FOUND`, ...) or the HTTP status class (`2xx`, ...), `error`
+//! when the service failed and `cancelled` when the request was dropped before its
+//! response.
+//!
+//! Methods and routes are set when the request ends: only a method or route the server
+//! recognised is a label value, any other is `_OTHER` (see
 //! [what a client can put in a label](crate#what-a-client-can-put-in-a-label)); the
-//! in-flight gauge, counted from the request's start, is labelled by tenant only.
-//! `status` is the gRPC code name
-//! (`OK`, `NOT_FOUND`, ...) or the HTTP status class (`2xx`, ...); `error` when the
-//! service failed and `cancelled` when the request was dropped before its response (a
-//! gRPC stream dropped after its headers, before its status, is `CANCELLED`).
+//! in-flight gauges, counted from the request's start, are labelled by tenant only.
+//! A gRPC stream dropped after its headers, before its status, is `CANCELLED`.
 //! Errors are what the classifier calls failures, as for the server span (by default
 //! 5xx, and the gRPC codes of a server fault: `UNKNOWN`, `DEADLINE_EXCEEDED`,
 //! `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`; see

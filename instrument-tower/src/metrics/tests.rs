@@ -33,20 +33,23 @@ fn grpc_requests_are_counted_by_service_method_status_and_tenant() {
         }
     });
     let m = snapshot(&recorder);
-    let labels = "rpc_method=Start,rpc_service=pkg.Workflows";
-    let key =
-        |name: &str, status: &str| format!("{name}{{{labels},status={status},tenant_id=acme}}");
-    assert_eq!(m[&key("instrument_requests_total", "OK")], "2");
-    assert_eq!(m[&key("instrument_requests_total", "NOT_FOUND")], "1");
-    assert_eq!(m[&key("instrument_requests_total", "INTERNAL")], "1");
-    assert_eq!(m[&key("instrument_request_errors_total", "INTERNAL")], "1");
-    assert!(!m.contains_key(&key("instrument_request_errors_total", "NOT_FOUND")));
-    assert_eq!(
-        m[&key("instrument_request_duration_seconds", "OK")],
-        "2 samples"
-    );
+    // The conventions' histogram: its count is the call count; `error_type` marks the
+    // failures (the classifier's: INTERNAL is one, NOT_FOUND is not).
+    let key = |status: &str, error: bool| {
+        let error = if error {
+            format!("error_type={status},")
+        } else {
+            String::new()
+        };
+        format!("rpc_server_call_duration_seconds{{{error}rpc_method=pkg.Workflows/Start,rpc_response_status_code={status},rpc_system_name=grpc,tenant_id=acme}}")
+    };
+    assert_eq!(m[&key("OK", false)], "2 samples");
+    assert_eq!(m[&key("NOT_FOUND", false)], "1 samples");
+    assert_eq!(m[&key("INTERNAL", true)], "1 samples");
+    assert!(!m.contains_key(&key("INTERNAL", false)));
+    assert_eq!(m.len(), 4, "{m:#?}");
     // In flight by tenant only: what a call is for is known when it ends.
-    assert_eq!(m["instrument_requests_in_flight{tenant_id=acme}"], "0");
+    assert_eq!(m["instrument_rpc_server_active_calls{tenant_id=acme}"], "0");
 }
 
 #[test]
@@ -64,18 +67,17 @@ fn http_requests_use_the_normalized_route_and_status_class() {
         drain(service.oneshot(request).await.unwrap().into_body()).await;
     });
     let m = snapshot(&recorder);
-    let labels = "method=GET,route=/orders/{id},status=5xx,tenant_id=unknown";
-    assert_eq!(m[&format!("instrument_requests_total{{{labels}}}")], "1");
+    let labels = "error_type=502,http_request_method=GET,http_response_status_code=502,http_route=/orders/{id},tenant_id=unknown";
     assert_eq!(
-        m[&format!("instrument_request_errors_total{{{labels}}}")],
-        "1"
+        m[&format!("http_server_request_duration_seconds{{{labels}}}")],
+        "1 samples"
     );
 }
 
 #[test]
 fn in_flight_counts_running_requests_and_drops_cancelled_ones() {
     let recorder = DebuggingRecorder::new();
-    let in_flight = "instrument_requests_in_flight{tenant_id=acme}";
+    let in_flight = "http_server_active_requests{tenant_id=acme}";
     let snapshots = std::sync::Mutex::new(Vec::new());
     run(&recorder, async {
         let service = ServiceBuilder::new()
@@ -100,18 +102,19 @@ fn in_flight_counts_running_requests_and_drops_cancelled_ones() {
     // The debugging recorder's snapshot drains values: -1 since the reading of 1
     // means the gauge is back at 0.
     assert_eq!(m[in_flight], "-1");
-    // Never answered, so the route was never recognised: `_OTHER`.
+    // Never answered, so the route was never recognised: `_OTHER`; no status code,
+    // and not a server error.
     assert_eq!(
-        m["instrument_requests_total{method=GET,route=_OTHER,status=cancelled,tenant_id=acme}"],
-        "1"
+        m["http_server_request_duration_seconds{http_request_method=GET,http_route=_OTHER,tenant_id=acme}"],
+        "1 samples"
     );
 }
 
 #[test]
-fn service_errors_count_as_errors_and_prefix_is_configurable() {
+fn service_errors_count_as_errors_in_the_seeds_scheme_too() {
     let recorder = DebuggingRecorder::new();
     run(&recorder, async {
-        let names = instrument_core::semconv::MetricNames::new("flows").unwrap();
+        let names = instrument_core::semconv::MetricNames::prefixed("flows").unwrap();
         let service = ServiceBuilder::new()
             .layer(RequestMetricsLayer::named(&names))
             .service_fn(|_: Request<()>| async { Err::<Response<Reply>, _>("down") });
@@ -122,6 +125,27 @@ fn service_errors_count_as_errors_and_prefix_is_configurable() {
     let labels = "method=GET,route=_OTHER,status=error,tenant_id=unknown";
     assert_eq!(m[&format!("flows_request_errors_total{{{labels}}}")], "1");
     assert_eq!(m[&format!("flows_requests_total{{{labels}}}")], "1");
+    assert_eq!(
+        m[&format!("flows_request_duration_seconds{{{labels}}}")],
+        "1 samples"
+    );
+    assert_eq!(m["flows_requests_in_flight{tenant_id=unknown}"], "0");
+}
+
+#[test]
+fn service_errors_have_an_error_type_in_the_conventions_scheme() {
+    let recorder = DebuggingRecorder::new();
+    run(&recorder, async {
+        let service = ServiceBuilder::new()
+            .layer(RequestMetricsLayer::new())
+            .service_fn(|_: Request<()>| async { Err::<Response<Reply>, _>("down") });
+        assert!(service.oneshot(Request::new(())).await.is_err());
+    });
+    let m = snapshot(&recorder);
+    assert_eq!(
+        m["http_server_request_duration_seconds{error_type=_OTHER,http_request_method=GET,http_route=_OTHER,tenant_id=unknown}"],
+        "1 samples"
+    );
 }
 
 /// One layer serving many requests keeps its handles per recorder and per label set,
@@ -162,14 +186,14 @@ fn handles_are_kept_per_recorder_and_label_set() {
         call("tenant-0".into()).await;
     });
     let key = |tenant: &str| {
-        format!("instrument_requests_total{{rpc_method=Start,rpc_service=pkg.Workflows,status=OK,tenant_id={tenant}}}")
+        format!("rpc_server_call_duration_seconds{{rpc_method=pkg.Workflows/Start,rpc_response_status_code=OK,rpc_system_name=grpc,tenant_id={tenant}}}")
     };
     let (first, second) = (snapshot(first), snapshot(second));
-    assert_eq!(first[&key("acme")], "3");
-    assert_eq!(second[&key("acme")], "2");
-    assert_eq!(second[&key("tenant-0")], "2");
+    assert_eq!(first[&key("acme")], "3 samples");
+    assert_eq!(second[&key("acme")], "2 samples");
+    assert_eq!(second[&key("tenant-0")], "2 samples");
     let last = format!("tenant-{}", instrument_core::measure::MAX_LABEL_SETS + 9);
-    assert_eq!(second[&key(&last)], "1");
+    assert_eq!(second[&key(&last)], "1 samples");
 }
 
 /// Recorders made one after another (likely at one address) and dropped, as tests do:
@@ -188,8 +212,8 @@ fn passing_recorders_each_get_their_own_metrics() {
         });
         let counts = snapshot(&recorder);
         assert_eq!(
-            counts["instrument_requests_total{rpc_method=Start,rpc_service=pkg.Workflows,status=OK,tenant_id=unknown}"],
-            "1"
+            counts["rpc_server_call_duration_seconds{rpc_method=pkg.Workflows/Start,rpc_response_status_code=OK,rpc_system_name=grpc,tenant_id=unknown}"],
+            "1 samples"
         );
     }
 }

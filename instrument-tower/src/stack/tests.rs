@@ -93,13 +93,13 @@ fn the_layers_read_the_builders_tenant_header_and_route() {
     let m = snapshot(&recorder);
     let requests = |route: &str| {
         m.get(&format!(
-            "instrument_requests_total{{method=POST,route={route},status=2xx,tenant_id=acme}}"
+            "http_server_request_duration_seconds{{http_request_method=POST,http_response_status_code=200,http_route={route},tenant_id=acme}}"
         ))
         .map(String::as_str)
     };
-    assert_eq!(requests("/jobs/:job"), Some("1"));
+    assert_eq!(requests("/jobs/:job"), Some("1 samples"));
     // No route: `_OTHER`, one label value whatever the paths.
-    assert_eq!(requests("_OTHER"), Some("1"));
+    assert_eq!(requests("_OTHER"), Some("1 samples"));
     let rejected = |reason: &str| {
         m.get(&format!(
             "instrument_tenant_rejections_total{{protocol=http,reason={reason}}}"
@@ -131,12 +131,16 @@ fn a_metrics_layer_inside_the_stack_keeps_its_own_route() {
     let m = snapshot(&recorder);
     let requests = |route: &str| {
         m.get(&format!(
-            "instrument_requests_total{{method=POST,route={route},status=2xx,tenant_id=acme}}"
+            "http_server_request_duration_seconds{{http_request_method=POST,http_response_status_code=200,http_route={route},tenant_id=acme}}"
         ))
         .map(String::as_str)
     };
-    assert_eq!(requests("/workflows/wf-1"), Some("1"), "the stack's own");
-    assert_eq!(requests("/inner"), Some("1"), "the inner layer's");
+    assert_eq!(
+        requests("/workflows/wf-1"),
+        Some("1 samples"),
+        "the stack's own"
+    );
+    assert_eq!(requests("/inner"), Some("1 samples"), "the inner layer's");
 }
 
 mod fused {
@@ -247,9 +251,9 @@ mod fused {
             Some("1")
         );
         assert_eq!(
-            m.get("instrument_requests_total{method=POST,route=/x,status=2xx,tenant_id=acme}")
+            m.get("http_server_request_duration_seconds{http_request_method=POST,http_response_status_code=200,http_route=/x,tenant_id=acme}")
                 .map(String::as_str),
-            Some("1")
+            Some("1 samples")
         );
         assert!(
             m.keys().all(|k| !k.contains("globex")),
@@ -287,7 +291,7 @@ mod fused {
         assert_eq!(spans.len(), 2, "each refusal is on its span");
         let m = snapshot(&recorder);
         assert!(
-            m.keys().all(|k| !k.starts_with("instrument_requests")),
+            m.keys().all(|k| !k.starts_with("http_server_request")),
             "{m:?}"
         );
     }
@@ -331,11 +335,11 @@ mod fused {
         let m = snapshot(&recorder);
         // The route was never answered, so never recognised: `_OTHER`.
         assert_eq!(
-            m.get("instrument_requests_total{method=POST,route=_OTHER,status=cancelled,tenant_id=acme}").map(String::as_str),
-            Some("1")
+            m.get("http_server_request_duration_seconds{http_request_method=POST,http_route=_OTHER,tenant_id=acme}").map(String::as_str),
+            Some("1 samples")
         );
         assert_eq!(
-            m.get("instrument_requests_in_flight{tenant_id=acme}")
+            m.get("http_server_active_requests{tenant_id=acme}")
                 .map(String::as_str),
             Some("0")
         );
@@ -363,10 +367,10 @@ mod fused {
         let m = snapshot(&recorder);
         assert_eq!(
             m.get(
-                "instrument_request_errors_total{method=POST,route=_OTHER,status=error,tenant_id=acme}"
+                "http_server_request_duration_seconds{error_type=_OTHER,http_request_method=POST,http_route=_OTHER,tenant_id=acme}"
             )
             .map(String::as_str),
-            Some("1")
+            Some("1 samples")
         );
     }
 
@@ -402,8 +406,8 @@ mod fused {
         let m = snapshot(&recorder);
         assert!(m.keys().all(|k| !k.contains("/metrics")), "{m:?}");
         assert_eq!(
-            m.get("instrument_requests_total{method=POST,route=/public/docs,status=2xx,tenant_id=unknown}").map(String::as_str),
-            Some("1")
+            m.get("http_server_request_duration_seconds{http_request_method=POST,http_response_status_code=200,http_route=/public/docs,tenant_id=unknown}").map(String::as_str),
+            Some("1 samples")
         );
     }
 
@@ -442,11 +446,11 @@ mod fused {
         let m = snapshot(&recorder);
         let errors = |status: &str| {
             m.get(&format!(
-                "instrument_request_errors_total{{rpc_method=Get,rpc_service=pkg.Svc,status={status},tenant_id=acme}}"
+                "rpc_server_call_duration_seconds{{error_type={status},rpc_method=pkg.Svc/Get,rpc_response_status_code={status},rpc_system_name=grpc,tenant_id=acme}}"
             ))
             .map(String::as_str)
         };
-        assert_eq!(errors("NOT_FOUND"), Some("1"));
+        assert_eq!(errors("NOT_FOUND"), Some("1 samples"));
         assert_eq!(errors("INVALID_ARGUMENT"), None);
     }
 
@@ -643,11 +647,7 @@ mod labels {
         let m = snapshot(&recorder);
         assert_eq!(
             values_of(&m, "rpc_method"),
-            BTreeSet::from(["A".to_owned(), OTHER.to_owned()])
-        );
-        assert_eq!(
-            values_of(&m, "rpc_service"),
-            BTreeSet::from(["pkg.Svc".to_owned(), OTHER.to_owned()])
+            BTreeSet::from(["pkg.Svc/A".to_owned(), OTHER.to_owned()])
         );
     }
 
@@ -701,7 +701,7 @@ mod labels {
         assert_eq!(attr_str(&spans[1], HTTP_ROUTE), None);
         let m = snapshot(&recorder);
         assert_eq!(
-            values_of(&m, "route"),
+            values_of(&m, "http_route"),
             BTreeSet::from([
                 "/jobs/{id}".to_owned(),
                 "/health".to_owned(),
@@ -760,10 +760,8 @@ mod labels {
             let m = snapshot(&recorder);
             let allowed = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<BTreeSet<_>>();
             let methods = values_of(&m, "rpc_method");
-            let services = values_of(&m, "rpc_service");
-            let routes = values_of(&m, "route");
-            prop_assert!(methods.is_subset(&allowed(&["A", "B", OTHER])), "{:?}", methods);
-            prop_assert!(services.is_subset(&allowed(&["pkg.Svc", OTHER])), "{:?}", services);
+            let routes = values_of(&m, "http_route");
+            prop_assert!(methods.is_subset(&allowed(&["pkg.Svc/A", "pkg.Svc/B", OTHER])), "{:?}", methods);
             prop_assert!(routes.is_subset(&allowed(&["/jobs/{id}", "/health", OTHER])), "{:?}", routes);
         }
     }
@@ -900,12 +898,7 @@ mod unsampled {
         }
         let m = snapshot(&recorder);
         assert_eq!(
-            m.get("instrument_requests_total{method=POST,route=/orders,status=2xx,tenant_id=acme}")
-                .map(String::as_str),
-            Some("2")
-        );
-        assert_eq!(
-            m.get("instrument_request_duration_seconds{method=POST,route=/orders,status=2xx,tenant_id=acme}")
+            m.get("http_server_request_duration_seconds{http_request_method=POST,http_response_status_code=200,http_route=/orders,tenant_id=acme}")
                 .map(String::as_str),
             Some("2 samples")
         );
@@ -939,9 +932,9 @@ mod unsampled {
         assert!(!tp.is_sampled(), "{tp}");
         let m = snapshot(&recorder);
         assert_eq!(
-            m.get("instrument_requests_total{method=POST,route=/orders,status=2xx,tenant_id=acme}")
+            m.get("http_server_request_duration_seconds{http_request_method=POST,http_response_status_code=200,http_route=/orders,tenant_id=acme}")
                 .map(String::as_str),
-            Some("1")
+            Some("1 samples")
         );
     }
 
@@ -1032,13 +1025,13 @@ mod unsampled {
             "{m:?}"
         );
         assert_eq!(
-            m.get("instrument_request_errors_total{rpc_method=Get,rpc_service=pkg.Svc,status=INTERNAL,tenant_id=acme}")
+            m.get("rpc_server_call_duration_seconds{error_type=INTERNAL,rpc_method=pkg.Svc/Get,rpc_response_status_code=INTERNAL,rpc_system_name=grpc,tenant_id=acme}")
                 .map(String::as_str),
-            Some("1"),
+            Some("1 samples"),
             "{m:?}"
         );
         assert_eq!(
-            m.get("instrument_requests_in_flight{tenant_id=acme}")
+            m.get("instrument_rpc_server_active_calls{tenant_id=acme}")
                 .map(String::as_str),
             Some("0")
         );
