@@ -105,6 +105,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => (None, Some(install_prometheus(guard, &names)?)),
     };
     let store = Arc::new(instrument_examples::workflow::Store::open(&args.db)?);
+    // Stuck work: what is pending or running, by age, from the store every 15 s.
+    let _outstanding = instrument_examples::workflow::watch_outstanding(
+        &store,
+        std::time::Duration::from_secs(15),
+    );
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;

@@ -17,6 +17,7 @@ use instrument::semconv::{
 use instrument::tenant::TenantId;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
 use instrument::tower::stack::InstrumentLayer;
+use instrument::work::{Outstanding, OutstandingGauge, Poller, WorkState};
 use instrument::workflow_span;
 use rusqlite::{params, Connection, OptionalExtension as _};
 use tonic::{Request, Response, Status};
@@ -230,6 +231,60 @@ impl Store {
         self.db().execute(sql, params![id, status, output, error])?;
         Ok(())
     }
+}
+
+impl Store {
+    /// Workflows not yet ended (pending or running): kind, state, creation time. What
+    /// feeds the stuck-work gauge ([`watch_outstanding`]).
+    pub fn outstanding_workflows(&self) -> rusqlite::Result<Vec<Outstanding>> {
+        self.outstanding(
+            "SELECT kind, status, created_at_ms FROM workflows
+             WHERE status IN ('pending', 'running')",
+        )
+    }
+
+    /// Tasks not yet ended: type, state, creation time.
+    pub fn outstanding_tasks(&self) -> rusqlite::Result<Vec<Outstanding>> {
+        self.outstanding(
+            "SELECT task_type, status, created_at_ms FROM tasks
+             WHERE status IN ('pending', 'running')",
+        )
+    }
+
+    fn outstanding(&self, sql: &str) -> rusqlite::Result<Vec<Outstanding>> {
+        let db = self.db();
+        let mut statement = db.prepare_cached(sql)?;
+        let rows = statement.query_map([], |r| {
+            let status: String = r.get(1)?;
+            Ok(Outstanding {
+                kind: r.get(0)?,
+                state: if status == "running" {
+                    WorkState::Running
+                } else {
+                    WorkState::Pending
+                },
+                since: from_millis(r.get(2)?),
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+/// Feeds the stuck-work gauges (`instrument_workflows_outstanding`,
+/// `instrument_tasks_outstanding`) from `store` every `period`, until the pollers are
+/// dropped.
+pub fn watch_outstanding(store: &Arc<Store>, period: Duration) -> Vec<Poller> {
+    let names = MetricNames::global();
+    let mut pollers = Vec::new();
+    if let Ok(gauge) = OutstandingGauge::new(names, "workflow") {
+        let store = Arc::clone(store);
+        pollers.push(gauge.spawn(period, move || store.outstanding_workflows()));
+    }
+    if let Ok(gauge) = OutstandingGauge::new(names, "task") {
+        let store = Arc::clone(store);
+        pollers.push(gauge.spawn(period, move || store.outstanding_tasks()));
+    }
+    pollers
 }
 
 #[derive(Clone, Copy)]

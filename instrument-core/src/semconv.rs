@@ -424,6 +424,9 @@ pub struct WorkMetricNames {
     /// `<prefix>_<kind>_handler_seconds` histogram: one handler call's run time
     /// (request-scale buckets).
     pub handler: String,
+    /// `<prefix>_<kind>s_outstanding` gauge: work not yet ended, by kind, state and
+    /// age (see [`OutstandingGauge`](crate::work::OutstandingGauge)).
+    pub outstanding: String,
 }
 
 static GLOBAL_NAMES: std::sync::OnceLock<MetricNames> = std::sync::OnceLock::new();
@@ -511,6 +514,7 @@ impl MetricNames {
             cancelled: format!("{p}_{kind}s_cancelled_total"),
             duration: format!("{p}_{kind}_duration_seconds"),
             handler: format!("{p}_{kind}_handler_seconds"),
+            outstanding: format!("{p}_{kind}s_outstanding"),
         }
     }
 
@@ -608,6 +612,11 @@ impl WorkMetricNames {
             self.handler.clone(),
             metrics::Unit::Seconds,
             format!("run time of one {kind} handler call")
+        );
+        metrics::describe_gauge!(
+            self.outstanding.clone(),
+            metrics::Unit::Count,
+            format!("{kind}s not yet ended, by kind, state and age in seconds (older_than)")
         );
     }
 }

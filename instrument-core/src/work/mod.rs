@@ -55,6 +55,7 @@
 mod args;
 mod handles;
 mod outcome;
+mod outstanding;
 
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -76,6 +77,10 @@ pub use args::{
     TraceparentArg,
 };
 pub use outcome::{Classify, OptionOutcome, Outcome, PlainOutcome, ResultOutcome};
+pub use outstanding::{
+    InvalidThresholds, Outstanding, OutstandingGauge, Poller, WorkState, DEFAULT_THRESHOLDS,
+    LABEL_KIND, LABEL_OLDER_THAN, LABEL_STATE,
+};
 
 use self::handles::{SiteMetrics, TenantHandles};
 use crate::context::{child_context, restore};
