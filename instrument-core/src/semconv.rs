@@ -30,6 +30,9 @@
 
 use std::fmt;
 
+use opentelemetry_semantic_conventions::attribute as sc;
+use opentelemetry_semantic_conventions::metric as scm;
+
 // --- Attribute keys -------------------------------------------------------------
 
 /// The tenant every span belongs to.
@@ -95,29 +98,120 @@ pub const HTTP_REQUEST_HEADER_PREFIX: &str = "http.request.header.";
 /// span, as the semantic conventions record a request header.
 pub const HTTP_REQUEST_ID: &str = "http.request.header.x-request-id";
 
-/// RPC system (`grpc`).
-pub const RPC_SYSTEM: &str = "rpc.system";
-/// Full gRPC service name (`package.Service`).
-pub const RPC_SERVICE: &str = "rpc.service";
-/// gRPC method name.
-pub const RPC_METHOD: &str = "rpc.method";
-/// Numeric gRPC status code.
-pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+// The conventions' keys, from the `opentelemetry-semantic-conventions` crate. The RPC
+// keys the conventions renamed stay until OTEL_SEMCONV_STABILITY_OPT_IN says (see
+// [`RpcConventions`]).
+
+/// RPC system (`grpc`), the older RPC conventions' key (now `rpc.system.name`).
+#[allow(deprecated)]
+pub const RPC_SYSTEM: &str = sc::RPC_SYSTEM;
+/// RPC system (`grpc`), the current RPC conventions' key.
+pub const RPC_SYSTEM_NAME: &str = sc::RPC_SYSTEM_NAME;
+/// Full gRPC service name (`package.Service`), the older RPC conventions' key.
+#[allow(deprecated)]
+pub const RPC_SERVICE: &str = sc::RPC_SERVICE;
+/// gRPC method: `Method` in the older RPC conventions, `package.Service/Method` in the
+/// current ones.
+pub const RPC_METHOD: &str = sc::RPC_METHOD;
+/// Numeric gRPC status code, the older RPC conventions' key.
+#[allow(deprecated)]
+pub const RPC_GRPC_STATUS_CODE: &str = sc::RPC_GRPC_STATUS_CODE;
+/// gRPC status code name (`OK`, `NOT_FOUND`), the current RPC conventions' key.
+pub const RPC_RESPONSE_STATUS_CODE: &str = sc::RPC_RESPONSE_STATUS_CODE;
 /// The gRPC method a client asked for when the server did not recognise it (then
 /// `rpc.method` is [`OTHER`]): redacted, at most [`MAX_ORIGINAL_LEN`] bytes.
-pub const RPC_METHOD_ORIGINAL: &str = "rpc.method_original";
+pub const RPC_METHOD_ORIGINAL: &str = sc::RPC_METHOD_ORIGINAL;
 /// The value of a method or route the server did not recognise, in attributes and
 /// labels alike (the OpenTelemetry conventions' placeholder): what a client sends
 /// never becomes a label value of its own.
 pub const OTHER: &str = "_OTHER";
 /// Longest [`RPC_METHOD_ORIGINAL`] recorded, in bytes (cut on a char boundary).
 pub const MAX_ORIGINAL_LEN: usize = 256;
-/// HTTP request method.
-pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
-/// Normalised HTTP route template.
-pub const HTTP_ROUTE: &str = "http.route";
+/// HTTP request method (`_OTHER` for a method outside RFC 9110 and PATCH).
+pub const HTTP_REQUEST_METHOD: &str = sc::HTTP_REQUEST_METHOD;
+/// The method a client sent when `http.request.method` is `_OTHER`.
+pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = sc::HTTP_REQUEST_METHOD_ORIGINAL;
+/// HTTP route template, only from a route the framework or the user supplies.
+pub const HTTP_ROUTE: &str = sc::HTTP_ROUTE;
 /// HTTP response status code.
-pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+pub const HTTP_RESPONSE_STATUS_CODE: &str = sc::HTTP_RESPONSE_STATUS_CODE;
+/// The class of a failure: the HTTP status code, the gRPC code name, or `_OTHER`.
+pub const ERROR_TYPE: &str = sc::ERROR_TYPE;
+/// The path of the request's URL (redacted).
+pub const URL_PATH: &str = sc::URL_PATH;
+/// The query of the request's URL, when it has one (redacted).
+pub const URL_QUERY: &str = sc::URL_QUERY;
+/// The scheme of the request's URL (`http` unless the request says otherwise).
+pub const URL_SCHEME: &str = sc::URL_SCHEME;
+/// The host the client addressed (the `Host` header or the URL's authority).
+pub const SERVER_ADDRESS: &str = sc::SERVER_ADDRESS;
+/// The port the client addressed, when it named one.
+pub const SERVER_PORT: &str = sc::SERVER_PORT;
+/// The HTTP version (`1.1`, `2`).
+pub const NETWORK_PROTOCOL_VERSION: &str = sc::NETWORK_PROTOCOL_VERSION;
+/// The `User-Agent` header (redacted).
+pub const USER_AGENT_ORIGINAL: &str = sc::USER_AGENT_ORIGINAL;
+
+/// Which RPC conventions gRPC spans follow, as `OTEL_SEMCONV_STABILITY_OPT_IN` says (the
+/// OpenTelemetry SDKs' switch for migrating between conventions): without `rpc` the
+/// older attributes (`rpc.system`, `rpc.service`, `rpc.method` as `Method`, the integer
+/// `rpc.grpc.status_code`); `rpc`, the current ones (`rpc.system.name`, `rpc.method`
+/// as `package.Service/Method`, `rpc.response.status_code` as `OK`, ...); `rpc/dup`,
+/// both (`rpc.method` then has the current form). Other values in the list (`http`,
+/// `database`, ...) do not concern gRPC spans and are ignored, as the SDKs ignore
+/// values they do not know. The request metrics follow the current conventions
+/// whatever the switch says (see [`MetricScheme`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcConventions {
+    /// The older attributes (the default).
+    Old,
+    /// The current attributes (`rpc`).
+    Current,
+    /// Both (`rpc/dup`).
+    Both,
+}
+
+impl RpcConventions {
+    /// The conventions a value of `OTEL_SEMCONV_STABILITY_OPT_IN` asks for.
+    ///
+    /// ```
+    /// use instrument_core::semconv::RpcConventions;
+    ///
+    /// assert_eq!(RpcConventions::from_opt_in(None), RpcConventions::Old);
+    /// assert_eq!(RpcConventions::from_opt_in(Some("http, rpc")), RpcConventions::Current);
+    /// assert_eq!(RpcConventions::from_opt_in(Some("rpc/dup,rpc")), RpcConventions::Both);
+    /// ```
+    pub fn from_opt_in(value: Option<&str>) -> Self {
+        let mut wanted = Self::Old;
+        for item in value.unwrap_or("").split(',').map(str::trim) {
+            match item {
+                "rpc/dup" => return Self::Both,
+                "rpc" => wanted = Self::Current,
+                _ => {}
+            }
+        }
+        wanted
+    }
+
+    /// The process's, from `OTEL_SEMCONV_STABILITY_OPT_IN` read once.
+    pub fn global() -> Self {
+        static GLOBAL: std::sync::OnceLock<RpcConventions> = std::sync::OnceLock::new();
+        *GLOBAL.get_or_init(|| {
+            let value = std::env::var("OTEL_SEMCONV_STABILITY_OPT_IN").ok();
+            Self::from_opt_in(value.as_deref())
+        })
+    }
+
+    /// Whether the older attributes are recorded.
+    pub fn old(self) -> bool {
+        matches!(self, Self::Old | Self::Both)
+    }
+
+    /// Whether the current attributes are recorded.
+    pub fn current(self) -> bool {
+        matches!(self, Self::Current | Self::Both)
+    }
+}
 
 /// Longest error text recorded on a span, in bytes (cut on a char boundary).
 pub const MAX_ERROR_LEN: usize = 1024;
@@ -177,22 +271,28 @@ pub const RPC_SERVER_CALL_DURATION: &str = "rpc_server_call_duration_seconds";
 /// collector sees `http.server.request.duration` with `http.request.method`, as from
 /// any other OpenTelemetry SDK.
 pub const OTEL_NAMES: &[(&str, &str)] = &[
-    (HTTP_SERVER_REQUEST_DURATION, "http.server.request.duration"),
-    (HTTP_SERVER_ACTIVE_REQUESTS, "http.server.active_requests"),
-    (RPC_SERVER_CALL_DURATION, "rpc.server.call.duration"),
+    (
+        HTTP_SERVER_REQUEST_DURATION,
+        scm::HTTP_SERVER_REQUEST_DURATION,
+    ),
+    (
+        HTTP_SERVER_ACTIVE_REQUESTS,
+        scm::HTTP_SERVER_ACTIVE_REQUESTS,
+    ),
+    (RPC_SERVER_CALL_DURATION, scm::RPC_SERVER_CALL_DURATION),
     (SDK_SPANS_EXPORTED, "otel.sdk.exporter.span.exported"),
     (SDK_SPANS_PROCESSED, "otel.sdk.processor.span.processed"),
     (SDK_EXPORT_DURATION, "otel.sdk.exporter.operation.duration"),
-    (LABEL_HTTP_REQUEST_METHOD, "http.request.method"),
-    (LABEL_HTTP_ROUTE, "http.route"),
-    (LABEL_HTTP_RESPONSE_STATUS_CODE, "http.response.status_code"),
-    (LABEL_RPC_SYSTEM_NAME, "rpc.system.name"),
-    (LABEL_RPC_METHOD_FULL, "rpc.method"),
-    (LABEL_RPC_RESPONSE_STATUS_CODE, "rpc.response.status_code"),
-    (LABEL_ERROR_TYPE, "error.type"),
+    (LABEL_HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD),
+    (LABEL_HTTP_ROUTE, HTTP_ROUTE),
+    (LABEL_HTTP_RESPONSE_STATUS_CODE, HTTP_RESPONSE_STATUS_CODE),
+    (LABEL_RPC_SYSTEM_NAME, RPC_SYSTEM_NAME),
+    (LABEL_RPC_METHOD_FULL, RPC_METHOD),
+    (LABEL_RPC_RESPONSE_STATUS_CODE, RPC_RESPONSE_STATUS_CODE),
+    (LABEL_ERROR_TYPE, ERROR_TYPE),
     (LABEL_OTEL_COMPONENT_TYPE, "otel.component.type"),
-    (LABEL_SERVER_ADDRESS, "server.address"),
-    (LABEL_SERVER_PORT, "server.port"),
+    (LABEL_SERVER_ADDRESS, SERVER_ADDRESS),
+    (LABEL_SERVER_PORT, SERVER_PORT),
     (LABEL_TENANT_ID, "tenant.id"),
 ];
 
@@ -286,6 +386,7 @@ pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
 /// OTLP. A full name wins over a suffix (the Prometheus exporter's own order), so the
 /// seeds' `<prefix>_request_duration_seconds`, which ends like the work lifetimes,
 /// keeps request buckets.
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum BucketRule {
     /// The histogram of this name.
@@ -294,6 +395,7 @@ pub(crate) enum BucketRule {
     Suffix(&'static str),
 }
 
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
 impl MetricNames {
     /// The bucket rules of the toolkit's histograms, full names first.
     pub(crate) fn bucket_rules(&self) -> Vec<(BucketRule, &'static [f64])> {
@@ -715,8 +817,78 @@ mod tests {
 
     #[test]
     fn buckets_are_sorted() {
-        for b in [WORK_DURATION_BUCKETS, REQUEST_DURATION_BUCKETS] {
+        for b in [
+            WORK_DURATION_BUCKETS,
+            REQUEST_DURATION_BUCKETS,
+            CONVENTION_DURATION_BUCKETS,
+        ] {
             assert!(b.windows(2).all(|w| w[0] < w[1]));
         }
+    }
+
+    /// The Prometheus form of an OpenTelemetry name: dots as underscores, then the
+    /// unit's suffix (what the Prometheus exporters of OpenTelemetry do).
+    fn prometheus_form(otel: &str, suffix: &str) -> String {
+        format!("{}{suffix}", otel.replace('.', "_"))
+    }
+
+    #[test]
+    fn conventions_names_are_the_conventions_crates_in_prometheus_form() {
+        assert_eq!(
+            HTTP_SERVER_REQUEST_DURATION,
+            prometheus_form(scm::HTTP_SERVER_REQUEST_DURATION, "_seconds")
+        );
+        assert_eq!(
+            RPC_SERVER_CALL_DURATION,
+            prometheus_form(scm::RPC_SERVER_CALL_DURATION, "_seconds")
+        );
+        assert_eq!(
+            HTTP_SERVER_ACTIVE_REQUESTS,
+            prometheus_form(scm::HTTP_SERVER_ACTIVE_REQUESTS, "")
+        );
+        for (label, key) in [
+            (LABEL_HTTP_REQUEST_METHOD, sc::HTTP_REQUEST_METHOD),
+            (LABEL_HTTP_ROUTE, sc::HTTP_ROUTE),
+            (
+                LABEL_HTTP_RESPONSE_STATUS_CODE,
+                sc::HTTP_RESPONSE_STATUS_CODE,
+            ),
+            (LABEL_RPC_SYSTEM_NAME, sc::RPC_SYSTEM_NAME),
+            (LABEL_RPC_METHOD_FULL, sc::RPC_METHOD),
+            (LABEL_RPC_RESPONSE_STATUS_CODE, sc::RPC_RESPONSE_STATUS_CODE),
+            (LABEL_ERROR_TYPE, sc::ERROR_TYPE),
+            (LABEL_SERVER_ADDRESS, sc::SERVER_ADDRESS),
+            (LABEL_SERVER_PORT, sc::SERVER_PORT),
+            (LABEL_OTEL_COMPONENT_TYPE, sc::OTEL_COMPONENT_TYPE),
+        ] {
+            assert_eq!(label, prometheus_form(key, ""));
+            assert_eq!(otel_name(label), Some(key));
+        }
+        for (name, otel) in OTEL_NAMES {
+            assert!(
+                name.starts_with(&otel.replace('.', "_")),
+                "{name} is not the Prometheus form of {otel}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_opt_in_switch_reads_like_the_sdks() {
+        use RpcConventions::*;
+        for (value, wanted) in [
+            (None, Old),
+            (Some(""), Old),
+            (Some("http"), Old),
+            (Some("rpc"), Current),
+            (Some(" rpc "), Current),
+            (Some("http/dup,rpc"), Current),
+            (Some("rpc/dup"), Both),
+            (Some("rpc,rpc/dup"), Both),
+            (Some("RPC"), Old),
+            (Some("rpcx,rpc/"), Old),
+        ] {
+            assert_eq!(RpcConventions::from_opt_in(value), wanted, "{value:?}");
+        }
+        assert!(Both.old() && Both.current() && Old.old() && !Old.current());
     }
 }

@@ -45,8 +45,8 @@ use std::sync::{Arc, RwLock};
 
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
-    HTTP_REQUEST_METHOD, HTTP_ROUTE, MAX_ORIGINAL_LEN, OTHER, RPC_METHOD, RPC_METHOD_ORIGINAL,
-    RPC_SERVICE, RPC_SYSTEM,
+    RpcConventions, HTTP_REQUEST_METHOD, HTTP_ROUTE, MAX_ORIGINAL_LEN, OTHER, RPC_METHOD,
+    RPC_METHOD_ORIGINAL, RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_NAME,
 };
 use opentelemetry::{KeyValue, StringValue};
 
@@ -83,6 +83,8 @@ pub(crate) struct Named {
     other_later: Vec<KeyValue>,
     /// The redactor they went through.
     redactor: Redactor,
+    /// The RPC conventions they follow.
+    pub(crate) rpc: RpcConventions,
 }
 
 /// How a target is kept: gRPC by path, HTTP by route and method.
@@ -97,60 +99,81 @@ enum TargetKey {
 
 impl Named {
     /// Names `target` (`method` is the request's method label, `path` its path),
-    /// redacted by `redactor`.
-    fn new(target: &Target<'_>, method: &'static str, path: &str, redactor: &Redactor) -> Self {
+    /// redacted by `redactor`, gRPC by the `rpc` conventions.
+    fn new(
+        target: &Target<'_>,
+        method: &'static str,
+        path: &str,
+        redactor: &Redactor,
+        rpc: RpcConventions,
+    ) -> Self {
         let clean = |key: &str, value: &str| -> StringValue {
             Arc::<str>::from(redactor.redact_attribute(key, value).as_ref()).into()
         };
         let other: Arc<str> = Arc::from(OTHER);
+        // `rpc.system` (older conventions) and `rpc.system.name` (current).
+        let mut system = Vec::with_capacity(2);
+        if rpc.old() {
+            system.push(KeyValue::new(RPC_SYSTEM, "grpc"));
+        }
+        if rpc.current() {
+            system.push(KeyValue::new(RPC_SYSTEM_NAME, "grpc"));
+        }
         match target {
-            Target::Grpc(Some((service, rpc))) => {
-                let name = format!("{service}/{rpc}");
+            Target::Grpc(Some((service, rpc_method))) => {
+                let name = format!("{service}/{rpc_method}");
                 let mut original = redactor
                     .redact_attribute(RPC_METHOD_ORIGINAL, &name)
                     .into_owned();
                 cut(&mut original, MAX_ORIGINAL_LEN);
-                let system = KeyValue::new(RPC_SYSTEM, clean(RPC_SYSTEM, "grpc"));
+                let mut attributes = system.clone();
+                if rpc.old() {
+                    attributes.push(KeyValue::new(RPC_SERVICE, clean(RPC_SERVICE, service)));
+                }
+                // The current form (`package.Service/Method`) wins when both are asked.
+                let method_value = if rpc.current() {
+                    clean(RPC_METHOD, &name)
+                } else {
+                    clean(RPC_METHOD, rpc_method)
+                };
+                attributes.push(KeyValue::new(RPC_METHOD, method_value));
                 Self {
                     key: TargetKey::Grpc(path.into()),
                     name: leak(redactor.redact_attribute("", &name).into_owned()),
-                    attributes: vec![
-                        system.clone(),
-                        KeyValue::new(RPC_SERVICE, clean(RPC_SERVICE, service)),
-                        KeyValue::new(RPC_METHOD, clean(RPC_METHOD, rpc)),
-                    ],
-                    labels: (Arc::from(*service), Arc::from(*rpc)),
+                    attributes,
+                    labels: (Arc::from(*service), Arc::from(*rpc_method)),
                     other_name: "grpc",
-                    other_attributes: vec![system],
+                    other_attributes: system,
                     other_later: vec![
                         KeyValue::new(RPC_METHOD, OTHER),
                         KeyValue::new(RPC_METHOD_ORIGINAL, original),
                     ],
                     redactor: redactor.clone(),
+                    rpc,
                 }
             }
-            Target::Grpc(None) => {
-                let system = KeyValue::new(RPC_SYSTEM, clean(RPC_SYSTEM, "grpc"));
-                Self {
-                    key: TargetKey::None,
-                    name: Cow::Borrowed("grpc"),
-                    attributes: vec![system.clone()],
-                    labels: (other.clone(), other),
-                    other_name: "grpc",
-                    other_attributes: vec![system],
-                    other_later: vec![KeyValue::new(RPC_METHOD, OTHER)],
-                    redactor: redactor.clone(),
-                }
-            }
+            Target::Grpc(None) => Self {
+                key: TargetKey::None,
+                name: Cow::Borrowed("grpc"),
+                attributes: system.clone(),
+                labels: (other.clone(), other),
+                other_name: "grpc",
+                other_attributes: system,
+                other_later: vec![KeyValue::new(RPC_METHOD, OTHER)],
+                redactor: redactor.clone(),
+                rpc,
+            },
             Target::Http(route) => {
                 let method_kv =
                     KeyValue::new(HTTP_REQUEST_METHOD, clean(HTTP_REQUEST_METHOD, method));
+                // The conventions' span name for a method they do not know: `HTTP`.
+                let shown = if method == OTHER { "HTTP" } else { method };
                 let (key, name, attributes, route_label) = match route {
                     Some(route) => (
                         TargetKey::Http(method, route.as_ref().into()),
                         leak(
                             redactor
-                                .redact_attribute("", &format!("{method} {route}"))
+                                .redact_attribute("", &format!("{shown} {route}"))
                                 .into_owned(),
                         ),
                         vec![
@@ -161,7 +184,7 @@ impl Named {
                     ),
                     None => (
                         TargetKey::None,
-                        Cow::Borrowed(method),
+                        Cow::Borrowed(shown),
                         vec![method_kv.clone()],
                         other,
                     ),
@@ -171,10 +194,11 @@ impl Named {
                     name,
                     attributes,
                     labels: (Arc::from(method), route_label),
-                    other_name: method,
+                    other_name: shown,
                     other_attributes: vec![method_kv],
                     other_later: Vec::new(),
                     redactor: redactor.clone(),
+                    rpc,
                 }
             }
         }
@@ -233,6 +257,11 @@ impl Looked {
         } else {
             Cow::Borrowed(self.named.other_name)
         }
+    }
+
+    /// The request's method label (`GET`, ..., `_OTHER`).
+    pub(crate) fn method(&self) -> &'static str {
+        self.method
     }
 
     /// The span attributes to start with.
@@ -331,6 +360,8 @@ impl Table {
 pub(crate) struct Names {
     table: Arc<RwLock<Table>>,
     recognition: Recognition,
+    /// Which RPC conventions gRPC spans follow.
+    rpc: RpcConventions,
 }
 
 impl Default for Names {
@@ -338,6 +369,7 @@ impl Default for Names {
         Self {
             table: Arc::default(),
             recognition: Recognition::Learned,
+            rpc: RpcConventions::global(),
         }
     }
 }
@@ -353,7 +385,22 @@ impl Names {
         Self {
             table: Arc::default(),
             recognition: Recognition::Listed(Arc::new(methods)),
+            rpc: RpcConventions::global(),
         }
+    }
+
+    /// The same recognition, gRPC named by the `rpc` conventions (a table of its own).
+    pub(crate) fn with_rpc(&self, rpc: RpcConventions) -> Self {
+        Self {
+            table: Arc::default(),
+            recognition: self.recognition.clone(),
+            rpc,
+        }
+    }
+
+    /// Names that recognise only the listed gRPC methods, by these names' conventions.
+    pub(crate) fn relisted(&self, methods: impl IntoIterator<Item = String>) -> Self {
+        Self::listed(methods).with_rpc(self.rpc)
     }
 
     /// What the request for `target` is (`path` is its path, `method` its method
@@ -378,7 +425,7 @@ impl Names {
                 method,
             };
         }
-        let named = Arc::new(Named::new(target, method, path, redactor));
+        let named = Arc::new(Named::new(target, method, path, redactor, self.rpc));
         let recognized = match (&named.key, &self.recognition) {
             // Nothing to recognise: the names are the `_OTHER` ones already.
             (TargetKey::None, _) => true,
@@ -475,6 +522,11 @@ impl Settled {
                 _ => (&named.labels.0, OTHER),
             }
         }
+    }
+
+    /// The RPC conventions the span follows.
+    pub(crate) fn rpc(&self) -> RpcConventions {
+        self.looked.named.rpc
     }
 
     /// What the span, started under the `_OTHER` names, still needs: the target's

@@ -13,7 +13,6 @@ use opentelemetry::trace::{Span, Tracer};
 
 use super::service::Instrument;
 use crate::classify::DefaultClassifier;
-use crate::names::Names;
 use crate::request::{NormalizedPath, Reading};
 use crate::source::{NoSource, TraceSource};
 use crate::tenant::check::TenantRules;
@@ -236,9 +235,18 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         self
     }
 
+    /// See [`TraceLayer::rpc_conventions`](crate::trace::TraceLayer::rpc_conventions).
+    pub fn rpc_conventions(mut self, rpc: instrument_core::semconv::RpcConventions) -> Self {
+        self.span.names = self.span.names.with_rpc(rpc);
+        self
+    }
+
     /// See [`TraceLayer::grpc_methods`](crate::trace::TraceLayer::grpc_methods).
     pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
-        self.span.names = Names::listed(methods.into_iter().map(Into::into));
+        self.span.names = self
+            .span
+            .names
+            .relisted(methods.into_iter().map(Into::into));
         self
     }
 

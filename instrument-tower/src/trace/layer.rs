@@ -13,7 +13,6 @@ use opentelemetry::trace::{Span, Tracer};
 use super::service::Trace;
 use super::span::SpanConfig;
 use crate::classify::DefaultClassifier;
-use crate::names::Names;
 use crate::request::{NormalizedPath, Reading};
 use crate::source::{NoSource, TraceSource};
 
@@ -202,7 +201,25 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// # let _ = layer;
     /// ```
     pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
-        self.config_mut().span.names = Names::listed(methods.into_iter().map(Into::into));
+        let names = &self.config_mut().span.names;
+        self.config_mut().span.names = names.relisted(methods.into_iter().map(Into::into));
+        self
+    }
+
+    /// Which RPC conventions gRPC spans follow; by default what
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` says (see
+    /// [`RpcConventions`](instrument_core::semconv::RpcConventions)).
+    ///
+    /// ```
+    /// use instrument_core::semconv::RpcConventions;
+    /// use instrument_tower::trace::TraceLayer;
+    ///
+    /// let layer = TraceLayer::new().rpc_conventions(RpcConventions::Current);
+    /// # let _ = layer;
+    /// ```
+    pub fn rpc_conventions(mut self, rpc: instrument_core::semconv::RpcConventions) -> Self {
+        let names = self.config_mut().span.names.with_rpc(rpc);
+        self.config_mut().span.names = names;
         self
     }
 

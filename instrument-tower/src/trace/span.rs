@@ -5,16 +5,20 @@
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
+use http::header::{HOST, USER_AGENT};
 use http::request::Parts;
-use http::{HeaderName, HeaderValue, Response};
+use http::uri::Authority;
+use http::{HeaderName, HeaderValue, Response, Version};
 use instrument_core::context::{
     child_context, extract, with_request_id, Incoming, ParentPolicy, RequestId, Restored,
 };
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
-    self, CANCELLED, ERROR, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID, HTTP_RESPONSE_STATUS_CODE,
-    INCOMING_PARENT_INVALID, REQUEST_ID_HEADER, RPC_GRPC_STATUS_CODE, STORED_PARENT_UNUSED,
-    TRACKING_HEADER,
+    self, CANCELLED, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID,
+    HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE, INCOMING_PARENT_INVALID,
+    MAX_ORIGINAL_LEN, NETWORK_PROTOCOL_VERSION, OTHER, REQUEST_ID_HEADER, RPC_GRPC_STATUS_CODE,
+    RPC_RESPONSE_STATUS_CODE, SERVER_ADDRESS, SERVER_PORT, STORED_PARENT_UNUSED, TRACKING_HEADER,
+    URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
 };
 use instrument_core::tenant::with_tenant;
 use opentelemetry::global::BoxedTracer;
@@ -24,6 +28,7 @@ use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 use crate::body::{Observe, Outcome};
 use crate::names::{Looked, Names, Settled};
 use crate::protocol::grpc_code_name;
+use crate::protocol::Protocol;
 use crate::request::{RequestFacts, Wanted, TRACEPARENT, TRACESTATE};
 use crate::source::{SourceError, StoredTrace};
 
@@ -170,7 +175,17 @@ pub(crate) fn start(
         Some(id) => with_request_id(&parent_cx, id),
         None => parent_cx,
     };
-    let attributes = || span_attributes(config, redactor, &looked, notes, parts, wanted);
+    let attributes = || {
+        span_attributes(
+            config,
+            redactor,
+            &looked,
+            notes,
+            parts,
+            wanted,
+            facts.protocol,
+        )
+    };
     let tracer = config.tracer();
     let mut builder = tracer
         .span_builder(looked.span_name())
@@ -208,11 +223,17 @@ fn span_attributes(
     notes: Vec<KeyValue>,
     parts: &Parts,
     wanted: &Wanted<'_>,
+    protocol: Protocol,
 ) -> Vec<KeyValue> {
-    // Room for the processors' and the end's attributes too (tenant, status, ...).
-    let mut attributes = Vec::with_capacity(looked.span_attributes().len() + notes.len() + 6);
+    // Room for the conventions', the processors' and the end's attributes too (url,
+    // server, tenant, status, ...).
+    let mut attributes = Vec::with_capacity(looked.span_attributes().len() + notes.len() + 14);
     attributes.extend(looked.span_attributes().iter().cloned());
     attributes.extend(notes);
+    if protocol == Protocol::Http {
+        http_attributes(redactor, looked, parts, &mut attributes);
+    }
+    server_attributes(redactor, parts, &mut attributes);
     for (name, key) in &config.headers {
         let values: Vec<StringValue> = parts
             .headers
@@ -235,6 +256,91 @@ fn span_attributes(
     // Everything so far went through the redactor: the export need not scan it again.
     attributes.extend(redactor.vouch());
     attributes
+}
+
+/// Longest `url.path` or `url.query` recorded, in bytes (cut on a char boundary).
+const MAX_URL_LEN: usize = 2048;
+
+/// `value` redacted as the attribute `key`, cut to `max` bytes.
+fn capped(redactor: &Redactor, key: &'static str, value: &str, max: usize) -> KeyValue {
+    let mut clean = redactor.redact_attribute(key, value).into_owned();
+    if clean.len() > max {
+        let mut end = max;
+        while !clean.is_char_boundary(end) {
+            end -= 1;
+        }
+        clean.truncate(end);
+    }
+    KeyValue::new(key, clean)
+}
+
+/// The HTTP server conventions' attributes the request tells: `url.path`, `url.query`,
+/// `url.scheme`, `network.protocol.version`, `user_agent.original`, and
+/// `http.request.method_original` for a method the conventions do not know. Values a
+/// client chose are redacted and capped.
+fn http_attributes(
+    redactor: &Redactor,
+    looked: &Looked,
+    parts: &Parts,
+    attributes: &mut Vec<KeyValue>,
+) {
+    attributes.push(capped(redactor, URL_PATH, parts.uri.path(), MAX_URL_LEN));
+    if let Some(query) = parts.uri.query() {
+        attributes.push(capped(redactor, URL_QUERY, query, MAX_URL_LEN));
+    }
+    let scheme = match parts.uri.scheme_str() {
+        Some("https") => "https",
+        _ => "http",
+    };
+    attributes.push(KeyValue::new(URL_SCHEME, scheme));
+    let version = match parts.version {
+        Version::HTTP_09 => Some("0.9"),
+        Version::HTTP_10 => Some("1.0"),
+        Version::HTTP_11 => Some("1.1"),
+        Version::HTTP_2 => Some("2"),
+        Version::HTTP_3 => Some("3"),
+        _ => None,
+    };
+    if let Some(version) = version {
+        attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some(agent) = parts.headers.get(USER_AGENT) {
+        let value = header_value(redactor, USER_AGENT.as_str(), USER_AGENT_ORIGINAL, agent);
+        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, value));
+    }
+    if looked.method() == OTHER {
+        let method = parts.method.as_str();
+        attributes.push(capped(
+            redactor,
+            HTTP_REQUEST_METHOD_ORIGINAL,
+            method,
+            MAX_ORIGINAL_LEN,
+        ));
+    }
+}
+
+/// `server.address` and `server.port`: the host and port the client addressed (the
+/// URL's authority, else the `Host` header), redacted.
+fn server_attributes(redactor: &Redactor, parts: &Parts, attributes: &mut Vec<KeyValue>) {
+    let from_header = || {
+        parts
+            .headers
+            .get(HOST)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|host| host.parse::<Authority>().ok())
+    };
+    let Some(authority) = parts.uri.authority().cloned().or_else(from_header) else {
+        return;
+    };
+    attributes.push(capped(
+        redactor,
+        SERVER_ADDRESS,
+        authority.host(),
+        MAX_ORIGINAL_LEN,
+    ));
+    if let Some(port) = authority.port_u16() {
+        attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+    }
 }
 
 /// The stored parent to use, and the stored trace found (never another tenant's
@@ -413,7 +519,16 @@ pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor, settled:
         } => {
             match grpc {
                 Some(code) => {
-                    span.set_attribute(KeyValue::new(RPC_GRPC_STATUS_CODE, i64::from(*code)));
+                    let rpc = settled.rpc();
+                    if rpc.old() {
+                        span.set_attribute(KeyValue::new(RPC_GRPC_STATUS_CODE, i64::from(*code)));
+                    }
+                    if rpc.current() {
+                        span.set_attribute(KeyValue::new(
+                            RPC_RESPONSE_STATUS_CODE,
+                            grpc_code_name(*code),
+                        ));
+                    }
                 }
                 None => {
                     span.set_attribute(KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(*http)));
@@ -423,18 +538,23 @@ pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor, settled:
                 span.set_attribute(KeyValue::new(CANCELLED, true));
             }
             if let Some(failure) = failure {
-                // The code's name says more than tower-http's text for a gRPC status.
-                let description = match grpc {
-                    Some(code) => grpc_code_name(*code).to_owned(),
-                    None => failure,
+                // The code's name says more than tower-http's text for a gRPC status;
+                // `error.type` is the code (as the HTTP and RPC conventions say).
+                let (description, error_type) = match grpc {
+                    Some(code) => {
+                        let name = grpc_code_name(*code);
+                        (name.to_owned(), Value::from(name))
+                    }
+                    None => (failure, Value::from(http.to_string())),
                 };
+                span.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
                 span.set_status(Status::error(description));
             }
         }
         Outcome::Failed(_) => {
-            let text = failure.unwrap_or_default();
-            span.set_attribute(KeyValue::new(ERROR, text.clone()));
-            span.set_status(Status::error(text));
+            // No status to name the failure by: `_OTHER`, the text in the status.
+            span.set_attribute(KeyValue::new(ERROR_TYPE, OTHER));
+            span.set_status(Status::error(failure.unwrap_or_default()));
         }
         Outcome::Cancelled => span.set_attribute(KeyValue::new(CANCELLED, true)),
     }

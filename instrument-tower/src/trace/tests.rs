@@ -267,7 +267,10 @@ async fn service_errors_are_recorded_redacted() {
     };
     assert!(!description.contains("hunter2"), "{description}");
     assert!(description.len() <= MAX_ERROR_LEN);
-    assert_eq!(attr_str(span, ERROR).as_deref(), Some(&**description));
+    // The class in `error.type`; no bare `error` attribute (some backends read it as
+    // a flag).
+    assert_eq!(attr_str(span, "error.type").as_deref(), Some("_OTHER"));
+    assert_eq!(attr_str(span, "error"), None);
 }
 
 #[tokio::test]
@@ -430,5 +433,132 @@ async fn random_flag_and_whole_tracestate_reach_the_handler_context_sampled_or_n
             sent.ends_with("tracestate: foo@@bar=1,t@vvvvvvvvvvvvvvv=2"),
             "{flags}: {sent}"
         );
+    }
+}
+
+/// The HTTP server conventions' attributes: everything the request tells, values a
+/// client chose redacted; `HTTP` as the name for a method the conventions do not know;
+/// `error.type` the status code of a failure.
+#[tokio::test]
+async fn http_spans_carry_the_conventions_attributes() {
+    let (tracer, exporter, _p) = tracer();
+    let service = ServiceBuilder::new()
+        .layer(TraceLayer::new().tracer(tracer))
+        .service_fn(|request: Request<()>| async move {
+            let mut response = Response::new(Reply::default());
+            if request.uri().path() == "/fail" {
+                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            }
+            Ok::<_, Infallible>(response)
+        });
+    let requests = [
+        Request::get("/jobs/7?token=sk_live_4eC39HqLyjWDarjtT1zdp7dc&page=2")
+            .header("host", "api.example.com:8443")
+            .header("user-agent", "curl/8.5.0")
+            .version(http::Version::HTTP_11)
+            .body(())
+            .unwrap(),
+        Request::builder()
+            .method("PURGE")
+            .uri("https://cache.example.com/fail")
+            .version(http::Version::HTTP_2)
+            .body(())
+            .unwrap(),
+    ];
+    for request in requests {
+        let response = service.clone().oneshot(request).await.unwrap();
+        drain(response.into_body()).await;
+    }
+    let spans = spans(&exporter);
+    let get = &spans[0];
+    assert_eq!(attr_str(get, URL_PATH).as_deref(), Some("/jobs/7"));
+    let query = attr_str(get, URL_QUERY).unwrap();
+    assert!(
+        query.contains("page=2") && !query.contains("4eC39HqLyjWDarjtT1zdp7dc"),
+        "{query}"
+    );
+    assert_eq!(attr_str(get, URL_SCHEME).as_deref(), Some("http"));
+    assert_eq!(
+        attr_str(get, NETWORK_PROTOCOL_VERSION).as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(
+        attr_str(get, USER_AGENT_ORIGINAL).as_deref(),
+        Some("curl/8.5.0")
+    );
+    assert_eq!(
+        attr_str(get, SERVER_ADDRESS).as_deref(),
+        Some("api.example.com")
+    );
+    assert_eq!(
+        attr(get, SERVER_PORT),
+        Some(&opentelemetry::Value::I64(8443))
+    );
+    assert_eq!(attr_str(get, HTTP_REQUEST_METHOD_ORIGINAL), None);
+    assert_eq!(attr_str(get, ERROR_TYPE), None);
+
+    let purge = &spans[1];
+    assert_eq!(attr_str(purge, HTTP_REQUEST_METHOD).as_deref(), Some(OTHER));
+    assert_eq!(
+        attr_str(purge, HTTP_REQUEST_METHOD_ORIGINAL).as_deref(),
+        Some("PURGE")
+    );
+    assert!(purge.name.starts_with("HTTP"), "{}", purge.name);
+    assert_eq!(attr_str(purge, URL_SCHEME).as_deref(), Some("https"));
+    assert_eq!(
+        attr_str(purge, NETWORK_PROTOCOL_VERSION).as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        attr_str(purge, SERVER_ADDRESS).as_deref(),
+        Some("cache.example.com")
+    );
+    assert_eq!(attr(purge, SERVER_PORT), None, "no port named");
+    assert_eq!(attr_str(purge, ERROR_TYPE).as_deref(), Some("503"));
+    assert!(matches!(purge.status, Status::Error { .. }));
+}
+
+/// gRPC spans by `OTEL_SEMCONV_STABILITY_OPT_IN`'s three choices.
+#[tokio::test]
+async fn grpc_spans_follow_the_rpc_conventions_asked_for() {
+    for rpc in [
+        RpcConventions::Old,
+        RpcConventions::Current,
+        RpcConventions::Both,
+    ] {
+        let (tracer, exporter, _p) = tracer();
+        let service = ServiceBuilder::new()
+            .layer(TraceLayer::new().tracer(tracer).rpc_conventions(rpc))
+            .service_fn(|_: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(Reply::grpc(13)))
+            });
+        let response = service
+            .oneshot(grpc_request("/pkg.Svc/Get", Some("acme")))
+            .await
+            .unwrap();
+        drain(response.into_body()).await;
+        let span = &spans(&exporter)[0];
+        let has = |key: &str| attr(span, key).is_some();
+        assert_eq!(has(RPC_SYSTEM), rpc.old(), "{rpc:?}");
+        assert_eq!(has(RPC_SERVICE), rpc.old(), "{rpc:?}");
+        assert_eq!(has(RPC_GRPC_STATUS_CODE), rpc.old(), "{rpc:?}");
+        assert_eq!(has(RPC_SYSTEM_NAME), rpc.current(), "{rpc:?}");
+        assert_eq!(
+            attr_str(span, RPC_RESPONSE_STATUS_CODE).as_deref(),
+            rpc.current().then_some("INTERNAL"),
+            "{rpc:?}"
+        );
+        let method = if rpc.current() { "pkg.Svc/Get" } else { "Get" };
+        assert_eq!(
+            attr_str(span, RPC_METHOD).as_deref(),
+            Some(method),
+            "{rpc:?}"
+        );
+        assert_eq!(
+            attr_str(span, ERROR_TYPE).as_deref(),
+            Some("INTERNAL"),
+            "{rpc:?}"
+        );
+        assert_eq!(span.name, "pkg.Svc/Get");
     }
 }
