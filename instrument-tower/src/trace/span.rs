@@ -304,9 +304,17 @@ fn http_attributes(
     if let Some(version) = version {
         attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
     }
-    if let Some(agent) = parts.headers.get(USER_AGENT) {
-        let value = header_value(redactor, USER_AGENT.as_str(), USER_AGENT_ORIGINAL, agent);
-        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, value));
+    // One pass, as the attribute (not as the header too: `user-agent` is no credential).
+    match parts.headers.get(USER_AGENT) {
+        Some(agent) if agent.is_sensitive() => attributes.push(KeyValue::new(
+            USER_AGENT_ORIGINAL,
+            redactor.replacement().to_owned(),
+        )),
+        Some(agent) => {
+            let text = String::from_utf8_lossy(agent.as_bytes());
+            attributes.push(capped(redactor, USER_AGENT_ORIGINAL, &text, MAX_URL_LEN));
+        }
+        None => {}
     }
     if looked.method() == OTHER {
         let method = parts.method.as_str();
