@@ -453,6 +453,15 @@ impl Names {
         }
     }
 
+    /// What the request `looked` up ended as when the service never answered it (the
+    /// tenant check refused it): recognised only if it was already.
+    pub(crate) fn unanswered(&self, looked: &Looked) -> Settled {
+        Settled {
+            recognized: looked.recognized,
+            looked: looked.clone(),
+        }
+    }
+
     fn recognizes(&self, looked: &Looked, outcome: &Outcome) -> bool {
         if looked.recognized {
             return true;

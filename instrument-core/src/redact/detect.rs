@@ -971,11 +971,11 @@ impl Detectors {
                     let separator = caps[3].trim();
                     let key_start = caps.get(1).map_or(0, |k| k.start());
                     // `auth::token::verify`, `src/auth/token_store.rs:142`: a path, not
-                    // a pair.
+                    // a pair. `/reset/token=...` in a URL path is a pair all the same.
                     let before = &hay[..key_start];
                     let path = (separator == ":" && raw.starts_with(':'))
                         || before.ends_with("::")
-                        || before.ends_with(['/', '\\'])
+                        || (separator != "=" && before.ends_with(['/', '\\']))
                         || (separator == ":" && is_source_position(&caps[1], raw));
                     let class = keys.classify(&caps[1]);
                     if path || !class.is_sensitive() {

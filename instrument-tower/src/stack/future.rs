@@ -282,7 +282,7 @@ where
     let head = Head::of(protocol, &response);
     let verdict = Verdict::of(classifier, &response);
     let finish = Finish {
-        span: SpanEnd::new(&config.span, started),
+        span: SpanEnd::new(&config.span, started).answered_by_check(true),
         measure: None,
     };
     ResponseBody::written(response, head, verdict, finish)

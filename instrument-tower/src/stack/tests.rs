@@ -680,6 +680,56 @@ mod labels {
         assert_eq!(names, ["pkg.Svc/A", "grpc", "grpc"]);
     }
 
+    /// A refusal is the tenant check's answer, not the service's: a made-up path that
+    /// is refused stays unrecognised (no `http.route`, no span name of its own), so
+    /// refused requests cannot grow the names a later admitted request is labelled by.
+    #[test]
+    fn refused_requests_recognise_no_route() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        run(&recorder, async {
+            for (path, tenant) in [("/made-up-1", None), ("/made-up-1", Some("acme"))] {
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(two_routes);
+                let headers: Vec<(&str, &str)> =
+                    tenant.map(|t| ("x-tenant-id", t)).into_iter().collect();
+                let response = service.oneshot(post(path, &headers)).await.unwrap();
+                drain(response.into_body()).await;
+            }
+        });
+        let spans = spans(&exporter);
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        // Refused (401), then admitted and answered 404: never a route.
+        assert_eq!(names, ["POST", "POST"]);
+        assert!(spans.iter().all(|s| attr_str(s, HTTP_ROUTE).is_none()));
+    }
+
+    /// The same through the separate layers: the trace layer outside the tenant layer
+    /// does not learn from the tenant layer's refusal.
+    #[test]
+    fn refusals_of_the_tenant_layer_recognise_no_route_in_the_trace_layer() {
+        use crate::tenant::TenantLayer;
+        use crate::trace::TraceLayer;
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let trace = TraceLayer::new().tracer(tracer);
+        run(&recorder, async {
+            for _ in 0..2 {
+                let service = ServiceBuilder::new()
+                    .layer(trace.clone())
+                    .layer(TenantLayer::new())
+                    .service_fn(two_routes);
+                let response = service.oneshot(post("/jobs/7", &[])).await.unwrap();
+                drain(response.into_body()).await;
+            }
+        });
+        let spans = spans(&exporter);
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(names, ["POST", "POST"], "a refused /jobs/7 is not learned");
+    }
+
     #[test]
     fn not_found_http_routes_are_other_and_the_span_has_no_route() {
         let (tracer, exporter, _provider) = tracer();

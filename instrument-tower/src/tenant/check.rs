@@ -14,6 +14,7 @@ use opentelemetry::{Context, KeyValue};
 use crate::protocol::{Protocol, Refusal};
 use crate::request::TenantProblem;
 use crate::source::StoredTrace;
+use crate::trace::span::RefusedByCheck;
 
 /// What the tenant stage is configured with.
 #[derive(Debug, Clone)]
@@ -74,7 +75,9 @@ impl TenantRules {
             protocol = protocol.label(),
             "request refused by the tenant check"
         );
-        refusal(problem).response(protocol)
+        let mut response: Response<B> = refusal(problem).response(protocol);
+        response.extensions_mut().insert(RefusedByCheck);
+        response
     }
 }
 

@@ -12,7 +12,7 @@ use http::{Request, Response};
 use tower_http::classify::ClassifyResponse;
 
 use super::layer::TraceConfig;
-use super::span::{self, SpanEnd, Started};
+use super::span::{self, RefusedByCheck, SpanEnd, Started};
 use crate::body::{Head, Outcome, ResponseBody};
 use crate::classify::Verdict;
 use crate::protocol::Protocol;
@@ -200,7 +200,9 @@ where
                             span::track(&config.span, &started.cx, &mut response);
                             let head = Head::of(protocol, &response);
                             let verdict = Verdict::of(classifier, &response);
-                            let end = SpanEnd::new(&config.span, started);
+                            let refused = response.extensions().get::<RefusedByCheck>().is_some();
+                            let end =
+                                SpanEnd::new(&config.span, started).answered_by_check(refused);
                             Ok(ResponseBody::wrap(response, head, verdict, end))
                         }
                         Err(error) => {

@@ -258,19 +258,14 @@ fn span_attributes(
     attributes
 }
 
-/// Longest `url.path` or `url.query` recorded, in bytes (cut on a char boundary).
+/// Longest `url.path`, `url.query`, `user_agent.original` or recorded header value, in
+/// bytes (cut on a char boundary): a client's 64 KiB header is not a 64 KiB attribute.
 const MAX_URL_LEN: usize = 2048;
 
 /// `value` redacted as the attribute `key`, cut to `max` bytes.
 fn capped(redactor: &Redactor, key: &'static str, value: &str, max: usize) -> KeyValue {
     let mut clean = redactor.redact_attribute(key, value).into_owned();
-    if clean.len() > max {
-        let mut end = max;
-        while !clean.is_char_boundary(end) {
-            end -= 1;
-        }
-        clean.truncate(end);
-    }
+    cut(&mut clean, max);
     KeyValue::new(key, clean)
 }
 
@@ -429,7 +424,20 @@ fn header_value(redactor: &Redactor, name: &str, key: &str, value: &HeaderValue)
     if NEVER_IN_CLEAR.contains(&name) && clean == text {
         return mask();
     }
-    StringValue::from(clean.into_owned())
+    let mut clean = clean.into_owned();
+    cut(&mut clean, MAX_URL_LEN);
+    StringValue::from(clean)
+}
+
+/// `text` cut to at most `max` bytes on a char boundary.
+fn cut(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
 }
 
 /// Puts the trace id in the tracking header of `response`.
@@ -468,6 +476,8 @@ pub struct SpanEnd {
     redactor: Option<Redactor>,
     names: Names,
     looked: Looked,
+    /// The answer came from the tenant check, not the service: it recognises nothing.
+    refused: bool,
 }
 
 impl SpanEnd {
@@ -477,9 +487,23 @@ impl SpanEnd {
             redactor: config.redactor.clone(),
             names: config.names.clone(),
             looked: started.looked,
+            refused: false,
         }
     }
+
+    /// The end of a request the tenant check answered (`refused`): its answer says
+    /// nothing about the target, which stays as recognised as it was.
+    pub(crate) fn answered_by_check(mut self, refused: bool) -> Self {
+        self.refused = refused;
+        self
+    }
 }
+
+/// Marks a response the tenant check made (a refusal): a trace layer outside the tenant
+/// layer does not take it as the service recognising the target, so a client cannot
+/// make up label values with paths that are refused.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedByCheck;
 
 impl Observe for SpanEnd {
     fn finish(self, outcome: &Outcome) {
@@ -487,7 +511,11 @@ impl Observe for SpanEnd {
             Some(redactor) => redactor,
             None => instrument_core::redact::global(),
         };
-        let settled = self.names.settle(&self.looked, outcome);
+        let settled = if self.refused {
+            self.names.unanswered(&self.looked)
+        } else {
+            self.names.settle(&self.looked, outcome)
+        };
         end(&self.cx, outcome, redactor, &settled);
     }
 }
