@@ -89,6 +89,37 @@ impl Route for MatchedPath {
     }
 }
 
+/// Whether a route a hook gave is a template: braces balanced and not nested
+/// (`/users/{id}`). A hook's bug (`/users/{id`) is not a route: the request is recorded
+/// as one without a route (`_OTHER` in labels, the span named by its method alone), and
+/// the first such route is logged.
+fn well_formed(route: &str) -> bool {
+    let mut open = false;
+    let ok = route.bytes().all(|b| match b {
+        b'{' if !open => {
+            open = true;
+            true
+        }
+        b'}' if open => {
+            open = false;
+            true
+        }
+        b'{' | b'}' => false,
+        _ => true,
+    }) && !open;
+    if !ok {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            let shown: String = route.chars().take(128).collect();
+            tracing::warn!(
+                route = %shown,
+                "the route hook gave a template with unbalanced braces; such requests are recorded without a route"
+            );
+        });
+    }
+    ok
+}
+
 /// A [`Route`] that asks `first`, then `then` when `first` has none.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OrElse<A, B>(pub A, pub B);
@@ -312,7 +343,7 @@ impl<'a> RequestFacts<'a> {
         let protocol = Protocol::of_content_type(headers.content_type);
         let target = match protocol {
             Protocol::Grpc => Target::Grpc(grpc_service_method(request.uri.path())),
-            Protocol::Http => Target::Http(route.route(request)),
+            Protocol::Http => Target::Http(route.route(request).filter(|r| well_formed(r))),
         };
         let tenant = tenant_of(&request.extensions, tenant_header.map(|_| &headers.tenant));
         Self {
@@ -329,6 +360,16 @@ impl<'a> RequestFacts<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_well_formed_templates_are_routes() {
+        for good in ["/", "/users/{id}", "/a/{b}/c/{d}", "/plain", ""] {
+            assert!(super::well_formed(good), "{good}");
+        }
+        for bad in ["/users/{id", "/users/id}", "/{a{b}}", "/{{x}}", "}{"] {
+            assert!(!super::well_formed(bad), "{bad}");
+        }
+    }
+
     use http::Request;
 
     use super::*;

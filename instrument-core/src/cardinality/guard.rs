@@ -32,6 +32,9 @@ pub enum OverflowMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardinalityError {
     metric: String,
+    /// Set when the label set was refused for its label keys, not for a cap: the keys
+    /// the metric was first registered with, and the ones refused.
+    keys: Option<(String, String)>,
 }
 
 impl CardinalityError {
@@ -43,11 +46,18 @@ impl CardinalityError {
 
 impl fmt::Display for CardinalityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "metric {} reached its label cardinality cap",
-            self.metric
-        )
+        match &self.keys {
+            None => write!(
+                f,
+                "metric {} reached its label cardinality cap",
+                self.metric
+            ),
+            Some((first, refused)) => write!(
+                f,
+                "metric {} is labelled {{{first}}}; a label set with keys {{{refused}}} would be a second series family of the same name",
+                self.metric
+            ),
+        }
     }
 }
 
@@ -183,6 +193,31 @@ struct MetricState {
     /// Values admitted per capped label.
     labels: DashMap<String, LabelValues>,
     overflow_key: std::sync::OnceLock<Arc<Key>>,
+    /// The label keys of the first label set admitted, sorted, without the
+    /// conditionally present ones ([`CONDITIONAL_KEYS`]).
+    keys: std::sync::OnceLock<Box<[String]>>,
+    /// A label set with other keys was refused (logged once per metric).
+    said: std::sync::atomic::AtomicBool,
+}
+
+/// Label keys the semantic conventions make conditional: present on some series of a
+/// metric and not others (`error_type` on failures, a status code when there was one).
+/// Two label sets of one metric may differ by these and nothing else.
+pub const CONDITIONAL_KEYS: &[&str] = &[
+    crate::semconv::LABEL_ERROR_TYPE,
+    crate::semconv::LABEL_HTTP_RESPONSE_STATUS_CODE,
+    crate::semconv::LABEL_RPC_RESPONSE_STATUS_CODE,
+];
+
+/// The label keys of `key` as [`MetricState::keys`] keeps them.
+fn key_set(key: &Key) -> Vec<&str> {
+    let mut keys: Vec<&str> = key
+        .labels()
+        .map(Label::key)
+        .filter(|k| !CONDITIONAL_KEYS.contains(k))
+        .collect();
+    keys.sort_unstable();
+    keys
 }
 
 #[derive(Default)]
@@ -377,6 +412,34 @@ impl LabelGuard {
                 Decision::Rewritten(k) => Admission::Rewritten(Arc::clone(k)),
             });
         }
+        // One label-key set per metric: the first one admitted. A label set with other
+        // keys is refused as one over the cap would be (the overflow set, or an error),
+        // and logged once: two families under one name break every query of it.
+        let keys = key_set(key);
+        let first = metric
+            .keys
+            .get_or_init(|| keys.iter().map(|k| (*k).to_owned()).collect());
+        if !first.iter().map(String::as_str).eq(keys.iter().copied()) {
+            metric.overflows.fetch_add(1, Ordering::Relaxed);
+            let error = CardinalityError {
+                metric: key.name().to_owned(),
+                keys: Some((first.join(","), keys.join(","))),
+            };
+            if !metric.said.swap(true, Ordering::Relaxed) {
+                tracing::error!(%error, "metric registered with two label-key sets");
+            }
+            return match self.inner.mode {
+                OverflowMode::Reject => Err(error),
+                OverflowMode::Overflow => Ok(Admission::Overflow(Arc::clone(
+                    metric.overflow_key.get_or_init(|| {
+                        Arc::new(Key::from_parts(
+                            key.name().to_owned(),
+                            vec![Label::new(OVERFLOW_LABEL, "true")],
+                        ))
+                    }),
+                ))),
+            };
+        }
         let cap = self
             .inner
             .metric_caps
@@ -459,6 +522,7 @@ impl LabelGuard {
 
     fn rejected(&self, key: &Key) -> CardinalityError {
         CardinalityError {
+            keys: None,
             metric: key.name().to_owned(),
         }
     }
@@ -527,6 +591,48 @@ fn admit_value(metric: &MetricState, label: &Label, cap: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_has_one_label_key_set_give_or_take_the_conditional_keys() {
+        let started = |second: &'static str| {
+            key(
+                "instrument_workflows_started_total",
+                &[("tenant_id", "acme".into()), (second, "payment".into())],
+            )
+        };
+        for mode in [OverflowMode::Overflow, OverflowMode::Reject] {
+            let guard = LabelGuard::builder().mode(mode).build();
+            let first = started("name");
+            assert!(matches!(guard.admit(&first), Ok(Admission::AsIs(_))));
+            // The example's own counter under the macro's name: refused, not a second
+            // family of series.
+            let other = started("workflow_kind");
+            match (mode, guard.admit(&other)) {
+                (OverflowMode::Overflow, Ok(admission)) => assert!(admission.overflowed()),
+                (OverflowMode::Reject, Err(e)) => {
+                    assert!(e.to_string().contains("{name,tenant_id}"), "{e}");
+                    assert!(e.to_string().contains("{tenant_id,workflow_kind}"), "{e}");
+                }
+                (_, got) => panic!("{mode:?}: {got:?}"),
+            }
+            // The same keys in another order, and with a conditional key, are the
+            // same family.
+            let reordered = key(
+                "instrument_workflows_started_total",
+                &[("name", "b".into()), ("tenant_id", "globex".into())],
+            );
+            assert!(matches!(guard.admit(&reordered), Ok(Admission::AsIs(_))));
+            let failed = key(
+                "instrument_workflows_started_total",
+                &[
+                    ("tenant_id", "acme".into()),
+                    ("name", "c".into()),
+                    ("error_type", "500".into()),
+                ],
+            );
+            assert!(matches!(guard.admit(&failed), Ok(Admission::AsIs(_))));
+        }
+    }
 
     fn key(metric: &'static str, labels: &[(&'static str, String)]) -> Key {
         Key::from_parts(

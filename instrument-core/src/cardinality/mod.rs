@@ -28,7 +28,7 @@ mod recorder;
 mod route;
 
 pub use guard::{
-    Admission, CardinalityError, LabelGuard, LabelGuardBuilder, OverflowMode,
+    Admission, CardinalityError, LabelGuard, LabelGuardBuilder, OverflowMode, CONDITIONAL_KEYS,
     DEFAULT_MAX_LABEL_SETS,
 };
 pub(crate) use lasting::KeptHandles;
