@@ -258,7 +258,7 @@ async fn operation(mut client: Client, n: u64, tenants: u64) -> Result<(), tonic
         .await?
         .into_inner()
         .workflow_id;
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         let submit = SubmitTaskRequest {
             workflow_id: workflow.clone(),
             task_type: format!("task-{}", n % 7),
@@ -277,7 +277,7 @@ async fn operation(mut client: Client, n: u64, tenants: u64) -> Result<(), tonic
             .complete_task(call(done, &tenant, Some(&workflow)))
             .await?;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         let done = CompleteWorkflowRequest {
             workflow_id: workflow.clone(),
             output_json: "{}".into(),
