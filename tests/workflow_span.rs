@@ -234,6 +234,44 @@ fn a_lasting_recorder_gets_exact_counts_from_kept_handles() {
     assert_eq!(count("completed", "globex"), 1.0);
 }
 
+/// `labels(...)` label the site's metrics, per value, with the handles kept per tenant
+/// and label values under a lasting recorder.
+#[test]
+fn declared_labels_label_the_metrics_per_value() {
+    let _serial = serial();
+    let recorder: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+    assert!(instrument::cardinality::keep_handles_for(recorder));
+    let snapshotter = recorder.snapshotter();
+    #[workflow_span(kind = "task", tenant = tenant, labels(task_type = kind, task_queue = "main"))]
+    fn typed(tenant: &str, kind: &str) -> Result<(), Failure> {
+        Ok(())
+    }
+    metrics::with_local_recorder(recorder, || {
+        for (tenant, kind) in [
+            ("acme", "charge"),
+            ("acme", "charge"),
+            ("acme", "refund"),
+            ("globex", "charge"),
+        ] {
+            typed(tenant, kind).unwrap();
+        }
+    });
+    let counts = metrics_of(&snapshotter);
+    let count = |name: &str, tenant: &str, kind: &str| {
+        counts[&format!(
+            "instrument_tasks_{name}_total{{name=task.typed,task_queue=main,task_type={kind},tenant_id={tenant}}}"
+        )]
+    };
+    assert_eq!(count("started", "acme", "charge"), 2.0);
+    assert_eq!(count("completed", "acme", "charge"), 2.0);
+    assert_eq!(count("completed", "acme", "refund"), 1.0);
+    assert_eq!(count("completed", "globex", "charge"), 1.0);
+    assert_eq!(
+        counts["instrument_task_handler_seconds{name=task.typed,status=completed,task_queue=main,task_type=refund,tenant_id=acme}"],
+        1.0
+    );
+}
+
 #[test]
 fn err_fails_with_the_redacted_error_cut_to_one_kib() {
     let text = format!(

@@ -491,6 +491,7 @@ impl Workflows {
         traceparent = row.traceparent.as_deref(),
         started_at = row.created_at,
         fields(workflow.id = row.workflow_id, task.type = row.task_type),
+        labels(task_type = row.task_type),
     )]
     fn end_task(
         &self,
@@ -530,6 +531,7 @@ impl Workflows {
         traceparent = row.traceparent.as_deref(),
         started_at = row.created_at,
         fields(workflow.kind = row.kind),
+        labels(workflow_kind = row.kind),
     )]
     fn end_workflow(
         &self,

@@ -27,6 +27,7 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 ///     traceparent = row.traceparent.as_deref(),   // optional: the span's parent is restored from it
 ///     started_at = row.created_at,                // optional: SystemTime; gives total_duration_ms
 ///     fields(task_queue = req.queue, worker.id = self.worker_id), // optional extra attributes
+///     labels(task_type = req.task_type),           // optional metric labels
 ///     crate = instrument_core,                    // optional: path of the crate with `work`
 /// )]
 /// async fn complete(&self, req: CompleteRequest, row: WorkflowRow) -> Result<Reply, Status> { ... }
@@ -47,7 +48,11 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// lifecycle counters `<prefix>_<kind>s_{started,completed,failed,cancelled}_total`,
 /// the lifetime histogram `<prefix>_<kind>_duration_seconds` (seconds to days) and
 /// every call's run time in `<prefix>_<kind>_handler_seconds` (request-scale
-/// buckets), labels `tenant_id`, `name` (and `status` on the histograms).
+/// buckets), labels `tenant_id`, `name` (and `status` on the histograms), and the
+/// labels given in `labels(...)` (`workflow_kind = row.kind`: keys `[a-z][a-z0-9_]*`,
+/// values any `Display`, capped by the label guard like every label). Label values are
+/// made on every call, sampled or not: give only what has few values (a kind, a
+/// queue), never an id.
 ///
 /// `event` says what a call is in the life of its piece of work, so that each
 /// lifecycle event is counted once whichever handlers see the work
@@ -90,10 +95,15 @@ struct Args {
     traceparent: Option<Expr>,
     started_at: Option<Expr>,
     fields: Option<Vec<Field>>,
+    labels: Option<Vec<Field>>,
     krate: Option<Path>,
 }
 
-const ARGS: &str = "kind, name, event, tenant, id, traceparent, started_at, fields(...), crate";
+const ARGS: &str =
+    "kind, name, event, tenant, id, traceparent, started_at, fields(...), labels(...), crate";
+
+/// Label keys the toolkit sets itself on a site's metrics.
+const RESERVED_LABELS: [&str; 3] = ["tenant_id", "name", "status"];
 
 /// `event = "..."`: the names and the `work::Event` variant each stands for.
 const EVENTS: [(&str, &str); 4] = [
@@ -171,6 +181,47 @@ impl Parse for Args {
                             });
                         }
                         set(&mut args.fields, fields, "fields", span)?;
+                    }
+                    "labels" => {
+                        let content;
+                        syn::parenthesized!(content in input);
+                        let mut labels: Vec<Field> = Vec::new();
+                        let entries =
+                            Punctuated::<(Ident, Expr), Token![,]>::parse_terminated_with(
+                                &content,
+                                |input| {
+                                    let key = Ident::parse_any(input)?;
+                                    input.parse::<Token![=]>()?;
+                                    Ok((key, input.parse()?))
+                                },
+                            )?;
+                        for (key, value) in entries {
+                            let (name, key_span) = (key.unraw().to_string(), key.span());
+                            if !is_word(&name) {
+                                return Err(syn::Error::new(
+                                    key_span,
+                                    format!("label `{name}` must be a metric label name: [a-z][a-z0-9_]*, at most 64 characters"),
+                                ));
+                            }
+                            if RESERVED_LABELS.contains(&name.as_str()) {
+                                return Err(syn::Error::new(
+                                    key_span,
+                                    format!("label `{name}` is set by #[workflow_span] itself"),
+                                ));
+                            }
+                            if labels.iter().any(|l| l.key == name) {
+                                return Err(syn::Error::new(
+                                    key_span,
+                                    format!("label `{name}` is given more than once"),
+                                ));
+                            }
+                            labels.push(Field {
+                                key: name,
+                                key_span,
+                                value,
+                            });
+                        }
+                        set(&mut args.labels, labels, "labels", span)?;
                     }
                     name @ ("kind" | "name" | "event") => {
                         input.parse::<Token![=]>()?;
@@ -398,14 +449,33 @@ fn instrument(
         let value = &f.value;
         quote_spanned!(f.key_span=> #p::field(#key, &(#value)))
     });
-    let start = quote! {
-        let __instrument_call = #p::Call::start(
-            &#site_ident,
-            #tenant_arg,
-            #parent_arg,
-            #started_arg,
-            || (#id_arg, [#(#fields),*]),
-        );
+    let start = match &args.labels {
+        None => quote! {
+            let __instrument_call = #p::Call::start(
+                &#site_ident,
+                #tenant_arg,
+                #parent_arg,
+                #started_arg,
+                || (#id_arg, [#(#fields),*]),
+            );
+        },
+        Some(labels) => {
+            let labels = labels.iter().map(|l| {
+                let key = &l.key;
+                let value = &l.value;
+                quote_spanned!(l.key_span=> (#key, #p::label(&(#value))))
+            });
+            quote! {
+                let __instrument_call = #p::Call::start_labelled(
+                    &#site_ident,
+                    #tenant_arg,
+                    #parent_arg,
+                    #started_arg,
+                    [#(#labels),*],
+                    || (#id_arg, [#(#fields),*]),
+                );
+            }
+        }
     };
     let classify = quote! {
         |__instrument_ret| {

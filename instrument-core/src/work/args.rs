@@ -227,3 +227,13 @@ impl<T: StartedAtArg> StartedAtArg for Option<T> {
 pub fn started_at<T: StartedAtArg + ?Sized>(value: &T) -> Option<SystemTime> {
     value.started_at()
 }
+
+/// A `labels(...)` value of `#[workflow_span]`: any `Display`, as the label's value.
+///
+/// ```
+/// assert_eq!(instrument_core::work::label(&"payment"), "payment");
+/// assert_eq!(instrument_core::work::label(&3), "3");
+/// ```
+pub fn label<T: std::fmt::Display + ?Sized>(value: &T) -> String {
+    value.to_string()
+}

@@ -69,13 +69,17 @@ impl SiteMetrics {
         self.names(site.kind).spans[ending.index()]
     }
 
-    /// The handles of `tenant` under the current recorder.
-    pub(super) fn handles(&self, tenant: Option<&TenantId>) -> Arc<TenantHandles> {
+    /// The handles of `tenant` and the call's `labels` under the current recorder.
+    pub(super) fn handles(
+        &self,
+        tenant: Option<&TenantId>,
+        labels: Box<[(&'static str, String)]>,
+    ) -> Arc<TenantHandles> {
         let name = tenant.map(TenantId::as_str);
         self.kept.get(
-            &name,
-            |kept| kept.tenant.as_ref().map(TenantId::as_str) == name,
-            || TenantHandles::register(tenant),
+            &(name, &*labels),
+            |kept| kept.tenant.as_ref().map(TenantId::as_str) == name && *kept.labels == *labels,
+            || TenantHandles::register(tenant, labels.clone()),
         )
     }
 }
@@ -85,6 +89,8 @@ impl SiteMetrics {
 #[derive(Debug)]
 pub(super) struct TenantHandles {
     tenant: Option<TenantId>,
+    /// The `labels(...)` of the call.
+    labels: Box<[(&'static str, String)]>,
     started: OnceLock<Counter>,
     /// Per [`Ending`]: its lifecycle counter.
     ended: [OnceLock<Counter>; 3],
@@ -95,9 +101,10 @@ pub(super) struct TenantHandles {
 }
 
 impl TenantHandles {
-    fn register(tenant: Option<&TenantId>) -> Self {
+    fn register(tenant: Option<&TenantId>, labels: Box<[(&'static str, String)]>) -> Self {
         Self {
             tenant: tenant.cloned(),
+            labels,
             started: OnceLock::new(),
             ended: Default::default(),
             lifetime: Default::default(),
@@ -113,7 +120,7 @@ impl TenantHandles {
     pub(super) fn started(&self, site: &Site) -> &Counter {
         self.started.get_or_init(|| {
             let names = site.metrics.names(site.kind);
-            metrics::counter!(names.started.clone(), labels(site, self.tenant.as_ref()))
+            metrics::counter!(names.started.clone(), self.labels(site))
         })
     }
 
@@ -129,10 +136,7 @@ impl TenantHandles {
     pub(super) fn ended(&self, site: &Site, ending: Ending) -> &Counter {
         self.ended[ending.index()].get_or_init(|| {
             let names = site.metrics.names(site.kind);
-            metrics::counter!(
-                names.ended[ending.index()].clone(),
-                labels(site, self.tenant.as_ref())
-            )
+            metrics::counter!(names.ended[ending.index()].clone(), self.labels(site))
         })
     }
 
@@ -148,20 +152,25 @@ impl TenantHandles {
     }
 
     fn labels_with_status(&self, site: &Site, ending: Ending) -> Vec<Label> {
-        let mut labels = labels(site, self.tenant.as_ref());
+        let mut labels = self.labels(site);
         labels.push(Label::from_static_parts(LABEL_STATUS, ending.label()));
         labels
     }
-}
 
-/// The metric labels `tenant_id` and `name`, with room for `status`.
-fn labels(site: &Site, tenant: Option<&TenantId>) -> Vec<Label> {
-    let tenant = match tenant {
-        Some(tenant) => SharedString::from_shared(tenant.shared()),
-        None => SharedString::const_str(UNKNOWN_TENANT),
-    };
-    let mut labels = Vec::with_capacity(3);
-    labels.push(Label::new(LABEL_TENANT_ID, tenant));
-    labels.push(Label::from_static_parts(LABEL_NAME, site.name));
-    labels
+    /// The metric labels `tenant_id`, `name` and the call's own, with room for `status`.
+    fn labels(&self, site: &Site) -> Vec<Label> {
+        let tenant = match &self.tenant {
+            Some(tenant) => SharedString::from_shared(tenant.shared()),
+            None => SharedString::const_str(UNKNOWN_TENANT),
+        };
+        let mut labels = Vec::with_capacity(3 + self.labels.len());
+        labels.push(Label::new(LABEL_TENANT_ID, tenant));
+        labels.push(Label::from_static_parts(LABEL_NAME, site.name));
+        labels.extend(
+            self.labels
+                .iter()
+                .map(|(key, value)| Label::new(*key, value.clone())),
+        );
+        labels
+    }
 }

@@ -73,7 +73,7 @@ use opentelemetry::{Context, KeyValue, StringValue};
 use pin_project::pin_project;
 
 pub use args::{
-    field, started_at, tenant, traceparent, AttrArg, Parent, StartedAtArg, TenantArg,
+    field, label, started_at, tenant, traceparent, AttrArg, Parent, StartedAtArg, TenantArg,
     TraceparentArg,
 };
 pub use outcome::{Classify, OptionOutcome, Outcome, PlainOutcome, ResultOutcome};
@@ -293,6 +293,29 @@ impl Call {
         Self::start_with(tracer, site, tenant, parent, started_at, attributes)
     }
 
+    /// [`Call::start`], the site's metrics labelled with `labels` too (`#[workflow_span]`'s
+    /// `labels(...)`: keys the macro checked, values as [`label`] made them).
+    pub fn start_labelled<const N: usize, const M: usize>(
+        site: &'static Site,
+        tenant: Option<TenantId>,
+        parent: Parent<'_>,
+        started_at: Option<SystemTime>,
+        labels: [(&'static str, String); M],
+        attributes: impl FnOnce() -> (Option<KeyValue>, [Option<KeyValue>; N]),
+    ) -> Self {
+        let tracer = opentelemetry::global::tracer_provider()
+            .tracer_with_scope(semconv::scope(semconv::SCOPE));
+        Self::begin(
+            tracer,
+            site,
+            tenant,
+            parent,
+            started_at,
+            Box::new(labels),
+            attributes,
+        )
+    }
+
     /// [`Call::start`] with `tracer` instead of the global provider's.
     pub fn start_with<const N: usize>(
         tracer: BoxedTracer,
@@ -300,6 +323,26 @@ impl Call {
         tenant: Option<TenantId>,
         parent: Parent<'_>,
         started_at: Option<SystemTime>,
+        attributes: impl FnOnce() -> (Option<KeyValue>, [Option<KeyValue>; N]),
+    ) -> Self {
+        Self::begin(
+            tracer,
+            site,
+            tenant,
+            parent,
+            started_at,
+            Box::new([]),
+            attributes,
+        )
+    }
+
+    fn begin<const N: usize>(
+        tracer: BoxedTracer,
+        site: &'static Site,
+        tenant: Option<TenantId>,
+        parent: Parent<'_>,
+        started_at: Option<SystemTime>,
+        labels: Box<[(&'static str, String)]>,
         attributes: impl FnOnce() -> (Option<KeyValue>, [Option<KeyValue>; N]),
     ) -> Self {
         let base = Context::current();
@@ -338,7 +381,7 @@ impl Call {
         } else {
             cx.clone()
         };
-        let handles = site.metrics.handles(tenant.as_ref());
+        let handles = site.metrics.handles(tenant.as_ref(), labels);
         if site.event.starts_on_entry() {
             handles.started(site).increment(1);
         }

@@ -132,8 +132,21 @@ fn end_one() -> Option<u8> {
     Some(1)
 }
 
+// Metric labels: any `Display`, a raw identifier as key.
+#[workflow_span(
+    kind = "task",
+    event = "end",
+    tenant = req.tenant_id,
+    labels(task_queue = req.queue, r#priority = 3, kind_of = "x"),
+    fields(task.queue = req.queue),
+)]
+fn labelled(req: &Request) -> Result<(), Error> {
+    Ok(())
+}
+
 fn main() {
     run_whole();
+    let _ = labelled(&Request { tenant_id: "acme".into(), workflow_id: "wf".into(), queue: "q".into() });
     let _ = start_one();
     let _step = step_one();
     let _ = end_one();
