@@ -168,6 +168,7 @@ impl Named {
                     KeyValue::new(HTTP_REQUEST_METHOD, clean(HTTP_REQUEST_METHOD, method));
                 // The conventions' span name for a method they do not know: `HTTP`.
                 let shown = if method == OTHER { "HTTP" } else { method };
+                let route = route.as_ref().filter(|r| crate::request::well_formed(r));
                 let (key, name, attributes, route_label) = match route {
                     Some(route) => (
                         TargetKey::Http(method, route.as_ref().into()),

@@ -92,8 +92,9 @@ impl Route for MatchedPath {
 /// Whether a route a hook gave is a template: braces balanced and not nested
 /// (`/users/{id}`). A hook's bug (`/users/{id`) is not a route: the request is recorded
 /// as one without a route (`_OTHER` in labels, the span named by its method alone), and
-/// the first such route is logged.
-fn well_formed(route: &str) -> bool {
+/// the first such route is logged. Checked when a route is first named, not on every
+/// request.
+pub(crate) fn well_formed(route: &str) -> bool {
     let mut open = false;
     let ok = route.bytes().all(|b| match b {
         b'{' if !open => {
@@ -343,7 +344,7 @@ impl<'a> RequestFacts<'a> {
         let protocol = Protocol::of_content_type(headers.content_type);
         let target = match protocol {
             Protocol::Grpc => Target::Grpc(grpc_service_method(request.uri.path())),
-            Protocol::Http => Target::Http(route.route(request).filter(|r| well_formed(r))),
+            Protocol::Http => Target::Http(route.route(request)),
         };
         let tenant = tenant_of(&request.extensions, tenant_header.map(|_| &headers.tenant));
         Self {

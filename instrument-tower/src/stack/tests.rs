@@ -680,6 +680,39 @@ mod labels {
         assert_eq!(names, ["pkg.Svc/A", "grpc", "grpc"]);
     }
 
+    /// A route hook's bug (unbalanced braces) is no route: no `http.route`, the span
+    /// named by its method, `_OTHER` in labels.
+    #[test]
+    fn a_malformed_route_template_is_no_route() {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .route(|_: &http::request::Parts| Some("/jobs/{id".to_owned()))
+            .build();
+        run(&recorder, async {
+            for _ in 0..2 {
+                let service = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service_fn(two_routes);
+                let response = service
+                    .oneshot(post("/jobs/7", &[("x-tenant-id", "acme")]))
+                    .await
+                    .unwrap();
+                drain(response.into_body()).await;
+            }
+        });
+        let spans = spans(&exporter);
+        assert!(spans
+            .iter()
+            .all(|s| s.name == "POST" && attr_str(s, HTTP_ROUTE).is_none()));
+        let m = snapshot(&recorder);
+        assert_eq!(
+            values_of(&m, "http_route"),
+            BTreeSet::from([OTHER.to_owned()])
+        );
+    }
+
     /// A refusal is the tenant check's answer, not the service's: a made-up path that
     /// is refused stays unrecognised (no `http.route`, no span name of its own), so
     /// refused requests cannot grow the names a later admitted request is labelled by.
