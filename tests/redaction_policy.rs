@@ -49,7 +49,11 @@ async fn recorded_headers_follow_the_pipelines_policy_unless_the_layer_has_its_o
         let spans = spans.spans();
         let span = spans
             .iter()
-            .find(|span| span.name == format!("GET {route}"))
+            .find(|span| {
+                span.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == "url.path" && kv.value.as_str() == route)
+            })
             .unwrap_or_else(|| panic!("no span for {route}"));
         span.attributes
             .iter()

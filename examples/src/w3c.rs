@@ -180,7 +180,14 @@ pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Outp
     let service = ServiceBuilder::new()
         // Only the trace-context layer: the harness sends no tenant, and the response
         // gets no tracking header it did not ask for.
-        .layer(TraceLayer::new().no_tracking_header())
+        .layer(
+            TraceLayer::new()
+                .no_tracking_header()
+                // The one route this service has (a plain hyper server knows it itself).
+                .route(|parts: &http::request::Parts| {
+                    (parts.uri.path() == "/test").then(|| "/test".to_owned())
+                }),
+        )
         .service_fn(move |request| handle(client.clone(), request));
     tokio::pin!(shutdown);
     loop {

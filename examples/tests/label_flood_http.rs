@@ -20,6 +20,7 @@ use hyper_util::service::TowerToHyperService;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::install_prometheus;
 use instrument::semconv::{MetricNames, OVERFLOW_LABEL};
+use instrument::tower::request::NormalizedPath;
 use instrument::tower::stack::InstrumentLayer;
 use tower::ServiceBuilder;
 
@@ -42,7 +43,8 @@ async fn made_up_paths_add_a_handful_of_series_whatever_their_number() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = ServiceBuilder::new()
-        .layer(InstrumentLayer::builder().build())
+        // No router here: routes guessed from the path, learned only when answered.
+        .layer(InstrumentLayer::builder().route(NormalizedPath).build())
         .service_fn(two_routes);
     let server = tokio::spawn(async move {
         loop {

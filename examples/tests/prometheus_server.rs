@@ -27,6 +27,7 @@ use hyper_util::service::TowerToHyperService;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{install_prometheus, serve_metrics};
 use instrument::semconv::MetricNames;
+use instrument::tower::request::NormalizedPath;
 use instrument::tower::stack::InstrumentLayer;
 use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
 use instrument_examples::pb::*;
@@ -199,7 +200,8 @@ async fn start_http() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = ServiceBuilder::new()
-        .layer(InstrumentLayer::builder().build())
+        // No router here: routes guessed from the path, learned only when answered.
+        .layer(InstrumentLayer::builder().route(NormalizedPath).build())
         .service_fn(routes);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

@@ -8,7 +8,9 @@
 //! stages; each layer used alone reads what it needs itself.
 //!
 //! Customisation points, each a trait with an implementation for closures:
-//! - [`Route`]: the `http.route` of a plain HTTP request (default [`NormalizedPath`]);
+//! - [`Route`]: the `http.route` of a plain HTTP request (default [`DefaultRoute`]: the
+//!   route the framework matched, never one made from the raw path; [`NormalizedPath`]
+//!   to opt in to one made from it);
 //! - [`Filter`]: requests that are not instrumented at all, such as health checks and
 //!   `/metrics` (default `()`: every request is);
 //!
@@ -61,8 +63,31 @@ where
     }
 }
 
-/// The default [`Route`]: the path with ids replaced by `{id}` (numbers, UUIDs, long
-/// hex; see [`normalize_route`]), so that routes stay few.
+/// The default [`Route`]: the route template the framework matched, when it put one in
+/// the request's extensions (axum's `MatchedPath`, with the feature `axum`), else none.
+/// Never a route made from the raw path: the HTTP conventions set `http.route` only
+/// from a route the server knows, so a request without one is named by its method
+/// (`GET`) and labelled `_OTHER`. Give [`NormalizedPath`] or a function of your own for
+/// a server without a router.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultRoute;
+
+impl Route for DefaultRoute {
+    #[cfg(feature = "axum")]
+    fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>> {
+        MatchedPath.route(request)
+    }
+
+    #[cfg(not(feature = "axum"))]
+    fn route<'a>(&self, _request: &'a Parts) -> Option<Cow<'a, str>> {
+        None
+    }
+}
+
+/// A [`Route`] made from the path, ids replaced by `{id}` (numbers, UUIDs, long hex;
+/// see [`normalize_route`]), so that routes stay few: for a server without a router,
+/// by choice (the HTTP conventions want a route the server knows; this one is a
+/// guess). Only a route the server answered with anything but 404 becomes a label value.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NormalizedPath;
 

@@ -31,10 +31,14 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The Prometheus recorder wrapped in a [`GuardedRecorder`], and the handle that
 /// renders what it holds.
 ///
-/// The request histogram (`<prefix>_request_duration_seconds`) and the handler
-/// histograms of `#[workflow_span]` (`*_handler_seconds`) get
-/// [`REQUEST_DURATION_BUCKETS`]; every other `*_duration_seconds` gets
-/// [`WORK_DURATION_BUCKETS`] (workflows run for days).
+/// The conventions' request histograms (`http_server_request_duration_seconds`,
+/// `rpc_server_call_duration_seconds`) get the buckets the conventions advise
+/// ([`CONVENTION_DURATION_BUCKETS`](crate::semconv::CONVENTION_DURATION_BUCKETS)); the
+/// seeds' `<prefix>_request_duration_seconds`, the handler histograms of
+/// `#[workflow_span]` (`*_handler_seconds`) and the export durations get
+/// [`REQUEST_DURATION_BUCKETS`](crate::semconv::REQUEST_DURATION_BUCKETS); every other
+/// `*_duration_seconds` gets [`WORK_DURATION_BUCKETS`](crate::semconv::WORK_DURATION_BUCKETS)
+/// (workflows run for days).
 ///
 /// ```
 /// use instrument_core::cardinality::LabelGuard;

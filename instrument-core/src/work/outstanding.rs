@@ -101,7 +101,9 @@ impl fmt::Display for InvalidThresholds {
 
 impl std::error::Error for InvalidThresholds {}
 
-/// The outstanding-work gauge of one kind of work (see the [module docs](self)).
+/// The outstanding-work gauge of one kind of work: `<prefix>_<work>s_outstanding` by
+/// `kind`, `state` and cumulative age (`older_than`, seconds), fed by
+/// [`record`](Self::record) or a query on a timer ([`spawn`](Self::spawn)).
 #[derive(Debug, Clone)]
 pub struct OutstandingGauge {
     name: String,

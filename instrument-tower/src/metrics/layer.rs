@@ -8,7 +8,7 @@ use instrument_core::semconv::MetricNames;
 use super::service::RequestMetrics;
 use crate::classify::DefaultClassifier;
 use crate::names::Names;
-use crate::request::NormalizedPath;
+use crate::request::DefaultRoute;
 use instrument_core::measure::RequestMeasures;
 
 /// Records request count, duration, errors and in-flight requests (see the
@@ -17,7 +17,7 @@ use instrument_core::measure::RequestMeasures;
 /// Type parameters, each set by one builder method: the classifier `C`
 /// ([`classifier`](Self::classifier)), the route `R` ([`route`](Self::route)) and the
 /// filter `F` ([`filter`](Self::filter)).
-pub struct RequestMetricsLayer<C = DefaultClassifier, R = NormalizedPath, F = ()> {
+pub struct RequestMetricsLayer<C = DefaultClassifier, R = DefaultRoute, F = ()> {
     pub(crate) config: Arc<LayerConfig<R, F>>,
     pub(crate) classifier: C,
 }
@@ -57,7 +57,7 @@ impl Default for RequestMetricsLayer {
 impl RequestMetricsLayer {
     /// Metrics named after the process-wide [`MetricNames`](MetricNames::global)
     /// (`http_server_request_duration_seconds`, ... by default), the default
-    /// classifier, routes from the normalized path.
+    /// classifier, routes from the framework ([`DefaultRoute`](crate::request::DefaultRoute)).
     pub fn new() -> Self {
         Self::named(MetricNames::global())
     }
@@ -68,7 +68,7 @@ impl RequestMetricsLayer {
             config: Arc::new(LayerConfig {
                 measure: Arc::new(RequestMeasures::new(names)),
                 names: Names::default(),
-                route: NormalizedPath,
+                route: DefaultRoute,
                 filter: (),
             }),
             classifier: DefaultClassifier::default(),

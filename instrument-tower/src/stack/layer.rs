@@ -13,14 +13,14 @@ use opentelemetry::trace::{Span, Tracer};
 
 use super::service::Instrument;
 use crate::classify::DefaultClassifier;
-use crate::request::{NormalizedPath, Reading};
+use crate::request::{DefaultRoute, Reading};
 use crate::source::{NoSource, TraceSource};
 use crate::tenant::check::TenantRules;
 use crate::trace::span::SpanConfig;
 use instrument_core::measure::RequestMeasures;
 
 /// The three stages in one service (see the [module docs](super)).
-pub struct InstrumentLayer<Src = NoSource, C = DefaultClassifier, R = NormalizedPath, F = ()> {
+pub struct InstrumentLayer<Src = NoSource, C = DefaultClassifier, R = DefaultRoute, F = ()> {
     pub(crate) config: Arc<StackConfig<R, F>>,
     pub(crate) source: Arc<Src>,
     pub(crate) classifier: C,
@@ -61,7 +61,7 @@ impl InstrumentLayer {
         InstrumentBuilder {
             source: NoSource,
             classifier: DefaultClassifier::default(),
-            route: NormalizedPath,
+            route: DefaultRoute,
             filter: (),
             tenant_header: HeaderName::from_static(TENANT_HEADER),
             span: SpanConfig::default(),
@@ -92,7 +92,7 @@ impl<S, Src, C: Clone, R, F> tower::Layer<S> for InstrumentLayer<Src, C, R, F> {
 
 /// Configures an [`InstrumentLayer`]; what several stages share (tenant header, route,
 /// classifier, filter, metric names) is set once here.
-pub struct InstrumentBuilder<Src = NoSource, C = DefaultClassifier, R = NormalizedPath, F = ()> {
+pub struct InstrumentBuilder<Src = NoSource, C = DefaultClassifier, R = DefaultRoute, F = ()> {
     source: Src,
     classifier: C,
     route: R,

@@ -117,7 +117,11 @@ fn a_metrics_layer_inside_the_stack_keeps_its_own_route() {
     let recorder = DebuggingRecorder::new();
     run(&recorder, async {
         let service = ServiceBuilder::new()
-            .layer(InstrumentLayer::default())
+            .layer(
+                InstrumentLayer::builder()
+                    .route(crate::request::NormalizedPath)
+                    .build(),
+            )
             .layer(
                 RequestMetricsLayer::new()
                     .route(|_: &http::request::Parts| Some("/inner".to_owned())),
@@ -214,6 +218,7 @@ mod fused {
         let layer = InstrumentLayer::builder()
             .tracer(tracer)
             .source(Pending)
+            .route(crate::request::NormalizedPath)
             .build();
         let mut statuses = Vec::new();
         run(&recorder, async {
@@ -384,6 +389,7 @@ mod fused {
             .tracer(tracer)
             .filter(|parts: &http::request::Parts| parts.uri.path() == "/metrics")
             .exempt("/public/")
+            .route(crate::request::NormalizedPath)
             .build();
         run(&recorder, async {
             for path in ["/metrics", "/public/docs"] {
@@ -720,7 +726,10 @@ mod labels {
     fn refused_requests_recognise_no_route() {
         let (tracer, exporter, _provider) = tracer();
         let recorder = DebuggingRecorder::new();
-        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .route(crate::request::NormalizedPath)
+            .build();
         run(&recorder, async {
             for (path, tenant) in [("/made-up-1", None), ("/made-up-1", Some("acme"))] {
                 let service = ServiceBuilder::new()
@@ -747,7 +756,9 @@ mod labels {
         use crate::trace::TraceLayer;
         let (tracer, exporter, _provider) = tracer();
         let recorder = DebuggingRecorder::new();
-        let trace = TraceLayer::new().tracer(tracer);
+        let trace = TraceLayer::new()
+            .tracer(tracer)
+            .route(crate::request::NormalizedPath);
         run(&recorder, async {
             for _ in 0..2 {
                 let service = ServiceBuilder::new()
@@ -767,7 +778,10 @@ mod labels {
     fn not_found_http_routes_are_other_and_the_span_has_no_route() {
         let (tracer, exporter, _provider) = tracer();
         let recorder = DebuggingRecorder::new();
-        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .route(crate::request::NormalizedPath)
+            .build();
         run(&recorder, async {
             for path in ["/jobs/7", "/nope-1", "/nope-2", "/health"] {
                 let service = ServiceBuilder::new()
@@ -821,7 +835,7 @@ mod labels {
             requests in proptest::collection::vec(request_strategy(), 1..60)
         ) {
             let recorder = DebuggingRecorder::new();
-            let layer = InstrumentLayer::builder().build();
+            let layer = InstrumentLayer::builder().route(crate::request::NormalizedPath).build();
             run(&recorder, async {
                 for (grpc, path) in &requests {
                     let service = ServiceBuilder::new().layer(layer.clone()).service_fn(
@@ -942,7 +956,10 @@ mod unsampled {
     fn an_unsampled_caller_is_answered_counted_and_continued_with_its_flags() {
         let (tracer, exporter, _provider) = tracer_sampled_by(parent_based());
         let recorder = DebuggingRecorder::new();
-        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        let layer = InstrumentLayer::builder()
+            .tracer(tracer)
+            .route(crate::request::NormalizedPath)
+            .build();
         let log = Log::default();
         run(&recorder, async {
             for flags in ["00", "02"] {
@@ -996,7 +1013,12 @@ mod unsampled {
         let log = Log::default();
         run(&recorder, async {
             let service = ServiceBuilder::new()
-                .layer(InstrumentLayer::builder().tracer(tracer).build())
+                .layer(
+                    InstrumentLayer::builder()
+                        .tracer(tracer)
+                        .route(crate::request::NormalizedPath)
+                        .build(),
+                )
                 .service_fn(handler(&log));
             let response = service
                 .oneshot(request(&[("x-tenant-id", "acme")]))

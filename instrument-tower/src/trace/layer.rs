@@ -13,7 +13,7 @@ use opentelemetry::trace::{Span, Tracer};
 use super::service::Trace;
 use super::span::SpanConfig;
 use crate::classify::DefaultClassifier;
-use crate::request::{NormalizedPath, Reading};
+use crate::request::{DefaultRoute, Reading};
 use crate::source::{NoSource, TraceSource};
 
 /// One server span per request, its parent restored from the stored trace and the
@@ -22,7 +22,7 @@ use crate::source::{NoSource, TraceSource};
 /// Type parameters, each set by one builder method: the trace source `Src`
 /// ([`source`](Self::source)), the classifier `C` ([`classifier`](Self::classifier)),
 /// the route `R` ([`route`](Self::route)) and the filter `F` ([`filter`](Self::filter)).
-pub struct TraceLayer<Src = NoSource, C = DefaultClassifier, R = NormalizedPath, F = ()> {
+pub struct TraceLayer<Src = NoSource, C = DefaultClassifier, R = DefaultRoute, F = ()> {
     pub(crate) config: Arc<TraceConfig<R, F>>,
     pub(crate) source: Arc<Src>,
     pub(crate) classifier: C,
@@ -62,7 +62,7 @@ impl Default for TraceLayer {
 
 impl TraceLayer {
     /// Server spans from the global tracer provider, no stored traces, the default
-    /// parent policy and classifier, routes from the normalized path,
+    /// parent policy and classifier, routes from the framework ([`DefaultRoute`](crate::request::DefaultRoute)),
     /// `x-tracking-id` on every response, no headers recorded.
     pub fn new() -> Self {
         Self {
@@ -70,7 +70,7 @@ impl TraceLayer {
                 span: SpanConfig::default(),
                 reading: Reading {
                     tenant_header: HeaderName::from_static(TENANT_HEADER),
-                    route: NormalizedPath,
+                    route: DefaultRoute,
                 },
                 filter: (),
             }),

@@ -59,7 +59,11 @@ async fn ok(_: Request<()>) -> Result<Response<Reply>, Infallible> {
 async fn http_span_name_attributes_status_and_tracking_header() {
     let (tracer, exporter, _p) = tracer();
     let service = ServiceBuilder::new()
-        .layer(TraceLayer::new().tracer(tracer))
+        .layer(
+            TraceLayer::new()
+                .tracer(tracer)
+                .route(crate::request::NormalizedPath),
+        )
         .service_fn(|_: Request<()>| async {
             let mut r = Response::new(Reply::text("boom"));
             *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -471,6 +475,9 @@ async fn http_spans_carry_the_conventions_attributes() {
     }
     let spans = spans(&exporter);
     let get = &spans[0];
+    // No route given: none made from the path (the conventions' rule).
+    assert_eq!(get.name, "GET");
+    assert_eq!(attr_str(get, HTTP_ROUTE), None);
     assert_eq!(attr_str(get, URL_PATH).as_deref(), Some("/jobs/7"));
     let query = attr_str(get, URL_QUERY).unwrap();
     assert!(
