@@ -215,7 +215,7 @@ impl Named {
 }
 
 /// `text` cut to at most `max` bytes on a char boundary.
-fn cut(text: &mut String, max: usize) {
+pub(crate) fn cut(text: &mut String, max: usize) {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {

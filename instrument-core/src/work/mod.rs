@@ -288,9 +288,7 @@ impl Call {
         started_at: Option<SystemTime>,
         attributes: impl FnOnce() -> (Option<KeyValue>, [Option<KeyValue>; N]),
     ) -> Self {
-        let tracer = opentelemetry::global::tracer_provider()
-            .tracer_with_scope(semconv::scope(semconv::SCOPE));
-        Self::start_with(tracer, site, tenant, parent, started_at, attributes)
+        Self::start_labelled(site, tenant, parent, started_at, [], attributes)
     }
 
     /// [`Call::start`], the site's metrics labelled with `labels` too (`#[workflow_span]`'s

@@ -26,7 +26,7 @@ use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt as
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 
 use crate::body::{Observe, Outcome};
-use crate::names::{Looked, Names, Settled};
+use crate::names::{cut, Looked, Names, Settled};
 use crate::protocol::grpc_code_name;
 use crate::protocol::Protocol;
 use crate::request::{RequestFacts, Wanted, TRACEPARENT, TRACESTATE};
@@ -427,17 +427,6 @@ fn header_value(redactor: &Redactor, name: &str, key: &str, value: &HeaderValue)
     let mut clean = clean.into_owned();
     cut(&mut clean, MAX_URL_LEN);
     StringValue::from(clean)
-}
-
-/// `text` cut to at most `max` bytes on a char boundary.
-fn cut(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
 }
 
 /// Puts the trace id in the tracking header of `response`.
