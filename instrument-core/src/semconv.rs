@@ -151,6 +151,38 @@ pub const SERVER_PORT: &str = sc::SERVER_PORT;
 pub const NETWORK_PROTOCOL_VERSION: &str = sc::NETWORK_PROTOCOL_VERSION;
 /// The `User-Agent` header (redacted).
 pub const USER_AGENT_ORIGINAL: &str = sc::USER_AGENT_ORIGINAL;
+/// `url.full`: a client request's whole URL (redacted).
+pub const URL_FULL: &str = sc::URL_FULL;
+
+// --- Spans a worker reports through the span proxy -------------------------------
+
+/// `sdk.language`: the reporting worker SDK's language.
+pub const SDK_LANGUAGE: &str = "sdk.language";
+/// `sdk.version`: the reporting worker SDK's version.
+pub const SDK_VERSION: &str = "sdk.version";
+/// `sdk.os`: the reporting worker's operating system.
+pub const SDK_OS: &str = "sdk.os";
+/// `sdk.arch`: the reporting worker's CPU architecture.
+pub const SDK_ARCH: &str = "sdk.arch";
+/// Span type of a worker running a workflow's code.
+pub const SPAN_WORKFLOW_EXECUTE: &str = "workflow.execute";
+/// Span type of a worker replaying a workflow's history.
+pub const SPAN_WORKFLOW_REPLAY: &str = "workflow.replay";
+/// Span type of a worker running a task.
+pub const SPAN_TASK_EXECUTE: &str = "task.execute";
+/// Span type of a timer a workflow waited on.
+pub const SPAN_TIMER: &str = "workflow.timer";
+/// Span type of a child workflow started and awaited.
+pub const SPAN_CHILD_WORKFLOW: &str = "workflow.child";
+/// Span type of a promise a workflow awaited.
+pub const SPAN_PROMISE: &str = "workflow.promise";
+/// Span type of an outgoing HTTP call a worker made (the client layer's span).
+pub const SPAN_HTTP_CLIENT: &str = "http.client";
+/// Span type of an outgoing gRPC call a worker made (the client layer's span).
+pub const SPAN_RPC_CLIENT: &str = "rpc.client";
+/// `instrument.reported.dropped_attributes`: keys of reported attributes the span
+/// proxy left out (not on the allow-list, or too large).
+pub const REPORTED_DROPPED_ATTRIBUTES: &str = "instrument.reported.dropped_attributes";
 
 /// Which RPC conventions gRPC spans follow, as `OTEL_SEMCONV_STABILITY_OPT_IN` says (the
 /// OpenTelemetry SDKs' switch for migrating between conventions): without `rpc` the
@@ -265,6 +297,10 @@ pub const HTTP_SERVER_REQUEST_DURATION: &str = "http_server_request_duration_sec
 pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http_server_active_requests";
 /// Histogram: `rpc.server.call.duration` in its Prometheus form.
 pub const RPC_SERVER_CALL_DURATION: &str = "rpc_server_call_duration_seconds";
+/// Histogram: `http.client.request.duration` in its Prometheus form.
+pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http_client_request_duration_seconds";
+/// Histogram: `rpc.client.call.duration` in its Prometheus form.
+pub const RPC_CLIENT_CALL_DURATION: &str = "rpc_client_call_duration_seconds";
 
 /// The OpenTelemetry names of the conventions' metrics and label keys the toolkit
 /// records in their Prometheus form: what an OTLP export sends instead, so a
@@ -280,6 +316,11 @@ pub const OTEL_NAMES: &[(&str, &str)] = &[
         scm::HTTP_SERVER_ACTIVE_REQUESTS,
     ),
     (RPC_SERVER_CALL_DURATION, scm::RPC_SERVER_CALL_DURATION),
+    (
+        HTTP_CLIENT_REQUEST_DURATION,
+        scm::HTTP_CLIENT_REQUEST_DURATION,
+    ),
+    (RPC_CLIENT_CALL_DURATION, scm::RPC_CLIENT_CALL_DURATION),
     (SDK_SPANS_EXPORTED, "otel.sdk.exporter.span.exported"),
     (SDK_SPANS_PROCESSED, "otel.sdk.processor.span.processed"),
     (SDK_EXPORT_DURATION, "otel.sdk.exporter.operation.duration"),
@@ -406,6 +447,10 @@ impl MetricNames {
         let mut rules = vec![(BucketRule::Full(self.http_duration()), requests)];
         if self.rpc_duration() != self.http_duration() {
             rules.push((BucketRule::Full(self.rpc_duration()), requests));
+        }
+        rules.push((BucketRule::Full(self.http_client_duration()), requests));
+        if self.rpc_client_duration() != self.http_client_duration() {
+            rules.push((BucketRule::Full(self.rpc_client_duration()), requests));
         }
         rules.extend([
             (
@@ -657,6 +702,50 @@ impl MetricNames {
         }
     }
 
+    /// The duration histogram of outgoing HTTP requests:
+    /// `http_client_request_duration_seconds`, or
+    /// `<prefix>_client_request_duration_seconds` in the seeds' scheme.
+    pub fn http_client_duration(&self) -> String {
+        match self.scheme {
+            MetricScheme::Conventions => HTTP_CLIENT_REQUEST_DURATION.to_owned(),
+            MetricScheme::Prefixed => format!("{}_client_request_duration_seconds", self.prefix),
+        }
+    }
+
+    /// The duration histogram of outgoing gRPC calls: `rpc_client_call_duration_seconds`,
+    /// or `<prefix>_client_request_duration_seconds` (shared with HTTP) in the seeds'
+    /// scheme.
+    pub fn rpc_client_duration(&self) -> String {
+        match self.scheme {
+            MetricScheme::Conventions => RPC_CLIENT_CALL_DURATION.to_owned(),
+            MetricScheme::Prefixed => self.http_client_duration(),
+        }
+    }
+
+    /// `<prefix>_reported_spans_accepted_total` counter: spans a worker reported that
+    /// the span proxy recorded, by `tenant_id`.
+    pub fn reported_spans_accepted_total(&self) -> String {
+        format!("{}_reported_spans_accepted_total", self.prefix)
+    }
+
+    /// `<prefix>_reported_spans_refused_total` counter: spans a worker reported that the
+    /// span proxy refused, by `tenant_id` and `reason`.
+    pub fn reported_spans_refused_total(&self) -> String {
+        format!("{}_reported_spans_refused_total", self.prefix)
+    }
+
+    /// `<prefix>_execution_spans_sent_total` counter: spans a worker's span collector
+    /// delivered to the span proxy.
+    pub fn execution_spans_sent_total(&self) -> String {
+        format!("{}_execution_spans_sent_total", self.prefix)
+    }
+
+    /// `<prefix>_execution_spans_dropped_total` counter: spans a worker's span
+    /// collector could not deliver, by `reason`.
+    pub fn execution_spans_dropped_total(&self) -> String {
+        format!("{}_execution_spans_dropped_total", self.prefix)
+    }
+
     /// The request counter, `<prefix>_requests_total`, in the seeds' scheme; `None` in
     /// the conventions' (the duration histogram's `_count` counts requests).
     pub fn requests_total(&self) -> Option<String> {
@@ -751,6 +840,44 @@ impl MetricNames {
             };
             metrics::describe_gauge!(name, metrics::Unit::Count, help);
         }
+        let clients = [
+            (
+                self.http_client_duration(),
+                "duration of outgoing HTTP requests",
+            ),
+            (
+                self.rpc_client_duration(),
+                "duration of outgoing gRPC calls",
+            ),
+        ];
+        for (name, help) in clients.into_iter().take(if shared { 1 } else { 2 }) {
+            let help = if shared {
+                "outgoing request duration"
+            } else {
+                help
+            };
+            metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+        }
+        metrics::describe_counter!(
+            self.reported_spans_accepted_total(),
+            metrics::Unit::Count,
+            "spans workers reported that the span proxy recorded"
+        );
+        metrics::describe_counter!(
+            self.reported_spans_refused_total(),
+            metrics::Unit::Count,
+            "spans workers reported that the span proxy refused, by reason"
+        );
+        metrics::describe_counter!(
+            self.execution_spans_sent_total(),
+            metrics::Unit::Count,
+            "execution spans this worker delivered to the span proxy"
+        );
+        metrics::describe_counter!(
+            self.execution_spans_dropped_total(),
+            metrics::Unit::Count,
+            "execution spans this worker could not deliver, by reason"
+        );
         if let Some(name) = self.requests_total() {
             metrics::describe_counter!(name, metrics::Unit::Count, "requests received");
         }

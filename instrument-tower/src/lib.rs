@@ -39,6 +39,7 @@
 
 pub mod body;
 pub mod classify;
+pub mod client;
 pub mod metrics;
 mod names;
 pub mod protocol;

@@ -23,6 +23,8 @@
 //! ```
 
 mod child;
+mod ids;
+mod outgoing;
 mod policy;
 mod propagation;
 mod propagator;
@@ -32,6 +34,10 @@ mod traceparent;
 mod tracestate;
 
 pub use child::child_context;
+pub use ids::with_preset_ids;
+#[cfg(feature = "pipeline")]
+pub(crate) use ids::{take_preset_span_id, take_preset_trace_id};
+pub use outgoing::{inject_baggage, inject_outgoing, BAGGAGE_HEADER};
 pub use policy::{ParentChoice, ParentPolicy};
 pub use propagation::{
     extract, extract_from_pairs, inject, Incoming, TRACEPARENT_HEADER, TRACESTATE_HEADER,

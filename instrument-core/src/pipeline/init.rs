@@ -452,6 +452,7 @@ pub fn build_with_policy(
     };
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler(config.sampler))
+        .with_id_generator(super::PresetIdGenerator::default())
         .with_resource(resource);
     if let Some(processor) = processor {
         builder = builder.with_span_processor(TenantProcessor::new(

@@ -117,6 +117,7 @@ impl std::fmt::Display for MetricsError {
 
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 impl std::error::Error for MetricsError {}
+mod ids;
 mod init;
 mod logs;
 mod memory;
@@ -133,6 +134,7 @@ pub use config::{
     BatchConfig, ConfigError, ExporterConfig, MetricsConfig, OtlpCompression, OtlpConfig,
     OtlpMetricsConfig, OtlpProtocol, PipelineConfig, PropagatorConfig, SamplerConfig, Temporality,
 };
+pub use ids::PresetIdGenerator;
 pub use init::{
     build, build_with_policy, init, init_from_env, ExportStats, PipelineError, ShutdownError,
     Telemetry,

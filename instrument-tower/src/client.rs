@@ -1,0 +1,569 @@
+//! Client spans for outgoing requests: [`ClientLayer`], for tonic channels and hyper
+//! (or any `http`-based) clients.
+//!
+//! For every request it sends, the layer
+//! - starts a client span (`SpanKind::Client`) under the current context: for gRPC
+//!   named `package.Service/Method` with the RPC conventions' attributes, for HTTP
+//!   named by the method with `http.request.method`, `url.full` (redacted, at most
+//!   2 KiB) and `server.address` / `server.port`;
+//! - writes `traceparent`, `tracestate` and `baggage` from the span's context (the
+//!   toolkit's W3C rules, see
+//!   [`inject_outgoing`](instrument_core::context::inject_outgoing)), so the callee
+//!   continues the trace, sampled or not;
+//! - forwards the context's tenant as `x-tenant-id`, unless the request carries that
+//!   header already ([`forward_tenant(false)`](ClientLayer::forward_tenant) for calls
+//!   to third parties);
+//! - ends the span when the response body ends: the gRPC status from the trailers (or a
+//!   trailers-only response), the HTTP status from the head. For a client, an HTTP
+//!   status of 400 or more and any gRPC status but `OK` is a failure (`error.type`,
+//!   span status error);
+//! - records the call's duration (`http_client_request_duration_seconds` or
+//!   `rpc_client_call_duration_seconds`, see
+//!   [`ClientMeasures`](instrument_core::measure::ClientMeasures));
+//! - when the caller drops the call before its end, ends the span with
+//!   `instrument.cancelled=true` and counts the call as `error_type="cancelled"`.
+//!
+//! A span that is not sampled costs no attributes: the context is still injected (with
+//! the sampled flag off) and the metric still recorded.
+//!
+//! Put the layer inside a retry layer, so each attempt is its own span:
+//!
+//! ```
+//! use instrument_tower::client::ClientLayer;
+//! use tower::ServiceBuilder;
+//!
+//! # fn wrap<S>(channel: S) -> instrument_tower::client::Client<S> {
+//! // `channel` is a tonic `Channel`, a hyper client, ...
+//! let client = ServiceBuilder::new()
+//!     // .retry(policy)            // outside: one span per attempt
+//!     .layer(ClientLayer::new())
+//!     .service(channel);
+//! # client }
+//! ```
+//!
+//! Where a layer cannot be used (a tonic interceptor), call
+//! [`inject_outgoing`](instrument_core::context::inject_outgoing) with the current
+//! context: the trace context and tenant go out, without a client span.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context as TaskContext, Poll};
+use std::time::Instant;
+
+use http::uri::{Authority, Scheme};
+use http::{HeaderName, HeaderValue, Request, Response};
+use http_body::Body;
+use instrument_core::context::{child_context, inject_outgoing};
+use instrument_core::measure::{ClientLabels, ClientMeasures, Ended};
+use instrument_core::redact::Redactor;
+use instrument_core::semconv::{
+    self, MetricNames, RpcConventions, CANCELLED, ERROR_TYPE, HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE, MAX_ERROR_LEN, MAX_ORIGINAL_LEN,
+    OTHER, RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_RESPONSE_STATUS_CODE, RPC_SERVICE, RPC_SYSTEM,
+    RPC_SYSTEM_NAME, SERVER_ADDRESS, SERVER_PORT, TENANT_HEADER, URL_FULL,
+};
+use instrument_core::tenant::tenant_from;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use pin_project::{pin_project, pinned_drop};
+use tower::{Layer, Service};
+use tower_http::classify::{NeverClassifyEos, ServerErrorsFailureClass};
+
+use crate::body::{Head, Observe, Outcome};
+use crate::classify::Verdict;
+use crate::names::cut;
+use crate::protocol::{grpc_code_name, grpc_service_method, Protocol};
+use crate::request::method_label;
+
+/// The longest `url.full` recorded, in bytes.
+const MAX_URL_LEN: usize = 2048;
+
+/// The client layer (see the [module docs](self)).
+#[derive(Clone)]
+pub struct ClientLayer {
+    config: Arc<ClientConfig>,
+}
+
+#[derive(Clone)]
+struct ClientConfig {
+    /// Set by the builder; else the global tracer at the first call.
+    tracer: Arc<OnceLock<BoxedTracer>>,
+    forward_tenant: bool,
+    tenant_header: HeaderName,
+    measures: Option<ClientMeasures>,
+    redactor: Option<Redactor>,
+    rpc: Option<RpcConventions>,
+}
+
+impl fmt::Debug for ClientLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientLayer")
+            .field("forward_tenant", &self.config.forward_tenant)
+            .field("tenant_header", &self.config.tenant_header)
+            .field("metrics", &self.config.measures.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientLayer {
+    /// Client spans from the global tracer provider, the tenant forwarded as
+    /// `x-tenant-id`, durations under the process-wide
+    /// [`MetricNames`](MetricNames::global), the process-wide redactor.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(ClientConfig {
+                tracer: Arc::new(OnceLock::new()),
+                forward_tenant: true,
+                tenant_header: HeaderName::from_static(TENANT_HEADER),
+                measures: Some(ClientMeasures::new(MetricNames::global())),
+                redactor: None,
+                rpc: None,
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut ClientConfig {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// Starts the spans with `tracer` instead of the global provider's.
+    pub fn tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: opentelemetry::trace::Span + Send + Sync + 'static,
+    {
+        let lock = OnceLock::new();
+        let _ = lock.set(BoxedTracer::new(Box::new(tracer)));
+        self.config_mut().tracer = Arc::new(lock);
+        self
+    }
+
+    /// Whether the context's tenant goes out as the tenant header (default `true`).
+    /// Turn it off for calls to third parties.
+    pub fn forward_tenant(mut self, forward: bool) -> Self {
+        self.config_mut().forward_tenant = forward;
+        self
+    }
+
+    /// The header the tenant is forwarded in (default `x-tenant-id`).
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
+        self.config_mut().tenant_header = name;
+        self
+    }
+
+    /// Names the duration metrics after `names`.
+    pub fn names(mut self, names: &MetricNames) -> Self {
+        self.config_mut().measures = Some(ClientMeasures::new(names));
+        self
+    }
+
+    /// Records no metrics, spans only.
+    pub fn without_metrics(mut self) -> Self {
+        self.config_mut().measures = None;
+        self
+    }
+
+    /// Redacts `url.full` and error texts with `redactor` instead of the process-wide one.
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.config_mut().redactor = Some(redactor);
+        self
+    }
+
+    /// Which RPC conventions gRPC spans follow (default: as
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` says, see [`RpcConventions::global`]).
+    pub fn rpc_conventions(mut self, rpc: RpcConventions) -> Self {
+        self.config_mut().rpc = Some(rpc);
+        self
+    }
+}
+
+impl ClientConfig {
+    fn tracer(&self) -> &BoxedTracer {
+        self.tracer.get_or_init(|| {
+            opentelemetry::global::tracer_provider()
+                .tracer_with_scope(semconv::scope(semconv::TOWER_SCOPE))
+        })
+    }
+
+    fn redactor(&self) -> &Redactor {
+        self.redactor
+            .as_ref()
+            .unwrap_or_else(|| instrument_core::redact::global())
+    }
+}
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = Client<S>;
+
+    fn layer(&self, inner: S) -> Client<S> {
+        Client {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service [`ClientLayer`] builds.
+#[derive(Clone)]
+pub struct Client<S> {
+    inner: S,
+    config: Arc<ClientConfig>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The response body of [`Client`]: the inner body, which ends the client span when it
+/// ends.
+pub type ResponseBody<B> =
+    crate::body::ResponseBody<B, CallEnd, NeverClassifyEos<ServerErrorsFailureClass>>;
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Client<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Error: fmt::Display,
+    ResB: Body,
+{
+    type Response = Response<ResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
+        let end = CallEnd::start(&self.config, &mut request);
+        ResponseFuture {
+            inner: self.inner.call(request),
+            end: Some(end),
+        }
+    }
+}
+
+/// The future of [`Client`]: the inner future; dropped before the response, it ends
+/// the span as cancelled.
+#[pin_project(PinnedDrop)]
+pub struct ResponseFuture<F> {
+    #[pin]
+    inner: F,
+    end: Option<CallEnd>,
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("finished", &self.end.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: fmt::Display,
+    B: Body,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let Some(end) = this.end.take() else {
+            // Polled after completion: pass the inner future's answer on, unobserved.
+            return Poll::Ready(result.map(ResponseBody::unobserved));
+        };
+        Poll::Ready(match result {
+            Ok(response) => {
+                let head = Head::of(end.protocol, &response);
+                Ok(ResponseBody::wrap(
+                    response,
+                    head,
+                    Verdict::Decided(None),
+                    end,
+                ))
+            }
+            Err(error) => {
+                end.finish(&Outcome::Failed(error.to_string()));
+                Err(error)
+            }
+        })
+    }
+}
+
+#[pinned_drop]
+impl<F> PinnedDrop for ResponseFuture<F> {
+    fn drop(self: Pin<&mut Self>) {
+        if let Some(end) = self.project().end.take() {
+            end.finish(&Outcome::Cancelled);
+        }
+    }
+}
+
+/// One outgoing call being watched: its span, and what its metric is labelled with.
+/// Told once how the call ended.
+pub struct CallEnd {
+    cx: Context,
+    protocol: Protocol,
+    started: Instant,
+    config: Arc<ClientConfig>,
+    rpc: RpcConventions,
+    /// gRPC: service and method (`_OTHER` when the path has another shape); HTTP: the
+    /// method label.
+    target: (String, String),
+    address: Option<Authority>,
+    port: u16,
+}
+
+impl fmt::Debug for CallEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallEnd")
+            .field("protocol", &self.protocol)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallEnd {
+    /// Starts the span of `request` under the current context and writes the outgoing
+    /// headers.
+    fn start<B>(config: &Arc<ClientConfig>, request: &mut Request<B>) -> Self {
+        let started = Instant::now();
+        let protocol = Protocol::of(request);
+        let parent = Context::current();
+        let rpc = config.rpc.unwrap_or_else(RpcConventions::global);
+        let address = request.uri().authority().cloned().or_else(|| {
+            request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .and_then(|host| host.parse().ok())
+        });
+        let https = request.uri().scheme() == Some(&Scheme::HTTPS);
+        let port = address
+            .as_ref()
+            .and_then(Authority::port_u16)
+            .unwrap_or(if https { 443 } else { 80 });
+        let (name, target) = match protocol {
+            Protocol::Grpc => match grpc_service_method(request.uri().path()) {
+                Some((service, method)) => (
+                    format!("{service}/{method}"),
+                    (service.to_owned(), method.to_owned()),
+                ),
+                None => (OTHER.to_owned(), (OTHER.to_owned(), OTHER.to_owned())),
+            },
+            Protocol::Http => {
+                let method = method_label(request.method());
+                let name = if method == OTHER { "HTTP" } else { method };
+                (name.to_owned(), (method.to_owned(), String::new()))
+            }
+        };
+        let tracer = config.tracer();
+        let builder = tracer.span_builder(name).with_kind(SpanKind::Client);
+        let mut span = tracer.build_with_context(builder, &parent);
+        if span.is_recording() {
+            span.set_attributes(start_attributes(
+                config,
+                rpc,
+                protocol,
+                request,
+                &target,
+                address.as_ref(),
+                port,
+            ));
+        }
+        let cx = child_context(&parent, span);
+        let headers = request.headers_mut();
+        let forward = config.forward_tenant && !headers.contains_key(&config.tenant_header);
+        inject_outgoing(&cx, false, |name, value| {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name, value);
+            }
+        });
+        if forward {
+            if let Some(tenant) = tenant_from(&parent) {
+                if let Ok(value) = HeaderValue::from_str(tenant.as_str()) {
+                    headers.insert(config.tenant_header.clone(), value);
+                }
+            }
+        }
+        Self {
+            cx,
+            protocol,
+            started,
+            config: Arc::clone(config),
+            rpc,
+            target,
+            address,
+            port,
+        }
+    }
+}
+
+/// The attributes a recorded client span starts with.
+fn start_attributes<B>(
+    config: &ClientConfig,
+    rpc: RpcConventions,
+    protocol: Protocol,
+    request: &Request<B>,
+    target: &(String, String),
+    address: Option<&Authority>,
+    port: u16,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(8);
+    match protocol {
+        Protocol::Grpc => {
+            if rpc.old() {
+                attributes.push(KeyValue::new(RPC_SYSTEM, "grpc"));
+                attributes.push(KeyValue::new(RPC_SERVICE, target.0.clone()));
+                attributes.push(KeyValue::new(RPC_METHOD, target.1.clone()));
+            }
+            if rpc.current() {
+                attributes.push(KeyValue::new(RPC_SYSTEM_NAME, "grpc"));
+                if !rpc.old() {
+                    let method = if target.1 == OTHER {
+                        OTHER.to_owned()
+                    } else {
+                        format!("{}/{}", target.0, target.1)
+                    };
+                    attributes.push(KeyValue::new(RPC_METHOD, method));
+                }
+            }
+        }
+        Protocol::Http => {
+            attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, target.0.clone()));
+            if target.0 == OTHER {
+                let mut original = request.method().as_str().to_owned();
+                cut(&mut original, MAX_ORIGINAL_LEN);
+                attributes.push(KeyValue::new(HTTP_REQUEST_METHOD_ORIGINAL, original));
+            }
+            // Without credentials (`user:password@`), as the conventions say.
+            let uri = request.uri();
+            let scheme = uri.scheme_str().unwrap_or("http");
+            let host = address.map_or("", Authority::host);
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            let full = format!("{scheme}://{host}:{port}{path}");
+            let mut clean = config
+                .redactor()
+                .redact_attribute(URL_FULL, &full)
+                .into_owned();
+            cut(&mut clean, MAX_URL_LEN);
+            attributes.push(KeyValue::new(URL_FULL, clean));
+        }
+    }
+    if let Some(address) = address {
+        let mut host = address.host().to_owned();
+        cut(&mut host, MAX_ORIGINAL_LEN);
+        attributes.push(KeyValue::new(SERVER_ADDRESS, host));
+    }
+    attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+    attributes
+}
+
+impl Observe for CallEnd {
+    fn finish(self, outcome: &Outcome) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let span = self.cx.span();
+        let (ended, failure) = match outcome {
+            Outcome::Responded {
+                http,
+                grpc,
+                cancelled,
+                body_failed,
+                ..
+            } => {
+                if *cancelled {
+                    span.set_attribute(KeyValue::new(CANCELLED, true));
+                }
+                let ended = match grpc {
+                    _ if *body_failed => Ended::Failed,
+                    Some(code) => Ended::Grpc(grpc_code_name(*code)),
+                    None => Ended::Http(*http),
+                };
+                let failure = if *body_failed {
+                    Some((OTHER, "the response body failed".to_owned()))
+                } else {
+                    None
+                };
+                (ended, failure)
+            }
+            Outcome::Failed(text) => (Ended::Failed, Some((OTHER, text.clone()))),
+            Outcome::Cancelled => {
+                span.set_attribute(KeyValue::new(CANCELLED, true));
+                (Ended::Cancelled, None)
+            }
+        };
+        if span.is_recording() {
+            let mut attributes = Vec::with_capacity(3);
+            match (ended, self.protocol) {
+                (Ended::Grpc(name), _) => {
+                    if let Some(code) = grpc_number(outcome) {
+                        if self.rpc.old() {
+                            attributes.push(KeyValue::new(RPC_GRPC_STATUS_CODE, i64::from(code)));
+                        }
+                        if self.rpc.current() {
+                            attributes.push(KeyValue::new(RPC_RESPONSE_STATUS_CODE, name));
+                        }
+                    }
+                    if name != "OK" && failure.is_none() {
+                        attributes.push(KeyValue::new(ERROR_TYPE, name));
+                        span.set_status(Status::error(""));
+                    }
+                }
+                (Ended::Http(code), _) => {
+                    attributes.push(KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(code)));
+                    if code >= 400 && failure.is_none() {
+                        attributes.push(KeyValue::new(ERROR_TYPE, code.to_string()));
+                        span.set_status(Status::error(""));
+                    }
+                }
+                _ => {}
+            }
+            if let Some((kind, text)) = &failure {
+                attributes.push(KeyValue::new(ERROR_TYPE, *kind));
+                let mut text = self.config.redactor().error_text(text);
+                cut(&mut text, MAX_ERROR_LEN);
+                span.set_status(Status::error(text));
+            }
+            span.set_attributes(attributes);
+        }
+        span.end();
+        if let Some(measures) = &self.config.measures {
+            let address = self.address.as_ref().map_or("", Authority::host);
+            let labels = match self.protocol {
+                Protocol::Grpc => {
+                    ClientLabels::grpc(&self.target.0, &self.target.1, address, self.port)
+                }
+                Protocol::Http => ClientLabels::http(&self.target.0, address, self.port),
+            };
+            measures.record(&labels, ended, seconds);
+        }
+    }
+}
+
+/// The gRPC status number of a responded call.
+fn grpc_number(outcome: &Outcome) -> Option<u16> {
+    match outcome {
+        Outcome::Responded { grpc, .. } => *grpc,
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
