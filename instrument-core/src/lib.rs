@@ -13,6 +13,7 @@
 //! | [`redact`] | [`redact::Redactor`] and [`redact::sanitize_sql`] |
 //! | [`cardinality`] | [`cardinality::LabelGuard`], route normalisation, status groups |
 //! | [`measure`] | request metrics with their handles kept per label set |
+//! | [`report`] | spans a worker reports through the server's span proxy: the rules, and (feature `report`) the worker's `SpanCollector` |
 //! | [`work`] | the run time of `#[workflow_span]`: a handler's spans and metrics |
 //! | `pipeline` (feature `pipeline`) | span processors that stamp `tenant.id` and redact every exported span |
 #![warn(missing_docs)]
@@ -26,6 +27,7 @@ pub mod measure;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
 pub mod redact;
+pub mod report;
 pub mod semconv;
 pub mod tenant;
 pub mod work;
