@@ -6,6 +6,8 @@
 //! | [`trace`] | [`TraceLayer`](trace::TraceLayer): one server span per request, parent restored from the stored trace |
 //! | [`tenant`] | [`TenantLayer`](tenant::TenantLayer): every request has a valid tenant, carried to every span |
 //! | [`metrics`] | [`RequestMetricsLayer`](metrics::RequestMetricsLayer): request count, duration, errors, in flight |
+//! | [`client`] | [`ClientLayer`](client::ClientLayer): client spans, trace context and tenant on outgoing calls, client durations |
+//! | [`proxy`] | [`SpanProxy`](proxy::SpanProxy): spans workers report, checked and recorded in their workflow's trace |
 //!
 //! Each middleware follows tower-http's shape: `XLayer` builds the service `X<S>`,
 //! whose future is `x::ResponseFuture` and whose response body is `x::ResponseBody`.
@@ -43,6 +45,7 @@ pub mod client;
 pub mod metrics;
 mod names;
 pub mod protocol;
+pub mod proxy;
 pub mod request;
 pub mod source;
 pub mod stack;

@@ -37,7 +37,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::request::Parts;
 use instrument_core::context::{restore, Restored};
@@ -55,6 +55,7 @@ pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 pub struct StoredTrace {
     tenant: TenantId,
     parent: Restored,
+    started: Option<SystemTime>,
 }
 
 impl StoredTrace {
@@ -65,7 +66,20 @@ impl StoredTrace {
         Self {
             tenant,
             parent: restore(traceparent),
+            started: None,
         }
+    }
+
+    /// The workflow started at `at`: the span proxy refuses reported spans that start
+    /// before it (less the allowed clock skew).
+    pub fn started_at(mut self, at: SystemTime) -> Self {
+        self.started = Some(at);
+        self
+    }
+
+    /// When the workflow started, if the source said.
+    pub fn started(&self) -> Option<SystemTime> {
+        self.started
     }
 
     /// The tenant the workflow belongs to.
