@@ -1,6 +1,7 @@
 //! The workflow server, in process, driven through one short story: two tenants, a
 //! happy path with a task, a failing task, a failed workflow, a cross-tenant attempt,
-//! secrets in an input. Prints the resulting trace trees and a `/metrics` excerpt. No
+//! secrets in an input, and a worker whose spans (reported through the server's span
+//! proxy) and downstream call join the workflow's trace. Prints the resulting trace trees and a `/metrics` excerpt. No
 //! collector needed.
 //!
 //! ```text
@@ -10,10 +11,14 @@
 use std::sync::Arc;
 
 use instrument::cardinality::LabelGuard;
-use instrument::pipeline::{init, install_prometheus, serve_metrics, PipelineConfig};
+use instrument::pipeline::{
+    init, install_prometheus, serve_metrics, ExporterConfig, PipelineConfig,
+};
 use instrument::semconv::MetricNames;
+use instrument::tenant::TenantId;
 use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
 use instrument_examples::pb::*;
+use instrument_examples::worker::{serve_downstream, Worker};
 use instrument_examples::workflow::call;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -118,6 +123,49 @@ async fn story(client: &mut Client) {
     );
 }
 
+/// A worker runs an acme workflow: its spans (reported through the server's span
+/// proxy) and the downstream service's span join the workflow's trace.
+async fn worker(
+    client: &mut Client,
+    addr: std::net::SocketAddr,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let downstream = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let downstream_addr = downstream.local_addr()?;
+    tokio::spawn(serve_downstream(downstream));
+    let request = StartWorkflowRequest {
+        kind: "quote".into(),
+        task_queue: "workers".into(),
+        input_json: "{}".into(),
+    };
+    let response = client.start_workflow(call(request, "acme", None)).await;
+    show("acme: StartWorkflow quote (for the worker)", &response);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect_lazy();
+    let tenant = TenantId::parse("acme")?;
+    let mut worker = Worker::new(channel, downstream_addr, tenant, "workers", "worker-1")?;
+    match worker.run_once().await {
+        Ok(Some(id)) => println!(
+            "  {:58} ran {id}",
+            "worker: PollWorkflow, quote task, GET /quote"
+        ),
+        Ok(None) => println!("  worker: nothing to do"),
+        Err(e) => println!("  worker: {e}"),
+    }
+    // workflow.execute, task.execute and the client span `GET`.
+    for _ in 0..100 {
+        if worker.collector().sent() + worker.collector().dropped() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    println!(
+        "  {:58} {} sent, {} dropped",
+        "worker: execution spans reported",
+        worker.collector().sent(),
+        worker.collector().dropped()
+    );
+    Ok(())
+}
+
 /// `GET /metrics` over a plain TCP connection.
 async fn scrape(addr: std::net::SocketAddr) -> std::io::Result<String> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
@@ -132,7 +180,11 @@ async fn scrape(addr: std::net::SocketAddr) -> std::io::Result<String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Embedded defaults: trace trees on stdout, no collector.
-    let telemetry = init(PipelineConfig::default().with_service_name("workflow-demo"))?;
+    // One tree per trace, printed at the end: each workflow's requests, its worker's
+    // spans and its downstream calls in one picture.
+    let mut config = PipelineConfig::default().with_service_name("workflow-demo");
+    config.exporter = ExporterConfig::StdoutWholeTraces;
+    let telemetry = init(config)?;
     let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
     let db = std::env::temp_dir().join(format!("instrument-demo-{}.sqlite3", std::process::id()));
     let store = Arc::new(instrument_examples::workflow::Store::open(&db)?);
@@ -161,6 +213,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("== Requests (workflow server on {addr})");
     let mut client = WorkflowServiceClient::connect(format!("http://{addr}")).await?;
     story(&mut client).await;
+    worker(&mut client, addr).await.map_err(|e| e.to_string())?;
     let exposition = scrape(metrics_addr).await?;
 
     let _ = stop.send(true);
@@ -177,6 +230,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (l.starts_with("instrument_workflows")
             || l.starts_with("instrument_tasks")
             || l.starts_with("rpc_server_call_duration_seconds_count")
+            || l.starts_with("http_client_request_duration_seconds_count")
+            || l.starts_with("instrument_reported_spans")
             || l.starts_with("instrument_tenant_rejections"))
             && !l.contains("_bucket")
     }) {

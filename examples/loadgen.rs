@@ -146,6 +146,13 @@ struct Trivial;
 
 #[tonic::async_trait]
 impl WorkflowService for Trivial {
+    async fn report_execution_spans(
+        &self,
+        _: Request<ReportExecutionSpansRequest>,
+    ) -> Result<Response<ReportExecutionSpansResponse>, Status> {
+        Err(Status::unimplemented("loadgen"))
+    }
+
     async fn start_workflow(
         &self,
         _: Request<StartWorkflowRequest>,

@@ -64,28 +64,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = match parse_args() {
@@ -139,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let served = instrument_examples::workflow::serve(listener, store, async move {
-        signal().await;
+        instrument_examples::signal().await;
         eprintln!("stopping: finishing requests in flight");
         let _ = stop.send(true);
     })

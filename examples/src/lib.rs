@@ -1,5 +1,5 @@
 //! The runnable programs of the **instrument** toolkit and what they share: the example
-//! workflow server (tonic, SQLite), the W3C Trace Context test service, the redaction
+//! workflow server (tonic, SQLite), its worker, the W3C Trace Context test service, the redaction
 //! filter. The programs are this crate's examples (`cargo run --example demo`); their
 //! integration tests are in `tests/`, over real sockets.
 //!
@@ -8,10 +8,33 @@
 
 pub mod redact_filter;
 pub mod w3c;
+pub mod worker;
 pub mod workflow;
 
 /// The example workflow service, generated from `proto/workflow.proto` by `build.rs`.
 #[allow(missing_docs, clippy::all)]
 pub mod pb {
     tonic::include_proto!("instrument.example.v1");
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use instrument::context::{capture, restore};
+use instrument::report::{ExecutionSpan, SpanVerdict};
 use instrument::semconv::{
     MetricNames, WorkMetricNames, LABEL_TASK_TYPE, LABEL_TENANT_ID, LABEL_WORKFLOW_KIND,
 };
 use instrument::tenant::TenantId;
+use instrument::tower::proxy::SpanProxy;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
 use instrument::tower::stack::InstrumentLayer;
 use instrument::work::{Outstanding, OutstandingGauge, Poller, WorkState};
@@ -304,7 +306,9 @@ impl TraceSource for WorkflowSource {
     fn lookup(&self, key: &str) -> Self::Lookup {
         ready(match self.0.workflow(key) {
             Ok(Some(row)) => match TenantId::parse(&row.tenant) {
-                Ok(tenant) => Ok(Some(StoredTrace::new(tenant, row.traceparent.as_deref()))),
+                Ok(tenant) => Ok(Some(
+                    StoredTrace::new(tenant, row.traceparent.as_deref()).started_at(row.created_at),
+                )),
                 Err(e) => Err(Box::new(e) as SourceError),
             },
             Ok(None) => Ok(None),
@@ -317,6 +321,8 @@ impl TraceSource for WorkflowSource {
 pub struct Workflows {
     store: Arc<Store>,
     cache: CachedSource<WorkflowSource>,
+    /// Records the spans workers report, in their workflows' traces.
+    proxy: SpanProxy<CachedSource<WorkflowSource>>,
     workflows: WorkMetricNames,
     tasks: WorkMetricNames,
     /// Bumped whenever a workflow changes status; `WatchWorkflow` streams wait on it.
@@ -616,6 +622,40 @@ impl Watch {
 impl WorkflowService for Workflows {
     type WatchWorkflowStream = EventStream;
 
+    async fn report_execution_spans(
+        &self,
+        request: Request<ReportExecutionSpansRequest>,
+    ) -> Result<Response<ReportExecutionSpansResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let req = request.into_inner();
+        let sdk = req.sdk.map(sdk_info).unwrap_or_default();
+        let spans: Vec<ExecutionSpan> = req.spans.into_iter().map(execution_span).collect();
+        let verdicts = self.proxy.report(&tenant, &sdk, &spans).await;
+        let mut accepted = 0;
+        let results = verdicts
+            .into_iter()
+            .map(|verdict| match verdict {
+                SpanVerdict::Accepted { dropped } => {
+                    accepted += 1;
+                    SpanResult {
+                        accepted: true,
+                        refusal: String::new(),
+                        dropped_attributes: dropped,
+                    }
+                }
+                SpanVerdict::Refused(reason) => SpanResult {
+                    accepted: false,
+                    refusal: reason.as_str().to_owned(),
+                    dropped_attributes: Vec::new(),
+                },
+            })
+            .collect();
+        Ok(Response::new(ReportExecutionSpansResponse {
+            results,
+            accepted,
+        }))
+    }
+
     async fn watch_workflow(
         &self,
         request: Request<WatchWorkflowRequest>,
@@ -680,7 +720,7 @@ impl WorkflowService for Workflows {
                 .map_err(storage)?;
             self.cache.insert(
                 id.clone(),
-                StoredTrace::new(tenant.clone(), traceparent.as_deref()),
+                StoredTrace::new(tenant.clone(), traceparent.as_deref()).started_at(row.created_at),
             );
             self.count(
                 &self.workflows.started,
@@ -726,7 +766,7 @@ impl WorkflowService for Workflows {
         self.changed();
         self.cache.insert(
             row.id.clone(),
-            StoredTrace::new(tenant, row.traceparent.as_deref()),
+            StoredTrace::new(tenant, row.traceparent.as_deref()).started_at(row.created_at),
         );
         Ok(Response::new(PollWorkflowResponse {
             workflow_id: row.id,
@@ -819,6 +859,35 @@ impl WorkflowService for Workflows {
     }
 }
 
+fn sdk_info(sdk: crate::pb::SdkInfo) -> instrument::report::SdkInfo {
+    instrument::report::SdkInfo {
+        language: sdk.language,
+        version: sdk.sdk_version,
+        os: sdk.os,
+        arch: sdk.arch,
+    }
+}
+
+fn execution_span(span: crate::pb::ExecutionSpan) -> ExecutionSpan {
+    let at = |nanos: u64| UNIX_EPOCH + Duration::from_nanos(nanos);
+    ExecutionSpan {
+        span_id: span.span_id,
+        parent_span_id: span.parent_span_id,
+        span_type: span.span_type,
+        name: span.name,
+        workflow_id: span.workflow_id,
+        task_id: span.task_id,
+        start: at(span.start_time_unix_nano),
+        end: at(span.end_time_unix_nano),
+        error: Some(span.error).filter(|e| !e.is_empty()),
+        attributes: span
+            .attributes
+            .into_iter()
+            .map(|a| (a.key, a.value))
+            .collect(),
+    }
+}
+
 /// Serves the workflow service on `listener` until `shutdown` completes, then finishes
 /// the requests in flight.
 pub async fn serve(
@@ -836,6 +905,7 @@ pub async fn serve(
         .build();
     let service = Workflows {
         store,
+        proxy: SpanProxy::new(cache.clone()),
         cache,
         workflows: MetricNames::default().workflows(),
         tasks: MetricNames::default().tasks(),

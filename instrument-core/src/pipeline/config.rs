@@ -48,6 +48,11 @@ pub enum ExporterConfig {
     /// Each finished trace printed to stdout as an indented tree (the development
     /// default when no endpoint is configured).
     Stdout,
+    /// Each trace printed whole to stdout as one tree, at flush or shutdown: for short
+    /// programs such as the demo, where a workflow's requests, its worker's spans and
+    /// its downstream calls belong in one picture. Spans are held until then (at most
+    /// 10,000; beyond, the oldest trace is printed early).
+    StdoutWholeTraces,
     /// Spans kept in memory, for tests.
     Memory(super::MemoryExporter),
     /// Nothing is exported.

@@ -436,6 +436,12 @@ pub fn build_with_policy(
     let detail = super::otlp::Detail::default();
     let processor = match &config.exporter {
         ExporterConfig::Stdout => Some(batch(TreeExporter::stdout(), config, &counters, &detail)),
+        ExporterConfig::StdoutWholeTraces => Some(batch(
+            TreeExporter::stdout().whole_traces(),
+            config,
+            &counters,
+            &detail,
+        )),
         ExporterConfig::Memory(memory) => Some(batch(memory.clone(), config, &counters, &detail)),
         ExporterConfig::Otlp(otlp) => {
             // The batch processor of opentelemetry_sdk 0.33 takes no export timeout;
@@ -501,7 +507,7 @@ fn batch<E: SpanExporter + 'static>(
         .build();
     let target: Arc<str> = match &config.exporter {
         ExporterConfig::Otlp(otlp) => otlp.endpoint.as_str().into(),
-        ExporterConfig::Stdout => "stdout".into(),
+        ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout".into(),
         _ => "memory".into(),
     };
     let kind = match &config.exporter {
@@ -510,7 +516,7 @@ fn batch<E: SpanExporter + 'static>(
             super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
             _ => "otlp_grpc_span_exporter",
         },
-        ExporterConfig::Stdout => "stdout_span_exporter",
+        ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout_span_exporter",
         _ => "memory_span_exporter",
     };
     let mut labels = vec![metrics::Label::from_static_parts(

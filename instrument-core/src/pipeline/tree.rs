@@ -52,6 +52,8 @@ const MAX_BUFFERED: usize = 10_000;
 pub struct TreeExporter<W> {
     out: Arc<Mutex<W>>,
     buffered: Mutex<Buffered>,
+    /// One tree per trace, printed at flush or shutdown.
+    whole: bool,
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +76,17 @@ impl<W: Write + Send> TreeExporter<W> {
         Self {
             out: Arc::new(Mutex::new(out)),
             buffered: Mutex::new(Buffered::default()),
+            whole: false,
         }
+    }
+
+    /// Prints each trace whole, as one tree, at flush or shutdown instead of one tree per
+    /// local root as it ends: a span whose parent is remote (restored from a stored
+    /// traceparent, reported through the span proxy) is drawn under that parent when
+    /// the parent is in the trace.
+    pub fn whole_traces(mut self) -> Self {
+        self.whole = true;
+        self
     }
 
     /// Adds finished spans; returns the text of every tree that completed.
@@ -84,7 +96,7 @@ impl<W: Write + Send> TreeExporter<W> {
         let mut done: Vec<(TraceId, SpanId)> = Vec::new();
         for span in batch {
             let trace = span.span_context.trace_id();
-            if is_local_root(&span) {
+            if !self.whole && is_local_root(&span) {
                 done.push((trace, span.span_context.span_id()));
             }
             let spans = buffered.traces.entry(trace).or_default();
@@ -101,7 +113,7 @@ impl<W: Write + Send> TreeExporter<W> {
             };
             let taken = take_subtree(spans, root);
             buffered.count -= taken.len();
-            render(&mut text, trace, &taken);
+            render(&mut text, trace, &taken, false);
             if spans.is_empty() {
                 buffered.traces.remove(&trace);
                 buffered.order.retain(|t| *t != trace);
@@ -111,7 +123,7 @@ impl<W: Write + Send> TreeExporter<W> {
             let oldest = buffered.order.remove(0);
             if let Some(spans) = buffered.traces.remove(&oldest) {
                 buffered.count -= spans.len();
-                render(&mut text, oldest, &spans);
+                render(&mut text, oldest, &spans, self.whole);
             }
         }
         text
@@ -124,7 +136,7 @@ impl<W: Write + Send> TreeExporter<W> {
         let mut text = String::new();
         for trace in std::mem::take(&mut buffered.order) {
             if let Some(spans) = buffered.traces.remove(&trace) {
-                render(&mut text, trace, &spans);
+                render(&mut text, trace, &spans, self.whole);
             }
         }
         buffered.count = 0;
@@ -167,22 +179,30 @@ fn take_subtree(spans: &mut Vec<SpanData>, root: SpanId) -> Vec<SpanData> {
     taken
 }
 
-/// Appends the trees of `spans` (one trace) to `text`.
-fn render(text: &mut String, trace: TraceId, spans: &[SpanData]) {
+/// Appends the trees of `spans` (one trace) to `text`; `whole`: remote parents in
+/// `spans` are drawn as parents too.
+fn render(text: &mut String, trace: TraceId, spans: &[SpanData], whole: bool) {
     let ids: Vec<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
     let _ = writeln!(text, "trace {trace}");
     let mut roots: Vec<&SpanData> = spans
         .iter()
-        .filter(|s| is_local_root(s) || !ids.contains(&s.parent_span_id))
+        .filter(|s| (!whole && is_local_root(s)) || !ids.contains(&s.parent_span_id))
         .collect();
     roots.sort_by_key(|s| s.start_time);
     let count = roots.len();
     for (i, root) in roots.into_iter().enumerate() {
-        render_span(text, spans, root, "", i + 1 == count);
+        render_span(text, spans, root, "", i + 1 == count, whole);
     }
 }
 
-fn render_span(text: &mut String, spans: &[SpanData], span: &SpanData, indent: &str, last: bool) {
+fn render_span(
+    text: &mut String,
+    spans: &[SpanData],
+    span: &SpanData,
+    indent: &str,
+    last: bool,
+    whole: bool,
+) {
     let branch = if last { "└─ " } else { "├─ " };
     let duration = span
         .end_time
@@ -209,13 +229,13 @@ fn render_span(text: &mut String, spans: &[SpanData], span: &SpanData, indent: &
     let id = span.span_context.span_id();
     let mut children: Vec<&SpanData> = spans
         .iter()
-        .filter(|s| s.parent_span_id == id && !s.parent_span_is_remote)
+        .filter(|s| s.parent_span_id == id && (whole || !s.parent_span_is_remote))
         .collect();
     children.sort_by_key(|s| s.start_time);
     let child_indent = format!("{indent}{}", if last { "   " } else { "│  " });
     let count = children.len();
     for (i, child) in children.into_iter().enumerate() {
-        render_span(text, spans, child, &child_indent, i + 1 == count);
+        render_span(text, spans, child, &child_indent, i + 1 == count, whole);
     }
 }
 
@@ -328,4 +348,30 @@ mod tests {
         assert_eq!(format_duration(Duration::from_micros(1500)), "1.5 ms");
         assert_eq!(format_duration(Duration::from_millis(2500)), "2.50 s");
     }
+
+    #[test]
+    fn whole_traces_print_once_at_flush_with_remote_parents_drawn_as_parents() {
+        let out = Shared::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(SimpleSpanProcessor::new(
+                TreeExporter::new(out.clone()).whole_traces(),
+            ))
+            .build();
+        let tracer = provider.tracer("t");
+        let start = tracer.start("workflow.start");
+        let stored = TraceParentOf(start.span_context().clone());
+        drop(start);
+        // A later request continues from the stored context (a remote parent).
+        let cx = Context::new().with_remote_span_context(stored.0);
+        drop(tracer.start_with_context("workflow.poll", &cx));
+        assert_eq!(out.text(), "", "held until the flush");
+        provider.force_flush().unwrap();
+        let text = out.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[1].starts_with("└─ workflow.start  "), "{text}");
+        assert!(lines[2].starts_with("   └─ workflow.poll  "), "{text}");
+    }
+
+    struct TraceParentOf(opentelemetry::trace::SpanContext);
 }

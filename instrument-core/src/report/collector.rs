@@ -327,6 +327,7 @@ impl<'a> ExecutionBuilder<'a> {
         Execution {
             cx: Some(base.with_span(span)),
             provider: self.collector.provider.clone(),
+            tracer: self.collector.tracer.clone(),
         }
     }
 }
@@ -343,6 +344,7 @@ struct Work {
 pub struct Execution {
     cx: Option<Context>,
     provider: SdkTracerProvider,
+    tracer: SdkTracer,
 }
 
 impl fmt::Debug for Execution {
@@ -356,6 +358,28 @@ impl Execution {
     /// through the client layer made under it continue the trace.
     pub fn context(&self) -> Context {
         self.cx.clone().unwrap_or_default()
+    }
+
+    /// A piece of work inside this one, of `span_type` (a task of a workflow, a timer,
+    /// ...), about `task_id` when given.
+    pub fn child(&self, span_type: &'static str, task_id: Option<&str>) -> Execution {
+        let parent = self.context();
+        let parent = match (task_id, parent.get::<Work>()) {
+            (Some(task), Some(work)) => {
+                let work = Work {
+                    workflow: Arc::clone(&work.workflow),
+                    task: Some(Arc::from(task)),
+                };
+                parent.with_value(work)
+            }
+            _ => parent,
+        };
+        let span = self.tracer.start_with_context(span_type, &parent);
+        Execution {
+            cx: Some(parent.with_span(span)),
+            provider: self.provider.clone(),
+            tracer: self.tracer.clone(),
+        }
     }
 
     /// Ends the span (failed with `error`, if given) and sends the finished spans
