@@ -350,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn whole_traces_print_once_at_flush_with_remote_parents_drawn_as_parents() {
+    fn whole_traces_print_once_at_shutdown_with_remote_parents_drawn_as_parents() {
         let out = Shared::default();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(SimpleSpanProcessor::new(
@@ -364,8 +364,8 @@ mod tests {
         // A later request continues from the stored context (a remote parent).
         let cx = Context::new().with_remote_span_context(stored.0);
         drop(tracer.start_with_context("workflow.poll", &cx));
-        assert_eq!(out.text(), "", "held until the flush");
-        provider.force_flush().unwrap();
+        assert_eq!(out.text(), "", "held until the shutdown");
+        provider.shutdown().unwrap();
         let text = out.text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
