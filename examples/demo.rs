@@ -141,7 +141,14 @@ async fn worker(
     show("acme: StartWorkflow quote (for the worker)", &response);
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect_lazy();
     let tenant = TenantId::parse("acme")?;
-    let mut worker = Worker::new(channel, downstream_addr, tenant, "workers", "worker-1")?;
+    let mut worker = Worker::new(
+        channel.clone(),
+        channel,
+        downstream_addr,
+        tenant,
+        "workers",
+        "worker-1",
+    )?;
     match worker.run_once().await {
         Ok(Some(id)) => println!(
             "  {:58} ran {id}",

@@ -46,7 +46,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let downstream_addr = downstream.local_addr()?;
     tokio::spawn(serve_downstream(downstream));
     let channel = tonic::transport::Channel::from_shared(server.clone())?.connect_lazy();
-    let worker = Worker::new(channel, downstream_addr, tenant, &queue, "worker-1")?;
+    let worker = Worker::new(
+        channel.clone(),
+        channel,
+        downstream_addr,
+        tenant,
+        &queue,
+        "worker-1",
+    )?;
     eprintln!("worker polling {server} (queue {queue}), downstream service on {downstream_addr}");
     worker
         .run(Duration::from_millis(500), instrument_examples::signal())

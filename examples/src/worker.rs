@@ -170,16 +170,18 @@ pub struct Worker {
 pub type WorkError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Worker {
-    /// A worker of `tenant` polling `queue` on the server behind `channel`, calling the
-    /// downstream service at `downstream`. Must run inside a tokio runtime.
+    /// A worker of `tenant` polling `queue` on the server behind `channel`, reporting its
+    /// spans through `reports` (usually the same channel), calling the downstream
+    /// service at `downstream`. Must run inside a tokio runtime.
     pub fn new(
         channel: Channel,
+        reports: Channel,
         downstream: SocketAddr,
         tenant: TenantId,
         queue: &str,
         id: &str,
     ) -> Result<Self, WorkError> {
-        let collector = SpanCollector::builder(ProxySink::new(channel.clone()))
+        let collector = SpanCollector::builder(ProxySink::new(reports))
             .sdk(SdkInfo::rust(env!("CARGO_PKG_VERSION")))
             .every(Duration::from_millis(200))
             .build()?;
