@@ -39,9 +39,24 @@ impl Stack {
     /// one), warmed with three requests (caches, handles, lazy statics), then leaked
     /// with the one request the benchmark measures. `keep` lives as long.
     fn ready<S>(
-        mut service: S,
+        service: S,
         recorder: Option<&'static dyn metrics::Recorder>,
         incoming: &'static str,
+        keep: impl Sized + 'static,
+    ) -> &'static mut Self
+    where
+        S: tower::Service<Request<String>> + 'static,
+        S::Response: IntoBody,
+        S::Error: std::fmt::Debug,
+    {
+        Self::ready_with(service, recorder, move || request(incoming), keep)
+    }
+
+    /// [`ready`](Self::ready) with requests made by `make`.
+    fn ready_with<S>(
+        mut service: S,
+        recorder: Option<&'static dyn metrics::Recorder>,
+        make: impl Fn() -> Request<String>,
         keep: impl Sized + 'static,
     ) -> &'static mut Self
     where
@@ -61,11 +76,11 @@ impl Stack {
             }
         };
         for _ in 0..3 {
-            call(request(incoming));
+            call(make());
         }
         Box::leak(Box::new(Self {
             call: Box::new(call),
-            request: Some(request(incoming)),
+            request: Some(make()),
         }))
     }
 }
@@ -135,6 +150,65 @@ fn leaked<R: metrics::Recorder + 'static>(recorder: R) -> &'static R {
 #[bench::oit(setup = oit_stack, args = (true))]
 #[bench::oit_sampled_out(setup = oit_stack, args = (false))]
 fn full_stack_request(stack: &'static mut Stack) -> usize {
+    let request = stack.request.take().expect("one call per process");
+    black_box((stack.call)(request))
+}
+
+/// One outgoing call through the client layer (or the usual tracing span +
+/// propagator, `usual`), in a task's context, ready to be measured once.
+fn client_stack(which: &str) -> &'static mut Stack {
+    let (recorder, _handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let recorder = lasting(recorder);
+    let stack = match which {
+        "bare" => Stack::ready_with(
+            Under {
+                inner: bare(),
+                cx: task_context(STORED),
+            },
+            Some(recorder),
+            client_request,
+            (),
+        ),
+        "sampled" | "sampled_out" => {
+            let (sampler, stored) = if which == "sampled" {
+                (Sampler::AlwaysOn, STORED)
+            } else {
+                (Sampler::TraceIdRatioBased(0.01), STORED_UNSAMPLED)
+            };
+            let provider = instrument_provider(sampler);
+            let client = Under {
+                inner: instrument_client(&provider),
+                cx: task_context(stored),
+            };
+            Stack::ready_with(client, Some(recorder), client_request, provider)
+        }
+        usual => {
+            let provider = alternative_subscriber();
+            let stored = if usual == "usual" {
+                STORED
+            } else {
+                STORED_UNSAMPLED
+            };
+            let client = Under {
+                inner: UsualClient(bare()),
+                cx: task_context(stored),
+            };
+            let plain =
+                leaked(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
+            Stack::ready_with(client, Some(plain), client_request, provider)
+        }
+    };
+    stack
+}
+
+#[library_benchmark]
+#[bench::bare(setup = client_stack, args = ("bare"))]
+#[bench::sampled(setup = client_stack, args = ("sampled"))]
+#[bench::sampled_out(setup = client_stack, args = ("sampled_out"))]
+#[bench::usual(setup = client_stack, args = ("usual"))]
+#[bench::usual_sampled_out(setup = client_stack, args = ("usual_sampled_out"))]
+fn client_call(stack: &'static mut Stack) -> usize {
     let request = stack.request.take().expect("one call per process");
     black_box((stack.call)(request))
 }
@@ -258,7 +332,7 @@ fn handler_call(handler: &'static mut Handler) -> usize {
 
 library_benchmark_group!(
     name = hot_paths;
-    benchmarks = full_stack_request, handler_call, traceparent_parse, redact_clean_attribute,
+    benchmarks = full_stack_request, client_call, handler_call, traceparent_parse, redact_clean_attribute,
         guard_fast_path
 );
 

@@ -214,5 +214,55 @@ fn handler_overhead(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, request_overhead, handler_overhead);
+/// One outgoing call from a worker's task, the response body read: bare, through the
+/// client layer (sampled, and under an unsampled workflow at 1 %), and the usual
+/// tracing span + propagator.
+fn client_overhead(c: &mut Criterion) {
+    let (guarded, _handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let guarded = lasting(guarded);
+    let plain_recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let sampled = instrument_provider(Sampler::AlwaysOn);
+    let sampled_out = instrument_provider(Sampler::TraceIdRatioBased(0.01));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let under = |stored| task_context(stored);
+    let mut g = c.benchmark_group("client");
+    let bare_under = Under {
+        inner: bare(),
+        cx: under(STORED),
+    };
+    bench_service(&mut g, "bare", &rt, guarded, bare_under, client_request);
+    let client = Under {
+        inner: instrument_client(&sampled),
+        cx: under(STORED),
+    };
+    bench_service(&mut g, "sampled", &rt, guarded, client, client_request);
+    let client = Under {
+        inner: instrument_client(&sampled_out),
+        cx: under(STORED_UNSAMPLED),
+    };
+    bench_service(&mut g, "sampled_out", &rt, guarded, client, client_request);
+    let usual = Under {
+        inner: UsualClient(bare()),
+        cx: under(STORED),
+    };
+    bench_service(&mut g, "usual", &rt, &plain_recorder, usual, client_request);
+    let usual = Under {
+        inner: UsualClient(bare()),
+        cx: under(STORED_UNSAMPLED),
+    };
+    bench_service(
+        &mut g,
+        "usual_sampled_out",
+        &rt,
+        &plain_recorder,
+        usual,
+        client_request,
+    );
+    g.finish();
+}
+
+criterion_group!(benches, request_overhead, handler_overhead, client_overhead);
 criterion_main!(benches);

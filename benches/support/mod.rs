@@ -308,3 +308,116 @@ pub fn lasting<R: metrics::Recorder + 'static>(recorder: R) -> &'static R {
     assert!(instrument::cardinality::keep_handles_for(recorder));
     recorder
 }
+
+// --- Outgoing calls -------------------------------------------------------------------
+
+/// An outgoing call a worker makes to another service of its own.
+pub fn client_request() -> Request<String> {
+    Request::post("http://billing.internal:8080/charges")
+        .header("content-type", "application/json")
+        .body(r#"{"amount":42}"#.to_owned())
+        .expect("valid request")
+}
+
+/// The context a worker's call is made in: a task of tenant acme in the workflow's
+/// trace (`STORED`, or `STORED_UNSAMPLED`).
+pub fn task_context(stored: &str) -> opentelemetry::Context {
+    let tenant = TenantId::parse("acme").expect("valid tenant");
+    instrument::tenant::with_tenant(
+        &instrument::context::restore(Some(stored)).to_context(),
+        tenant,
+    )
+}
+
+/// `inner` called with `cx` as the current context (where a client layer reads its
+/// parent and tenant).
+#[derive(Clone)]
+pub struct Under<S> {
+    pub inner: S,
+    pub cx: opentelemetry::Context,
+}
+
+impl<S: Service<R>, R> Service<R> for Under<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> S::Future {
+        let _attached = self.cx.clone().attach();
+        self.inner.call(request)
+    }
+}
+
+/// The instrument client layer over the trivial service, spans through `provider`.
+pub fn instrument_client(
+    provider: &SdkTracerProvider,
+) -> instrument::tower::client::Client<
+    impl Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone,
+> {
+    use tower::Layer as _;
+    instrument::tower::client::ClientLayer::new()
+        .tracer(provider.tracer("bench"))
+        .layer(bare())
+}
+
+/// How teams instrument an outgoing call today (reqwest-tracing's way): a tracing span
+/// (`otel.kind = client`, method, URL) through tracing-opentelemetry, the context
+/// injected with opentelemetry's `TraceContextPropagator`, the call's future
+/// instrumented with the span.
+#[derive(Clone)]
+pub struct UsualClient<S>(pub S);
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl opentelemetry::propagation::Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+impl<S> Service<Request<String>> for UsualClient<S>
+where
+    S: Service<Request<String>>,
+    S::Future: 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>>>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<String>) -> Self::Future {
+        use tracing::Instrument as _;
+        let method = request.method().clone();
+        let span = tracing::info_span!(
+            "HTTP request",
+            otel.kind = "client",
+            otel.name = %method,
+            http.request.method = %method,
+            url.full = %request.uri(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        let cx = span.context();
+        TraceContextPropagator::new()
+            .inject_context(&cx, &mut HeaderInjector(request.headers_mut()));
+        let call = self.0.call(request);
+        Box::pin(call.instrument(span))
+    }
+}

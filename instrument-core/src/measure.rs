@@ -478,6 +478,37 @@ pub struct ClientMeasures {
     scheme: MetricScheme,
     http: SharedString,
     grpc: SharedString,
+    /// The histogram of each label set and ending, under a lasting recorder.
+    kept: Arc<KeptHandles<ClientHandle>>,
+}
+
+/// The histogram of one outgoing label set and ending.
+struct ClientHandle {
+    served: Served,
+    values: (SharedString, SharedString),
+    address: SharedString,
+    port: u16,
+    ended: Ended,
+    histogram: Histogram,
+}
+
+impl std::fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandle")
+            .field("values", &self.values)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientHandle {
+    fn is_for(&self, labels: &ClientLabels<'_>, ended: Ended) -> bool {
+        self.served == labels.served
+            && (&*self.values.0, &*self.values.1) == labels.values
+            && &*self.address == labels.address
+            && self.port == labels.port
+            && self.ended == ended
+    }
 }
 
 /// What an outgoing call was for, as its metrics are labelled.
@@ -528,6 +559,7 @@ impl ClientMeasures {
             scheme: names.scheme(),
             http: shared(&names.http_client_duration()),
             grpc: shared(&names.rpc_client_duration()),
+            kept: Arc::new(KeptHandles::new(MAX_LABEL_SETS)),
         }
     }
 
@@ -535,6 +567,23 @@ impl ClientMeasures {
     /// HTTP status of 400 or more, a gRPC status other than `OK` and a failed call are
     /// failures (for a client, as the conventions say, 4xx are failures too).
     pub fn record(&self, labels: &ClientLabels<'_>, ended: Ended, seconds: f64) {
+        let handle = self.kept.get(
+            &(labels, ended),
+            |kept| kept.is_for(labels, ended),
+            || ClientHandle {
+                served: labels.served,
+                values: (shared(labels.values.0), shared(labels.values.1)),
+                address: shared(labels.address),
+                port: labels.port,
+                ended,
+                histogram: self.register(labels, ended),
+            },
+        );
+        handle.histogram.record(seconds);
+    }
+
+    /// The histogram of `labels` and `ended`, registered with the recorder.
+    fn register(&self, labels: &ClientLabels<'_>, ended: Ended) -> Histogram {
         let (first, second) = labels.values;
         let mut set = Vec::with_capacity(6);
         let name = match labels.served {
@@ -584,7 +633,7 @@ impl ClientMeasures {
                 }
             }
         }
-        metrics::histogram!(name, set).record(seconds);
+        metrics::histogram!(name, set)
     }
 }
 

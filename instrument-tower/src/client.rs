@@ -45,6 +45,7 @@
 //! [`inject_outgoing`](instrument_core::context::inject_outgoing) with the current
 //! context: the trace context and tenant go out, without a client span.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -324,11 +325,28 @@ pub struct CallEnd {
     started: Instant,
     config: Arc<ClientConfig>,
     rpc: RpcConventions,
-    /// gRPC: service and method (`_OTHER` when the path has another shape); HTTP: the
-    /// method label.
-    target: (String, String),
+    target: Target,
     address: Option<Authority>,
     port: u16,
+}
+
+/// What a call is for: the HTTP method label, or the gRPC path (`None` when it does not
+/// have the `/package.Service/Method` shape).
+#[derive(Debug, Clone)]
+enum Target {
+    Http(&'static str),
+    Grpc(Option<http::uri::PathAndQuery>),
+}
+
+impl Target {
+    /// gRPC service and method, `_OTHER` for a path of another shape.
+    fn service_method(&self) -> (&str, &str) {
+        match self {
+            Self::Grpc(Some(path)) => grpc_service_method(path.path()).unwrap_or((OTHER, OTHER)),
+            Self::Grpc(None) => (OTHER, OTHER),
+            Self::Http(method) => (method, ""),
+        }
+    }
 }
 
 impl fmt::Debug for CallEnd {
@@ -360,18 +378,18 @@ impl CallEnd {
             .as_ref()
             .and_then(Authority::port_u16)
             .unwrap_or(if https { 443 } else { 80 });
-        let (name, target) = match protocol {
+        let (name, target): (Cow<'static, str>, Target) = match protocol {
             Protocol::Grpc => match grpc_service_method(request.uri().path()) {
                 Some((service, method)) => (
-                    format!("{service}/{method}"),
-                    (service.to_owned(), method.to_owned()),
+                    Cow::Owned(format!("{service}/{method}")),
+                    Target::Grpc(request.uri().path_and_query().cloned()),
                 ),
-                None => (OTHER.to_owned(), (OTHER.to_owned(), OTHER.to_owned())),
+                None => (Cow::Borrowed(OTHER), Target::Grpc(None)),
             },
             Protocol::Http => {
                 let method = method_label(request.method());
                 let name = if method == OTHER { "HTTP" } else { method };
-                (name.to_owned(), (method.to_owned(), String::new()))
+                (Cow::Borrowed(name), Target::Http(method))
             }
         };
         let tracer = config.tracer();
@@ -422,33 +440,34 @@ fn start_attributes<B>(
     rpc: RpcConventions,
     protocol: Protocol,
     request: &Request<B>,
-    target: &(String, String),
+    target: &Target,
     address: Option<&Authority>,
     port: u16,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(8);
+    let (first, second) = target.service_method();
     match protocol {
         Protocol::Grpc => {
             if rpc.old() {
                 attributes.push(KeyValue::new(RPC_SYSTEM, "grpc"));
-                attributes.push(KeyValue::new(RPC_SERVICE, target.0.clone()));
-                attributes.push(KeyValue::new(RPC_METHOD, target.1.clone()));
+                attributes.push(KeyValue::new(RPC_SERVICE, first.to_owned()));
+                attributes.push(KeyValue::new(RPC_METHOD, second.to_owned()));
             }
             if rpc.current() {
                 attributes.push(KeyValue::new(RPC_SYSTEM_NAME, "grpc"));
                 if !rpc.old() {
-                    let method = if target.1 == OTHER {
+                    let method = if second == OTHER {
                         OTHER.to_owned()
                     } else {
-                        format!("{}/{}", target.0, target.1)
+                        format!("{first}/{second}")
                     };
                     attributes.push(KeyValue::new(RPC_METHOD, method));
                 }
             }
         }
         Protocol::Http => {
-            attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, target.0.clone()));
-            if target.0 == OTHER {
+            attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, first.to_owned()));
+            if first == OTHER {
                 let mut original = request.method().as_str().to_owned();
                 cut(&mut original, MAX_ORIGINAL_LEN);
                 attributes.push(KeyValue::new(HTTP_REQUEST_METHOD_ORIGINAL, original));
@@ -546,11 +565,10 @@ impl Observe for CallEnd {
         span.end();
         if let Some(measures) = &self.config.measures {
             let address = self.address.as_ref().map_or("", Authority::host);
+            let (first, second) = self.target.service_method();
             let labels = match self.protocol {
-                Protocol::Grpc => {
-                    ClientLabels::grpc(&self.target.0, &self.target.1, address, self.port)
-                }
-                Protocol::Http => ClientLabels::http(&self.target.0, address, self.port),
+                Protocol::Grpc => ClientLabels::grpc(first, second, address, self.port),
+                Protocol::Http => ClientLabels::http(first, address, self.port),
             };
             measures.record(&labels, ended, seconds);
         }
