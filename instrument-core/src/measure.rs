@@ -470,7 +470,7 @@ impl Handles {
 /// use instrument_core::semconv::MetricNames;
 ///
 /// let metrics = ClientMeasures::new(&MetricNames::default());
-/// let labels = ClientLabels::http("GET", "api.example.com", 443);
+/// let labels = ClientLabels::http("GET", "api.example.com", Some(443));
 /// metrics.record(&labels, Ended::Http(200), 0.012);
 /// ```
 #[derive(Debug, Clone)]
@@ -487,7 +487,7 @@ struct ClientHandle {
     served: Served,
     values: (SharedString, SharedString),
     address: SharedString,
-    port: u16,
+    port: Option<u16>,
     ended: Ended,
     histogram: Histogram,
 }
@@ -518,12 +518,13 @@ pub struct ClientLabels<'a> {
     /// gRPC service and method, or the HTTP method and nothing.
     values: (&'a str, &'a str),
     address: &'a str,
-    port: u16,
+    port: Option<u16>,
 }
 
 impl<'a> ClientLabels<'a> {
-    /// A gRPC call of `service`'s `method` to `address:port`.
-    pub fn grpc(service: &'a str, method: &'a str, address: &'a str, port: u16) -> Self {
+    /// A gRPC call of `service`'s `method` to `address:port` (an empty address and no
+    /// port when the client does not know them: labelled empty).
+    pub fn grpc(service: &'a str, method: &'a str, address: &'a str, port: Option<u16>) -> Self {
         Self {
             served: Served::Grpc,
             values: (service, method),
@@ -533,7 +534,7 @@ impl<'a> ClientLabels<'a> {
     }
 
     /// An HTTP request with `method` (`GET`, ... or `_OTHER`) to `address:port`.
-    pub fn http(method: &'a str, address: &'a str, port: u16) -> Self {
+    pub fn http(method: &'a str, address: &'a str, port: Option<u16>) -> Self {
         Self {
             served: Served::Http,
             values: (method, ""),
@@ -543,12 +544,13 @@ impl<'a> ClientLabels<'a> {
     }
 }
 
-/// A port as a label value, without allocating for the usual ones.
-fn port_label(port: u16) -> SharedString {
+/// A port as a label value, without allocating for the usual ones; empty when unknown.
+fn port_label(port: Option<u16>) -> SharedString {
     match port {
-        80 => SharedString::const_str("80"),
-        443 => SharedString::const_str("443"),
-        port => SharedString::from(port.to_string()),
+        None => SharedString::const_str(""),
+        Some(80) => SharedString::const_str("80"),
+        Some(443) => SharedString::const_str("443"),
+        Some(port) => SharedString::from(port.to_string()),
     }
 }
 

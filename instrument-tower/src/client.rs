@@ -5,7 +5,9 @@
 //! - starts a client span (`SpanKind::Client`) under the current context: for gRPC
 //!   named `package.Service/Method` with the RPC conventions' attributes, for HTTP
 //!   named by the method with `http.request.method`, `url.full` (redacted, at most
-//!   2 KiB) and `server.address` / `server.port`;
+//!   2 KiB) and `server.address` / `server.port` (from the request's URI or `Host`;
+//!   build a tonic client with `with_origin(service, uri)` so its requests carry the
+//!   server's address: `new(service)` sends only the path);
 //! - writes `traceparent`, `tracestate` and `baggage` from the span's context (the
 //!   toolkit's W3C rules, see
 //!   [`inject_outgoing`](instrument_core::context::inject_outgoing)), so the callee
@@ -327,7 +329,7 @@ pub struct CallEnd {
     rpc: RpcConventions,
     target: Target,
     address: Option<Authority>,
-    port: u16,
+    port: Option<u16>,
 }
 
 /// What a call is for: the HTTP method label, or the gRPC path (`None` when it does not
@@ -373,11 +375,12 @@ impl CallEnd {
                 .and_then(|host| host.to_str().ok())
                 .and_then(|host| host.parse().ok())
         });
+        // The scheme's port when the authority names none; nothing without an authority
+        // (a tonic client built without `with_origin` sends only the path).
         let https = request.uri().scheme() == Some(&Scheme::HTTPS);
         let port = address
             .as_ref()
-            .and_then(Authority::port_u16)
-            .unwrap_or(if https { 443 } else { 80 });
+            .map(|a| a.port_u16().unwrap_or(if https { 443 } else { 80 }));
         let (name, target): (Cow<'static, str>, Target) = match protocol {
             Protocol::Grpc => match grpc_service_method(request.uri().path()) {
                 Some((service, method)) => (
@@ -442,7 +445,7 @@ fn start_attributes<B>(
     request: &Request<B>,
     target: &Target,
     address: Option<&Authority>,
-    port: u16,
+    port: Option<u16>,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(8);
     let (first, second) = target.service_method();
@@ -477,7 +480,10 @@ fn start_attributes<B>(
             let scheme = uri.scheme_str().unwrap_or("http");
             let host = address.map_or("", Authority::host);
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            let full = format!("{scheme}://{host}:{port}{path}");
+            let full = match port {
+                Some(port) => format!("{scheme}://{host}:{port}{path}"),
+                None => path.to_owned(),
+            };
             let mut clean = config
                 .redactor()
                 .redact_attribute(URL_FULL, &full)
@@ -491,7 +497,9 @@ fn start_attributes<B>(
         cut(&mut host, MAX_ORIGINAL_LEN);
         attributes.push(KeyValue::new(SERVER_ADDRESS, host));
     }
-    attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+    if let Some(port) = port {
+        attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+    }
     attributes
 }
 

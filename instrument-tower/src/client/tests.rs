@@ -300,3 +300,121 @@ fn http_failures_and_cancellations_are_labelled_in_the_duration_metric() {
     assert!(metrics.contains_key("http_client_request_duration_seconds{error_type=404,http_request_method=POST,http_response_status_code=404,server_address=api,server_port=8080}"), "{metrics:#?}");
     assert!(metrics.contains_key("http_client_request_duration_seconds{error_type=cancelled,http_request_method=GET,server_address=api,server_port=8080}"), "{metrics:#?}");
 }
+
+/// Retries 503s up to twice.
+#[derive(Clone)]
+struct RetryUnavailable(u8);
+
+impl tower::retry::Policy<Request<()>, Response<crate::client::ResponseBody<Reply>>, Infallible>
+    for RetryUnavailable
+{
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _: &mut Request<()>,
+        result: &mut Result<Response<crate::client::ResponseBody<Reply>>, Infallible>,
+    ) -> Option<Self::Future> {
+        let unavailable =
+            matches!(result, Ok(r) if r.status() == http::StatusCode::SERVICE_UNAVAILABLE);
+        (unavailable && self.0 > 0).then(|| {
+            self.0 -= 1;
+            std::future::ready(())
+        })
+    }
+
+    fn clone_request(&mut self, request: &Request<()>) -> Option<Request<()>> {
+        let mut clone = Request::new(());
+        *clone.uri_mut() = request.uri().clone();
+        Some(clone)
+    }
+}
+
+#[tokio::test]
+async fn each_retry_is_a_span_of_its_own_under_the_same_parent() {
+    let (tracer, exporter, _p) = tracer();
+    let seen = Seen::default();
+    let client = ServiceBuilder::new()
+        .retry(RetryUnavailable(2))
+        .layer(ClientLayer::new().tracer(tracer).without_metrics())
+        .service(server(&seen, || {
+            let mut r = Response::new(Reply::text("busy"));
+            *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            r
+        }));
+    let request = Request::get("http://api/x").body(()).unwrap();
+    let response = client.oneshot(request).in_context(sampled()).await.unwrap();
+    drain(response.into_body()).await;
+    let spans = spans(&exporter);
+    assert_eq!(spans.len(), 3, "one span per attempt");
+    let ids: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.span_context.span_id()).collect();
+    assert_eq!(ids.len(), 3);
+    assert!(spans
+        .iter()
+        .all(|s| s.parent_span_id.to_string() == "00f067aa0ba902b7"));
+    // Each attempt sent its own span as the parent.
+    let sent: std::collections::HashSet<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|h| h["traceparent"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 3);
+}
+
+#[tokio::test]
+async fn non_utf8_and_hostile_request_parts_never_panic() {
+    let (tracer, exporter, _p) = tracer();
+    let seen = Seen::default();
+    let client = ServiceBuilder::new()
+        .layer(ClientLayer::new().tracer(tracer).without_metrics())
+        .service(server(&seen, || Response::new(Reply::text("ok"))));
+    let mut request = Request::builder()
+        .method(http::Method::from_bytes(b"X-CUSTOM").unwrap())
+        .uri("/relative/only?card=4111111111111111")
+        .body(())
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("host", http::HeaderValue::from_bytes(b"h\xffst").unwrap());
+    headers.insert(
+        "x-note",
+        http::HeaderValue::from_bytes(b"\xfe\xff").unwrap(),
+    );
+    headers.insert("traceparent", http::HeaderValue::from_static("00-garbage"));
+    let response = client.oneshot(request).in_context(sampled()).await.unwrap();
+    drain(response.into_body()).await;
+    let span = &spans(&exporter)[0];
+    assert_eq!(span.name, "HTTP");
+    assert_eq!(attr_str(span, HTTP_REQUEST_METHOD).as_deref(), Some(OTHER));
+    assert_eq!(
+        attr_str(span, HTTP_REQUEST_METHOD_ORIGINAL).as_deref(),
+        Some("X-CUSTOM")
+    );
+    assert!(!attr_str(span, URL_FULL)
+        .unwrap()
+        .contains("4111111111111111"));
+    // The caller's garbage traceparent is replaced by the client span's.
+    let sent = &seen.lock().unwrap()[0];
+    assert!(sent["traceparent"].to_str().unwrap().ends_with("-01"));
+    assert_eq!(sent["x-note"].as_bytes(), b"\xfe\xff");
+}
+
+#[test]
+fn a_path_only_request_records_no_server_address_or_port() {
+    let (tracer, exporter, _p) = tracer();
+    let recorder = DebuggingRecorder::new();
+    let seen = Seen::default();
+    run(&recorder, async {
+        let client = ServiceBuilder::new()
+            .layer(ClientLayer::new().tracer(tracer))
+            .service(server(&seen, || grpc_reply(0)));
+        let request = grpc_request("/acme.v1.Billing/Charge", None);
+        let response = client.oneshot(request).in_context(sampled()).await.unwrap();
+        drain(response.into_body()).await;
+    });
+    let span = &spans(&exporter)[0];
+    assert!(attr(span, SERVER_ADDRESS).is_none() && attr(span, SERVER_PORT).is_none());
+    let metrics = snapshot(&recorder);
+    assert!(metrics.contains_key("rpc_client_call_duration_seconds{rpc_method=acme.v1.Billing/Charge,rpc_response_status_code=OK,rpc_system_name=grpc,server_address=,server_port=}"), "{metrics:#?}");
+}
