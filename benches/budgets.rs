@@ -160,7 +160,7 @@ fn client_stack(which: &str) -> &'static mut Stack {
     let (recorder, _handle) =
         prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
     let recorder = lasting(recorder);
-    let stack = match which {
+    match which {
         "bare" => Stack::ready_with(
             Under {
                 inner: bare(),
@@ -198,8 +198,7 @@ fn client_stack(which: &str) -> &'static mut Stack {
                 leaked(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
             Stack::ready_with(client, Some(plain), client_request, provider)
         }
-    };
-    stack
+    }
 }
 
 #[library_benchmark]

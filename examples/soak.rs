@@ -1,10 +1,15 @@
 //! Soak: the example workflow server (its own process, as deployed) under a fixed rate
 //! of real gRPC calls, many tenants, workflows and methods, sampled and unsampled
 //! callers, while its collector is healthy, then down, then answering errors, then
-//! slow, then healthy again. Reports, per phase: requests and failed requests, p50 and
-//! p99 latency against the healthy phase, spans exported, failed and dropped (from the
-//! server's own self-observability metrics), and the server's resident memory; then
-//! checks that every span is accounted for (finished = exported + failed + dropped).
+//! slow, then healthy again. The driver calls through the client layer (client spans,
+//! context and tenant sent), and one operation in four also acts as a worker: its
+//! execution spans go through a `SpanCollector` to the server's span proxy; one in 25
+//! sends a hostile report (another workflow's id, a repeated span id, a span from
+//! 1970). Reports, per phase: requests and failed requests, p50 and p99 latency against
+//! the healthy phase, spans exported, failed and dropped (from the server's own
+//! self-observability metrics), reported spans accepted and refused, and the server's
+//! resident memory; then checks that every span is accounted for (finished = exported
+//! + failed + dropped) and that the proxy refused exactly the hostile spans.
 //!
 //! ```sh
 //! cargo run --release --example soak -- [--seconds 20] [--rate 300] [--tenants 500]
@@ -21,15 +26,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use instrument::context::{restore, InContextExt as _};
+use instrument::report::SpanCollector;
+use instrument::semconv::{SPAN_TASK_EXECUTE, SPAN_WORKFLOW_EXECUTE};
+use instrument::tenant::{with_tenant, TenantId};
+use instrument::tower::client::{Client as Traced, ClientLayer};
 use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
 use instrument_examples::pb::*;
+use instrument_examples::worker::ProxySink;
 use instrument_examples::workflow::call;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
 use tokio::sync::watch;
 
 /// What the collector does in a phase.
@@ -177,6 +190,38 @@ struct Spans {
     dropped: f64,
     exported: f64,
     failed: f64,
+    /// Spans workers reported that the span proxy recorded, and refused.
+    reported: f64,
+    refused: f64,
+}
+
+impl std::ops::Sub for Spans {
+    type Output = Spans;
+
+    fn sub(self, before: Spans) -> Spans {
+        Spans {
+            processed: self.processed - before.processed,
+            dropped: self.dropped - before.dropped,
+            exported: self.exported - before.exported,
+            failed: self.failed - before.failed,
+            reported: self.reported - before.reported,
+            refused: self.refused - before.refused,
+        }
+    }
+}
+
+/// The driver's client spans: counted, not kept.
+#[derive(Debug, Clone, Default)]
+struct Count(Arc<AtomicU64>);
+
+impl SpanExporter for Count {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        std::future::ready(Ok(()))
+    }
 }
 
 async fn scrape(addr: SocketAddr) -> Result<Spans, Box<dyn std::error::Error>> {
@@ -205,6 +250,10 @@ async fn scrape(addr: SocketAddr) -> Result<Spans, Box<dyn std::error::Error>> {
             } else {
                 spans.exported += value;
             }
+        } else if series.starts_with("instrument_reported_spans_accepted_total") {
+            spans.reported += value;
+        } else if series.starts_with("instrument_reported_spans_refused_total") {
+            spans.refused += value;
         }
     }
     Ok(spans)
@@ -227,7 +276,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// The traceparent a caller sends: none, sampled or not (one in ten sampled).
+/// The context a caller is in: none, sampled or not (one in ten sampled).
 fn traceparent(n: u64) -> Option<String> {
     match n % 10 {
         0 => None,
@@ -236,55 +285,130 @@ fn traceparent(n: u64) -> Option<String> {
     }
 }
 
-type Client = WorkflowServiceClient<tonic::transport::Channel>;
+/// The driver's client: tonic over the client layer.
+type Client = WorkflowServiceClient<Traced<tonic::transport::Channel>>;
 
-/// One operation of the mix: starts a workflow and sometimes works on it (tasks,
-/// completion), for tenant `n % tenants`. Errors are what a client would see.
-async fn operation(mut client: Client, n: u64, tenants: u64) -> Result<(), tonic::Status> {
-    let tenant = format!("tenant-{}", n % tenants);
-    let with_parent = |mut request: tonic::Request<_>| {
-        if let Some(tp) = traceparent(n).and_then(|tp| tp.parse().ok()) {
-            request.metadata_mut().insert("traceparent", tp);
+/// What an operation works with.
+#[derive(Clone)]
+struct Driver {
+    client: Client,
+    /// The same server without the client layer: hostile reports.
+    plain: WorkflowServiceClient<tonic::transport::Channel>,
+    collector: Arc<SpanCollector>,
+    tenants: u64,
+    /// Hostile spans sent (each must be refused).
+    hostile: Arc<AtomicU64>,
+}
+
+/// One operation of the mix, in the context of tenant `n % tenants` under the caller's
+/// trace: starts a workflow and sometimes works on it (tasks, completion); one in four
+/// also runs as a worker (its execution spans recorded when the workflow's trace is
+/// sampled, and reported through the proxy), one in 25 sends a hostile report. Errors are what
+/// a client would see.
+async fn operation(driver: Driver, n: u64) -> Result<(), tonic::Status> {
+    let tenant = format!("tenant-{}", n % driver.tenants);
+    let tenant_id = TenantId::parse(&tenant).map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let cx = with_tenant(
+        &restore(traceparent(n).as_deref()).to_context(),
+        tenant_id.clone(),
+    );
+    let mut client = driver.client.clone();
+    async move {
+        let start = StartWorkflowRequest {
+            kind: format!("kind-{}", n % 12),
+            task_queue: format!("queue-{}", n % 4),
+            input_json: format!(r#"{{"order":{n},"card":"4111 1111 1111 1111"}}"#),
+        };
+        let started = client
+            .start_workflow(call(start, &tenant, None))
+            .await?
+            .into_inner();
+        let workflow = started.workflow_id;
+        // Odd, so one in five is in a sampled trace (the worker records only those).
+        if n % 4 == 1 {
+            let run = driver
+                .collector
+                .execution(SPAN_WORKFLOW_EXECUTE, &workflow, &tenant_id)
+                .traceparent(Some(started.traceparent.as_str()).filter(|t| !t.is_empty()))
+                .start();
+            run.child(SPAN_TASK_EXECUTE, None).end(None);
+            run.end(None);
         }
-        request
+        if n.is_multiple_of(25) {
+            hostile_report(driver.plain.clone(), &tenant, &workflow, n).await?;
+            driver.hostile.fetch_add(3, Ordering::Relaxed);
+        }
+        if n.is_multiple_of(3) {
+            let submit = SubmitTaskRequest {
+                workflow_id: workflow.clone(),
+                task_type: format!("task-{}", n % 7),
+                input_json: "{}".into(),
+            };
+            let task = client
+                .submit_task(call(submit, &tenant, Some(&workflow)))
+                .await?
+                .into_inner()
+                .task_id;
+            let done = CompleteTaskRequest {
+                task_id: task,
+                output_json: "{}".into(),
+            };
+            client
+                .complete_task(call(done, &tenant, Some(&workflow)))
+                .await?;
+        }
+        if n.is_multiple_of(2) {
+            let done = CompleteWorkflowRequest {
+                workflow_id: workflow.clone(),
+                output_json: "{}".into(),
+            };
+            client
+                .complete_workflow(call(done, &tenant, Some(&workflow)))
+                .await?;
+        }
+        Ok(())
+    }
+    .in_context(cx)
+    .await
+}
+
+/// Three spans the proxy must refuse, and one it must accept: another tenant's (made
+/// up) workflow, a span from 1970, a repeated id.
+async fn hostile_report(
+    mut plain: WorkflowServiceClient<tonic::transport::Channel>,
+    tenant: &str,
+    workflow: &str,
+    n: u64,
+) -> Result<(), tonic::Status> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let span = |id: u64, workflow: &str, start: u64| ExecutionSpan {
+        span_id: format!("{:016x}", (n << 8) | id),
+        span_type: SPAN_TASK_EXECUTE.into(),
+        workflow_id: workflow.into(),
+        start_time_unix_nano: start,
+        end_time_unix_nano: now,
+        ..ExecutionSpan::default()
     };
-    let start = StartWorkflowRequest {
-        kind: format!("kind-{}", n % 12),
-        task_queue: format!("queue-{}", n % 4),
-        input_json: format!(r#"{{"order":{n},"card":"4111 1111 1111 1111"}}"#),
-    };
-    let workflow = client
-        .start_workflow(with_parent(call(start, &tenant, None)))
+    let second = now.saturating_sub(1_000_000_000);
+    let spans = vec![
+        span(1, "wf-not-yours", second),
+        span(2, workflow, 0),
+        span(3, workflow, second),
+        span(3, workflow, second),
+    ];
+    let request = ReportExecutionSpansRequest { sdk: None, spans };
+    let results = plain
+        .report_execution_spans(call(request, tenant, None))
         .await?
         .into_inner()
-        .workflow_id;
-    if n.is_multiple_of(3) {
-        let submit = SubmitTaskRequest {
-            workflow_id: workflow.clone(),
-            task_type: format!("task-{}", n % 7),
-            input_json: "{}".into(),
-        };
-        let task = client
-            .submit_task(call(submit, &tenant, Some(&workflow)))
-            .await?
-            .into_inner()
-            .task_id;
-        let done = CompleteTaskRequest {
-            task_id: task,
-            output_json: "{}".into(),
-        };
-        client
-            .complete_task(call(done, &tenant, Some(&workflow)))
-            .await?;
-    }
-    if n.is_multiple_of(2) {
-        let done = CompleteWorkflowRequest {
-            workflow_id: workflow.clone(),
-            output_json: "{}".into(),
-        };
-        client
-            .complete_workflow(call(done, &tenant, Some(&workflow)))
-            .await?;
+        .results;
+    let refused = results.iter().filter(|r| !r.accepted).count();
+    if refused != 3 {
+        return Err(tonic::Status::internal(format!(
+            "the proxy refused {refused} of 3 hostile spans"
+        )));
     }
     Ok(())
 }
@@ -377,7 +501,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => return Err(format!("the workflow server did not start: {e}").into()),
         }
     };
-    let client = WorkflowServiceClient::new(channel);
+    // The driver's client spans (one in ten roots sampled, parents followed).
+    let client_spans = Count::default();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            0.1,
+        ))))
+        .with_simple_exporter(client_spans.clone())
+        .build();
+    let layered = tower::ServiceBuilder::new()
+        .layer(ClientLayer::new().tracer(provider.tracer("soak")))
+        .service(channel.clone());
+    let collector = SpanCollector::builder(ProxySink::new(channel.clone()))
+        .every(Duration::from_millis(200))
+        .build()?;
+    let driver = Driver {
+        client: WorkflowServiceClient::with_origin(layered, endpoint.parse()?),
+        plain: WorkflowServiceClient::new(channel),
+        collector: Arc::new(collector),
+        tenants: args.tenants,
+        hostile: Arc::new(AtomicU64::new(0)),
+    };
 
     let phases = [
         Collector::Healthy,
@@ -405,10 +549,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tick.tick().await;
             n += 1;
             let permit = Arc::clone(&limit).acquire_owned().await?;
-            let (client, record, tenants) = (client.clone(), Arc::clone(&phase), args.tenants);
+            let (driver, record) = (driver.clone(), Arc::clone(&phase));
             calls.spawn(async move {
                 let started = Instant::now();
-                let result = operation(client, n, tenants).await;
+                let result = operation(driver, n).await;
                 let mut phase = record.lock().unwrap_or_else(|e| e.into_inner());
                 phase.latencies.push(started.elapsed());
                 if let Err(status) = result {
@@ -429,12 +573,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         while calls.join_next().await.is_some() {}
         let after = scrape(metrics).await?;
-        let delta = Spans {
-            processed: after.processed - before.processed,
-            dropped: after.dropped - before.dropped,
-            exported: after.exported - before.exported,
-            failed: after.failed - before.failed,
-        };
+        let delta = after - before;
         before = after;
         let mut phase = std::mem::take(&mut *phase.lock().unwrap_or_else(|e| e.into_inner()));
         phase.rss_end = rss_mib(pid);
@@ -442,8 +581,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         phase.latencies.sort();
         results.push((collector, phase, delta));
     }
-    // Drain: no load, the collector healthy, until the queue is empty.
+    // Drain: no load, the collector healthy, the worker's reports sent, until the
+    // queue is empty.
     set_mode.send_replace(Collector::Healthy);
+    driver.collector.flush();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut last = scrape(metrics).await?;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -463,8 +605,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "\n{} requests per second, {} tenants, {} s per phase; server RSS at start {rss_start:.1} MiB\n",
         args.rate, args.tenants, args.seconds
     );
-    println!("| phase | requests | failed | p50 | p99 (vs healthy) | spans exported | export failed | dropped (queue full) | RSS end / max |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| phase | requests | failed | p50 | p99 (vs healthy) | spans exported | export failed | dropped (queue full) | reported spans accepted / refused | RSS end / max |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut failed_total = 0;
     for (collector, phase, spans) in &results {
         let (p50, p99) = (
@@ -474,7 +616,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ratio = healthy.map_or(1.0, |(_, h)| p99.as_secs_f64() / h.as_secs_f64().max(1e-9));
         failed_total += phase.failed;
         println!(
-            "| {} | {} | {} | {:.2} ms | {:.2} ms ({ratio:.2}x) | {} | {} | {} | {:.1} / {:.1} MiB |",
+            "| {} | {} | {} | {:.2} ms | {:.2} ms ({ratio:.2}x) | {} | {} | {} | {} / {} | {:.1} / {:.1} MiB |",
             collector.label(),
             phase.latencies.len(),
             phase.failed,
@@ -483,6 +625,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             spans.exported,
             spans.failed,
             spans.dropped,
+            spans.reported,
+            spans.refused,
             phase.rss_end,
             phase.rss_max,
         );
@@ -499,10 +643,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         handed_on - accounted,
         accepted.load(Ordering::Relaxed),
     );
+    let hostile = driver.hostile.load(Ordering::Relaxed) as f64;
+    println!(
+        "Worker: {} execution spans sent through the proxy, {} dropped; the proxy accepted {}, \
+         refused {} (hostile spans sent: {hostile}). Driver: {} client spans recorded.",
+        driver.collector.sent(),
+        driver.collector.dropped(),
+        last.reported,
+        last.refused,
+        client_spans.0.load(Ordering::Relaxed),
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
-    if failed_total > 0 || (handed_on - accounted).abs() > 0.5 {
-        eprintln!("soak: FAILED ({failed_total} requests failed)");
+    let proxy_right = (last.refused - hostile).abs() < 0.5 && driver.collector.dropped() == 0;
+    if failed_total > 0 || (handed_on - accounted).abs() > 0.5 || !proxy_right {
+        eprintln!(
+            "soak: FAILED ({failed_total} requests failed; proxy as expected: {proxy_right})"
+        );
         std::process::exit(1);
     }
     Ok(())

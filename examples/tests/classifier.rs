@@ -38,6 +38,13 @@ impl WorkflowService for Refusing {
         Err(Status::unimplemented("test"))
     }
 
+    async fn report_execution_spans(
+        &self,
+        _: Request<ReportExecutionSpansRequest>,
+    ) -> Result<Response<ReportExecutionSpansResponse>, Status> {
+        Err(Status::unimplemented("test"))
+    }
+
     async fn submit_task(
         &self,
         _: Request<SubmitTaskRequest>,

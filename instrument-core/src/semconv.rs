@@ -973,6 +973,14 @@ mod tests {
             HTTP_SERVER_ACTIVE_REQUESTS,
             prometheus_form(scm::HTTP_SERVER_ACTIVE_REQUESTS, "")
         );
+        assert_eq!(
+            HTTP_CLIENT_REQUEST_DURATION,
+            prometheus_form(scm::HTTP_CLIENT_REQUEST_DURATION, "_seconds")
+        );
+        assert_eq!(
+            RPC_CLIENT_CALL_DURATION,
+            prometheus_form(scm::RPC_CLIENT_CALL_DURATION, "_seconds")
+        );
         for (label, key) in [
             (LABEL_HTTP_REQUEST_METHOD, sc::HTTP_REQUEST_METHOD),
             (LABEL_HTTP_ROUTE, sc::HTTP_ROUTE),
