@@ -541,7 +541,7 @@ async fn the_dashboard_and_alerts_answer_from_a_real_prometheus() {
             }
         }
     }
-    assert_eq!(count, 11, "{body}");
+    assert_eq!(count, 12, "{body}");
     active.sort();
     assert_eq!(
         active,
