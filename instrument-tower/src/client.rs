@@ -10,7 +10,7 @@
 //!   server's address: `new(service)` sends only the path);
 //! - writes `traceparent`, `tracestate` and `baggage` from the span's context (the
 //!   toolkit's W3C rules, see
-//!   [`inject_outgoing`](instrument_core::context::inject_outgoing)), so the callee
+//!   [`inject_outgoing`]), so the callee
 //!   continues the trace, sampled or not;
 //! - forwards the context's tenant as `x-tenant-id`, unless the request carries that
 //!   header already ([`forward_tenant(false)`](ClientLayer::forward_tenant) for calls
@@ -21,7 +21,7 @@
 //!   span status error);
 //! - records the call's duration (`http_client_request_duration_seconds` or
 //!   `rpc_client_call_duration_seconds`, see
-//!   [`ClientMeasures`](instrument_core::measure::ClientMeasures));
+//!   [`ClientMeasures`]);
 //! - when the caller drops the call before its end, ends the span with
 //!   `instrument.cancelled=true` and counts the call as `error_type="cancelled"`.
 //!
@@ -44,7 +44,7 @@
 //! ```
 //!
 //! Where a layer cannot be used (a tonic interceptor), call
-//! [`inject_outgoing`](instrument_core::context::inject_outgoing) with the current
+//! [`inject_outgoing`] with the current
 //! context: the trace context and tenant go out, without a client span.
 
 use std::borrow::Cow;
