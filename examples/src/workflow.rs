@@ -925,6 +925,54 @@ pub async fn serve(
         .await
 }
 
+/// The workflow server on 127.0.0.1 with a fresh database in a temporary directory,
+/// as the integration tests start it (see [`Local::start`]).
+pub struct Local {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Its store.
+    pub store: Arc<Store>,
+    dir: std::path::PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Local {
+    /// Serves on a free port of 127.0.0.1, its database under a directory named after
+    /// `name` and the process.
+    pub async fn start(name: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let dir = std::env::temp_dir().join(format!("instrument-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let store = Arc::new(Store::open(&dir.join("workflows.sqlite3"))?);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(listener, Arc::clone(&store), async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            store,
+            dir,
+            stop,
+            served,
+        })
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes the requests in flight, removes the database.
+    pub async fn stop(self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let _ = self.stop.send(());
+        self.served.await??;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        Ok(())
+    }
+}
+
 /// A client request carrying `tenant` (and `workflow` as `x-workflow-id`).
 pub fn call<T>(message: T, tenant: &str, workflow: Option<&str>) -> Request<T> {
     let mut request = Request::new(message);

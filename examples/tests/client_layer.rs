@@ -8,7 +8,6 @@
 #[path = "../../tests/support/otlp.rs"]
 mod otlp;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use instrument::context::{restore, InContextExt as _};
@@ -30,15 +29,8 @@ const WATCH: &str = "instrument.example.v1.WorkflowService/WatchWorkflow";
 async fn a_tonic_channel_behind_the_client_layer_continues_the_trace_and_forwards_the_tenant() {
     let receiver = otlp::start_receiver().await;
     let telemetry = otlp::pipeline_to(&receiver, "client-layer");
-    let dir = std::env::temp_dir().join(format!("instrument-client-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(workflow::Store::open(&dir.join("workflows.sqlite3")).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(workflow::serve(listener, store, async {
-        let _ = stopped.await;
-    }));
+    let server = workflow::Local::start("client-layer").await.unwrap();
+    let addr = server.addr;
 
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -96,8 +88,7 @@ async fn a_tonic_channel_behind_the_client_layer_continues_the_trace_and_forward
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     drop(client);
-    let _ = stop.send(());
-    served.await.unwrap().unwrap();
+    server.stop().await.unwrap();
     let spans = otlp::flush_and_collect(telemetry, receiver).await;
 
     let find = |name: &str, kind: SpanKind| {
@@ -142,5 +133,4 @@ async fn a_tonic_channel_behind_the_client_layer_continues_the_trace_and_forward
         attribute(client_watch, "instrument.cancelled").as_deref(),
         Some("true")
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

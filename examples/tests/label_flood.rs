@@ -10,8 +10,6 @@ mod otlp;
 #[path = "../../tests/support/promtool.rs"]
 mod promtool;
 
-use std::sync::Arc;
-
 use exposition::series;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::install_prometheus;
@@ -49,15 +47,8 @@ async fn made_up_methods_add_a_handful_of_series_whatever_their_number() {
     let receiver = start_receiver().await;
     let telemetry = otlp::pipeline_to(&receiver, "label-flood-test");
     let metrics = install_prometheus(LabelGuard::default(), &MetricNames::default()).unwrap();
-    let dir = std::env::temp_dir().join(format!("instrument-flood-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(workflow::Store::open(&dir.join("workflows.sqlite3")).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(workflow::serve(listener, store, async {
-        let _ = stopped.await;
-    }));
+    let server = workflow::Local::start("flood").await.unwrap();
+    let addr = server.addr;
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
@@ -136,7 +127,5 @@ async fn made_up_methods_add_a_handful_of_series_whatever_their_number() {
     assert!(!exposition.contains("Probe") && !exposition.contains("evil"));
     promtool::check_metrics(&exposition);
 
-    let _ = stop.send(());
-    served.await.unwrap().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    server.stop().await.unwrap();
 }

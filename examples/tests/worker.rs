@@ -10,7 +10,6 @@
 mod otlp;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use instrument::tenant::TenantId;
@@ -91,15 +90,8 @@ async fn a_workers_spans_join_its_workflows_trace_and_hostile_reports_are_refuse
     let receiver = otlp::start_receiver().await;
     let telemetry = otlp::pipeline_to(&receiver, "worker-e2e");
 
-    let dir = std::env::temp_dir().join(format!("instrument-worker-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(workflow::Store::open(&dir.join("workflows.sqlite3")).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(workflow::serve(listener, Arc::clone(&store), async {
-        let _ = stopped.await;
-    }));
+    let server = workflow::Local::start("worker").await.unwrap();
+    let addr = server.addr;
     let downstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let downstream_addr = downstream.local_addr().unwrap();
     tokio::spawn(serve_downstream(downstream));
@@ -216,13 +208,15 @@ async fn a_workers_spans_join_its_workflows_trace_and_hostile_reports_are_refuse
         (cut_off.collector().sent(), cut_off.collector().dropped()),
         (0, 3)
     );
-    assert_eq!(store.workflow(&alone).unwrap().unwrap().status, "completed");
+    assert_eq!(
+        server.store.workflow(&alone).unwrap().unwrap().status,
+        "completed"
+    );
 
     drop(client);
     drop(worker);
     drop(cut_off);
-    let _ = stop.send(());
-    served.await.unwrap().unwrap();
+    server.stop().await.unwrap();
     let spans = otlp::flush_and_collect(telemetry, receiver).await;
 
     // Each workflow the worker ran: one trace of server, worker and downstream spans.
@@ -311,5 +305,4 @@ async fn a_workers_spans_join_its_workflows_trace_and_hostile_reports_are_refuse
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,7 +11,6 @@ mod otlp_metrics;
 #[path = "../../tests/support/tls.rs"]
 mod tls;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use instrument::cardinality::LabelGuard;
@@ -85,21 +84,10 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let dir = std::env::temp_dir().join(format!("instrument-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(workflow::Store::open(&dir.join("workflows.sqlite3")).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(workflow::serve(listener, store, async {
-        let _ = stopped.await;
-    }));
-    let client = WorkflowServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let server = workflow::Local::start(name).await.unwrap();
+    let client = WorkflowServiceClient::connect(server.url()).await.unwrap();
     f(client).await;
-    let _ = stop.send(());
-    served.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,7 +51,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{ready, Context as TaskContext, Poll};
 use std::time::Instant;
 
@@ -62,16 +62,14 @@ use instrument_core::context::{child_context, inject_outgoing};
 use instrument_core::measure::{ClientLabels, ClientMeasures, Ended};
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
-    self, MetricNames, RpcConventions, CANCELLED, ERROR_TYPE, HTTP_REQUEST_METHOD,
+    MetricNames, RpcConventions, CANCELLED, ERROR_TYPE, HTTP_REQUEST_METHOD,
     HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE, MAX_ERROR_LEN, MAX_ORIGINAL_LEN,
     OTHER, RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_RESPONSE_STATUS_CODE, RPC_SERVICE, RPC_SYSTEM,
     RPC_SYSTEM_NAME, SERVER_ADDRESS, SERVER_PORT, TENANT_HEADER, URL_FULL,
 };
 use instrument_core::tenant::tenant_from;
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{
-    Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
-};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use pin_project::{pin_project, pinned_drop};
 use tower::{Layer, Service};
@@ -82,6 +80,7 @@ use crate::classify::Verdict;
 use crate::names::cut;
 use crate::protocol::{grpc_code_name, grpc_service_method, Protocol};
 use crate::request::method_label;
+use crate::tracer::LayerTracer;
 
 /// The longest `url.full` recorded, in bytes.
 const MAX_URL_LEN: usize = 2048;
@@ -94,8 +93,7 @@ pub struct ClientLayer {
 
 #[derive(Clone)]
 struct ClientConfig {
-    /// Set by the builder; else the global tracer at the first call.
-    tracer: Arc<OnceLock<BoxedTracer>>,
+    tracer: LayerTracer,
     forward_tenant: bool,
     tenant_header: HeaderName,
     measures: Option<ClientMeasures>,
@@ -126,7 +124,7 @@ impl ClientLayer {
     pub fn new() -> Self {
         Self {
             config: Arc::new(ClientConfig {
-                tracer: Arc::new(OnceLock::new()),
+                tracer: LayerTracer::default(),
                 forward_tenant: true,
                 tenant_header: HeaderName::from_static(TENANT_HEADER),
                 measures: Some(ClientMeasures::new(MetricNames::global())),
@@ -146,9 +144,7 @@ impl ClientLayer {
         T: opentelemetry::trace::Tracer + Send + Sync + 'static,
         T::Span: opentelemetry::trace::Span + Send + Sync + 'static,
     {
-        let lock = OnceLock::new();
-        let _ = lock.set(BoxedTracer::new(Box::new(tracer)));
-        self.config_mut().tracer = Arc::new(lock);
+        self.config_mut().tracer = LayerTracer::of(tracer);
         self
     }
 
@@ -193,10 +189,7 @@ impl ClientLayer {
 
 impl ClientConfig {
     fn tracer(&self) -> &BoxedTracer {
-        self.tracer.get_or_init(|| {
-            opentelemetry::global::tracer_provider()
-                .tracer_with_scope(semconv::scope(semconv::TOWER_SCOPE))
-        })
+        self.tracer.get()
     }
 
     fn redactor(&self) -> &Redactor {

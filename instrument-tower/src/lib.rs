@@ -51,6 +51,7 @@ pub mod source;
 pub mod stack;
 pub mod tenant;
 pub mod trace;
+mod tracer;
 
 #[cfg(test)]
 mod test_support;

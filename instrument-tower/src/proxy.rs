@@ -57,7 +57,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasher as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use instrument_core::context::with_preset_ids;
@@ -65,23 +65,23 @@ use instrument_core::report::{
     CheckedSpan, ExecutionSpan, Refusal, ReportRules, SdkInfo, SpanVerdict,
 };
 use instrument_core::semconv::{
-    self, MetricNames, LABEL_REASON, LABEL_TENANT_ID, REPORTED_DROPPED_ATTRIBUTES,
+    MetricNames, LABEL_REASON, LABEL_TENANT_ID, REPORTED_DROPPED_ATTRIBUTES,
 };
 use instrument_core::tenant::{with_tenant, TenantId};
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
     Span as _, SpanContext, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-    Tracer as _, TracerProvider as _,
+    Tracer as _,
 };
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 
 use crate::source::{Found, StoredTrace, TraceSource};
+use crate::tracer::LayerTracer;
 
 /// The span proxy (see the [module docs](self)).
 pub struct SpanProxy<S> {
     source: Arc<S>,
     rules: Arc<ReportRules>,
-    tracer: Arc<OnceLock<BoxedTracer>>,
+    tracer: LayerTracer,
     accepted: String,
     refused: String,
 }
@@ -91,7 +91,7 @@ impl<S> Clone for SpanProxy<S> {
         Self {
             source: Arc::clone(&self.source),
             rules: Arc::clone(&self.rules),
-            tracer: Arc::clone(&self.tracer),
+            tracer: self.tracer.clone(),
             accepted: self.accepted.clone(),
             refused: self.refused.clone(),
         }
@@ -121,7 +121,7 @@ impl<S: TraceSource> SpanProxy<S> {
         Self {
             source: Arc::new(source),
             rules: Arc::new(ReportRules::default()),
-            tracer: Arc::new(OnceLock::new()),
+            tracer: LayerTracer::default(),
             accepted: names.reported_spans_accepted_total(),
             refused: names.reported_spans_refused_total(),
         }
@@ -139,9 +139,7 @@ impl<S: TraceSource> SpanProxy<S> {
         T: opentelemetry::trace::Tracer + Send + Sync + 'static,
         T::Span: opentelemetry::trace::Span + Send + Sync + 'static,
     {
-        let lock = OnceLock::new();
-        let _ = lock.set(BoxedTracer::new(Box::new(tracer)));
-        self.tracer = Arc::new(lock);
+        self.tracer = LayerTracer::of(tracer);
         self
     }
 
@@ -150,13 +148,6 @@ impl<S: TraceSource> SpanProxy<S> {
         self.accepted = names.reported_spans_accepted_total();
         self.refused = names.reported_spans_refused_total();
         self
-    }
-
-    fn tracer_in_use(&self) -> &BoxedTracer {
-        self.tracer.get_or_init(|| {
-            opentelemetry::global::tracer_provider()
-                .tracer_with_scope(semconv::scope(semconv::TOWER_SCOPE))
-        })
     }
 
     /// Records what `tenant` reported (see the [module docs](self)); one verdict per
@@ -306,7 +297,7 @@ impl<S: TraceSource> SpanProxy<S> {
                 Value::Array(keys.into()),
             ));
         }
-        let tracer = self.tracer_in_use();
+        let tracer = self.tracer.get();
         let builder = tracer
             .span_builder(checked.name)
             .with_kind(checked.kind)

@@ -8,7 +8,6 @@ use instrument_core::context::ParentPolicy;
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{MetricNames, TENANT_HEADER};
 use metrics::SharedString;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Span, Tracer};
 
 use super::service::Instrument;
@@ -187,7 +186,7 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         T: Tracer + Send + Sync + 'static,
         T::Span: Span + Send + Sync + 'static,
     {
-        self.span.set_tracer(BoxedTracer::new(Box::new(tracer)));
+        self.span.tracer = crate::tracer::LayerTracer::of(tracer);
         self
     }
 

@@ -7,7 +7,6 @@ use http::HeaderName;
 use instrument_core::context::ParentPolicy;
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::TENANT_HEADER;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Span, Tracer};
 
 use super::service::Trace;
@@ -150,9 +149,7 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
         T: Tracer + Send + Sync + 'static,
         T::Span: Span + Send + Sync + 'static,
     {
-        self.config_mut()
-            .span
-            .set_tracer(BoxedTracer::new(Box::new(tracer)));
+        self.config_mut().span.tracer = crate::tracer::LayerTracer::of(tracer);
         self
     }
 

@@ -3,7 +3,6 @@
 //! service, over the request's [`RequestFacts`].
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
 
 use http::header::{HOST, USER_AGENT};
 use http::request::Parts;
@@ -14,7 +13,7 @@ use instrument_core::context::{
 };
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
-    self, CANCELLED, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID,
+    CANCELLED, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID,
     HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE, INCOMING_PARENT_INVALID,
     MAX_ORIGINAL_LEN, NETWORK_PROTOCOL_VERSION, OTHER, REQUEST_ID_HEADER, RPC_GRPC_STATUS_CODE,
     RPC_RESPONSE_STATUS_CODE, SERVER_ADDRESS, SERVER_PORT, STORED_PARENT_UNUSED, TRACKING_HEADER,
@@ -31,12 +30,12 @@ use crate::protocol::grpc_code_name;
 use crate::protocol::Protocol;
 use crate::request::{RequestFacts, Wanted, TRACEPARENT, TRACESTATE};
 use crate::source::{SourceError, StoredTrace};
+use crate::tracer::LayerTracer;
 
 /// How server spans are made: the trace stage's configuration.
 #[derive(Clone)]
 pub(crate) struct SpanConfig {
-    /// Set by the builder; else the global tracer at the first request.
-    pub(crate) tracer: Arc<OnceLock<BoxedTracer>>,
+    pub(crate) tracer: LayerTracer,
     pub(crate) policy: ParentPolicy,
     pub(crate) tracking: Option<HeaderName>,
     /// Headers recorded on the span, with their attribute keys.
@@ -60,7 +59,7 @@ impl std::fmt::Debug for SpanConfig {
 impl Default for SpanConfig {
     fn default() -> Self {
         Self {
-            tracer: Arc::new(OnceLock::new()),
+            tracer: LayerTracer::default(),
             policy: ParentPolicy::default(),
             tracking: Some(HeaderName::from_static(TRACKING_HEADER)),
             headers: Vec::new(),
@@ -79,15 +78,7 @@ impl SpanConfig {
     }
 
     pub(crate) fn tracer(&self) -> &BoxedTracer {
-        self.tracer.get_or_init(|| {
-            opentelemetry::global::tracer_with_scope(semconv::scope(semconv::TOWER_SCOPE))
-        })
-    }
-
-    pub(crate) fn set_tracer(&mut self, tracer: BoxedTracer) {
-        let lock = OnceLock::new();
-        let _ = lock.set(tracer);
-        self.tracer = Arc::new(lock);
+        self.tracer.get()
     }
 
     pub(crate) fn record_headers(&mut self, names: impl IntoIterator<Item = HeaderName>) {
