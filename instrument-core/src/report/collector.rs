@@ -54,12 +54,12 @@ pub trait SpanSink: Send + Sync + 'static {
 /// default), sent on a timer (1 s), when a batch is full and when an [`Execution`]
 /// ends, to a [`SpanSink`], fire-and-forget.
 ///
-/// It never blocks or fails the work it records: a send runs on the tokio runtime the
-/// collector was built on, at most 4 at a time, each for at most 5 s; a batch that finds
-/// 4 sends under way, a send that fails or times out, and spans without a tenant or a
-/// workflow are dropped and counted (`<prefix>_execution_spans_dropped_total{reason}`,
-/// and [`dropped`](Self::dropped)). At most 2,048 spans wait for a batch; more are
-/// dropped by the SDK's batch processor.
+/// It never blocks or fails the work it records: sends run on the tokio runtime the
+/// collector was built on, one batch at a time, each for at most 5 s, waited for by the
+/// batch processor's own thread. At most 2,048 spans wait for a batch; spans past that,
+/// a send that fails or times out, and spans without a tenant or a workflow are dropped
+/// and counted (`<prefix>_execution_spans_dropped_total{reason}`: `queue_full`,
+/// `unreachable`, `timeout`, `no_tenant_or_workflow`; and [`dropped`](Self::dropped)).
 ///
 /// ```
 /// use std::future::Future;
@@ -109,6 +109,8 @@ impl fmt::Debug for SpanCollector {
 struct Stats {
     sent: AtomicU64,
     dropped: AtomicU64,
+    /// Spans handed to the batch processor and not yet sent or dropped.
+    pending: AtomicU64,
 }
 
 /// Builds a [`SpanCollector`].
@@ -118,7 +120,6 @@ pub struct SpanCollectorBuilder {
     batch: usize,
     every: Duration,
     queue: usize,
-    in_flight: usize,
     timeout: Duration,
     names: MetricNames,
 }
@@ -190,7 +191,6 @@ impl SpanCollectorBuilder {
             sink: self.sink,
             sdk: self.sdk,
             handle,
-            permits: Arc::new(tokio::sync::Semaphore::new(self.in_flight)),
             timeout: self.timeout,
             stats: Arc::clone(&stats),
             sent: self.names.execution_spans_sent_total(),
@@ -205,10 +205,18 @@ impl SpanCollectorBuilder {
                     .build(),
             )
             .build();
+        let queue = self.queue.max(self.batch);
         let provider = SdkTracerProvider::builder()
             .with_span_processor(TenantProcessor::new(
                 MissingTenant::MarkMissing,
-                WorkflowStamp { inner: batch },
+                WorkflowStamp {
+                    inner: Bounded {
+                        stats: Arc::clone(&stats),
+                        capacity: queue as u64,
+                        dropped: self.names.execution_spans_dropped_total(),
+                        inner: batch,
+                    },
+                },
             ))
             .build();
         let tracer = provider.tracer_with_scope(semconv::scope(semconv::SCOPE));
@@ -229,7 +237,6 @@ impl SpanCollector {
             batch: 50,
             every: Duration::from_secs(1),
             queue: 2048,
-            in_flight: 4,
             timeout: Duration::from_secs(5),
             names: MetricNames::global().clone(),
         }
@@ -271,14 +278,16 @@ impl SpanCollector {
         self.stats.dropped.load(Ordering::Relaxed)
     }
 
-    /// Hands every finished span to the sink now, without waiting for the sends.
-    /// Blocks the calling thread briefly; [`Execution::end`] calls it off the runtime's
-    /// threads.
+    /// Hands every finished span to the sink now, without waiting: on a tokio runtime
+    /// the flush runs on its blocking pool (it waits for the sends, which run on the
+    /// runtime), elsewhere on the calling thread.
     pub fn flush(&self) {
-        let _ = self.provider.force_flush();
+        flush(&self.provider);
     }
 
-    /// Flushes and stops; spans started later are not recorded.
+    /// Flushes and stops; spans started later are not recorded. Waits for the last
+    /// sends: call it off the runtime's threads (`spawn_blocking`), or after the
+    /// runtime's work is done on a multi-threaded runtime.
     pub fn shutdown(&self) {
         let _ = self.provider.shutdown();
     }
@@ -329,6 +338,18 @@ impl<'a> ExecutionBuilder<'a> {
             provider: self.collector.provider.clone(),
             tracer: self.collector.tracer.clone(),
         }
+    }
+}
+
+/// Flushes `provider` without blocking a runtime thread (see [`SpanCollector::flush`]).
+fn flush(provider: &SdkTracerProvider) {
+    let provider = provider.clone();
+    let flush = move || {
+        let _ = provider.force_flush();
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn_blocking(flush)),
+        Err(_) => flush(),
     }
 }
 
@@ -392,14 +413,7 @@ impl Execution {
             }
             span.end();
         }
-        let provider = self.provider.clone();
-        let flush = move || {
-            let _ = provider.force_flush();
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(flush)),
-            Err(_) => flush(),
-        }
+        flush(&self.provider);
     }
 }
 
@@ -450,12 +464,51 @@ impl<P: SpanProcessor> SpanProcessor for WorkflowStamp<P> {
     }
 }
 
+/// Drops (and counts) the spans the batch processor's queue has no room for, so every
+/// span is sent or counted.
+#[derive(Debug)]
+struct Bounded<P> {
+    stats: Arc<Stats>,
+    capacity: u64,
+    dropped: String,
+    inner: P,
+}
+
+impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if self.stats.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.stats.pending.fetch_sub(1, Ordering::AcqRel);
+            drop_spans(&self.stats, &self.dropped, 1, "queue_full");
+            return;
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
 /// The exporter behind the batch processor: spans to reports, reports to the sink.
+/// Each export waits for its sends (run on the collector's runtime, each for at most
+/// the timeout): the batch processor's thread waits, never the work; spans arriving
+/// meanwhile wait in its bounded queue.
 struct Export {
     sink: Arc<dyn SpanSink>,
     sdk: SdkInfo,
     handle: tokio::runtime::Handle,
-    permits: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
     stats: Arc<Stats>,
     sent: String,
@@ -485,6 +538,9 @@ fn drop_spans(stats: &Stats, name: &str, n: usize, reason: &'static str) {
 
 impl SpanExporter for Export {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        let stats = Arc::clone(&self.stats);
+        let total = batch.len() as u64;
+        let mut sends = Vec::new();
         let mut by_tenant: HashMap<String, Vec<ExecutionSpan>> = HashMap::new();
         let mut unowned = 0;
         for span in batch {
@@ -499,10 +555,6 @@ impl SpanExporter for Export {
                 self.drop_spans(spans.len(), "no_tenant_or_workflow");
                 continue;
             };
-            let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
-                self.drop_spans(spans.len(), "backlog");
-                continue;
-            };
             let n = spans.len();
             let report = Report {
                 tenant,
@@ -513,7 +565,7 @@ impl SpanExporter for Export {
             let timeout = self.timeout;
             let stats = Arc::clone(&self.stats);
             let (sent, dropped) = (self.sent.clone(), self.dropped.clone());
-            self.handle.spawn(async move {
+            sends.push(self.handle.spawn(async move {
                 let reason = match tokio::time::timeout(timeout, send).await {
                     Ok(Ok(())) => None,
                     Ok(Err(_)) => Some("unreachable"),
@@ -526,10 +578,17 @@ impl SpanExporter for Export {
                     }
                     Some(reason) => drop_spans(&stats, &dropped, n, reason),
                 }
-                drop(permit);
-            });
+            }));
         }
-        std::future::ready(Ok(()))
+        async move {
+            for send in sends {
+                // A send that panicked lost its spans: nothing to count them by but
+                // the pending total below.
+                let _ = send.await;
+            }
+            stats.pending.fetch_sub(total, Ordering::AcqRel);
+            Ok(())
+        }
     }
 }
 
