@@ -174,6 +174,22 @@ async fn a_workers_spans_join_its_workflows_trace_and_hostile_reports_are_refuse
         ]
     );
     assert_eq!(results[1].dropped_attributes, ["db.statement"]);
+    // 10 MB in one attribute: over the server's message limit, refused whole with a
+    // clear status, the server unharmed.
+    let mut huge = reported(0x27, &ids[0]);
+    huge.attributes = vec![SpanAttribute {
+        key: "task.type".into(),
+        value: "x".repeat(10 << 20),
+    }];
+    let request = ReportExecutionSpansRequest {
+        sdk: None,
+        spans: vec![huge],
+    };
+    let refused = client
+        .report_execution_spans(call(request, "acme", None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
 
     // The proxy down: the worker still runs its workflows; its spans are dropped and
     // counted.

@@ -79,7 +79,7 @@ use crate::body::{Head, Observe, Outcome};
 use crate::classify::Verdict;
 use crate::names::cut;
 use crate::protocol::{grpc_code_name, grpc_service_method, Protocol};
-use crate::request::method_label;
+use crate::request::{method_label, TRACEPARENT, TRACESTATE};
 use crate::tracer::LayerTracer;
 
 /// The longest `url.full` recorded, in bytes.
@@ -405,6 +405,10 @@ impl CallEnd {
         let cx = child_context(&parent, span);
         let headers = request.headers_mut();
         let forward = config.forward_tenant && !headers.contains_key(&config.tenant_header);
+        // The layer owns the trace context: a caller's stale `tracestate` must not ride
+        // along with the new `traceparent`.
+        headers.remove(TRACEPARENT);
+        headers.remove(TRACESTATE);
         inject_outgoing(&cx, false, |name, value| {
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(name, value);

@@ -382,6 +382,7 @@ async fn non_utf8_and_hostile_request_parts_never_panic() {
         http::HeaderValue::from_bytes(b"\xfe\xff").unwrap(),
     );
     headers.insert("traceparent", http::HeaderValue::from_static("00-garbage"));
+    headers.insert("tracestate", http::HeaderValue::from_static("stale=1"));
     let response = client.oneshot(request).in_context(sampled()).await.unwrap();
     drain(response.into_body()).await;
     let span = &spans(&exporter)[0];
@@ -397,6 +398,10 @@ async fn non_utf8_and_hostile_request_parts_never_panic() {
     // The caller's garbage traceparent is replaced by the client span's.
     let sent = &seen.lock().unwrap()[0];
     assert!(sent["traceparent"].to_str().unwrap().ends_with("-01"));
+    assert!(
+        sent.get("tracestate").is_none(),
+        "the stale tracestate is gone"
+    );
     assert_eq!(sent["x-note"].as_bytes(), b"\xfe\xff");
 }
 
