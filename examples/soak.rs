@@ -417,14 +417,34 @@ struct Args {
     seconds: u64,
     rate: u64,
     tenants: u64,
+    phases: Vec<Collector>,
+}
+
+impl Collector {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "healthy" => Some(Self::Healthy),
+            "down" => Some(Self::Down),
+            "errors" => Some(Self::Errors),
+            "slow" => Some(Self::Slow),
+            _ => None,
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
-    let usage = "usage: soak [--seconds N] [--rate PER_SECOND] [--tenants N]";
+    let usage = "usage: soak [--seconds N] [--rate PER_SECOND] [--tenants N] [--phases healthy,down,errors,slow,healthy]";
     let mut args = Args {
         seconds: 20,
         rate: 300,
         tenants: 500,
+        phases: vec![
+            Collector::Healthy,
+            Collector::Down,
+            Collector::Errors,
+            Collector::Slow,
+            Collector::Healthy,
+        ],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -438,6 +458,14 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => args.seconds = number()?.min(600),
             "--rate" => args.rate = number()?.min(5_000),
             "--tenants" => args.tenants = number()?,
+            "--phases" => {
+                let list = it.next().unwrap_or_default();
+                let phases: Option<Vec<Collector>> =
+                    list.split(',').map(Collector::parse).collect();
+                args.phases = phases
+                    .filter(|p| !p.is_empty() && p.len() <= 20)
+                    .ok_or_else(|| format!("--phases: {list:?}\n{usage}"))?;
+            }
             "-h" | "--help" => return Err(usage.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{usage}")),
         }
@@ -523,13 +551,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         hostile: Arc::new(AtomicU64::new(0)),
     };
 
-    let phases = [
-        Collector::Healthy,
-        Collector::Down,
-        Collector::Errors,
-        Collector::Slow,
-        Collector::Healthy,
-    ];
+    let phases = args.phases.clone();
     let rss_start = rss_mib(pid);
     let mut results: Vec<(Collector, Phase, Spans)> = Vec::new();
     let mut before = scrape(metrics).await?;

@@ -100,7 +100,11 @@ impl Store {
                  id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, tenant TEXT NOT NULL,
                  task_type TEXT NOT NULL, input_json TEXT NOT NULL, traceparent TEXT,
                  status TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
-                 output_json TEXT, error TEXT);",
+                 output_json TEXT, error TEXT);
+             CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status);
+             CREATE INDEX IF NOT EXISTS workflows_by_queue
+                 ON workflows (tenant, task_queue, status, created_at_ms);
+             CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);",
         )?;
         Ok(Self { db: Mutex::new(db) })
     }
@@ -236,29 +240,33 @@ impl Store {
 }
 
 impl Store {
-    /// Workflows not yet ended (pending or running): kind, state, creation time. What
-    /// feeds the stuck-work gauge ([`watch_outstanding`]).
-    pub fn outstanding_workflows(&self) -> rusqlite::Result<Vec<Outstanding>> {
+    /// Workflows not yet ended (pending or running), counted by kind, state and
+    /// creation time to 10 s (the oldest of each group): what feeds the stuck-work gauge
+    /// ([`watch_outstanding`]). The database counts, so the answer stays small however
+    /// many workflows wait.
+    pub fn outstanding_workflows(&self) -> rusqlite::Result<Vec<(Outstanding, u64)>> {
         self.outstanding(
-            "SELECT kind, status, created_at_ms FROM workflows
-             WHERE status IN ('pending', 'running')",
+            "SELECT kind, status, MIN(created_at_ms), COUNT(*) FROM workflows
+             WHERE status IN ('pending', 'running')
+             GROUP BY kind, status, created_at_ms / 10000",
         )
     }
 
-    /// Tasks not yet ended: type, state, creation time.
-    pub fn outstanding_tasks(&self) -> rusqlite::Result<Vec<Outstanding>> {
+    /// Tasks not yet ended, counted by type, state and creation time to 10 s.
+    pub fn outstanding_tasks(&self) -> rusqlite::Result<Vec<(Outstanding, u64)>> {
         self.outstanding(
-            "SELECT task_type, status, created_at_ms FROM tasks
-             WHERE status IN ('pending', 'running')",
+            "SELECT task_type, status, MIN(created_at_ms), COUNT(*) FROM tasks
+             WHERE status IN ('pending', 'running')
+             GROUP BY task_type, status, created_at_ms / 10000",
         )
     }
 
-    fn outstanding(&self, sql: &str) -> rusqlite::Result<Vec<Outstanding>> {
+    fn outstanding(&self, sql: &str) -> rusqlite::Result<Vec<(Outstanding, u64)>> {
         let db = self.db();
         let mut statement = db.prepare_cached(sql)?;
         let rows = statement.query_map([], |r| {
             let status: String = r.get(1)?;
-            Ok(Outstanding {
+            let item = Outstanding {
                 kind: r.get(0)?,
                 state: if status == "running" {
                     WorkState::Running
@@ -266,7 +274,8 @@ impl Store {
                     WorkState::Pending
                 },
                 since: from_millis(r.get(2)?),
-            })
+            };
+            Ok((item, u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0)))
         })?;
         rows.collect()
     }
@@ -280,11 +289,11 @@ pub fn watch_outstanding(store: &Arc<Store>, period: Duration) -> Vec<Poller> {
     let mut pollers = Vec::new();
     if let Ok(gauge) = OutstandingGauge::new(names, "workflow") {
         let store = Arc::clone(store);
-        pollers.push(gauge.spawn(period, move || store.outstanding_workflows()));
+        pollers.push(gauge.spawn_counted(period, move || store.outstanding_workflows()));
     }
     if let Ok(gauge) = OutstandingGauge::new(names, "task") {
         let store = Arc::clone(store);
-        pollers.push(gauge.spawn(period, move || store.outstanding_tasks()));
+        pollers.push(gauge.spawn_counted(period, move || store.outstanding_tasks()));
     }
     pollers
 }

@@ -146,7 +146,7 @@ pub use otlp_metrics::{install_otlp_metrics, OtlpMetrics};
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
     install_prometheus, prometheus_recorder, serve_metrics, serve_metrics_with, MetricsLimits,
-    MetricsService, DEFAULT_METRICS_ADDR, DEFAULT_METRICS_PATH,
+    MetricsService, DEFAULT_METRICS_ADDR, DEFAULT_METRICS_PATH, UPKEEP_PERIOD,
 };
 pub use redacting::RedactingProcessor;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};

@@ -79,6 +79,12 @@ pub fn prometheus_recorder(
 /// Installs [`prometheus_recorder`] as the process's `metrics` recorder, so that every
 /// `counter!`, `gauge!` and `histogram!` anywhere is capped and redacted, and makes
 /// `names` the process-wide [`MetricNames`] (unless some were set before).
+///
+/// It also starts a thread that folds the histograms' recorded values into their
+/// buckets every 5 s ([`UPKEEP_PERIOD`]). The exporter keeps each histogram value until
+/// then (or until a scrape, which does the same): without it, a process nobody scrapes
+/// would hold every value it ever recorded. A recorder from [`prometheus_recorder`]
+/// needs `handle.run_upkeep()` called the same way.
 pub fn install_prometheus(
     guard: LabelGuard,
     names: &MetricNames,
@@ -89,8 +95,21 @@ pub fn install_prometheus(
     let _ = names.clone().set_global();
     // Kept for the rest of the program: metric handles may be kept for it.
     crate::cardinality::keep_handles_for_global();
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new()
+        .name("instrument-metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_PERIOD);
+            upkeep.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no thread for the metrics upkeep: histogram values are folded only when scraped");
+    }
     Ok(handle)
 }
+
+/// How often [`install_prometheus`]'s thread folds histogram values into buckets.
+pub const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 
 /// How the `/metrics` server protects itself from clients that misbehave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -151,15 +151,28 @@ impl OutstandingGauge {
     /// reported, and 0 for those reported last time and not now. Work whose `since` is
     /// after `now` (clocks differ) counts as age 0.
     pub fn record(&mut self, now: SystemTime, work: impl IntoIterator<Item = Outstanding>) {
+        self.record_counted(now, work.into_iter().map(|item| (item, 1)));
+    }
+
+    /// [`record`](Self::record) from groups: each `(item, n)` stands for `n` pieces of
+    /// work of that kind and state, outstanding since `item.since`. For a store with many
+    /// outstanding rows, let the database count them (`GROUP BY kind, status,
+    /// created_at / 10000`, the oldest `since` of each group): the query then returns a
+    /// few rows however much work is waiting.
+    pub fn record_counted(
+        &mut self,
+        now: SystemTime,
+        work: impl IntoIterator<Item = (Outstanding, u64)>,
+    ) {
         let mut counts: BTreeMap<(String, WorkState), Vec<u64>> = BTreeMap::new();
-        for item in work {
+        for (item, n) in work {
             let age = now.duration_since(item.since).unwrap_or(Duration::ZERO);
             let row = counts
                 .entry((item.kind, item.state))
                 .or_insert_with(|| vec![0; self.thresholds.len()]);
             for (count, (threshold, _)) in row.iter_mut().zip(&self.thresholds) {
                 if *threshold == 0 || age > Duration::from_secs(*threshold) {
-                    *count += 1;
+                    *count = count.saturating_add(n);
                 }
             }
         }
@@ -187,17 +200,29 @@ impl OutstandingGauge {
     /// Runs `query` every `period` on a thread of its own and sets the gauge from what
     /// it returns, until the returned [`Poller`] is dropped. A query that fails leaves
     /// the gauge as it was and is logged (a `tracing` warning, with the error).
-    pub fn spawn<E, Q>(mut self, period: Duration, mut query: Q) -> Poller
+    pub fn spawn<E, Q>(self, period: Duration, mut query: Q) -> Poller
     where
         E: fmt::Display,
         Q: FnMut() -> Result<Vec<Outstanding>, E> + Send + 'static,
+    {
+        self.spawn_counted(period, move || {
+            query().map(|work| work.into_iter().map(|item| (item, 1)).collect())
+        })
+    }
+
+    /// [`spawn`](Self::spawn) with a query that returns groups (see
+    /// [`record_counted`](Self::record_counted)).
+    pub fn spawn_counted<E, Q>(mut self, period: Duration, mut query: Q) -> Poller
+    where
+        E: fmt::Display,
+        Q: FnMut() -> Result<Vec<(Outstanding, u64)>, E> + Send + 'static,
     {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("instrument-outstanding".into())
             .spawn(move || loop {
                 match query() {
-                    Ok(work) => self.record(SystemTime::now(), work),
+                    Ok(work) => self.record_counted(SystemTime::now(), work),
                     Err(e) => tracing::warn!(
                         metric = %self.name,
                         error = %e,
@@ -313,6 +338,33 @@ mod tests {
             "gone: zero"
         );
         assert_eq!(g["kind=refund,state=running,older_than=60"], 1.0);
+    }
+
+    #[test]
+    fn groups_count_as_their_number_of_pieces() {
+        let recorder = DebuggingRecorder::new();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let group = |since: u64| Outstanding {
+            kind: "payment".into(),
+            state: WorkState::Pending,
+            since: now - Duration::from_secs(since),
+        };
+        let mut gauge = OutstandingGauge::new(&MetricNames::default(), "workflow")
+            .unwrap()
+            .thresholds(&[0, 60])
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            gauge.record_counted(
+                now,
+                [(group(10), 30_000), (group(100), 7), (group(5), u64::MAX)],
+            );
+        });
+        let g = gauges(&recorder);
+        assert_eq!(g["kind=payment,state=pending,older_than=60"], 7.0);
+        assert_eq!(
+            g["kind=payment,state=pending,older_than=0"],
+            u64::MAX as f64
+        );
     }
 
     #[test]
