@@ -193,6 +193,8 @@ struct Spans {
     /// Spans workers reported that the span proxy recorded, and refused.
     reported: f64,
     refused: f64,
+    /// The size of the exposition (`/metrics` body) this scrape read, in bytes.
+    exposition: f64,
 }
 
 impl std::ops::Sub for Spans {
@@ -206,6 +208,7 @@ impl std::ops::Sub for Spans {
             failed: self.failed - before.failed,
             reported: self.reported - before.reported,
             refused: self.refused - before.refused,
+            exposition: self.exposition,
         }
     }
 }
@@ -232,7 +235,10 @@ async fn scrape(addr: SocketAddr) -> Result<Spans, Box<dyn std::error::Error>> {
         .await?;
     let mut body = String::new();
     stream.read_to_string(&mut body).await?;
-    let mut spans = Spans::default();
+    let mut spans = Spans {
+        exposition: body.len() as f64,
+        ..Spans::default()
+    };
     for line in body.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
             continue;
@@ -627,8 +633,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "\n{} requests per second, {} tenants, {} s per phase; server RSS at start {rss_start:.1} MiB\n",
         args.rate, args.tenants, args.seconds
     );
-    println!("| phase | requests | failed | p50 | p99 (vs healthy) | spans exported | export failed | dropped (queue full) | reported spans accepted / refused | RSS end / max |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| phase | requests | failed | p50 | p99 (vs healthy) | spans exported | export failed | dropped (queue full) | reported spans accepted / refused | `/metrics` size | RSS end / max |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed_total = 0;
     for (collector, phase, spans) in &results {
         let (p50, p99) = (
@@ -638,7 +644,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ratio = healthy.map_or(1.0, |(_, h)| p99.as_secs_f64() / h.as_secs_f64().max(1e-9));
         failed_total += phase.failed;
         println!(
-            "| {} | {} | {} | {:.2} ms | {:.2} ms ({ratio:.2}x) | {} | {} | {} | {} / {} | {:.1} / {:.1} MiB |",
+            "| {} | {} | {} | {:.2} ms | {:.2} ms ({ratio:.2}x) | {} | {} | {} | {} / {} | {:.1} MiB | {:.1} / {:.1} MiB |",
             collector.label(),
             phase.latencies.len(),
             phase.failed,
@@ -649,6 +655,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             spans.dropped,
             spans.reported,
             spans.refused,
+            spans.exposition / 1_048_576.0,
             phase.rss_end,
             phase.rss_max,
         );
