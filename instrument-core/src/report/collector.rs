@@ -90,7 +90,7 @@ pub trait SpanSink: Send + Sync + 'static {
 /// # Ok(()) }
 /// ```
 pub struct SpanCollector {
-    provider: SdkTracerProvider,
+    provider: Flusher,
     tracer: SdkTracer,
     stats: Arc<Stats>,
 }
@@ -221,7 +221,10 @@ impl SpanCollectorBuilder {
             .build();
         let tracer = provider.tracer_with_scope(semconv::scope(semconv::SCOPE));
         Ok(SpanCollector {
-            provider,
+            provider: Flusher {
+                provider,
+                running: Arc::default(),
+            },
             tracer,
             stats,
         })
@@ -282,14 +285,14 @@ impl SpanCollector {
     /// the flush runs on its blocking pool (it waits for the sends, which run on the
     /// runtime), elsewhere on the calling thread.
     pub fn flush(&self) {
-        flush(&self.provider);
+        self.provider.flush();
     }
 
     /// Flushes and stops; spans started later are not recorded. Waits for the last
     /// sends: call it off the runtime's threads (`spawn_blocking`), or after the
     /// runtime's work is done on a multi-threaded runtime.
     pub fn shutdown(&self) {
-        let _ = self.provider.shutdown();
+        let _ = self.provider.provider.shutdown();
     }
 }
 
@@ -341,15 +344,29 @@ impl<'a> ExecutionBuilder<'a> {
     }
 }
 
-/// Flushes `provider` without blocking a runtime thread (see [`SpanCollector::flush`]).
-fn flush(provider: &SdkTracerProvider) {
-    let provider = provider.clone();
-    let flush = move || {
-        let _ = provider.force_flush();
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => drop(handle.spawn_blocking(flush)),
-        Err(_) => flush(),
+/// The collector's provider, flushed without blocking a runtime thread, one flush at a
+/// time: a flush asked for while one runs is covered by it or by the next timer tick,
+/// so a slow server never ties up more than one blocking thread.
+#[derive(Debug, Clone)]
+struct Flusher {
+    provider: SdkTracerProvider,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Flusher {
+    fn flush(&self) {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        let flush = move || {
+            let _ = this.provider.force_flush();
+            this.running.store(false, Ordering::Release);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(flush)),
+            Err(_) => flush(),
+        }
     }
 }
 
@@ -364,7 +381,7 @@ struct Work {
 /// [`end`](Self::end), its span ends as cancelled.
 pub struct Execution {
     cx: Option<Context>,
-    provider: SdkTracerProvider,
+    provider: Flusher,
     tracer: SdkTracer,
 }
 
@@ -413,7 +430,7 @@ impl Execution {
             }
             span.end();
         }
-        flush(&self.provider);
+        self.provider.flush();
     }
 }
 

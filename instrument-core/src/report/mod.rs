@@ -13,7 +13,7 @@
 //! | reason | when |
 //! |---|---|
 //! | `too_many_spans` | past the first [`ReportRules::max_spans`] (100) spans of one report |
-//! | `malformed_id` | a span id that is not 16 lower-case hex digits, or is zero; a bad parent id |
+//! | `malformed_id` | a span id that is not 16 lower-case hex digits, or is zero; a bad parent id, or the span's own |
 //! | `duplicate_id` | a span id already used earlier in the same report |
 //! | `unknown_type` | a span type not on the allow-list |
 //! | `end_before_start` | an end before the start |
@@ -383,6 +383,8 @@ impl ReportRules {
         let id = span_id(&span.span_id).ok_or(Refusal::MalformedId)?;
         let parent = match span.parent_span_id.as_str() {
             "" => None,
+            // A span cannot be its own parent.
+            text if text == span.span_id => return Err(Refusal::MalformedId),
             text => Some(span_id(text).ok_or(Refusal::MalformedId)?),
         };
         if !self.span_types.contains(&span.span_type) {

@@ -57,6 +57,12 @@ fn ids_must_be_sixteen_lower_case_hex_digits_and_not_zero() {
         }
     }
     let (mut s, now) = span(2, 1);
+    s.parent_span_id = ID.to_owned();
+    assert_eq!(
+        rules.check(&s, now, None),
+        Err(Refusal::MalformedId),
+        "its own parent"
+    );
     s.parent_span_id = "b7ad6b7169203331".to_owned();
     let checked = rules.check(&s, now, None).unwrap();
     assert_eq!(
