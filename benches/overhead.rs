@@ -70,14 +70,34 @@ fn bench_service<S>(
     });
 }
 
-fn request_overhead(c: &mut Criterion) {
+/// What both request groups record through: the guarded recorder, lasting as a
+/// server's (ours), a plain Prometheus recorder (the peers'), and span providers at
+/// 100 % and at 1 % sampling.
+struct Setup {
+    guarded: &'static dyn Recorder,
+    plain_recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    sampled: opentelemetry_sdk::trace::SdkTracerProvider,
+    sampled_out: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+fn setup() -> Setup {
     let (guarded, _handle) =
         prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
-    let guarded = lasting(guarded);
-    let plain_recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    Setup {
+        guarded: lasting(guarded),
+        plain_recorder: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+        sampled: instrument_provider(Sampler::AlwaysOn),
+        sampled_out: instrument_provider(Sampler::TraceIdRatioBased(0.01)),
+    }
+}
 
-    let sampled = instrument_provider(Sampler::AlwaysOn);
-    let sampled_out = instrument_provider(Sampler::TraceIdRatioBased(0.01));
+fn request_overhead(c: &mut Criterion) {
+    let Setup {
+        guarded,
+        plain_recorder,
+        sampled,
+        sampled_out,
+    } = setup();
     let _alternative_provider = alternative_subscriber();
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -218,12 +238,12 @@ fn handler_overhead(c: &mut Criterion) {
 /// client layer (sampled, and under an unsampled workflow at 1 %), and the usual
 /// tracing span + propagator.
 fn client_overhead(c: &mut Criterion) {
-    let (guarded, _handle) =
-        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
-    let guarded = lasting(guarded);
-    let plain_recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let sampled = instrument_provider(Sampler::AlwaysOn);
-    let sampled_out = instrument_provider(Sampler::TraceIdRatioBased(0.01));
+    let Setup {
+        guarded,
+        plain_recorder,
+        sampled,
+        sampled_out,
+    } = setup();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

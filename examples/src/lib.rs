@@ -38,3 +38,26 @@ pub async fn signal() {
         () = term => {}
     }
 }
+
+/// Serves `service` over HTTP/1.1 on `listener`, a task per connection, until the
+/// runtime stops: the accept loop of the example HTTP servers and the tests' servers.
+pub async fn serve_http<S, B>(listener: tokio::net::TcpListener, service: S)
+where
+    S: tower::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    while let Ok((stream, _)) = listener.accept().await {
+        let service = hyper_util::service::TowerToHyperService::new(service.clone());
+        tokio::spawn(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+        );
+    }
+}

@@ -22,8 +22,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioExecutor;
 use instrument::context::{inject_outgoing, InContextExt as _};
 use instrument::report::{Report, SdkInfo, SinkError, SpanCollector, SpanSink};
 use instrument::semconv::{SPAN_TASK_EXECUTE, SPAN_WORKFLOW_EXECUTE, TENANT_HEADER};
@@ -338,11 +337,5 @@ pub async fn serve_downstream(listener: tokio::net::TcpListener) {
     let service = ServiceBuilder::new()
         .layer(InstrumentLayer::builder().build())
         .service_fn(routes);
-    while let Ok((stream, _)) = listener.accept().await {
-        let service = TowerToHyperService::new(service.clone());
-        tokio::spawn(
-            hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service),
-        );
-    }
+    crate::serve_http(listener, service).await;
 }

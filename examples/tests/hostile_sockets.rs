@@ -15,8 +15,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use instrument::tenant::current_tenant;
 use instrument::tower::stack::InstrumentLayer;
 use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
@@ -37,15 +35,7 @@ async fn http_server(served: Arc<AtomicU64>) -> SocketAddr {
             let tenant = current_tenant().map(|t| t.to_string()).unwrap_or_default();
             async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(tenant)))) }
         });
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = TowerToHyperService::new(service.clone());
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
+    tokio::spawn(instrument_examples::serve_http(listener, service));
     addr
 }
 

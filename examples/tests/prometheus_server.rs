@@ -22,8 +22,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioExecutor;
 use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{install_prometheus, serve_metrics};
 use instrument::semconv::MetricNames;
@@ -203,15 +202,7 @@ async fn start_http() -> SocketAddr {
         // No router here: routes guessed from the path, learned only when answered.
         .layer(InstrumentLayer::builder().route(NormalizedPath).build())
         .service_fn(routes);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = TowerToHyperService::new(service.clone());
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
+    tokio::spawn(instrument_examples::serve_http(listener, service));
     addr
 }
 

@@ -504,7 +504,8 @@ impl Observe for CallEnd {
     fn finish(self, outcome: &Outcome) {
         let seconds = self.started.elapsed().as_secs_f64();
         let span = self.cx.span();
-        let (ended, failure) = match outcome {
+        // What ended the call; for gRPC, the status number beside its name.
+        let (ended, grpc_number, failure) = match outcome {
             Outcome::Responded {
                 http,
                 grpc,
@@ -515,29 +516,23 @@ impl Observe for CallEnd {
                 if *cancelled {
                     span.set_attribute(KeyValue::new(CANCELLED, true));
                 }
-                let ended = match grpc {
-                    _ if *body_failed => Ended::Failed,
-                    Some(code) => Ended::Grpc(grpc_code_name(*code)),
-                    None => Ended::Http(*http),
-                };
-                let failure = if *body_failed {
-                    Some((OTHER, "the response body failed".to_owned()))
-                } else {
-                    None
-                };
-                (ended, failure)
+                match grpc {
+                    _ if *body_failed => (Ended::Failed, None, Some("the response body failed")),
+                    Some(code) => (Ended::Grpc(grpc_code_name(*code)), Some(*code), None),
+                    None => (Ended::Http(*http), None, None),
+                }
             }
-            Outcome::Failed(text) => (Ended::Failed, Some((OTHER, text.clone()))),
+            Outcome::Failed(text) => (Ended::Failed, None, Some(text.as_str())),
             Outcome::Cancelled => {
                 span.set_attribute(KeyValue::new(CANCELLED, true));
-                (Ended::Cancelled, None)
+                (Ended::Cancelled, None, None)
             }
         };
         if span.is_recording() {
             let mut attributes = Vec::with_capacity(3);
-            match (ended, self.protocol) {
-                (Ended::Grpc(name), _) => {
-                    if let Some(code) = grpc_number(outcome) {
+            match ended {
+                Ended::Grpc(name) => {
+                    if let Some(code) = grpc_number {
                         if self.rpc.old() {
                             attributes.push(KeyValue::new(RPC_GRPC_STATUS_CODE, i64::from(code)));
                         }
@@ -545,22 +540,22 @@ impl Observe for CallEnd {
                             attributes.push(KeyValue::new(RPC_RESPONSE_STATUS_CODE, name));
                         }
                     }
-                    if name != "OK" && failure.is_none() {
+                    if name != "OK" {
                         attributes.push(KeyValue::new(ERROR_TYPE, name));
                         span.set_status(Status::error(""));
                     }
                 }
-                (Ended::Http(code), _) => {
+                Ended::Http(code) => {
                     attributes.push(KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(code)));
-                    if code >= 400 && failure.is_none() {
+                    if code >= 400 {
                         attributes.push(KeyValue::new(ERROR_TYPE, code.to_string()));
                         span.set_status(Status::error(""));
                     }
                 }
-                _ => {}
+                Ended::Failed | Ended::Cancelled => {}
             }
-            if let Some((kind, text)) = &failure {
-                attributes.push(KeyValue::new(ERROR_TYPE, *kind));
+            if let Some(text) = failure {
+                attributes.push(KeyValue::new(ERROR_TYPE, OTHER));
                 let mut text = self.config.redactor().error_text(text);
                 cut(&mut text, MAX_ERROR_LEN);
                 span.set_status(Status::error(text));
@@ -577,14 +572,6 @@ impl Observe for CallEnd {
             };
             measures.record(&labels, ended, seconds);
         }
-    }
-}
-
-/// The gRPC status number of a responded call.
-fn grpc_number(outcome: &Outcome) -> Option<u16> {
-    match outcome {
-        Outcome::Responded { grpc, .. } => *grpc,
-        _ => None,
     }
 }
 

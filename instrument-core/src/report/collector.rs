@@ -209,13 +209,11 @@ impl SpanCollectorBuilder {
         let provider = SdkTracerProvider::builder()
             .with_span_processor(TenantProcessor::new(
                 MissingTenant::MarkMissing,
-                WorkflowStamp {
-                    inner: Bounded {
-                        stats: Arc::clone(&stats),
-                        capacity: queue as u64,
-                        dropped: self.names.execution_spans_dropped_total(),
-                        inner: batch,
-                    },
+                Collect {
+                    stats: Arc::clone(&stats),
+                    capacity: queue as u64,
+                    dropped: self.names.execution_spans_dropped_total(),
+                    inner: batch,
                 },
             ))
             .build();
@@ -444,13 +442,18 @@ impl Drop for Execution {
     }
 }
 
-/// Stamps `workflow.id` and `task.id` from the context on every span at its start.
+/// In front of the batch processor: stamps `workflow.id` and `task.id` from the context
+/// on every span at its start, and drops (and counts) at its end the spans the queue has
+/// no room for, so every span is sent or counted.
 #[derive(Debug)]
-struct WorkflowStamp<P> {
+struct Collect<P> {
+    stats: Arc<Stats>,
+    capacity: u64,
+    dropped: String,
     inner: P,
 }
 
-impl<P: SpanProcessor> SpanProcessor for WorkflowStamp<P> {
+impl<P: SpanProcessor> SpanProcessor for Collect<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         if let Some(work) = cx.get::<Work>() {
             span.set_attribute(KeyValue::new(
@@ -461,38 +464,6 @@ impl<P: SpanProcessor> SpanProcessor for WorkflowStamp<P> {
                 span.set_attribute(KeyValue::new(TASK_ID, Value::from(Arc::clone(task))));
             }
         }
-        self.inner.on_start(span, cx);
-    }
-
-    fn on_end(&self, span: SpanData) {
-        self.inner.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
-/// Drops (and counts) the spans the batch processor's queue has no room for, so every
-/// span is sent or counted.
-#[derive(Debug)]
-struct Bounded<P> {
-    stats: Arc<Stats>,
-    capacity: u64,
-    dropped: String,
-    inner: P,
-}
-
-impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
         self.inner.on_start(span, cx);
     }
 
