@@ -51,6 +51,7 @@ use std::time::{Duration, SystemTime};
 use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry::{KeyValue, Value};
 
+use crate::redact::text::cut_at_char_boundary;
 use crate::redact::Redactor;
 use crate::semconv::{
     self, MAX_ERROR_LEN, SPAN_CHILD_WORKFLOW, SPAN_HTTP_CLIENT, SPAN_PROMISE, SPAN_RPC_CLIENT,
@@ -319,17 +320,6 @@ impl Default for ReportRules {
     }
 }
 
-/// `text` cut at a character boundary at most `max` bytes long.
-fn cut(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-}
-
 /// 16 lower-case hex digits, not all zero.
 fn span_id(text: &str) -> Option<SpanId> {
     let valid = text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -364,12 +354,8 @@ impl ReportRules {
     }
 
     fn clean(&self, key: &str, value: &str, max: usize) -> String {
-        let mut clean = self
-            .redactor_in_use()
-            .redact_attribute(key, value)
-            .into_owned();
-        cut(&mut clean, max);
-        clean
+        let clean = self.redactor_in_use().redact_attribute(key, value);
+        cut_at_char_boundary(&clean, max).to_owned()
     }
 
     /// Checks `span` at time `now`, for a workflow that started at `workflow_start`
@@ -436,10 +422,9 @@ impl ReportRules {
         }
         // A 10 MB message is not scanned whole: what is past the raw limit is cut first
         // (and the cut at 1 KiB drops it anyway).
-        let error = span.error.as_ref().map(|e| {
-            let mut e = e.clone();
-            cut(&mut e, self.max_raw_value);
-            self.clean(semconv::ERROR, &e, MAX_ERROR_LEN)
+        let error = span.error.as_deref().map(|e| {
+            let head = cut_at_char_boundary(e, self.max_raw_value);
+            self.clean(semconv::ERROR, head, MAX_ERROR_LEN)
         });
         Ok(CheckedSpan {
             span_id: id,
@@ -497,9 +482,8 @@ impl ReportRules {
         .filter(|(_, value)| !value.is_empty())
         .map(|(key, value)| {
             // A field of more than 1 KiB is nobody's version string: cut before the scan.
-            let mut value = value.clone();
-            cut(&mut value, 1024);
-            KeyValue::new(key, self.clean(key, &value, MAX_SDK_FIELD))
+            let head = cut_at_char_boundary(value, 1024);
+            KeyValue::new(key, self.clean(key, head, MAX_SDK_FIELD))
         })
         .collect()
     }
