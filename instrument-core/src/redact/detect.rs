@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Captures, Regex, RegexSet};
@@ -525,34 +526,34 @@ pub(crate) struct Detectors {
     url_scheme: memchr::memmem::Finder<'static>,
     jwt_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
-    pem: Regex,
-    url: Regex,
-    jwt: Regex,
-    auth: Regex,
-    api_key: Option<Regex>,
-    inline: Regex,
+    pem: Lazy,
+    url: Lazy,
+    jwt: Lazy,
+    auth: Lazy,
+    api_key: Option<Lazy>,
+    inline: Lazy,
     /// `password is hunter2`, `with secret s3cr3t`: a secret after a key word in prose.
-    prose: Regex,
+    prose: Lazy,
     /// The cheap test before `prose`: one of its key words occurs.
     prose_words: AhoCorasick,
     /// `<password>...</password>`: an element whose name is a sensitive key.
-    markup: Regex,
+    markup: Lazy,
     /// `key="DbPassword" value="..."`, `"name": "DB_PASSWORD", "value": "..."`.
-    name_value: Regex,
+    name_value: Lazy,
     /// `curl -u user:password`.
-    cli_user: Regex,
-    email: Regex,
-    card: Regex,
-    ssn: Regex,
-    ipv4: Regex,
-    ipv6: Regex,
-    phone_international: Regex,
-    phone_nanp: Regex,
-    phone_national: Regex,
+    cli_user: Lazy,
+    email: Lazy,
+    card: Lazy,
+    ssn: Lazy,
+    ipv4: Lazy,
+    ipv6: Lazy,
+    phone_international: Lazy,
+    phone_nanp: Lazy,
+    phone_national: Lazy,
     custom: Option<(RegexSet, Vec<Regex>)>,
     /// Anchored forms used under a sensitive key, where a whole-value match keeps a partial mask.
-    api_key_whole: Option<Regex>,
-    card_whole: Regex,
+    api_key_whole: Option<Lazy>,
+    card_whole: Lazy,
 }
 
 fn compile(name: &str, pattern: &str) -> Result<Regex, PolicyError> {
@@ -560,6 +561,52 @@ fn compile(name: &str, pattern: &str) -> Result<Regex, PolicyError> {
         name: name.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A detector's automaton, compiled when a value first needs it. Most processes never
+/// see most kinds of secret, and each automaton holds tens to hundreds of KiB for the
+/// process's life: built eagerly, the detectors were most of a server's heap at start
+/// (benches README, "Memory").
+struct Lazy {
+    pattern: String,
+    regex: OnceLock<Regex>,
+}
+
+impl Lazy {
+    /// A built-in pattern, compiled on first use (every one is compiled by the test
+    /// `every_detector_compiles`).
+    fn new(pattern: &str) -> Self {
+        Self {
+            pattern: pattern.to_owned(),
+            regex: OnceLock::new(),
+        }
+    }
+
+    /// A pattern made from the policy (API key prefixes): compiled now, so that a policy
+    /// the regex engine refuses is an error when it is built, not later.
+    fn compiled(name: &str, pattern: String) -> Result<Self, PolicyError> {
+        let regex = compile(name, &pattern)?;
+        Ok(Self {
+            pattern,
+            regex: OnceLock::from(regex),
+        })
+    }
+
+    fn get(&self) -> &Regex {
+        self.regex.get_or_init(|| {
+            // Built-in patterns are constants, compiled in the tests; made from a policy,
+            // the regex was compiled (and checked) when the policy was built.
+            Regex::new(&self.pattern).expect("a detector's pattern compiles")
+        })
+    }
+}
+
+impl std::ops::Deref for Lazy {
+    type Target = Regex;
+
+    fn deref(&self) -> &Regex {
+        self.get()
+    }
 }
 
 /// Text forms of a key word as it may appear in free text (`api_key`, `api-key`, `apikey`).
@@ -628,20 +675,19 @@ impl Detectors {
                 .map(|p| regex::escape(p))
                 .collect::<Vec<_>>()
                 .join("|");
-            (
-                Some(compile(
-                    "api key",
-                    &format!(
-                        r"(^|[^A-Za-z0-9])({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)"
-                    ),
-                )?),
-                Some(compile(
-                    "api key",
-                    &format!(
-                        r"^\s*({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)\s*$"
-                    ),
-                )?),
-            )
+            let anywhere = format!(
+                r"(^|[^A-Za-z0-9])({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)"
+            );
+            let whole =
+                format!(r"^\s*({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)\s*$");
+            if policy.api_key_prefixes.is_empty() {
+                (Some(Lazy::new(&anywhere)), Some(Lazy::new(&whole)))
+            } else {
+                (
+                    Some(Lazy::compiled("api key", anywhere)?),
+                    Some(Lazy::compiled("api key", whole)?),
+                )
+            }
         };
 
         let custom = if policy.patterns.is_empty() {
@@ -673,32 +719,23 @@ impl Detectors {
                 .iter()
                 .map(|v| v.clone().into_boxed_str())
                 .collect(),
-            pem: compile(
-                "private key",
+            pem: Lazy::new(
                 r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
-            )?,
-            url: compile("url", r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>\\`]+"#)?,
-            jwt: compile(
-                "jwt",
-                r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*",
-            )?,
-            auth: compile(
-                "auth",
-                r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})",
-            )?,
+            ),
+            url: Lazy::new(r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>\\`]+"#),
+            jwt: Lazy::new(r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"),
+            auth: Lazy::new(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})"),
             api_key,
-            inline: compile(
-                "inline secret",
-                // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
-                // value: a YAML block, a quoted string, a credential with its scheme, a
-                // template (`${X}`, `{{ x }}`), or a bare word (an `&` inside it is part
-                // of it unless a `key=` follows, as in a query string).
+            // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
+            // value: a YAML block, a quoted string, a credential with its scheme, a
+            // template (`${X}`, `{{ x }}`), or a bare word (an `&` inside it is part
+            // of it unless a `key=` follows, as in a query string).
+            inline: Lazy::new(
                 r#"([A-Za-z0-9_.\-]+)(["']?)([ \t]*(?:=>|:=|[:=])[ \t]*)([|>][+\-]?[ \t]*\r?\n(?:[ \t]+[^\n]*(?:\n|$))+|"(?:[^"\\]|\\.)*"|'[^']*'|(?i:bearer|basic|token|digest|negotiate|ntlm|apikey|api-key|sso-key|dpop|mac|hmac|aws4-hmac-sha256)[ \t]+[^\s,;&"'}]+|\$\{[^}\s]*\}|\{\{[^}]*\}\}|\{[^{}\s]*\}|[^\s,;&"'}]+(?:&[^\s,;&"'}=]+)*)"#,
-            )?,
-            prose: compile(
-                "secret in prose",
+            ),
+            prose: Lazy::new(
                 r#"(?i)\b(passwords?|passwd|passphrase|passcode|pwd|secret|token|api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|private[ _\-]?key|client[ _\-]?secret|credentials?|pin|otp|one[ \-]time (?:code|password|pin)|verification code|identified by|signature)\b((?:[ \t]+(?:is|was|were|are|be|being|set|reset|changed|updated|to|of|as|equals|now|value|code|number|no\.?|for[ \t]+[^\s"'`]+|[:=\#]))*[ \t]+)(["'`]?)([^\s"'`]+)(["'`]?)"#,
-            )?,
+            ),
             // A DFA: a few instructions a byte, where the default NFA without a
             // prefilter (case-insensitive words) cost several times more on
             // `redact/clean_64b`.
@@ -722,43 +759,36 @@ impl Detectors {
                     name: "secret in prose".into(),
                     message: e.to_string(),
                 })?,
-            markup: compile(
-                "secret in markup",
-                r#"<(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)(?:\s[^<>]*)?>([^<]{1,4096})</(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)\s*>"#,
-            )?,
-            name_value: compile(
-                "name and value pair",
-                r#"(?i)["']?\b(?:name|key)["']?[ \t]*[:=][ \t]*["']([^"'\n]{1,256})["'][ \t]*,?[ \t]*["']?value["']?[ \t]*[:=][ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')"#,
-            )?,
-            cli_user: compile(
-                "command-line credentials",
-                // `curl -u user:password`; `docker login -u user -p password`,
-                // `mysql -u root -psecret`.
+            // No counted repetition of a multi-byte class here (`[^<]{1,4096}` was
+            // one): the regex crate unrolls it into an NFA of megabytes, held for the
+            // process's life. An unbounded repetition is a handful of states and
+            // matches the same elements (and longer ones, masked all the same).
+            markup: Lazy::new(
+                r#"<(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)(?:\s[^<>]*)?>([^<]+)</(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)\s*>"#,
+            ),
+            name_value: Lazy::new(
+                r#"(?i)["']?\b(?:name|key)["']?[ \t]*[:=][ \t]*["']([^"'\n]+)["'][ \t]*,?[ \t]*["']?value["']?[ \t]*[:=][ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')"#,
+            ),
+            // `curl -u user:password`; `docker login -u user -p password`,
+            // `mysql -u root -psecret`.
+            cli_user: Lazy::new(
                 r"(?:^|\s)(?:-u|--user)[ =](?:([^\s:@]+):([^\s@]+)|[^\s:@]+\s+-p[ =]?([^\s-][^\s]*))",
-            )?,
-            email: compile(
-                "email",
+            ),
+            email: Lazy::new(
                 r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}",
-            )?,
-            card: compile("payment card", r"[0-9](?:[ \-]?[0-9]){12,18}")?,
-            ssn: compile("ssn", r"\b([0-9]{3})-([0-9]{2})-([0-9]{4})\b")?,
-            ipv4: compile("ipv4", r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b")?,
-            ipv6: compile(
-                "ipv6",
-                r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[0-9A-Za-z]+)?",
-            )?,
-            phone_international: compile(
-                "phone",
-                r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,7}",
-            )?,
-            phone_nanp: compile(
-                "phone",
+            ),
+            card: Lazy::new(r"[0-9](?:[ \-]?[0-9]){12,18}"),
+            ssn: Lazy::new(r"\b([0-9]{3})-([0-9]{2})-([0-9]{4})\b"),
+            ipv4: Lazy::new(r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b"),
+            ipv6: Lazy::new(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[0-9A-Za-z]+)?"),
+            phone_international: Lazy::new(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,7}"),
+            phone_nanp: Lazy::new(
                 r"(?:\b1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ ]?|\b[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}\b",
-            )?,
-            phone_national: compile("phone", r"\b0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,8}){1,4}\b")?,
+            ),
+            phone_national: Lazy::new(r"\b0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,8}){1,4}\b"),
             custom,
             api_key_whole,
-            card_whole: compile("payment card", r"^\s*[0-9](?:[ \-]?[0-9]){12,18}\s*$")?,
+            card_whole: Lazy::new(r"^\s*[0-9](?:[ \-]?[0-9]){12,18}\s*$"),
         })
     }
 
@@ -1496,6 +1526,49 @@ mod tests {
     use super::*;
     use crate::redact::policy::DEFAULT_SENSITIVE_KEYS;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_detector_compiles_and_none_before_it_is_needed() {
+        let det = Detectors::new(&RedactionPolicy::default(), DEFAULT_SENSITIVE_KEYS)
+            .expect("the default policy builds");
+        let built_in = [
+            &det.pem,
+            &det.url,
+            &det.jwt,
+            &det.auth,
+            &det.inline,
+            &det.prose,
+            &det.markup,
+            &det.name_value,
+            &det.cli_user,
+            &det.email,
+            &det.card,
+            &det.ssn,
+            &det.ipv4,
+            &det.ipv6,
+            &det.phone_international,
+            &det.phone_nanp,
+            &det.phone_national,
+            &det.card_whole,
+        ];
+        let api = [&det.api_key, &det.api_key_whole].map(|re| re.as_ref().expect("defaults"));
+        for lazy in built_in.iter().copied().chain(api) {
+            assert!(
+                lazy.regex.get().is_none(),
+                "{} compiled early",
+                lazy.pattern
+            );
+            assert!(Regex::new(&lazy.pattern).is_ok(), "{}", lazy.pattern);
+            let _ = lazy.get();
+        }
+        // Prefixes from the policy are compiled (and checked) when it is built.
+        let policy = RedactionPolicy::default().api_key_prefix("acme_");
+        let det = Detectors::new(&policy, DEFAULT_SENSITIVE_KEYS).expect("builds");
+        assert!(det
+            .api_key
+            .as_ref()
+            .is_some_and(|re| re.regex.get().is_some()));
+    }
 
     /// The triggers without the first pass: every literal search run on every value.
     fn unfiltered(det: &Detectors, text: &str) -> u32 {
