@@ -1,5 +1,5 @@
 //! End-to-end cost, against the peers, in one run: unary tonic calls over 127.0.0.1 to
-//! the same trivial server five ways, each in a process of its own.
+//! the same server six ways, each in a process of its own.
 //!
 //! - `plain`: no layers, no recorder, no tracer;
 //! - `usual stack`: tower-http's `TraceLayer` whose `make_span` extracts the caller's
@@ -22,19 +22,32 @@
 //!
 //! Every traced server exports through a batch processor into an exporter that drops
 //! the spans (the collector's side is not what is measured), and samples what its
-//! caller sampled. Every call carries a new `traceparent` and `x-tenant-id`, from
-//! `--concurrency` tasks over one HTTP/2 connection per server.
+//! caller sampled. Every call carries a new `traceparent` and `x-tenant-id`; with
+//! `--parent unsampled` every `traceparent` says "not sampled", so every server runs
+//! its sampled-out path.
+//!
+//! The handler answers at once (`--handler trivial`, where the layers' share is as
+//! large as it gets), or after about 200 µs of CPU work (`--handler work`: a JSON
+//! document built, serialised and parsed back, as a real service's handler spends its
+//! time).
+//!
+//! Each server is measured two ways, taking turns in short slices (`--rounds`) so that
+//! drift on a shared machine hits all of them alike:
+//! - **one call at a time** (`--serial` calls per slice): the latency a request sees
+//!   at an idle server, and the CPU it costs there (cold caches, threads woken);
+//! - **under load** (`--concurrency` calls in flight over one HTTP/2 connection):
+//!   throughput, p50, p99 and CPU per call.
 //!
 //! The servers are pinned to one core and the client to the other (when there are
-//! two), and take turns in short slices (`--rounds`), so drift on a shared machine hits
-//! all of them alike. Server CPU is read from `/proc/<pid>/task/*/schedstat` (every
-//! thread of the server's process) around each slice. Prints, per server, p50 and p99
-//! latency, throughput and CPU per call, each against `plain`; with `--runs N`, the
-//! medians of N runs.
+//! two). Server CPU is read from `/proc/<pid>/task/*/schedstat` (every thread of the
+//! server's process) around each slice; resident memory from `/proc/<pid>/status`
+//! when the server has started (before any call) and at the end of each run. Prints,
+//! per server, each figure against `plain`; with `--runs N`, the medians of N runs.
 //!
 //! ```text
 //! cargo run --release -p instrument-examples --example loadgen -- \
-//!     [--requests 40000] [--concurrency 32] [--rounds 20] [--runs 1]
+//!     [--requests 40000] [--concurrency 32] [--serial 200] [--rounds 20] [--runs 1] \
+//!     [--parent sampled|unsampled] [--handler trivial|work] [--servers plain,oit,...]
 //! ```
 
 #[path = "../benches/support/usual_stack.rs"]
@@ -141,8 +154,58 @@ impl Kind {
 
 // --- The server ---------------------------------------------------------------------
 
-/// Answers `SubmitTask` at once; every other method is unimplemented.
-struct Trivial;
+/// What `SubmitTask` does before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    /// Answers at once.
+    Trivial,
+    /// About 200 µs of CPU work first (see [`work`]).
+    Work,
+}
+
+impl Handler {
+    fn arg(self) -> &'static str {
+        match self {
+            Handler::Trivial => "trivial",
+            Handler::Work => "work",
+        }
+    }
+
+    fn from_arg(arg: &str) -> Option<Self> {
+        [Handler::Trivial, Handler::Work]
+            .into_iter()
+            .find(|h| h.arg() == arg)
+    }
+}
+
+/// Rows in [`work`]'s document: about 200 µs of work on this project's 2-core VMs.
+const WORK_ROWS: usize = 160;
+
+/// What a service's handler spends its time on: a document of [`WORK_ROWS`] rows made
+/// from the request, serialised to JSON and parsed back, a total taken from it.
+fn work(seed: &str) -> u64 {
+    let rows: Vec<serde_json::Value> = (0..WORK_ROWS)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("{seed}-{i}"),
+                "quantity": i,
+                "price": (i as f64) * 1.25,
+                "tags": ["alpha", "beta", seed],
+                "note": "a line of text as an order carries, with words in it",
+            })
+        })
+        .collect();
+    let text = serde_json::to_string(&rows).unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    parsed
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|r| r["quantity"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// Answers `SubmitTask` (after [`work`] with [`Handler::Work`]); every other method is
+/// unimplemented.
+struct Trivial(Handler);
 
 #[tonic::async_trait]
 impl WorkflowService for Trivial {
@@ -172,8 +235,12 @@ impl WorkflowService for Trivial {
         request: Request<SubmitTaskRequest>,
     ) -> Result<Response<SubmitTaskResponse>, Status> {
         let request = request.into_inner();
+        let total = match self.0 {
+            Handler::Trivial => 0,
+            Handler::Work => work(&request.workflow_id),
+        };
         Ok(Response::new(SubmitTaskResponse {
-            task_id: format!("{}-{}", request.workflow_id, request.task_type),
+            task_id: format!("{}-{}-{total}", request.workflow_id, request.task_type),
             traceparent: String::new(),
         }))
     }
@@ -264,14 +331,29 @@ fn tracer_provider(ratio: f64, ours: bool) -> SdkTracerProvider {
     }
 }
 
+/// The tracer provider of our servers, as `telemetry` made it.
+static OURS: std::sync::OnceLock<SdkTracerProvider> = std::sync::OnceLock::new();
+
+/// Our layer's builder: spans through [`OURS`], whose sampler is parent-based (as
+/// `pipeline::init` installs it, which a layer knows without being told), else through
+/// the global provider.
+fn ours() -> instrument::tower::stack::InstrumentBuilder {
+    match OURS.get() {
+        Some(provider) => {
+            InstrumentLayer::builder().parent_based_tracer(provider.tracer("loadgen"))
+        }
+        None => InstrumentLayer::builder(),
+    }
+}
+
 /// Serves `kind` on an ephemeral port of 127.0.0.1, printing the address on stdout,
 /// until stdin closes (the driver exited).
-async fn serve(kind: Kind) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(kind: Kind, handler: Handler) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     // Without TCP_NODELAY, small responses wait out delayed ACKs (40 ms tails).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let service = WorkflowServiceServer::new(Trivial);
+    let service = WorkflowServiceServer::new(Trivial(handler));
     let oit = opentelemetry_instrumentation_tower::http::server::LayerBuilder::builder()
         .build()
         .map_err(|e| e.to_string())?;
@@ -310,14 +392,14 @@ async fn serve(kind: Kind) -> Result<(), Box<dyn std::error::Error>> {
             }
             Kind::Instrument | Kind::InstrumentOnePercent | Kind::InstrumentCollectorDown => {
                 Server::builder()
-                    .layer(InstrumentLayer::builder().build())
+                    .layer(ours().build())
                     .add_service(service)
                     .serve_with_incoming(incoming)
                     .await
             }
             Kind::InstrumentUntracked => {
                 Server::builder()
-                    .layer(InstrumentLayer::builder().no_tracking_header().build())
+                    .layer(ours().no_tracking_header().build())
                     .add_service(service)
                     .serve_with_incoming(incoming)
                     .await
@@ -367,6 +449,7 @@ fn telemetry(kind: Kind) -> Result<Vec<Box<dyn std::any::Any>>, Box<dyn std::err
             let ratio = 1.0 / kind.sampled_one_in() as f64;
             let provider = tracer_provider(ratio, true);
             opentelemetry::global::set_tracer_provider(provider.clone());
+            let _ = OURS.set(provider.clone());
             let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
             keep.push(Box::new(provider));
             keep.push(Box::new(handle));
@@ -382,6 +465,8 @@ fn telemetry(kind: Kind) -> Result<Vec<Box<dyn std::any::Any>>, Box<dyn std::err
             let telemetry = instrument::pipeline::build(&config)?;
             if let Some(provider) = telemetry.tracer_provider() {
                 opentelemetry::global::set_tracer_provider(provider.clone());
+                // The default sampler, parentbased_always_on.
+                let _ = OURS.set(provider.clone());
             }
             let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
             keep.push(Box::new(telemetry));
@@ -391,7 +476,11 @@ fn telemetry(kind: Kind) -> Result<Vec<Box<dyn std::any::Any>>, Box<dyn std::err
     Ok(keep)
 }
 
-fn server_main(kind: Kind, core: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
+fn server_main(
+    kind: Kind,
+    handler: Handler,
+    core: Option<usize>,
+) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(core) = core {
         pin(core);
     }
@@ -400,7 +489,7 @@ fn server_main(kind: Kind, core: Option<usize>) -> Result<(), Box<dyn std::error
         .enable_all()
         .build()?;
     let keep = runtime.block_on(async { telemetry(kind) })?;
-    runtime.block_on(serve(kind))?;
+    runtime.block_on(serve(kind, handler))?;
     drop(keep);
     Ok(())
 }
@@ -417,33 +506,58 @@ fn pin(core: usize) {
 struct Options {
     requests: usize,
     concurrency: usize,
+    serial: usize,
     rounds: usize,
     runs: usize,
+    sampled: bool,
+    handler: Handler,
     servers: Vec<Kind>,
 }
 
-const USAGE: &str = "usage: loadgen [--requests N] [--concurrency N] [--rounds N] [--runs N] \
+const USAGE: &str = "usage: loadgen [--requests N] [--concurrency N] [--serial N] [--rounds N] \
+     [--runs N] [--parent sampled|unsampled] [--handler trivial|work] \
      [--servers plain,usual,oit,instrument,instrument-1,instrument-untracked]";
 
 fn options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         requests: 40_000,
         concurrency: 32,
+        serial: 200,
         rounds: 20,
         runs: 1,
+        sampled: true,
+        handler: Handler::Trivial,
         servers: Kind::ALL.to_vec(),
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        if flag == "--servers" {
-            // `plain` always runs first: the others are read against it.
-            let mut servers = vec![Kind::Plain];
-            for name in value.split(',').filter(|n| *n != "plain") {
-                servers.push(Kind::from_arg(name).ok_or_else(|| format!("unknown server {name}"))?);
+        match flag.as_str() {
+            "--servers" => {
+                // `plain` always runs first: the others are read against it.
+                let mut servers = vec![Kind::Plain];
+                for name in value.split(',').filter(|n| *n != "plain") {
+                    servers.push(
+                        Kind::from_arg(name).ok_or_else(|| format!("unknown server {name}"))?,
+                    );
+                }
+                options.servers = servers;
+                continue;
             }
-            options.servers = servers;
-            continue;
+            "--parent" => {
+                options.sampled = match value.as_str() {
+                    "sampled" => true,
+                    "unsampled" => false,
+                    _ => return Err(format!("--parent: sampled or unsampled, got {value:?}")),
+                };
+                continue;
+            }
+            "--handler" => {
+                options.handler = Handler::from_arg(value)
+                    .ok_or_else(|| format!("--handler: trivial or work, got {value:?}"))?;
+                continue;
+            }
+            _ => {}
         }
         let number: usize = value
             .parse()
@@ -453,6 +567,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         match flag.as_str() {
             "--requests" => options.requests = number,
             "--concurrency" => options.concurrency = number,
+            "--serial" => options.serial = number,
             "--rounds" => options.rounds = number,
             "--runs" => options.runs = number,
             _ => return Err(format!("unknown option {flag}")),
@@ -466,6 +581,8 @@ struct Remote {
     kind: Kind,
     child: Child,
     client: WorkflowServiceClient<Channel>,
+    /// Resident memory once started, before any call, in KiB.
+    rss_start_kib: u64,
 }
 
 impl Remote {
@@ -480,6 +597,40 @@ impl Remote {
             .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
             .sum()
     }
+
+    /// Context switches (voluntary and not) of every thread of the server so far.
+    fn switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.ends_with("ctxt_switches") || l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
+
+    /// The server's resident memory now, in KiB.
+    fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+/// `VmRSS` of process `pid`, in KiB (0 when it cannot be read).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 impl Drop for Remote {
@@ -489,9 +640,13 @@ impl Drop for Remote {
     }
 }
 
-async fn start(kind: Kind, core: Option<usize>) -> Result<Remote, Box<dyn std::error::Error>> {
+async fn start(
+    kind: Kind,
+    handler: Handler,
+    core: Option<usize>,
+) -> Result<Remote, Box<dyn std::error::Error>> {
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["--serve", kind.arg()]);
+    command.args(["--serve", kind.arg(), "--handler", handler.arg()]);
     if let Some(core) = core {
         command.args(["--core", &core.to_string()]);
     }
@@ -509,11 +664,13 @@ async fn start(kind: Kind, core: Option<usize>) -> Result<Remote, Box<dyn std::e
         .trim()
         .parse()
         .map_err(|_| format!("{} server did not start: {line:?}", kind.label()))?;
+    let rss_start_kib = rss_kib(child.id());
     let client = WorkflowServiceClient::connect(format!("http://{addr}")).await?;
     Ok(Remote {
         kind,
         child,
         client,
+        rss_start_kib,
     })
 }
 
@@ -525,23 +682,26 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The `traceparent` of call `n`: sampled for one call in `one_in`.
+/// The `traceparent` of call `n`: sampled for one call in `one_in` (never when
+/// `one_in` is 0).
 fn traceparent(n: u64, one_in: u64) -> MetadataValue<tonic::metadata::Ascii> {
     let (high, low, span) = (mix(n), mix(n ^ 0x5555), mix(n ^ 0xaaaa));
-    let flags = if (low / 7) % one_in == 0 { "01" } else { "00" };
+    let sampled = one_in != 0 && (low / 7) % one_in == 0;
+    let flags = if sampled { "01" } else { "00" };
     let text = format!("00-{high:016x}{low:016x}-{span:016x}-{flags}");
     MetadataValue::try_from(text).unwrap_or_else(|_| MetadataValue::from_static(""))
 }
 
-/// Sends `requests` calls from `concurrency` tasks; returns each call's latency.
+/// Sends `requests` calls from `concurrency` tasks, one call in `one_in` with a sampled
+/// parent; returns each call's latency.
 async fn load(
     remote: &Remote,
     requests: usize,
     concurrency: usize,
     first: u64,
+    one_in: u64,
 ) -> Result<Vec<Duration>, Status> {
     let mut tasks = tokio::task::JoinSet::new();
-    let one_in = remote.kind.sampled_one_in();
     for worker in 0..concurrency {
         let mut client = remote.client.clone();
         let share = requests / concurrency + usize::from(worker < requests % concurrency);
@@ -571,21 +731,23 @@ async fn load(
     Ok(all)
 }
 
-/// What one server did in one run.
+/// What one server did in one run, one way (one call at a time, or under load).
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
     busy: Duration,
     cpu_ns: u64,
+    switches: u64,
 }
 
-/// One server's figures in one run.
+/// One server's figures in one run, one way.
 #[derive(Clone, Copy, Default)]
 struct Figures {
     p50_us: f64,
     p99_us: f64,
     calls_per_s: f64,
     cpu_us_per_call: f64,
+    switches_per_call: f64,
 }
 
 impl Tally {
@@ -602,28 +764,74 @@ impl Tally {
             p99_us: at(0.99),
             calls_per_s: calls / self.busy.as_secs_f64().max(f64::EPSILON),
             cpu_us_per_call: self.cpu_ns as f64 / 1e3 / calls,
+            switches_per_call: self.switches as f64 / calls,
         }
     }
+}
+
+/// One server's figures in one run: one call at a time, under load, and its memory.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    serial: Figures,
+    loaded: Figures,
+    rss_end_kib: u64,
+}
+
+/// Calls `remote` in one slice (`calls` from `concurrency` tasks) into `tally`.
+async fn slice(
+    remote: &Remote,
+    tally: &mut Tally,
+    calls: usize,
+    concurrency: usize,
+    first: u64,
+    one_in: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (cpu, switches, start) = (remote.cpu_ns(), remote.switches(), Instant::now());
+    let latencies = load(remote, calls, concurrency, first, one_in).await?;
+    tally.busy += start.elapsed();
+    tally.cpu_ns += remote.cpu_ns().saturating_sub(cpu);
+    tally.switches += remote.switches().saturating_sub(switches);
+    tally.latencies.extend(latencies);
+    Ok(())
 }
 
 async fn run_once(
     remotes: &[Remote],
     options: &Options,
-) -> Result<Vec<Figures>, Box<dyn std::error::Error>> {
-    let mut tallies: Vec<Tally> = remotes.iter().map(|_| Tally::default()).collect();
+) -> Result<Vec<Run>, Box<dyn std::error::Error>> {
+    let mut serial: Vec<Tally> = remotes.iter().map(|_| Tally::default()).collect();
+    let mut loaded: Vec<Tally> = remotes.iter().map(|_| Tally::default()).collect();
     let per_round = (options.requests / options.rounds).max(options.concurrency);
     let mut next = 1u64 << 40;
     for _ in 0..options.rounds {
-        for (remote, tally) in remotes.iter().zip(&mut tallies) {
-            let (cpu, start) = (remote.cpu_ns(), Instant::now());
-            let latencies = load(remote, per_round, options.concurrency, next).await?;
-            tally.busy += start.elapsed();
-            tally.cpu_ns += remote.cpu_ns().saturating_sub(cpu);
-            tally.latencies.extend(latencies);
+        for (i, remote) in remotes.iter().enumerate() {
+            let one_in = one_in(remote.kind, options.sampled);
+            slice(remote, &mut serial[i], options.serial, 1, next, one_in).await?;
+            next += options.serial as u64 * 2;
+            let concurrency = options.concurrency;
+            slice(remote, &mut loaded[i], per_round, concurrency, next, one_in).await?;
             next += per_round as u64 * 2;
         }
     }
-    Ok(tallies.into_iter().map(Tally::figures).collect())
+    Ok(serial
+        .into_iter()
+        .zip(loaded)
+        .zip(remotes)
+        .map(|((serial, loaded), remote)| Run {
+            serial: serial.figures(),
+            loaded: loaded.figures(),
+            rss_end_kib: remote.rss_kib(),
+        })
+        .collect())
+}
+
+/// One call in how many `kind` is sent with a sampled parent (0: never).
+fn one_in(kind: Kind, sampled: bool) -> u64 {
+    if sampled {
+        kind.sampled_one_in()
+    } else {
+        0
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -631,34 +839,63 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn print(remotes: &[Remote], figures: &[Figures]) {
+fn print(remotes: &[Remote], runs: &[Run]) {
+    let pct = |x: f64, base: f64| 100.0 * (x / base.max(f64::EPSILON) - 1.0);
+    let plain = runs[0];
     println!(
-        "{:<27} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>17}",
-        "server", "p50 µs", "p99 µs", "calls/s", "CPU µs", "p50", "throughput", "CPU per call"
+        "{:<27} {:>31}  {:>44}  {:>30}",
+        "", "one call at a time", "under load (in flight: --concurrency)", "resident memory, MiB"
     );
-    let plain = figures[0];
-    for (remote, f) in remotes.iter().zip(figures) {
-        let pct = |x: f64, base: f64| 100.0 * (x / base.max(f64::EPSILON) - 1.0);
-        let (p50, rate, cpu) = if remote.kind == Kind::Plain {
-            (String::new(), String::new(), String::new())
-        } else {
-            (
-                format!("{:+.1} %", pct(f.p50_us, plain.p50_us)),
-                format!("{:+.1} %", pct(f.calls_per_s, plain.calls_per_s)),
-                format!(
-                    "{:+.1} % ({:+.1} µs)",
-                    pct(f.cpu_us_per_call, plain.cpu_us_per_call),
-                    f.cpu_us_per_call - plain.cpu_us_per_call
-                ),
-            )
-        };
+    println!(
+        "{:<27} {:>9} {:>12} {:>8}  {:>8} {:>9} {:>8} {:>11} {:>5}  {:>9} {:>9} {:>10}",
+        "server",
+        "p50",
+        "CPU/call",
+        "cs/call",
+        "p50",
+        "p99 µs",
+        "calls/s",
+        "CPU/call",
+        "cs",
+        "at start",
+        "at end",
+        "end-start"
+    );
+    for (remote, run) in remotes.iter().zip(runs) {
+        let (s, l) = (run.serial, run.loaded);
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let (start, end) = (mib(remote.rss_start_kib), mib(run.rss_end_kib));
+        if remote.kind == Kind::Plain {
+            println!(
+                "{:<27} {:>7.1}µs {:>10.2}µs {:>8.2}  {:>6.1}µs {:>9.1} {:>8.0} {:>9.2}µs {:>5.2}  {start:>9.1} {end:>9.1} {:>+10.1}",
+                remote.kind.label(),
+                s.p50_us,
+                s.cpu_us_per_call,
+                s.switches_per_call,
+                l.p50_us,
+                l.p99_us,
+                l.calls_per_s,
+                l.cpu_us_per_call,
+                l.switches_per_call,
+                end - start,
+            );
+            continue;
+        }
+        let base = (mib(remotes[0].rss_start_kib), mib(plain.rss_end_kib));
         println!(
-            "{:<27} {:>9.1} {:>9.1} {:>9.0} {:>10.2} {p50:>9} {rate:>10} {cpu:>17}",
+            "{:<27} {:>+8.1}% {:>+10.2}µs {:>+8.2}  {:>+7.1}% {:>9.1} {:>+7.1}% {:>+9.2}µs {:>+5.2}  {:>+9.1} {:>+9.1} {:>+10.1}",
             remote.kind.label(),
-            f.p50_us,
-            f.p99_us,
-            f.calls_per_s,
-            f.cpu_us_per_call,
+            pct(s.p50_us, plain.serial.p50_us),
+            s.cpu_us_per_call - plain.serial.cpu_us_per_call,
+            s.switches_per_call - plain.serial.switches_per_call,
+            pct(l.p50_us, plain.loaded.p50_us),
+            l.p99_us,
+            pct(l.calls_per_s, plain.loaded.calls_per_s),
+            l.cpu_us_per_call - plain.loaded.cpu_us_per_call,
+            l.switches_per_call - plain.loaded.switches_per_call,
+            start - base.0,
+            end - base.1,
+            end - start,
         );
     }
 }
@@ -684,11 +921,12 @@ async fn drive(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut remotes = Vec::new();
     for &kind in &options.servers {
-        remotes.push(start(kind, server_core).await?);
+        remotes.push(start(kind, options.handler, server_core).await?);
     }
     for remote in &remotes {
         // Warm-up: connection, allocator, caches, metric handles.
-        load(remote, 4_000, options.concurrency, 0).await?;
+        let one_in = one_in(remote.kind, options.sampled);
+        load(remote, 4_000, options.concurrency, 0, one_in).await?;
     }
     // Under `benches/server-instructions`: count only the measured calls.
     let callgrind = std::env::var_os("LOADGEN_CALLGRIND").is_some();
@@ -697,12 +935,19 @@ async fn drive(
     }
     let per_round = (options.requests / options.rounds).max(options.concurrency);
     println!(
-        "{} unary calls per server and run, {} in flight, {} slices, {} run(s); servers on \
-         core {}, client on core {}\n",
+        "unary calls per server and run: {} one at a time, {} with {} in flight; {} slices, {} \
+         run(s); parents {}, handler {}; servers on core {}, client on core {}\n",
+        options.serial * options.rounds,
         per_round * options.rounds,
         options.concurrency,
         options.rounds,
         options.runs,
+        if options.sampled {
+            "sampled"
+        } else {
+            "unsampled"
+        },
+        options.handler.arg(),
         server_core.map_or("any".to_owned(), |c| c.to_string()),
         client_core.map_or("any".to_owned(), |c| c.to_string()),
     );
@@ -720,14 +965,24 @@ async fn drive(
         callgrind_control(&remotes, "--dump")?;
     }
     if options.runs > 1 {
-        let medians: Vec<Figures> = (0..remotes.len())
+        let medians: Vec<Run> = (0..remotes.len())
             .map(|i| {
-                let of = |f: fn(&Figures) -> f64| median(runs.iter().map(|r| f(&r[i])).collect());
-                Figures {
-                    p50_us: of(|f| f.p50_us),
-                    p99_us: of(|f| f.p99_us),
-                    calls_per_s: of(|f| f.calls_per_s),
-                    cpu_us_per_call: of(|f| f.cpu_us_per_call),
+                let of = |f: fn(&Run) -> f64| median(runs.iter().map(|r| f(&r[i])).collect());
+                let figures = |way: fn(&Run) -> Figures| Figures {
+                    p50_us: median(runs.iter().map(|r| way(&r[i]).p50_us).collect()),
+                    p99_us: median(runs.iter().map(|r| way(&r[i]).p99_us).collect()),
+                    calls_per_s: median(runs.iter().map(|r| way(&r[i]).calls_per_s).collect()),
+                    cpu_us_per_call: median(
+                        runs.iter().map(|r| way(&r[i]).cpu_us_per_call).collect(),
+                    ),
+                    switches_per_call: median(
+                        runs.iter().map(|r| way(&r[i]).switches_per_call).collect(),
+                    ),
+                };
+                Run {
+                    serial: figures(|r| r.serial),
+                    loaded: figures(|r| r.loaded),
+                    rss_end_kib: of(|r| r.rss_end_kib as f64) as u64,
                 }
             })
             .collect();
@@ -737,27 +992,37 @@ async fn drive(
     Ok(())
 }
 
+/// `--serve KIND [--handler H] [--core N]`: the server side.
+fn serve_main(args: &[String]) -> ExitCode {
+    let kind = args.first().and_then(|a| Kind::from_arg(a));
+    let (mut handler, mut core) = (Some(Handler::Trivial), None);
+    for pair in args.get(1..).unwrap_or_default().chunks(2) {
+        match pair {
+            [flag, value] if flag == "--handler" => handler = Handler::from_arg(value),
+            [flag, value] if flag == "--core" => core = value.parse().ok(),
+            _ => handler = None,
+        }
+    }
+    let (Some(kind), Some(handler)) = (kind, handler) else {
+        eprintln!(
+            "loadgen --serve: expected one of plain, usual, oit, instrument, instrument-1, \
+             instrument-untracked, then --handler trivial|work and --core N"
+        );
+        return ExitCode::from(2);
+    };
+    match server_main(kind, handler, core) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen server {}: {e}", kind.arg());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--serve") {
-        let kind = args.get(1).and_then(|a| Kind::from_arg(a));
-        let core = match args.get(2).map(String::as_str) {
-            Some("--core") => args.get(3).and_then(|c| c.parse().ok()),
-            _ => None,
-        };
-        let Some(kind) = kind else {
-            eprintln!(
-                "loadgen --serve: expected one of plain, usual, oit, instrument, instrument-1, instrument-untracked"
-            );
-            return ExitCode::from(2);
-        };
-        return match server_main(kind, core) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("loadgen server {}: {e}", kind.arg());
-                ExitCode::FAILURE
-            }
-        };
+        return serve_main(&args[1..]);
     }
     let options = match options(&args) {
         Ok(options) => options,

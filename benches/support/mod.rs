@@ -74,6 +74,8 @@ pub fn request(traceparent: &str) -> Request<String> {
         .header("x-workflow-id", "wf-1")
         .header("content-type", "application/json")
         .header("user-agent", "bench/1.0")
+        // As every HTTP/1.1 request carries (an HTTP/2 one carries `:authority`).
+        .header("host", "workflows.internal:8080")
         .body(r#"{"task_type":"charge"}"#.to_owned())
         .expect("valid request")
 }
@@ -101,14 +103,16 @@ pub fn instrument_provider(sampler: Sampler) -> SdkTracerProvider {
         .build()
 }
 
-/// The full instrument stack (source with `stored`, spans through `provider`).
+/// The full instrument stack (source with `stored`, spans through `provider`, whose
+/// sampler is parent-based, as `instrument_provider` makes it and `pipeline::init`
+/// installs it).
 pub fn full(
     provider: &SdkTracerProvider,
     stored: &str,
 ) -> InstrumentLayer<CachedSource<Unreachable>> {
     InstrumentLayer::builder()
         .source(source(stored))
-        .tracer(provider.tracer("bench"))
+        .parent_based_tracer(provider.tracer("bench"))
         .build()
 }
 

@@ -34,7 +34,7 @@
 //! request.finish(&metrics, &labels, Ended::Http(200), false);
 //! ```
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use metrics::{Counter, Gauge, Histogram, Label, SharedString};
@@ -194,10 +194,32 @@ impl RequestMeasures {
         );
         gauge.gauge.increment(1.0);
         InFlight {
-            gauge,
+            gauge: Gauged::Alone(gauge),
             started,
             finished: false,
         }
+    }
+
+    /// [`start`](Self::start) for a request expected to end with `labels` (its tenant
+    /// among them): the handles of both its start and its end are found with one
+    /// lookup, and [`InFlight::finish`] with the same labels needs none.
+    pub fn start_labelled(&self, labels: &RequestLabels<'_>, started: Instant) -> InFlight {
+        let handles = self.handles(labels);
+        handles.in_flight.increment(1.0);
+        InFlight {
+            gauge: Gauged::With(handles),
+            started,
+            finished: false,
+        }
+    }
+
+    /// The handles of `labels` (kept, or registered now).
+    fn handles(&self, labels: &RequestLabels<'_>) -> Arc<Handles> {
+        self.kept.get(
+            labels,
+            |kept| kept.matches(labels),
+            || Handles::register(self, labels),
+        )
     }
 }
 
@@ -233,9 +255,28 @@ impl InFlightHandle {
 /// leaves the in-flight gauge without being counted.
 #[derive(Debug)]
 pub struct InFlight {
-    gauge: Arc<InFlightHandle>,
+    gauge: Gauged,
     started: Instant,
     finished: bool,
+}
+
+/// Where a request in flight is counted.
+#[derive(Debug)]
+enum Gauged {
+    /// The in-flight gauge of its tenant alone ([`RequestMeasures::start`]).
+    Alone(Arc<InFlightHandle>),
+    /// The handles of the labels it was expected to end with, that gauge among them
+    /// ([`RequestMeasures::start_labelled`]).
+    With(Arc<Handles>),
+}
+
+impl Gauged {
+    fn gauge(&self) -> &Gauge {
+        match self {
+            Self::Alone(handle) => &handle.gauge,
+            Self::With(handles) => &handles.in_flight,
+        }
+    }
 }
 
 impl InFlight {
@@ -250,21 +291,23 @@ impl InFlight {
         error: bool,
     ) {
         self.finished = true;
-        self.gauge.gauge.decrement(1.0);
+        self.gauge.gauge().decrement(1.0);
         let seconds = self.started.elapsed().as_secs_f64();
-        let handles = metrics.kept.get(
-            labels,
-            |kept| kept.matches(labels),
-            || Handles::register(metrics.scheme, labels),
-        );
-        handles.record(metrics, ended, error, seconds);
+        match &self.gauge {
+            Gauged::With(handles) if handles.matches(labels) => {
+                handles.record(metrics, ended, error, seconds);
+            }
+            _ => metrics
+                .handles(labels)
+                .record(metrics, ended, error, seconds),
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.finished {
-            self.gauge.gauge.decrement(1.0);
+            self.gauge.gauge().decrement(1.0);
         }
     }
 }
@@ -343,9 +386,16 @@ struct Handles {
     tenant: SharedString,
     /// The label set (as [`RequestLabels::labels`] makes it), without the status.
     labels: Vec<Label>,
-    /// Per ending and failure: the metrics.
-    by_status: RwLock<Vec<StatusHandles>>,
+    /// The in-flight gauge of the protocol and tenant (the same gauge for every label
+    /// set of the tenant: the recorder keeps one per name and labels).
+    in_flight: Gauge,
+    /// Per ending and failure: the metrics, for the first few endings seen (read
+    /// without a lock; most label sets see one or two).
+    by_status: [OnceLock<StatusHandles>; STATUS_SLOTS],
 }
+
+/// Endings whose handles a label set keeps; past them, each request registers its own.
+const STATUS_SLOTS: usize = 8;
 
 /// The metrics of one label set, ending and failure.
 struct StatusHandles {
@@ -379,13 +429,17 @@ impl std::fmt::Debug for Handles {
 }
 
 impl Handles {
-    fn register(scheme: MetricScheme, values: &RequestLabels<'_>) -> Self {
+    fn register(config: &RequestMeasures, values: &RequestLabels<'_>) -> Self {
+        let tenant = shared(values.tenant);
+        let in_flight = config.names(values.served).in_flight.clone();
+        let tenant_label = Label::new(LABEL_TENANT_ID, tenant.clone());
         Self {
             served: values.served,
             values: (shared(values.values.0), shared(values.values.1)),
-            tenant: shared(values.tenant),
-            labels: values.labels(scheme),
-            by_status: RwLock::new(Vec::new()),
+            in_flight: metrics::gauge!(in_flight, vec![tenant_label]),
+            tenant,
+            labels: values.labels(config.scheme),
+            by_status: std::array::from_fn(|_| OnceLock::new()),
         }
     }
 
@@ -397,18 +451,15 @@ impl Handles {
 
     /// Records one finished request (its handles registered on first use).
     fn record(&self, config: &RequestMeasures, ended: Ended, error: bool, seconds: f64) {
-        let read = self.by_status.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = read.iter().find(|h| (h.ended, h.error) == (ended, error)) {
-            found.record(seconds);
-            return;
+        for slot in &self.by_status {
+            // A slot is filled once, by the first request to find it empty.
+            let kept = slot.get_or_init(|| self.register_status(config, ended, error));
+            if (kept.ended, kept.error) == (ended, error) {
+                kept.record(seconds);
+                return;
+            }
         }
-        drop(read);
-        let handles = self.register_status(config, ended, error);
-        handles.record(seconds);
-        let mut write = self.by_status.write().unwrap_or_else(|e| e.into_inner());
-        if !write.iter().any(|h| (h.ended, h.error) == (ended, error)) {
-            write.push(handles);
-        }
+        self.register_status(config, ended, error).record(seconds);
     }
 
     fn register_status(
@@ -646,9 +697,60 @@ mod tests {
     /// Kept handles are found by a 64-bit hash; `matches` is what tells a colliding
     /// label set apart, so each label, name and value, must count.
     #[test]
+    fn a_request_started_with_its_labels_is_counted_under_them_and_in_flight_meanwhile() {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshots = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let metrics = RequestMeasures::new(&MetricNames::default());
+            let expected = RequestLabels::grpc("pkg.Svc", "Do", "acme");
+            let first = metrics.start_labelled(&expected, Instant::now());
+            let second = metrics.start_labelled(&expected, Instant::now());
+            // The first ends as expected, the second as something else (not recognised).
+            first.finish(&metrics, &expected, Ended::Grpc("OK"), false);
+            let other = RequestLabels::grpc(OTHER, OTHER, "acme");
+            second.finish(&metrics, &other, Ended::Grpc("UNIMPLEMENTED"), true);
+            // Dropped unfinished: leaves the gauge, counted nowhere.
+            drop(metrics.start_labelled(&expected, Instant::now()));
+        });
+        let mut histograms = Vec::new();
+        let mut in_flight = None;
+        for (key, _, _, value) in snapshots.snapshot().into_vec() {
+            match value {
+                metrics_util::debugging::DebugValue::Histogram(values) => {
+                    let labels: Vec<String> = key
+                        .key()
+                        .labels()
+                        .map(|l| format!("{}={}", l.key(), l.value()))
+                        .collect();
+                    histograms.push((labels.join(","), values.len()));
+                }
+                metrics_util::debugging::DebugValue::Gauge(value) => in_flight = Some(value),
+                metrics_util::debugging::DebugValue::Counter(_) => {}
+            }
+        }
+        histograms.sort();
+        assert_eq!(
+            histograms,
+            [
+                (
+                    "rpc_system_name=grpc,rpc_method=_OTHER,tenant_id=acme,rpc_response_status_code=UNIMPLEMENTED,error_type=UNIMPLEMENTED"
+                        .to_owned(),
+                    1
+                ),
+                (
+                    "rpc_system_name=grpc,rpc_method=pkg.Svc/Do,tenant_id=acme,rpc_response_status_code=OK"
+                        .to_owned(),
+                    1
+                ),
+            ]
+        );
+        assert_eq!(in_flight.map(|v| v.into_inner()), Some(0.0));
+    }
+
+    #[test]
     fn handles_match_only_their_own_label_set() {
         let own = RequestLabels::http("GET", "/jobs", "acme");
-        let handles = Handles::register(MetricScheme::Conventions, &own);
+        let handles = Handles::register(&RequestMeasures::new(&MetricNames::default()), &own);
         assert!(handles.matches(&own));
         for other in [
             RequestLabels::grpc("GET", "/jobs", "acme"),

@@ -68,7 +68,6 @@ use instrument_core::semconv::{
     RPC_SYSTEM_NAME, SERVER_ADDRESS, SERVER_PORT, TENANT_HEADER, URL_FULL,
 };
 use instrument_core::tenant::tenant_from;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use pin_project::{pin_project, pinned_drop};
@@ -188,7 +187,7 @@ impl ClientLayer {
 }
 
 impl ClientConfig {
-    fn tracer(&self) -> &BoxedTracer {
+    fn tracer(&self) -> &LayerTracer {
         self.tracer.get()
     }
 

@@ -41,7 +41,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
@@ -85,6 +85,59 @@ pub(crate) struct Named {
     redactor: Redactor,
     /// The RPC conventions they follow.
     pub(crate) rpc: RpcConventions,
+    /// Attributes made from request values that repeat across the target's requests.
+    pub(crate) seen: Seen,
+}
+
+/// Span attributes made from values a target's requests repeat, redacted once: the
+/// authority they address (`server.address`, `server.port`) and the user agent. Parsing
+/// and redacting them was a fifth of a sampled span's start (`full_stack_request`),
+/// for the same few values request after request.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub(crate) server: Repeated<Vec<KeyValue>>,
+    pub(crate) agent: Repeated<KeyValue>,
+}
+
+/// Slots kept for values a target's requests repeat; past them, a value is made for
+/// each request.
+const REPEATED_SLOTS: usize = 4;
+
+/// Longest value kept in a slot, in bytes: a client's 64 KiB header is made for its
+/// request alone.
+const MAX_REPEATED_KEY: usize = 256;
+
+/// What was made from the first few distinct values of one request field (see
+/// [`Seen`]). Filled once each, read without a lock.
+#[derive(Debug)]
+pub(crate) struct Repeated<T> {
+    slots: [OnceLock<(Box<str>, T)>; REPEATED_SLOTS],
+}
+
+impl<T> Default for Repeated<T> {
+    fn default() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
+impl<T> Repeated<T> {
+    /// What was made of `key`, else `make()` kept in a free slot; `Err` with a value
+    /// made for this request alone when every slot holds another value.
+    pub(crate) fn get_or_make(&self, key: &str, make: impl Fn() -> T) -> Result<&T, T> {
+        if key.len() > MAX_REPEATED_KEY {
+            return Err(make());
+        }
+        for slot in &self.slots {
+            // A slot is filled once, by whichever request finds it empty first.
+            let (kept_key, kept) = slot.get_or_init(|| (key.into(), make()));
+            if **kept_key == *key {
+                return Ok(kept);
+            }
+        }
+        Err(make())
+    }
 }
 
 /// How a target is kept: gRPC by path, HTTP by route and method.
@@ -150,6 +203,7 @@ impl Named {
                     ],
                     redactor: redactor.clone(),
                     rpc,
+                    seen: Seen::default(),
                 }
             }
             Target::Grpc(None) => Self {
@@ -162,6 +216,7 @@ impl Named {
                 other_later: vec![KeyValue::new(RPC_METHOD, OTHER)],
                 redactor: redactor.clone(),
                 rpc,
+                seen: Seen::default(),
             },
             Target::Http(route) => {
                 let method_kv =
@@ -200,6 +255,7 @@ impl Named {
                     other_later: Vec::new(),
                     redactor: redactor.clone(),
                     rpc,
+                    seen: Seen::default(),
                 }
             }
         }
@@ -447,19 +503,19 @@ impl Names {
 
     /// What the request `looked` up ended as, learning its target when the answer
     /// recognises it.
-    pub(crate) fn settle(&self, looked: &Looked, outcome: &Outcome) -> Settled {
+    pub(crate) fn settle<'a>(&self, looked: &'a Looked, outcome: &Outcome) -> Settled<'a> {
         Settled {
             recognized: self.recognizes(looked, outcome),
-            looked: looked.clone(),
+            looked,
         }
     }
 
     /// What the request `looked` up ended as when the service never answered it (the
     /// tenant check refused it): recognised only if it was already.
-    pub(crate) fn unanswered(&self, looked: &Looked) -> Settled {
+    pub(crate) fn unanswered(looked: &Looked) -> Settled<'_> {
         Settled {
             recognized: looked.recognized,
-            looked: looked.clone(),
+            looked,
         }
     }
 
@@ -514,15 +570,15 @@ impl Table {
 }
 
 /// What a request ended as: its target recognised or not.
-#[derive(Debug, Clone)]
-pub(crate) struct Settled {
-    pub(crate) looked: Looked,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settled<'a> {
+    pub(crate) looked: &'a Looked,
     pub(crate) recognized: bool,
 }
 
-impl Settled {
+impl<'a> Settled<'a> {
     /// The metric label values: the target's, or `_OTHER`.
-    pub(crate) fn labels(&self) -> (&str, &str) {
+    pub(crate) fn labels(self) -> (&'a str, &'a str) {
         let named = &self.looked.named;
         if self.recognized {
             (&named.labels.0, &named.labels.1)

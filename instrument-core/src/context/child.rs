@@ -1,6 +1,6 @@
 //! The context of a span just started, with the trace flags W3C says it propagates.
 
-use opentelemetry::trace::{Span, SpanContext, TraceContextExt as _, TraceFlags};
+use opentelemetry::trace::{Span, SpanContext, SpanId, TraceContextExt as _, TraceFlags};
 use opentelemetry::Context;
 
 use super::traceparent::DEFINED_FLAGS;
@@ -9,8 +9,9 @@ use super::traceparent::DEFINED_FLAGS;
 const RANDOM: u8 = 0x02;
 
 /// `parent` with `span`, just started under it, as the active span: what
-/// `parent.with_span(span)` gives, except that a span the sampler dropped keeps the
-/// parent's `random` flag.
+/// `parent.with_span(span)` gives, except that a span the sampler dropped is kept as its
+/// span context alone (it has nothing to record or end) and keeps the parent's
+/// `random` flag.
 ///
 /// W3C Trace Context Level 2 (3.2.2.5.2): when continuing a trace, the `random` flag
 /// of the incoming `traceparent` must be set on every outgoing one with the same trace
@@ -42,17 +43,20 @@ where
         return parent.with_span(span);
     }
     let own = span.span_context();
-    let from_parent = parent.span().span_context().clone();
+    if !own.is_valid() {
+        return parent.with_span(span);
+    }
+    let parent_span = parent.span();
+    let from_parent = parent_span.span_context();
     let inherited = if from_parent.is_valid() && from_parent.trace_id() == own.trace_id() {
         from_parent.trace_flags().to_u8() & RANDOM
     } else {
         0
     };
     let flags = own.trace_flags().to_u8() & DEFINED_FLAGS | inherited;
-    if !own.is_valid() || flags == own.trace_flags().to_u8() {
-        return parent.with_span(span);
-    }
-    // A span that does not record has nothing to end: its context is all it is.
+    // A span that does not record has nothing to end (the API says so): its context is
+    // all it is, kept without the span (a boxed SDK span of some 300 bytes, made and
+    // freed on every sampled-out request: `full_stack_request/sampled_out`).
     let fixed = SpanContext::new(
         own.trace_id(),
         own.span_id(),
@@ -61,6 +65,34 @@ where
         own.trace_state().clone(),
     );
     parent.with_remote_span_context(fixed)
+}
+
+/// The span context of a span that `parent`'s sampled-out decision leaves unrecorded,
+/// with `span_id`: what [`child_context`] keeps of such a span (the parent's trace id
+/// and tracestate, not sampled, the parent's `random` flag), made without starting
+/// one. For a layer whose tracer is known to drop every span under an unsampled parent
+/// (OpenTelemetry's `ParentBased` samplers): it need not ask the tracer.
+///
+/// ```
+/// use instrument_core::context::{unsampled_child, TraceParent};
+/// use opentelemetry::trace::{SpanId, TraceState};
+///
+/// let parent = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02")?
+///     .to_span_context(TraceState::NONE);
+/// let child = unsampled_child(&parent, SpanId::from(7));
+/// assert_eq!(child.trace_id(), parent.trace_id());
+/// assert!(!child.is_sampled());
+/// assert_eq!(child.trace_flags().to_u8(), 0x02);
+/// # Ok::<(), instrument_core::context::TraceParentError>(())
+/// ```
+pub fn unsampled_child(parent: &SpanContext, span_id: SpanId) -> SpanContext {
+    SpanContext::new(
+        parent.trace_id(),
+        span_id,
+        TraceFlags::new(parent.trace_flags().to_u8() & RANDOM),
+        false,
+        parent.trace_state().clone(),
+    )
 }
 
 #[cfg(test)]

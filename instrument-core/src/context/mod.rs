@@ -33,7 +33,7 @@ mod restore;
 mod traceparent;
 mod tracestate;
 
-pub use child::child_context;
+pub use child::{child_context, unsampled_child};
 pub use ids::with_preset_ids;
 #[cfg(feature = "pipeline")]
 pub(crate) use ids::{take_preset_span_id, take_preset_trace_id};

@@ -80,6 +80,18 @@ impl Incoming {
             _ => base.clone(),
         }
     }
+
+    /// `base` with `child`, a span context of the caller's trace, as its active span,
+    /// and the caller's whole tracestate carried for [`inject`], as
+    /// [`apply_to`](Self::apply_to) carries it for the caller's span: the context a
+    /// request continues in when its own span is not recorded (see
+    /// [`unsampled_child`](super::unsampled_child)).
+    pub fn apply_child_to(&self, base: &Context, child: SpanContext) -> Context {
+        match self {
+            Self::Valid { trace_state, .. } => with_remote_parent(base, child, trace_state),
+            _ => base.with_remote_span_context(child),
+        }
+    }
 }
 
 /// The whole tracestate of a trace, kept in a context beside the OpenTelemetry form

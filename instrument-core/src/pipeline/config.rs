@@ -26,6 +26,19 @@ pub enum SamplerConfig {
     ParentBasedTraceIdRatio(f64),
 }
 
+impl SamplerConfig {
+    /// Whether a span whose parent was not sampled is dropped, whatever else is true of
+    /// it: the parent-based samplers follow their parent.
+    pub fn follows_parent(self) -> bool {
+        matches!(
+            self,
+            Self::ParentBasedAlwaysOn
+                | Self::ParentBasedAlwaysOff
+                | Self::ParentBasedTraceIdRatio(_)
+        )
+    }
+}
+
 /// A propagator `OTEL_PROPAGATORS` names, installed by `init` as the global
 /// text-map propagator (in the order given).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

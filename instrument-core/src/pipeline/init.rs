@@ -647,9 +647,23 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
         .map_err(|_| PipelineError::SubscriberAlreadySet)?;
     if let Some(provider) = telemetry.tracer_provider() {
         opentelemetry::global::set_tracer_provider(provider.clone());
+        let _ = INSTALLED.set((provider.clone(), config.sampler));
     }
     opentelemetry::global::set_text_map_propagator(propagator(&config));
     Ok(telemetry)
+}
+
+static INSTALLED: std::sync::OnceLock<(SdkTracerProvider, SamplerConfig)> =
+    std::sync::OnceLock::new();
+
+/// The tracer provider [`init`] installed as the global one, as the SDK type, and its
+/// sampler: the tower layers call its tracer directly rather than through the global
+/// API's boxes, and skip the spans a parent-based sampler would drop. `None` before
+/// `init`, or when it installed no provider.
+pub fn installed_tracer_provider() -> Option<(&'static SdkTracerProvider, SamplerConfig)> {
+    INSTALLED
+        .get()
+        .map(|(provider, sampler)| (provider, *sampler))
 }
 
 #[cfg(test)]

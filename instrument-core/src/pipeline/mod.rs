@@ -136,8 +136,8 @@ pub use config::{
 };
 pub use ids::PresetIdGenerator;
 pub use init::{
-    build, build_with_policy, init, init_from_env, ExportStats, PipelineError, ShutdownError,
-    Telemetry,
+    build, build_with_policy, init, init_from_env, installed_tracer_provider, ExportStats,
+    PipelineError, ShutdownError, Telemetry,
 };
 pub use logs::JsonLogLayer;
 pub use memory::MemoryExporter;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use instrument_core::semconv::MetricNames;
 
+use super::measure::MeasureConfig;
 use super::service::RequestMetrics;
 use crate::classify::DefaultClassifier;
 use crate::names::Names;
@@ -24,9 +25,8 @@ pub struct RequestMetricsLayer<C = DefaultClassifier, R = DefaultRoute, F = ()> 
 
 /// What the services of one [`RequestMetricsLayer`] share.
 pub(crate) struct LayerConfig<R, F> {
-    pub(crate) measure: Arc<RequestMeasures>,
-    /// The targets the server recognised.
-    pub(crate) names: Names,
+    /// The metrics and the targets the server recognised.
+    pub(crate) measure: Arc<MeasureConfig>,
     pub(crate) route: R,
     pub(crate) filter: F,
 }
@@ -66,8 +66,10 @@ impl RequestMetricsLayer {
     pub fn named(names: &MetricNames) -> Self {
         Self {
             config: Arc::new(LayerConfig {
-                measure: Arc::new(RequestMeasures::new(names)),
-                names: Names::default(),
+                measure: Arc::new(MeasureConfig {
+                    metrics: Arc::new(RequestMeasures::new(names)),
+                    names: Names::default(),
+                }),
                 route: DefaultRoute,
                 filter: (),
             }),
@@ -84,14 +86,12 @@ impl<C, R: Clone, F: Clone> RequestMetricsLayer<C, R, F> {
     ) -> RequestMetricsLayer<C, R2, F2> {
         let LayerConfig {
             measure,
-            names,
             route: r,
             filter: f,
         } = Arc::unwrap_or_clone(self.config);
         RequestMetricsLayer {
             config: Arc::new(LayerConfig {
                 measure,
-                names,
                 route: route(r),
                 filter: filter(f),
             }),
@@ -125,7 +125,6 @@ impl<R: Clone, F: Clone> Clone for LayerConfig<R, F> {
     fn clone(&self) -> Self {
         Self {
             measure: Arc::clone(&self.measure),
-            names: self.names.clone(),
             route: self.route.clone(),
             filter: self.filter.clone(),
         }
@@ -135,7 +134,9 @@ impl<R: Clone, F: Clone> Clone for LayerConfig<R, F> {
 impl<C, R: Clone, F: Clone> RequestMetricsLayer<C, R, F> {
     /// See [`TraceLayer::grpc_methods`](crate::trace::TraceLayer::grpc_methods).
     pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
-        Arc::make_mut(&mut self.config).names = Names::listed(methods.into_iter().map(Into::into));
+        let config = Arc::make_mut(&mut self.config);
+        Arc::make_mut(&mut config.measure).names =
+            Names::listed(methods.into_iter().map(Into::into));
         self
     }
 }

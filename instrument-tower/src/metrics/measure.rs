@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use instrument_core::measure::{Ended, InFlight, RequestLabels, RequestMeasures, Served};
+use instrument_core::measure::{Ended, InFlight, RequestLabels, RequestMeasures};
 use instrument_core::tenant::TenantId;
 
 use crate::body::{Observe, Outcome};
-use crate::names::{Looked, Names};
+use crate::names::{Looked, Names, Settled};
 use crate::protocol::{grpc_code_name, Protocol};
 use crate::request::RequestFacts;
 
@@ -21,50 +21,86 @@ pub use instrument_core::measure::{
 /// request without a `TenantId` extension under the metrics layer alone).
 pub const UNKNOWN: &str = "unknown";
 
+/// What the services of one request-metrics stage share: the metrics and the targets
+/// the server recognised.
+#[derive(Debug, Clone)]
+pub(crate) struct MeasureConfig {
+    pub(crate) metrics: Arc<RequestMeasures>,
+    pub(crate) names: Names,
+}
+
 /// The measurement of one request (an opaque part of the layers' response body types).
 /// It is in the in-flight gauge from its start until it finishes or is dropped.
 pub struct Measure {
-    metrics: Arc<RequestMeasures>,
-    protocol: Protocol,
-    in_flight: InFlight,
-    tenant: Option<TenantId>,
-    names: Names,
+    config: Arc<MeasureConfig>,
     looked: Looked,
+    metered: Metered,
 }
 
 impl std::fmt::Debug for Measure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Measure")
-            .field("protocol", &self.protocol)
-            .field("in_flight", &self.in_flight)
+            .field("metered", &self.metered)
             .finish_non_exhaustive()
     }
 }
 
 impl Measure {
-    /// Starts measuring the request of `facts` (for what `looked` says, from `names`),
-    /// labelled with the admitted `tenant`.
+    /// Starts measuring the request of `facts` (for what `looked` says), labelled with
+    /// the admitted `tenant`.
     pub(crate) fn start(
-        metrics: &Arc<RequestMeasures>,
+        config: Arc<MeasureConfig>,
         facts: &RequestFacts<'_>,
         tenant: Option<&TenantId>,
-        names: &Names,
         looked: Looked,
     ) -> Self {
-        let label = tenant.map_or(UNKNOWN, TenantId::as_str);
         Self {
-            in_flight: metrics.start(served(facts.protocol), label, facts.start),
-            metrics: Arc::clone(metrics),
-            protocol: facts.protocol,
-            tenant: tenant.cloned(),
-            names: names.clone(),
+            metered: Metered::start(&config.metrics, facts, tenant, &looked),
+            config,
             looked,
         }
     }
 
     /// The protocol of the request measured.
     pub(crate) fn protocol(&self) -> Protocol {
-        self.protocol
+        self.metered.protocol
+    }
+}
+
+impl Observe for Measure {
+    fn finish(self, outcome: &Outcome) {
+        let settled = self.config.names.settle(&self.looked, outcome);
+        self.metered.finish(&self.config.metrics, settled, outcome);
+    }
+}
+
+/// What one request's measurement holds of its own: its place in the in-flight gauge,
+/// its tenant and protocol. The metrics and names it is recorded with are the stage's
+/// ([`Measure`], or the [`InstrumentLayer`](crate::stack::InstrumentLayer)'s record).
+#[derive(Debug)]
+pub(crate) struct Metered {
+    in_flight: InFlight,
+    tenant: Option<TenantId>,
+    protocol: Protocol,
+}
+
+impl Metered {
+    /// Starts measuring the request of `facts` for what `looked` says, labelled with
+    /// the admitted `tenant`. Its handles are found now for the labels it will most
+    /// likely end with (its target as named now), so that its end finds them at hand.
+    pub(crate) fn start(
+        metrics: &RequestMeasures,
+        facts: &RequestFacts<'_>,
+        tenant: Option<&TenantId>,
+        looked: &Looked,
+    ) -> Self {
+        let label = tenant.map_or(UNKNOWN, TenantId::as_str);
+        let labels = labels(facts.protocol, Names::unanswered(looked), label);
+        Self {
+            in_flight: metrics.start_labelled(&labels, facts.start),
+            tenant: tenant.cloned(),
+            protocol: facts.protocol,
+        }
     }
 
     /// How the request ended and whether it counts as an error (what the classifier
@@ -86,25 +122,21 @@ impl Measure {
             Outcome::Cancelled => (Ended::Cancelled, false),
         }
     }
-}
 
-fn served(protocol: Protocol) -> Served {
-    match protocol {
-        Protocol::Grpc => Served::Grpc,
-        Protocol::Http => Served::Http,
+    /// Records the request, for what `settled` says it was, ended with `outcome`.
+    pub(crate) fn finish(self, metrics: &RequestMeasures, settled: Settled<'_>, outcome: &Outcome) {
+        let (ended, error) = self.ended(outcome);
+        let tenant = self.tenant.as_ref().map_or(UNKNOWN, TenantId::as_str);
+        let labels = labels(self.protocol, settled, tenant);
+        self.in_flight.finish(metrics, &labels, ended, error);
     }
 }
 
-impl Observe for Measure {
-    fn finish(self, outcome: &Outcome) {
-        let (ended, error) = self.ended(outcome);
-        let settled = self.names.settle(&self.looked, outcome);
-        let (what, which) = settled.labels();
-        let tenant = self.tenant.as_ref().map_or(UNKNOWN, TenantId::as_str);
-        let labels = match self.protocol {
-            Protocol::Grpc => RequestLabels::grpc(what, which, tenant),
-            Protocol::Http => RequestLabels::http(what, which, tenant),
-        };
-        self.in_flight.finish(&self.metrics, &labels, ended, error);
+/// The metric labels of a request over `protocol` that `settled` says what it was for.
+fn labels<'a>(protocol: Protocol, settled: Settled<'a>, tenant: &'a str) -> RequestLabels<'a> {
+    let (what, which) = settled.labels();
+    match protocol {
+        Protocol::Grpc => RequestLabels::grpc(what, which, tenant),
+        Protocol::Http => RequestLabels::http(what, which, tenant),
     }
 }

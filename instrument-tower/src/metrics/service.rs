@@ -82,14 +82,15 @@ where
             // No header read: the tenant label is the admitted tenant, the `TenantId`
             // extension the tenant layer (or an auth layer) set.
             let facts = RequestFacts::read_with(&parts, None, &self.config.route);
-            let names = &self.config.names;
+            let measure = &self.config.measure;
             let redactor = instrument_core::redact::global();
-            let looked = names.of(&facts.target, facts.method, parts.uri.path(), redactor);
+            let looked = measure
+                .names
+                .of(&facts.target, facts.method, parts.uri.path(), redactor);
             Measure::start(
-                &self.config.measure,
+                Arc::clone(measure),
                 &facts,
                 facts.tenant.as_ref().ok(),
-                names,
                 looked,
             )
         };

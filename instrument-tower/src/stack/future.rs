@@ -12,16 +12,16 @@ use http::{Request, Response};
 use pin_project::{pin_project, pinned_drop};
 use tower_http::classify::ClassifyResponse;
 
-use super::layer::StackConfig;
+use super::layer::{StackConfig, Stages};
 use super::service::serve;
 use super::Finish;
 use crate::body::{Head, Observe as _, Outcome, ResponseBody};
 use crate::classify::Verdict;
-use crate::metrics::Measure;
+use crate::metrics::measure::Metered;
 use crate::protocol::Protocol;
 use crate::request::{RequestFacts, Route};
 use crate::source::{SourceError, StoredTrace};
-use crate::trace::span::{self, SpanEnd, Started};
+use crate::trace::span::{self, Started};
 
 /// What the stages made of a request.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub(crate) enum Served<Fut> {
         future: Fut,
         started: Started,
         protocol: Protocol,
-        measure: Measure,
+        metered: Metered,
     },
     /// Refused by the tenant stage: the refusal (its body is not sent).
     Refused {
@@ -45,18 +45,18 @@ pub(crate) enum Served<Fut> {
 /// response, it ends the span and the measurement as cancelled.
 #[pin_project(PinnedDrop)]
 pub struct ResponseFuture<S, Fut, L, B, C, R: Route, F> {
-    config: Option<Arc<StackConfig<R, F>>>,
     #[pin]
-    state: State<S, Fut, L, B, C>,
+    state: State<S, Fut, L, B, C, R, F>,
 }
 
 // The request waiting in `Lookup` makes that variant large; boxing it would cost an
-// allocation per request, while the future is pinned once and never moved.
+// allocation per lookup, while the future is pinned once and never moved.
 #[allow(clippy::large_enum_variant)]
 #[pin_project(project = StateProj, project_replace = StateOwn)]
-enum State<S, Fut, L, B, C> {
+enum State<S, Fut, L, B, C, R, F> {
     /// Waiting for the trace source; the stages run when it answers.
     Lookup {
+        config: Arc<StackConfig<R, F>>,
         #[pin]
         lookup: L,
         service: S,
@@ -65,15 +65,17 @@ enum State<S, Fut, L, B, C> {
     },
     /// The inner service's future, polled in the span's context.
     Called {
+        stages: Arc<Stages>,
         #[pin]
         future: Fut,
         started: Started,
         protocol: Protocol,
-        measure: Measure,
+        metered: Metered,
         classifier: C,
     },
     /// Refused: the response is ready.
     Refused {
+        stages: Arc<Stages>,
         response: Response<()>,
         started: Started,
         protocol: Protocol,
@@ -103,14 +105,9 @@ impl<S, Fut, L, B, C, R: Route, F> fmt::Debug for ResponseFuture<S, Fut, L, B, C
 }
 
 impl<S, Fut, L, B, C, R: Route, F> ResponseFuture<S, Fut, L, B, C, R, F> {
-    pub(crate) fn served(
-        config: Arc<StackConfig<R, F>>,
-        served: Served<Fut>,
-        classifier: C,
-    ) -> Self {
+    pub(crate) fn served(stages: Arc<Stages>, served: Served<Fut>, classifier: C) -> Self {
         Self {
-            config: Some(config),
-            state: State::from_served(served, classifier),
+            state: State::from_served(stages, served, classifier),
         }
     }
 
@@ -122,8 +119,8 @@ impl<S, Fut, L, B, C, R: Route, F> ResponseFuture<S, Fut, L, B, C, R, F> {
         classifier: C,
     ) -> Self {
         Self {
-            config: Some(config),
             state: State::Lookup {
+                config,
                 lookup,
                 service,
                 request,
@@ -134,25 +131,25 @@ impl<S, Fut, L, B, C, R: Route, F> ResponseFuture<S, Fut, L, B, C, R, F> {
 
     pub(crate) fn passed(future: Fut) -> Self {
         Self {
-            config: None,
             state: State::Passed { future },
         }
     }
 }
 
-impl<S, Fut, L, B, C> State<S, Fut, L, B, C> {
-    fn from_served(served: Served<Fut>, classifier: C) -> Self {
+impl<S, Fut, L, B, C, R, F> State<S, Fut, L, B, C, R, F> {
+    fn from_served(stages: Arc<Stages>, served: Served<Fut>, classifier: C) -> Self {
         match served {
             Served::Called {
                 future,
                 started,
                 protocol,
-                measure,
+                metered,
             } => Self::Called {
+                stages,
                 future,
                 started,
                 protocol,
-                measure,
+                metered,
                 classifier,
             },
             Served::Refused {
@@ -160,6 +157,7 @@ impl<S, Fut, L, B, C> State<S, Fut, L, B, C> {
                 started,
                 protocol,
             } => Self::Refused {
+                stages,
                 response,
                 started,
                 protocol,
@@ -185,7 +183,6 @@ where
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            let config = this.config.as_ref();
             match this.state.as_mut().project() {
                 StateProj::Passed { future } => {
                     let response = ready!(future.poll(task))?;
@@ -194,36 +191,34 @@ where
                 }
                 StateProj::Lookup { lookup, .. } => {
                     let found = ready!(lookup.poll(task));
-                    let (
-                        Some(config),
-                        StateOwn::Lookup {
-                            mut service,
-                            request,
-                            classifier,
-                            ..
-                        },
-                    ) = (config, this.state.as_mut().project_replace(State::Done))
+                    let StateOwn::Lookup {
+                        config,
+                        mut service,
+                        request,
+                        classifier,
+                        ..
+                    } = this.state.as_mut().project_replace(State::Done)
                     else {
                         return Poll::Pending;
                     };
-                    let served = serve(config, &mut service, request, Some(found));
-                    this.state.set(State::from_served(served, classifier));
+                    let served = serve(&config, &mut service, request, Some(found));
+                    let stages = Arc::clone(&config.stages);
+                    this.state
+                        .set(State::from_served(stages, served, classifier));
                 }
                 StateProj::Refused { .. } => {
-                    let (
-                        Some(config),
-                        StateOwn::Refused {
-                            response,
-                            started,
-                            protocol,
-                            classifier,
-                        },
-                    ) = (config, this.state.as_mut().project_replace(State::Done))
+                    let StateOwn::Refused {
+                        stages,
+                        response,
+                        started,
+                        protocol,
+                        classifier,
+                    } = this.state.as_mut().project_replace(State::Done)
                     else {
                         return Poll::Pending;
                     };
                     return Poll::Ready(Ok(refused(
-                        config, response, started, protocol, classifier,
+                        stages, response, started, protocol, classifier,
                     )));
                 }
                 StateProj::Called {
@@ -233,28 +228,30 @@ where
                         let _attached = started.cx.clone().attach();
                         ready!(future.poll(task))
                     };
-                    let (
-                        Some(config),
-                        StateOwn::Called {
-                            started,
-                            protocol,
-                            measure,
-                            classifier,
-                            ..
-                        },
-                    ) = (config, this.state.as_mut().project_replace(State::Done))
+                    let StateOwn::Called {
+                        stages,
+                        started,
+                        protocol,
+                        metered,
+                        classifier,
+                        ..
+                    } = this.state.as_mut().project_replace(State::Done)
                     else {
                         return Poll::Pending;
                     };
                     return Poll::Ready(match result {
                         Ok(response) => Ok(respond(
-                            config, response, started, protocol, measure, classifier,
+                            stages, response, started, protocol, metered, classifier,
                         )),
                         Err(error) => {
                             let outcome =
                                 Outcome::Failed(classifier.classify_error(&error).to_string());
-                            measure.finish(&outcome);
-                            span::end_started(&config.span, &started, &outcome);
+                            Finish {
+                                stages,
+                                started,
+                                metered: Some(metered),
+                            }
+                            .finish(&outcome);
                             Err(error)
                         }
                     });
@@ -267,8 +264,8 @@ where
 }
 
 /// A refusal, in the body type of the service's responses, the span ended with it.
-fn refused<RB, C, R, F>(
-    config: &StackConfig<R, F>,
+fn refused<RB, C>(
+    stages: Arc<Stages>,
     mut response: Response<()>,
     started: Started,
     protocol: Protocol,
@@ -278,23 +275,24 @@ where
     C: ClassifyResponse,
     C::FailureClass: fmt::Display,
 {
-    span::track(&config.span, &started.cx, &mut response);
+    span::track(&stages.span, &started.cx, &mut response);
     let head = Head::of(protocol, &response);
     let verdict = Verdict::of(classifier, &response);
     let finish = Finish {
-        span: SpanEnd::new(&config.span, started).answered_by_check(true),
-        measure: None,
+        stages,
+        started,
+        metered: None,
     };
     ResponseBody::written(response, head, verdict, finish)
 }
 
 /// The tracking header on `response`, and its body watched until it ends.
-fn respond<RB, C, R, F>(
-    config: &StackConfig<R, F>,
+fn respond<RB, C>(
+    stages: Arc<Stages>,
     mut response: Response<RB>,
     started: Started,
     protocol: Protocol,
-    measure: Measure,
+    metered: Metered,
     classifier: C,
 ) -> Response<ResponseBody<RB, Finish, C::ClassifyEos>>
 where
@@ -302,12 +300,13 @@ where
     C: ClassifyResponse,
     C::FailureClass: fmt::Display,
 {
-    span::track(&config.span, &started.cx, &mut response);
+    span::track(&stages.span, &started.cx, &mut response);
     let head = Head::of(protocol, &response);
     let verdict = Verdict::of(classifier, &response);
     let finish = Finish {
-        span: SpanEnd::new(&config.span, started),
-        measure: Some(measure),
+        stages,
+        started,
+        metered: Some(metered),
     };
     ResponseBody::wrap(response, head, verdict, finish)
 }
@@ -317,26 +316,32 @@ where
 #[pinned_drop]
 impl<S, Fut, L, B, C, R: Route, F> PinnedDrop for ResponseFuture<S, Fut, L, B, C, R, F> {
     fn drop(self: Pin<&mut Self>) {
-        let this = self.project();
-        let Some(config) = this.config.as_ref() else {
-            return;
-        };
-        match this.state.project_replace(State::Done) {
+        match self.project().state.project_replace(State::Done) {
             StateOwn::Called {
-                started, measure, ..
+                stages,
+                started,
+                metered,
+                ..
+            } => Finish {
+                stages,
+                started,
+                metered: Some(metered),
+            }
+            .finish(&Outcome::Cancelled),
+            StateOwn::Refused {
+                stages, started, ..
             } => {
-                measure.finish(&Outcome::Cancelled);
-                span::end_started(&config.span, &started, &Outcome::Cancelled);
+                span::end_started(&stages.span, &started, &Outcome::Cancelled);
             }
-            StateOwn::Refused { started, .. } => {
-                span::end_started(&config.span, &started, &Outcome::Cancelled);
-            }
-            StateOwn::Lookup { request, .. } => {
+            StateOwn::Lookup {
+                config, request, ..
+            } => {
                 // Dropped while the source was asked: the request still gets its span.
                 let (parts, _) = request.into_parts();
                 let facts = RequestFacts::read(&parts, &config.reading);
-                let (started, _) = span::start(&config.span, &facts, &parts, None);
-                span::end_started(&config.span, &started, &Outcome::Cancelled);
+                let span = &config.stages.span;
+                let (started, _) = span::start(span, &facts, &parts, None);
+                span::end_started(span, &started, &Outcome::Cancelled);
             }
             StateOwn::Passed { .. } | StateOwn::Done => {}
         }

@@ -25,13 +25,21 @@ pub struct InstrumentLayer<Src = NoSource, C = DefaultClassifier, R = DefaultRou
     pub(crate) classifier: C,
 }
 
-/// What the services of one [`InstrumentLayer`] share: each stage's configuration.
+/// What the services of one [`InstrumentLayer`] share: how requests are read and
+/// filtered, and each stage's configuration.
 pub(crate) struct StackConfig<R, F> {
     pub(crate) reading: Reading<R>,
+    pub(crate) filter: F,
+    /// Shared with each request until its response ends.
+    pub(crate) stages: Arc<Stages>,
+}
+
+/// Each stage's configuration: what a request needs from its start to its end.
+#[derive(Debug)]
+pub(crate) struct Stages {
     pub(crate) span: SpanConfig,
     pub(crate) tenant: TenantRules,
-    pub(crate) metrics: Arc<RequestMeasures>,
-    pub(crate) filter: F,
+    pub(crate) metrics: RequestMeasures,
 }
 
 impl<Src, C: Clone, R, F> Clone for InstrumentLayer<Src, C, R, F> {
@@ -47,9 +55,7 @@ impl<Src, C: Clone, R, F> Clone for InstrumentLayer<Src, C, R, F> {
 impl<Src, C, R, F> fmt::Debug for InstrumentLayer<Src, C, R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstrumentLayer")
-            .field("span", &self.config.span)
-            .field("tenant", &self.config.tenant)
-            .field("metrics", &self.config.metrics)
+            .field("stages", &self.config.stages)
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +196,16 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         self
     }
 
+    /// See [`TraceLayer::parent_based_tracer`](crate::trace::TraceLayer::parent_based_tracer).
+    pub fn parent_based_tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: Tracer + Send + Sync + 'static,
+        T::Span: Span + Send + Sync + 'static,
+    {
+        self.span.tracer = crate::tracer::LayerTracer::of_parent_based(tracer);
+        self
+    }
+
     /// The response header carrying the trace id (default `x-tracking-id`).
     pub fn tracking_header(mut self, name: HeaderName) -> Self {
         self.span.tracking = Some(name);
@@ -261,10 +277,12 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
                     tenant_header: self.tenant_header,
                     route: self.route,
                 },
-                span: self.span,
-                tenant,
-                metrics: Arc::new(RequestMeasures::new(names)),
                 filter: self.filter,
+                stages: Arc::new(Stages {
+                    span: self.span,
+                    tenant,
+                    metrics: RequestMeasures::new(names),
+                }),
             }),
             source: Arc::new(self.source),
             classifier: self.classifier,

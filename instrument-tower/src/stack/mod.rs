@@ -73,24 +73,40 @@ pub use future::ResponseFuture;
 pub use layer::{InstrumentBuilder, InstrumentLayer};
 pub use service::Instrument;
 
+use std::sync::Arc;
+
 use crate::body::{Observe, Outcome};
-use crate::metrics::Measure;
-use crate::trace::SpanEnd;
+use crate::metrics::measure::Metered;
+use crate::names::Names;
+use crate::trace::span::{self, Started};
+use layer::Stages;
 
 /// Ends the span and the measurement of a request together (an opaque part of
-/// [`ResponseBody`]).
+/// [`ResponseBody`]): what the request started with, and the stages' shared
+/// configuration.
 #[derive(Debug)]
 pub struct Finish {
-    span: SpanEnd,
+    stages: Arc<Stages>,
+    started: Started,
     /// `None` for a refused request (counted by the tenant stage).
-    measure: Option<Measure>,
+    metered: Option<Metered>,
 }
 
 impl Observe for Finish {
     fn finish(self, outcome: &Outcome) {
+        let looked = &self.started.looked;
+        let span = &self.stages.span;
+        // Settled once for both stages. A refusal is the tenant check's answer, not the
+        // service's: it recognises nothing.
+        let settled = match &self.metered {
+            Some(_) => span.names.settle(looked, outcome),
+            None => Names::unanswered(looked),
+        };
         // The measurement first: its duration should not include the span's export.
-        self.measure.finish(outcome);
-        self.span.finish(outcome);
+        if let Some(metered) = self.metered {
+            metered.finish(&self.stages.metrics, settled, outcome);
+        }
+        span::end(span, &self.started.cx, outcome, settled);
     }
 }
 

@@ -10,9 +10,8 @@ use tower_http::classify::MakeClassifier;
 
 use super::future::{ResponseFuture, Served};
 use super::layer::StackConfig;
-use instrument_core::tenant::TenantId;
 
-use crate::metrics::Measure;
+use crate::metrics::measure::Metered;
 use crate::request::{Filter, RequestFacts, Route};
 use crate::source::{Found, SourceError, StoredTrace, TraceSource};
 use crate::tenant::check::admit;
@@ -108,7 +107,7 @@ where
         let request = Request::from_parts(parts, body);
         let classifier = self.classifier.make_classifier(&request);
         let served = serve(&self.config, &mut self.inner, request, found);
-        ResponseFuture::served(Arc::clone(&self.config), served, classifier)
+        ResponseFuture::served(Arc::clone(&self.config.stages), served, classifier)
     }
 }
 
@@ -123,26 +122,27 @@ pub(crate) fn serve<S, B, R: Route, F>(
 where
     S: tower::Service<Request<B>>,
 {
+    let stages = &*config.stages;
     let (mut parts, body) = request.into_parts();
     let (started, stored, protocol, admitted) = {
         let facts = RequestFacts::read(&parts, &config.reading);
-        let (started, stored) = span::start(&config.span, &facts, &parts, found);
-        let measure = |tenant: Option<&TenantId>| {
-            let looked = started.looked.clone();
-            Measure::start(&config.metrics, &facts, tenant, &config.span.names, looked)
-        };
-        let admitted = if config.tenant.is_exempt(parts.uri.path()) {
-            Ok((None, measure(None)))
+        let (started, stored) = span::start(&stages.span, &facts, &parts, found);
+        let admitted = if stages.tenant.is_exempt(parts.uri.path()) {
+            Ok((
+                None,
+                Metered::start(&stages.metrics, &facts, None, &started.looked),
+            ))
         } else {
             admit(&facts.tenant, stored.as_ref()).map(|tenant| {
-                let measure = measure(Some(&tenant));
-                (Some(tenant), measure)
+                let metered =
+                    Metered::start(&stages.metrics, &facts, Some(&tenant), &started.looked);
+                (Some(tenant), metered)
             })
         };
         (started, stored, facts.protocol, admitted)
     };
     match admitted {
-        Ok((tenant, measure)) => {
+        Ok((tenant, metered)) => {
             if let Some(stored) = stored {
                 parts.extensions.insert(stored);
             }
@@ -157,11 +157,11 @@ where
                 future,
                 started,
                 protocol,
-                measure,
+                metered,
             }
         }
         Err(problem) => {
-            let response = config.tenant.refuse(problem, protocol, &started.cx);
+            let response = stages.tenant.refuse(problem, protocol, &started.cx);
             Served::Refused {
                 response,
                 started,

@@ -894,6 +894,8 @@ mod unsampled {
     struct Seen {
         captured: Option<String>,
         injected: Option<String>,
+        /// The `tracestate` a downstream call would carry.
+        state: Option<String>,
         tenant: Option<TenantId>,
     }
 
@@ -905,15 +907,16 @@ mod unsampled {
     {
         let log = log.clone();
         move |_| {
-            let mut injected = None;
-            inject(&Context::current(), |name, value| {
-                if name == "traceparent" {
-                    injected = Some(value.to_owned());
-                }
+            let (mut injected, mut state) = (None, None);
+            inject(&Context::current(), |name, value| match name {
+                "traceparent" => injected = Some(value.to_owned()),
+                "tracestate" => state = Some(value.to_owned()),
+                _ => {}
             });
             log.lock().unwrap().push(Seen {
                 captured: capture().map(|tp| tp.to_string()),
                 injected,
+                state,
                 tenant: current_tenant(),
             });
             std::future::ready(Ok(Response::new(Reply::text("ok"))))
@@ -952,14 +955,42 @@ mod unsampled {
         Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.0)))
     }
 
+    /// A layer whose tracer (over `sampler`, parent-based) is asked for every span, and
+    /// one told that the sampler follows the parent (no span started under an unsampled
+    /// parent): everything observable must be the same. Each with the exporter its spans
+    /// would reach.
+    fn both_ways(
+        sampler: fn() -> Sampler,
+    ) -> [(
+        super::super::InstrumentBuilder,
+        opentelemetry_sdk::trace::InMemorySpanExporter,
+        opentelemetry_sdk::trace::SdkTracerProvider,
+    ); 2] {
+        let (asked, exporter, provider) = tracer_sampled_by(sampler());
+        let (told, told_exporter, told_provider) = tracer_sampled_by(sampler());
+        [
+            (InstrumentLayer::builder().tracer(asked), exporter, provider),
+            (
+                InstrumentLayer::builder().parent_based_tracer(told),
+                told_exporter,
+                told_provider,
+            ),
+        ]
+    }
+
     #[test]
     fn an_unsampled_caller_is_answered_counted_and_continued_with_its_flags() {
-        let (tracer, exporter, _provider) = tracer_sampled_by(parent_based());
+        for (builder, exporter, _provider) in both_ways(parent_based) {
+            an_unsampled_caller_through(builder, exporter);
+        }
+    }
+
+    fn an_unsampled_caller_through(
+        builder: super::super::InstrumentBuilder,
+        exporter: opentelemetry_sdk::trace::InMemorySpanExporter,
+    ) {
         let recorder = DebuggingRecorder::new();
-        let layer = InstrumentLayer::builder()
-            .tracer(tracer)
-            .route(crate::request::NormalizedPath)
-            .build();
+        let layer = builder.route(crate::request::NormalizedPath).build();
         let log = Log::default();
         run(&recorder, async {
             for flags in ["00", "02"] {
@@ -970,6 +1001,7 @@ mod unsampled {
                 let response = service
                     .oneshot(request(&[
                         ("traceparent", &traceparent),
+                        ("tracestate", "vendor=abc,ot=th:fd70a4"),
                         ("x-tenant-id", "acme"),
                     ]))
                     .await
@@ -983,6 +1015,7 @@ mod unsampled {
         let seen = log.lock().unwrap().clone();
         for (seen, flags) in seen.iter().zip(["00", "02"]) {
             assert_eq!(seen.tenant.as_ref().map(TenantId::as_str), Some("acme"));
+            assert_eq!(seen.state.as_deref(), Some("vendor=abc,ot=th:fd70a4"));
             assert_eq!(
                 seen.injected, seen.captured,
                 "what goes out is what is stored"
@@ -1008,17 +1041,20 @@ mod unsampled {
 
     #[test]
     fn an_unsampled_root_at_one_percent_is_a_new_unsampled_trace() {
-        let (tracer, exporter, _provider) = tracer_sampled_by(no_roots());
+        for (builder, exporter, _provider) in both_ways(no_roots) {
+            an_unsampled_root_through(builder, exporter);
+        }
+    }
+
+    fn an_unsampled_root_through(
+        builder: super::super::InstrumentBuilder,
+        exporter: opentelemetry_sdk::trace::InMemorySpanExporter,
+    ) {
         let recorder = DebuggingRecorder::new();
         let log = Log::default();
         run(&recorder, async {
             let service = ServiceBuilder::new()
-                .layer(
-                    InstrumentLayer::builder()
-                        .tracer(tracer)
-                        .route(crate::request::NormalizedPath)
-                        .build(),
-                )
+                .layer(builder.route(crate::request::NormalizedPath).build())
                 .service_fn(handler(&log));
             let response = service
                 .oneshot(request(&[("x-tenant-id", "acme")]))
@@ -1048,12 +1084,17 @@ mod unsampled {
     #[test]
     fn a_stored_unsampled_trace_is_continued_with_its_flags_and_guarded_by_tenant() {
         // The refused tenant's request starts a root of its own: 0 % of roots sampled.
-        let (tracer, exporter, _provider) = tracer_sampled_by(no_roots());
+        for (builder, exporter, _provider) in both_ways(no_roots) {
+            a_stored_unsampled_trace_through(builder, exporter);
+        }
+    }
+
+    fn a_stored_unsampled_trace_through(
+        builder: super::super::InstrumentBuilder,
+        exporter: opentelemetry_sdk::trace::InMemorySpanExporter,
+    ) {
         let recorder = DebuggingRecorder::new();
-        let layer = InstrumentLayer::builder()
-            .tracer(tracer)
-            .source(StoredUnsampled)
-            .build();
+        let layer = builder.source(StoredUnsampled).build();
         let log = Log::default();
         let mut statuses = Vec::new();
         run(&recorder, async {
@@ -1091,9 +1132,17 @@ mod unsampled {
 
     #[test]
     fn unsampled_refusals_and_grpc_failures_are_answered_and_counted() {
-        let (tracer, exporter, _provider) = tracer_sampled_by(parent_based());
+        for (builder, exporter, _provider) in both_ways(parent_based) {
+            unsampled_refusals_through(builder, exporter);
+        }
+    }
+
+    fn unsampled_refusals_through(
+        builder: super::super::InstrumentBuilder,
+        exporter: opentelemetry_sdk::trace::InMemorySpanExporter,
+    ) {
         let recorder = DebuggingRecorder::new();
-        let layer = InstrumentLayer::builder().tracer(tracer).build();
+        let layer = builder.build();
         let unsampled = format!("00-{TRACE}-{CALLER}-00");
         run(&recorder, async {
             let service =

@@ -12,7 +12,7 @@ use http::{Request, Response};
 use tower_http::classify::ClassifyResponse;
 
 use super::layer::TraceConfig;
-use super::span::{self, RefusedByCheck, SpanEnd, Started};
+use super::span::{self, RefusedByCheck, SpanConfig, SpanEnd, Started};
 use crate::body::{Head, Outcome, ResponseBody};
 use crate::classify::Verdict;
 use crate::protocol::Protocol;
@@ -26,18 +26,18 @@ use pin_project::{pin_project, pinned_drop};
 /// (`instrument.cancelled=true`).
 #[pin_project(PinnedDrop)]
 pub struct ResponseFuture<S, Fut, L, B, C, R: Route, F> {
-    config: Option<Arc<TraceConfig<R, F>>>,
     #[pin]
-    state: State<S, Fut, L, B, C>,
+    state: State<S, Fut, L, B, C, R, F>,
 }
 
 // The request waiting in `Lookup` makes that variant large; boxing it would cost an
-// allocation per request, while the future is pinned once and never moved.
+// allocation per lookup, while the future is pinned once and never moved.
 #[allow(clippy::large_enum_variant)]
 #[pin_project(project = StateProj, project_replace = StateOwn)]
-enum State<S, Fut, L, B, C> {
+enum State<S, Fut, L, B, C, R, F> {
     /// Waiting for the trace source; the span starts when it answers.
     Lookup {
+        config: Arc<TraceConfig<R, F>>,
         #[pin]
         lookup: L,
         service: S,
@@ -46,6 +46,8 @@ enum State<S, Fut, L, B, C> {
     },
     /// The inner service's future, polled in the span's context.
     Serve {
+        /// Handed to the response body, which ends the span.
+        span: Arc<SpanConfig>,
         #[pin]
         future: Fut,
         started: Started,
@@ -76,15 +78,15 @@ impl<S, Fut, L, B, C, R: Route, F> fmt::Debug for ResponseFuture<S, Fut, L, B, C
 
 impl<S, Fut, L, B, C, R: Route, F> ResponseFuture<S, Fut, L, B, C, R, F> {
     pub(crate) fn serve(
-        config: Arc<TraceConfig<R, F>>,
+        span: Arc<SpanConfig>,
         future: Fut,
         started: Started,
         classifier: C,
         protocol: Protocol,
     ) -> Self {
         Self {
-            config: Some(config),
             state: State::Serve {
+                span,
                 future,
                 started,
                 protocol,
@@ -101,8 +103,8 @@ impl<S, Fut, L, B, C, R: Route, F> ResponseFuture<S, Fut, L, B, C, R, F> {
         classifier: C,
     ) -> Self {
         Self {
-            config: Some(config),
             state: State::Lookup {
+                config,
                 lookup,
                 service,
                 request,
@@ -113,7 +115,6 @@ impl<S, Fut, L, B, C, R: Route, F> ResponseFuture<S, Fut, L, B, C, R, F> {
 
     pub(crate) fn passed(future: Fut) -> Self {
         Self {
-            config: None,
             state: State::Passed { future },
         }
     }
@@ -144,15 +145,13 @@ where
                 StateProj::Lookup { lookup, .. } => {
                     let found = ready!(lookup.poll(task));
                     let StateOwn::Lookup {
+                        config,
                         mut service,
                         request,
                         classifier,
                         ..
                     } = this.state.as_mut().project_replace(State::Done)
                     else {
-                        return Poll::Pending;
-                    };
-                    let Some(config) = this.config.as_ref() else {
                         return Poll::Pending;
                     };
                     let (mut parts, body) = request.into_parts();
@@ -170,6 +169,7 @@ where
                         service.call(Request::from_parts(parts, body))
                     };
                     this.state.set(State::Serve {
+                        span: Arc::clone(&config.span),
                         future,
                         started,
                         protocol,
@@ -184,6 +184,7 @@ where
                         ready!(future.poll(task))
                     };
                     let StateOwn::Serve {
+                        span: config,
                         started,
                         protocol,
                         classifier,
@@ -192,22 +193,18 @@ where
                     else {
                         return Poll::Pending;
                     };
-                    let Some(config) = this.config.as_ref() else {
-                        return Poll::Pending;
-                    };
                     return Poll::Ready(match result {
                         Ok(mut response) => {
-                            span::track(&config.span, &started.cx, &mut response);
+                            span::track(&config, &started.cx, &mut response);
                             let head = Head::of(protocol, &response);
                             let verdict = Verdict::of(classifier, &response);
                             let refused = response.extensions().get::<RefusedByCheck>().is_some();
-                            let end =
-                                SpanEnd::new(&config.span, started).answered_by_check(refused);
+                            let end = SpanEnd::new(config, started).answered_by_check(refused);
                             Ok(ResponseBody::wrap(response, head, verdict, end))
                         }
                         Err(error) => {
                             let failure = classifier.classify_error(&error).to_string();
-                            span::end_started(&config.span, &started, &Outcome::Failed(failure));
+                            span::end_started(&config, &started, &Outcome::Failed(failure));
                             Err(error)
                         }
                     });
@@ -222,15 +219,17 @@ where
 #[pinned_drop]
 impl<S, Fut, L, B, C, R: Route, F> PinnedDrop for ResponseFuture<S, Fut, L, B, C, R, F> {
     fn drop(self: Pin<&mut Self>) {
-        let this = self.project();
-        let Some(config) = this.config.as_ref() else {
-            return;
-        };
-        match this.state.project_replace(State::Done) {
-            StateOwn::Serve { started, .. } => {
-                span::end_started(&config.span, &started, &Outcome::Cancelled);
+        match self.project().state.project_replace(State::Done) {
+            StateOwn::Serve {
+                span: config,
+                started,
+                ..
+            } => {
+                span::end_started(&config, &started, &Outcome::Cancelled);
             }
-            StateOwn::Lookup { request, .. } => {
+            StateOwn::Lookup {
+                config, request, ..
+            } => {
                 // Dropped while the source was asked: the request still gets its span.
                 let (parts, _) = request.into_parts();
                 let facts = RequestFacts::read(&parts, &config.reading);

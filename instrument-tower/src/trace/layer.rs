@@ -29,7 +29,8 @@ pub struct TraceLayer<Src = NoSource, C = DefaultClassifier, R = DefaultRoute, F
 
 /// What the services of one [`TraceLayer`] share.
 pub(crate) struct TraceConfig<R, F> {
-    pub(crate) span: SpanConfig,
+    /// Shared with each request's span until it ends.
+    pub(crate) span: Arc<SpanConfig>,
     pub(crate) reading: Reading<R>,
     pub(crate) filter: F,
 }
@@ -66,7 +67,7 @@ impl TraceLayer {
     pub fn new() -> Self {
         Self {
             config: Arc::new(TraceConfig {
-                span: SpanConfig::default(),
+                span: Arc::new(SpanConfig::default()),
                 reading: Reading {
                     tenant_header: HeaderName::from_static(TENANT_HEADER),
                     route: DefaultRoute,
@@ -82,6 +83,10 @@ impl TraceLayer {
 impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     fn config_mut(&mut self) -> &mut TraceConfig<R, F> {
         Arc::make_mut(&mut self.config)
+    }
+
+    fn span_mut(&mut self) -> &mut SpanConfig {
+        Arc::make_mut(&mut self.config_mut().span)
     }
 
     /// Restores each request's parent from the trace `source` finds for it (usually a
@@ -139,7 +144,7 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// How the stored and the caller's contexts combine (default: stored parent,
     /// caller's span as a link).
     pub fn parent_policy(mut self, policy: ParentPolicy) -> Self {
-        self.config_mut().span.policy = policy;
+        self.span_mut().policy = policy;
         self
     }
 
@@ -149,19 +154,51 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
         T: Tracer + Send + Sync + 'static,
         T::Span: Span + Send + Sync + 'static,
     {
-        self.config_mut().span.tracer = crate::tracer::LayerTracer::of(tracer);
+        self.span_mut().tracer = crate::tracer::LayerTracer::of(tracer);
+        self
+    }
+
+    /// Starts spans with `tracer`, whose sampler drops every span whose parent was not
+    /// sampled (OpenTelemetry's parent-based samplers, `OTEL_TRACES_SAMPLER=parentbased_*`,
+    /// with their defaults). Under such a parent the layer then starts no span at all: the
+    /// request continues in the context of the span the tracer would have dropped (its
+    /// ids and flags, which downstream calls propagate), made without the tracer, for
+    /// about a third of the sampled-out path's cost (`full_stack_request/sampled_out`).
+    /// Only the SDK's own tracer is taken at its word; any other is asked for every span,
+    /// as with [`tracer`](Self::tracer).
+    ///
+    /// The provider `pipeline::init` installs needs neither call: a layer that uses it
+    /// knows its sampler.
+    ///
+    /// ```
+    /// use instrument_tower::trace::TraceLayer;
+    /// use opentelemetry::trace::TracerProvider as _;
+    /// use opentelemetry_sdk::trace::{ParentBasedSampler, Sampler, SdkTracerProvider};
+    ///
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(ParentBasedSampler::new(Sampler::TraceIdRatioBased(0.01)))
+    ///     .build();
+    /// let layer = TraceLayer::new().parent_based_tracer(provider.tracer("server"));
+    /// # let _ = layer;
+    /// ```
+    pub fn parent_based_tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: Tracer + Send + Sync + 'static,
+        T::Span: Span + Send + Sync + 'static,
+    {
+        self.span_mut().tracer = crate::tracer::LayerTracer::of_parent_based(tracer);
         self
     }
 
     /// The response header carrying the trace id (default `x-tracking-id`).
     pub fn tracking_header(mut self, name: HeaderName) -> Self {
-        self.config_mut().span.tracking = Some(name);
+        self.span_mut().tracking = Some(name);
         self
     }
 
     /// No tracking header on responses.
     pub fn no_tracking_header(mut self) -> Self {
-        self.config_mut().span.tracking = None;
+        self.span_mut().tracking = None;
         self
     }
 
@@ -177,7 +214,7 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// `SetSensitiveRequestHeadersLayer`) and `authorization`, `cookie`, `x-api-key`
     /// and the like are never recorded in clear, whatever the redaction policy says.
     pub fn record_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.config_mut().span.record_headers(names);
+        self.span_mut().record_headers(names);
         self
     }
 
@@ -198,8 +235,8 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// # let _ = layer;
     /// ```
     pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
-        let names = &self.config_mut().span.names;
-        self.config_mut().span.names = names.relisted(methods.into_iter().map(Into::into));
+        let span = self.span_mut();
+        span.names = span.names.relisted(methods.into_iter().map(Into::into));
         self
     }
 
@@ -215,8 +252,8 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// # let _ = layer;
     /// ```
     pub fn rpc_conventions(mut self, rpc: instrument_core::semconv::RpcConventions) -> Self {
-        let names = self.config_mut().span.names.with_rpc(rpc);
-        self.config_mut().span.names = names;
+        let span = self.span_mut();
+        span.names = span.names.with_rpc(rpc);
         self
     }
 
@@ -224,7 +261,7 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// process-wide redactor ([`redact::global`](instrument_core::redact::global)) does:
     /// the policy `pipeline::init` installed, as for `#[workflow_span]`.
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.config_mut().span.redactor = Some(redactor);
+        self.span_mut().redactor = Some(redactor);
         self
     }
 }

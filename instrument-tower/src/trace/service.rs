@@ -115,7 +115,7 @@ where
             self.inner.call(request)
         };
         ResponseFuture::serve(
-            Arc::clone(&self.config),
+            Arc::clone(&self.config.span),
             future,
             started,
             classifier,

@@ -3,11 +3,14 @@
 //! service, over the request's [`RequestFacts`].
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use http::header::{HOST, USER_AGENT};
 use http::request::Parts;
 use http::uri::Authority;
 use http::{HeaderName, HeaderValue, Response, Version};
+#[cfg(feature = "sdk")]
+use instrument_core::context::unsampled_child;
 use instrument_core::context::{
     child_context, extract, with_request_id, Incoming, ParentPolicy, RequestId, Restored,
 };
@@ -20,12 +23,11 @@ use instrument_core::semconv::{
     URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
 };
 use instrument_core::tenant::with_tenant;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 
 use crate::body::{Observe, Outcome};
-use crate::names::{cut, Looked, Names, Settled};
+use crate::names::{cut, Looked, Names, Repeated, Settled};
 use crate::protocol::grpc_code_name;
 use crate::protocol::Protocol;
 use crate::request::{RequestFacts, Wanted, TRACEPARENT, TRACESTATE};
@@ -77,7 +79,7 @@ impl SpanConfig {
         }
     }
 
-    pub(crate) fn tracer(&self) -> &BoxedTracer {
+    pub(crate) fn tracer(&self) -> &LayerTracer {
         self.tracer.get()
     }
 
@@ -147,25 +149,51 @@ pub(crate) fn start(
     // an unsampled one: at 1 % sampling, 99 requests in 100) they are made only once
     // the sampler chose to record the span: nothing is built for a span nobody sees.
     let likely_recorded = choice.parent.as_ref().is_some_and(|sc| sc.is_sampled());
+    let tracer = config.tracer();
     let base = Context::current();
-    let parent_cx = match choice.parent {
+    // The request's tenant (as found) and tower-http's request id, for what runs and is
+    // logged while serving the request.
+    let scoped = |cx: Context| {
+        let cx = match &facts.tenant {
+            Ok(tenant) => with_tenant(&cx, tenant.clone()),
+            Err(_) => cx,
+        };
+        match wanted
+            .request_id
+            .and_then(|id| RequestId::parse(id.as_bytes()))
+        {
+            Some(id) => with_request_id(&cx, id),
+            None => cx,
+        }
+    };
+    // Under an unsampled parent, a tracer whose sampler follows the parent records
+    // nothing: the request continues in the context of a span it would drop, made
+    // without asking it (no span, builder, parent context or processors:
+    // `full_stack_request/sampled_out`).
+    #[cfg(feature = "sdk")]
+    if let Some(parent) = choice
+        .parent
+        .as_ref()
+        .filter(|sc| !sc.is_sampled() && tracer.drops_unsampled_children())
+    {
+        let own = unsampled_child(parent, LayerTracer::new_span_id());
+        let cx = if incoming.span_context() == Some(parent) {
+            incoming.apply_child_to(&base, own)
+        } else {
+            base.with_remote_span_context(own)
+        };
+        let started = Started {
+            cx: scoped(cx),
+            looked,
+        };
+        return (started, stored);
+    }
+    let parent_cx = scoped(match choice.parent {
         // The caller's parent: its whole tracestate goes on with it.
         Some(sc) if incoming.span_context() == Some(&sc) => incoming.apply_to(&base),
         Some(sc) => base.with_remote_span_context(sc),
         None => base,
-    };
-    let parent_cx = match &facts.tenant {
-        Ok(tenant) => with_tenant(&parent_cx, tenant.clone()),
-        Err(_) => parent_cx,
-    };
-    // tower-http's request id, for what is logged while serving the request.
-    let parent_cx = match wanted
-        .request_id
-        .and_then(|id| RequestId::parse(id.as_bytes()))
-    {
-        Some(id) => with_request_id(&parent_cx, id),
-        None => parent_cx,
-    };
+    });
     let attributes = || {
         span_attributes(
             config,
@@ -177,7 +205,6 @@ pub(crate) fn start(
             facts.protocol,
         )
     };
-    let tracer = config.tracer();
     let mut builder = tracer
         .span_builder(looked.span_name())
         .with_kind(SpanKind::Server)
@@ -216,15 +243,17 @@ fn span_attributes(
     wanted: &Wanted<'_>,
     protocol: Protocol,
 ) -> Vec<KeyValue> {
-    // Room for the conventions', the processors' and the end's attributes too (url,
-    // server, tenant, status, ...).
-    let mut attributes = Vec::with_capacity(looked.span_attributes().len() + notes.len() + 14);
+    // Room for all of them and what comes later (the processors' tenant, the end's
+    // status, error type and name update): the SDK keeps this vector as the span's.
+    let http = if protocol == Protocol::Http { 6 } else { 0 };
+    let capacity = looked.span_attributes().len() + notes.len() + http + config.headers.len() + 10;
+    let mut attributes = Vec::with_capacity(capacity);
     attributes.extend(looked.span_attributes().iter().cloned());
     attributes.extend(notes);
     if protocol == Protocol::Http {
         http_attributes(redactor, looked, parts, &mut attributes);
     }
-    server_attributes(redactor, parts, &mut attributes);
+    server_attributes(redactor, looked, parts, &mut attributes);
     for (name, key) in &config.headers {
         let values: Vec<StringValue> = parts
             .headers
@@ -258,6 +287,27 @@ fn capped(redactor: &Redactor, key: &'static str, value: &str, max: usize) -> Ke
     let mut clean = redactor.redact_attribute(key, value).into_owned();
     cut(&mut clean, max);
     KeyValue::new(key, clean)
+}
+
+/// [`capped`], its value shared: kept for a target's later requests, each clones it by
+/// a reference count.
+fn capped_shared(redactor: &Redactor, key: &'static str, value: &str, max: usize) -> KeyValue {
+    let mut clean = redactor.redact_attribute(key, value);
+    if clean.len() > max {
+        let mut owned = clean.into_owned();
+        cut(&mut owned, max);
+        clean = Cow::Owned(owned);
+    }
+    KeyValue::new(key, StringValue::from(Arc::<str>::from(clean.as_ref())))
+}
+
+/// The attribute made from `value` for `looked`'s target, from its repeated values
+/// `seen` when they hold it.
+fn repeated<T: Clone>(seen: &Repeated<T>, value: &str, make: impl Fn() -> T) -> T {
+    match seen.get_or_make(value, make) {
+        Ok(kept) => kept.clone(),
+        Err(made) => made,
+    }
 }
 
 /// The HTTP server conventions' attributes the request tells: `url.path`, `url.query`,
@@ -298,7 +348,8 @@ fn http_attributes(
         )),
         Some(agent) => {
             let text = String::from_utf8_lossy(agent.as_bytes());
-            attributes.push(capped(redactor, USER_AGENT_ORIGINAL, &text, MAX_URL_LEN));
+            let make = || capped_shared(redactor, USER_AGENT_ORIGINAL, &text, MAX_URL_LEN);
+            attributes.push(repeated(&looked.named.seen.agent, &text, make));
         }
         None => {}
     }
@@ -314,19 +365,35 @@ fn http_attributes(
 }
 
 /// `server.address` and `server.port`: the host and port the client addressed (the
-/// URL's authority, else the `Host` header), redacted.
-fn server_attributes(redactor: &Redactor, parts: &Parts, attributes: &mut Vec<KeyValue>) {
-    let from_header = || {
-        parts
-            .headers
-            .get(HOST)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|host| host.parse::<Authority>().ok())
+/// URL's authority, else the `Host` header), redacted; made once for each of the first
+/// few authorities a target's requests address.
+fn server_attributes(
+    redactor: &Redactor,
+    looked: &Looked,
+    parts: &Parts,
+    attributes: &mut Vec<KeyValue>,
+) {
+    let authority = match parts.uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => match parts.headers.get(HOST).and_then(|v| v.to_str().ok()) {
+            Some(host) => host,
+            None => return,
+        },
     };
-    let Some(authority) = parts.uri.authority().cloned().or_else(from_header) else {
-        return;
+    let make = || server_of(redactor, authority);
+    match looked.named.seen.server.get_or_make(authority, make) {
+        Ok(kept) => attributes.extend(kept.iter().cloned()),
+        Err(made) => attributes.extend(made),
+    }
+}
+
+/// `server.address` and `server.port` of `authority`; none when it is no authority.
+fn server_of(redactor: &Redactor, authority: &str) -> Vec<KeyValue> {
+    let Ok(authority) = authority.parse::<Authority>() else {
+        return Vec::new();
     };
-    attributes.push(capped(
+    let mut attributes = Vec::with_capacity(2);
+    attributes.push(capped_shared(
         redactor,
         SERVER_ADDRESS,
         authority.host(),
@@ -335,6 +402,7 @@ fn server_attributes(redactor: &Redactor, parts: &Parts, attributes: &mut Vec<Ke
     if let Some(port) = authority.port_u16() {
         attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
     }
+    attributes
 }
 
 /// The stored parent to use, and the stored trace found (never another tenant's
@@ -452,21 +520,17 @@ fn hex(bytes: [u8; 16]) -> [u8; 32] {
 /// response body types).
 #[derive(Debug)]
 pub struct SpanEnd {
-    cx: Context,
-    redactor: Option<Redactor>,
-    names: Names,
-    looked: Looked,
+    config: Arc<SpanConfig>,
+    started: Started,
     /// The answer came from the tenant check, not the service: it recognises nothing.
     refused: bool,
 }
 
 impl SpanEnd {
-    pub(crate) fn new(config: &SpanConfig, started: Started) -> Self {
+    pub(crate) fn new(config: Arc<SpanConfig>, started: Started) -> Self {
         Self {
-            cx: started.cx,
-            redactor: config.redactor.clone(),
-            names: config.names.clone(),
-            looked: started.looked,
+            config,
+            started,
             refused: false,
         }
     }
@@ -487,16 +551,13 @@ pub(crate) struct RefusedByCheck;
 
 impl Observe for SpanEnd {
     fn finish(self, outcome: &Outcome) {
-        let redactor = match &self.redactor {
-            Some(redactor) => redactor,
-            None => instrument_core::redact::global(),
-        };
+        let looked = &self.started.looked;
         let settled = if self.refused {
-            self.names.unanswered(&self.looked)
+            Names::unanswered(looked)
         } else {
-            self.names.settle(&self.looked, outcome)
+            self.config.names.settle(looked, outcome)
         };
-        end(&self.cx, outcome, redactor, &settled);
+        end(&self.config, &self.started.cx, outcome, settled);
     }
 }
 
@@ -508,12 +569,12 @@ fn recording(cx: &Context) -> bool {
 /// Ends the span `started` with `outcome` (see [`end`]).
 pub(crate) fn end_started(config: &SpanConfig, started: &Started, outcome: &Outcome) {
     let settled = config.names.settle(&started.looked, outcome);
-    end(&started.cx, outcome, config.redactor(), &settled);
+    end(config, &started.cx, outcome, settled);
 }
 
 /// Records how the request ended on its span (and what it was for, when only the end
 /// told) and ends it.
-pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor, settled: &Settled) {
+pub(crate) fn end(config: &SpanConfig, cx: &Context, outcome: &Outcome, settled: Settled<'_>) {
     let span = cx.span();
     if !recording(cx) {
         span.end();
@@ -525,7 +586,9 @@ pub(crate) fn end(cx: &Context, outcome: &Outcome, redactor: &Redactor, settled:
             span.set_attribute(attribute.clone());
         }
     }
-    let failure = outcome.failure().map(|text| redactor.error_text(text));
+    let failure = outcome
+        .failure()
+        .map(|text| config.redactor().error_text(text));
     match outcome {
         Outcome::Responded {
             http,
