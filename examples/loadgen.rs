@@ -179,7 +179,7 @@ impl Handler {
 }
 
 /// Rows in [`work`]'s document: about 200 µs of work on this project's 2-core VMs.
-const WORK_ROWS: usize = 160;
+const WORK_ROWS: usize = 100;
 
 /// What a service's handler spends its time on: a document of [`WORK_ROWS`] rows made
 /// from the request, serialised to JSON and parsed back, a total taken from it.
