@@ -478,6 +478,104 @@ fn percent_decode_mapped(word: &str) -> Option<(String, Vec<usize>)> {
     String::from_utf8(out).ok().map(|s| (s, map))
 }
 
+/// Whether `value` is a file name: a word and a short alphabetic extension, no digit
+/// or symbol a password would have (`db.yaml`, `id_rsa.pub`).
+fn is_file_name(value: &str) -> bool {
+    match value.rsplit_once('.') {
+        Some((stem, ext)) => {
+            !stem.is_empty()
+                && (1..=4).contains(&ext.len())
+                && ext.bytes().all(|b| b.is_ascii_lowercase())
+                && stem
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-'))
+        }
+        None => false,
+    }
+}
+
+/// Whether `a/b` is a pair of modes or answers rather than a user and a password
+/// (`read/write`, `on/off`, `yes/no`).
+fn is_mode_pair(a: &str, b: &str) -> bool {
+    const MODES: &[&str] = &[
+        "read", "write", "r", "w", "rw", "ro", "on", "off", "yes", "no", "true", "false",
+        "enabled", "disabled", "allow", "deny", "n", "a", "none", "any",
+    ];
+    let known = |w: &str| MODES.iter().any(|m| m.eq_ignore_ascii_case(w));
+    known(a) && known(b)
+}
+
+/// How many of the brackets `value` ends with (`)`, `]`) it did not open itself.
+fn unopened_closing_brackets(value: &str) -> usize {
+    let trailing = value.len() - value.trim_end_matches([')', ']']).len();
+    let opened = value.bytes().filter(|b| matches!(b, b'(' | b'[')).count();
+    trailing.saturating_sub(opened)
+}
+
+/// Where the run of digit groups continued at `from` ends: digits, with single spaces or
+/// dashes between them.
+fn digit_run_end(bytes: &[u8], mut from: usize) -> usize {
+    loop {
+        match bytes.get(from..) {
+            Some([d, ..]) if d.is_ascii_digit() => from += 1,
+            Some([b' ' | b'-', d, ..])
+                if d.is_ascii_digit() && from > 0 && bytes[from - 1].is_ascii_digit() =>
+            {
+                from += 2
+            }
+            _ => return from,
+        }
+    }
+}
+
+/// The span (start, end) of the first payment card in `run` (digit groups with single
+/// spaces or dashes between them): the whole run when it is one (any grouping), else
+/// whole groups laid out as cards print them (one group of 13 to 19 digits, fours with
+/// a shorter last group, or 4-6-5 and 4-6-4): a card written beside a year, an amount
+/// or a CVV. Luhn-checked.
+fn card_in_run(run: &str) -> Option<(usize, usize)> {
+    let bytes = run.as_bytes();
+    let digits = |from: usize, to: usize| -> Vec<u8> {
+        bytes[from..to]
+            .iter()
+            .copied()
+            .filter(u8::is_ascii_digit)
+            .collect()
+    };
+    if is_card_number(&digits(0, bytes.len())) {
+        return Some((0, bytes.len()));
+    }
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if !b.is_ascii_digit() {
+            groups.push((start, i));
+            start = i + 1;
+        }
+    }
+    groups.push((start, bytes.len()));
+    let len = |g: &(usize, usize)| g.1 - g.0;
+    for first in 0..groups.len() {
+        // At most 19 digits: at most 19 groups.
+        for last in (first..groups.len().min(first + 19)).rev() {
+            let laid_out = &groups[first..=last];
+            let printed = match laid_out.iter().map(len).collect::<Vec<_>>().as_slice() {
+                [4, 6, 5] | [4, 6, 4] => true,
+                [one] => (13..=19).contains(one),
+                [fours @ .., tail] => {
+                    fours.len() >= 3 && fours.iter().all(|&l| l == 4) && (1..=4).contains(tail)
+                }
+                [] => false,
+            };
+            let (from, to) = (laid_out[0].0, laid_out[laid_out.len() - 1].1);
+            if printed && is_card_number(&digits(from, to)) {
+                return Some((from, to));
+            }
+        }
+    }
+    None
+}
+
 /// The lengths of the longest common prefix and suffix of `a` and `b` (not
 /// overlapping, on char boundaries of both).
 fn common_ends(a: &str, b: &str) -> (usize, usize) {
@@ -513,6 +611,12 @@ enum Rewrite {
     /// Replace the match up to this offset (inside the match) with this, and look for
     /// the next match from there: the rest of the match was not part of this one.
     WithUpTo(usize, String),
+    /// Replace from the match's start up to this offset of the text (at or past the
+    /// match's end: what the match began runs on) with this, and go on from there.
+    Through(usize, String),
+    /// Leave everything up to this offset of the text (at or past the match's end) and
+    /// go on from there.
+    SkipTo(usize),
 }
 
 pub(crate) struct Detectors {
@@ -540,8 +644,13 @@ pub(crate) struct Detectors {
     markup: Lazy,
     /// `key="DbPassword" value="..."`, `"name": "DB_PASSWORD", "value": "..."`.
     name_value: Lazy,
+    /// The same pair the other way round: `value="..." type="password"`.
+    value_name: Lazy,
     /// `curl -u user:password`.
     cli_user: Lazy,
+    /// `default credentials admin/Adm1n!`, `log in as root/toor`: a user and its
+    /// password written as a pair.
+    cred_pair: Lazy,
     email: Lazy,
     card: Lazy,
     ssn: Lazy,
@@ -734,7 +843,7 @@ impl Detectors {
                 r#"([A-Za-z0-9_.\-]+)(["']?)([ \t]*(?:=>|:=|[:=])[ \t]*)([|>][+\-]?[ \t]*\r?\n(?:[ \t]+[^\n]*(?:\n|$))+|"(?:[^"\\]|\\.)*"|'[^']*'|(?i:bearer|basic|token|digest|negotiate|ntlm|apikey|api-key|sso-key|dpop|mac|hmac|aws4-hmac-sha256)[ \t]+[^\s,;&"'}]+|\$\{[^}\s]*\}|\{\{[^}]*\}\}|\{[^{}\s]*\}|[^\s,;&"'}]+(?:&[^\s,;&"'}=]+)*)"#,
             ),
             prose: Lazy::new(
-                r#"(?i)\b(passwords?|passwd|passphrase|passcode|pwd|secret|token|api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|private[ _\-]?key|client[ _\-]?secret|credentials?|pin|otp|one[ \-]time (?:code|password|pin)|verification code|identified by|signature)\b((?:[ \t]+(?:is|was|were|are|be|being|set|reset|changed|updated|to|of|as|equals|now|value|code|number|no\.?|for[ \t]+[^\s"'`]+|[:=\#]))*[ \t]+)(["'`]?)([^\s"'`]+)(["'`]?)"#,
+                r#"(?i)\b(passwords?|passwd|passphrase|passcode|pwd|secret|token|api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|private[ _\-]?key|client[ _\-]?secret|credentials?|pin|otp|one[ \-]time (?:code|password|pin)|verification code|identified by|signature|auth(?:[ _\-]?token)?)\b((?:[ \t]+(?:is|was|were|are|be|being|set|reset|changed|updated|to|of|as|equals|now|value|code|number|no\.?|for[ \t]+[^\s"'`]+|[:=\#]))*[ \t]+)(["'`]?)([^\s"'`]+)(["'`]?)"#,
             ),
             // A DFA: a few instructions a byte, where the default NFA without a
             // prefilter (case-insensitive words) cost several times more on
@@ -754,6 +863,10 @@ impl Detectors {
                     "code",
                     "identified",
                     "signature",
+                    "auth",
+                    "cred",
+                    "login",
+                    "log in",
                 ])
                 .map_err(|e| PolicyError::Pattern {
                     name: "secret in prose".into(),
@@ -766,9 +879,25 @@ impl Detectors {
             markup: Lazy::new(
                 r#"<(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)(?:\s[^<>]*)?>([^<]+)</(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)\s*>"#,
             ),
-            name_value: Lazy::new(
-                r#"(?i)["']?\b(?:name|key)["']?[ \t]*[:=][ \t]*["']([^"'\n]+)["'][ \t]*,?[ \t]*["']?value["']?[ \t]*[:=][ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')"#,
-            ),
+            // `key="DbPassword" value="..."`, `<input type="password" id="pw" value="...">`:
+            // an attribute naming a credential, then (past other attributes of the same
+            // element or object) the one holding it; and the other way round.
+            name_value: Lazy::new(concat!(
+                r#"(?i)["']?\b(?:name|key|type|id|field|property)["']?[ \t]*[:=][ \t]*["']([^"'\n]+)["']"#,
+                r#"(?:[ \t]*,?[ \t]*["']?[\w:.\-]+["']?[ \t]*[:=][ \t]*(?:"[^"\n]*"|'[^'\n]*'))*?"#,
+                r#"[ \t]*,?[ \t]*["']?(?:value|content)["']?[ \t]*[:=][ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')"#,
+            )),
+            value_name: Lazy::new(concat!(
+                r#"(?i)["']?\b(?:value|content)["']?[ \t]*[:=][ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')"#,
+                r#"(?:[ \t]*,?[ \t]*["']?[\w:.\-]+["']?[ \t]*[:=][ \t]*(?:"[^"\n]*"|'[^'\n]*'))*?"#,
+                r#"[ \t]*,?[ \t]*["']?\b(?:name|key|type|id|field|property)["']?[ \t]*[:=][ \t]*["']([^"'\n]+)["']"#,
+            )),
+            cred_pair: Lazy::new(concat!(
+                r"(?i)\b(credentials?|creds|logins?|log(?:ged)?[ \t]+in[ \t]+(?:as|with)",
+                r"|sign(?:ed)?[ \t]+in[ \t]+(?:as|with)|user(?:name)?[ \t]*/[ \t]*pass(?:word)?|auth)\b",
+                r"[ \t]*(?:[:=]|is|are|was|were|of|with|as)?[ \t]*(?:[:=][ \t]*)?",
+                r"([A-Za-z0-9._@+\-]{1,64})[ \t]*/[ \t]*([^\s/]+)",
+            )),
             // `curl -u user:password`; `docker login -u user -p password`,
             // `mysql -u root -psecret`.
             cli_user: Lazy::new(
@@ -974,20 +1103,17 @@ impl Detectors {
                 summary,
                 |caps, _, _| {
                     let value = caps.get(2).or_else(|| caps.get(3));
-                    match value {
-                        Some(v) if keys.is_sensitive(&caps[1]) && !self.keeps(v.as_str()) => {
-                            let m = caps.get(0).expect("group 0 always participates");
-                            let (start, end) = (v.start() - m.start(), v.end() - m.start());
-                            let whole = m.as_str();
-                            Rewrite::With(format!(
-                                "{}{}{}",
-                                &whole[..start],
-                                self.replacement,
-                                &whole[end..]
-                            ))
-                        }
-                        _ => Rewrite::Keep,
-                    }
+                    self.mask_named_value(keys, &caps, &caps[1], value)
+                },
+            );
+            out = self.replace(
+                out,
+                &self.value_name,
+                Some(Rule::InlineSecret),
+                summary,
+                |caps, _, _| {
+                    let value = caps.get(1).or_else(|| caps.get(2));
+                    self.mask_named_value(keys, &caps, &caps[3], value)
                 },
             );
             out = self.replace(
@@ -1015,7 +1141,16 @@ impl Detectors {
                     // `a=x&b=2`: an `&` segment followed by `=` is the next key.
                     let next_pair = next_pair_in(hay, value_start, raw);
                     let raw = next_pair.map_or(raw, |end| &raw[..end - value_start]);
+                    // `(password=hunter2)`: brackets the value did not open close the
+                    // sentence around it; they stay outside the mask.
+                    let closing = unopened_closing_brackets(raw);
+                    let (raw, closing) = raw.split_at(raw.len() - closing);
                     let value = raw.trim_matches(['"', '\'']);
+                    // Masked already by an earlier rule (a URL's query value): what follows
+                    // the mask (`#section-2`) is not the secret's.
+                    if value.starts_with(&*self.replacement) {
+                        return Rewrite::Keep;
+                    }
                     // `(using password: YES)`: the bracket closes the sentence.
                     let unbracketed = value.trim_end_matches([')', ']', '.']);
                     if self.keeps_under_key(class, value)
@@ -1034,13 +1169,48 @@ impl Detectors {
                         _ => "",
                     };
                     let masked = format!(
-                        "{}{}{}{quote}{}{quote}",
+                        "{}{}{}{quote}{}{quote}{closing}",
                         &caps[1], &caps[2], &caps[3], self.replacement
                     );
                     match next_pair {
                         Some(end) => Rewrite::WithUpTo(end, masked),
                         None => Rewrite::With(masked),
                     }
+                },
+            );
+        }
+        // Before the prose rule: the user's name is kept, the password alone masked.
+        if t & T_PROSE != 0 && self.on(Rule::InlineSecret) && out.contains('/') {
+            out = self.replace(
+                out,
+                &self.cred_pair,
+                Some(Rule::InlineSecret),
+                summary,
+                |caps, hay, _| {
+                    let m = caps.get(0).expect("group 0 always participates");
+                    let Some(secret) = caps.get(3) else {
+                        return Rewrite::Keep;
+                    };
+                    let value = secret
+                        .as_str()
+                        .trim_end_matches(['.', ',', ';', ':', ')', ']', '"', '\'']);
+                    // A path goes on (`credentials in config/prod/db.yaml`); a file
+                    // name is no password (`creds in secrets/db.yaml`).
+                    let path = hay[secret.end()..].starts_with('/') || is_file_name(value);
+                    if path
+                        || value.is_empty()
+                        || self.keeps(value)
+                        || is_mode_pair(&caps[2], value)
+                    {
+                        return Rewrite::Keep;
+                    }
+                    let cut = secret.start() - m.start();
+                    Rewrite::With(format!(
+                        "{}{}{}",
+                        &m.as_str()[..cut],
+                        self.replacement,
+                        &secret.as_str()[value.len()..]
+                    ))
                 },
             );
         }
@@ -1164,13 +1334,21 @@ impl Detectors {
                     let m = caps.get(0).expect("group 0 always participates");
                     let bytes = hay.as_bytes();
                     // Part of a longer number is not a card.
-                    let digit_before = m.start() > 0 && bytes[m.start() - 1].is_ascii_digit();
-                    let digit_after = bytes.get(m.end()).is_some_and(u8::is_ascii_digit);
-                    let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
-                    if digit_before || digit_after || !is_card_number(&digits) {
+                    if m.start() > 0 && bytes[m.start() - 1].is_ascii_digit() {
                         return Rewrite::Keep;
                     }
-                    Rewrite::With(mask_card(m.as_str()))
+                    // The whole run of digit groups the match starts (the pattern stops
+                    // at 19 digits; a card may sit after a year, before a CVV).
+                    let end = digit_run_end(bytes, m.end());
+                    match card_in_run(&hay[m.start()..end]) {
+                        Some((from, to)) => {
+                            let (from, to) = (m.start() + from, m.start() + to);
+                            let kept = &hay[m.start()..from];
+                            Rewrite::Through(to, format!("{kept}{}", mask_card(&hay[from..to])))
+                        }
+                        // No card anywhere in the run: none of it is scanned again.
+                        None => Rewrite::SkipTo(end),
+                    }
                 },
             );
         }
@@ -1290,6 +1468,31 @@ impl Detectors {
     }
 
     /// Whether `value` was already masked by an earlier rule.
+    /// A name-and-value match: the value masked in place when the name is a sensitive
+    /// key and the value reveals something.
+    fn mask_named_value(
+        &self,
+        keys: &KeyMatcher,
+        caps: &Captures<'_>,
+        name: &str,
+        value: Option<regex::Match<'_>>,
+    ) -> Rewrite {
+        match value {
+            Some(v) if keys.is_sensitive(name) && !self.keeps(v.as_str()) => {
+                let m = caps.get(0).expect("group 0 always participates");
+                let (start, end) = (v.start() - m.start(), v.end() - m.start());
+                let whole = m.as_str();
+                Rewrite::With(format!(
+                    "{}{}{}",
+                    &whole[..start],
+                    self.replacement,
+                    &whole[end..]
+                ))
+            }
+            _ => Rewrite::Keep,
+        }
+    }
+
     fn already_masked(&self, value: &str) -> bool {
         value.ends_with(&*self.replacement)
     }
@@ -1338,6 +1541,21 @@ impl Detectors {
                         pos += 1;
                     }
                     continue;
+                }
+                Rewrite::SkipTo(resume) => {
+                    pos = resume.clamp(m.end(), text.len());
+                    while !text.is_char_boundary(pos) {
+                        pos += 1;
+                    }
+                    continue;
+                }
+                Rewrite::Through(through, partial) => {
+                    end = through.clamp(m.start() + 1, text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    pos = end;
+                    Cow::Owned(partial)
                 }
                 Rewrite::Mask => Cow::Borrowed(&self.replacement),
                 Rewrite::With(partial) => Cow::Owned(partial),
@@ -1499,7 +1717,16 @@ impl Detectors {
             if (sensitive && !value.is_empty() && value != self.replacement()) || dirty {
                 out.push_str(name);
                 out.push('=');
-                out.push_str(&self.replacement);
+                // One policy for a value wherever it is: a card keeps its last four, an
+                // API key its prefix (as under a sensitive key elsewhere).
+                let decoded = percent_decode(value, true);
+                let masked = if sensitive {
+                    self.mask_whole(&decoded)
+                } else {
+                    self.scan(&decoded, keys, &mut RedactionSummary::default())
+                        .into_owned()
+                };
+                push_query_value(out, &masked);
                 if sensitive {
                     summary.record(Rule::SensitiveQuery);
                 }
@@ -1509,6 +1736,23 @@ impl Detectors {
             }
         }
         changed
+    }
+}
+
+/// `value` into a query string, the characters that would end or change it
+/// percent-encoded (`&`, `#`, `%`, `+`, `=`, spaces and controls).
+fn push_query_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '&' | '#' | '%' | '+' | '=' | ' ' => out.push_str(&format!("%{:02X}", c as u32)),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
     }
 }
 
@@ -1540,6 +1784,8 @@ mod tests {
             &det.prose,
             &det.markup,
             &det.name_value,
+            &det.value_name,
+            &det.cred_pair,
             &det.cli_user,
             &det.email,
             &det.card,

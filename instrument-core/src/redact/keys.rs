@@ -132,6 +132,7 @@ const DESCRIPTORS: &[&str] = &[
     "names",
     "ns",
     "num",
+    "oid",
     "path",
     "pct",
     "period",
@@ -211,6 +212,11 @@ const SECRET_IDS: &[&str] = &["session", "sess", "secret"];
 /// The last two words of `key` (lower-cased on comparison).
 fn last_words(key: &str) -> (Option<&str>, Option<&str>) {
     words(key).fold((None, None), |(_, last), w| (last, Some(w)))
+}
+
+/// The last three words of `key`.
+fn last_three_words(key: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
+    words(key).fold((None, None, None), |(_, b, l), w| (b, l, Some(w)))
 }
 
 fn is_descriptor(before: Option<&str>, last: &str) -> bool {
@@ -408,11 +414,16 @@ impl KeyMatcher {
         if !denied || self.is_allowed(key, norm) {
             return KeyClass::Plain;
         }
-        let (before, last) = last_words(key);
+        let (earlier, before, last) = last_three_words(key);
         let Some(last) = last else {
             return KeyClass::Secret;
         };
         if is_descriptor(before, last) {
+            return KeyClass::Plain;
+        }
+        // `x509.signature_algorithm.oid`: the description goes on with a word of its own
+        // (neither a secret's name nor a description).
+        if before.is_some_and(|b| is_descriptor(earlier, b)) && !self.names_a_secret(last) {
             return KeyClass::Plain;
         }
         // `api_keys`, `input_tokens`: a deny word ends where the plural `s` starts.
@@ -426,6 +437,12 @@ impl KeyMatcher {
         } else {
             KeyClass::Secret
         }
+    }
+
+    /// Whether the single word `word` is (or contains) a sensitive word.
+    fn names_a_secret(&self, word: &str) -> bool {
+        let norm = normalize(word);
+        self.long.as_ref().is_some_and(|ac| ac.is_match(&*norm)) || self.is_short_word(word)
     }
 
     /// Whether a deny word ends exactly at the end of the normalised `norm`.

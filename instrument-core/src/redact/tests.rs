@@ -967,6 +967,263 @@ fn values_up_to_the_default_limit_are_scanned_whole_and_kept_whole_when_clean() 
     assert!(r.redact_value(&over).ends_with(TRUNCATED_MARKER));
 }
 
+#[test]
+fn a_card_beside_other_numbers_is_masked_keeping_its_last_four() {
+    let r = r();
+    for (text, masked) in [
+        // After a year, before a CVV, an amount or a date: the digit pattern runs on.
+        (
+            "paid 2026 4111 1111 1111 1111 cvv",
+            "paid 2026 **** **** **** 1111 cvv",
+        ),
+        (
+            "card 4111 1111 1111 1111 123 ok",
+            "card **** **** **** 1111 123 ok",
+        ),
+        ("4111111111111111 2026", "************1111 2026"),
+        ("id-2026-4111-1111-1111-1111", "id-2026-****-****-****-1111"),
+        (
+            "amex 3782 822463 10005 12/26",
+            "amex **** ****** *0005 12/26",
+        ),
+        (
+            "two: 4111 1111 1111 1111 5555 5555 5555 4444",
+            "two: **** **** **** 1111 **** **** **** 4444",
+        ),
+    ] {
+        assert_eq!(r.redact_attribute("message", text), masked, "{text}");
+    }
+    // Numbers that only contain a Luhn-valid stretch in no card's layout stay.
+    for clean in [
+        "order 12345678901234567890 shipped",
+        "1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6",
+        "2026-12-06 10:11:12 took 4111 ms",
+    ] {
+        assert_eq!(r.redact_attribute("message", clean), clean, "{clean}");
+    }
+}
+
+#[test]
+fn descriptions_of_a_secret_keep_their_values_and_secrets_do_not() {
+    let r = r();
+    // An algorithm's OID under a key that describes a signature.
+    assert_eq!(
+        r.redact_attribute("x509.signature_algorithm.oid", "1.2.840.113549.1.1.11"),
+        "1.2.840.113549.1.1.11"
+    );
+    assert_eq!(
+        r.redact_attribute("signature.oid", "1.2.840.10045.4.3.2"),
+        "1.2.840.10045.4.3.2"
+    );
+    // The same shape with a secret's name at the end, or an id a secret is, stays masked.
+    for key in [
+        "signature_algorithm.token",
+        "session.id.value",
+        "x509.signature",
+        "client.secret",
+    ] {
+        assert_eq!(r.redact_attribute(key, "s3cr3t-value-1"), REDACTED, "{key}");
+    }
+}
+
+#[test]
+fn a_url_keeps_its_fragment_and_a_card_its_last_four_as_everywhere() {
+    let r = r();
+    assert_eq!(
+        r.redact_attribute(
+            "url.full",
+            "https://docs.example.com/guide?token=abc123xyz#section-2"
+        ),
+        "https://docs.example.com/guide?token=[REDACTED]#section-2"
+    );
+    assert_eq!(
+        r.redact_attribute(
+            "message",
+            "see https://example.com/a?api_key=k9f8e7d6c5b4#top then"
+        ),
+        "see https://example.com/a?api_key=[REDACTED]#top then"
+    );
+    // Under a sensitive parameter, and under any parameter: the last four stay.
+    assert_eq!(
+        r.redact_attribute(
+            "url.full",
+            "https://pay.example.com/charge?card=4111111111111111&amount=10"
+        ),
+        "https://pay.example.com/charge?card=************1111&amount=10"
+    );
+    assert_eq!(
+        r.redact_attribute(
+            "url.full",
+            "https://pay.example.com/charge?n=4111111111111111"
+        ),
+        "https://pay.example.com/charge?n=************1111"
+    );
+    assert_eq!(
+        r.redact_attribute("card", "4111111111111111"),
+        "************1111"
+    );
+}
+
+#[test]
+fn a_bracket_around_a_pair_stays_outside_the_mask() {
+    let r = r();
+    assert_eq!(
+        r.redact_attribute("message", "login failed (password=hunter2)"),
+        "login failed (password=[REDACTED])"
+    );
+    assert_eq!(
+        r.redact_attribute("message", "[token=abc123def] sent"),
+        "[token=[REDACTED]] sent"
+    );
+    // A bracket the value opened is the value's.
+    assert_eq!(
+        r.redact_attribute("message", "password=hun(ter)2"),
+        "password=[REDACTED]"
+    );
+}
+
+#[test]
+fn a_user_and_password_written_as_a_pair_in_prose() {
+    let r = r();
+    for (text, masked) in [
+        (
+            "Default credentials admin/Adm1n!2024 for the console",
+            "Default credentials admin/[REDACTED] for the console",
+        ),
+        (
+            "log in as root/toor99 to check",
+            "log in as root/[REDACTED] to check",
+        ),
+        (
+            "username/password: jdoe/Winter2024!",
+            "username/password: jdoe/[REDACTED]",
+        ),
+        (
+            "creds: svc_backup / s3cr3tP4ss.",
+            "creds: svc_backup / [REDACTED].",
+        ),
+        ("the login is sa/Password123", "the login is sa/[REDACTED]"),
+    ] {
+        assert_eq!(r.redact_attribute("message", text), masked, "{text}");
+    }
+    for clean in [
+        "credentials are in config/prod/db.yaml",
+        "creds in secrets/db.yaml were rotated",
+        "login page read/write access",
+        "credentials with read/write scope",
+        "see the login docs at /help/login",
+    ] {
+        assert_eq!(r.redact_attribute("message", clean), clean, "{clean}");
+    }
+}
+
+#[test]
+fn markup_naming_a_credential_type_masks_the_sibling_value() {
+    let r = r();
+    for (text, masked) in [
+        (
+            r#"<input type="password" name="pw" value="hunter2x">"#,
+            r#"<input type="password" name="pw" value="[REDACTED]">"#,
+        ),
+        (
+            r#"<credential type="api_key" value="k9f8e7d6c5b4a3"/>"#,
+            r#"<credential type="api_key" value="[REDACTED]"/>"#,
+        ),
+        (
+            r#"<input value="hunter2x" type="password">"#,
+            r#"<input value="[REDACTED]" type="password">"#,
+        ),
+        (
+            r#"<add key="DbPassword" value="s3cret!"/>"#,
+            r#"<add key="DbPassword" value="[REDACTED]"/>"#,
+        ),
+    ] {
+        assert_eq!(r.redact_attribute("body", text), masked, "{text}");
+    }
+    for clean in [
+        r#"<input type="text" name="user" value="alice">"#,
+        r#"<input type="password" name="pw" value="">"#,
+        r#"<meta name="description" content="password reset help">"#,
+    ] {
+        assert_eq!(r.redact_attribute("body", clean), clean, "{clean}");
+    }
+}
+
+#[test]
+fn a_vendors_pair_with_its_secret_after_auth() {
+    let r = r();
+    assert_eq!(
+        r.redact_attribute(
+            "message",
+            "twilio AC5f3c2a1b9d8e7f6a auth 9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+        ),
+        "twilio AC5f3c2a1b9d8e7f6a auth [REDACTED]"
+    );
+    assert_eq!(
+        r.redact_attribute("message", "sid: AC5f3c2a1b9d auth token: 9f8e7d6c5b4a3928"),
+        "sid: AC5f3c2a1b9d auth token: [REDACTED]"
+    );
+    for clean in [
+        "auth failed for alice",
+        "auth service restarted",
+        "oauth flow completed",
+    ] {
+        assert_eq!(r.redact_attribute("message", clean), clean, "{clean}");
+    }
+}
+
+/// Every kind of secret the detectors know, at the start, in the middle and at the end
+/// of values of 1 KiB, 100 KiB and 1 MiB of log-like text (numbers, dates, words):
+/// scanned whole, in every case.
+#[test]
+fn every_detector_finds_its_secret_anywhere_in_long_values() {
+    let r = r();
+    let secrets = [
+        ("4111 1111 1111 1111", "1111 1111 1111"),
+        ("4111111111111111", "41111111111"),
+        ("bob@example.com", "bob@example.com"),
+        (
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "eyJzdWIi",
+        ),
+        ("Authorization: Bearer abcdef0123456789abcdef", "abcdef0123456789"),
+        ("sk_live_abcdefghijklmnop1234", "abcdefghijklmnop"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+            "MIIEvQ",
+        ),
+        ("https://user:hunter2x@example.com/x", "hunter2x"),
+        ("password=hunter2xyz", "hunter2xyz"),
+        ("123-45-6789", "123-45-6789"),
+        ("the password is hunter2xyz", "hunter2xyz"),
+    ];
+    let filler = "2026-12-06T10:11:12Z worker-7 processed order 1234 of 5000 in 35 ms; ";
+    for size in [1024, 100 * 1024, 1024 * 1024 - 512] {
+        let pad: String = filler.chars().cycle().take(size).collect();
+        let half = pad.len() / 2;
+        for (secret, needle) in secrets {
+            for (at, text) in [
+                ("start", format!("{secret} {pad}")),
+                (
+                    "middle",
+                    format!("{} {secret} {}", &pad[..half], &pad[half..]),
+                ),
+                ("end", format!("{pad} {secret}")),
+            ] {
+                let out = r.redact_attribute("message", &text);
+                assert!(
+                    !out.contains(needle),
+                    "{secret:?} at the {at} of {size} bytes"
+                );
+                assert!(
+                    !out.contains(TRUNCATED_MARKER),
+                    "{size} bytes scanned whole"
+                );
+            }
+        }
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
