@@ -1103,7 +1103,7 @@ impl Detectors {
                 summary,
                 |caps, _, _| {
                     let value = caps.get(2).or_else(|| caps.get(3));
-                    self.mask_named_value(keys, &caps, &caps[1], value)
+                    self.mask_named_value(keys, caps, &caps[1], value)
                 },
             );
             out = self.replace(
@@ -1113,7 +1113,7 @@ impl Detectors {
                 summary,
                 |caps, _, _| {
                     let value = caps.get(1).or_else(|| caps.get(2));
-                    self.mask_named_value(keys, &caps, &caps[3], value)
+                    self.mask_named_value(keys, caps, &caps[3], value)
                 },
             );
             out = self.replace(
