@@ -105,6 +105,16 @@ fn attr_str(span: &SpanData, key: &str) -> Option<String> {
     attr(span, key).map(|v| v.as_str().into_owned())
 }
 
+/// The message of the span's `exception` event (the exception conventions).
+fn exception_message(span: &SpanData) -> Option<String> {
+    let event = span.events.iter().find(|e| e.name == "exception")?;
+    event
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "exception.message")
+        .map(|kv| kv.value.as_str().into_owned())
+}
+
 fn attr_i64(span: &SpanData, key: &str) -> i64 {
     match attr(span, key) {
         Some(Value::I64(n)) => n,
@@ -229,7 +239,10 @@ fn a_lasting_recorder_gets_exact_counts_from_kept_handles() {
     };
     assert_eq!(count("started", "acme"), 3.0);
     assert_eq!(count("completed", "acme"), 2.0);
-    assert_eq!(count("failed", "acme"), 1.0);
+    assert_eq!(
+        counts["instrument_tasks_failed_total{error_type=workflow_span::Failure,name=task.counted,tenant_id=acme}"],
+        1.0
+    );
     assert_eq!(count("started", "globex"), 1.0);
     assert_eq!(count("completed", "globex"), 1.0);
 }
@@ -281,7 +294,13 @@ fn err_fails_with_the_redacted_error_cut_to_one_kib() {
     let (result, spans, metrics) = observe(|| block_on(complete(request(), Some(text))));
     assert!(result.is_err());
     let failed = span(&spans, "workflow.failed");
-    let error = attr_str(failed, "error").unwrap();
+    assert_eq!(attr_str(failed, "error"), None, "no bare `error` attribute");
+    assert_eq!(
+        attr_str(failed, "error.type").as_deref(),
+        Some("workflow_span::Failure"),
+        "the error's type is its class"
+    );
+    let error = exception_message(failed).expect("an exception event");
     assert!(error.len() <= 1024 && error.len() > 900, "{}", error.len());
     assert!(
         !error.contains("4111 1111") && !error.contains("hunter2"),
@@ -294,13 +313,96 @@ fn err_fails_with_the_redacted_error_cut_to_one_kib() {
         Status::error(error)
     );
     assert_eq!(
-        metrics["instrument_workflows_failed_total{name=workflow.complete,tenant_id=acme}"],
+        metrics["instrument_workflows_failed_total{error_type=workflow_span::Failure,name=workflow.complete,tenant_id=acme}"],
         1.0
     );
     assert_eq!(
-        metrics["instrument_workflow_duration_seconds{name=workflow.complete,status=failed,tenant_id=acme}"],
+        metrics["instrument_workflow_duration_seconds{error_type=workflow_span::Failure,name=workflow.complete,status=failed,tenant_id=acme}"],
         1.0
     );
+}
+
+#[derive(Debug)]
+enum Refusal {
+    Busy,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the queue is busy")
+    }
+}
+
+impl instrument::work::ErrorType for Refusal {
+    fn error_type(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Busy => "busy".into(),
+        }
+    }
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+fn refused() -> Result<(), Refusal> {
+    Err(Refusal::Busy)
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+fn unavailable() -> Result<(), tonic::Status> {
+    Err(tonic::Status::unavailable("the store is down"))
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+fn io_failure() -> Result<(), std::io::Error> {
+    Err(std::io::ErrorKind::TimedOut.into())
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+fn stringly() -> Result<(), String> {
+    Err("it broke".to_owned())
+}
+
+#[test]
+fn failures_are_classed_as_the_layers_class_them_in_spans_and_metrics() {
+    let (_, spans, metrics) = observe(|| {
+        let _ = (refused(), unavailable(), io_failure(), stringly());
+    });
+    let classes: Vec<(String, Option<String>)> = spans
+        .iter()
+        .filter(|s| s.name == "task.failed")
+        .map(|s| {
+            (
+                attr_str(s, "name").unwrap_or_default(),
+                attr_str(s, "error.type"),
+            )
+        })
+        .collect();
+    let class_of = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| attr_str(s, "error.type"))
+    };
+    // The handler spans carry the class too.
+    assert_eq!(class_of("task.refused").as_deref(), Some("busy"));
+    assert_eq!(
+        class_of("task.unavailable").as_deref(),
+        Some("UNAVAILABLE"),
+        "the gRPC code's name, as the layers write it"
+    );
+    assert_eq!(class_of("task.io_failure").as_deref(), Some("TimedOut"));
+    assert_eq!(class_of("task.stringly").as_deref(), Some("_OTHER"));
+    assert_eq!(classes.len(), 4, "{classes:?}");
+    for (class, series) in [
+        ("busy", "refused"),
+        ("UNAVAILABLE", "unavailable"),
+        ("TimedOut", "io_failure"),
+        ("_OTHER", "stringly"),
+    ] {
+        assert_eq!(
+            metrics[&format!("instrument_tasks_failed_total{{error_type={class},name=task.{series},tenant_id=acme}}")],
+            1.0
+        );
+    }
 }
 
 #[workflow_span(kind = "task", tenant = "acme")]
@@ -319,14 +421,15 @@ fn none_fails_and_some_completes() {
         2
     );
     let failed = span(&spans, "task.failed");
-    assert_eq!(attr_str(failed, "error").as_deref(), Some("returned None"));
+    assert_eq!(exception_message(failed).as_deref(), Some("returned None"));
+    assert_eq!(attr_str(failed, "error.type").as_deref(), Some("_OTHER"));
     span(&spans, "task.completed");
     assert_eq!(
         metrics["instrument_tasks_completed_total{name=task.lookup,tenant_id=acme}"],
         1.0
     );
     assert_eq!(
-        metrics["instrument_tasks_failed_total{name=task.lookup,tenant_id=acme}"],
+        metrics["instrument_tasks_failed_total{error_type=_OTHER,name=task.lookup,tenant_id=acme}"],
         1.0
     );
 }
@@ -357,15 +460,19 @@ fn a_panic_fails_the_call_and_keeps_unwinding() {
     let errors: Vec<String> = spans
         .iter()
         .filter(|s| s.name == "task.failed")
-        .filter_map(|s| attr_str(s, "error"))
+        .filter_map(exception_message)
         .collect();
     assert_eq!(errors, ["panicked: boom in acme", "panicked: boom later"]);
+    assert!(spans
+        .iter()
+        .filter(|s| s.name == "task.failed")
+        .all(|s| attr_str(s, "error.type").as_deref() == Some("panic")));
     assert_eq!(
-        metrics["instrument_tasks_failed_total{name=task.explode,tenant_id=acme}"],
+        metrics["instrument_tasks_failed_total{error_type=panic,name=task.explode,tenant_id=acme}"],
         1.0
     );
     assert_eq!(
-        metrics["instrument_tasks_failed_total{name=task.explode_later,tenant_id=acme}"],
+        metrics["instrument_tasks_failed_total{error_type=panic,name=task.explode_later,tenant_id=acme}"],
         1.0
     );
 }
@@ -591,7 +698,7 @@ fn each_lifecycle_event_is_counted_once_by_the_handler_that_sees_it() {
             1.0,
         ),
         (
-            "instrument_workflows_failed_total{name=workflow.end_workflow,tenant_id=acme}",
+            "instrument_workflows_failed_total{error_type=workflow_span::Failure,name=workflow.end_workflow,tenant_id=acme}",
             1.0,
         ),
         (
@@ -599,13 +706,13 @@ fn each_lifecycle_event_is_counted_once_by_the_handler_that_sees_it() {
             1.0,
         ),
         (
-            "instrument_workflow_duration_seconds{name=workflow.end_workflow,status=failed,tenant_id=acme}",
+            "instrument_workflow_duration_seconds{error_type=workflow_span::Failure,name=workflow.end_workflow,status=failed,tenant_id=acme}",
             1.0,
         ),
     ]);
     assert_eq!(lifecycle, expected);
     assert_eq!(
-        metrics["instrument_workflow_handler_seconds{name=workflow.start_workflow,status=failed,tenant_id=acme}"],
+        metrics["instrument_workflow_handler_seconds{error_type=workflow_span::Failure,name=workflow.start_workflow,status=failed,tenant_id=acme}"],
         1.0,
         "a refused start is a handler call, not a started workflow"
     );

@@ -135,8 +135,41 @@ pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = sc::HTTP_REQUEST_METHOD_ORIGINAL;
 pub const HTTP_ROUTE: &str = sc::HTTP_ROUTE;
 /// HTTP response status code.
 pub const HTTP_RESPONSE_STATUS_CODE: &str = sc::HTTP_RESPONSE_STATUS_CODE;
-/// The class of a failure: the HTTP status code, the gRPC code name, or `_OTHER`.
+/// The class of a failure: the HTTP status code, the gRPC code name, the error's kind
+/// (see [`work::ErrorType`](crate::work::ErrorType)), or `_OTHER`.
 pub const ERROR_TYPE: &str = sc::ERROR_TYPE;
+/// Name of the event that records a failure's error on a span (the exception
+/// conventions).
+pub const EXCEPTION_EVENT: &str = "exception";
+/// The error's type, on the `exception` event.
+pub const EXCEPTION_TYPE: &str = sc::EXCEPTION_TYPE;
+/// The error's message (redacted, cut), on the `exception` event.
+pub const EXCEPTION_MESSAGE: &str = sc::EXCEPTION_MESSAGE;
+
+/// The name of a gRPC status code (`OK`, `NOT_FOUND`, ...), as `error.type`, the
+/// `rpc.response.status_code` attribute and metric labels write it.
+pub fn grpc_code_name(code: u16) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "UNRECOGNIZED",
+    }
+}
 /// The path of the request's URL (redacted).
 pub const URL_PATH: &str = sc::URL_PATH;
 /// The query of the request's URL, when it has one (redacted).

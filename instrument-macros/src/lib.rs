@@ -480,8 +480,8 @@ fn instrument(
     let classify = quote! {
         |__instrument_ret| {
             #[allow(unused_imports)]
-            use #p::{OptionOutcome as _, PlainOutcome as _, ResultOutcome as _};
-            (&#p::Classify(__instrument_ret)).__instrument_outcome()
+            use #p::{OptionOutcome as _, PlainOutcome as _, ResultOutcome as _, TypedOutcome as _};
+            (&&#p::Classify(__instrument_ret)).__instrument_outcome()
         }
     };
     let hint = return_hint(&sig.output);

@@ -95,29 +95,10 @@ pub(crate) const GRPC_CANCELLED: u16 = 1;
 /// gRPC status code `UNKNOWN`, recorded when a gRPC response ends without a status.
 pub(crate) const GRPC_UNKNOWN: u16 = 2;
 
-/// The name of a gRPC status code (`OK`, `NOT_FOUND`, ...), as a metric label.
-pub fn grpc_code_name(code: u16) -> &'static str {
-    match code {
-        0 => "OK",
-        1 => "CANCELLED",
-        2 => "UNKNOWN",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        _ => "UNRECOGNIZED",
-    }
-}
+/// The name of a gRPC status code (`OK`, `NOT_FOUND`, ...), as a metric label: the
+/// classification every part of the toolkit shares (`#[workflow_span]`'s `error.type`
+/// for a `tonic::Status` included).
+pub use instrument_core::semconv::grpc_code_name;
 
 /// `/package.Service/Method` split into service and method, when `path` has that shape.
 pub(crate) fn grpc_service_method(path: &str) -> Option<(&str, &str)> {

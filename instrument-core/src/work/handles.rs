@@ -12,7 +12,7 @@ use metrics::{Counter, Histogram, Label, SharedString};
 
 use super::{Ending, Site, LABEL_NAME, SITE_TENANTS, UNKNOWN_TENANT};
 use crate::cardinality::KeptHandles;
-use crate::semconv::{MetricNames, LABEL_STATUS, LABEL_TENANT_ID};
+use crate::semconv::{MetricNames, LABEL_ERROR_TYPE, LABEL_STATUS, LABEL_TENANT_ID};
 use crate::tenant::TenantId;
 
 /// The metric names of one site.
@@ -84,6 +84,28 @@ impl SiteMetrics {
     }
 }
 
+/// A metric handle: kept for later calls, or made for this one.
+pub(super) enum Handle<'a, T> {
+    Kept(&'a T),
+    Made(T),
+}
+
+impl<T> std::ops::Deref for Handle<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Self::Kept(kept) => kept,
+            Self::Made(made) => made,
+        }
+    }
+}
+
+/// The `error_type` label of a failure of class `class`.
+fn error_label(class: &str) -> Label {
+    Label::new(LABEL_ERROR_TYPE, class.to_owned())
+}
+
 /// The metrics of one site, recorder and tenant, each registered when first recorded
 /// (a site whose calls never start work has no `started` series, not one stuck at 0).
 #[derive(Debug)]
@@ -98,6 +120,20 @@ pub(super) struct TenantHandles {
     lifetime: [OnceLock<Histogram>; 3],
     /// Per [`Ending`]: the handler histogram with that `status`.
     handler: [OnceLock<Histogram>; 3],
+    /// Failures, by their `error_type`: the same three, for the first few classes.
+    failed: [OnceLock<(Box<str>, FailedHandles)>; FAILURE_CLASSES],
+}
+
+/// Failure classes whose handles a site and tenant keeps; past them, each failure
+/// registers its own (the label guard caps what reaches the recorder).
+const FAILURE_CLASSES: usize = 4;
+
+/// The metrics of one failure class.
+#[derive(Debug, Default)]
+struct FailedHandles {
+    ended: OnceLock<Counter>,
+    lifetime: OnceLock<Histogram>,
+    handler: OnceLock<Histogram>,
 }
 
 impl TenantHandles {
@@ -109,6 +145,7 @@ impl TenantHandles {
             ended: Default::default(),
             lifetime: Default::default(),
             handler: Default::default(),
+            failed: Default::default(),
         }
     }
 
@@ -124,36 +161,93 @@ impl TenantHandles {
         })
     }
 
-    /// The run-time histogram of calls of `site` that ended with `ending`.
-    pub(super) fn handler(&self, site: &Site, ending: Ending) -> &Histogram {
-        self.handler[ending.index()].get_or_init(|| {
+    /// The run-time histogram of calls of `site` that ended with `ending` (a failure
+    /// of class `error_type`).
+    pub(super) fn handler(
+        &self,
+        site: &Site,
+        ending: Ending,
+        error_type: Option<&str>,
+    ) -> Handle<'_, Histogram> {
+        let make = || {
             let names = site.metrics.names(site.kind);
-            metrics::histogram!(names.handler.clone(), self.labels_with_status(site, ending))
-        })
+            metrics::histogram!(
+                names.handler.clone(),
+                self.labels_with_status(site, ending, error_type)
+            )
+        };
+        match error_type {
+            Some(class) => self.for_failure(class, |f| &f.handler, make),
+            None => Handle::Kept(self.handler[ending.index()].get_or_init(make)),
+        }
     }
 
-    /// The lifecycle counter of work of `site` that ended with `ending`.
-    pub(super) fn ended(&self, site: &Site, ending: Ending) -> &Counter {
-        self.ended[ending.index()].get_or_init(|| {
+    /// The lifecycle counter of work of `site` that ended with `ending` (a failure of
+    /// class `error_type`).
+    pub(super) fn ended(
+        &self,
+        site: &Site,
+        ending: Ending,
+        error_type: Option<&str>,
+    ) -> Handle<'_, Counter> {
+        let make = || {
             let names = site.metrics.names(site.kind);
-            metrics::counter!(names.ended[ending.index()].clone(), self.labels(site))
-        })
+            let mut labels = self.labels(site);
+            labels.extend(error_type.map(error_label));
+            metrics::counter!(names.ended[ending.index()].clone(), labels)
+        };
+        match error_type {
+            Some(class) => self.for_failure(class, |f| &f.ended, make),
+            None => Handle::Kept(self.ended[ending.index()].get_or_init(make)),
+        }
     }
 
-    /// The lifetime histogram of work of `site` that ended with `ending`.
-    pub(super) fn lifetime(&self, site: &Site, ending: Ending) -> &Histogram {
-        self.lifetime[ending.index()].get_or_init(|| {
+    /// The lifetime histogram of work of `site` that ended with `ending` (a failure of
+    /// class `error_type`).
+    pub(super) fn lifetime(
+        &self,
+        site: &Site,
+        ending: Ending,
+        error_type: Option<&str>,
+    ) -> Handle<'_, Histogram> {
+        let make = || {
             let names = site.metrics.names(site.kind);
             metrics::histogram!(
                 names.duration.clone(),
-                self.labels_with_status(site, ending)
+                self.labels_with_status(site, ending, error_type)
             )
-        })
+        };
+        match error_type {
+            Some(class) => self.for_failure(class, |f| &f.lifetime, make),
+            None => Handle::Kept(self.lifetime[ending.index()].get_or_init(make)),
+        }
     }
 
-    fn labels_with_status(&self, site: &Site, ending: Ending) -> Vec<Label> {
+    /// The handle `which` of failure class `class`, kept in its slot when there is one.
+    fn for_failure<T>(
+        &self,
+        class: &str,
+        which: impl Fn(&FailedHandles) -> &OnceLock<T>,
+        make: impl FnOnce() -> T,
+    ) -> Handle<'_, T> {
+        for slot in &self.failed {
+            let (kept, handles) = slot.get_or_init(|| (class.into(), FailedHandles::default()));
+            if **kept == *class {
+                return Handle::Kept(which(handles).get_or_init(make));
+            }
+        }
+        Handle::Made(make())
+    }
+
+    fn labels_with_status(
+        &self,
+        site: &Site,
+        ending: Ending,
+        error_type: Option<&str>,
+    ) -> Vec<Label> {
         let mut labels = self.labels(site);
         labels.push(Label::from_static_parts(LABEL_STATUS, ending.label()));
+        labels.extend(error_type.map(error_label));
         labels
     }
 

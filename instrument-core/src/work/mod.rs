@@ -57,6 +57,7 @@ mod handles;
 mod outcome;
 mod outstanding;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -66,8 +67,7 @@ use std::time::{Instant, SystemTime};
 
 use opentelemetry::global::{BoxedSpan, BoxedTracer};
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _,
-    TracerProvider as _,
+    Span, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, StringValue};
 use pin_project::pin_project;
@@ -76,7 +76,10 @@ pub use args::{
     field, label, started_at, tenant, traceparent, AttrArg, Parent, StartedAtArg, TenantArg,
     TraceparentArg,
 };
-pub use outcome::{Classify, OptionOutcome, Outcome, PlainOutcome, ResultOutcome};
+pub use outcome::{
+    error_type_of, Classify, ErrorType, OptionOutcome, Outcome, PlainOutcome, ResultOutcome,
+    TypedOutcome,
+};
 pub use outstanding::{
     InvalidThresholds, Outstanding, OutstandingGauge, Poller, WorkState, DEFAULT_THRESHOLDS,
     LABEL_KIND, LABEL_OLDER_THAN, LABEL_STATE,
@@ -87,7 +90,10 @@ use crate::context::{child_context, restore};
 use crate::redact;
 #[cfg(doc)]
 use crate::semconv::MetricNames;
-use crate::semconv::{self, ERROR, EXECUTION_DURATION_MS, TENANT_ID, TOTAL_DURATION_MS};
+use crate::semconv::{
+    self, ERROR_TYPE, EXCEPTION_EVENT, EXCEPTION_MESSAGE, EXCEPTION_TYPE, EXECUTION_DURATION_MS,
+    TENANT_ID, TOTAL_DURATION_MS,
+};
 use crate::tenant::{with_tenant, TenantId};
 
 /// Metric label carrying the handler span's name.
@@ -463,15 +469,71 @@ enum End {
     Cancelled,
 }
 
+/// A failure as spans and metrics record it.
+struct Failure {
+    /// Redacted and cut (the status description and `exception.message`).
+    message: String,
+    /// `error.type` and the `error_type` label: low-cardinality.
+    error_type: Cow<'static, str>,
+    /// `exception.type`: what failed (`panic` for a panic).
+    exception_type: &'static str,
+}
+
+/// `exception.type` of a panic.
+const PANIC: &str = "panic";
+
 impl End {
-    fn ending(self) -> (Ending, Option<String>) {
+    fn ending(self) -> (Ending, Option<Failure>) {
+        let failure = |message: String, error_type: Cow<'static, str>, exception_type| {
+            Some(Failure {
+                message: redact::global().error_text(&message),
+                error_type,
+                exception_type,
+            })
+        };
         match self {
             Self::Returned(Outcome::Completed) => (Ending::Completed, None),
-            Self::Returned(Outcome::Failed(text)) | Self::Panicked(text) => {
-                (Ending::Failed, Some(text))
+            Self::Returned(Outcome::Failed {
+                message,
+                error_type,
+            }) => {
+                let exception_type = match &error_type {
+                    Cow::Borrowed(name) if name.contains("::") => name,
+                    _ => "error",
+                };
+                (Ending::Failed, failure(message, error_type, exception_type))
             }
+            Self::Panicked(message) => (
+                Ending::Failed,
+                failure(message, Cow::Borrowed(PANIC), PANIC),
+            ),
             Self::Cancelled => (Ending::Cancelled, None),
         }
+    }
+}
+
+impl Failure {
+    /// A failed span's attribute: `error.type` (no bare `error`: some backends read an
+    /// `error` tag as a flag).
+    fn attributes(&self) -> [KeyValue; 1] {
+        [KeyValue::new(ERROR_TYPE, self.error_type.clone())]
+    }
+
+    /// The `exception` event's attributes: the error's type and message (the exception
+    /// conventions).
+    fn exception(&self) -> Vec<KeyValue> {
+        vec![
+            KeyValue::new(EXCEPTION_TYPE, self.exception_type),
+            KeyValue::new(EXCEPTION_MESSAGE, self.message.clone()),
+        ]
+    }
+
+    /// Marks `span` failed: `error.type`, the `exception` event, the status with the
+    /// message.
+    fn record_on(&self, span: &mut impl Span) {
+        span.set_attributes(self.attributes());
+        span.add_event(EXCEPTION_EVENT, self.exception());
+        span.set_status(Status::error(self.message.clone()));
     }
 }
 
@@ -514,17 +576,21 @@ fn millis(d: std::time::Duration) -> i64 {
 
 impl State {
     fn finish(self, end: End) {
-        let (ending, error) = end.ending();
-        let error = error.map(|text| redact::global().error_text(&text));
+        let (ending, failure) = end.ending();
+        let error_type = failure.as_ref().map(|f| &*f.error_type);
         let execution = self.started.elapsed();
         let handler = self.cx.span();
         let recorded = handler.is_recording();
-        if let Some(error) = &error {
-            handler.set_status(Status::error(error.clone()));
+        if let Some(failure) = &failure {
+            for attribute in failure.attributes() {
+                handler.set_attribute(attribute);
+            }
+            handler.add_event(EXCEPTION_EVENT, failure.exception());
+            handler.set_status(Status::error(failure.message.clone()));
         }
         handler.end();
         self.handles
-            .handler(self.site, ending)
+            .handler(self.site, ending, error_type)
             .record(execution.as_secs_f64());
         let event = self.site.event;
         if event == Event::Start && ending == Ending::Completed {
@@ -539,10 +605,12 @@ impl State {
             (None, Event::Run) => Some(execution),
             (None, _) => None,
         };
-        self.handles.ended(self.site, ending).increment(1);
+        self.handles
+            .ended(self.site, ending, error_type)
+            .increment(1);
         if let Some(lifetime) = lifetime {
             self.handles
-                .lifetime(self.site, ending)
+                .lifetime(self.site, ending, error_type)
                 .record(lifetime.as_secs_f64());
         }
 
@@ -560,9 +628,6 @@ impl State {
                 let total = now.duration_since(started_at).unwrap_or_default();
                 attributes.push(KeyValue::new(TOTAL_DURATION_MS, millis(total)));
             }
-            if let Some(error) = &error {
-                attributes.push(KeyValue::new(ERROR, error.clone()));
-            }
             attributes
         };
         let builder = self
@@ -577,8 +642,10 @@ impl State {
             recorded,
             make,
         );
-        if let Some(error) = error {
-            completion.set_status(Status::error(error));
+        if let Some(failure) = &failure {
+            if completion.is_recording() {
+                failure.record_on(&mut completion);
+            }
         }
         completion.end_with_timestamp(now);
     }

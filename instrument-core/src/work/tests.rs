@@ -155,7 +155,7 @@ fn start_step_and_end_handlers_count_each_lifecycle_event_once() {
     };
     let (_, metrics) = with_metrics(|| {
         // A start refused (bad input) starts nothing; the next one starts the workflow.
-        call(&START, None, Outcome::Failed("kind is required".into()));
+        call(&START, None, Outcome::failed("kind is required"));
         call(&START, None, Outcome::Completed);
         call(&POLL, Some(created), Outcome::Completed);
         call(&POLL, Some(created), Outcome::Completed);
@@ -186,9 +186,14 @@ fn start_step_and_end_handlers_count_each_lifecycle_event_once() {
         ("workflow.poll", "completed", 2.0),
         ("workflow.end", "completed", 1.0),
     ] {
+        let class = if status == "failed" {
+            "error_type=_OTHER,"
+        } else {
+            ""
+        };
         assert_eq!(
             count(&format!(
-                "instrument_workflow_handler_seconds{{name={name},status={status},tenant_id=acme}}"
+                "instrument_workflow_handler_seconds{{{class}name={name},status={status},tenant_id=acme}}"
             )),
             Some(calls),
             "every call's run time: {name} {status}"
@@ -214,13 +219,12 @@ fn an_end_handler_that_fails_fails_the_work_and_needs_started_at_for_a_lifetime(
     static END: Site = Site::with_event("task", "task.end", Event::End);
     let (tracer, exporter, _provider) = tracer();
     let (_, metrics) = with_metrics(|| {
-        start(tracer, &END, Parent::Current).run_sync(
-            || (),
-            |_| Outcome::Failed("worker reported: timeout".into()),
-        )
+        start(tracer, &END, Parent::Current)
+            .run_sync(|| (), |_| Outcome::failed("worker reported: timeout"))
     });
     assert_eq!(
-        metrics.get("instrument_tasks_failed_total{name=task.end,tenant_id=acme}"),
+        metrics
+            .get("instrument_tasks_failed_total{error_type=_OTHER,name=task.end,tenant_id=acme}"),
         Some(&1.0)
     );
     assert!(
@@ -243,12 +247,24 @@ fn a_failed_call_records_the_redacted_error_cut_to_one_kib_on_both_spans() {
     let (tracer, exporter, _provider) = tracer();
     let long = format!("card 4111 1111 1111 1111 declined {}", "x".repeat(2000));
     let (_, metrics) = with_metrics(|| {
-        start(tracer, &SITE, Parent::Current).run_sync(|| (), |_| Outcome::Failed(long.clone()))
+        start(tracer, &SITE, Parent::Current).run_sync(|| (), |_| Outcome::failed(long.clone()))
     });
     let spans = exporter.get_finished_spans().unwrap();
     let failed = span(&spans, "task.failed");
-    let Some(Value::String(error)) = attr(failed, "error") else {
-        panic!("no error attribute");
+    assert_eq!(attr(failed, "error"), None, "no bare `error` attribute");
+    assert_eq!(attr(failed, "error.type"), Some(Value::from("_OTHER")));
+    let Some(Value::String(error)) = failed
+        .events
+        .iter()
+        .find(|e| e.name == "exception")
+        .and_then(|e| {
+            e.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "exception.message")
+        })
+        .map(|kv| kv.value.clone())
+    else {
+        panic!("no exception event");
     };
     assert!(error
         .as_str()
@@ -260,12 +276,13 @@ fn a_failed_call_records_the_redacted_error_cut_to_one_kib_on_both_spans() {
         Status::Error { .. }
     ));
     assert_eq!(
-        metrics.get("instrument_tasks_failed_total{name=task.fail,tenant_id=acme}"),
+        metrics
+            .get("instrument_tasks_failed_total{error_type=_OTHER,name=task.fail,tenant_id=acme}"),
         Some(&1.0)
     );
     assert_eq!(
         metrics
-            .get("instrument_task_duration_seconds{name=task.fail,status=failed,tenant_id=acme}"),
+            .get("instrument_task_duration_seconds{error_type=_OTHER,name=task.fail,status=failed,tenant_id=acme}"),
         Some(&1.0)
     );
 }
@@ -282,12 +299,13 @@ fn a_panic_fails_the_call_and_keeps_unwinding() {
     });
     assert!(unwound.is_err());
     let spans = exporter.get_finished_spans().unwrap();
+    let failed = span(&spans, "task.failed");
+    assert_eq!(attr(failed, "error.type"), Some(Value::from("panic")));
+    assert_eq!(failed.status, Status::error("panicked: boom"));
     assert_eq!(
-        attr(span(&spans, "task.failed"), "error"),
-        Some(Value::from("panicked: boom"))
-    );
-    assert_eq!(
-        metrics.get("instrument_tasks_failed_total{name=task.explode,tenant_id=acme}"),
+        metrics.get(
+            "instrument_tasks_failed_total{error_type=panic,name=task.explode,tenant_id=acme}"
+        ),
         Some(&1.0)
     );
 }
