@@ -75,7 +75,7 @@ async fn axums_matched_path_is_the_route() {
             .unwrap();
     let layer = InstrumentLayer::builder()
         .tracer(telemetry.tracer().unwrap())
-        .route(MatchedPath)
+        .route_with(MatchedPath)
         .build();
     let app = axum::Router::new()
         .route("/users/{id}", get(|| async { "ok" }))

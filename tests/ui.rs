@@ -1,5 +1,6 @@
-//! Compile-time behaviour of `#[workflow_span]`: every accepted shape builds, every
-//! misuse fails with a message pointing at the offending token.
+//! Compile-time behaviour of `#[workflow_span]` and the layers' builders: every
+//! accepted shape builds (the builders' closures without annotations), every misuse of
+//! the macro fails with a message pointing at the offending token.
 #![cfg(not(feature = "disabled"))]
 
 #[test]

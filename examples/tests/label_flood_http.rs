@@ -44,7 +44,11 @@ async fn made_up_paths_add_a_handful_of_series_whatever_their_number() {
     let addr = listener.local_addr().unwrap();
     let service = ServiceBuilder::new()
         // No router here: routes guessed from the path, learned only when answered.
-        .layer(InstrumentLayer::builder().route(NormalizedPath).build())
+        .layer(
+            InstrumentLayer::builder()
+                .route_with(NormalizedPath)
+                .build(),
+        )
         .service_fn(two_routes);
     let server = tokio::spawn(async move {
         loop {

@@ -200,7 +200,11 @@ async fn start_http() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let service = ServiceBuilder::new()
         // No router here: routes guessed from the path, learned only when answered.
-        .layer(InstrumentLayer::builder().route(NormalizedPath).build())
+        .layer(
+            InstrumentLayer::builder()
+                .route_with(NormalizedPath)
+                .build(),
+        )
         .service_fn(routes);
     tokio::spawn(instrument_examples::serve_http(listener, service));
     addr

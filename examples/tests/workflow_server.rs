@@ -382,6 +382,12 @@ async fn workflow_server_over_real_sockets() {
         );
         assert_eq!(attribute(span, "tenant.id").as_deref(), Some("acme"));
         assert!(attribute(span, "http.request.header.x-request-id").is_some());
+        // The peer of a real tonic connection (its TcpConnectInfo).
+        assert_eq!(
+            attribute(span, "network.peer.address").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert!(attribute(span, "network.peer.port").is_some_and(|p| p != "0"));
     }
 
     // Every span of workflow 1's trace belongs to acme; the trace has the server

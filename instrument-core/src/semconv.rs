@@ -180,6 +180,15 @@ pub const URL_SCHEME: &str = sc::URL_SCHEME;
 pub const SERVER_ADDRESS: &str = sc::SERVER_ADDRESS;
 /// The port the client addressed, when it named one.
 pub const SERVER_PORT: &str = sc::SERVER_PORT;
+/// The address of the client that sent the request, as the server knows it: the peer,
+/// or the first address a trusted proxy's `Forwarded` / `X-Forwarded-For` names.
+pub const CLIENT_ADDRESS: &str = sc::CLIENT_ADDRESS;
+/// The port of the client, with [`CLIENT_ADDRESS`] when it is the peer's.
+pub const CLIENT_PORT: &str = sc::CLIENT_PORT;
+/// The address of the connection's other end (the peer socket).
+pub const NETWORK_PEER_ADDRESS: &str = sc::NETWORK_PEER_ADDRESS;
+/// The port of the connection's other end.
+pub const NETWORK_PEER_PORT: &str = sc::NETWORK_PEER_PORT;
 /// The HTTP version (`1.1`, `2`).
 pub const NETWORK_PROTOCOL_VERSION: &str = sc::NETWORK_PROTOCOL_VERSION;
 /// The `User-Agent` header (redacted).

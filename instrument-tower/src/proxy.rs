@@ -20,6 +20,12 @@
 //! Accepted and refused spans are counted (`<prefix>_reported_spans_accepted_total
 //! {tenant_id}`, `<prefix>_reported_spans_refused_total{tenant_id,reason}`).
 //!
+//! Reports are idempotent: a span id recorded for a workflow is recorded once, however
+//! often a report carrying it arrives within [`REPEAT_WINDOW`] (a gRPC retry policy
+//! sends a report again when an answer is lost). Sent again, it is answered `Accepted`,
+//! as the first time, and neither recorded nor counted again. At most
+//! [`MAX_REMEMBERED_SPANS`] ids are remembered (the oldest forgotten first).
+//!
 //! The reported span ids are kept only under a tracer provider whose id generator is
 //! the pipeline's `PresetIdGenerator` (the pipeline's `init` installs it); under
 //! another, each reported span gets a fresh id, and spans other services made under a
@@ -58,7 +64,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use instrument_core::context::with_preset_ids;
 use instrument_core::report::{
@@ -69,7 +75,7 @@ use instrument_core::semconv::{
 };
 use instrument_core::tenant::{with_tenant, TenantId};
 use opentelemetry::trace::{
-    Span as _, SpanContext, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    Span as _, SpanContext, SpanId, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
     Tracer as _,
 };
 use opentelemetry::{Context, KeyValue, StringValue, Value};
@@ -84,7 +90,17 @@ pub struct SpanProxy<S> {
     tracer: LayerTracer,
     accepted: String,
     refused: String,
+    /// The spans recorded lately, by workflow and span id: a report sent again (a
+    /// retried call) records none of them twice.
+    recorded: moka::sync::Cache<(Box<str>, SpanId), ()>,
 }
+
+/// How long a recorded span's id is remembered: the default lifetime of the trace cache
+/// in front of the workflow store (`CachedSource`), within which a retry comes.
+pub const REPEAT_WINDOW: Duration = Duration::from_secs(300);
+
+/// Recorded span ids remembered at most (the oldest forgotten first).
+pub const MAX_REMEMBERED_SPANS: u64 = 65_536;
 
 impl<S> Clone for SpanProxy<S> {
     fn clone(&self) -> Self {
@@ -94,6 +110,7 @@ impl<S> Clone for SpanProxy<S> {
             tracer: self.tracer.clone(),
             accepted: self.accepted.clone(),
             refused: self.refused.clone(),
+            recorded: self.recorded.clone(),
         }
     }
 }
@@ -124,6 +141,10 @@ impl<S: TraceSource> SpanProxy<S> {
             tracer: LayerTracer::default(),
             accepted: names.reported_spans_accepted_total(),
             refused: names.reported_spans_refused_total(),
+            recorded: moka::sync::Cache::builder()
+                .max_capacity(MAX_REMEMBERED_SPANS)
+                .time_to_live(REPEAT_WINDOW)
+                .build(),
         }
     }
 
@@ -180,6 +201,14 @@ impl<S: TraceSource> SpanProxy<S> {
                 let verdict = self.judge(i, span, now, &owners, &mut seen);
                 match verdict {
                     Ok((checked, stored)) => {
+                        // Idempotent: a span this proxy recorded lately (the same
+                        // report sent again) is accepted again, not recorded twice.
+                        let key = (span.workflow_id.as_str().into(), checked.span_id);
+                        if !self.recorded.entry(key).or_insert(()).is_fresh() {
+                            return SpanVerdict::Accepted {
+                                dropped: checked.dropped,
+                            };
+                        }
                         let trace_id = match stored.parent() {
                             Some(parent) => parent.trace_id(),
                             None => *fresh

@@ -34,6 +34,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
 use http::header::CONTENT_TYPE;
@@ -60,6 +61,44 @@ where
 {
     fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>> {
         self(request).map(Cow::Owned)
+    }
+}
+
+/// A route hook given as a function or closure to the layers' `route` (a `Route` by
+/// this wrapper, so that the closure's argument type is inferred at `route`).
+pub struct RouteFn<F, O> {
+    hook: F,
+    returns: std::marker::PhantomData<fn() -> O>,
+}
+
+impl<F, O> RouteFn<F, O> {
+    pub(crate) fn new(hook: F) -> Self {
+        Self {
+            hook,
+            returns: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<F: Clone, O> Clone for RouteFn<F, O> {
+    fn clone(&self) -> Self {
+        Self::new(self.hook.clone())
+    }
+}
+
+impl<F, O> std::fmt::Debug for RouteFn<F, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteFn").finish_non_exhaustive()
+    }
+}
+
+impl<F, O> Route for RouteFn<F, O>
+where
+    F: Fn(&Parts) -> Option<O> + Send + Sync + 'static,
+    O: Into<Cow<'static, str>> + 'static,
+{
+    fn route<'a>(&self, request: &'a Parts) -> Option<Cow<'a, str>> {
+        (self.hook)(request).map(Into::into)
     }
 }
 
@@ -296,6 +335,58 @@ impl<'a> Wanted<'a> {
     }
 }
 
+/// The socket address of the connection's other end, from the request's extensions:
+/// tonic's `TcpConnectInfo` (feature `tonic`), axum's `ConnectInfo<SocketAddr>` (feature
+/// `axum`), or a `SocketAddr` an accept loop put there itself.
+pub(crate) fn peer_of(extensions: &Extensions) -> Option<SocketAddr> {
+    #[cfg(feature = "tonic")]
+    if let Some(info) = extensions.get::<tonic::transport::server::TcpConnectInfo>() {
+        return info.remote_addr();
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(info.0);
+    }
+    extensions.get::<SocketAddr>().copied()
+}
+
+/// The client a trusted proxy names: the first address of `Forwarded`'s `for=` (RFC
+/// 7239), else of `X-Forwarded-For`. `None` when neither names an IP address (an
+/// obfuscated `for=_hidden`, `unknown`).
+pub(crate) fn forwarded_client(headers: &HeaderMap) -> Option<IpAddr> {
+    let first = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(forwarded) = first(&FORWARDED) {
+        let element = forwarded.split(',').next().unwrap_or_default();
+        let client = element.split(';').find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            key.trim()
+                .eq_ignore_ascii_case("for")
+                .then_some(value.trim())
+        });
+        return client.and_then(parse_node);
+    }
+    first(&X_FORWARDED_FOR)
+        .and_then(|list| list.split(',').next())
+        .and_then(|client| parse_node(client.trim()))
+}
+
+/// An address as proxies write it: `192.0.2.43`, `"[2001:db8::17]:4711"`,
+/// `192.0.2.43:8080`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    let node = node.trim_matches('"');
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    node.rsplit_once(':')?.0.parse().ok()
+}
+
+/// `Forwarded` (RFC 7239) and the older `X-Forwarded-For`.
+const FORWARDED: HeaderName = http::header::FORWARDED;
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// The trace-context and request-id headers, parsed once (a `&str` name is parsed on
 /// every lookup).
 pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
@@ -510,6 +601,66 @@ mod tests {
             RequestFacts::read(&parts(bad), &reading()).tenant,
             Err(TenantProblem::Malformed)
         );
+    }
+
+    #[test]
+    fn a_trusted_proxys_client_is_the_first_address_it_names() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            map
+        };
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        for (pairs, client) in [
+            (
+                vec![("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")],
+                ip("192.0.2.60"),
+            ),
+            (
+                vec![(
+                    "forwarded",
+                    "For=\"[2001:db8:cafe::17]:4711\", for=198.51.100.17",
+                )],
+                ip("2001:db8:cafe::17"),
+            ),
+            (vec![("forwarded", "for=192.0.2.43:8080")], ip("192.0.2.43")),
+            (
+                vec![(
+                    "x-forwarded-for",
+                    "203.0.113.195, 70.41.3.18, 150.172.238.178",
+                )],
+                ip("203.0.113.195"),
+            ),
+            // `Forwarded` wins over the older header.
+            (
+                vec![
+                    ("x-forwarded-for", "10.0.0.1"),
+                    ("forwarded", "for=192.0.2.1"),
+                ],
+                ip("192.0.2.1"),
+            ),
+            (vec![("forwarded", "for=_hidden")], None),
+            (vec![("forwarded", "for=unknown")], None),
+            (vec![("x-forwarded-for", "not an address")], None),
+            (vec![("forwarded", ";;==,,")], None),
+            (vec![], None),
+        ] {
+            assert_eq!(forwarded_client(&headers(&pairs)), client, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn the_peer_is_read_from_what_the_server_put_in_the_extensions() {
+        let addr: SocketAddr = "127.0.0.1:4242".parse().unwrap();
+        let mut extensions = Extensions::new();
+        assert_eq!(peer_of(&extensions), None);
+        extensions.insert(addr);
+        assert_eq!(peer_of(&extensions), Some(addr));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! [`RequestMetricsLayer`] and its configuration.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+
+use http::request::Parts;
 
 use instrument_core::semconv::MetricNames;
 
@@ -9,7 +12,7 @@ use super::measure::MeasureConfig;
 use super::service::RequestMetrics;
 use crate::classify::DefaultClassifier;
 use crate::names::Names;
-use crate::request::DefaultRoute;
+use crate::request::{DefaultRoute, Route, RouteFn};
 use instrument_core::measure::RequestMeasures;
 
 /// Records request count, duration, errors and in-flight requests (see the
@@ -108,15 +111,32 @@ impl<C, R: Clone, F: Clone> RequestMetricsLayer<C, R, F> {
         }
     }
 
-    /// Picks the `route` label of plain HTTP requests (see
-    /// [`Route`](crate::request::Route)).
-    pub fn route<R2>(self, route: R2) -> RequestMetricsLayer<C, R2, F> {
+    /// Picks the HTTP route for span names and metric labels with `route`, a function
+    /// of the request's head returning the route template (`&'static str` or `String`),
+    /// `None` for a request without one:
+    /// `.route(|parts| parts.uri.path().starts_with("/jobs/").then_some("/jobs/{job}"))`.
+    /// A [`Route`](crate::request::Route) type ([`NormalizedPath`](crate::request::NormalizedPath),
+    /// axum's [`MatchedPath`](crate::request)) goes to [`route_with`](Self::route_with).
+    pub fn route<H, O>(self, route: H) -> RequestMetricsLayer<C, RouteFn<H, O>, F>
+    where
+        H: Fn(&Parts) -> Option<O> + Send + Sync + 'static,
+        O: Into<Cow<'static, str>> + 'static,
+    {
+        self.route_with(RouteFn::new(route))
+    }
+
+    /// Picks the `route` label of plain HTTP requests with a
+    /// [`Route`](crate::request::Route) type.
+    pub fn route_with<R2: Route>(self, route: R2) -> RequestMetricsLayer<C, R2, F> {
         self.rebuilt(|_| route, |f| f)
     }
 
     /// Leaves the requests `filter` skips unmeasured (see
     /// [`Filter`](crate::request::Filter)).
-    pub fn filter<F2>(self, filter: F2) -> RequestMetricsLayer<C, R, F2> {
+    pub fn filter<F2>(self, filter: F2) -> RequestMetricsLayer<C, R, F2>
+    where
+        F2: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
         self.rebuilt(|r| r, |_| filter)
     }
 }

@@ -57,7 +57,7 @@ fn http_requests_use_the_normalized_route_and_status_class() {
     let recorder = DebuggingRecorder::new();
     run(&recorder, async {
         let service = ServiceBuilder::new()
-            .layer(RequestMetricsLayer::new().route(crate::request::NormalizedPath))
+            .layer(RequestMetricsLayer::new().route_with(crate::request::NormalizedPath))
             .service_fn(|_: Request<()>| async {
                 let mut r = Response::new(Reply::text("x"));
                 *r.status_mut() = StatusCode::BAD_GATEWAY;

@@ -124,6 +124,56 @@ async fn a_reported_span_joins_its_workflows_trace_with_its_own_id_and_the_tenan
     assert_eq!(task.start_time, SystemTime::now().min(task.start_time));
 }
 
+/// A retried report records nothing twice: the spans it recorded are accepted again,
+/// the new ones recorded; the same span id of another workflow is another span.
+#[tokio::test]
+async fn a_report_sent_again_records_each_span_once() {
+    let (proxy, exporter, _p) = proxy();
+    let sdk = SdkInfo::rust("1.2.3");
+    let first = [reported(0xb1, "wf-acme"), reported(0xb2, "wf-acme")];
+    assert_eq!(
+        proxy.report(&acme(), &sdk, &first).await,
+        [ACCEPTED, ACCEPTED]
+    );
+    // The retry, with one span the first attempt did not carry.
+    let retry = [
+        reported(0xb1, "wf-acme"),
+        reported(0xb2, "wf-acme"),
+        reported(0xb3, "wf-acme"),
+    ];
+    assert_eq!(
+        proxy.report(&acme(), &sdk, &retry).await,
+        [ACCEPTED, ACCEPTED, ACCEPTED]
+    );
+    // A clone of the proxy (one per connection) remembers the same spans.
+    let again = proxy.clone();
+    assert_eq!(
+        again.report(&acme(), &sdk, &first).await,
+        [ACCEPTED, ACCEPTED]
+    );
+    assert_eq!(
+        again
+            .report(&acme(), &sdk, &[reported(0xb1, "wf-bare")])
+            .await,
+        [ACCEPTED]
+    );
+    let mut ids: Vec<String> = spans(&exporter)
+        .iter()
+        .map(|s| s.span_context.span_id().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "00000000000000b1",
+            "00000000000000b1",
+            "00000000000000b2",
+            "00000000000000b3"
+        ],
+        "each once per workflow"
+    );
+}
+
 #[test]
 fn refusals_are_per_span_and_counted_by_reason() {
     let recorder = DebuggingRecorder::new();
@@ -159,9 +209,11 @@ fn refusals_are_per_span_and_counted_by_reason() {
         .iter()
         .all(|s| s.span_context.trace_id().to_string() == "4bf92f3577b34da6a3ce929d0e0e4736"));
     let metrics = snapshot(&recorder);
+    // The second report's accepted span was the first report's fourth: accepted
+    // again, not recorded or counted twice.
     assert_eq!(
         metrics["instrument_reported_spans_accepted_total{tenant_id=acme}"],
-        "101"
+        "100"
     );
     for (reason, n) in [
         ("too_many_spans", "1"),

@@ -1,8 +1,10 @@
 //! [`InstrumentLayer`] and its builder.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use http::request::Parts;
 use http::HeaderName;
 use instrument_core::context::ParentPolicy;
 use instrument_core::redact::Redactor;
@@ -12,7 +14,7 @@ use opentelemetry::trace::{Span, Tracer};
 
 use super::service::Instrument;
 use crate::classify::DefaultClassifier;
-use crate::request::{DefaultRoute, Reading};
+use crate::request::{DefaultRoute, Reading, Route, RouteFn};
 use crate::source::{NoSource, TraceSource};
 use crate::tenant::check::TenantRules;
 use crate::trace::span::SpanConfig;
@@ -150,9 +152,23 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         }
     }
 
-    /// Picks the HTTP route for span names and metric labels (see
-    /// [`Route`](crate::request::Route)).
-    pub fn route<R2>(self, route: R2) -> InstrumentBuilder<Src, C, R2, F> {
+    /// Picks the HTTP route for span names and metric labels with `route`, a function
+    /// of the request's head returning the route template (`&'static str` or `String`),
+    /// `None` for a request without one:
+    /// `.route(|parts| parts.uri.path().starts_with("/jobs/").then_some("/jobs/{job}"))`.
+    /// A [`Route`](crate::request::Route) type ([`NormalizedPath`](crate::request::NormalizedPath),
+    /// axum's [`MatchedPath`](crate::request)) goes to [`route_with`](Self::route_with).
+    pub fn route<H, O>(self, route: H) -> InstrumentBuilder<Src, C, RouteFn<H, O>, F>
+    where
+        H: Fn(&Parts) -> Option<O> + Send + Sync + 'static,
+        O: Into<Cow<'static, str>> + 'static,
+    {
+        self.route_with(RouteFn::new(route))
+    }
+
+    /// Picks the HTTP route for span names and metric labels with a
+    /// [`Route`](crate::request::Route) type.
+    pub fn route_with<R2: Route>(self, route: R2) -> InstrumentBuilder<Src, C, R2, F> {
         InstrumentBuilder {
             source: self.source,
             classifier: self.classifier,
@@ -166,8 +182,13 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
     }
 
     /// Leaves the requests `filter` skips alone: no span, no tenant check, no metrics
-    /// (see [`Filter`](crate::request::Filter)).
-    pub fn filter<F2>(self, filter: F2) -> InstrumentBuilder<Src, C, R, F2> {
+    /// (`.filter(|parts| parts.uri.path() == "/health")`; see
+    /// [`Filter`](crate::request::Filter)). To skip only the tenant check, see
+    /// [`exempt`](Self::exempt).
+    pub fn filter<F2>(self, filter: F2) -> InstrumentBuilder<Src, C, R, F2>
+    where
+        F2: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
         InstrumentBuilder {
             source: self.source,
             classifier: self.classifier,
@@ -203,6 +224,12 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         T::Span: Span + Send + Sync + 'static,
     {
         self.span.tracer = crate::tracer::LayerTracer::of_parent_based(tracer);
+        self
+    }
+
+    /// See [`TraceLayer::behind_trusted_proxy`](crate::trace::TraceLayer::behind_trusted_proxy).
+    pub fn behind_trusted_proxy(mut self) -> Self {
+        self.span.behind_proxy = true;
         self
     }
 

@@ -27,7 +27,7 @@
 //! trace, not a second root. The `x-tracking-id` header and `PropagateRequestIdLayer`'s
 //! `x-request-id` both reach the client: the first names the trace, the second the
 //! request. Inside axum's router (`Router::layer`), the route it matched is
-//! `http.route` with [`route(MatchedPath)`](crate::request) (feature `axum`).
+//! `http.route` with [`route_with(MatchedPath)`](crate::request) (feature `axum`; [`DefaultRoute`](crate::request::DefaultRoute) reads it already).
 //!
 //! ```
 //! use http::HeaderName;

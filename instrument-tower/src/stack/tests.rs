@@ -21,6 +21,77 @@ fn post(path: &str, headers: &[(&str, &str)]) -> Request<()> {
     request.body(()).unwrap()
 }
 
+/// `network.peer.*` from what the server put in the extensions, and an HTTP request's
+/// `client.address`: the peer, or the client a trusted proxy names, never a forged
+/// header's claim by default.
+#[test]
+fn peers_and_clients_are_recorded_and_forwarded_headers_only_behind_a_trusted_proxy() {
+    let peer: std::net::SocketAddr = "10.1.2.3:51000".parse().unwrap();
+    let with_peer = |mut request: Request<()>| {
+        request.extensions_mut().insert(peer);
+        request
+    };
+    let recorder = DebuggingRecorder::new();
+    let mut seen = Vec::new();
+    for trusted in [false, true] {
+        let (tracer, exporter, _provider) = tracer();
+        let builder = InstrumentLayer::builder().tracer(tracer);
+        let layer = if trusted {
+            builder.behind_trusted_proxy()
+        } else {
+            builder
+        }
+        .build();
+        run(&recorder, async {
+            let service = ServiceBuilder::new().layer(layer.clone()).service_fn(ok);
+            let request = post(
+                "/orders",
+                &[
+                    ("x-tenant-id", "acme"),
+                    ("x-forwarded-for", "198.51.100.7, 10.0.0.9"),
+                ],
+            );
+            let response = service.oneshot(with_peer(request)).await.unwrap();
+            drain(response.into_body()).await;
+            let service = ServiceBuilder::new().layer(layer.clone()).service_fn(ok);
+            let call = with_peer(grpc_request("/pkg.Svc/Get", Some("acme")));
+            let response = service.oneshot(call).await.unwrap();
+            drain(response.into_body()).await;
+        });
+        seen.push(spans(&exporter));
+    }
+    for spans in &seen {
+        for span in spans {
+            assert_eq!(
+                attr_str(span, "network.peer.address").as_deref(),
+                Some("10.1.2.3")
+            );
+            assert_eq!(
+                attr_str(span, "network.peer.port").as_deref(),
+                Some("51000")
+            );
+        }
+        let grpc = spans.iter().find(|s| s.name != "POST").unwrap();
+        assert_eq!(
+            attr_str(grpc, "client.address"),
+            None,
+            "HTTP conventions only"
+        );
+    }
+    let http = |i: usize| seen[i].iter().find(|s| s.name == "POST").unwrap().clone();
+    assert_eq!(
+        attr_str(&http(0), "client.address").as_deref(),
+        Some("10.1.2.3")
+    );
+    assert_eq!(attr_str(&http(0), "client.port").as_deref(), Some("51000"));
+    assert_eq!(
+        attr_str(&http(1), "client.address").as_deref(),
+        Some("198.51.100.7"),
+        "the client the trusted proxy names"
+    );
+    assert_eq!(attr_str(&http(1), "client.port"), None);
+}
+
 /// The trace layer reads the tenant and the route once for the three layers: all
 /// three follow the builder's tenant header and route function.
 #[test]
@@ -119,7 +190,7 @@ fn a_metrics_layer_inside_the_stack_keeps_its_own_route() {
         let service = ServiceBuilder::new()
             .layer(
                 InstrumentLayer::builder()
-                    .route(crate::request::NormalizedPath)
+                    .route_with(crate::request::NormalizedPath)
                     .build(),
             )
             .layer(
@@ -218,7 +289,7 @@ mod fused {
         let layer = InstrumentLayer::builder()
             .tracer(tracer)
             .source(Pending)
-            .route(crate::request::NormalizedPath)
+            .route_with(crate::request::NormalizedPath)
             .build();
         let mut statuses = Vec::new();
         run(&recorder, async {
@@ -389,7 +460,7 @@ mod fused {
             .tracer(tracer)
             .filter(|parts: &http::request::Parts| parts.uri.path() == "/metrics")
             .exempt("/public/")
-            .route(crate::request::NormalizedPath)
+            .route_with(crate::request::NormalizedPath)
             .build();
         run(&recorder, async {
             for path in ["/metrics", "/public/docs"] {
@@ -728,7 +799,7 @@ mod labels {
         let recorder = DebuggingRecorder::new();
         let layer = InstrumentLayer::builder()
             .tracer(tracer)
-            .route(crate::request::NormalizedPath)
+            .route_with(crate::request::NormalizedPath)
             .build();
         run(&recorder, async {
             for (path, tenant) in [("/made-up-1", None), ("/made-up-1", Some("acme"))] {
@@ -758,7 +829,7 @@ mod labels {
         let recorder = DebuggingRecorder::new();
         let trace = TraceLayer::new()
             .tracer(tracer)
-            .route(crate::request::NormalizedPath);
+            .route_with(crate::request::NormalizedPath);
         run(&recorder, async {
             for _ in 0..2 {
                 let service = ServiceBuilder::new()
@@ -780,7 +851,7 @@ mod labels {
         let recorder = DebuggingRecorder::new();
         let layer = InstrumentLayer::builder()
             .tracer(tracer)
-            .route(crate::request::NormalizedPath)
+            .route_with(crate::request::NormalizedPath)
             .build();
         run(&recorder, async {
             for path in ["/jobs/7", "/nope-1", "/nope-2", "/health"] {
@@ -835,7 +906,7 @@ mod labels {
             requests in proptest::collection::vec(request_strategy(), 1..60)
         ) {
             let recorder = DebuggingRecorder::new();
-            let layer = InstrumentLayer::builder().route(crate::request::NormalizedPath).build();
+            let layer = InstrumentLayer::builder().route_with(crate::request::NormalizedPath).build();
             run(&recorder, async {
                 for (grpc, path) in &requests {
                     let service = ServiceBuilder::new().layer(layer.clone()).service_fn(
@@ -990,7 +1061,7 @@ mod unsampled {
         exporter: opentelemetry_sdk::trace::InMemorySpanExporter,
     ) {
         let recorder = DebuggingRecorder::new();
-        let layer = builder.route(crate::request::NormalizedPath).build();
+        let layer = builder.route_with(crate::request::NormalizedPath).build();
         let log = Log::default();
         run(&recorder, async {
             for flags in ["00", "02"] {
@@ -1054,7 +1125,7 @@ mod unsampled {
         let log = Log::default();
         run(&recorder, async {
             let service = ServiceBuilder::new()
-                .layer(builder.route(crate::request::NormalizedPath).build())
+                .layer(builder.route_with(crate::request::NormalizedPath).build())
                 .service_fn(handler(&log));
             let response = service
                 .oneshot(request(&[("x-tenant-id", "acme")]))

@@ -1,8 +1,10 @@
 //! [`TraceLayer`] and its configuration.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use http::request::Parts;
 use http::HeaderName;
 use instrument_core::context::ParentPolicy;
 use instrument_core::redact::Redactor;
@@ -12,7 +14,7 @@ use opentelemetry::trace::{Span, Tracer};
 use super::service::Trace;
 use super::span::SpanConfig;
 use crate::classify::DefaultClassifier;
-use crate::request::{DefaultRoute, Reading};
+use crate::request::{DefaultRoute, Reading, Route, RouteFn};
 use crate::source::{NoSource, TraceSource};
 
 /// One server span per request, its parent restored from the stored trace and the
@@ -109,9 +111,23 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
         }
     }
 
-    /// Picks `http.route` for plain HTTP requests (a router's matched path, say); see
-    /// [`Route`](crate::request::Route).
-    pub fn route<R2>(self, route: R2) -> TraceLayer<Src, C, R2, F> {
+    /// Picks the HTTP route for span names and metric labels with `route`, a function
+    /// of the request's head returning the route template (`&'static str` or `String`),
+    /// `None` for a request without one:
+    /// `.route(|parts| parts.uri.path().starts_with("/jobs/").then_some("/jobs/{job}"))`.
+    /// A [`Route`](crate::request::Route) type ([`NormalizedPath`](crate::request::NormalizedPath),
+    /// axum's [`MatchedPath`](crate::request)) goes to [`route_with`](Self::route_with).
+    pub fn route<H, O>(self, route: H) -> TraceLayer<Src, C, RouteFn<H, O>, F>
+    where
+        H: Fn(&Parts) -> Option<O> + Send + Sync + 'static,
+        O: Into<Cow<'static, str>> + 'static,
+    {
+        self.route_with(RouteFn::new(route))
+    }
+
+    /// Picks `http.route` for plain HTTP requests with a
+    /// [`Route`](crate::request::Route) type.
+    pub fn route_with<R2: Route>(self, route: R2) -> TraceLayer<Src, C, R2, F> {
         let config = Arc::unwrap_or_clone(self.config);
         TraceLayer {
             config: Arc::new(TraceConfig {
@@ -128,7 +144,10 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     }
 
     /// Leaves the requests `filter` skips alone (see [`Filter`](crate::request::Filter)).
-    pub fn filter<F2>(self, filter: F2) -> TraceLayer<Src, C, R, F2> {
+    pub fn filter<F2>(self, filter: F2) -> TraceLayer<Src, C, R, F2>
+    where
+        F2: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
         let config = Arc::unwrap_or_clone(self.config);
         TraceLayer {
             config: Arc::new(TraceConfig {
@@ -187,6 +206,17 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
         T::Span: Span + Send + Sync + 'static,
     {
         self.span_mut().tracer = crate::tracer::LayerTracer::of_parent_based(tracer);
+        self
+    }
+
+    /// The server sits behind a proxy that sets `Forwarded` (RFC 7239) or
+    /// `X-Forwarded-For`, replacing whatever a client sent: an HTTP span's
+    /// `client.address` is then the client the proxy names rather than the proxy. Off by
+    /// default: without a proxy that overwrites them, these headers are whatever the
+    /// client wrote, and an address from them would be the client's claim.
+    /// `network.peer.address` is always the connection's other end.
+    pub fn behind_trusted_proxy(mut self) -> Self {
+        self.span_mut().behind_proxy = true;
         self
     }
 

@@ -3,6 +3,7 @@
 //! service, over the request's [`RequestFacts`].
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::header::{HOST, USER_AGENT};
@@ -16,9 +17,10 @@ use instrument_core::context::{
 };
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
-    CANCELLED, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX, HTTP_REQUEST_ID,
-    HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE, INCOMING_PARENT_INVALID,
-    MAX_ORIGINAL_LEN, NETWORK_PROTOCOL_VERSION, OTHER, REQUEST_ID_HEADER, RPC_GRPC_STATUS_CODE,
+    CANCELLED, CLIENT_ADDRESS, CLIENT_PORT, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX,
+    HTTP_REQUEST_ID, HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE,
+    INCOMING_PARENT_INVALID, MAX_ORIGINAL_LEN, NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT,
+    NETWORK_PROTOCOL_VERSION, OTHER, REQUEST_ID_HEADER, RPC_GRPC_STATUS_CODE,
     RPC_RESPONSE_STATUS_CODE, SERVER_ADDRESS, SERVER_PORT, STORED_PARENT_UNUSED, TRACKING_HEADER,
     URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
 };
@@ -30,7 +32,7 @@ use crate::body::{Observe, Outcome};
 use crate::names::{cut, Looked, Names, Repeated, Settled};
 use crate::protocol::grpc_code_name;
 use crate::protocol::Protocol;
-use crate::request::{RequestFacts, Wanted, TRACEPARENT, TRACESTATE};
+use crate::request::{forwarded_client, peer_of, RequestFacts, Wanted, TRACEPARENT, TRACESTATE};
 use crate::source::{SourceError, StoredTrace};
 use crate::tracer::LayerTracer;
 
@@ -46,6 +48,8 @@ pub(crate) struct SpanConfig {
     pub(crate) redactor: Option<Redactor>,
     /// The names of the targets seen, redacted.
     pub(crate) names: Names,
+    /// `client.address` from `Forwarded` / `X-Forwarded-For`: a trusted proxy sets them.
+    pub(crate) behind_proxy: bool,
 }
 
 impl std::fmt::Debug for SpanConfig {
@@ -67,6 +71,7 @@ impl Default for SpanConfig {
             headers: Vec::new(),
             redactor: None,
             names: Names::default(),
+            behind_proxy: false,
         }
     }
 }
@@ -246,7 +251,7 @@ fn span_attributes(
     // Room for all of them and what comes later (the processors' tenant, the end's
     // status, error type and name update): the SDK keeps this vector as the span's.
     let http = if protocol == Protocol::Http { 6 } else { 0 };
-    let capacity = looked.span_attributes().len() + notes.len() + http + config.headers.len() + 10;
+    let capacity = looked.span_attributes().len() + notes.len() + http + config.headers.len() + 14;
     let mut attributes = Vec::with_capacity(capacity);
     attributes.extend(looked.span_attributes().iter().cloned());
     attributes.extend(notes);
@@ -254,6 +259,7 @@ fn span_attributes(
         http_attributes(redactor, looked, parts, &mut attributes);
     }
     server_attributes(redactor, looked, parts, &mut attributes);
+    peer_attributes(config, redactor, parts, protocol, &mut attributes);
     for (name, key) in &config.headers {
         let values: Vec<StringValue> = parts
             .headers
@@ -384,6 +390,41 @@ fn server_attributes(
     match looked.named.seen.server.get_or_make(authority, make) {
         Ok(kept) => attributes.extend(kept.iter().cloned()),
         Err(made) => attributes.extend(made),
+    }
+}
+
+/// `network.peer.address` and `network.peer.port` (the connection's other end, when the
+/// server put it in the request's extensions), and for HTTP `client.address`: the client
+/// a trusted proxy names (`behind_trusted_proxy`), else the peer. Addresses go through
+/// the redactor (its IP rule, off by default, masks them).
+fn peer_attributes(
+    config: &SpanConfig,
+    redactor: &Redactor,
+    parts: &Parts,
+    protocol: Protocol,
+    attributes: &mut Vec<KeyValue>,
+) {
+    let peer = peer_of(&parts.extensions);
+    let address = |key: &'static str, ip: IpAddr| clean(redactor, key, &ip.to_string());
+    if let Some(peer) = peer {
+        attributes.push(address(NETWORK_PEER_ADDRESS, peer.ip()));
+        attributes.push(KeyValue::new(NETWORK_PEER_PORT, i64::from(peer.port())));
+    }
+    if protocol != Protocol::Http {
+        return;
+    }
+    let forwarded = if config.behind_proxy {
+        forwarded_client(&parts.headers)
+    } else {
+        None
+    };
+    match (forwarded, peer) {
+        (Some(client), _) => attributes.push(address(CLIENT_ADDRESS, client)),
+        (None, Some(peer)) => {
+            attributes.push(address(CLIENT_ADDRESS, peer.ip()));
+            attributes.push(KeyValue::new(CLIENT_PORT, i64::from(peer.port())));
+        }
+        (None, None) => {}
     }
 }
 

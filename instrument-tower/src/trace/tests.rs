@@ -62,7 +62,7 @@ async fn http_span_name_attributes_status_and_tracking_header() {
         .layer(
             TraceLayer::new()
                 .tracer(tracer)
-                .route(crate::request::NormalizedPath),
+                .route_with(crate::request::NormalizedPath),
         )
         .service_fn(|_: Request<()>| async {
             let mut r = Response::new(Reply::text("boom"));
