@@ -432,6 +432,17 @@ impl std::fmt::Display for Ending {
     }
 }
 
+/// The class of an ending's failure, as `error.type` and the `error_type` label record
+/// it: a failure the worker reported, or the refusal's gRPC code (as the layers name it).
+impl instrument::work::ErrorType for Ending {
+    fn error_type(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Reported(_) => "reported".into(),
+            Self::Refused(status) => status.error_type(),
+        }
+    }
+}
+
 impl Ending {
     fn into_reply(result: Result<(), Self>) -> Result<Response<Ack>, Status> {
         match result {
