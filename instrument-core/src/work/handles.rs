@@ -176,10 +176,12 @@ impl TenantHandles {
                 self.labels_with_status(site, ending, error_type)
             )
         };
-        match error_type {
-            Some(class) => self.for_failure(class, |f| &f.handler, make),
-            None => Handle::Kept(self.handler[ending.index()].get_or_init(make)),
-        }
+        self.handle(
+            error_type,
+            &self.handler[ending.index()],
+            |f| &f.handler,
+            make,
+        )
     }
 
     /// The lifecycle counter of work of `site` that ended with `ending` (a failure of
@@ -196,10 +198,7 @@ impl TenantHandles {
             labels.extend(error_type.map(error_label));
             metrics::counter!(names.ended[ending.index()].clone(), labels)
         };
-        match error_type {
-            Some(class) => self.for_failure(class, |f| &f.ended, make),
-            None => Handle::Kept(self.ended[ending.index()].get_or_init(make)),
-        }
+        self.handle(error_type, &self.ended[ending.index()], |f| &f.ended, make)
     }
 
     /// The lifetime histogram of work of `site` that ended with `ending` (a failure of
@@ -217,9 +216,26 @@ impl TenantHandles {
                 self.labels_with_status(site, ending, error_type)
             )
         };
+        self.handle(
+            error_type,
+            &self.lifetime[ending.index()],
+            |f| &f.lifetime,
+            make,
+        )
+    }
+
+    /// The handle kept in `slot`, or for a failure of class `error_type` the one kept
+    /// as its `failed` handle.
+    fn handle<'a, T>(
+        &'a self,
+        error_type: Option<&str>,
+        slot: &'a OnceLock<T>,
+        failed: impl Fn(&FailedHandles) -> &OnceLock<T>,
+        make: impl FnOnce() -> T,
+    ) -> Handle<'a, T> {
         match error_type {
-            Some(class) => self.for_failure(class, |f| &f.lifetime, make),
-            None => Handle::Kept(self.lifetime[ending.index()].get_or_init(make)),
+            Some(class) => self.for_failure(class, failed, make),
+            None => Handle::Kept(slot.get_or_init(make)),
         }
     }
 
