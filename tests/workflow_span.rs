@@ -391,6 +391,24 @@ fn failures_are_classed_as_the_layers_class_them_in_spans_and_metrics() {
     );
     assert_eq!(class_of("task.io_failure").as_deref(), Some("TimedOut"));
     assert_eq!(class_of("task.stringly").as_deref(), Some("_OTHER"));
+    // The exception event names what failed: the error's type.
+    let exception_type = |name: &str| {
+        let span = spans.iter().find(|s| s.name == name)?;
+        let event = span.events.iter().find(|e| e.name == "exception")?;
+        let kv = event
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "exception.type")?;
+        Some(kv.value.as_str().into_owned())
+    };
+    assert_eq!(
+        exception_type("task.unavailable").as_deref(),
+        Some("tonic::status::Status")
+    );
+    assert_eq!(
+        exception_type("task.stringly").as_deref(),
+        Some("alloc::string::String")
+    );
     assert_eq!(classes.len(), 4, "{classes:?}");
     for (class, series) in [
         ("busy", "refused"),

@@ -114,23 +114,22 @@ pub(super) struct TenantHandles {
     /// The `labels(...)` of the call.
     labels: Box<[(&'static str, String)]>,
     started: OnceLock<Counter>,
-    /// Per [`Ending`]: its lifecycle counter.
-    ended: [OnceLock<Counter>; 3],
-    /// Per [`Ending`]: the lifetime histogram with that `status`.
-    lifetime: [OnceLock<Histogram>; 3],
-    /// Per [`Ending`]: the handler histogram with that `status`.
-    handler: [OnceLock<Histogram>; 3],
-    /// Failures, by their `error_type`: the same three, for the first few classes.
-    failed: [OnceLock<(Box<str>, FailedHandles)>; FAILURE_CLASSES],
+    /// Per ending (and, for a failure, per `error_type`): the lifecycle counter, the
+    /// lifetime and the handler histograms, for the first few seen.
+    ended: [OnceLock<(EndedKey, EndedHandles)>; ENDINGS_KEPT],
 }
 
-/// Failure classes whose handles a site and tenant keeps; past them, each failure
-/// registers its own (the label guard caps what reaches the recorder).
-const FAILURE_CLASSES: usize = 4;
+/// An ending and, for a failure, its class (empty otherwise).
+type EndedKey = (Ending, Box<str>);
 
-/// The metrics of one failure class.
+/// Endings whose handles a site and tenant keeps: completed, cancelled, and a few
+/// failure classes. Past them, each call registers its own (the label guard caps what
+/// reaches the recorder).
+const ENDINGS_KEPT: usize = 6;
+
+/// The metrics of one ending (and failure class).
 #[derive(Debug, Default)]
-struct FailedHandles {
+struct EndedHandles {
     ended: OnceLock<Counter>,
     lifetime: OnceLock<Histogram>,
     handler: OnceLock<Histogram>,
@@ -143,9 +142,6 @@ impl TenantHandles {
             labels,
             started: OnceLock::new(),
             ended: Default::default(),
-            lifetime: Default::default(),
-            handler: Default::default(),
-            failed: Default::default(),
         }
     }
 
@@ -176,12 +172,7 @@ impl TenantHandles {
                 self.labels_with_status(site, ending, error_type)
             )
         };
-        self.handle(
-            error_type,
-            &self.handler[ending.index()],
-            |f| &f.handler,
-            make,
-        )
+        self.for_ending(ending, error_type, |h| &h.handler, make)
     }
 
     /// The lifecycle counter of work of `site` that ended with `ending` (a failure of
@@ -198,7 +189,7 @@ impl TenantHandles {
             labels.extend(error_type.map(error_label));
             metrics::counter!(names.ended[ending.index()].clone(), labels)
         };
-        self.handle(error_type, &self.ended[ending.index()], |f| &f.ended, make)
+        self.for_ending(ending, error_type, |h| &h.ended, make)
     }
 
     /// The lifetime histogram of work of `site` that ended with `ending` (a failure of
@@ -216,39 +207,23 @@ impl TenantHandles {
                 self.labels_with_status(site, ending, error_type)
             )
         };
-        self.handle(
-            error_type,
-            &self.lifetime[ending.index()],
-            |f| &f.lifetime,
-            make,
-        )
+        self.for_ending(ending, error_type, |h| &h.lifetime, make)
     }
 
-    /// The handle kept in `slot`, or for a failure of class `error_type` the one kept
-    /// as its `failed` handle.
-    fn handle<'a, T>(
-        &'a self,
-        error_type: Option<&str>,
-        slot: &'a OnceLock<T>,
-        failed: impl Fn(&FailedHandles) -> &OnceLock<T>,
-        make: impl FnOnce() -> T,
-    ) -> Handle<'a, T> {
-        match error_type {
-            Some(class) => self.for_failure(class, failed, make),
-            None => Handle::Kept(slot.get_or_init(make)),
-        }
-    }
-
-    /// The handle `which` of failure class `class`, kept in its slot when there is one.
-    fn for_failure<T>(
+    /// The handle `which` of `ending` (of class `error_type`, for a failure), kept in
+    /// its slot when there is one.
+    fn for_ending<T>(
         &self,
-        class: &str,
-        which: impl Fn(&FailedHandles) -> &OnceLock<T>,
+        ending: Ending,
+        error_type: Option<&str>,
+        which: impl Fn(&EndedHandles) -> &OnceLock<T>,
         make: impl FnOnce() -> T,
     ) -> Handle<'_, T> {
-        for slot in &self.failed {
-            let (kept, handles) = slot.get_or_init(|| (class.into(), FailedHandles::default()));
-            if **kept == *class {
+        let class = error_type.unwrap_or_default();
+        for slot in &self.ended {
+            let ((kept, kept_class), handles) =
+                slot.get_or_init(|| ((ending, class.into()), EndedHandles::default()));
+            if *kept == ending && **kept_class == *class {
                 return Handle::Kept(which(handles).get_or_init(make));
             }
         }

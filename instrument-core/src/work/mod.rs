@@ -496,13 +496,8 @@ impl End {
             Self::Returned(Outcome::Failed {
                 message,
                 error_type,
-            }) => {
-                let exception_type = match &error_type {
-                    Cow::Borrowed(name) if name.contains("::") => name,
-                    _ => "error",
-                };
-                (Ending::Failed, failure(message, error_type, exception_type))
-            }
+                exception_type,
+            }) => (Ending::Failed, failure(message, error_type, exception_type)),
             Self::Panicked(message) => (
                 Ending::Failed,
                 failure(message, Cow::Borrowed(PANIC), PANIC),

@@ -10,7 +10,14 @@
 //! use instrument_core::work::{Classify, Outcome, OptionOutcome as _, PlainOutcome as _, ResultOutcome as _, TypedOutcome as _};
 //!
 //! let failed: Result<(), &str> = Err("no such workflow");
-//! assert_eq!((&&Classify(&failed)).__instrument_outcome(), Outcome::failed("no such workflow"));
+//! assert_eq!(
+//!     (&&Classify(&failed)).__instrument_outcome(),
+//!     Outcome::Failed {
+//!         message: "no such workflow".into(),
+//!         error_type: "_OTHER".into(),
+//!         exception_type: "&str",
+//!     }
+//! );
 //! assert_eq!((&&Classify(&None::<u8>)).__instrument_outcome(), Outcome::failed("returned None"));
 //! assert_eq!((&&Classify(&42)).__instrument_outcome(), Outcome::Completed);
 //! let io: Result<(), std::io::Error> = Err(std::io::ErrorKind::TimedOut.into());
@@ -35,6 +42,9 @@ pub enum Outcome {
         /// The failure's class, as `error.type` records it: the error's
         /// [`ErrorType`], else the error's type name, else `_OTHER`.
         error_type: Cow<'static, str>,
+        /// What failed, as `exception.type` records it: the error's type name
+        /// (`error` when there is none).
+        exception_type: &'static str,
     },
 }
 
@@ -44,6 +54,7 @@ impl Outcome {
         Self::Failed {
             message: message.into(),
             error_type: Cow::Borrowed(OTHER),
+            exception_type: "error",
         }
     }
 }
@@ -124,6 +135,7 @@ impl<T, E: Display + ErrorType> TypedOutcome for &Classify<'_, Result<T, E>> {
             Err(e) => Outcome::Failed {
                 message: e.to_string(),
                 error_type: e.error_type(),
+                exception_type: std::any::type_name::<E>(),
             },
         }
     }
@@ -142,6 +154,7 @@ impl<T, E: Display> ResultOutcome for Classify<'_, Result<T, E>> {
             Err(e) => Outcome::Failed {
                 message: e.to_string(),
                 error_type: error_type_of::<E>(),
+                exception_type: std::any::type_name::<E>(),
             },
         }
     }
