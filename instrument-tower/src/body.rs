@@ -11,6 +11,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use http::{HeaderMap, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project::{pin_project, pinned_drop};
@@ -174,20 +175,21 @@ where
     watch: Option<Watch<O, E>>,
 }
 
-/// The inner body, or none at all: a response the layer wrote itself (a refusal),
-/// so that the inner service's body type need not be `Default`.
+/// The inner body, or one the layer wrote itself (a refusal's text, or nothing), so
+/// that the inner service's body type need not be `Default`.
 #[pin_project(project = InnerProj)]
 #[derive(Debug)]
 enum Inner<B> {
     Body(#[pin] B),
-    Empty,
+    /// Written by the layer: the text not yet sent (empty once sent).
+    Written(Bytes),
 }
 
 impl<B: Body> Inner<B> {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Body(body) => body.is_end_stream(),
-            Self::Empty => true,
+            Self::Written(text) => text.is_empty(),
         }
     }
 }
@@ -212,7 +214,7 @@ where
 {
     fn default() -> Self {
         Self {
-            inner: Inner::Empty,
+            inner: Inner::Written(Bytes::new()),
             watch: None,
         }
     }
@@ -257,16 +259,16 @@ where
         })
     }
 
-    /// A response the layer writes itself (`response`'s body is not sent), watched as
+    /// A response the layer writes itself, `response`'s body its text, watched as
     /// any other.
-    pub(crate) fn written<X>(
-        response: Response<X>,
+    pub(crate) fn written(
+        response: Response<Bytes>,
         head: Head,
         verdict: Verdict<E>,
         observer: O,
     ) -> Response<Self> {
-        let mut response = response.map(|_| Self {
-            inner: Inner::Empty,
+        let mut response = response.map(|text| Self {
+            inner: Inner::Written(text),
             watch: Some(Watch {
                 head,
                 verdict,
@@ -297,8 +299,12 @@ where
     }
 }
 
+/// `B::Data: From<Bytes>` lets the layer write a refusal's text in the service's body
+/// type: every body of the `http-body` ecosystem (hyper, axum, tonic, tower-http,
+/// `http-body-util`) carries `Bytes`.
 impl<B: Body, O: Observe, E: ClassifyEos> Body for ResponseBody<B, O, E>
 where
+    B::Data: From<Bytes>,
     E::FailureClass: fmt::Display,
 {
     type Data = B::Data;
@@ -311,7 +317,8 @@ where
         let mut this = self.project();
         let frame = match this.inner.as_mut().project() {
             InnerProj::Body(body) => ready!(body.poll_frame(cx)),
-            InnerProj::Empty => None,
+            InnerProj::Written(text) if text.is_empty() => None,
+            InnerProj::Written(text) => Some(Ok(Frame::data(B::Data::from(std::mem::take(text))))),
         };
         if this.watch.is_some() {
             match &frame {
@@ -336,7 +343,7 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Body(body) => body.size_hint(),
-            Inner::Empty => SizeHint::with_exact(0),
+            Inner::Written(text) => SizeHint::with_exact(text.len() as u64),
         }
     }
 }
@@ -378,7 +385,7 @@ mod tests {
     }
 
     impl Body for Frames {
-        type Data = &'static [u8];
+        type Data = Bytes;
         type Error = &'static str;
 
         fn poll_frame(
@@ -392,7 +399,7 @@ mod tests {
             }
             if !self.data.is_empty() {
                 let d = self.data.remove(0);
-                return Poll::Ready(Some(Ok(Frame::data(d.as_bytes()))));
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(d.as_bytes())))));
             }
             Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
         }

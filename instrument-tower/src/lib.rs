@@ -28,7 +28,7 @@
 //! | `route`; span name and `http.route` | the route hook (axum's `MatchedPath`, a function) | only routes the server answered with anything but 404, at most 512 per layer; any other is `_OTHER` |
 //! | `method` | the HTTP method | the standard methods, else `_OTHER` |
 //! | `status` | the response | a closed set: gRPC code names, HTTP status classes, `error`, `cancelled` |
-//! | `tenant_id` | the tenant | only a tenant the tenant check admitted (a refused request counts in the rejection counter by reason, without its tenant); then the guard's caps: 2,000 label sets per metric, and a cap on tenant values when set (`LabelGuard::builder().label_cap("tenant_id", n)`, then `__overflow__`); an overflow is counted in `<prefix>_metric_label_overflow_total{metric}` and warned about once per metric in the log |
+//! | `tenant_id` | the tenant | only a tenant the tenant check admitted (a refused request is `unknown`, and counts in the rejection counter by reason); then the guard's caps: 2,000 label sets per metric, and a cap on tenant values when set (`LabelGuard::builder().label_cap("tenant_id", n)`, then `__overflow__`); an overflow is counted in `<prefix>_metric_label_overflow_total{metric}` and warned about once per metric in the log |
 //!
 //! A tenant taken from a plain header is the client's to choose: any client can send
 //! valid-looking tenant ids up to the tenant label's cap. Where the tenant comes from

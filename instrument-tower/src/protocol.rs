@@ -44,28 +44,38 @@ impl Protocol {
 }
 
 /// A refusal, in the terms of both protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
     pub(crate) http: StatusCode,
     /// gRPC status code (`tonic::Code` numbering).
     pub(crate) grpc: u16,
-    /// Short text for `grpc-message`; never carries request data.
-    pub(crate) message: &'static str,
+    /// What was wrong and what to send instead, for `grpc-message` and an HTTP body;
+    /// printable ASCII, never request data.
+    pub(crate) message: String,
 }
 
 impl Refusal {
-    /// A response that refuses the request: the HTTP status, or for gRPC a
+    /// A response that refuses the request: the HTTP status (with `text/plain` as the
+    /// type of the body [`message`](Self::message) a caller may write), or for gRPC a
     /// trailers-only response with `grpc-status` and `grpc-message`.
     pub(crate) fn response<B: Default>(&self, protocol: Protocol) -> Response<B> {
         let mut response = Response::new(B::default());
         match protocol {
-            Protocol::Http => *response.status_mut() = self.http,
+            Protocol::Http => {
+                *response.status_mut() = self.http;
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+            }
             Protocol::Grpc => {
                 let headers = response.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
                 headers.insert("grpc-status", HeaderValue::from(self.grpc));
-                // `message` is static ASCII text without characters needing escapes.
-                headers.insert("grpc-message", HeaderValue::from_static(self.message));
+                // Printable ASCII without `%`: nothing to percent-encode.
+                if let Ok(message) = HeaderValue::from_str(&self.message) {
+                    headers.insert("grpc-message", message);
+                }
             }
         }
         response

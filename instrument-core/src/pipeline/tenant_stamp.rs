@@ -6,7 +6,7 @@ use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, Key, KeyValue, StringValue};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_STAMPED};
+use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_REJECTED, TENANT_STAMPED};
 use crate::tenant::tenant_from;
 
 /// What happens to a span started outside any tenant (no tenant in its context and no
@@ -142,8 +142,17 @@ impl<P> TenantProcessor<P> {
         }
         match self.missing {
             MissingTenant::Allow => true,
+            // A request the tenant check refused for a tenant it sent (malformed, or
+            // another tenant's workflow) says so in `tenant.rejected`; it is not marked
+            // as one that sent none.
             MissingTenant::MarkMissing => {
-                span.attributes.push(KeyValue::new(TENANT_MISSING, true));
+                let sent_one = span
+                    .attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == TENANT_REJECTED && kv.value.as_str() != "missing");
+                if !sent_one {
+                    span.attributes.push(KeyValue::new(TENANT_MISSING, true));
+                }
                 true
             }
             MissingTenant::Drop => {
@@ -184,7 +193,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{MissingTenant, TenantProcessor};
-    use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_STAMPED};
+    use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_REJECTED, TENANT_STAMPED};
 
     fn span(attributes: Vec<KeyValue>) -> SpanData {
         SpanData {
@@ -288,6 +297,21 @@ mod tests {
         let mut marked = span(vec![]);
         assert!(processor.enforce(&mut marked));
         assert_eq!(marked.attributes, [KeyValue::new(TENANT_MISSING, true)]);
+        // Refused for a tenant it sent: not marked as one that sent none.
+        for (reason, marked_missing) in [
+            ("malformed", false),
+            ("other_tenant", false),
+            ("missing", true),
+        ] {
+            let rejected = KeyValue::new(TENANT_REJECTED, reason);
+            let mut refused = span(vec![rejected.clone()]);
+            assert!(processor.enforce(&mut refused));
+            let mut expected = vec![rejected];
+            if marked_missing {
+                expected.push(KeyValue::new(TENANT_MISSING, true));
+            }
+            assert_eq!(refused.attributes, expected, "{reason}");
+        }
     }
 
     fn attribute() -> impl Strategy<Value = KeyValue> {

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context as TaskContext, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use pin_project::{pin_project, pinned_drop};
 use tower_http::classify::ClassifyResponse;
@@ -33,11 +34,12 @@ pub(crate) enum Served<Fut> {
         protocol: Protocol,
         metered: Metered,
     },
-    /// Refused by the tenant stage: the refusal (its body is not sent).
+    /// Refused by the tenant stage: the refusal and the text of its body.
     Refused {
-        response: Response<()>,
+        response: Response<Bytes>,
         started: Started,
         protocol: Protocol,
+        metered: Metered,
     },
 }
 
@@ -76,9 +78,10 @@ enum State<S, Fut, L, B, C, R, F> {
     /// Refused: the response is ready.
     Refused {
         stages: Arc<Stages>,
-        response: Response<()>,
+        response: Response<Bytes>,
         started: Started,
         protocol: Protocol,
+        metered: Metered,
         classifier: C,
     },
     /// A request the filter skips: the inner future as it is.
@@ -156,11 +159,13 @@ impl<S, Fut, L, B, C, R, F> State<S, Fut, L, B, C, R, F> {
                 response,
                 started,
                 protocol,
+                metered,
             } => Self::Refused {
                 stages,
                 response,
                 started,
                 protocol,
+                metered,
                 classifier,
             },
         }
@@ -212,13 +217,14 @@ where
                         response,
                         started,
                         protocol,
+                        metered,
                         classifier,
                     } = this.state.as_mut().project_replace(State::Done)
                     else {
                         return Poll::Pending;
                     };
                     return Poll::Ready(Ok(refused(
-                        stages, response, started, protocol, classifier,
+                        stages, response, started, protocol, metered, classifier,
                     )));
                 }
                 StateProj::Called {
@@ -249,7 +255,8 @@ where
                             Finish {
                                 stages,
                                 started,
-                                metered: Some(metered),
+                                metered,
+                                refused: false,
                             }
                             .finish(&outcome);
                             Err(error)
@@ -263,12 +270,14 @@ where
     }
 }
 
-/// A refusal, in the body type of the service's responses, the span ended with it.
+/// A refusal, in the body type of the service's responses, the span and the
+/// measurement ended with it.
 fn refused<RB, C>(
     stages: Arc<Stages>,
-    mut response: Response<()>,
+    mut response: Response<Bytes>,
     started: Started,
     protocol: Protocol,
+    metered: Metered,
     classifier: C,
 ) -> Response<ResponseBody<RB, Finish, C::ClassifyEos>>
 where
@@ -281,7 +290,8 @@ where
     let finish = Finish {
         stages,
         started,
-        metered: None,
+        metered,
+        refused: true,
     };
     ResponseBody::written(response, head, verdict, finish)
 }
@@ -306,7 +316,8 @@ where
     let finish = Finish {
         stages,
         started,
-        metered: Some(metered),
+        metered,
+        refused: false,
     };
     ResponseBody::wrap(response, head, verdict, finish)
 }
@@ -325,7 +336,8 @@ impl<S, Fut, L, B, C, R: Route, F> PinnedDrop for ResponseFuture<S, Fut, L, B, C
             } => Finish {
                 stages,
                 started,
-                metered: Some(metered),
+                metered,
+                refused: false,
             }
             .finish(&Outcome::Cancelled),
             StateOwn::Refused {

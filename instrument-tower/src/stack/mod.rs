@@ -88,8 +88,9 @@ use layer::Stages;
 pub struct Finish {
     stages: Arc<Stages>,
     started: Started,
-    /// `None` for a refused request (counted by the tenant stage).
-    metered: Option<Metered>,
+    metered: Metered,
+    /// Refused by the tenant stage: its answer, not the service's.
+    refused: bool,
 }
 
 impl Observe for Finish {
@@ -98,14 +99,13 @@ impl Observe for Finish {
         let span = &self.stages.span;
         // Settled once for both stages. A refusal is the tenant check's answer, not the
         // service's: it recognises nothing.
-        let settled = match &self.metered {
-            Some(_) => span.names.settle(looked, outcome),
-            None => Names::unanswered(looked),
+        let settled = if self.refused {
+            Names::unanswered(looked)
+        } else {
+            span.names.settle(looked, outcome)
         };
         // The measurement first: its duration should not include the span's export.
-        if let Some(metered) = self.metered {
-            metered.finish(&self.stages.metrics, settled, outcome);
-        }
+        self.metered.finish(&self.stages.metrics, settled, outcome);
         span::end(span, &self.started.cx, outcome, settled);
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use tower_http::classify::MakeClassifier;
 
@@ -133,11 +134,19 @@ where
                 Metered::start(&stages.metrics, &facts, None, &started.looked),
             ))
         } else {
-            admit(&facts.tenant, stored.as_ref()).map(|tenant| {
-                let metered =
-                    Metered::start(&stages.metrics, &facts, Some(&tenant), &started.looked);
-                (Some(tenant), metered)
-            })
+            match admit(&facts.tenant, stored.as_ref()) {
+                Ok(tenant) => {
+                    let metered =
+                        Metered::start(&stages.metrics, &facts, Some(&tenant), &started.looked);
+                    Ok((Some(tenant), metered))
+                }
+                // Measured as any other request (its status, no tenant label: the
+                // one it claimed was not admitted).
+                Err(problem) => Err((
+                    problem,
+                    Metered::start(&stages.metrics, &facts, None, &started.looked),
+                )),
+            }
         };
         (started, stored, facts.protocol, admitted)
     };
@@ -160,12 +169,13 @@ where
                 metered,
             }
         }
-        Err(problem) => {
-            let response = stages.tenant.refuse(problem, protocol, &started.cx);
+        Err((problem, metered)) => {
+            let (response, text) = stages.tenant.refuse(problem, protocol, &started.cx);
             Served::Refused {
-                response,
+                response: response.map(|()| Bytes::from(text)),
                 started,
                 protocol,
+                metered,
             }
         }
     }

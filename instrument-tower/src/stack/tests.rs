@@ -338,13 +338,14 @@ mod fused {
     }
 
     #[test]
-    fn refusals_reach_neither_the_service_nor_the_request_metrics() {
+    fn refusals_never_reach_the_service_say_what_to_send_and_are_measured() {
+        use http_body_util::BodyExt as _;
         let (tracer, exporter, _provider) = tracer();
         let recorder = DebuggingRecorder::new();
         let layer = InstrumentLayer::builder().tracer(tracer).build();
-        let mut statuses = Vec::new();
+        let mut answers = Vec::new();
         run(&recorder, async {
-            for tenant in [None, Some("not a tenant")] {
+            for tenant in [None, Some("not a tenant"), None] {
                 let service =
                     ServiceBuilder::new()
                         .layer(layer.clone())
@@ -355,21 +356,79 @@ mod fused {
                         });
                 let response = service.oneshot(request("/x", tenant, None)).await.unwrap();
                 assert!(response.headers().contains_key("x-tracking-id"));
-                statuses.push(response.status());
-                drain(response.into_body()).await;
+                assert_eq!(
+                    response.headers()["content-type"],
+                    "text/plain; charset=utf-8"
+                );
+                let status = response.status();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                answers.push((status, String::from_utf8(body.to_vec()).unwrap()));
             }
+            // gRPC: the same text in `grpc-message`, no body.
+            let service = ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(super::ok);
+            let response = service
+                .oneshot(grpc_request("/pkg.Svc/Get", None))
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["grpc-status"], "16");
+            assert_eq!(
+                response.headers()["grpc-message"],
+                "a tenant is required: send the tenant id in the `x-tenant-id` metadata"
+            );
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert!(body.is_empty());
         });
         assert_eq!(
-            statuses,
-            [StatusCode::UNAUTHORIZED, StatusCode::BAD_REQUEST]
+            answers,
+            [
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "a tenant is required: send the tenant id in the `x-tenant-id` header\n"
+                        .to_owned()
+                ),
+                (
+                    StatusCode::BAD_REQUEST,
+                    "the tenant id is not valid: send one `x-tenant-id` header of 1 to 128 \
+                     characters from A-Z a-z 0-9 . _ : -\n"
+                        .to_owned()
+                ),
+                answers[0].clone(),
+            ]
         );
         let spans = spans(&exporter);
-        assert_eq!(spans.len(), 2, "each refusal is on its span");
+        assert_eq!(spans.len(), 4, "each refusal is on its span");
         let m = snapshot(&recorder);
-        assert!(
-            m.keys().all(|k| !k.starts_with("http_server_request")),
+        // In the request metrics with their status, under no tenant (the one sent
+        // was not admitted).
+        assert_eq!(
+            m.get("http_server_request_duration_seconds{http_request_method=POST,http_response_status_code=401,http_route=_OTHER,tenant_id=unknown}")
+                .map(String::as_str),
+            Some("2 samples"),
             "{m:?}"
         );
+        assert_eq!(
+            m.get("http_server_request_duration_seconds{http_request_method=POST,http_response_status_code=400,http_route=_OTHER,tenant_id=unknown}")
+                .map(String::as_str),
+            Some("1 samples")
+        );
+        assert!(m.keys().all(|k| !k.contains("not a tenant")), "{m:?}");
+    }
+
+    /// A client sending no tenant at a high rate writes one warning per period, the
+    /// next one saying how many were held back.
+    #[test]
+    fn refusal_warnings_are_rate_limited() {
+        use crate::tenant::check::RateLimit;
+        use std::time::Duration;
+        let limit = RateLimit::default();
+        assert_eq!(limit.admit(Duration::from_secs(3600)), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(limit.admit(Duration::from_secs(3600)), None);
+        }
+        assert_eq!(limit.admit(Duration::ZERO), Some(1000));
+        assert_eq!(limit.admit(Duration::ZERO), Some(0));
     }
 
     #[test]

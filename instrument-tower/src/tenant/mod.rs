@@ -10,10 +10,17 @@
 //! | has a malformed tenant (or two) | `INVALID_ARGUMENT` (3) | 400 |
 //! | is about another tenant's workflow | `PERMISSION_DENIED` (7) | 403 |
 //!
-//! Refusals never reach the service, are counted in
+//! A refusal says what to send instead, naming the header: in `grpc-message` for gRPC,
+//! and for HTTP in a `text/plain` body when the [`InstrumentLayer`](crate::stack::InstrumentLayer)
+//! answers (this layer alone answers in the service's body type, so with an empty
+//! body). Refusals never reach the service, are counted in
 //! `<prefix>_tenant_rejections_total{reason, protocol}` (reasons `missing`,
-//! `malformed`, `other_tenant`; never the tenant itself) and recorded as an event on
-//! the current span, without request data. The workflow a request is about is the
+//! `malformed`, `other_tenant`; never the tenant itself), recorded as an event and a
+//! `tenant.rejected` attribute on the current span, without request data, and logged
+//! as a warning at most once per 10 seconds (the next warning says how many were held
+//! back), so a client that never sends the header cannot flood the log. The
+//! `InstrumentLayer` also measures them in the request metrics, with their status and
+//! `tenant_id="unknown"`. The workflow a request is about is the
 //! [`StoredTrace`](crate::source::StoredTrace) a trace layer above put in its
 //! extensions. An accepted tenant is put in the request extensions and in the
 //! OpenTelemetry context the service runs in, so the pipeline's tenant processor stamps

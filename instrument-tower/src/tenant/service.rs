@@ -67,11 +67,17 @@ where
                 };
                 ResponseFuture::served(future.with_context(cx))
             }
-            Err(problem) => ResponseFuture::refused(self.rules.refuse(
-                problem,
-                Protocol::of(&request),
-                &opentelemetry::Context::current(),
-            )),
+            // The body type is the service's: the refusal's text goes in `grpc-message`
+            // for gRPC, and is left out for HTTP (`InstrumentLayer` writes it).
+            Err(problem) => ResponseFuture::refused(
+                self.rules
+                    .refuse(
+                        problem,
+                        Protocol::of(&request),
+                        &opentelemetry::Context::current(),
+                    )
+                    .0,
+            ),
         }
     }
 }
