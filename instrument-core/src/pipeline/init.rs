@@ -494,14 +494,23 @@ pub(super) fn resource(config: &PipelineConfig) -> Resource {
 }
 
 /// A bounded batch processor over `exporter`, counting what it exports.
+/// The batch delay of the development exporter at most.
+const STDOUT_DELAY: Duration = Duration::from_millis(200);
+
 fn batch<E: SpanExporter + 'static>(
     exporter: E,
     config: &PipelineConfig,
     counters: &Arc<Counters>,
     detail: &super::otlp::Detail,
 ) -> BatchSpanProcessor {
+    // The development exporter prints a trace once it is quiet: a short delay, so a
+    // trace is on the screen within a second of its last span, not five.
+    let delay = match config.exporter {
+        ExporterConfig::Stdout => config.batch.schedule_delay.min(STDOUT_DELAY),
+        _ => config.batch.schedule_delay,
+    };
     let batch = BatchConfigBuilder::default()
-        .with_scheduled_delay(config.batch.schedule_delay)
+        .with_scheduled_delay(delay)
         .with_max_queue_size(config.batch.max_queue_size)
         .with_max_export_batch_size(config.batch.max_export_batch_size)
         .build();
