@@ -37,6 +37,27 @@ pub use instrument_core::{cardinality, context, pipeline, redact, report, semcon
 /// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).
 pub use instrument_tower as tower;
 
+/// The OpenTelemetry API the toolkit is built on (the same version), for a handler
+/// that adds to its request's span:
+///
+/// ```
+/// use instrument::opentelemetry::trace::TraceContextExt as _;
+/// use instrument::opentelemetry::{Context, KeyValue};
+///
+/// // Inside a handler the layers serve: the request's server span.
+/// Context::map_current(|cx| cx.span().set_attribute(KeyValue::new("order.items", 3)));
+/// ```
+///
+/// A `tracing::info!`/`error!` in the handler lands on that span as an event when
+/// the subscriber [`pipeline::init`] installs is in place
+/// ([`pipeline::SpanEventLayer`]).
+pub use opentelemetry;
+
+/// The `metrics` facade the toolkit records through (the same version): a handler's
+/// own `metrics::counter!` goes through the label guard of
+/// [`pipeline::install_prometheus`].
+pub use metrics;
+
 /// Completion spans and metrics for a workflow or task handler; see
 /// [`instrument_macros::workflow_span`].
 pub use instrument_macros::workflow_span;

@@ -324,8 +324,8 @@ pub struct PipelineConfig {
     /// Where metrics go.
     pub metrics: MetricsConfig,
     /// How much the OpenTelemetry SDK logs about itself (`OTEL_LOG_LEVEL`: `error`,
-    /// `warn`, `info`, `debug`, `trace`, `none`); `None`: as `RUST_LOG` says (default
-    /// `info`).
+    /// `warn`, `info`, `debug`, `trace`, `none`); `None`: `warn`, or as `RUST_LOG` says
+    /// when it names an `opentelemetry` target.
     pub sdk_log_level: Option<tracing::level_filters::LevelFilter>,
     /// Root sampling.
     pub sampler: SamplerConfig,

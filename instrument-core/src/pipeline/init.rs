@@ -601,8 +601,15 @@ fn is_sdk_target(target: &str) -> bool {
 fn sdk_log_directives(
     level: Option<tracing::level_filters::LevelFilter>,
 ) -> Vec<tracing_subscriber::filter::Directive> {
-    let Some(level) = level else {
-        return Vec::new();
+    // Unset: warnings and errors only (its INFO lines, "Global tracer provider is
+    // set" and the like, say nothing an operator acts on), unless `RUST_LOG` names one
+    // of its targets itself.
+    let level = match level {
+        Some(level) => level,
+        None if std::env::var("RUST_LOG").is_ok_and(|v| v.contains("opentelemetry")) => {
+            return Vec::new();
+        }
+        None => tracing::level_filters::LevelFilter::WARN,
     };
     SDK_TARGETS
         .iter()
@@ -627,8 +634,9 @@ fn propagator(config: &PipelineConfig) -> TextMapCompositePropagator {
 }
 
 /// [`build`]s the pipeline and installs it: the global tracing subscriber (the
-/// OpenTelemetry layer, [`JsonLogLayer`](super::JsonLogLayer) on stderr, `RUST_LOG`
-/// filtering, default `info`), the global OpenTelemetry tracer provider and the
+/// OpenTelemetry layer, [`SpanEventLayer`](super::SpanEventLayer) so that events in a
+/// request's handler land on its span, [`JsonLogLayer`](super::JsonLogLayer) on
+/// stderr, `RUST_LOG` filtering, default `info`), the global OpenTelemetry tracer provider and the
 /// global text-map propagator ([`PipelineConfig::propagators`]: by default W3C Trace
 /// Context through [`W3cPropagator`] and W3C Baggage), which other libraries' client
 /// instrumentation injects through. Keep the returned guard alive for the life of
@@ -651,6 +659,11 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     tracing_subscriber::registry()
         .with(filter)
         .with(spans)
+        .with(
+            super::SpanEventLayer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                !is_sdk_target(meta.target())
+            })),
+        )
         .with(logs)
         .try_init()
         .map_err(|_| PipelineError::SubscriberAlreadySet)?;

@@ -63,7 +63,7 @@
 //! | `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_METRIC_EXPORT_TIMEOUT`, `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | yes | default 60 s, 30 s, `cumulative` (`delta`, `lowmemory`) |
 //! | `OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT` | no | the `/metrics` address is the application's to choose (`serve_metrics` takes a listener) |
 //! | `OTEL_LOGS_EXPORTER`, `OTEL_BLRP_*`, `OTEL_EXPORTER_OTLP_LOGS_*` | no | logs are JSON lines on stderr ([`JsonLogLayer`]) |
-//! | `OTEL_LOG_LEVEL` | yes | the OpenTelemetry crates' own log lines (`internal-logs`: export failures, dropped spans), written with the toolkit's JSON log lines and never as span events; unset: as `RUST_LOG` says (default `info`) |
+//! | `OTEL_LOG_LEVEL` | yes | the OpenTelemetry crates' own log lines (`internal-logs`: export failures, dropped spans), written with the toolkit's JSON log lines and never as span events; unset: `warn` (its INFO lines, such as "Global tracer provider is set", are left out), or as `RUST_LOG` says when it names an `opentelemetry` target |
 //! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | by the SDK | opentelemetry_sdk reads them itself (default 128 each) |
 //! | `OTEL_ATTRIBUTE_*_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | no | not offered by opentelemetry_sdk 0.33; the redactor bounds attribute values |
 
@@ -127,6 +127,7 @@ mod otlp_metrics;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod redacting;
+mod span_events;
 mod tenant_stamp;
 mod tree;
 
@@ -141,6 +142,10 @@ pub use init::{
 };
 pub use logs::JsonLogLayer;
 pub use memory::MemoryExporter;
+/// The handle [`install_prometheus`] returns: `render()` is the text a `/metrics`
+/// endpoint serves (see [`serve_metrics`]).
+#[cfg(feature = "prometheus")]
+pub use metrics_exporter_prometheus::PrometheusHandle;
 #[cfg(feature = "otlp")]
 pub use otlp_metrics::{install_otlp_metrics, OtlpMetrics};
 #[cfg(feature = "prometheus")]
@@ -149,6 +154,7 @@ pub use prometheus::{
     MetricsService, DEFAULT_METRICS_ADDR, DEFAULT_METRICS_PATH, UPKEEP_PERIOD,
 };
 pub use redacting::RedactingProcessor;
+pub use span_events::SpanEventLayer;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};
 pub use tree::TreeExporter;
 
