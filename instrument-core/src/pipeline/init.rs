@@ -600,13 +600,14 @@ fn is_sdk_target(target: &str) -> bool {
 /// `OTEL_LOG_LEVEL` as filter directives for the SDK's crates.
 fn sdk_log_directives(
     level: Option<tracing::level_filters::LevelFilter>,
+    rust_log: Option<&str>,
 ) -> Vec<tracing_subscriber::filter::Directive> {
     // Unset: warnings and errors only (its INFO lines, "Global tracer provider is
     // set" and the like, say nothing an operator acts on), unless `RUST_LOG` names one
     // of its targets itself.
     let level = match level {
         Some(level) => level,
-        None if std::env::var("RUST_LOG").is_ok_and(|v| v.contains("opentelemetry")) => {
+        None if rust_log.is_some_and(|v| v.contains("opentelemetry")) => {
             return Vec::new();
         }
         None => tracing::level_filters::LevelFilter::WARN,
@@ -645,7 +646,8 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     let telemetry = build(&config)?;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for directive in sdk_log_directives(config.sdk_log_level) {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    for directive in sdk_log_directives(config.sdk_log_level, rust_log.as_deref()) {
         filter = filter.add_directive(directive);
     }
     let logs = super::JsonLogLayer::new(telemetry.redactor().clone(), std::io::stderr);
@@ -748,8 +750,16 @@ mod endpoint_tests {
     #[test]
     fn the_sdk_log_level_filters_the_sdk_crates_only() {
         use tracing::level_filters::LevelFilter;
-        assert!(sdk_log_directives(None).is_empty());
-        let directives: Vec<String> = sdk_log_directives(Some(LevelFilter::WARN))
+        assert!(sdk_log_directives(None, Some("info,opentelemetry_sdk=debug")).is_empty());
+        let unset: Vec<String> = sdk_log_directives(None, Some("debug"))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            unset.contains(&"opentelemetry=warn".to_owned()),
+            "{unset:?}"
+        );
+        let directives: Vec<String> = sdk_log_directives(Some(LevelFilter::WARN), None)
             .iter()
             .map(ToString::to_string)
             .collect();
