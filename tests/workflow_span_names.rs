@@ -22,6 +22,12 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// A kind of the application's own: its families are described when first used.
+#[workflow_span(kind = "order", tenant = "acme")]
+fn ship() -> Result<(), String> {
+    Ok(())
+}
+
 #[test]
 fn the_seeds_names_are_used_by_the_macro_and_the_layers_alike() {
     let names = MetricNames::prefixed("acme_jobs").unwrap();
@@ -35,6 +41,7 @@ fn the_seeds_names_are_used_by_the_macro_and_the_layers_alike() {
         .unwrap();
     metrics::with_local_recorder(&recorder, || {
         run().unwrap();
+        ship().unwrap();
         runtime.block_on(async {
             // Built after the names were set: the layer reads them.
             let service = ServiceBuilder::new()
@@ -60,6 +67,17 @@ fn the_seeds_names_are_used_by_the_macro_and_the_layers_alike() {
         assert!(exposition.contains(line), "{line} not in\n{exposition}");
     }
     assert!(exposition.contains("acme_jobs_task_handler_seconds_bucket{"));
+    for family in [
+        "acme_jobs_orders_started_total",
+        "acme_jobs_orders_completed_total",
+        "acme_jobs_order_duration_seconds",
+        "acme_jobs_order_handler_seconds",
+    ] {
+        assert!(
+            exposition.contains(&format!("# HELP {family} ")),
+            "{family} has no HELP in\n{exposition}"
+        );
+    }
     assert!(exposition.contains("acme_jobs_requests_in_flight{"));
     // Nothing under the conventions' names in the seeds' scheme.
     assert!(!exposition.contains("http_server_request_duration_seconds"));

@@ -41,7 +41,10 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// `<kind>.failed` (`Err(e)` with `E: Display`, `None`, or a panic, which then
 /// continues) or `<kind>.cancelled` (the future dropped first) records `tenant.id`,
 /// the id and the fields, `execution_duration_ms`, `total_duration_ms` (from
-/// `started_at`, where it then starts) and the redacted error, cut to 1 KiB; what the
+/// `started_at`, where it then starts) and the redacted error, cut to 1 KiB. It is the
+/// function span's child; with a `started_at` (it then began before the call) it is
+/// the function span's sibling under their parent, or its child when the function
+/// span is a root; what the
 /// caller knows of the work's life goes in the fields (seed attributes such as
 /// `fields(execution_count = row.polls, pending_duration_ms = row.pending_ms)`). Metrics, named after the
 /// process-wide `MetricNames` (`instrument` by default, set by the pipeline): the

@@ -45,6 +45,10 @@ impl SiteMetrics {
     fn names(&self, kind: &str) -> &Names {
         self.names.get_or_init(|| {
             let names = MetricNames::global().work_unchecked(kind);
+            // HELP text and units for this kind's families (the pipeline describes
+            // `workflow` and `task` when it installs the recorder; any other kind is
+            // known first here).
+            names.describe(kind);
             let shared = |name: String| SharedString::from(Arc::<str>::from(name));
             // Once per site (a `static` of the program): the completion spans' names.
             let span = |ending: Ending| -> &'static str {

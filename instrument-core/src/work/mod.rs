@@ -378,13 +378,16 @@ impl Call {
             attributes
         });
         let cx = child_context(&parent_cx, span);
-        // A sibling of the handler span when there is a parent to share; its child
+        // The handler span's child, but when it spans the work's whole life from a
+        // `started_at` before this call: then a sibling under the parent they share (a
+        // child starting before its parent would be drawn outside it), or the child
         // when the handler span is a root.
-        let completion_parent = if parent_cx.span().span_context().is_valid() {
-            parent_cx
-        } else {
-            cx.clone()
-        };
+        let completion_parent =
+            if started_at.is_some() && parent_cx.span().span_context().is_valid() {
+                parent_cx
+            } else {
+                cx.clone()
+            };
         let handles = site.metrics.handles(tenant.as_ref(), labels);
         if site.event.starts_on_entry() {
             handles.started(site).increment(1);
