@@ -165,14 +165,16 @@ async fn http_receiver(server: Option<&tls::Pem>) -> (SocketAddr, Arc<Mutex<Vec<
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
+        // The receiver's crypto; rustls 0.23.48 deprecates *ring*'s provider (no
+        // post-quantum groups), which a test receiver does not need.
+        #[allow(deprecated)]
+        let ring = rustls::crypto::ring::default_provider();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(ring))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     });
     let recorded = Arc::clone(&seen);

@@ -255,12 +255,10 @@ fn rustls_config(tls: &Tls) -> Result<rustls::ClientConfig, PipelineError> {
                 .map_err(|e| PipelineError::Exporter(format!("the CA certificate: {e}")))?;
         }
     }
-    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| PipelineError::Exporter(format!("TLS: {e}")))?
-    .with_root_certificates(roots);
+    let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PipelineError::Exporter(format!("TLS: {e}")))?
+        .with_root_certificates(roots);
     match &tls.identity {
         None => Ok(builder.with_no_client_auth()),
         Some((certificate, key)) => {
@@ -273,6 +271,23 @@ fn rustls_config(tls: &Tls) -> Result<rustls::ClientConfig, PipelineError> {
                 .map_err(|e| PipelineError::Exporter(format!("the client certificate: {e}")))
         }
     }
+}
+
+/// The TLS crypto of the HTTP exporters: the application's process-wide provider when
+/// it installed one (`rustls::crypto::CryptoProvider::install_default`, for example
+/// aws-lc-rs for post-quantum key exchange), else *ring*, which the toolkit builds with
+/// because it needs no C toolchain or assembler beyond a C compiler.
+#[cfg(feature = "otlp")]
+fn crypto_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    if let Some(installed) = rustls::crypto::CryptoProvider::get_default() {
+        return std::sync::Arc::clone(installed);
+    }
+    // rustls 0.23.48 deprecates *ring*'s provider because *ring* has no post-quantum key
+    // exchange; it is still maintained and secure for the classical groups. Install
+    // aws-lc-rs as the process default to have the hybrid groups.
+    #[allow(deprecated)]
+    let ring = rustls::crypto::ring::default_provider();
+    std::sync::Arc::new(ring)
 }
 
 /// An HTTP client whose requests run on the runtime it was made on: the SDK's batch
