@@ -1,11 +1,12 @@
 //! The runnable programs of the **instrument** toolkit and what they share: the example
-//! workflow server (tonic, SQLite), its worker, the W3C Trace Context test service, the redaction
+//! workflow server (tonic, SQLite), its worker, an axum service, the W3C Trace Context test service, the redaction
 //! filter. The programs are this crate's examples (`cargo run --example demo`); their
 //! integration tests are in `tests/`, over real sockets.
 //!
 //! Not published: it exists to show the toolkit in use and to test it end to end.
 #![warn(missing_docs)]
 
+pub mod axum_service;
 pub mod redact_filter;
 pub mod w3c;
 pub mod worker;

@@ -41,6 +41,7 @@ const HIDDEN: &[&str] = &[
     "server.address",
     "server.port",
     "client.address",
+    "client.port",
     "url.scheme",
     "user_agent.original",
     "rpc.system",
@@ -337,7 +338,10 @@ fn render_span(text: &mut String, spans: &[SpanData], span: &SpanData, indent: &
         }
     }
     if let Status::Error { description } = &span.status {
-        let _ = write!(text, "  ERROR: {description}");
+        text.push_str("  ERROR");
+        if !description.is_empty() {
+            let _ = write!(text, ": {description}");
+        }
     }
     for link in span.links.iter() {
         let _ = write!(text, "  link={}", link.span_context.trace_id());

@@ -116,6 +116,8 @@ impl TenantRules {
             ],
         );
         if let Some(held) = self.warnings.admit(WARN_EVERY) {
+            // With the request's trace id in the log line.
+            let _attached = cx.clone().attach();
             tracing::warn!(
                 reason = problem.label(),
                 protocol = protocol.label(),
