@@ -161,9 +161,15 @@ impl ClientLayer {
     }
 
     /// Names the duration metrics after `names`.
-    pub fn names(mut self, names: &MetricNames) -> Self {
+    pub fn metric_names(mut self, names: &MetricNames) -> Self {
         self.config_mut().measures = Some(ClientMeasures::new(names));
         self
+    }
+
+    /// Renamed [`metric_names`](Self::metric_names), as on every builder.
+    #[deprecated(since = "0.1.0", note = "renamed `metric_names`")]
+    pub fn names(self, names: &MetricNames) -> Self {
+        self.metric_names(names)
     }
 
     /// Records no metrics, spans only.

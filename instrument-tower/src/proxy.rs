@@ -165,10 +165,16 @@ impl<S: TraceSource> SpanProxy<S> {
     }
 
     /// Names the counters after `names`.
-    pub fn names(mut self, names: &MetricNames) -> Self {
+    pub fn metric_names(mut self, names: &MetricNames) -> Self {
         self.accepted = names.reported_spans_accepted_total();
         self.refused = names.reported_spans_refused_total();
         self
+    }
+
+    /// Renamed [`metric_names`](Self::metric_names), as on every builder.
+    #[deprecated(since = "0.1.0", note = "renamed `metric_names`")]
+    pub fn names(self, names: &MetricNames) -> Self {
+        self.metric_names(names)
     }
 
     /// Records what `tenant` reported (see the [module docs](self)); one verdict per

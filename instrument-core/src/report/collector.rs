@@ -178,9 +178,18 @@ impl SpanCollectorBuilder {
     }
 
     /// Names the collector's counters after `names`.
-    pub fn names(mut self, names: MetricNames) -> Self {
-        self.names = names;
+    pub fn metric_names(mut self, names: &MetricNames) -> Self {
+        self.names = names.clone();
         self
+    }
+
+    /// Renamed [`metric_names`](Self::metric_names), which every builder has.
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `metric_names`, taking `&MetricNames`"
+    )]
+    pub fn names(self, names: MetricNames) -> Self {
+        self.metric_names(&names)
     }
 
     /// The collector, sending on the current tokio runtime.

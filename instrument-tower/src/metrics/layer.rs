@@ -62,11 +62,19 @@ impl RequestMetricsLayer {
     /// (`http_server_request_duration_seconds`, ... by default), the default
     /// classifier, routes from the framework ([`DefaultRoute`](crate::request::DefaultRoute)).
     pub fn new() -> Self {
-        Self::named(MetricNames::global())
+        Self::with_names(MetricNames::global())
     }
 
-    /// Metrics named after `names` (their scheme and prefix).
+    /// Metrics named after `names`: `RequestMetricsLayer::new().metric_names(&names)`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `RequestMetricsLayer::new().metric_names(&names)`"
+    )]
     pub fn named(names: &MetricNames) -> Self {
+        Self::with_names(names)
+    }
+
+    fn with_names(names: &MetricNames) -> Self {
         Self {
             config: Arc::new(LayerConfig {
                 measure: Arc::new(MeasureConfig {
@@ -152,6 +160,14 @@ impl<R: Clone, F: Clone> Clone for LayerConfig<R, F> {
 }
 
 impl<C, R: Clone, F: Clone> RequestMetricsLayer<C, R, F> {
+    /// Names every metric after `names` (their scheme and prefix) instead of the
+    /// process-wide names.
+    pub fn metric_names(mut self, names: &MetricNames) -> Self {
+        let config = Arc::make_mut(&mut self.config);
+        Arc::make_mut(&mut config.measure).metrics = Arc::new(RequestMeasures::new(names));
+        self
+    }
+
     /// See [`TraceLayer::grpc_methods`](crate::trace::TraceLayer::grpc_methods).
     pub fn grpc_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
         let config = Arc::make_mut(&mut self.config);

@@ -116,7 +116,7 @@ fn service_errors_count_as_errors_in_the_seeds_scheme_too() {
     run(&recorder, async {
         let names = instrument_core::semconv::MetricNames::prefixed("flows").unwrap();
         let service = ServiceBuilder::new()
-            .layer(RequestMetricsLayer::named(&names))
+            .layer(RequestMetricsLayer::new().metric_names(&names))
             .service_fn(|_: Request<()>| async { Err::<Response<Reply>, _>("down") });
         assert!(service.oneshot(Request::new(())).await.is_err());
     });

@@ -246,7 +246,7 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
     }
 
     /// The header (gRPC metadata key) carrying the tenant (default `x-tenant-id`). See
-    /// [`TenantLayer::header`](crate::tenant::TenantLayer::header) on what a header can
+    /// [`TenantLayer::tenant_header`](crate::tenant::TenantLayer::tenant_header) on what a header can
     /// be trusted with.
     pub fn tenant_header(mut self, name: HeaderName) -> Self {
         self.tenant_header = name;

@@ -35,9 +35,15 @@ impl TenantLayer {
     /// tenant id. Prefer a tenant taken from authentication (an auth layer putting a
     /// [`TenantId`](instrument_core::tenant::TenantId) in the request's extensions,
     /// which wins over the header).
-    pub fn header(mut self, name: HeaderName) -> Self {
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
         self.rules_mut().header = name;
         self
+    }
+
+    /// Renamed [`tenant_header`](Self::tenant_header), as on every builder.
+    #[deprecated(since = "0.1.0", note = "renamed `tenant_header`")]
+    pub fn header(self, name: HeaderName) -> Self {
+        self.tenant_header(name)
     }
 
     /// Lets requests whose path starts with `prefix` through without a tenant.

@@ -172,7 +172,7 @@ async fn health_checks_reflection_and_configured_paths_are_exempt() {
 
 #[tokio::test]
 async fn the_header_name_is_configurable() {
-    let layer = TenantLayer::new().header(http::HeaderName::from_static("x-org"));
+    let layer = TenantLayer::new().tenant_header(http::HeaderName::from_static("x-org"));
     let request = Request::builder().header("x-org", "acme").body(()).unwrap();
     assert_eq!(send(layer, request).await.body(), "acme|acme");
 }
