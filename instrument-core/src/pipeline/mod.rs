@@ -51,7 +51,7 @@
 //! | `OTEL_RESOURCE_ATTRIBUTES` | yes | percent-decoded; `telemetry.sdk.*` are always added |
 //! | `OTEL_PROPAGATORS` | yes | `tracecontext` ([`W3cPropagator`](crate::context::W3cPropagator)), `baggage`, `none`; `b3`, `b3multi`, `jaeger`, `xray`, `ottrace` not supported (warned, left out) |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | yes | the six built-in samplers; `jaeger_remote` and `xray` not supported |
-//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | yes | the export timeout bounds the exporter's |
+//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | yes | default 5 s (at most 200 ms for the stdout trees, printed once a trace is quiet), 30 s, 2,048, 512; the export timeout bounds the exporter's |
 //! | `OTEL_TRACES_EXPORTER` | yes | `otlp`, `console` (trace trees on stdout), `none`; unset: OTLP when an endpoint or protocol is set, else stdout; `zipkin`, `jaeger` not supported |
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL` | yes | `grpc` (default, see [`OtlpConfig`]), `http/protobuf` or `http/json` |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | yes | gRPC: as given (no scheme: `https://`, or `http://` with `..._INSECURE=true`); HTTP: `/v1/traces` appended; credentials in the URL refused |
