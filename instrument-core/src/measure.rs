@@ -47,13 +47,13 @@ use crate::semconv::{
     LABEL_STATUS, LABEL_TENANT_ID, OTHER,
 };
 
-/// Label of the gRPC service (`package.Service`), seeds' scheme.
+/// Label of the gRPC service (`package.Service`), prefixed scheme.
 pub const LABEL_RPC_SERVICE: &str = "rpc_service";
-/// Label of the gRPC method, seeds' scheme.
+/// Label of the gRPC method, prefixed scheme.
 pub const LABEL_RPC_METHOD: &str = "rpc_method";
-/// Label of the HTTP method, seeds' scheme.
+/// Label of the HTTP method, prefixed scheme.
 pub const LABEL_METHOD: &str = "method";
-/// Label of the HTTP route, seeds' scheme.
+/// Label of the HTTP route, prefixed scheme.
 pub const LABEL_ROUTE: &str = "route";
 
 /// The protocol a request was served over: which metrics it is recorded in.
@@ -79,7 +79,7 @@ pub enum Ended {
 }
 
 impl Ended {
-    /// The seeds' `status` label: the gRPC code name, the HTTP status class (`2xx`),
+    /// The prefixed scheme's `status` label: the gRPC code name, the HTTP status class (`2xx`),
     /// `error` or `cancelled`.
     fn status(self) -> &'static str {
         match self {
@@ -133,9 +133,9 @@ pub struct RequestMeasures {
     scheme: MetricScheme,
     http: ProtocolNames,
     grpc: ProtocolNames,
-    /// Seeds' scheme only.
+    /// Prefixed scheme only.
     requests: Option<SharedString>,
-    /// Seeds' scheme only.
+    /// Prefixed scheme only.
     errors: Option<SharedString>,
     kept: KeptHandles<Handles>,
     kept_in_flight: KeptHandles<InFlightHandle>,
@@ -402,9 +402,9 @@ struct StatusHandles {
     ended: Ended,
     error: bool,
     duration: Histogram,
-    /// Seeds' scheme: the request counter.
+    /// Prefixed scheme: the request counter.
     requests: Option<Counter>,
-    /// Seeds' scheme, for a failure: the error counter.
+    /// Prefixed scheme, for a failure: the error counter.
     errors: Option<Counter>,
 }
 
@@ -509,12 +509,12 @@ impl Handles {
 
 /// The duration histograms of outgoing calls (`http_client_request_duration_seconds`,
 /// `rpc_client_call_duration_seconds`, or `<prefix>_client_request_duration_seconds`
-/// in the seeds' scheme), as the client layer of `instrument-tower` records them.
+/// in the prefixed scheme), as the client layer of `instrument-tower` records them.
 ///
 /// The labels are what the program chose to call, never what a peer sent: the HTTP
 /// method (or `_OTHER`), the gRPC method of the stub, the server's address and port,
 /// and how the call ended. A call the caller dropped before its end is labelled
-/// `error_type="cancelled"` (`status="cancelled"` in the seeds' scheme).
+/// `error_type="cancelled"` (`status="cancelled"` in the prefixed scheme).
 ///
 /// ```
 /// use instrument_core::measure::{ClientLabels, ClientMeasures, Ended};

@@ -1,14 +1,14 @@
 //! Every attribute key, span name, metric name and label the toolkit emits, in one place.
 //!
 //! Attribute keys follow the OpenTelemetry semantic conventions where one exists
-//! (`rpc.*`, `http.*`) and the workflow vocabulary of the seed design otherwise.
+//! (`rpc.*`, `http.*`) and the toolkit's workflow vocabulary (`workflow.*`, `task.*`, `tenant.*`) otherwise.
 //!
 //! Metric names come in two [schemes](MetricScheme). By default, the request metrics
 //! are the conventions' own, in their Prometheus form, so the standard HTTP and gRPC
 //! dashboards work unchanged: `http_server_request_duration_seconds` and
 //! `rpc_server_call_duration_seconds` with the conventions' label keys
 //! (`http_request_method`, `http_route`, `http_response_status_code`, `rpc_method`,
-//! `rpc_response_status_code`, `error_type`) and advised buckets. The seeds' scheme
+//! `rpc_response_status_code`, `error_type`) and advised buckets. The prefixed scheme
 //! ([`MetricNames::prefixed`]) names them `<prefix>_requests_total`,
 //! `<prefix>_request_duration_seconds`, ... instead. What the conventions do not cover
 //! (workflows, tasks, tenant rejections, label overflow) is named under the prefix in
@@ -21,9 +21,9 @@
 //! assert_eq!(names.http_duration(), "http_server_request_duration_seconds");
 //! assert_eq!(names.workflows().started, "instrument_workflows_started_total");
 //!
-//! let seeds = MetricNames::prefixed("flovyn")?;
-//! assert_eq!(seeds.http_duration(), "flovyn_request_duration_seconds");
-//! assert_eq!(seeds.tasks().duration, "flovyn_task_duration_seconds");
+//! let prefixed = MetricNames::prefixed("acme")?;
+//! assert_eq!(prefixed.http_duration(), "acme_request_duration_seconds");
+//! assert_eq!(prefixed.tasks().duration, "acme_task_duration_seconds");
 //! assert_eq!(semconv::TENANT_ID, "tenant.id");
 //! # Ok::<(), semconv::InvalidMetricName>(())
 //! ```
@@ -459,7 +459,7 @@ pub const CONVENTION_DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// Default buckets of the seeds' scheme's request duration histograms and of handler
+/// Default buckets of the prefixed scheme's request duration histograms and of handler
 /// run times, in seconds (5 ms to 10 s).
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -467,7 +467,7 @@ pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
 
 /// Which histograms get which buckets, the same on the Prometheus endpoint and over
 /// OTLP. A full name wins over a suffix (the Prometheus exporter's own order), so the
-/// seeds' `<prefix>_request_duration_seconds`, which ends like the work lifetimes,
+/// the prefixed scheme's `<prefix>_request_duration_seconds`, which ends like the work lifetimes,
 /// keeps request buckets.
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 #[derive(Debug, Clone, PartialEq)]
@@ -572,7 +572,7 @@ pub enum MetricScheme {
     /// `<prefix>_rpc_server_active_calls`, which the conventions do not define).
     #[default]
     Conventions,
-    /// The seeds' names under the prefix: `<prefix>_requests_total`,
+    /// The prefixed names: `<prefix>_requests_total`,
     /// `<prefix>_request_duration_seconds`, `<prefix>_request_errors_total` and
     /// `<prefix>_requests_in_flight`, labelled `method` / `route` (HTTP) or
     /// `rpc_service` / `rpc_method` (gRPC), `status` (`2xx`, `OK`, ...) and `tenant_id`.
@@ -653,7 +653,7 @@ impl MetricNames {
         })
     }
 
-    /// The seeds' scheme: every metric under `prefix`, the request metrics included
+    /// The prefixed scheme: every metric under `prefix`, the request metrics included
     /// (see [`MetricScheme::Prefixed`]).
     pub fn prefixed(prefix: &str) -> Result<Self, InvalidMetricName> {
         Ok(Self {
@@ -708,7 +708,7 @@ impl MetricNames {
     }
 
     /// The duration histogram of HTTP requests: `http_server_request_duration_seconds`,
-    /// or `<prefix>_request_duration_seconds` in the seeds' scheme.
+    /// or `<prefix>_request_duration_seconds` in the prefixed scheme.
     pub fn http_duration(&self) -> String {
         match self.scheme {
             MetricScheme::Conventions => HTTP_SERVER_REQUEST_DURATION.to_owned(),
@@ -717,7 +717,7 @@ impl MetricNames {
     }
 
     /// The duration histogram of gRPC calls: `rpc_server_call_duration_seconds`, or
-    /// `<prefix>_request_duration_seconds` (shared with HTTP) in the seeds' scheme.
+    /// `<prefix>_request_duration_seconds` (shared with HTTP) in the prefixed scheme.
     pub fn rpc_duration(&self) -> String {
         match self.scheme {
             MetricScheme::Conventions => RPC_SERVER_CALL_DURATION.to_owned(),
@@ -726,7 +726,7 @@ impl MetricNames {
     }
 
     /// The in-flight gauge of HTTP requests: `http_server_active_requests`, or
-    /// `<prefix>_requests_in_flight` in the seeds' scheme.
+    /// `<prefix>_requests_in_flight` in the prefixed scheme.
     pub fn http_in_flight(&self) -> String {
         match self.scheme {
             MetricScheme::Conventions => HTTP_SERVER_ACTIVE_REQUESTS.to_owned(),
@@ -736,7 +736,7 @@ impl MetricNames {
 
     /// The in-flight gauge of gRPC calls: `<prefix>_rpc_server_active_calls` (the
     /// conventions define none), or `<prefix>_requests_in_flight` (shared with HTTP) in
-    /// the seeds' scheme.
+    /// the prefixed scheme.
     pub fn rpc_in_flight(&self) -> String {
         match self.scheme {
             MetricScheme::Conventions => format!("{}_rpc_server_active_calls", self.prefix),
@@ -746,7 +746,7 @@ impl MetricNames {
 
     /// The duration histogram of outgoing HTTP requests:
     /// `http_client_request_duration_seconds`, or
-    /// `<prefix>_client_request_duration_seconds` in the seeds' scheme.
+    /// `<prefix>_client_request_duration_seconds` in the prefixed scheme.
     pub fn http_client_duration(&self) -> String {
         match self.scheme {
             MetricScheme::Conventions => HTTP_CLIENT_REQUEST_DURATION.to_owned(),
@@ -755,7 +755,7 @@ impl MetricNames {
     }
 
     /// The duration histogram of outgoing gRPC calls: `rpc_client_call_duration_seconds`,
-    /// or `<prefix>_client_request_duration_seconds` (shared with HTTP) in the seeds'
+    /// or `<prefix>_client_request_duration_seconds` (shared with HTTP) in the prefixed
     /// scheme.
     pub fn rpc_client_duration(&self) -> String {
         match self.scheme {
@@ -788,13 +788,13 @@ impl MetricNames {
         format!("{}_execution_spans_dropped_total", self.prefix)
     }
 
-    /// The request counter, `<prefix>_requests_total`, in the seeds' scheme; `None` in
+    /// The request counter, `<prefix>_requests_total`, in the prefixed scheme; `None` in
     /// the conventions' (the duration histogram's `_count` counts requests).
     pub fn requests_total(&self) -> Option<String> {
         (self.scheme == MetricScheme::Prefixed).then(|| format!("{}_requests_total", self.prefix))
     }
 
-    /// The error counter, `<prefix>_request_errors_total`, in the seeds' scheme; `None`
+    /// The error counter, `<prefix>_request_errors_total`, in the prefixed scheme; `None`
     /// in the conventions' (failures carry an `error_type` label).
     pub fn request_errors_total(&self) -> Option<String> {
         (self.scheme == MetricScheme::Prefixed)

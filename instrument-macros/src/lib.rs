@@ -45,7 +45,7 @@ use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, 
 /// function span's child; with a `started_at` (it then began before the call) it is
 /// the function span's sibling under their parent, or its child when the function
 /// span is a root; what the
-/// caller knows of the work's life goes in the fields (seed attributes such as
+/// caller knows of the work's life goes in the fields (attributes such as
 /// `fields(execution_count = row.polls, pending_duration_ms = row.pending_ms)`). Metrics, named after the
 /// process-wide `MetricNames` (`instrument` by default, set by the pipeline): the
 /// lifecycle counters `<prefix>_<kind>s_{started,completed,failed,cancelled}_total`,

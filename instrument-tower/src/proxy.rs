@@ -1,5 +1,5 @@
 //! The span proxy: spans workers report (`ReportExecutionSpans`) become real spans of
-//! their workflow's trace, so workers need no collector credentials (seed 000, phase 5).
+//! their workflow's trace, so workers need no collector credentials.
 //!
 //! [`SpanProxy::report`] takes the reporting tenant (the one the tenant layer admitted),
 //! the SDK's description and the spans, and answers one

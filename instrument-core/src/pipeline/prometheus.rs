@@ -34,7 +34,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The conventions' request histograms (`http_server_request_duration_seconds`,
 /// `rpc_server_call_duration_seconds`) get the buckets the conventions advise
 /// ([`CONVENTION_DURATION_BUCKETS`](crate::semconv::CONVENTION_DURATION_BUCKETS)); the
-/// seeds' `<prefix>_request_duration_seconds`, the handler histograms of
+/// the prefixed scheme's `<prefix>_request_duration_seconds`, the handler histograms of
 /// `#[workflow_span]` (`*_handler_seconds`) and the export durations get
 /// [`REQUEST_DURATION_BUCKETS`](crate::semconv::REQUEST_DURATION_BUCKETS); every other
 /// `*_duration_seconds` gets [`WORK_DURATION_BUCKETS`](crate::semconv::WORK_DURATION_BUCKETS)
@@ -144,8 +144,8 @@ impl Default for MetricsLimits {
 ///
 /// Only `GET` and `HEAD` of `path` are answered, over HTTP/1.1. With a `bearer_token`,
 /// a request without `Authorization: Bearer <token>` gets 401 (compared in constant
-/// time); the rejected token is never logged. Seed 004 requires the endpoint to be
-/// protected in production. Behind a router and authentication of your own, mount
+/// time); the rejected token is never logged. Protect it in production: the
+/// exposition names every tenant and route. Behind a router and authentication of your own, mount
 /// [`MetricsService`] instead.
 ///
 /// ```no_run

@@ -1,5 +1,5 @@
 //! Spans a worker reports about its own execution, and the rules a server applies to
-//! them before they become part of a workflow's trace (seed 000, phase 5).
+//! them before they become part of a workflow's trace.
 //!
 //! Workers hold no collector credentials. They record their execution spans (running a
 //! workflow or task, timers, child workflows, promises, their outgoing calls) and send
@@ -92,7 +92,7 @@ impl SdkInfo {
     }
 }
 
-/// One span a worker reports (the `ExecutionSpan` message of seed 000). Plain data:
+/// One span a worker reports (the `ExecutionSpan` message of the worker protocol, `docs/worker-protocol.md`). Plain data:
 /// nothing in it has been checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionSpan {

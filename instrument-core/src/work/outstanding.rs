@@ -12,7 +12,7 @@
 //! reports), `state` (`pending` or `running`) and `older_than` (seconds; cumulative:
 //! `older_than="300"` counts everything outstanding for more than five minutes,
 //! `older_than="0"` everything outstanding). Alert on the threshold that means stuck
-//! for you: seed 000's rule, workflows pending for over a minute, is
+//! for you: workflows pending for over a minute, for example, is
 //! `instrument_workflows_outstanding{state="pending",older_than="60"} > 0`.
 //!
 //! ```
@@ -50,8 +50,8 @@ pub const LABEL_STATE: &str = "state";
 /// Label: the age threshold, in seconds.
 pub const LABEL_OLDER_THAN: &str = "older_than";
 
-/// Default age thresholds, in seconds: everything, then 1 and 2 minutes (seed 000's
-/// pending and running thresholds), 5 and 15 minutes, 1 and 6 hours, a day.
+/// Default age thresholds, in seconds: everything, then 1 and 2 minutes (common
+/// pending and running alert thresholds), 5 and 15 minutes, 1 and 6 hours, a day.
 pub const DEFAULT_THRESHOLDS: &[u64] = &[0, 60, 120, 300, 900, 3600, 21600, 86400];
 
 /// Where outstanding work is.

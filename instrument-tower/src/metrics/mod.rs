@@ -20,7 +20,7 @@
 //! A request dropped before its response has no status code and no `error_type`.
 //!
 //! With [`MetricNames::prefixed`](instrument_core::semconv::MetricNames::prefixed) (the
-//! seeds' scheme) the same measurements are `<prefix>_requests_total`,
+//! prefixed scheme) the same measurements are `<prefix>_requests_total`,
 //! `<prefix>_request_duration_seconds`, `<prefix>_request_errors_total` (counters and
 //! histogram labelled `rpc_service` / `rpc_method` or `method` / `route`, `status`,
 //! `tenant_id`) and `<prefix>_requests_in_flight` (`tenant_id`); `status` is the gRPC
