@@ -222,13 +222,7 @@ pub struct Client<S> {
     config: Arc<ClientConfig>,
 }
 
-impl<S: fmt::Debug> fmt::Debug for Client<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
+inner_service_accessors!(Client<S>);
 
 /// The response body of [`Client`]: the inner body, which ends the client span when it
 /// ends.

@@ -39,6 +39,39 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// `get_ref`, `get_mut` and `into_inner` for a middleware service whose wrapped service
+/// is its `inner` field, and a `Debug` that shows only that (the rest is
+/// configuration), as tower-http does for its services. `$name<S, ...>`: the type and
+/// its parameters, the wrapped service's first.
+macro_rules! inner_service_accessors {
+    ($name:ident < S $(, $param:ident)* >) => {
+        impl<S $(, $param)*> $name<S $(, $param)*> {
+            /// The wrapped service.
+            pub fn get_ref(&self) -> &S {
+                &self.inner
+            }
+
+            /// The wrapped service, mutably.
+            pub fn get_mut(&mut self) -> &mut S {
+                &mut self.inner
+            }
+
+            /// The wrapped service, unwrapped.
+            pub fn into_inner(self) -> S {
+                self.inner
+            }
+        }
+
+        impl<S: std::fmt::Debug $(, $param)*> std::fmt::Debug for $name<S $(, $param)*> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("inner", &self.inner)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod body;
 pub mod classify;
 pub mod client;

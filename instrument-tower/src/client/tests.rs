@@ -423,3 +423,16 @@ fn a_path_only_request_records_no_server_address_or_port() {
     let metrics = snapshot(&recorder);
     assert!(metrics.contains_key("rpc_client_call_duration_seconds{rpc_method=acme.v1.Billing/Charge,rpc_response_status_code=OK,rpc_system_name=grpc,server_address=,server_port=}"), "{metrics:#?}");
 }
+
+/// Like every middleware service of the crate: the wrapped service reachable, and a
+/// `Debug` that shows it.
+#[test]
+fn the_client_gives_access_to_the_wrapped_service() {
+    #[derive(Debug, PartialEq)]
+    struct Inner(u8);
+    let mut client = tower::Layer::layer(&ClientLayer::new(), Inner(1));
+    assert_eq!(client.get_ref(), &Inner(1));
+    client.get_mut().0 = 2;
+    assert_eq!(format!("{client:?}"), "Client { inner: Inner(2), .. }");
+    assert_eq!(client.into_inner(), Inner(2));
+}

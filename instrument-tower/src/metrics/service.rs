@@ -20,22 +20,7 @@ pub struct RequestMetrics<S, C, R, F> {
     pub(crate) classifier: C,
 }
 
-impl<S, C, R, F> RequestMetrics<S, C, R, F> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+inner_service_accessors!(RequestMetrics<S, C, R, F>);
 
 impl<S: Clone, C: Clone, R, F> Clone for RequestMetrics<S, C, R, F> {
     fn clone(&self) -> Self {
@@ -44,14 +29,6 @@ impl<S: Clone, C: Clone, R, F> Clone for RequestMetrics<S, C, R, F> {
             config: Arc::clone(&self.config),
             classifier: self.classifier.clone(),
         }
-    }
-}
-
-impl<S: fmt::Debug, C, R, F> fmt::Debug for RequestMetrics<S, C, R, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestMetrics")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
     }
 }
 

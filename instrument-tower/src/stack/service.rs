@@ -26,22 +26,7 @@ pub struct Instrument<S, Src, C, R, F> {
     pub(crate) classifier: C,
 }
 
-impl<S, Src, C, R, F> Instrument<S, Src, C, R, F> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+inner_service_accessors!(Instrument<S, Src, C, R, F>);
 
 impl<S: Clone, Src, C: Clone, R, F> Clone for Instrument<S, Src, C, R, F> {
     fn clone(&self) -> Self {
@@ -51,14 +36,6 @@ impl<S: Clone, Src, C: Clone, R, F> Clone for Instrument<S, Src, C, R, F> {
             source: Arc::clone(&self.source),
             classifier: self.classifier.clone(),
         }
-    }
-}
-
-impl<S: fmt::Debug, Src, C, R, F> fmt::Debug for Instrument<S, Src, C, R, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Instrument")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
     }
 }
 

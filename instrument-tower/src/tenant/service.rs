@@ -14,28 +14,13 @@ use crate::request::find_tenant;
 use crate::source::StoredTrace;
 
 /// The tenant layer's service (see [`TenantLayer`](super::TenantLayer)).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tenant<S> {
     pub(crate) inner: S,
     pub(crate) rules: Arc<TenantRules>,
 }
 
-impl<S> Tenant<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+inner_service_accessors!(Tenant<S>);
 
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for Tenant<S>
 where

@@ -21,22 +21,7 @@ pub struct Trace<S, Src, C, R, F> {
     pub(crate) classifier: C,
 }
 
-impl<S, Src, C, R, F> Trace<S, Src, C, R, F> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+inner_service_accessors!(Trace<S, Src, C, R, F>);
 
 impl<S: Clone, Src, C: Clone, R, F> Clone for Trace<S, Src, C, R, F> {
     fn clone(&self) -> Self {
@@ -46,14 +31,6 @@ impl<S: Clone, Src, C: Clone, R, F> Clone for Trace<S, Src, C, R, F> {
             source: Arc::clone(&self.source),
             classifier: self.classifier.clone(),
         }
-    }
-}
-
-impl<S: fmt::Debug, Src, C, R, F> fmt::Debug for Trace<S, Src, C, R, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Trace")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
     }
 }
 
