@@ -72,6 +72,7 @@ macro_rules! inner_service_accessors {
     };
 }
 
+mod around;
 pub mod body;
 pub mod classify;
 pub mod client;

@@ -9,9 +9,8 @@ use tower_http::classify::MakeClassifier;
 
 use super::future::ResponseFuture;
 use super::layer::TraceConfig;
-use super::span;
-use crate::request::{Filter, RequestFacts, Route};
-use crate::source::{Found, TraceSource};
+use crate::request::{Filter, Route};
+use crate::source::TraceSource;
 
 /// The trace layer's service (see [`TraceLayer`](super::TraceLayer)).
 pub struct Trace<S, Src, C, R, F> {
@@ -54,49 +53,14 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
-        if self.config.filter.skip(&parts) {
-            return ResponseFuture::passed(self.inner.call(Request::from_parts(parts, body)));
+        ResponseFuture {
+            inner: crate::around::call(
+                &self.config,
+                &*self.source,
+                &mut self.inner,
+                &self.classifier,
+                request,
+            ),
         }
-        let found = match self.source.key(&parts).map(|key| self.source.find(key)) {
-            None => None,
-            Some(Found::Ready(found)) => Some(found),
-            Some(Found::Pending(lookup)) => {
-                // The service polled ready goes with the future; this one is the clone.
-                let ready = self.inner.clone();
-                let service = std::mem::replace(&mut self.inner, ready);
-                let request = Request::from_parts(parts, body);
-                let classifier = self.classifier.make_classifier(&request);
-                return ResponseFuture::lookup(
-                    Arc::clone(&self.config),
-                    lookup,
-                    service,
-                    request,
-                    classifier,
-                );
-            }
-        };
-        let (mut parts, body) = (parts, body);
-        let (started, stored, protocol) = {
-            let facts = RequestFacts::read(&parts, &self.config.reading);
-            let (started, stored) = span::start(&self.config.span, &facts, &parts, found);
-            (started, stored, facts.protocol)
-        };
-        if let Some(stored) = stored {
-            parts.extensions.insert(stored);
-        }
-        let request = Request::from_parts(parts, body);
-        let classifier = self.classifier.make_classifier(&request);
-        let future = {
-            let _attached = started.cx.clone().attach();
-            self.inner.call(request)
-        };
-        ResponseFuture::serve(
-            Arc::clone(&self.config.span),
-            future,
-            started,
-            classifier,
-            protocol,
-        )
     }
 }

@@ -561,8 +561,8 @@ fn hex(bytes: [u8; 16]) -> [u8; 32] {
 /// response body types).
 #[derive(Debug)]
 pub struct SpanEnd {
-    config: Arc<SpanConfig>,
-    started: Started,
+    pub(crate) config: Arc<SpanConfig>,
+    pub(crate) started: Started,
     /// The answer came from the tenant check, not the service: it recognises nothing.
     refused: bool,
 }
