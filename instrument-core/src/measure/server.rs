@@ -1,125 +1,18 @@
-//! Request metrics: duration (whose count is the request count), errors and requests
-//! in flight, named by the [`MetricScheme`], with their handles registered once per
-//! label set.
-//!
-//! Registering a metric (`counter!(name, labels)`) builds a `metrics::Key`, hashes it,
-//! and looks it up in the recorder (and, behind a
-//! [`GuardedRecorder`](crate::cardinality::GuardedRecorder), in the label guard): a few
-//! hundred nanoseconds per metric, two to four metrics per request. The handles stay valid,
-//! so [`RequestMeasures`] keeps them per label set, and each request after the first
-//! costs one hash and one map read. They are kept only under a recorder that lives for
-//! the rest of the program (the one `pipeline::install_prometheus` installs, or one
-//! declared with [`keep_handles_for`](crate::cardinality::keep_handles_for)), for at
-//! most [`MAX_LABEL_SETS`] label sets; under any other recorder (a test's local one)
-//! each request registers its metrics: correct, slower.
-//!
-//! A request is in the in-flight gauge of its protocol from its start, labelled by
-//! its tenant only;
-//! what it was for (gRPC method, HTTP route) labels the counters and the histogram when
-//! it ends, because only then is it known whether the server recognised it (a client
-//! chooses the path it sends; see `instrument-tower`'s docs on what labels a client
-//! can influence).
-//!
-//! The request-metrics layer of `instrument-tower` records through it; a server of
-//! another kind can too:
-//!
-//! ```
-//! use instrument_core::measure::{Ended, RequestLabels, RequestMeasures, Served};
-//! use instrument_core::semconv::MetricNames;
-//!
-//! let metrics = RequestMeasures::new(&MetricNames::default());
-//! let request = metrics.start(Served::Http, "acme", std::time::Instant::now());
-//! // ... the request is served ...
-//! let labels = RequestLabels::http("GET", "/workflows/{id}", "acme");
-//! request.finish(&metrics, &labels, Ended::Http(200), false);
-//! ```
+//! [`RequestMeasures`]: the metrics of the requests a server serves.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use metrics::{Counter, Gauge, Histogram, Label, SharedString};
 
-use crate::cardinality::{status_group, KeptHandles};
-use crate::semconv::{
-    MetricNames, MetricScheme, LABEL_ERROR_TYPE, LABEL_HTTP_REQUEST_METHOD,
-    LABEL_HTTP_RESPONSE_STATUS_CODE, LABEL_HTTP_ROUTE, LABEL_RPC_METHOD_FULL,
-    LABEL_RPC_RESPONSE_STATUS_CODE, LABEL_RPC_SYSTEM_NAME, LABEL_SERVER_ADDRESS, LABEL_SERVER_PORT,
-    LABEL_STATUS, LABEL_TENANT_ID, OTHER,
+use super::{
+    shared, Ended, Served, LABEL_METHOD, LABEL_ROUTE, LABEL_RPC_METHOD, LABEL_RPC_SERVICE,
 };
-
-/// Label of the gRPC service (`package.Service`), prefixed scheme.
-pub const LABEL_RPC_SERVICE: &str = "rpc_service";
-/// Label of the gRPC method, prefixed scheme.
-pub const LABEL_RPC_METHOD: &str = "rpc_method";
-/// Label of the HTTP method, prefixed scheme.
-pub const LABEL_METHOD: &str = "method";
-/// Label of the HTTP route, prefixed scheme.
-pub const LABEL_ROUTE: &str = "route";
-
-/// The protocol a request was served over: which metrics it is recorded in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Served {
-    /// An HTTP request.
-    Http,
-    /// A gRPC call.
-    Grpc,
-}
-
-/// How a request ended, as its metrics record it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ended {
-    /// An HTTP response with this status code.
-    Http(u16),
-    /// A gRPC call that ended with this status (its code name: `OK`, `NOT_FOUND`, ...).
-    Grpc(&'static str),
-    /// The service failed instead of responding, or the response body failed.
-    Failed,
-    /// The request was dropped before its response (the client went away).
-    Cancelled,
-}
-
-impl Ended {
-    /// The prefixed scheme's `status` label: the gRPC code name, the HTTP status class (`2xx`),
-    /// `error` or `cancelled`.
-    fn status(self) -> &'static str {
-        match self {
-            Self::Http(code) => status_group(code),
-            Self::Grpc(name) => name,
-            Self::Failed => "error",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// The conventions' status label (`http_response_status_code`,
-    /// `rpc_response_status_code`), when there was a status.
-    fn code(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Self::Http(code) => Some((LABEL_HTTP_RESPONSE_STATUS_CODE, http_code(code))),
-            Self::Grpc(name) => Some((LABEL_RPC_RESPONSE_STATUS_CODE, name)),
-            Self::Failed | Self::Cancelled => None,
-        }
-    }
-
-    /// The conventions' `error_type` of a request that failed: the status code (as the
-    /// HTTP and RPC conventions say), `_OTHER` when there was none.
-    fn error_type(self) -> &'static str {
-        match self {
-            Self::Http(code) => http_code(code),
-            Self::Grpc(name) => name,
-            Self::Failed | Self::Cancelled => OTHER,
-        }
-    }
-}
-
-/// An HTTP status code as a label value: `"100"` to `"999"` (every code `http`
-/// accepts), `_OTHER` for anything else.
-fn http_code(code: u16) -> &'static str {
-    static CODES: OnceLock<Box<[String]>> = OnceLock::new();
-    let codes = CODES.get_or_init(|| (100..1000).map(|c: u16| c.to_string()).collect());
-    code.checked_sub(100)
-        .and_then(|i| codes.get(usize::from(i)))
-        .map_or(OTHER, String::as_str)
-}
+use crate::cardinality::KeptHandles;
+use crate::semconv::{
+    MetricNames, MetricScheme, LABEL_ERROR_TYPE, LABEL_HTTP_REQUEST_METHOD, LABEL_HTTP_ROUTE,
+    LABEL_RPC_METHOD_FULL, LABEL_RPC_SYSTEM_NAME, LABEL_STATUS, LABEL_TENANT_ID, OTHER,
+};
 
 /// The names of one protocol's request metrics.
 #[derive(Debug)]
@@ -150,11 +43,6 @@ impl std::fmt::Debug for RequestMeasures {
             .field("kept", &self.kept)
             .finish_non_exhaustive()
     }
-}
-
-/// A name or label value that is cheap to clone (a reference count, not a copy).
-fn shared(value: &str) -> SharedString {
-    SharedString::from(Arc::<str>::from(value))
 }
 
 impl RequestMeasures {
@@ -507,191 +395,9 @@ impl Handles {
     }
 }
 
-/// The duration histograms of outgoing calls (`http_client_request_duration_seconds`,
-/// `rpc_client_call_duration_seconds`, or `<prefix>_client_request_duration_seconds`
-/// in the prefixed scheme), as the client layer of `instrument-tower` records them.
-///
-/// The labels are what the program chose to call, never what a peer sent: the HTTP
-/// method (or `_OTHER`), the gRPC method of the stub, the server's address and port,
-/// and how the call ended. A call the caller dropped before its end is labelled
-/// `error_type="cancelled"` (`status="cancelled"` in the prefixed scheme).
-///
-/// ```
-/// use instrument_core::measure::{ClientLabels, ClientMeasures, Ended};
-/// use instrument_core::semconv::MetricNames;
-///
-/// let metrics = ClientMeasures::new(&MetricNames::default());
-/// let labels = ClientLabels::http("GET", "api.example.com", Some(443));
-/// metrics.record(&labels, Ended::Http(200), 0.012);
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientMeasures {
-    scheme: MetricScheme,
-    http: SharedString,
-    grpc: SharedString,
-    /// The histogram of each label set and ending, under a lasting recorder.
-    kept: Arc<KeptHandles<ClientHandle>>,
-}
-
-/// The histogram of one outgoing label set and ending.
-struct ClientHandle {
-    served: Served,
-    values: (SharedString, SharedString),
-    address: SharedString,
-    port: Option<u16>,
-    ended: Ended,
-    histogram: Histogram,
-}
-
-impl std::fmt::Debug for ClientHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientHandle")
-            .field("values", &self.values)
-            .field("address", &self.address)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientHandle {
-    fn is_for(&self, labels: &ClientLabels<'_>, ended: Ended) -> bool {
-        self.served == labels.served
-            && (&*self.values.0, &*self.values.1) == labels.values
-            && &*self.address == labels.address
-            && self.port == labels.port
-            && self.ended == ended
-    }
-}
-
-/// What an outgoing call was for, as its metrics are labelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientLabels<'a> {
-    served: Served,
-    /// gRPC service and method, or the HTTP method and nothing.
-    values: (&'a str, &'a str),
-    address: &'a str,
-    port: Option<u16>,
-}
-
-impl<'a> ClientLabels<'a> {
-    /// A gRPC call of `service`'s `method` to `address:port` (an empty address and no
-    /// port when the client does not know them: labelled empty).
-    pub fn grpc(service: &'a str, method: &'a str, address: &'a str, port: Option<u16>) -> Self {
-        Self {
-            served: Served::Grpc,
-            values: (service, method),
-            address,
-            port,
-        }
-    }
-
-    /// An HTTP request with `method` (`GET`, ... or `_OTHER`) to `address:port`.
-    pub fn http(method: &'a str, address: &'a str, port: Option<u16>) -> Self {
-        Self {
-            served: Served::Http,
-            values: (method, ""),
-            address,
-            port,
-        }
-    }
-}
-
-/// A port as a label value, without allocating for the usual ones; empty when unknown.
-fn port_label(port: Option<u16>) -> SharedString {
-    match port {
-        None => SharedString::const_str(""),
-        Some(80) => SharedString::const_str("80"),
-        Some(443) => SharedString::const_str("443"),
-        Some(port) => SharedString::from(port.to_string()),
-    }
-}
-
-impl ClientMeasures {
-    /// Metrics named after `names` (see [`MetricScheme`]).
-    pub fn new(names: &MetricNames) -> Self {
-        Self {
-            scheme: names.scheme(),
-            http: shared(&names.http_client_duration()),
-            grpc: shared(&names.rpc_client_duration()),
-            kept: Arc::new(KeptHandles::new(MAX_LABEL_SETS)),
-        }
-    }
-
-    /// Records one call described by `labels`, `ended` so, that took `seconds`. An
-    /// HTTP status of 400 or more, a gRPC status other than `OK` and a failed call are
-    /// failures (for a client, as the conventions say, 4xx are failures too).
-    pub fn record(&self, labels: &ClientLabels<'_>, ended: Ended, seconds: f64) {
-        let handle = self.kept.get(
-            &(labels, ended),
-            |kept| kept.is_for(labels, ended),
-            || ClientHandle {
-                served: labels.served,
-                values: (shared(labels.values.0), shared(labels.values.1)),
-                address: shared(labels.address),
-                port: labels.port,
-                ended,
-                histogram: self.register(labels, ended),
-            },
-        );
-        handle.histogram.record(seconds);
-    }
-
-    /// The histogram of `labels` and `ended`, registered with the recorder.
-    fn register(&self, labels: &ClientLabels<'_>, ended: Ended) -> Histogram {
-        let (first, second) = labels.values;
-        let mut set = Vec::with_capacity(6);
-        let name = match labels.served {
-            Served::Http => self.http.clone(),
-            Served::Grpc => self.grpc.clone(),
-        };
-        match (self.scheme, labels.served) {
-            (MetricScheme::Prefixed, Served::Grpc) => {
-                set.push(Label::new(LABEL_RPC_SERVICE, shared(first)));
-                set.push(Label::new(LABEL_RPC_METHOD, shared(second)));
-            }
-            (MetricScheme::Prefixed, Served::Http) => {
-                set.push(Label::new(LABEL_METHOD, shared(first)));
-            }
-            (MetricScheme::Conventions, Served::Grpc) => {
-                set.push(Label::new(LABEL_RPC_SYSTEM_NAME, "grpc"));
-                let method = if second == OTHER {
-                    shared(OTHER)
-                } else {
-                    shared(&format!("{first}/{second}"))
-                };
-                set.push(Label::new(LABEL_RPC_METHOD_FULL, method));
-            }
-            (MetricScheme::Conventions, Served::Http) => {
-                set.push(Label::new(LABEL_HTTP_REQUEST_METHOD, shared(first)));
-            }
-        }
-        set.push(Label::new(LABEL_SERVER_ADDRESS, shared(labels.address)));
-        set.push(Label::new(LABEL_SERVER_PORT, port_label(labels.port)));
-        let failed = match ended {
-            Ended::Http(code) => code >= 400,
-            Ended::Grpc(name) => name != "OK",
-            Ended::Failed | Ended::Cancelled => true,
-        };
-        match self.scheme {
-            MetricScheme::Prefixed => set.push(Label::new(LABEL_STATUS, ended.status())),
-            MetricScheme::Conventions => {
-                if let Some((key, code)) = ended.code() {
-                    set.push(Label::new(key, code));
-                }
-                if failed {
-                    let error = match ended {
-                        Ended::Cancelled => "cancelled",
-                        ended => ended.error_type(),
-                    };
-                    set.push(Label::new(LABEL_ERROR_TYPE, error));
-                }
-            }
-        }
-        metrics::histogram!(name, set)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::http_code;
     use super::*;
 
     /// Kept handles are found by a 64-bit hash; `matches` is what tells a colliding
