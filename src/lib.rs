@@ -6,7 +6,7 @@
 //!
 //! This facade re-exports the toolkit's crates:
 //! - the domain core ([`context`], [`tenant`], [`semconv`], [`redact`], [`cardinality`],
-//!   [`work`], [`report`])
+//!   [`work`], [`outstanding`], [`report`])
 //!   and the telemetry [`pipeline`] from `instrument-core`;
 //! - the tower layers from `instrument-tower` as [`tower`];
 //! - the `#[workflow_span]` attribute from `instrument-macros`.
@@ -32,7 +32,9 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use instrument_core::{cardinality, context, pipeline, redact, report, semconv, tenant, work};
+pub use instrument_core::{
+    cardinality, context, outstanding, pipeline, redact, report, semconv, tenant, work,
+};
 
 /// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).
 pub use instrument_tower as tower;

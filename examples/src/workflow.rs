@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use instrument::context::{capture, restore};
+use instrument::outstanding::{Outstanding, OutstandingGauge, Poller, WorkState};
 use instrument::report::{ExecutionSpan, SpanVerdict};
 use instrument::semconv::{
     MetricNames, WorkMetricNames, LABEL_TASK_TYPE, LABEL_TENANT_ID, LABEL_WORKFLOW_KIND,
@@ -19,7 +20,6 @@ use instrument::tenant::TenantId;
 use instrument::tower::proxy::SpanProxy;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
 use instrument::tower::stack::InstrumentLayer;
-use instrument::work::{Outstanding, OutstandingGauge, Poller, WorkState};
 use instrument::workflow_span;
 use rusqlite::{params, Connection, OptionalExtension as _};
 use tonic::{Request, Response, Status};

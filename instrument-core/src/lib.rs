@@ -24,6 +24,7 @@
 pub mod cardinality;
 pub mod context;
 pub mod measure;
+pub mod outstanding;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
 pub mod redact;

@@ -614,7 +614,7 @@ pub struct WorkMetricNames {
     /// (request-scale buckets).
     pub handler: String,
     /// `<prefix>_<kind>s_outstanding` gauge: work not yet ended, by kind, state and
-    /// age (see [`OutstandingGauge`](crate::work::OutstandingGauge)).
+    /// age (see [`OutstandingGauge`](crate::outstanding::OutstandingGauge)).
     pub outstanding: String,
 }
 

@@ -1,5 +1,5 @@
 //! Request metrics: duration (whose count is the request count), errors and requests
-//! in flight, named by the [`MetricScheme`], with their handles registered once per
+//! in flight, named by the [`MetricScheme`](crate::semconv::MetricScheme), with their handles registered once per
 //! label set.
 //!
 //! Registering a metric (`counter!(name, labels)`) builds a `metrics::Key`, hashes it,

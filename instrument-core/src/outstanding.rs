@@ -18,7 +18,7 @@
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use instrument_core::semconv::MetricNames;
-//! use instrument_core::work::{Outstanding, OutstandingGauge, WorkState};
+//! use instrument_core::outstanding::{Outstanding, OutstandingGauge, WorkState};
 //!
 //! let mut gauge = OutstandingGauge::new(&MetricNames::default(), "workflow")?;
 //! let now = SystemTime::now();
