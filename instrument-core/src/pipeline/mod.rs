@@ -88,6 +88,7 @@ macro_rules! forward_to_inner {
 }
 
 mod config;
+mod env;
 
 /// A metrics recorder could not be installed or its exporter built.
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
