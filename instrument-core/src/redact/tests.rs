@@ -967,6 +967,32 @@ fn values_up_to_the_default_limit_are_scanned_whole_and_kept_whole_when_clean() 
     assert!(r.redact_value(&over).ends_with(TRUNCATED_MARKER));
 }
 
+/// A UUID whose leading groups are digits that pass the Luhn check (with the version
+/// digit after them) is an id; so is a digit group glued to letters. Cards keep being
+/// masked beside them.
+#[test]
+fn uuids_and_groups_glued_to_words_are_not_cards() {
+    for id in [
+        "29141777-6317-4ec1-a559-a4d393d0ae67",
+        "44852791-1989-4ec1-a559-a4d393d0ae67",
+    ] {
+        assert_eq!(attr("request_id", id), id);
+        let line = format!("request {id} failed");
+        assert_eq!(attr("note", &line), line);
+    }
+    assert_eq!(
+        attr("note", "ref 29141777-6317-4abc"),
+        "ref 29141777-6317-4abc"
+    );
+    assert_eq!(
+        attr(
+            "note",
+            "id 29141777-6317-4ec1-a559-a4d393d0ae67 card 4111 1111 1111 1111"
+        ),
+        "id 29141777-6317-4ec1-a559-a4d393d0ae67 card **** **** **** 1111"
+    );
+}
+
 #[test]
 fn a_card_beside_other_numbers_is_masked_keeping_its_last_four() {
     let r = r();

@@ -26,9 +26,9 @@ mod rules;
 mod url;
 mod words;
 
-use prefilter::*;
 #[cfg(test)]
 pub(crate) use prefilter::longest_digit_run;
+use prefilter::*;
 use words::*;
 
 /// What to do with one regex match.

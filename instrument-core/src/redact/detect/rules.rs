@@ -401,6 +401,13 @@ impl Detectors {
                 // The whole run of digit groups the match starts (the pattern stops
                 // at 19 digits; a card may sit after a year, before a CVV).
                 let end = digit_run_end(bytes, m.end());
+                // A UUID is an id, whatever its digits (`83920148-5482-4ec1-...`).
+                if in_uuid(bytes, m.start()) {
+                    return Rewrite::SkipTo(end);
+                }
+                // A last group glued to letters (`-4ec1`) is part of a word, not of a
+                // card.
+                let end = whole_groups_end(bytes, m.start(), end);
                 match card_in_run(&hay[m.start()..end]) {
                     Some((from, to)) => {
                         let (from, to) = (m.start() + from, m.start() + to);

@@ -247,6 +247,44 @@ pub(super) fn digit_run_end(bytes: &[u8], mut from: usize) -> usize {
     }
 }
 
+/// Whether the token around `at` in `bytes` (hex digits and dashes) is a UUID:
+/// `8-4-4-4-12` hex digits.
+pub(super) fn in_uuid(bytes: &[u8], at: usize) -> bool {
+    let token = |b: &u8| b.is_ascii_hexdigit() || *b == b'-';
+    let start = bytes[..at]
+        .iter()
+        .rposition(|b| !token(b))
+        .map_or(0, |i| i + 1);
+    let end = bytes[at..]
+        .iter()
+        .position(|b| !token(b))
+        .map_or(bytes.len(), |i| at + i);
+    let groups: Vec<usize> = bytes[start..end]
+        .split(|&b| b == b'-')
+        .map(<[u8]>::len)
+        .collect();
+    groups == [8, 4, 4, 4, 12]
+}
+
+/// `end` of a run of digit groups from `start`, without a last group that runs on into
+/// a word (a letter, a digit or `_` right after it): when the run has more than one
+/// group, that group belongs to the word.
+pub(super) fn whole_groups_end(bytes: &[u8], start: usize, end: usize) -> usize {
+    let glued = bytes
+        .get(end)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    if !glued {
+        return end;
+    }
+    match bytes[start..end]
+        .iter()
+        .rposition(|b| matches!(b, b' ' | b'-'))
+    {
+        Some(separator) => start + separator,
+        None => end,
+    }
+}
+
 /// The span (start, end) of the first payment card in `run` (digit groups with single
 /// spaces or dashes between them): the whole run when it is one (any grouping), else
 /// whole groups laid out as cards print them (one group of 13 to 19 digits, fours with
