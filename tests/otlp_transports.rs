@@ -19,7 +19,9 @@ use instrument::pipeline::{build, ExportStats, PipelineConfig, SamplerConfig, Te
 use instrument::tenant::{with_tenant, TenantId};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::Context;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use otlp::Receiver;
 use prost::Message as _;
 
@@ -150,6 +152,7 @@ struct Seen {
     content_encoding: String,
     api_key: String,
     spans: Vec<String>,
+    logs: Vec<LogRecord>,
 }
 
 /// An OTLP/HTTP receiver: hyper, HTTP/1.1, plain or over TLS with `server`'s
@@ -227,6 +230,7 @@ async fn receive(
         content_encoding: header("content-encoding"),
         api_key: header("x-api-key"),
         spans: Vec::new(),
+        logs: Vec::new(),
     };
     let body = request.into_body().collect().await?.to_bytes();
     let body = if seen.content_encoding == "gzip" {
@@ -238,6 +242,20 @@ async fn receive(
     } else {
         body.to_vec()
     };
+    if seen.path == "/v1/logs" {
+        let export = ExportLogsServiceRequest::decode(&body[..]).unwrap();
+        seen.logs = export
+            .resource_logs
+            .into_iter()
+            .flat_map(|r| r.scope_logs)
+            .flat_map(|s| s.log_records)
+            .collect();
+        recorded.lock().unwrap().push(seen);
+        return Ok(http::Response::builder()
+            .header("content-type", "application/x-protobuf")
+            .body(Full::new(Bytes::new()))
+            .unwrap());
+    }
     seen.spans = if seen.content_type == "application/json" {
         // OTLP/JSON: the same message, its fields in lowerCamelCase.
         let export: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -546,4 +564,167 @@ async fn a_full_queue_drops_spans_and_counts_them() {
     assert_eq!(stats.queue_full, 8, "the queue held two: {stats:?}");
     assert_eq!(stats.lost(), 10, "{stats:?}");
     assert_eq!(dropped_for_queue_full(), 8);
+}
+
+/// Emits `n` log lines for acme inside one span of `telemetry` (and one outside any
+/// span), each with a secret in its message and its fields, through `telemetry`'s
+/// log layer; the span's trace and span ids.
+fn emit_logs(telemetry: &Telemetry, n: usize) -> (Vec<u8>, Vec<u8>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let subscriber = tracing_subscriber::registry().with(telemetry.log_layer());
+    let tracer = telemetry.tracer_provider().unwrap().tracer("test");
+    tracing::subscriber::with_default(subscriber, || {
+        let cx = with_tenant(&Context::new(), TenantId::parse("acme").unwrap());
+        let cx = cx.with_span(tracer.start_with_context("request", &cx));
+        let ids = {
+            let sc = cx.span().span_context().clone();
+            (
+                sc.trace_id().to_bytes().to_vec(),
+                sc.span_id().to_bytes().to_vec(),
+            )
+        };
+        {
+            let _attached = cx.clone().attach();
+            for i in 0..n {
+                tracing::info!(
+                    attempt = i,
+                    password = "hunter2",
+                    "login for ada@example.com with card 4111 1111 1111 1111"
+                );
+            }
+        }
+        tracing::error!("outside any request");
+        cx.span().end();
+        ids
+    })
+}
+
+/// The log stats of `telemetry` once everything waiting was exported; then shuts it
+/// down.
+async fn flushed_log_stats(telemetry: Telemetry) -> instrument::pipeline::LogStats {
+    tokio::task::spawn_blocking(move || {
+        telemetry.force_flush();
+        let stats = telemetry.log_stats();
+        drop(telemetry.shutdown());
+        stats
+    })
+    .await
+    .unwrap()
+}
+
+/// A collector that is down: the records lost are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_records_to_a_collector_that_is_down_are_counted_as_lost() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let telemetry = pipeline(&[
+        ("OTEL_TRACES_EXPORTER", "none".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            format!("http://{closed}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "500".to_owned()),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50".to_owned()),
+    ]);
+    emit_logs(&telemetry, 10);
+    let stats = flushed_log_stats(telemetry).await;
+    assert_eq!(stats.emitted, 11);
+    assert_eq!(stats.exported, 0);
+    assert_eq!(stats.failed + stats.dropped(), 11, "{stats:?}");
+}
+
+/// What a log record says, as text: its body and attributes.
+fn log_text(record: &LogRecord) -> String {
+    format!("{:?} {:?}", record.body, record.attributes)
+}
+
+fn log_attribute(record: &LogRecord, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    record
+        .attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s.clone()),
+            Value::IntValue(i) => Some(i.to_string()),
+            other => Some(format!("{other:?}")),
+        })
+}
+
+/// Checks the records received for `emit_logs(.., n)`: every one arrived, those of
+/// the request with its trace, span and tenant, none with a secret.
+fn check_logs(records: &[LogRecord], (trace, span): &(Vec<u8>, Vec<u8>), n: usize) {
+    assert_eq!(records.len(), n + 1, "every record arrives");
+    let (inside, outside): (Vec<_>, Vec<_>) = records.iter().partition(|r| !r.trace_id.is_empty());
+    assert_eq!(inside.len(), n);
+    for record in &inside {
+        assert_eq!(&record.trace_id, trace);
+        assert_eq!(&record.span_id, span);
+        assert_eq!(log_attribute(record, "tenant.id").as_deref(), Some("acme"));
+        assert_eq!(record.severity_number, 9, "INFO");
+        assert_eq!(record.severity_text, "INFO");
+        let text = log_text(record);
+        for secret in ["hunter2", "ada@example.com", "4111 1111 1111 1111"] {
+            assert!(!text.contains(secret), "{secret} exported: {text}");
+        }
+        assert!(text.contains("**** **** **** 1111"), "{text}");
+    }
+    assert_eq!(outside[0].severity_number, 17, "ERROR");
+    assert_eq!(log_attribute(outside[0], "tenant.id"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_records_over_http_tls_carry_their_trace_and_tenant_and_no_secret() {
+    let pki = tls::pki("logs-http");
+    let (addr, seen) = http_receiver(Some(&pki.server)).await;
+    let telemetry = pipeline(&[
+        ("OTEL_TRACES_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "otlp".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+            "http/protobuf".to_owned(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            format!("https://localhost:{}/v1/logs", addr.port()),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+            pki.ca_file().display().to_string(),
+        ),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50".to_owned()),
+    ]);
+    let ids = emit_logs(&telemetry, 20);
+    let stats = flushed_log_stats(telemetry).await;
+    assert_eq!(
+        (stats.emitted, stats.exported, stats.dropped()),
+        (21, 21, 0)
+    );
+    let records: Vec<LogRecord> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s.logs.clone())
+        .collect();
+    check_logs(&records, &ids, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_records_over_grpc_follow_the_generic_endpoint_and_are_counted() {
+    let (addr, receiver) = otlp::start_logs_receiver().await;
+    // Only the generic endpoint: traces and logs both go there.
+    let telemetry = pipeline(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50".to_owned()),
+    ]);
+    let ids = emit_logs(&telemetry, 50);
+    let stats = flushed_log_stats(telemetry).await;
+    assert_eq!(
+        (stats.emitted, stats.exported, stats.dropped()),
+        (51, 51, 0)
+    );
+    let records = receiver.logs.lock().unwrap().clone();
+    check_logs(&records, &ids, 50);
 }

@@ -738,6 +738,9 @@ impl WorkflowService for Workflows {
             self.store
                 .insert_workflow(&row, &req.task_queue)
                 .map_err(storage)?;
+            // A log line in the request's trace (with OTLP logs on, a log record with
+            // its trace and span ids and tenant); the input's secrets are masked.
+            tracing::info!(input = %req.input_json, "workflow {id} started");
             self.cache.insert(
                 id.clone(),
                 StoredTrace::new(tenant.clone(), traceparent.as_deref()).started_at(row.created_at),

@@ -96,8 +96,14 @@ async fn the_server_exports_spans_and_metrics_where_the_environment_says() {
     let (traces_addr, traces) =
         otlp::start_tls_receiver(&pki.server.cert, &pki.server.key, None).await;
     let (metrics_addr, metrics) = start_metrics_receiver().await;
+    let (logs_addr, logs) = otlp::start_logs_receiver().await;
     let vars = [
         ("OTEL_SERVICE_NAME", "workflow-otlp-test".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            format!("http://{logs_addr}"),
+        ),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50".to_owned()),
         (
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             format!("https://localhost:{}", traces_addr.port()),
@@ -123,15 +129,60 @@ async fn the_server_exports_spans_and_metrics_where_the_environment_says() {
 
     with_server("workflow-otlp", |mut client| async move {
         one_workflow(&mut client, "acme").await;
+        // A handler's log line with secrets in what it logs.
+        let secret = StartWorkflowRequest {
+            kind: "payment".into(),
+            task_queue: "main".into(),
+            input_json: r#"{"password":"hunter2","card":"4111 1111 1111 1111"}"#.into(),
+        };
+        client
+            .start_workflow(call(secret, "acme", None))
+            .await
+            .unwrap();
     })
     .await;
+    // A `log` crate record, through the bridge `init` installs.
+    log::warn!("a record of the log crate");
     // Spans first: their exports are counted in the metrics flushed after them.
-    tokio::task::spawn_blocking(move || {
+    let log_stats = tokio::task::spawn_blocking(move || {
+        telemetry.force_flush();
+        let log_stats = telemetry.log_stats();
         telemetry.shutdown().unwrap();
         recorder.shutdown().unwrap();
+        log_stats
     })
     .await
     .unwrap();
+
+    // Log records: every one emitted arrived; each emitted in a request carries its
+    // trace and span ids and its tenant, and no secret.
+    let records = logs.logs.lock().unwrap().clone();
+    assert_eq!(log_stats.emitted, records.len() as u64, "{log_stats:?}");
+    assert_eq!(log_stats.exported, log_stats.emitted);
+    let body = |r: &opentelemetry_proto::tonic::logs::v1::LogRecord| format!("{:?}", r.body);
+    let started: Vec<_> = records
+        .iter()
+        .filter(|r| body(r).contains("started"))
+        .collect();
+    assert_eq!(started.len(), 2, "{records:?}");
+    let spans = traces.spans.lock().unwrap().clone();
+    for record in &started {
+        let span = spans
+            .iter()
+            .find(|s| s.span_id == record.span_id && s.trace_id == record.trace_id)
+            .expect("the record's span was exported in its trace");
+        assert_eq!(span.name, "workflow.start");
+        let tenant = record.attributes.iter().find(|kv| kv.key == "tenant.id");
+        assert!(format!("{tenant:?}").contains("acme"), "{record:?}");
+        let text = format!("{record:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("4111 1111 1111 1111"),
+            "{text}"
+        );
+    }
+    assert!(records
+        .iter()
+        .any(|r| body(r).contains("a record of the log crate")));
 
     let names: std::collections::BTreeSet<String> = traces
         .spans

@@ -205,3 +205,57 @@ pub async fn start_tls_receiver(
     });
     (addr, receiver)
 }
+
+/// An OTLP/gRPC logs receiver that keeps every record it gets.
+#[derive(Clone, Default)]
+pub struct LogsReceiver {
+    pub logs: Arc<Mutex<Vec<opentelemetry_proto::tonic::logs::v1::LogRecord>>>,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService
+    for LogsReceiver
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>,
+        tonic::Status,
+    > {
+        let records = request
+            .into_inner()
+            .resource_logs
+            .into_iter()
+            .flat_map(|r| r.scope_logs)
+            .flat_map(|s| s.log_records);
+        self.logs.lock().unwrap().extend(records);
+        Ok(tonic::Response::new(
+            opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse {
+                partial_success: None,
+            },
+        ))
+    }
+}
+
+/// A plain OTLP/gRPC receiver of logs (and traces, kept and ignored) on 127.0.0.1,
+/// served until the test ends.
+pub async fn start_logs_receiver() -> (SocketAddr, LogsReceiver) {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let logs = LogsReceiver::default();
+    let service = LogsServiceServer::new(logs.clone());
+    let traces = TraceServiceServer::new(Receiver::default());
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .add_service(traces)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    (addr, logs)
+}

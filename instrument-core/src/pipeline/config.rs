@@ -322,6 +322,8 @@ pub struct PipelineConfig {
     pub exporter: ExporterConfig,
     /// Where metrics go.
     pub metrics: MetricsConfig,
+    /// Where log records go besides the JSON lines on stderr.
+    pub logs: LogsConfig,
     /// How much the OpenTelemetry SDK logs about itself (`OTEL_LOG_LEVEL`: `error`,
     /// `warn`, `info`, `debug`, `trace`, `none`); `None`: `warn`, or as `RUST_LOG` says
     /// when it names an `opentelemetry` target.
@@ -347,6 +349,7 @@ impl Default for PipelineConfig {
             resource_attributes: Vec::new(),
             exporter: ExporterConfig::Stdout,
             metrics: MetricsConfig::Prometheus,
+            logs: LogsConfig::JsonLines,
             sdk_log_level: None,
             sampler: SamplerConfig::ParentBasedAlwaysOn,
             propagators: vec![PropagatorConfig::TraceContext, PropagatorConfig::Baggage],
@@ -404,10 +407,57 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Where `tracing` events go (`OTEL_LOGS_EXPORTER`). The JSON lines on stderr are
+/// always written; OTLP comes on top.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LogsConfig {
+    /// JSON lines on stderr only: the default without an OTLP endpoint, and for
+    /// `OTEL_LOGS_EXPORTER=none` or `console`.
+    JsonLines,
+    /// Also as OTLP log records, through a batch processor (`OTEL_BLRP_*`): each with
+    /// the trace and span ids of the span it was emitted in, its tenant, and every
+    /// value redacted.
+    Otlp {
+        /// Where and how (`OTEL_EXPORTER_OTLP_LOGS_*` over the generic variables).
+        otlp: OtlpConfig,
+        /// The batch processor: delay 1 s, export timeout 30 s, queue 2,048, batch 512
+        /// by default, as the specification says for logs.
+        batch: BatchConfig,
+    },
+}
+
+impl LogsConfig {
+    /// OTLP log records to `otlp` with the specification's batch defaults for logs.
+    pub fn otlp(otlp: OtlpConfig) -> Self {
+        Self::Otlp {
+            otlp,
+            batch: BatchConfig::logs(),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The defaults of the batch log record processor (`OTEL_BLRP_*`): a 1 s delay,
+    /// otherwise as for spans.
+    pub fn logs() -> Self {
+        Self {
+            schedule_delay: Duration::from_millis(1000),
+            ..Self::default()
+        }
+    }
+}
+
 /// Default OTLP export timeout (the specification's 10 s).
 pub(super) const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl PipelineConfig {
+    /// Overrides where log records go.
+    pub fn with_logs(mut self, logs: LogsConfig) -> Self {
+        self.logs = logs;
+        self
+    }
+
     /// Overrides the service name.
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = name.into();

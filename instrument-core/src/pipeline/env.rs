@@ -16,11 +16,15 @@ struct Problems(Vec<ConfigError>);
 impl Problems {
     /// `result`'s value, or `None` with its problem kept.
     fn ok<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
-        result.map_err(|e| self.0.push(e)).ok()
+        result.map_err(|e| self.push(e)).ok()
     }
 
+    /// Keeps `problem`, once: a generic variable read for two signals is reported
+    /// once.
     fn push(&mut self, problem: ConfigError) {
-        self.0.push(problem);
+        if !self.0.contains(&problem) {
+            self.0.push(problem);
+        }
     }
 }
 
@@ -68,6 +72,23 @@ const TRACES: SignalVars = SignalVars {
     client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
     path: "/v1/traces",
 };
+const LOGS: SignalVars = SignalVars {
+    endpoint: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    protocol: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    headers: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    compression: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    insecure: "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    path: "/v1/logs",
+};
+const LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
+const BLRP_SCHEDULE_DELAY: &str = "OTEL_BLRP_SCHEDULE_DELAY";
+const BLRP_EXPORT_TIMEOUT: &str = "OTEL_BLRP_EXPORT_TIMEOUT";
+const BLRP_MAX_QUEUE_SIZE: &str = "OTEL_BLRP_MAX_QUEUE_SIZE";
+const BLRP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE";
 const METRICS: SignalVars = SignalVars {
     endpoint: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
     protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
@@ -266,35 +287,77 @@ impl PipelineConfig {
             config.propagators = propagators;
         }
 
-        let defaults = BatchConfig::default();
-        let millis =
-            |variable, default| get(variable).map_or(Ok(default), |v| parse_millis(variable, v));
-        let count =
-            |variable, default| get(variable).map_or(Ok(default), |v| parse_count(variable, v));
-        let schedule_delay = problems.ok(millis(BSP_SCHEDULE_DELAY, defaults.schedule_delay));
-        config.batch.schedule_delay = schedule_delay.unwrap_or(defaults.schedule_delay);
-        let export_timeout = problems.ok(millis(BSP_EXPORT_TIMEOUT, defaults.export_timeout));
-        config.batch.export_timeout = export_timeout.unwrap_or(defaults.export_timeout);
-        let queue = problems.ok(count(BSP_MAX_QUEUE_SIZE, defaults.max_queue_size));
-        config.batch.max_queue_size = queue.unwrap_or(defaults.max_queue_size);
-        let batch = problems.ok(count(
-            BSP_MAX_EXPORT_BATCH_SIZE,
-            defaults.max_export_batch_size,
-        ));
-        config.batch.max_export_batch_size = batch.unwrap_or(defaults.max_export_batch_size);
-        let (batch, queue) = (
-            config.batch.max_export_batch_size,
-            config.batch.max_queue_size,
-        );
-        if batch > queue {
-            config.batch.max_export_batch_size = queue;
-            problems.push(ConfigError::new(
-                BSP_MAX_EXPORT_BATCH_SIZE,
-                format!("is {batch}, larger than the queue ({queue}); the queue size is used"),
-            ));
+        config.batch = read_batch(&get, BSP, BatchConfig::default(), &mut problems);
+
+        // Logs: OTLP when asked for by name, or when an endpoint or protocol says where
+        // (as for traces); the JSON lines on stderr are written in any case.
+        let logs = match get(LOGS_EXPORTER) {
+            Some(v) => problems.ok(parse_logs_exporter(v)),
+            None => None,
+        };
+        if !matches!(logs, Some(LogsExporter::None)) {
+            let named = matches!(logs, Some(LogsExporter::Otlp));
+            if let Some(otlp) = read_otlp(&get, &LOGS, named, &mut problems) {
+                let batch = read_batch(&get, BLRP, BatchConfig::logs(), &mut problems);
+                config.logs = LogsConfig::Otlp { otlp, batch };
+            }
         }
         (config, problems.0)
     }
+}
+
+/// The batch processor variables of a signal: delay, export timeout, queue, batch.
+const BSP: [&str; 4] = [
+    BSP_SCHEDULE_DELAY,
+    BSP_EXPORT_TIMEOUT,
+    BSP_MAX_QUEUE_SIZE,
+    BSP_MAX_EXPORT_BATCH_SIZE,
+];
+const BLRP: [&str; 4] = [
+    BLRP_SCHEDULE_DELAY,
+    BLRP_EXPORT_TIMEOUT,
+    BLRP_MAX_QUEUE_SIZE,
+    BLRP_MAX_EXPORT_BATCH_SIZE,
+];
+
+/// A batch processor's settings from `variables` (see [`BSP`]), each invalid value
+/// left at its default; a batch larger than the queue is cut to it (reported when
+/// the batch size was set).
+fn read_batch<'a>(
+    get: &dyn Fn(&str) -> Option<&'a str>,
+    [delay, timeout, queue, batch]: [&'static str; 4],
+    defaults: BatchConfig,
+    problems: &mut Problems,
+) -> BatchConfig {
+    let millis =
+        |variable, default| get(variable).map_or(Ok(default), |v| parse_millis(variable, v));
+    let count = |variable, default| get(variable).map_or(Ok(default), |v| parse_count(variable, v));
+    let mut config = BatchConfig {
+        schedule_delay: problems
+            .ok(millis(delay, defaults.schedule_delay))
+            .unwrap_or(defaults.schedule_delay),
+        export_timeout: problems
+            .ok(millis(timeout, defaults.export_timeout))
+            .unwrap_or(defaults.export_timeout),
+        max_queue_size: problems
+            .ok(count(queue, defaults.max_queue_size))
+            .unwrap_or(defaults.max_queue_size),
+        max_export_batch_size: problems
+            .ok(count(batch, defaults.max_export_batch_size))
+            .unwrap_or(defaults.max_export_batch_size),
+    };
+    let (size, limit) = (config.max_export_batch_size, config.max_queue_size);
+    if size > limit {
+        config.max_export_batch_size = limit;
+    }
+    // Only a batch size someone set is a problem; the default is cut quietly.
+    if size > limit && get(batch).is_some() {
+        problems.push(ConfigError::new(
+            batch,
+            format!("is {size}, larger than the queue ({limit}); the queue size is used"),
+        ));
+    }
+    config
 }
 
 /// The OTLP settings of `signal` from `get`, or `None` when nothing asks for OTLP
@@ -422,6 +485,24 @@ fn parse_metrics_exporter(v: &str) -> Result<MetricsExporter, ConfigError> {
         _ => Err(ConfigError::new(
             METRICS_EXPORTER,
             "unknown exporter (expected prometheus, otlp or none); prometheus is used",
+        )),
+    }
+}
+
+enum LogsExporter {
+    Otlp,
+    /// `console` (the JSON lines, written in any case) or `none`.
+    None,
+}
+
+fn parse_logs_exporter(v: &str) -> Result<LogsExporter, ConfigError> {
+    let first = v.split(',').next().unwrap_or_default().trim();
+    match first.to_ascii_lowercase().as_str() {
+        "otlp" => Ok(LogsExporter::Otlp),
+        "console" | "none" => Ok(LogsExporter::None),
+        _ => Err(ConfigError::new(
+            LOGS_EXPORTER,
+            "unknown exporter (expected otlp, console or none); JSON lines on stderr only",
         )),
     }
 }
@@ -769,6 +850,8 @@ mod tests {
                 "/etc/me.pem",
             ),
             ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/me.key"),
+            // The logs would have a key without its certificate.
+            ("OTEL_LOGS_EXPORTER", "none"),
         ]);
         assert_eq!(http.protocol, OtlpProtocol::HttpProtobuf);
         assert_eq!(
@@ -1098,5 +1181,51 @@ mod tests {
         assert_eq!(c.exporter, ExporterConfig::None);
         assert_eq!(c.missing_tenant, MissingTenant::Drop);
         assert_eq!(c.resource_attributes, [("k".to_owned(), "v".to_owned())]);
+    }
+
+    /// Logs follow the generic endpoint as traces do, their own variables win, and
+    /// `none` (or `console`: the JSON lines, written in any case) sends none.
+    #[test]
+    fn logs_go_over_otlp_where_an_endpoint_says_with_their_own_batch_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.logs,
+            LogsConfig::JsonLines,
+            "no endpoint: JSON lines only"
+        );
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-team=logs"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "100"),
+        ])
+        .unwrap();
+        let LogsConfig::Otlp { otlp, batch } = c.logs else {
+            panic!("{:?}", c.logs)
+        };
+        assert_eq!(otlp.endpoint, "http://collector:4318/v1/logs");
+        assert_eq!(otlp.headers, [("x-team".to_owned(), "logs".to_owned())]);
+        assert_eq!(batch.schedule_delay, Duration::from_millis(250));
+        assert_eq!(batch.max_queue_size, 100);
+        assert_eq!(batch.max_export_batch_size, 100, "cut to the queue");
+        assert_eq!(batch.export_timeout, Duration::from_secs(30));
+        let c = config(&[("OTEL_LOGS_EXPORTER", "otlp")]).unwrap();
+        assert!(
+            matches!(&c.logs, LogsConfig::Otlp { otlp, batch } if otlp.endpoint == "http://localhost:4317" && batch.schedule_delay == Duration::from_secs(1)),
+            "{:?}",
+            c.logs
+        );
+        for off in ["none", "console"] {
+            let c = config(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+                ("OTEL_LOGS_EXPORTER", off),
+            ])
+            .unwrap();
+            assert_eq!(c.logs, LogsConfig::JsonLines, "{off}");
+        }
+        let (c, problems) = PipelineConfig::from_vars_lenient([("OTEL_LOGS_EXPORTER", "syslog")]);
+        assert_eq!(c.logs, LogsConfig::JsonLines);
+        assert_eq!(problems[0].variable(), "OTEL_LOGS_EXPORTER");
     }
 }

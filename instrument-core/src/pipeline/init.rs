@@ -282,6 +282,11 @@ fn observe(labels: &[metrics::Label], spans: u64, result: &OTelSdkResult, took: 
 #[derive(Debug)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    /// OTLP log records, when configured.
+    #[cfg(feature = "otlp")]
+    logs: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
+    #[cfg(feature = "otlp")]
+    log_counters: Arc<super::otlp_logs::LogCounters>,
     counters: Arc<Counters>,
     shutdown_timeout: Duration,
     redactor: Redactor,
@@ -335,6 +340,41 @@ impl Telemetry {
         self.counters.stats()
     }
 
+    /// Exports what is waiting now (spans, and log records when they go over OTLP),
+    /// within the exporters' timeouts. Blocks: call it off the async runtime
+    /// (`spawn_blocking`).
+    pub fn force_flush(&self) {
+        if let Some(provider) = &self.provider {
+            let _ = provider.force_flush();
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(logs) = &self.logs {
+            let _ = logs.force_flush();
+        }
+    }
+
+    /// What happened to the OTLP log records so far (all zero when logs are not sent
+    /// over OTLP).
+    #[cfg(feature = "otlp")]
+    pub fn log_stats(&self) -> super::LogStats {
+        self.log_counters.stats()
+    }
+
+    /// The `tracing` layer that sends events as OTLP log records through this pipeline
+    /// (`None` when logs are not sent over OTLP), for applications that assemble their
+    /// own subscriber (`init` installs it). Keep the OpenTelemetry crates' own events
+    /// away from it: they would loop.
+    #[cfg(feature = "otlp")]
+    pub fn log_layer(&self) -> Option<super::OtlpLogLayer> {
+        self.logs.as_ref().map(|provider| {
+            super::OtlpLogLayer::new(
+                provider,
+                self.redactor.clone(),
+                Arc::clone(&self.log_counters),
+            )
+        })
+    }
+
     /// The `tracing` layer that turns spans into OpenTelemetry spans through this
     /// pipeline, for applications that assemble their own subscriber (`init` installs it).
     pub fn layer<S>(&self) -> Option<tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>>
@@ -353,6 +393,13 @@ impl Telemetry {
     }
 
     fn shutdown_inner(&mut self) -> Result<ExportStats, ShutdownError> {
+        // Log records first: the spans' shutdown may log, and those lines stay local.
+        #[cfg(feature = "otlp")]
+        if let Some(logs) = self.logs.take() {
+            if let Err(e) = logs.shutdown_with_timeout(self.shutdown_timeout) {
+                eprintln!("telemetry shutdown: log records: {e}");
+            }
+        }
         let Some(provider) = self.provider.take() else {
             return Ok(self.stats());
         };
@@ -425,6 +472,10 @@ pub fn build_with_policy(
     let counters = Arc::new(Counters::default());
     let mut telemetry = Telemetry {
         provider: None,
+        #[cfg(feature = "otlp")]
+        logs: None,
+        #[cfg(feature = "otlp")]
+        log_counters: Arc::default(),
         counters: Arc::clone(&counters),
         shutdown_timeout: config.shutdown_timeout,
         redactor: redactor.clone(),
@@ -456,6 +507,15 @@ pub fn build_with_policy(
         }
         ExporterConfig::None => None,
     };
+    #[cfg(feature = "otlp")]
+    if let super::LogsConfig::Otlp { otlp, batch } = &config.logs {
+        telemetry.logs = Some(super::otlp_logs::provider(
+            otlp,
+            batch,
+            resource.clone(),
+            &telemetry.log_counters,
+        )?);
+    }
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler(config.sampler))
         .with_id_generator(super::PresetIdGenerator::default())
@@ -658,6 +718,9 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
         .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
             !is_sdk_target(meta.target())
         }));
+    // `log` records become `tracing` events (JSON lines, span events, OTLP logs); an
+    // application that installed a `log` logger of its own keeps it.
+    let _ = tracing_log::LogTracer::init();
     tracing_subscriber::registry()
         .with(filter)
         .with(spans)
@@ -666,6 +729,7 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
                 !is_sdk_target(meta.target())
             })),
         )
+        .with(otlp_logs(&telemetry))
         .with(logs)
         .try_init()
         .map_err(|_| PipelineError::SubscriberAlreadySet)?;
@@ -675,6 +739,25 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     }
     opentelemetry::global::set_text_map_propagator(propagator(&config));
     Ok(telemetry)
+}
+
+/// The OTLP log layer of `telemetry`, when it sends logs, kept from the OpenTelemetry
+/// crates' own events and the pipeline's lines about its exports (they would loop).
+#[cfg(feature = "otlp")]
+fn otlp_logs<S>(telemetry: &Telemetry) -> Option<impl tracing_subscriber::Layer<S>>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    telemetry.log_layer().map(|layer| {
+        layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            !is_sdk_target(meta.target()) && !meta.target().starts_with("instrument_core::pipeline")
+        }))
+    })
+}
+
+#[cfg(not(feature = "otlp"))]
+fn otlp_logs(_: &Telemetry) -> Option<tracing_subscriber::layer::Identity> {
+    None
 }
 
 static INSTALLED: std::sync::OnceLock<(SdkTracerProvider, SamplerConfig)> =

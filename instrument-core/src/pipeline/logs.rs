@@ -56,11 +56,7 @@ where
     W: for<'w> MakeWriter<'w> + 'static,
 {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = Fields {
-            redactor: &self.redactor,
-            message: None,
-            values: Map::new(),
-        };
+        let mut fields = Fields::new(&self.redactor);
         event.record(&mut fields);
 
         let mut line = Map::new();
@@ -109,14 +105,23 @@ where
     }
 }
 
-/// Collects an event's fields, redacted.
-struct Fields<'r> {
+/// Collects an event's fields, redacted (the JSON lines and the OTLP log records
+/// alike).
+pub(super) struct Fields<'r> {
     redactor: &'r Redactor,
-    message: Option<String>,
-    values: Map<String, Value>,
+    pub(super) message: Option<String>,
+    pub(super) values: Map<String, Value>,
 }
 
-impl Fields<'_> {
+impl<'r> Fields<'r> {
+    pub(super) fn new(redactor: &'r Redactor) -> Self {
+        Self {
+            redactor,
+            message: None,
+            values: Map::new(),
+        }
+    }
+
     fn text(&mut self, field: &Field, value: &str) {
         let clean = self
             .redactor

@@ -62,7 +62,7 @@
 //! | `OTEL_EXPORTER_OTLP_METRICS_*` (endpoint, protocol, headers, timeout, compression, TLS files, insecure) | yes | as for traces, over the generic variables; HTTP: `/v1/metrics` appended to the generic endpoint |
 //! | `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_METRIC_EXPORT_TIMEOUT`, `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | yes | default 60 s, 30 s, `cumulative` (`delta`, `lowmemory`) |
 //! | `OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT` | no | the `/metrics` address is the application's to choose (`serve_metrics` takes a listener) |
-//! | `OTEL_LOGS_EXPORTER`, `OTEL_BLRP_*`, `OTEL_EXPORTER_OTLP_LOGS_*` | no | logs are JSON lines on stderr ([`JsonLogLayer`]) |
+//! | `OTEL_LOGS_EXPORTER`, `OTEL_BLRP_*`, `OTEL_EXPORTER_OTLP_LOGS_*` | yes | `otlp`, `console`, `none`; unset: OTLP when an endpoint or protocol is set (the generic or the logs one). `tracing` events become OTLP log records ([`OtlpLogLayer`], [`LogsConfig`]) with the trace and span ids and `tenant.id` of their context, redacted as span attributes; the JSON lines on stderr ([`JsonLogLayer`]) are written in any case. `OTEL_BLRP_*` default 1 s, 30 s, 2,048, 512; [`Telemetry::log_stats`] counts what was lost |
 //! | `OTEL_LOG_LEVEL` | yes | the OpenTelemetry crates' own log lines (`internal-logs`: export failures, dropped spans), written with the toolkit's JSON log lines and never as span events; unset: `warn` (its INFO lines, such as "Global tracer provider is set", are left out), or as `RUST_LOG` says when it names an `opentelemetry` target |
 //! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | by the SDK | opentelemetry_sdk reads them itself (default 128 each) |
 //! | `OTEL_ATTRIBUTE_*_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | no | not offered by opentelemetry_sdk 0.33; the redactor bounds attribute values |
@@ -124,6 +124,8 @@ mod logs;
 mod memory;
 mod otlp;
 #[cfg(feature = "otlp")]
+mod otlp_logs;
+#[cfg(feature = "otlp")]
 mod otlp_metrics;
 #[cfg(feature = "prometheus")]
 mod prometheus;
@@ -133,8 +135,9 @@ mod tenant_stamp;
 mod tree;
 
 pub use config::{
-    BatchConfig, ConfigError, ExporterConfig, MetricsConfig, OtlpCompression, OtlpConfig,
-    OtlpMetricsConfig, OtlpProtocol, PipelineConfig, PropagatorConfig, SamplerConfig, Temporality,
+    BatchConfig, ConfigError, ExporterConfig, LogsConfig, MetricsConfig, OtlpCompression,
+    OtlpConfig, OtlpMetricsConfig, OtlpProtocol, PipelineConfig, PropagatorConfig, SamplerConfig,
+    Temporality,
 };
 pub use ids::PresetIdGenerator;
 pub use init::{
@@ -147,6 +150,8 @@ pub use memory::MemoryExporter;
 /// endpoint serves (see [`serve_metrics`]).
 #[cfg(feature = "prometheus")]
 pub use metrics_exporter_prometheus::PrometheusHandle;
+#[cfg(feature = "otlp")]
+pub use otlp_logs::{LogStats, OtlpLogLayer};
 #[cfg(feature = "otlp")]
 pub use otlp_metrics::{install_otlp_metrics, OtlpMetrics};
 #[cfg(feature = "prometheus")]

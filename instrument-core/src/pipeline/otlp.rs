@@ -1,4 +1,4 @@
-//! The OTLP span and metric exporters (feature `otlp`): gRPC through tonic, HTTP
+//! The OTLP span, metric and log record exporters (feature `otlp`): gRPC through tonic, HTTP
 //! (protobuf or JSON) through hyper, TLS through rustls (ring) for both.
 
 use std::time::Duration;
@@ -66,6 +66,26 @@ pub(super) fn metric_exporter(
         )?
         .build(),
         _ => grpc(exporter.with_tonic(), otlp, otlp.timeout, &tls)?.build(),
+    };
+    built.map_err(|e| PipelineError::Exporter(e.to_string()))
+}
+
+/// An OTLP log record exporter as `config` says, with `timeout` per export.
+#[cfg(feature = "otlp")]
+pub(super) fn log_exporter(
+    config: &OtlpConfig,
+    timeout: Duration,
+) -> Result<opentelemetry_otlp::LogExporter, PipelineError> {
+    use super::OtlpProtocol;
+
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| PipelineError::NoRuntime)?;
+    let tls = Tls::read(config)?;
+    let exporter = opentelemetry_otlp::LogExporter::builder();
+    let built = match config.protocol {
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
+            http(exporter.with_http(), config, timeout, &tls, runtime, None)?.build()
+        }
+        _ => grpc(exporter.with_tonic(), config, timeout, &tls)?.build(),
     };
     built.map_err(|e| PipelineError::Exporter(e.to_string()))
 }
