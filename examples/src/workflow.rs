@@ -922,9 +922,12 @@ pub async fn serve(
     // Clients may say where to reach a person (`x-contact`): recorded on the span, but
     // marked sensitive with tower-http, so only as `[REDACTED]`.
     let contact = http::HeaderName::from_static("x-contact");
+    // `WatchWorkflow` streams: its messages are counted and sized, and the first
+    // ones are events on its span.
     let layer = InstrumentLayer::builder()
         .source(cache.clone())
         .record_headers([http::header::USER_AGENT, contact.clone()])
+        .record_messages()
         .build();
     let service = Workflows {
         store,

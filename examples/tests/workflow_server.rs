@@ -354,6 +354,27 @@ async fn workflow_server_over_real_sockets() {
     let _ = std::fs::remove_dir_all(&dir);
 
     let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
+    // Each watch above received one event before it ended: one message each, in the
+    // metrics and as an `rpc.message` event on its span.
+    let watch =
+        "rpc_method=\"instrument.example.v1.WorkflowService/WatchWorkflow\",tenant_id=\"acme\"";
+    for line in [
+        format!("rpc_server_responses_per_rpc_sum{{rpc_system_name=\"grpc\",{watch}}} 3"),
+        format!("rpc_server_responses_per_rpc_count{{rpc_system_name=\"grpc\",{watch}}} 3"),
+        format!("rpc_server_response_size_bytes_count{{rpc_system_name=\"grpc\",{watch}}} 3"),
+    ] {
+        assert!(exposition.contains(&line), "{line} not in\n{exposition}");
+    }
+    let watches = named("instrument.example.v1.WorkflowService/WatchWorkflow");
+    assert_eq!(watches.len(), 3);
+    for span in &watches {
+        let messages = span
+            .events
+            .iter()
+            .filter(|e| e.name == "rpc.message")
+            .count();
+        assert_eq!(messages, 1, "{:?}", span.events);
+    }
     let start_spans = named("instrument.example.v1.WorkflowService/StartWorkflow");
     assert_eq!(start_spans.len(), 5);
     let contact_span = start_spans

@@ -396,6 +396,35 @@ pub fn otel_name(prometheus: &str) -> Option<&'static str> {
         .map(|(_, otel)| *otel)
 }
 
+// --- Streamed messages (opt-in; the conventions mark them as in development) --------
+
+/// Histogram: the size of each response message of a gRPC server call, in bytes (as
+/// sent, compressed or not); the Prometheus form of `rpc.server.response.size`.
+pub const RPC_SERVER_RESPONSE_SIZE: &str = "rpc_server_response_size_bytes";
+/// Histogram: response messages per gRPC server call; the Prometheus form of
+/// `rpc.server.responses_per_rpc`.
+pub const RPC_SERVER_RESPONSES_PER_RPC: &str = "rpc_server_responses_per_rpc";
+/// The span event of one message (`rpc.message`).
+pub const EVENT_RPC_MESSAGE: &str = "rpc.message";
+/// `SENT` or `RECEIVED`.
+pub const RPC_MESSAGE_TYPE: &str = "rpc.message.type";
+/// The message's number in its direction, from 1.
+pub const RPC_MESSAGE_ID: &str = "rpc.message.id";
+/// The message's size as sent, compressed.
+pub const RPC_MESSAGE_COMPRESSED_SIZE: &str = "rpc.message.compressed_size";
+/// The message's size, not compressed.
+pub const RPC_MESSAGE_UNCOMPRESSED_SIZE: &str = "rpc.message.uncompressed_size";
+/// Message events a span left out past its cap.
+pub const RPC_MESSAGE_EVENTS_DROPPED: &str = "instrument.rpc.message_events.dropped";
+/// Buckets of the message size histogram, in bytes: 64 B to 16 MiB, by fours.
+pub const MESSAGE_SIZE_BUCKETS: &[f64] = &[
+    64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+];
+/// Buckets of the messages-per-call histogram: 1 to 65,536, by fours.
+pub const MESSAGES_PER_RPC_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0,
+];
+
 // --- SDK self-observability ---------------------------------------------------------
 
 /// Counter: spans an exporter was given, by outcome (`error_type` set when the export
@@ -495,6 +524,14 @@ impl MetricNames {
             rules.push((BucketRule::Full(self.rpc_client_duration()), requests));
         }
         rules.extend([
+            (
+                BucketRule::Full(RPC_SERVER_RESPONSE_SIZE.to_owned()),
+                MESSAGE_SIZE_BUCKETS,
+            ),
+            (
+                BucketRule::Full(RPC_SERVER_RESPONSES_PER_RPC.to_owned()),
+                MESSAGES_PER_RPC_BUCKETS,
+            ),
             (
                 BucketRule::Full(SDK_EXPORT_DURATION.to_owned()),
                 REQUEST_DURATION_BUCKETS,
@@ -900,6 +937,16 @@ impl MetricNames {
             };
             metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
         }
+        metrics::describe_histogram!(
+            RPC_SERVER_RESPONSE_SIZE,
+            metrics::Unit::Bytes,
+            "size of each response message of gRPC server calls (with record_messages)"
+        );
+        metrics::describe_histogram!(
+            RPC_SERVER_RESPONSES_PER_RPC,
+            metrics::Unit::Count,
+            "response messages per gRPC server call (with record_messages)"
+        );
         metrics::describe_counter!(
             self.reported_spans_accepted_total(),
             metrics::Unit::Count,

@@ -124,10 +124,14 @@ mod sealed {
         }
     }
 
-    /// Told once how a request ended.
+    /// Told once how a request ended (and, if it cares, of each data frame of the
+    /// response body on the way).
     pub trait Observe {
         /// The request ended with `outcome`.
         fn finish(self, outcome: &Outcome);
+
+        /// A data frame of the response body, before it is passed on.
+        fn data(&mut self, _chunk: &[u8]) {}
     }
 }
 pub(crate) use sealed::{Observe, Outcome};
@@ -137,6 +141,11 @@ impl<A: Observe, B: Observe> Observe for (A, B) {
     fn finish(self, outcome: &Outcome) {
         self.0.finish(outcome);
         self.1.finish(outcome);
+    }
+
+    fn data(&mut self, chunk: &[u8]) {
+        self.0.data(chunk);
+        self.1.data(chunk);
     }
 }
 
@@ -150,6 +159,12 @@ impl<O: Observe> Observe for Option<O> {
     fn finish(self, outcome: &Outcome) {
         if let Some(observer) = self {
             observer.finish(outcome);
+        }
+    }
+
+    fn data(&mut self, chunk: &[u8]) {
+        if let Some(observer) = self {
+            observer.data(chunk);
         }
     }
 }
@@ -320,6 +335,11 @@ where
             InnerProj::Written(text) if text.is_empty() => None,
             InnerProj::Written(text) => Some(Ok(Frame::data(B::Data::from(std::mem::take(text))))),
         };
+        if let (Some(watch), Some(Ok(frame))) = (this.watch.as_mut(), &frame) {
+            if let Some(data) = frame.data_ref() {
+                watch.observer.data(bytes::Buf::chunk(data));
+            }
+        }
         if this.watch.is_some() {
             match &frame {
                 Some(Ok(frame)) => {

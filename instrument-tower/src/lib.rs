@@ -76,6 +76,7 @@ mod around;
 pub mod body;
 pub mod classify;
 pub mod client;
+pub mod messages;
 pub mod metrics;
 mod names;
 pub mod protocol;

@@ -519,6 +519,18 @@ impl Names {
         }
     }
 
+    /// What the gRPC call `looked` up is once its service sent a message: a method
+    /// that answers with messages is implemented, and learned as a successful answer
+    /// would have it learned.
+    pub(crate) fn streaming<'a>(&self, looked: &'a Looked) -> Settled<'a> {
+        let learns = matches!(looked.named.key, TargetKey::Grpc(_))
+            && !matches!(self.recognition, Recognition::Listed(_));
+        Settled {
+            recognized: looked.recognized || (learns && self.keep(looked.method, &looked.named)),
+            looked,
+        }
+    }
+
     fn recognizes(&self, looked: &Looked, outcome: &Outcome) -> bool {
         if looked.recognized {
             return true;

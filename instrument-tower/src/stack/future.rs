@@ -21,10 +21,13 @@ use super::layer::StackConfig;
 use super::Finish;
 use crate::around::{Around, Ended, Filtered, Lookup, Served, Staged};
 use crate::body::{Outcome, ResponseBody};
-use crate::metrics::measure::Metered;
+use crate::messages::Messages;
+use crate::metrics::measure::{Metered, UNKNOWN};
+use crate::protocol::Protocol;
 use crate::request::{Filter, RequestFacts, Route};
 use crate::tenant::check::admit;
 use crate::trace::span;
+use instrument_core::tenant::TenantId;
 
 /// The response future of [`Instrument`](super::Instrument). Dropped before the
 /// response, it ends the span and the measurement as cancelled.
@@ -97,6 +100,12 @@ impl<R: Route, F> Around for StackConfig<R, F> {
             let metered = Metered::start(&stages.metrics, &facts, tenant, &started.looked);
             (started, stored, facts.protocol, admitted, metered)
         };
+        let messages = (stages.span.record_messages && protocol == Protocol::Grpc).then(|| {
+            let tenant = admitted.as_ref().ok().and_then(Option::as_ref);
+            Box::new(Messages::new(
+                tenant.map_or(UNKNOWN, TenantId::as_str).to_owned(),
+            ))
+        });
         match admitted {
             Ok(tenant) => {
                 if let Some(stored) = stored {
@@ -116,6 +125,7 @@ impl<R: Route, F> Around for StackConfig<R, F> {
                         started,
                         metered,
                         refused: false,
+                        messages,
                     },
                     protocol,
                 }
@@ -129,6 +139,7 @@ impl<R: Route, F> Around for StackConfig<R, F> {
                         started,
                         metered,
                         refused: true,
+                        messages: None,
                     },
                     protocol,
                 }

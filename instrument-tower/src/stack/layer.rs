@@ -233,6 +233,18 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         self
     }
 
+    /// Counts the messages of gRPC responses as they stream (off by default: the
+    /// conventions mark these metrics as in development, and a stream's every message
+    /// is then read): each message's size in `rpc_server_response_size_bytes`, the
+    /// count per call in `rpc_server_responses_per_rpc`, and an `rpc.message` event on
+    /// the call's span for each of the first
+    /// [`MAX_MESSAGE_EVENTS`](crate::messages::MAX_MESSAGE_EVENTS) messages (the rest are
+    /// counted in `instrument.rpc.message_events.dropped`). See [`messages`](crate::messages).
+    pub fn record_messages(mut self) -> Self {
+        self.span.record_messages = true;
+        self
+    }
+
     /// The response header carrying the trace id (default `x-tracking-id`).
     pub fn tracking_header(mut self, name: HeaderName) -> Self {
         self.span.tracking = Some(name);

@@ -91,10 +91,28 @@ pub struct Finish {
     metered: Metered,
     /// Refused by the tenant stage: its answer, not the service's.
     refused: bool,
+    /// The response's messages, when they are recorded.
+    messages: Option<Box<crate::messages::Messages>>,
 }
 
 impl Observe for Finish {
-    fn finish(self, outcome: &Outcome) {
+    fn data(&mut self, chunk: &[u8]) {
+        let Self {
+            messages: Some(messages),
+            stages,
+            started,
+            ..
+        } = self
+        else {
+            return;
+        };
+        // A method that answers with messages is implemented: named as its end will be.
+        messages.data(chunk, &started.cx, || {
+            crate::messages::grpc_method(stages.span.names.streaming(&started.looked).labels())
+        });
+    }
+
+    fn finish(mut self, outcome: &Outcome) {
         let looked = &self.started.looked;
         let span = &self.stages.span;
         // Settled once for both stages. A refusal is the tenant check's answer, not the
@@ -104,6 +122,11 @@ impl Observe for Finish {
         } else {
             span.names.settle(looked, outcome)
         };
+        if let Some(messages) = self.messages.take() {
+            messages.finish(&self.started.cx, || {
+                crate::messages::grpc_method(settled.labels())
+            });
+        }
         // The measurement first: its duration should not include the span's export.
         self.metered.finish(&self.stages.metrics, settled, outcome);
         span::end(span, &self.started.cx, outcome, settled);

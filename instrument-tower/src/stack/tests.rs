@@ -1323,3 +1323,77 @@ mod unsampled {
         );
     }
 }
+
+/// A streamed gRPC response with `record_messages`: every message counted and sized,
+/// the first 32 as events on the span, the rest counted there; without it, nothing.
+#[test]
+fn streamed_messages_are_counted_sized_and_capped_on_the_span() {
+    use instrument_core::semconv::{RPC_MESSAGE_EVENTS_DROPPED, RPC_MESSAGE_ID};
+    async fn stream(_: Request<()>) -> Result<Response<Reply>, Infallible> {
+        let mut body = Vec::new();
+        for i in 0..40u8 {
+            body.push(0);
+            body.extend_from_slice(&u32::from(i).to_be_bytes());
+            body.extend(std::iter::repeat_n(7, usize::from(i)));
+        }
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from(0));
+        Ok(Response::new(Reply {
+            data: Some(bytes::Bytes::from(body)),
+            trailers: Some(trailers),
+        }))
+    }
+    for record in [true, false] {
+        let (tracer, exporter, _provider) = tracer();
+        let recorder = DebuggingRecorder::new();
+        let builder = InstrumentLayer::builder()
+            .tracer(tracer)
+            .grpc_methods(["pkg.Svc/Watch"]);
+        let layer = if record {
+            builder.record_messages()
+        } else {
+            builder
+        }
+        .build();
+        run(&recorder, async {
+            let service = ServiceBuilder::new().layer(layer).service_fn(stream);
+            let response = service
+                .oneshot(grpc_request("/pkg.Svc/Watch", Some("acme")))
+                .await
+                .unwrap();
+            drain(response.into_body()).await;
+        });
+        let m = snapshot(&recorder);
+        let span = &spans(&exporter)[0];
+        let events: Vec<_> = span
+            .events
+            .iter()
+            .filter(|e| e.name == "rpc.message")
+            .collect();
+        if !record {
+            assert!(events.is_empty());
+            assert!(
+                m.keys().all(|k| !k.starts_with("rpc_server_response")),
+                "{m:?}"
+            );
+            continue;
+        }
+        let labels = "rpc_method=pkg.Svc/Watch,rpc_system_name=grpc,tenant_id=acme";
+        assert_eq!(
+            m.get(&format!("rpc_server_response_size_bytes{{{labels}}}"))
+                .map(String::as_str),
+            Some("40 samples"),
+            "{m:?}"
+        );
+        assert_eq!(
+            m.get(&format!("rpc_server_responses_per_rpc{{{labels}}}"))
+                .map(String::as_str),
+            Some("1 samples")
+        );
+        assert_eq!(events.len(), 32);
+        assert!(events[31]
+            .attributes
+            .contains(&opentelemetry::KeyValue::new(RPC_MESSAGE_ID, 32)));
+        assert_eq!(attr(span, RPC_MESSAGE_EVENTS_DROPPED), Some(&8.into()));
+    }
+}

@@ -50,6 +50,8 @@ pub(crate) struct SpanConfig {
     pub(crate) names: Names,
     /// `client.address` from `Forwarded` / `X-Forwarded-For`: a trusted proxy sets them.
     pub(crate) behind_proxy: bool,
+    /// Streamed gRPC responses' messages counted, sized and (capped) on the span.
+    pub(crate) record_messages: bool,
 }
 
 impl std::fmt::Debug for SpanConfig {
@@ -72,6 +74,7 @@ impl Default for SpanConfig {
             redactor: None,
             names: Names::default(),
             behind_proxy: false,
+            record_messages: false,
         }
     }
 }
