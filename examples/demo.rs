@@ -2,7 +2,9 @@
 //! happy path with a task, a failing task, a failed workflow, a cross-tenant attempt,
 //! secrets in an input, and a worker whose spans (reported through the server's span
 //! proxy) and downstream call join the workflow's trace. Prints the resulting trace trees and a `/metrics` excerpt. No
-//! collector needed.
+//! collector needed. The log lines (JSON on stderr) carry their trace id and tenant;
+//! the server's `workflow ... started` line is also an event on its span in the tree
+//! (and, with an OTLP endpoint set, a log record in the same trace).
 //!
 //! ```text
 //! cargo run --example demo
