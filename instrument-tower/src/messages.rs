@@ -174,13 +174,20 @@ impl Messages {
     }
 
     /// The call ended: its message count (labelled as the messages, or by `method`
-    /// when it sent none), and the events left out on the span of `cx`.
+    /// when it sent none; a call to no known method is not counted), and the events
+    /// left out on the span of `cx`.
     pub(crate) fn finish(self, cx: &Context, method: impl FnOnce() -> String) {
         let labels = match self.size {
-            Some((_, labels)) => labels,
-            None => Self::labels(&self.tenant, method()),
+            Some((_, labels)) => Some(labels),
+            // A call the service did not recognise (`UNIMPLEMENTED`, a made-up method)
+            // streamed nothing and is no RPC of the service: not counted.
+            None => Some(method())
+                .filter(|m| m != instrument_core::semconv::OTHER)
+                .map(|m| Self::labels(&self.tenant, m)),
         };
-        metrics::histogram!(RPC_SERVER_RESPONSES_PER_RPC, labels).record(self.sent as f64);
+        if let Some(labels) = labels {
+            metrics::histogram!(RPC_SERVER_RESPONSES_PER_RPC, labels).record(self.sent as f64);
+        }
         let dropped = self.sent.saturating_sub(u64::from(self.events));
         if dropped > 0 {
             cx.span().set_attribute(KeyValue::new(
