@@ -523,10 +523,9 @@ impl Names {
     /// that answers with messages is implemented, and learned as a successful answer
     /// would have it learned.
     pub(crate) fn streaming<'a>(&self, looked: &'a Looked) -> Settled<'a> {
-        let learns = matches!(looked.named.key, TargetKey::Grpc(_))
-            && !matches!(self.recognition, Recognition::Listed(_));
+        let grpc = matches!(looked.named.key, TargetKey::Grpc(_));
         Settled {
-            recognized: looked.recognized || (learns && self.keep(looked.method, &looked.named)),
+            recognized: looked.recognized || (grpc && self.learns(looked, true)),
             looked,
         }
     }
@@ -547,6 +546,12 @@ impl Names {
             (TargetKey::Http(..), Outcome::Responded { http, .. }) => *http != HTTP_NOT_FOUND,
             _ => false,
         };
+        self.learns(looked, answered)
+    }
+
+    /// Whether the target `looked` up, `answered` by the service, is now recognised:
+    /// learned, unless the gRPC methods are a given list.
+    fn learns(&self, looked: &Looked, answered: bool) -> bool {
         let learns = match (&looked.named.key, &self.recognition) {
             (TargetKey::Grpc(_), Recognition::Listed(_)) => false,
             _ => answered,

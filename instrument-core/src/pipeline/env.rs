@@ -47,60 +47,34 @@ struct SignalVars {
     path: &'static str,
 }
 
-const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-const GENERIC: SignalVars = SignalVars {
-    endpoint: ENDPOINT,
-    protocol: "OTEL_EXPORTER_OTLP_PROTOCOL",
-    headers: "OTEL_EXPORTER_OTLP_HEADERS",
-    timeout: "OTEL_EXPORTER_OTLP_TIMEOUT",
-    compression: "OTEL_EXPORTER_OTLP_COMPRESSION",
-    insecure: "OTEL_EXPORTER_OTLP_INSECURE",
-    certificate: "OTEL_EXPORTER_OTLP_CERTIFICATE",
-    client_certificate: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-    client_key: "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-    path: "",
-};
-const TRACES: SignalVars = SignalVars {
-    endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-    headers: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-    timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-    compression: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-    insecure: "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
-    certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-    client_certificate: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-    client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-    path: "/v1/traces",
-};
-const LOGS: SignalVars = SignalVars {
-    endpoint: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-    protocol: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
-    headers: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
-    timeout: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
-    compression: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
-    insecure: "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
-    certificate: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
-    client_certificate: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
-    client_key: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
-    path: "/v1/logs",
-};
+/// The variables of a signal: `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, ... (`$signal`
+/// empty: the generic ones), and its path on an HTTP collector.
+macro_rules! signal_vars {
+    ($signal:literal, $path:literal) => {
+        SignalVars {
+            endpoint: concat!("OTEL_EXPORTER_OTLP_", $signal, "ENDPOINT"),
+            protocol: concat!("OTEL_EXPORTER_OTLP_", $signal, "PROTOCOL"),
+            headers: concat!("OTEL_EXPORTER_OTLP_", $signal, "HEADERS"),
+            timeout: concat!("OTEL_EXPORTER_OTLP_", $signal, "TIMEOUT"),
+            compression: concat!("OTEL_EXPORTER_OTLP_", $signal, "COMPRESSION"),
+            insecure: concat!("OTEL_EXPORTER_OTLP_", $signal, "INSECURE"),
+            certificate: concat!("OTEL_EXPORTER_OTLP_", $signal, "CERTIFICATE"),
+            client_certificate: concat!("OTEL_EXPORTER_OTLP_", $signal, "CLIENT_CERTIFICATE"),
+            client_key: concat!("OTEL_EXPORTER_OTLP_", $signal, "CLIENT_KEY"),
+            path: $path,
+        }
+    };
+}
+
+const GENERIC: SignalVars = signal_vars!("", "");
+const TRACES: SignalVars = signal_vars!("TRACES_", "/v1/traces");
+const LOGS: SignalVars = signal_vars!("LOGS_", "/v1/logs");
 const LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
 const BLRP_SCHEDULE_DELAY: &str = "OTEL_BLRP_SCHEDULE_DELAY";
 const BLRP_EXPORT_TIMEOUT: &str = "OTEL_BLRP_EXPORT_TIMEOUT";
 const BLRP_MAX_QUEUE_SIZE: &str = "OTEL_BLRP_MAX_QUEUE_SIZE";
 const BLRP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE";
-const METRICS: SignalVars = SignalVars {
-    endpoint: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-    headers: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-    timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-    compression: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
-    insecure: "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
-    certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
-    client_certificate: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
-    client_key: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
-    path: "/v1/metrics",
-};
+const METRICS: SignalVars = signal_vars!("METRICS_", "/v1/metrics");
 const METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
 const LOG_LEVEL: &str = "OTEL_LOG_LEVEL";
 const METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";

@@ -19,15 +19,13 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.pem,
             Some(Rule::PrivateKey),
             summary,
             |_, _, _| Rewrite::Mask,
-        );
-        out
+        )
     }
 
     /// Credentials and sensitive query parameters of URLs (`sanitize_url` counts what it masks).
@@ -37,13 +35,11 @@ impl Detectors {
         keys: &KeyMatcher,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
         // `sanitize_url` counts what it masks itself.
-        out = self.replace(out, &self.url, None, summary, |caps, _, s| {
+        self.replace(out, &self.url, None, summary, |caps, _, s| {
             self.sanitize_url(&caps[0], keys, s)
                 .map_or(Rewrite::Keep, Rewrite::With)
-        });
-        out
+        })
     }
 
     /// JSON Web Tokens.
@@ -52,11 +48,9 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(out, &self.jwt, Some(Rule::Jwt), summary, |_, _, _| {
+        self.replace(out, &self.jwt, Some(Rule::Jwt), summary, |_, _, _| {
             Rewrite::Mask
-        });
-        out
+        })
     }
 
     /// The credential after an auth scheme (`Bearer <token>`), the scheme kept.
@@ -65,8 +59,7 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.auth,
             Some(Rule::AuthCredential),
@@ -88,17 +81,15 @@ impl Detectors {
                 }
                 Rewrite::With(format!("{}{}{}", &caps[1], &caps[2], self.replacement))
             },
-        );
-        out
+        )
     }
 
     /// API keys of the known prefixes, the prefix kept.
     pub(super) fn api_keys<'a>(
         &self,
-        out: Cow<'a, str>,
+        mut out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
         if let Some(re) = &self.api_key {
             out = self.replace(out, re, Some(Rule::ApiKey), summary, |caps, _, _| {
                 Rewrite::With(format!("{}{}{}", &caps[1], &caps[2], self.replacement))
@@ -110,11 +101,10 @@ impl Detectors {
     /// `key=value` pairs and name/value attribute pairs whose name is a sensitive key.
     pub(super) fn named_secrets<'a>(
         &self,
-        out: Cow<'a, str>,
+        mut out: Cow<'a, str>,
         keys: &KeyMatcher,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
         out = self.replace(
             out,
             &self.name_value,
@@ -205,8 +195,7 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.cred_pair,
             Some(Rule::InlineSecret),
@@ -233,8 +222,7 @@ impl Detectors {
                     &secret.as_str()[value.len()..]
                 ))
             },
-        );
-        out
+        )
     }
 
     /// A secret after a key word in prose (`password is hunter2`).
@@ -243,8 +231,7 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.prose,
             Some(Rule::InlineSecret),
@@ -283,8 +270,7 @@ impl Detectors {
                     &word[value.len()..]
                 ))
             },
-        );
-        out
+        )
     }
 
     /// `-u user:password` on a command line: the password.
@@ -293,8 +279,7 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.cli_user,
             Some(Rule::InlineSecret),
@@ -310,8 +295,7 @@ impl Detectors {
                 let cut = password.start() - m.start();
                 Rewrite::With(format!("{}{}", &m.as_str()[..cut], self.replacement))
             },
-        );
-        out
+        )
     }
 
     /// `<password>...</password>`: the content of an element named by a sensitive key.
@@ -321,8 +305,7 @@ impl Detectors {
         keys: &KeyMatcher,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.markup,
             Some(Rule::InlineSecret),
@@ -347,8 +330,7 @@ impl Detectors {
                     &whole[end..]
                 ))
             },
-        );
-        out
+        )
     }
 
     /// E-mail addresses (not `git@host:repo` addresses).
@@ -357,8 +339,7 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.email,
             Some(Rule::Email),
@@ -375,8 +356,7 @@ impl Detectors {
                     Rewrite::Mask
                 }
             },
-        );
-        out
+        )
     }
 
     /// Luhn-checked payment cards in runs of digit groups, the last four kept.
@@ -385,8 +365,7 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(
+        self.replace(
             out,
             &self.card,
             Some(Rule::PaymentCard),
@@ -418,8 +397,7 @@ impl Detectors {
                     None => Rewrite::SkipTo(end),
                 }
             },
-        );
-        out
+        )
     }
 
     /// US social security numbers of a valid shape.
@@ -428,8 +406,7 @@ impl Detectors {
         out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
-        out = self.replace(out, &self.ssn, Some(Rule::Ssn), summary, |caps, _, _| {
+        self.replace(out, &self.ssn, Some(Rule::Ssn), summary, |caps, _, _| {
             let valid = !matches!(&caps[1], "000" | "666")
                 && !caps[1].starts_with('9')
                 && &caps[2] != "00"
@@ -439,17 +416,15 @@ impl Detectors {
             } else {
                 Rewrite::Keep
             }
-        });
-        out
+        })
     }
 
     /// Phone numbers, international, North American and national.
     pub(super) fn phones<'a>(
         &self,
-        out: Cow<'a, str>,
+        mut out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
         for (re, digits) in [
             (&self.phone_international, MIN_PHONE_DIGITS..=15),
             (&self.phone_nanp, 10..=11),
@@ -471,10 +446,9 @@ impl Detectors {
     /// IPv4 and IPv6 addresses.
     pub(super) fn ips<'a>(
         &self,
-        out: Cow<'a, str>,
+        mut out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
         out = self.replace(out, &self.ipv4, Some(Rule::Ip), summary, |caps, _, _| {
             if caps[0].parse::<Ipv4Addr>().is_ok() {
                 Rewrite::Mask
@@ -496,10 +470,9 @@ impl Detectors {
     /// The policy's own patterns.
     pub(super) fn custom_patterns<'a>(
         &self,
-        out: Cow<'a, str>,
+        mut out: Cow<'a, str>,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let mut out = out;
         if let Some((set, regexes)) = &self.custom {
             if self.on(Rule::Custom) {
                 let hits: Vec<usize> = set.matches(&out).iter().collect();
