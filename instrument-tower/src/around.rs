@@ -270,7 +270,9 @@ where
                     else {
                         return Poll::Pending;
                     };
-                    let (head, verdict) = answer(&ended, &mut response, protocol, classifier);
+                    ended.track(&mut response);
+                    let head = Head::of(protocol, &response);
+                    let verdict = Verdict::of(classifier, &response);
                     return Poll::Ready(Ok(ResponseBody::written(response, head, verdict, ended)));
                 }
                 StateProj::Called { future, ended, .. } => {
@@ -289,8 +291,9 @@ where
                     };
                     return Poll::Ready(match result {
                         Ok(mut response) => {
-                            let (head, verdict) =
-                                answer(&ended, &mut response, protocol, classifier);
+                            ended.track(&mut response);
+                            let head = Head::of(protocol, &response);
+                            let verdict = Verdict::of(classifier, &response);
                             let ended = ended.answered(response.extensions());
                             Ok(ResponseBody::wrap(response, head, verdict, ended))
                         }
@@ -306,23 +309,6 @@ where
             }
         }
     }
-}
-
-/// The tracking header on `response`, and what its body is watched with: its head,
-/// and the classifier's verdict so far.
-fn answer<E: Ended, X, C>(
-    ended: &E,
-    response: &mut Response<X>,
-    protocol: Protocol,
-    classifier: C,
-) -> (Head, Verdict<C::ClassifyEos>)
-where
-    C: ClassifyResponse,
-    C::FailureClass: fmt::Display,
-{
-    ended.track(response);
-    let head = Head::of(protocol, response);
-    (head, Verdict::of(classifier, response))
 }
 
 #[pinned_drop]

@@ -20,7 +20,7 @@ use tower_http::classify::ClassifyResponse;
 use super::layer::StackConfig;
 use super::Finish;
 use crate::around::{Around, Ended, Filtered, Lookup, Served, Staged};
-use crate::body::ResponseBody;
+use crate::body::{Outcome, ResponseBody};
 use crate::messages::Messages;
 use crate::metrics::measure::{Metered, UNKNOWN};
 use crate::protocol::Protocol;
@@ -148,7 +148,10 @@ impl<R: Route, F> Around for StackConfig<R, F> {
     }
 
     fn cancelled_in_lookup(&self, parts: &Parts) {
-        span::cancelled_unstarted(&self.stages.span, &self.reading, parts);
+        let facts = RequestFacts::read(parts, &self.reading);
+        let span = &self.stages.span;
+        let (started, _) = span::start(span, &facts, parts, None);
+        span::end_started(span, &started, &Outcome::Cancelled);
     }
 }
 

@@ -18,7 +18,7 @@ use tower_http::classify::ClassifyResponse;
 use super::layer::TraceConfig;
 use super::span::{self, RefusedByCheck, SpanEnd};
 use crate::around::{Around, Ended, Filtered, Lookup, Served, Staged};
-use crate::body::ResponseBody;
+use crate::body::{Outcome, ResponseBody};
 use crate::request::{Filter, RequestFacts, Route};
 
 /// The response future of [`Trace`](super::Trace).
@@ -96,7 +96,9 @@ impl<R: Route, F> Around for TraceConfig<R, F> {
     }
 
     fn cancelled_in_lookup(&self, parts: &Parts) {
-        span::cancelled_unstarted(&self.span, &self.reading, parts);
+        let facts = RequestFacts::read(parts, &self.reading);
+        let (started, _) = span::start(&self.span, &facts, parts, None);
+        span::end_started(&self.span, &started, &Outcome::Cancelled);
     }
 }
 

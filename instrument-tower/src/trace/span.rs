@@ -611,18 +611,6 @@ fn recording(cx: &Context) -> bool {
 }
 
 /// Ends the span `started` with `outcome` (see [`end`]).
-/// A request dropped before its span started (while its stored trace was looked up):
-/// the span started without it and ended as cancelled.
-pub(crate) fn cancelled_unstarted<R: crate::request::Route>(
-    config: &SpanConfig,
-    reading: &crate::request::Reading<R>,
-    parts: &Parts,
-) {
-    let facts = RequestFacts::read(parts, reading);
-    let (started, _) = start(config, &facts, parts, None);
-    end_started(config, &started, &Outcome::Cancelled);
-}
-
 pub(crate) fn end_started(config: &SpanConfig, started: &Started, outcome: &Outcome) {
     let settled = config.names.settle(&started.looked, outcome);
     end(config, &started.cx, outcome, settled);
