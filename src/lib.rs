@@ -33,7 +33,7 @@
 struct ReadmeDoctests;
 
 pub use instrument_core::{
-    cardinality, context, outstanding, pipeline, redact, report, semconv, tenant, work,
+    cardinality, context, outstanding, pipeline, redact, report, sampling, semconv, tenant, work,
 };
 
 /// Tower layers for HTTP and tonic/gRPC servers (`instrument-tower`).

@@ -29,6 +29,7 @@ pub mod outstanding;
 pub mod pipeline;
 pub mod redact;
 pub mod report;
+pub mod sampling;
 pub mod semconv;
 pub mod tenant;
 pub mod work;

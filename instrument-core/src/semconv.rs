@@ -366,6 +366,8 @@ pub const OTEL_NAMES: &[(&str, &str)] = &[
     (SDK_SPANS_EXPORTED, "otel.sdk.exporter.span.exported"),
     (SDK_SPANS_PROCESSED, "otel.sdk.processor.span.processed"),
     (SDK_EXPORT_DURATION, "otel.sdk.exporter.operation.duration"),
+    (TAIL_REQUESTS_KEPT, "instrument.tail.requests.kept"),
+    (TAIL_SPANS_DROPPED, "instrument.tail.spans.dropped"),
     (LABEL_HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD),
     (LABEL_HTTP_ROUTE, HTTP_ROUTE),
     (LABEL_HTTP_RESPONSE_STATUS_CODE, HTTP_RESPONSE_STATUS_CODE),
@@ -433,6 +435,14 @@ pub const SDK_SPANS_EXPORTED: &str = "otel_sdk_exporter_span_exported_total";
 /// Counter: spans the batch processor finished with (`error_type="queue_full"`: dropped
 /// because its queue was full); the Prometheus form of `otel.sdk.processor.span.processed`.
 pub const SDK_SPANS_PROCESSED: &str = "otel_sdk_processor_span_processed_total";
+/// Counter: sampled-out requests exported by tail bias, by `reason` (`error`, `slow`).
+pub const TAIL_REQUESTS_KEPT: &str = "instrument_tail_requests_kept_total";
+/// Counter: spans of sampled-out requests not held for tail bias because a cap was
+/// reached (per request or in the process).
+pub const TAIL_SPANS_DROPPED: &str = "instrument_tail_spans_dropped_total";
+/// Why a span the head sampler dropped was exported (`error` or `slow`): tail bias.
+/// Such spans carry no `th` in their `tracestate` (their probability is unknown).
+pub const SAMPLING_KEPT_FOR: &str = "instrument.sampling.kept_for";
 /// Histogram: how long each export took, in seconds; the Prometheus form of
 /// `otel.sdk.exporter.operation.duration`.
 pub const SDK_EXPORT_DURATION: &str = "otel_sdk_exporter_operation_duration_seconds";
@@ -992,6 +1002,16 @@ impl MetricNames {
             SDK_SPANS_PROCESSED,
             metrics::Unit::Count,
             "spans the batch span processor finished with; error_type=queue_full when dropped because its queue was full"
+        );
+        metrics::describe_counter!(
+            TAIL_REQUESTS_KEPT,
+            metrics::Unit::Count,
+            "sampled-out requests exported by tail bias, by reason (error, slow)"
+        );
+        metrics::describe_counter!(
+            TAIL_SPANS_DROPPED,
+            metrics::Unit::Count,
+            "spans of sampled-out requests not held for tail bias because a cap was reached"
         );
         metrics::describe_histogram!(
             SDK_EXPORT_DURATION,

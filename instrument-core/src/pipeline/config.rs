@@ -23,6 +23,15 @@ pub enum SamplerConfig {
     ParentBasedAlwaysOff,
     /// `parentbased_traceidratio`: follow the parent, sample this fraction of roots.
     ParentBasedTraceIdRatio(f64),
+    /// `consistent_probability`: the specification's consistent `ProbabilitySampler`
+    /// ([`ProbabilitySampler`](crate::sampling::ProbabilitySampler)): this fraction of
+    /// spans, decided by each span's randomness (`rv`, else the trace id) whatever the
+    /// parent decided, `th` written into the `tracestate` of those sampled.
+    ConsistentProbability(f64),
+    /// `parentbased_consistent_probability`: follow the parent (and its `th`), sample
+    /// this fraction of roots consistently
+    /// ([`ParentBasedProbabilitySampler`](crate::sampling::ParentBasedProbabilitySampler)).
+    ParentBasedConsistentProbability(f64),
 }
 
 impl SamplerConfig {
@@ -34,6 +43,7 @@ impl SamplerConfig {
             Self::ParentBasedAlwaysOn
                 | Self::ParentBasedAlwaysOff
                 | Self::ParentBasedTraceIdRatio(_)
+                | Self::ParentBasedConsistentProbability(_)
         )
     }
 }
@@ -337,6 +347,9 @@ pub struct PipelineConfig {
     pub batch: BatchConfig,
     /// Spans without a tenant.
     pub missing_tenant: MissingTenant,
+    /// Which sampled-out requests are exported anyway (`INSTRUMENT_TAIL_*`; off by
+    /// default).
+    pub tail: crate::sampling::TailBias,
     /// How long shutdown may take to flush before it gives up and reports it.
     pub shutdown_timeout: Duration,
 }
@@ -355,6 +368,7 @@ impl Default for PipelineConfig {
             propagators: vec![PropagatorConfig::TraceContext, PropagatorConfig::Baggage],
             batch: BatchConfig::default(),
             missing_tenant: MissingTenant::default(),
+            tail: crate::sampling::TailBias::default(),
             shutdown_timeout: Duration::from_secs(5),
         }
     }
@@ -473,6 +487,13 @@ impl PipelineConfig {
     /// Overrides the sampler.
     pub fn with_sampler(mut self, sampler: SamplerConfig) -> Self {
         self.sampler = sampler;
+        self
+    }
+
+    /// Overrides the tail bias: which requests the head sampler dropped are exported
+    /// anyway (see [`TailBias`](crate::sampling::TailBias)).
+    pub fn with_tail_bias(mut self, tail: crate::sampling::TailBias) -> Self {
+        self.tail = tail;
         self
     }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::config::*;
+use crate::sampling::TailBias;
 
 /// The problems found while reading, in order; each value with a problem keeps its
 /// default.
@@ -83,6 +84,11 @@ const TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 const PROPAGATORS: &str = "OTEL_PROPAGATORS";
+const TAIL_ERRORS: &str = "INSTRUMENT_TAIL_ERRORS";
+const TAIL_SLOW_MS: &str = "INSTRUMENT_TAIL_SLOW_MS";
+const TAIL_SLOW_ROUTES: &str = "INSTRUMENT_TAIL_SLOW_ROUTES";
+const TAIL_MAX_SPANS: &str = "INSTRUMENT_TAIL_MAX_SPANS";
+const TAIL_MAX_SPANS_PER_REQUEST: &str = "INSTRUMENT_TAIL_MAX_SPANS_PER_REQUEST";
 const BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 const BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
 const BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
@@ -152,7 +158,11 @@ impl PipelineConfig {
     {
         let vars: HashMap<String, String> = vars
             .into_iter()
-            .filter(|(k, v)| k.as_ref().starts_with("OTEL_") && !v.as_ref().trim().is_empty())
+            .filter(|(k, v)| {
+                let k = k.as_ref();
+                (k.starts_with("OTEL_") || k.starts_with("INSTRUMENT_TAIL_"))
+                    && !v.as_ref().trim().is_empty()
+            })
             .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().trim().to_owned()))
             .collect();
         let get = |name: &str| vars.get(name).map(String::as_str);
@@ -262,6 +272,7 @@ impl PipelineConfig {
         }
 
         config.batch = read_batch(&get, BSP, BatchConfig::default(), &mut problems);
+        config.tail = read_tail(&get, &mut problems);
 
         // Logs: OTLP when asked for by name, or when an endpoint or protocol says where
         // (as for traces); the JSON lines on stderr are written in any case.
@@ -278,6 +289,41 @@ impl PipelineConfig {
         }
         (config, problems.0)
     }
+}
+
+/// Tail bias from `INSTRUMENT_TAIL_*`, each invalid value left at its default.
+fn read_tail<'a>(get: &impl Fn(&str) -> Option<&'a str>, problems: &mut Problems) -> TailBias {
+    let mut tail = TailBias::default();
+    if let Some(on) = get(TAIL_ERRORS).and_then(|v| problems.ok(parse_bool(TAIL_ERRORS, v))) {
+        tail = tail.errors(on);
+    }
+    if let Some(slow) = get(TAIL_SLOW_MS).and_then(|v| problems.ok(parse_millis(TAIL_SLOW_MS, v))) {
+        tail = tail.slow(slow);
+    }
+    if let Some(v) = get(TAIL_SLOW_ROUTES) {
+        for member in v.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            match member.rsplit_once('=') {
+                Some((name, ms)) if !name.trim().is_empty() => {
+                    if let Some(t) = problems.ok(parse_millis(TAIL_SLOW_ROUTES, ms.trim())) {
+                        tail = tail.slow_for(name.trim(), t);
+                    }
+                }
+                _ => problems.push(ConfigError::new(
+                    TAIL_SLOW_ROUTES,
+                    "must be name=milliseconds pairs separated by commas (GET /users/{id}=250); this one is left out",
+                )),
+            }
+        }
+    }
+    if let Some(n) = get(TAIL_MAX_SPANS).and_then(|v| problems.ok(parse_count(TAIL_MAX_SPANS, v))) {
+        tail = tail.max_spans(n);
+    }
+    if let Some(n) = get(TAIL_MAX_SPANS_PER_REQUEST)
+        .and_then(|v| problems.ok(parse_count(TAIL_MAX_SPANS_PER_REQUEST, v)))
+    {
+        tail = tail.max_spans_per_request(n);
+    }
+    tail
 }
 
 /// The batch processor variables of a signal: delay, export timeout, queue, batch.
@@ -561,6 +607,10 @@ fn parse_sampler(v: &str, ratio: Option<f64>) -> Result<SamplerConfig, ConfigErr
         "parentbased_always_on" => SamplerConfig::ParentBasedAlwaysOn,
         "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
         "parentbased_traceidratio" => SamplerConfig::ParentBasedTraceIdRatio(ratio.unwrap_or(1.0)),
+        "consistent_probability" => SamplerConfig::ConsistentProbability(ratio.unwrap_or(1.0)),
+        "parentbased_consistent_probability" => {
+            SamplerConfig::ParentBasedConsistentProbability(ratio.unwrap_or(1.0))
+        }
         "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
             return Err(ConfigError::new(
                 SAMPLER,
@@ -570,7 +620,7 @@ fn parse_sampler(v: &str, ratio: Option<f64>) -> Result<SamplerConfig, ConfigErr
         _ => {
             return Err(ConfigError::new(
                 SAMPLER,
-                "unknown sampler (expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio); parentbased_always_on is used",
+                "unknown sampler (expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio, consistent_probability or parentbased_consistent_probability); parentbased_always_on is used",
             ));
         }
     })

@@ -26,6 +26,8 @@ use super::{
 };
 use crate::context::W3cPropagator;
 use crate::redact::{PolicyError, RedactionPolicy, Redactor};
+use crate::sampling::tail::{Tail, TailProcessor, TailSampler};
+use crate::sampling::{ParentBasedProbabilitySampler, ProbabilitySampler, TailStats, Threshold};
 use crate::semconv;
 
 /// The pipeline could not be built or installed.
@@ -290,6 +292,7 @@ pub struct Telemetry {
     counters: Arc<Counters>,
     shutdown_timeout: Duration,
     redactor: Redactor,
+    tail: Option<Arc<Tail>>,
 }
 
 /// Shutdown finished, but not everything was exported.
@@ -338,6 +341,11 @@ impl Telemetry {
     /// What happened to the spans so far.
     pub fn stats(&self) -> ExportStats {
         self.counters.stats()
+    }
+
+    /// What tail bias kept and dropped (all zero when it is off).
+    pub fn tail_stats(&self) -> TailStats {
+        self.tail.as_ref().map(|t| t.stats()).unwrap_or_default()
     }
 
     /// Exports what is waiting now (spans, and log records when they go over OTLP),
@@ -445,6 +453,17 @@ fn sampler(config: SamplerConfig) -> Box<dyn ShouldSample> {
         SamplerConfig::ParentBasedTraceIdRatio(r) => {
             Box::new(ParentBasedSampler::new(Sampler::TraceIdRatioBased(r)))
         }
+        // A ratio below 2^-56 has no threshold: nothing is sampled at the root.
+        SamplerConfig::ConsistentProbability(r) => match Threshold::from_probability(r) {
+            Ok(t) => Box::new(ProbabilitySampler::new(t)),
+            Err(_) => Box::new(Sampler::AlwaysOff),
+        },
+        SamplerConfig::ParentBasedConsistentProbability(r) => {
+            match Threshold::from_probability(r) {
+                Ok(t) => Box::new(ParentBasedProbabilitySampler::new(t)),
+                Err(_) => Box::new(ParentBasedSampler::new(Sampler::AlwaysOff)),
+            }
+        }
     }
 }
 
@@ -479,6 +498,7 @@ pub fn build_with_policy(
         counters: Arc::clone(&counters),
         shutdown_timeout: config.shutdown_timeout,
         redactor: redactor.clone(),
+        tail: None,
     };
     if config.disabled {
         return Ok(telemetry);
@@ -516,22 +536,40 @@ pub fn build_with_policy(
             &telemetry.log_counters,
         )?);
     }
+    let head = sampler(config.sampler);
+    let tail = config
+        .tail
+        .is_enabled()
+        .then(|| Tail::new(config.tail.clone()));
+    let sampler: Box<dyn ShouldSample> = match &tail {
+        Some(_) => Box::new(TailSampler { head }),
+        None => head,
+    };
+    telemetry.tail = tail.clone();
     let mut builder = SdkTracerProvider::builder()
-        .with_sampler(sampler(config.sampler))
+        .with_sampler(sampler)
         .with_id_generator(super::PresetIdGenerator::default())
         .with_resource(resource);
     if let Some(processor) = processor {
-        builder = builder.with_span_processor(TenantProcessor::new(
-            config.missing_tenant,
-            RedactingProcessor::new(
-                redactor,
-                Counted {
-                    counters: Arc::clone(&counters),
-                    capacity: config.batch.max_queue_size as u64,
-                    inner: processor,
-                },
-            ),
-        ));
+        let export = RedactingProcessor::new(
+            redactor,
+            Counted {
+                counters: Arc::clone(&counters),
+                capacity: config.batch.max_queue_size as u64,
+                inner: processor,
+            },
+        );
+        // Held spans of sampled-out requests carry their tenant, and are redacted only
+        // when their request is kept.
+        builder = match tail {
+            Some(tail) => builder.with_span_processor(TenantProcessor::new(
+                config.missing_tenant,
+                TailProcessor::new(tail, export),
+            )),
+            None => {
+                builder.with_span_processor(TenantProcessor::new(config.missing_tenant, export))
+            }
+        };
     }
     telemetry.provider = Some(builder.build());
     Ok(telemetry)
@@ -736,6 +774,9 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
     if let Some(provider) = telemetry.tracer_provider() {
         opentelemetry::global::set_tracer_provider(provider.clone());
         let _ = INSTALLED.set((provider.clone(), config.sampler));
+        if let Some(tail) = &telemetry.tail {
+            crate::sampling::tail::install(tail);
+        }
     }
     opentelemetry::global::set_text_map_propagator(propagator(&config));
     Ok(telemetry)

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::SystemTime;
 
 use opentelemetry::trace::{Status, TraceContextExt as _};
 use opentelemetry::KeyValue;
@@ -39,9 +40,15 @@ impl<S: Subscriber> Layer<S> for SpanEventLayer {
         }
         opentelemetry::Context::map_current(|cx| {
             let span = cx.span();
-            if !span.is_recording() {
-                return;
-            }
+            // A sampled-out request under tail bias holds its events until it is
+            // decided.
+            let watch = match span.is_recording() {
+                true => None,
+                false => match cx.get::<crate::sampling::TailWatch>() {
+                    Some(watch) => Some(watch),
+                    None => return,
+                },
+            };
             let meta = event.metadata();
             let mut fields = Fields {
                 message: None,
@@ -55,7 +62,12 @@ impl<S: Subscriber> Layer<S> for SpanEventLayer {
                 Some(message) => message.into(),
                 None => meta.name().into(),
             };
-            if *meta.level() == Level::ERROR {
+            let error = *meta.level() == Level::ERROR;
+            if let Some(watch) = watch {
+                watch.hold_event(name, SystemTime::now(), fields.attributes, error);
+                return;
+            }
+            if error {
                 span.set_status(Status::error(name.clone()));
             }
             span.add_event(name, fields.attributes);

@@ -129,7 +129,7 @@ impl Observe for Finish {
         }
         // The measurement first: its duration should not include the span's export.
         self.metered.finish(&self.stages.metrics, settled, outcome);
-        span::end(span, &self.started.cx, outcome, settled);
+        span::end(span, &self.started, outcome, settled);
     }
 }
 

@@ -16,6 +16,8 @@ use instrument_core::context::{
     child_context, extract, with_request_id, Incoming, ParentPolicy, RequestId, Restored,
 };
 use instrument_core::redact::Redactor;
+#[cfg(feature = "sdk")]
+use instrument_core::sampling::{KeptFor, TailWatch};
 use instrument_core::semconv::{
     CANCELLED, CLIENT_ADDRESS, CLIENT_PORT, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX,
     HTTP_REQUEST_ID, HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE,
@@ -108,6 +110,61 @@ pub(crate) struct Started {
     pub(crate) cx: Context,
     /// What the request is for, as named when it started.
     pub(crate) looked: Looked,
+    /// A sampled-out request under tail bias: what its end needs to decide, and to make
+    /// its span when it is kept.
+    #[cfg(feature = "sdk")]
+    pub(crate) tail: Option<Box<TailRequest>>,
+}
+
+/// What a sampled-out request's end needs under tail bias (see
+/// `instrument_core::sampling::TailBias`): its watch, when it started, its parent, and
+/// the few request facts its span would carry that the end cannot tell.
+#[cfg(feature = "sdk")]
+#[derive(Debug)]
+pub(crate) struct TailRequest {
+    watch: TailWatch,
+    start: std::time::Instant,
+    start_wall: std::time::SystemTime,
+    /// The remote parent's span id; `None` for a root.
+    parent: Option<opentelemetry::trace::SpanId>,
+    protocol: Protocol,
+    /// HTTP only: `url.*`.
+    uri: Option<http::Uri>,
+    peer: Option<std::net::SocketAddr>,
+    forwarded: Option<IpAddr>,
+}
+
+/// `cx` under a tail watch for the sampled-out request whose own span is `own`, when
+/// tail bias is on; the request facts its end will need.
+#[cfg(feature = "sdk")]
+fn watched(
+    config: &SpanConfig,
+    cx: Context,
+    own: opentelemetry::trace::SpanId,
+    parent: Option<opentelemetry::trace::SpanId>,
+    facts: &RequestFacts<'_>,
+    parts: &Parts,
+) -> (Context, Option<Box<TailRequest>>) {
+    let Some(watch) = TailWatch::begin(own) else {
+        return (cx, None);
+    };
+    let cx = cx.with_value(watch.clone());
+    let forwarded = if config.behind_proxy && facts.protocol == Protocol::Http {
+        forwarded_client(&parts.headers)
+    } else {
+        None
+    };
+    let tail = TailRequest {
+        watch,
+        start: facts.start,
+        start_wall: facts.start_wall,
+        parent,
+        protocol: facts.protocol,
+        uri: (facts.protocol == Protocol::Http).then(|| parts.uri.clone()),
+        peer: peer_of(&parts.extensions),
+        forwarded,
+    };
+    (cx, Some(Box::new(tail)))
 }
 
 /// Headers never recorded in clear, whatever the redaction policy says (beside any a
@@ -185,15 +242,21 @@ pub(crate) fn start(
         .filter(|sc| !sc.is_sampled() && tracer.drops_unsampled_children())
     {
         let own = unsampled_child(parent, LayerTracer::new_span_id());
+        let own_id = own.span_id();
         let cx = if incoming.span_context() == Some(parent) {
             incoming.apply_child_to(&base, own)
         } else {
             base.with_remote_span_context(own)
         };
-        let started = Started {
-            cx: scoped(cx),
-            looked,
-        };
+        let (cx, tail) = watched(
+            config,
+            scoped(cx),
+            own_id,
+            Some(parent.span_id()),
+            facts,
+            parts,
+        );
+        let started = Started { cx, looked, tail };
         return (started, stored);
     }
     let parent_cx = scoped(match choice.parent {
@@ -230,10 +293,27 @@ pub(crate) fn start(
     if let Some(attributes) = later.filter(|_| span.is_recording()) {
         span.set_attributes(attributes());
     }
+    #[cfg(feature = "sdk")]
+    if !span.is_recording() {
+        let sc = span.span_context();
+        let (own, parent) = (sc.span_id(), parent_cx.span().span_context().clone());
+        let parent = parent.is_valid().then(|| parent.span_id());
+        let (cx, tail) = watched(
+            config,
+            child_context(&parent_cx, span),
+            own,
+            parent,
+            facts,
+            parts,
+        );
+        return (Started { cx, looked, tail }, stored);
+    }
     (
         Started {
             cx: child_context(&parent_cx, span),
             looked,
+            #[cfg(feature = "sdk")]
+            tail: None,
         },
         stored,
     )
@@ -408,6 +488,23 @@ fn peer_attributes(
     attributes: &mut Vec<KeyValue>,
 ) {
     let peer = peer_of(&parts.extensions);
+    let forwarded = if config.behind_proxy && protocol == Protocol::Http {
+        forwarded_client(&parts.headers)
+    } else {
+        None
+    };
+    addresses(redactor, peer, forwarded, protocol, attributes);
+}
+
+/// The attributes of [`peer_attributes`], from the peer and the client a trusted proxy
+/// named.
+fn addresses(
+    redactor: &Redactor,
+    peer: Option<std::net::SocketAddr>,
+    forwarded: Option<IpAddr>,
+    protocol: Protocol,
+    attributes: &mut Vec<KeyValue>,
+) {
     let address = |key: &'static str, ip: IpAddr| clean(redactor, key, &ip.to_string());
     if let Some(peer) = peer {
         attributes.push(address(NETWORK_PEER_ADDRESS, peer.ip()));
@@ -416,11 +513,6 @@ fn peer_attributes(
     if protocol != Protocol::Http {
         return;
     }
-    let forwarded = if config.behind_proxy {
-        forwarded_client(&parts.headers)
-    } else {
-        None
-    };
     match (forwarded, peer) {
         (Some(client), _) => attributes.push(address(CLIENT_ADDRESS, client)),
         (None, Some(peer)) => {
@@ -601,7 +693,7 @@ impl Observe for SpanEnd {
         } else {
             self.config.names.settle(looked, outcome)
         };
-        end(&self.config, &self.started.cx, outcome, settled);
+        end(&self.config, &self.started, outcome, settled);
     }
 }
 
@@ -613,17 +705,31 @@ fn recording(cx: &Context) -> bool {
 /// Ends the span `started` with `outcome` (see [`end`]).
 pub(crate) fn end_started(config: &SpanConfig, started: &Started, outcome: &Outcome) {
     let settled = config.names.settle(&started.looked, outcome);
-    end(config, &started.cx, outcome, settled);
+    end(config, started, outcome, settled);
 }
 
 /// Records how the request ended on its span (and what it was for, when only the end
-/// told) and ends it.
-pub(crate) fn end(config: &SpanConfig, cx: &Context, outcome: &Outcome, settled: Settled<'_>) {
-    let span = cx.span();
+/// told) and ends it. A sampled-out request under tail bias is decided here: when it
+/// is kept, its span is made now and ends the same way.
+pub(crate) fn end(config: &SpanConfig, started: &Started, outcome: &Outcome, settled: Settled<'_>) {
+    let cx = &started.cx;
     if !recording(cx) {
-        span.end();
+        #[cfg(feature = "sdk")]
+        if let Some(tail) = &started.tail {
+            if let Some(kept) = tail.decide(config, started, outcome, &settled) {
+                finish(config, &kept, outcome, settled);
+            }
+            return;
+        }
+        cx.span().end();
         return;
     }
+    finish(config, cx, outcome, settled);
+}
+
+/// Records the end on the recording span of `cx` and ends it.
+fn finish(config: &SpanConfig, cx: &Context, outcome: &Outcome, settled: Settled<'_>) {
+    let span = cx.span();
     if let Some((name, attributes)) = settled.span_update() {
         span.update_name(name);
         for attribute in attributes {
@@ -682,4 +788,103 @@ pub(crate) fn end(config: &SpanConfig, cx: &Context, outcome: &Outcome, settled:
         Outcome::Cancelled => span.set_attribute(KeyValue::new(CANCELLED, true)),
     }
     span.end();
+}
+
+#[cfg(feature = "sdk")]
+impl TailRequest {
+    /// Decides whether the request is kept (failed, or slower than its threshold): the
+    /// context of its span, made now, when it is; its held spans follow the decision.
+    fn decide(
+        &self,
+        config: &SpanConfig,
+        started: &Started,
+        outcome: &Outcome,
+        settled: &Settled<'_>,
+    ) -> Option<Context> {
+        let tail = self.watch.config();
+        let failed = outcome.failure().is_some() || self.watch.failed_event();
+        let why = if failed && tail.keeps_errors() {
+            Some(KeptFor::Error)
+        } else {
+            let threshold = if tail.slow_by_name().is_empty() {
+                tail.slow_default()
+            } else {
+                let name = match settled.span_update() {
+                    Some((name, _)) => name,
+                    None => started.looked.span_name(),
+                };
+                tail.slow_threshold(&name)
+            };
+            threshold
+                .filter(|t| self.start.elapsed() >= *t)
+                .map(|_| KeptFor::Slow)
+        };
+        let Some(why) = why else {
+            self.watch.decide(None);
+            return None;
+        };
+        let cx = self.span(config, started, why);
+        self.watch.decide(Some(why));
+        Some(cx)
+    }
+
+    /// The kept request's server span, with the ids it already had, its start time,
+    /// its target's attributes, URL and peer, and the events its handler logged.
+    fn span(&self, config: &SpanConfig, started: &Started, why: KeptFor) -> Context {
+        use opentelemetry::trace::{SpanContext, Tracer as _};
+        let redactor = config.redactor();
+        let looked = &started.looked;
+        let own = started.cx.span().span_context().clone();
+        let parent = match self.parent {
+            Some(id) => SpanContext::new(
+                own.trace_id(),
+                id,
+                own.trace_flags(),
+                true,
+                own.trace_state().clone(),
+            ),
+            None => SpanContext::empty_context(),
+        };
+        let parent_cx = TailWatch::keep_in(&started.cx.with_remote_span_context(parent), why);
+        let mut attributes = Vec::with_capacity(looked.span_attributes().len() + 12);
+        attributes.extend(looked.span_attributes().iter().cloned());
+        if let Some(uri) = &self.uri {
+            attributes.push(capped(redactor, URL_PATH, uri.path(), MAX_URL_LEN));
+            if let Some(query) = uri.query() {
+                attributes.push(capped(redactor, URL_QUERY, query, MAX_URL_LEN));
+            }
+            let scheme = match uri.scheme_str() {
+                Some("https") => "https",
+                _ => "http",
+            };
+            attributes.push(KeyValue::new(URL_SCHEME, scheme));
+        }
+        addresses(
+            redactor,
+            self.peer,
+            self.forwarded,
+            self.protocol,
+            &mut attributes,
+        );
+        let tracer = config.tracer();
+        let builder = tracer
+            .span_builder(looked.span_name())
+            .with_kind(SpanKind::Server)
+            .with_start_time(self.start_wall)
+            .with_attributes(attributes);
+        let mut span =
+            instrument_core::context::with_preset_ids(Some(own.trace_id()), own.span_id(), || {
+                tracer.build_with_context(builder, &parent_cx)
+            });
+        for (name, time, attributes) in self.watch.take_events() {
+            let error = attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "level" && kv.value.as_str() == "ERROR");
+            if error {
+                span.set_status(Status::error(name.clone()));
+            }
+            span.add_event_with_timestamp(name, time, attributes);
+        }
+        child_context(&parent_cx, span)
+    }
 }
