@@ -28,10 +28,11 @@ use support::*;
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 /// The stacks counted, as `budgets.rs` names them.
-const STACKS: [&str; 7] = [
+const STACKS: [&str; 8] = [
     "bare",
     "sampled",
     "sampled_out",
+    "sampled_out_tail",
     "oit",
     "oit_sampled_out",
     "alternative",
@@ -80,7 +81,7 @@ where
 
 /// Counts `stack` in this process.
 fn run(stack: &str) -> Option<(f64, f64)> {
-    let sampled = !stack.ends_with("sampled_out");
+    let sampled = !stack.contains("sampled_out");
     let incoming = if sampled {
         INCOMING
     } else {
@@ -89,7 +90,7 @@ fn run(stack: &str) -> Option<(f64, f64)> {
     let make = move || request(incoming);
     Some(match stack {
         "bare" => count(bare(), None, make),
-        "sampled" | "sampled_out" => {
+        "sampled" | "sampled_out" | "sampled_out_tail" => {
             let (recorder, _handle) =
                 prometheus_recorder(LabelGuard::default(), &MetricNames::default())
                     .expect("recorder");
@@ -99,7 +100,11 @@ fn run(stack: &str) -> Option<(f64, f64)> {
             } else {
                 (Sampler::TraceIdRatioBased(0.01), STORED_UNSAMPLED)
             };
-            let provider = instrument_provider(sampler);
+            let provider = if stack == "sampled_out_tail" {
+                instrument_provider_with_tail(sampler)
+            } else {
+                instrument_provider(sampler)
+            };
             let counted = count(full(&provider, stored).layer(bare()), Some(recorder), make);
             drop(provider);
             counted

@@ -91,6 +91,19 @@ fn bare_stack() -> &'static mut Stack {
 }
 
 fn stack(sampled: bool) -> &'static mut Stack {
+    stack_with(sampled, instrument_provider)
+}
+
+/// The sampled-out request of [`stack`] under tail bias (kept when it fails or takes a
+/// second; it does neither).
+fn tail_stack() -> &'static mut Stack {
+    stack_with(false, instrument_provider_with_tail)
+}
+
+fn stack_with(
+    sampled: bool,
+    provider: fn(Sampler) -> opentelemetry_sdk::trace::SdkTracerProvider,
+) -> &'static mut Stack {
     let (recorder, _handle) =
         prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
     // Lasting, as the recorder a server installs: the layer keeps its metric handles.
@@ -104,7 +117,7 @@ fn stack(sampled: bool) -> &'static mut Stack {
             INCOMING_UNSAMPLED,
         )
     };
-    let provider = instrument_provider(sampler);
+    let provider = provider(sampler);
     let service = full(&provider, stored).layer(bare());
     Stack::ready(service, Some(recorder), incoming, provider)
 }
@@ -145,6 +158,7 @@ fn leaked<R: metrics::Recorder + 'static>(recorder: R) -> &'static R {
 #[bench::bare(setup = bare_stack)]
 #[bench::sampled(setup = stack, args = (true))]
 #[bench::sampled_out(setup = stack, args = (false))]
+#[bench::sampled_out_tail(setup = tail_stack)]
 #[bench::alternative(setup = alternative_stack, args = (true))]
 #[bench::alternative_sampled_out(setup = alternative_stack, args = (false))]
 #[bench::oit(setup = oit_stack, args = (true))]

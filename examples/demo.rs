@@ -1,6 +1,7 @@
 //! The workflow server, in process, driven through one short story: two tenants, a
 //! happy path with a task, a failing task, a failed workflow, a cross-tenant attempt,
-//! secrets in an input, and a worker whose spans (reported through the server's span
+//! secrets in an input, a workflow that fails behind a caller sampling at 1 % (kept
+//! whole by tail bias), and a worker whose spans (reported through the server's span
 //! proxy) and downstream call join the workflow's trace. Prints the resulting trace trees and a `/metrics` excerpt. No
 //! collector needed. The log lines (JSON on stderr) carry their trace id and tenant;
 //! the server's `workflow ... started` line is also an event on its span in the tree
@@ -16,6 +17,7 @@ use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{
     init, install_prometheus, serve_metrics, ExporterConfig, PipelineConfig,
 };
+use instrument::sampling::TailBias;
 use instrument::semconv::MetricNames;
 use instrument::tenant::TenantId;
 use instrument_examples::pb::workflow_service_client::WorkflowServiceClient;
@@ -125,6 +127,56 @@ async fn story(client: &mut Client) {
     );
 }
 
+/// `request` as a caller that samples 1 % of its traces sends 99 in 100: under a
+/// fresh `traceparent` whose sampled flag is off.
+fn unsampled<T>(mut request: tonic::Request<T>) -> tonic::Request<T> {
+    use std::hash::BuildHasher as _;
+    let hash = |n: u8| std::collections::hash_map::RandomState::new().hash_one(n);
+    let traceparent = format!("00-{:016x}{:016x}-{:016x}-00", hash(1), hash(2), hash(3));
+    if let Ok(value) = traceparent.parse() {
+        request.metadata_mut().insert("traceparent", value);
+    }
+    request
+}
+
+/// Behind a caller sampling at 1 %: five workflows start unsampled and are not
+/// exported; one fails, and tail bias exports its calls whole (`kept_for=error`).
+async fn at_one_percent(client: &mut Client) {
+    for _ in 0..5 {
+        let request = StartWorkflowRequest {
+            kind: "report".into(),
+            task_queue: "main".into(),
+            input_json: "{}".into(),
+        };
+        let response = client
+            .start_workflow(unsampled(call(request, "acme", None)))
+            .await;
+        show("acme (unsampled caller): StartWorkflow report", &response);
+    }
+    let request = StartWorkflowRequest {
+        kind: "payout".into(),
+        task_queue: "main".into(),
+        input_json: "{}".into(),
+    };
+    let response = client
+        .start_workflow(unsampled(call(request, "acme", None)))
+        .await;
+    show("acme (unsampled caller): StartWorkflow payout", &response);
+    let id = response
+        .map(|r| r.into_inner().workflow_id)
+        .unwrap_or_default();
+    let failed = FailWorkflowRequest {
+        workflow_id: id.clone(),
+        error: "bank rejected the transfer".into(),
+    };
+    show(
+        "acme (unsampled caller): FailWorkflow payout",
+        &client
+            .fail_workflow(unsampled(call(failed, "acme", Some(&id))))
+            .await,
+    );
+}
+
 /// A worker runs an acme workflow: its spans (reported through the server's span
 /// proxy) and the downstream service's span join the workflow's trace.
 async fn worker(
@@ -191,7 +243,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Embedded defaults: trace trees on stdout, no collector.
     // One tree per trace, printed at the end: each workflow's requests, its worker's
     // spans and its downstream calls in one picture.
-    let mut config = PipelineConfig::default().with_service_name("workflow-demo");
+    // Every trace is sampled here (the default); a failed request of a trace the
+    // caller did not sample is exported anyway (tail bias, see at_one_percent).
+    let mut config = PipelineConfig::default()
+        .with_service_name("workflow-demo")
+        .with_tail_bias(TailBias::default().errors(true));
     config.exporter = ExporterConfig::StdoutWholeTraces;
     let telemetry = init(config)?;
     let handle = install_prometheus(LabelGuard::default(), &MetricNames::default())?;
@@ -222,6 +278,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("== Requests (workflow server on {addr})");
     let mut client = WorkflowServiceClient::connect(format!("http://{addr}")).await?;
     story(&mut client).await;
+    at_one_percent(&mut client).await;
     worker(&mut client, addr).await.map_err(|e| e.to_string())?;
     let exposition = scrape(metrics_addr).await?;
 

@@ -103,6 +103,25 @@ pub fn instrument_provider(sampler: Sampler) -> SdkTracerProvider {
         .build()
 }
 
+/// [`instrument_provider`] with tail bias (failed or slower than a second), installed
+/// for the layers, as `pipeline::init` sets it up when `INSTRUMENT_TAIL_*` ask for it.
+pub fn instrument_provider_with_tail(sampler: Sampler) -> SdkTracerProvider {
+    let tail = instrument::sampling::TailBias::default()
+        .errors(true)
+        .slow(std::time::Duration::from_secs(1))
+        .start();
+    let export =
+        RedactingProcessor::new(redact::global().clone(), SimpleSpanProcessor::new(Discard));
+    let processor = TenantProcessor::new(MissingTenant::MarkMissing, tail.processor(export));
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(tail.sampler(ParentBasedSampler::new(sampler)))
+        .with_id_generator(instrument::pipeline::PresetIdGenerator::default())
+        .with_span_processor(processor)
+        .build();
+    tail.install();
+    provider
+}
+
 /// The full instrument stack (source with `stored`, spans through `provider`, whose
 /// sampler is parent-based, as `instrument_provider` makes it and `pipeline::init`
 /// installs it).

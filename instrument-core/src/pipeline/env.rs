@@ -1065,6 +1065,12 @@ mod tests {
             ),
             ("OTEL_BSP_SCHEDULE_DELAY", "-5", "milliseconds"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "0", "above zero"),
+            ("INSTRUMENT_TAIL_ERRORS", "yes", "true or false"),
+            ("INSTRUMENT_TAIL_SLOW_MS", "1s", "milliseconds"),
+            ("INSTRUMENT_TAIL_SLOW_ROUTES", "GET /a", "name=milliseconds"),
+            ("INSTRUMENT_TAIL_SLOW_ROUTES", "GET /a=fast", "milliseconds"),
+            ("INSTRUMENT_TAIL_MAX_SPANS", "0", "above zero"),
+            ("INSTRUMENT_TAIL_MAX_SPANS_PER_REQUEST", "-1", "above zero"),
             ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "key=value"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
@@ -1188,6 +1194,45 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("member 2"));
+    }
+
+    #[test]
+    fn consistent_samplers_and_tail_bias_are_read() {
+        let c = config(&[
+            ("OTEL_TRACES_SAMPLER", "ParentBased_Consistent_Probability"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+            ("INSTRUMENT_TAIL_ERRORS", "TRUE"),
+            ("INSTRUMENT_TAIL_SLOW_MS", "500"),
+            (
+                "INSTRUMENT_TAIL_SLOW_ROUTES",
+                " GET /users/{id}=250 , workflow.v1.WorkflowService/StartWorkflow=2000,",
+            ),
+            ("INSTRUMENT_TAIL_MAX_SPANS", "100"),
+            ("INSTRUMENT_TAIL_MAX_SPANS_PER_REQUEST", "8"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.sampler,
+            SamplerConfig::ParentBasedConsistentProbability(0.01)
+        );
+        let ms = Duration::from_millis;
+        assert_eq!(
+            c.tail,
+            TailBias::default()
+                .errors(true)
+                .slow(ms(500))
+                .slow_for("GET /users/{id}", ms(250))
+                .slow_for("workflow.v1.WorkflowService/StartWorkflow", ms(2000))
+                .max_spans(100)
+                .max_spans_per_request(8)
+        );
+        assert_eq!(c.tail.slow_threshold("GET /users/{id}"), Some(ms(250)));
+        assert_eq!(c.tail.slow_threshold("GET /orders"), Some(ms(500)));
+        let c = config(&[("OTEL_TRACES_SAMPLER", "consistent_probability")]).unwrap();
+        assert_eq!(c.sampler, SamplerConfig::ConsistentProbability(1.0));
+        assert!(!config(&[]).unwrap().tail.is_enabled());
+        // Other INSTRUMENT_ variables are not the pipeline's.
+        assert!(config(&[("INSTRUMENT_PYTHON", "x")]).is_ok());
     }
 
     #[test]

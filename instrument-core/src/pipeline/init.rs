@@ -26,7 +26,7 @@ use super::{
 };
 use crate::context::W3cPropagator;
 use crate::redact::{PolicyError, RedactionPolicy, Redactor};
-use crate::sampling::tail::{Tail, TailProcessor, TailSampler};
+use crate::sampling::Tail;
 use crate::sampling::{ParentBasedProbabilitySampler, ProbabilitySampler, TailStats, Threshold};
 use crate::semconv;
 
@@ -292,7 +292,7 @@ pub struct Telemetry {
     counters: Arc<Counters>,
     shutdown_timeout: Duration,
     redactor: Redactor,
-    tail: Option<Arc<Tail>>,
+    tail: Option<Tail>,
 }
 
 /// Shutdown finished, but not everything was exported.
@@ -540,9 +540,9 @@ pub fn build_with_policy(
     let tail = config
         .tail
         .is_enabled()
-        .then(|| Tail::new(config.tail.clone()));
+        .then(|| config.tail.clone().start());
     let sampler: Box<dyn ShouldSample> = match &tail {
-        Some(_) => Box::new(TailSampler { head }),
+        Some(tail) => Box::new(tail.sampler(head)),
         None => head,
     };
     telemetry.tail = tail.clone();
@@ -564,7 +564,7 @@ pub fn build_with_policy(
         builder = match tail {
             Some(tail) => builder.with_span_processor(TenantProcessor::new(
                 config.missing_tenant,
-                TailProcessor::new(tail, export),
+                tail.processor(export),
             )),
             None => {
                 builder.with_span_processor(TenantProcessor::new(config.missing_tenant, export))
@@ -775,7 +775,7 @@ pub fn init(config: PipelineConfig) -> Result<Telemetry, PipelineError> {
         opentelemetry::global::set_tracer_provider(provider.clone());
         let _ = INSTALLED.set((provider.clone(), config.sampler));
         if let Some(tail) = &telemetry.tail {
-            crate::sampling::tail::install(tail);
+            tail.install();
         }
     }
     opentelemetry::global::set_text_map_propagator(propagator(&config));

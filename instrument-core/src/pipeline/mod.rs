@@ -50,7 +50,8 @@
 //! | `OTEL_SERVICE_NAME` | yes | wins over `service.name` in the resource attributes; default `unknown_service:<executable>` |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | yes | percent-decoded; `telemetry.sdk.*` are always added |
 //! | `OTEL_PROPAGATORS` | yes | `tracecontext` ([`W3cPropagator`](crate::context::W3cPropagator)), `baggage`, `none`; `b3`, `b3multi`, `jaeger`, `xray`, `ottrace` not supported (warned, left out) |
-//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | yes | the six built-in samplers; `jaeger_remote` and `xray` not supported |
+//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | yes | the six built-in samplers, and `consistent_probability` / `parentbased_consistent_probability` ([`sampling`](crate::sampling)); `jaeger_remote` and `xray` not supported |
+//! | `INSTRUMENT_TAIL_ERRORS`, `INSTRUMENT_TAIL_SLOW_MS`, `INSTRUMENT_TAIL_SLOW_ROUTES`, `INSTRUMENT_TAIL_MAX_SPANS`, `INSTRUMENT_TAIL_MAX_SPANS_PER_REQUEST` | yes | tail bias ([`TailBias`](crate::sampling::TailBias)): sampled-out requests that fail or are slow exported whole; off by default |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | yes | default 5 s (at most 200 ms for the stdout trees, printed once a trace is quiet), 30 s, 2,048, 512; the export timeout bounds the exporter's |
 //! | `OTEL_TRACES_EXPORTER` | yes | `otlp`, `console` (trace trees on stdout), `none`; unset: OTLP when an endpoint or protocol is set, else stdout; `zipkin`, `jaeger` not supported |
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL` | yes | `grpc` (default, see [`OtlpConfig`]), `http/protobuf` or `http/json` |

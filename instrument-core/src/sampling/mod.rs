@@ -26,13 +26,16 @@
 #[cfg(feature = "pipeline")]
 mod sampler;
 #[cfg(feature = "pipeline")]
-pub(crate) mod tail;
+mod tail;
 mod threshold;
 
 #[cfg(feature = "pipeline")]
 pub use sampler::{ParentBasedProbabilitySampler, ProbabilitySampler};
 #[cfg(feature = "pipeline")]
-pub use tail::{installed as installed_tail_bias, KeptFor, TailBias, TailStats, TailWatch};
+pub use tail::{
+    installed as installed_tail_bias, KeptFor, Tail, TailBias, TailProcessor, TailSampler,
+    TailStats, TailWatch,
+};
 pub use threshold::{
     threshold_of, with_threshold, without_threshold, OtValue, Randomness, Threshold,
     ThresholdError, DEFAULT_PRECISION, MAX_ADJUSTED_COUNT, OT_KEY,

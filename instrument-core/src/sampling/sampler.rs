@@ -234,6 +234,33 @@ mod tests {
         assert_eq!(root.trace_state.get("ot"), Some("th:f"));
     }
 
+    #[test]
+    fn th_goes_downstream_in_the_outgoing_tracestate_with_other_members() {
+        use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+        use opentelemetry_sdk::trace::SdkTracerProvider;
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(ParentBasedProbabilitySampler::new(Threshold::ALWAYS))
+            .build();
+        let tracer = provider.tracer("t");
+        // A root: th:0 (every span sampled).
+        let root = tracer.start("root");
+        let cx = Context::new().with_span(root);
+        let mut headers = Vec::new();
+        crate::context::inject_outgoing(&cx, false, |k, v| headers.push((k, v.to_owned())));
+        assert!(
+            headers.contains(&("tracestate", "ot=th:0".to_owned())),
+            "{headers:?}"
+        );
+        // Under a sampled caller with th and another vendor's member: both go on.
+        let caller = parent(0xab, true, "ot=th:0;rv:ffffffffffffff,vendor=x");
+        let child = tracer.start_with_context("child", &caller);
+        let cx = Context::new().with_span(child);
+        let mut headers = Vec::new();
+        crate::context::inject_outgoing(&cx, false, |k, v| headers.push((k, v.to_owned())));
+        let state = headers.iter().find(|(k, _)| *k == "tracestate").unwrap();
+        assert_eq!(state.1, "ot=th:0;rv:ffffffffffffff,vendor=x");
+    }
+
     proptest! {
         #[test]
         fn a_sampler_samples_what_every_lower_probability_one_does(

@@ -1,4 +1,4 @@
-//! Tail bias: a request the head sampler dropped is still exported when its server
+//! Shared bias: a request the head sampler dropped is still exported when its server
 //! span ends failed or slow.
 //!
 //! How it works, and what it costs:
@@ -12,7 +12,8 @@
 //!   counted). Such spans cost what a sampled span costs, less the export.
 //! - Events the request's handler logs (through `SpanEventLayer`) are held too (32 at
 //!   most), and an `ERROR` event counts as a failure.
-//! - At the end the layer decides: failed (`error.type` set, or an `ERROR` event) or
+//! - At the end the layer decides: failed (`error.type` set, an `ERROR` event, or a
+//!   held span that ended with an error status, such as a failed `#[workflow_span]`) or
 //!   slower than the threshold for its span name → the server span is made then, with
 //!   the ids the request already had (so the held children stay attached), its start
 //!   time, the target's attributes, its URL, peer and outcome; it and the held spans
@@ -23,6 +24,7 @@
 //!   are not held.
 //! - A request that was sampled at the head is untouched.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -83,8 +85,9 @@ impl Default for TailBias {
 }
 
 impl TailBias {
-    /// Keeps failed requests: `error.type` set on the server span, or an `ERROR` event
-    /// logged in the request's span.
+    /// Keeps failed requests: `error.type` set on the server span, an `ERROR` event
+    /// logged in the request's span, or a span of the request that ended with an error
+    /// status (a failed `#[workflow_span]` or client call).
     pub fn errors(mut self, on: bool) -> Self {
         self.errors = on;
         self
@@ -221,9 +224,9 @@ pub struct TailStats {
     pub spans_held: u64,
 }
 
-/// The process's tail bias: settings, counts, the held spans' budget, and where kept
-/// spans go.
-pub(crate) struct Tail {
+/// A tail bias at work: its settings, counts, the held spans' budget, and where kept
+/// spans go; shared by its sampler, its processor and the layers' watches.
+pub(crate) struct Shared {
     pub(crate) config: TailBias,
     held: AtomicUsize,
     kept_errors: AtomicU64,
@@ -238,16 +241,16 @@ pub(crate) struct Tail {
 
 const SHARDS: usize = 16;
 
-impl fmt::Debug for Tail {
+impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tail")
+        f.debug_struct("Shared")
             .field("config", &self.config)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
 
-impl Tail {
+impl Shared {
     pub(crate) fn new(config: TailBias) -> Arc<Self> {
         Arc::new(Self {
             config,
@@ -304,14 +307,71 @@ fn kept(mut span: SpanData, why: KeptFor) -> SpanData {
     span
 }
 
-static INSTALLED: OnceLock<Arc<Tail>> = OnceLock::new();
+static INSTALLED: OnceLock<Arc<Shared>> = OnceLock::new();
 
-/// Makes `tail` the process's (the first pipeline `init` installs wins).
-pub(crate) fn install(tail: &Arc<Tail>) {
-    let _ = INSTALLED.set(Arc::clone(tail));
+/// A tail bias at work, for a tracer provider built by hand (`pipeline::init` does all
+/// of this itself): its [`sampler`](Self::sampler) wraps the head sampler, its
+/// [`processor`](Self::processor) goes after the tenant processor and before
+/// redaction and export, the provider needs the
+/// [`PresetIdGenerator`](crate::pipeline::PresetIdGenerator) (a kept request's span
+/// keeps the ids it already had), and [`install`](Self::install) makes it the one the
+/// tower layers watch requests for.
+///
+/// ```
+/// use instrument_core::pipeline::{PresetIdGenerator, TenantProcessor, MissingTenant};
+/// use instrument_core::sampling::TailBias;
+/// use opentelemetry_sdk::trace::{
+///     InMemorySpanExporter, ParentBasedSampler, Sampler, SdkTracerProvider, SimpleSpanProcessor,
+/// };
+///
+/// let tail = TailBias::default().errors(true).start();
+/// let head = ParentBasedSampler::new(Sampler::TraceIdRatioBased(0.01));
+/// let export = SimpleSpanProcessor::new(InMemorySpanExporter::default());
+/// let provider = SdkTracerProvider::builder()
+///     .with_sampler(tail.sampler(head))
+///     .with_id_generator(PresetIdGenerator::default())
+///     .with_span_processor(TenantProcessor::new(MissingTenant::MarkMissing, tail.processor(export)))
+///     .build();
+/// tail.install();
+/// # let _ = provider;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Tail(pub(crate) Arc<Shared>);
+
+impl TailBias {
+    /// Puts these settings to work (see [`Tail`]).
+    pub fn start(self) -> Tail {
+        Tail(Shared::new(self))
+    }
+}
+
+impl Tail {
+    /// `head` with tail bias: a span it drops under a watched request is recorded to
+    /// be held; a kept request's span is sampled.
+    pub fn sampler(&self, head: impl Into<Box<dyn ShouldSample>>) -> TailSampler {
+        TailSampler { head: head.into() }
+    }
+
+    /// The processor that holds the spans of watched requests until they are decided
+    /// and passes every sampled span to `inner`.
+    pub fn processor<P: SpanProcessor + 'static>(&self, inner: P) -> TailProcessor {
+        TailProcessor::new(Arc::clone(&self.0), inner)
+    }
+
+    /// Makes this the tail bias the tower layers watch sampled-out requests for (the
+    /// first one installed in the process stays).
+    pub fn install(&self) {
+        let _ = INSTALLED.set(Arc::clone(&self.0));
+    }
+
+    /// What it kept and dropped so far.
+    pub fn stats(&self) -> TailStats {
+        self.0.stats()
+    }
 }
 
 /// The installed tail bias's settings, when one is on.
+#[inline]
 pub fn installed() -> Option<&'static TailBias> {
     INSTALLED.get().map(|tail| &tail.config)
 }
@@ -320,15 +380,18 @@ pub fn installed() -> Option<&'static TailBias> {
 type HeldEvent = (Cow<'static, str>, SystemTime, Vec<KeyValue>);
 
 /// A sampled-out request under tail bias, in its context: what its spans hold until
-/// the request's end decides. Made by the tower layers.
+/// the request's end decides, and what the layer that made it needs then. Made by the
+/// tower layers.
 #[derive(Clone)]
-pub struct TailWatch(Arc<Watch>);
+pub struct TailWatch(Arc<Watch<dyn Any + Send + Sync>>);
 
-struct Watch {
-    tail: Arc<Tail>,
+struct Watch<R: ?Sized> {
+    tail: Arc<Shared>,
     /// The request's own (unrecorded) span.
     span_id: SpanId,
     state: Mutex<State>,
+    /// The maker's own record of the request (one allocation with the rest).
+    request: R,
 }
 
 #[derive(Default)]
@@ -336,7 +399,7 @@ struct State {
     decided: Option<Option<KeptFor>>,
     spans: Vec<SpanData>,
     events: Vec<HeldEvent>,
-    failed_event: bool,
+    failed_inside: bool,
     events_dropped: u32,
 }
 
@@ -348,7 +411,7 @@ impl fmt::Debug for TailWatch {
     }
 }
 
-impl Drop for Watch {
+impl<R: ?Sized> Drop for Watch<R> {
     fn drop(&mut self) {
         let held = self.state.get_mut().map(|s| s.spans.len()).unwrap_or(0);
         if held > 0 {
@@ -358,15 +421,27 @@ impl Drop for Watch {
 }
 
 impl TailWatch {
-    /// A watch for the sampled-out request whose own span is `span_id`; `None` when
-    /// no tail bias is installed.
-    pub fn begin(span_id: SpanId) -> Option<Self> {
+    /// A watch for the sampled-out request whose own span is `span_id`, carrying the
+    /// maker's `request()` (what it needs at the request's end, see
+    /// [`request`](Self::request)); `None` (and `request` never called) when no tail
+    /// bias is installed.
+    pub fn begin<R: Any + Send + Sync>(
+        span_id: SpanId,
+        request: impl FnOnce() -> R,
+    ) -> Option<Self> {
         let tail = INSTALLED.get()?;
-        Some(Self(Arc::new(Watch {
+        let watch: Arc<Watch<dyn Any + Send + Sync>> = Arc::new(Watch {
             tail: Arc::clone(tail),
             span_id,
             state: Mutex::new(State::default()),
-        })))
+            request: request(),
+        });
+        Some(Self(watch))
+    }
+
+    /// The maker's record of the request, when it is an `R`.
+    pub fn request<R: Any>(&self) -> Option<&R> {
+        self.0.request.downcast_ref()
     }
 
     /// The settings.
@@ -386,9 +461,11 @@ impl TailWatch {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether an `ERROR` event was logged in the request's span.
-    pub fn failed_event(&self) -> bool {
-        self.state().failed_event
+    /// Whether an `ERROR` event was logged in the request's span, or one of its spans
+    /// held so far ended failed (status `Error`: a failed `#[workflow_span]`, a failed
+    /// client call).
+    pub fn failed_inside(&self) -> bool {
+        self.state().failed_inside
     }
 
     /// Holds an event logged in the request's span (the first 32).
@@ -400,7 +477,7 @@ impl TailWatch {
         error: bool,
     ) {
         let mut state = self.state();
-        state.failed_event |= error;
+        state.failed_inside |= error;
         if state.decided.is_some() {
             return;
         }
@@ -466,6 +543,8 @@ impl TailWatch {
             }
             Some(None) => {}
             None => {
+                state.failed_inside |=
+                    matches!(span.status, opentelemetry::trace::Status::Error { .. });
                 let per_request = state.spans.len() < tail.config.max_spans_per_request;
                 if per_request && tail.held.fetch_add(1, Ordering::AcqRel) < tail.config.max_spans {
                     state.spans.push(span);
@@ -485,12 +564,12 @@ impl TailWatch {
 #[derive(Debug, Clone, Copy)]
 struct Kept(KeptFor);
 
-/// The head sampler with tail bias: a span under a [`TailWatch`] that the head drops
-/// is recorded (not sampled) while there is room to hold it, and the server span of a
-/// kept request is sampled with why it was kept.
+/// The head sampler with tail bias ([`Tail::sampler`]): a span under a [`TailWatch`]
+/// that the head drops is recorded (not sampled) while there is room to hold it, and
+/// the server span of a kept request is sampled with why it was kept.
 #[derive(Debug, Clone)]
-pub(crate) struct TailSampler {
-    pub(crate) head: Box<dyn ShouldSample>,
+pub struct TailSampler {
+    head: Box<dyn ShouldSample>,
 }
 
 impl ShouldSample for TailSampler {
@@ -536,10 +615,11 @@ impl ShouldSample for TailSampler {
 }
 
 /// Holds the spans of sampled-out requests under a [`TailWatch`] until their request
-/// decides; every sampled span passes straight to `inner`. Sits after the tenant
-/// processor (held spans carry their tenant) and before redaction and export.
-pub(crate) struct TailProcessor {
-    tail: Arc<Tail>,
+/// decides; every sampled span passes straight to its inner processor
+/// ([`Tail::processor`]). Sits after the tenant processor (held spans carry their
+/// tenant) and before redaction and export.
+pub struct TailProcessor {
+    tail: Arc<Shared>,
     inner: Arc<dyn SpanProcessor>,
 }
 
@@ -552,7 +632,7 @@ impl fmt::Debug for TailProcessor {
 }
 
 impl TailProcessor {
-    pub(crate) fn new<P: SpanProcessor + 'static>(tail: Arc<Tail>, inner: P) -> Self {
+    fn new<P: SpanProcessor + 'static>(tail: Arc<Shared>, inner: P) -> Self {
         Self {
             tail,
             inner: Arc::new(inner),
@@ -613,5 +693,89 @@ impl SpanProcessor for TailProcessor {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.set_resource(resource);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_kept_for_failing_or_for_its_names_threshold() {
+        let ms = Duration::from_millis;
+        let tail = TailBias::default()
+            .errors(true)
+            .slow(ms(500))
+            .slow_for("/users/{id}", ms(100))
+            .slow_for("pkg.Svc/Call", ms(2000));
+        assert!(tail.is_enabled());
+        assert_eq!(
+            tail.verdict("GET /orders", true, ms(1)),
+            Some(KeptFor::Error)
+        );
+        assert_eq!(tail.verdict("GET /orders", false, ms(499)), None);
+        assert_eq!(
+            tail.verdict("GET /orders", false, ms(500)),
+            Some(KeptFor::Slow)
+        );
+        // By route alone, whatever the method.
+        assert_eq!(
+            tail.verdict("POST /users/{id}", false, ms(100)),
+            Some(KeptFor::Slow)
+        );
+        assert_eq!(tail.verdict("pkg.Svc/Call", false, ms(1999)), None);
+        let slow_only = TailBias::default().slow(ms(10));
+        assert_eq!(
+            slow_only.verdict("x", true, ms(1)),
+            None,
+            "errors not asked for"
+        );
+        assert!(!TailBias::default().is_enabled());
+        // The same name twice: the later threshold.
+        let again = TailBias::default()
+            .slow_for("a", ms(1))
+            .slow_for("a", ms(2));
+        assert_eq!(again.slow_by_name(), &[("a".to_owned(), ms(2))]);
+    }
+
+    #[test]
+    fn a_kept_span_is_sampled_marked_and_loses_th_only() {
+        use opentelemetry::trace::{SpanKind, Status, TraceFlags};
+        use opentelemetry::InstrumentationScope;
+        use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+        let state =
+            TraceState::from_key_value([("ot", "th:8;rv:00000000000001"), ("v", "1")]).unwrap();
+        let span = SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(1u128),
+                SpanId::from(2u64),
+                TraceFlags::default(),
+                false,
+                state,
+            ),
+            parent_span_id: SpanId::from(3u64),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: "child".into(),
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::default(),
+        };
+        let kept = kept(span, KeptFor::Slow);
+        assert!(kept.span_context.is_sampled());
+        assert_eq!(
+            kept.span_context.trace_state().get("ot"),
+            Some("rv:00000000000001")
+        );
+        assert_eq!(kept.span_context.trace_state().get("v"), Some("1"));
+        assert_eq!(
+            kept.attributes,
+            vec![KeyValue::new(SAMPLING_KEPT_FOR, "slow")]
+        );
     }
 }

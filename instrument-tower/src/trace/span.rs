@@ -110,19 +110,14 @@ pub(crate) struct Started {
     pub(crate) cx: Context,
     /// What the request is for, as named when it started.
     pub(crate) looked: Looked,
-    /// A sampled-out request under tail bias: what its end needs to decide, and to make
-    /// its span when it is kept.
-    #[cfg(feature = "sdk")]
-    pub(crate) tail: Option<Box<TailRequest>>,
 }
 
 /// What a sampled-out request's end needs under tail bias (see
-/// `instrument_core::sampling::TailBias`): its watch, when it started, its parent, and
-/// the few request facts its span would carry that the end cannot tell.
+/// `instrument_core::sampling::TailBias`), kept in its watch: when it started, its
+/// parent, and the few request facts its span would carry that the end cannot tell.
 #[cfg(feature = "sdk")]
 #[derive(Debug)]
 pub(crate) struct TailRequest {
-    watch: TailWatch,
     start: std::time::Instant,
     start_wall: std::time::SystemTime,
     /// The remote parent's span id; `None` for a root.
@@ -134,9 +129,10 @@ pub(crate) struct TailRequest {
     forwarded: Option<IpAddr>,
 }
 
-/// `cx` under a tail watch for the sampled-out request whose own span is `own`, when
-/// tail bias is on; the request facts its end will need.
+/// `cx` under a tail watch for the sampled-out request whose own span is `own`, with
+/// the request facts its end will need, when tail bias is on.
 #[cfg(feature = "sdk")]
+#[inline(never)]
 fn watched(
     config: &SpanConfig,
     cx: Context,
@@ -144,27 +140,24 @@ fn watched(
     parent: Option<opentelemetry::trace::SpanId>,
     facts: &RequestFacts<'_>,
     parts: &Parts,
-) -> (Context, Option<Box<TailRequest>>) {
-    let Some(watch) = TailWatch::begin(own) else {
-        return (cx, None);
-    };
-    let cx = cx.with_value(watch.clone());
-    let forwarded = if config.behind_proxy && facts.protocol == Protocol::Http {
-        forwarded_client(&parts.headers)
-    } else {
-        None
-    };
-    let tail = TailRequest {
-        watch,
+) -> Context {
+    let request = || TailRequest {
         start: facts.start,
         start_wall: facts.start_wall,
         parent,
         protocol: facts.protocol,
         uri: (facts.protocol == Protocol::Http).then(|| parts.uri.clone()),
         peer: peer_of(&parts.extensions),
-        forwarded,
+        forwarded: if config.behind_proxy && facts.protocol == Protocol::Http {
+            forwarded_client(&parts.headers)
+        } else {
+            None
+        },
     };
-    (cx, Some(Box::new(tail)))
+    match TailWatch::begin(own, request) {
+        Some(watch) => cx.with_value(watch),
+        None => cx,
+    }
 }
 
 /// Headers never recorded in clear, whatever the redaction policy says (beside any a
@@ -248,16 +241,11 @@ pub(crate) fn start(
         } else {
             base.with_remote_span_context(own)
         };
-        let (cx, tail) = watched(
-            config,
-            scoped(cx),
-            own_id,
-            Some(parent.span_id()),
-            facts,
-            parts,
-        );
-        let started = Started { cx, looked, tail };
-        return (started, stored);
+        let mut cx = scoped(cx);
+        if instrument_core::sampling::installed_tail_bias().is_some() {
+            cx = watched(config, cx, own_id, Some(parent.span_id()), facts, parts);
+        }
+        return (Started { cx, looked }, stored);
     }
     let parent_cx = scoped(match choice.parent {
         // The caller's parent: its whole tracestate goes on with it.
@@ -294,11 +282,11 @@ pub(crate) fn start(
         span.set_attributes(attributes());
     }
     #[cfg(feature = "sdk")]
-    if !span.is_recording() {
+    if !span.is_recording() && instrument_core::sampling::installed_tail_bias().is_some() {
         let sc = span.span_context();
         let (own, parent) = (sc.span_id(), parent_cx.span().span_context().clone());
         let parent = parent.is_valid().then(|| parent.span_id());
-        let (cx, tail) = watched(
+        let cx = watched(
             config,
             child_context(&parent_cx, span),
             own,
@@ -306,14 +294,12 @@ pub(crate) fn start(
             facts,
             parts,
         );
-        return (Started { cx, looked, tail }, stored);
+        return (Started { cx, looked }, stored);
     }
     (
         Started {
             cx: child_context(&parent_cx, span),
             looked,
-            #[cfg(feature = "sdk")]
-            tail: None,
         },
         stored,
     )
@@ -498,6 +484,7 @@ fn peer_attributes(
 
 /// The attributes of [`peer_attributes`], from the peer and the client a trusted proxy
 /// named.
+#[inline]
 fn addresses(
     redactor: &Redactor,
     peer: Option<std::net::SocketAddr>,
@@ -715,8 +702,8 @@ pub(crate) fn end(config: &SpanConfig, started: &Started, outcome: &Outcome, set
     let cx = &started.cx;
     if !recording(cx) {
         #[cfg(feature = "sdk")]
-        if let Some(tail) = &started.tail {
-            if let Some(kept) = tail.decide(config, started, outcome, &settled) {
+        if let Some(watch) = watch_of(cx) {
+            if let Some(kept) = decide(watch, config, started, outcome, &settled) {
                 finish(config, &kept, outcome, settled);
             }
             return;
@@ -728,6 +715,7 @@ pub(crate) fn end(config: &SpanConfig, started: &Started, outcome: &Outcome, set
 }
 
 /// Records the end on the recording span of `cx` and ends it.
+#[inline]
 fn finish(config: &SpanConfig, cx: &Context, outcome: &Outcome, settled: Settled<'_>) {
     let span = cx.span();
     if let Some((name, attributes)) = settled.span_update() {
@@ -790,19 +778,41 @@ fn finish(config: &SpanConfig, cx: &Context, outcome: &Outcome, settled: Settled
     span.end();
 }
 
+/// The tail watch of a sampled-out request's context (none unless tail bias is on).
+#[cfg(feature = "sdk")]
+fn watch_of(cx: &Context) -> Option<&TailWatch> {
+    instrument_core::sampling::installed_tail_bias()?;
+    cx.get::<TailWatch>()
+}
+
+/// Decides whether the sampled-out request `watch` watches is kept (failed, or slower
+/// than its threshold): the context of its span, made now, when it is; its held spans
+/// follow the decision.
+#[cfg(feature = "sdk")]
+#[inline(never)]
+fn decide(
+    watch: &TailWatch,
+    config: &SpanConfig,
+    started: &Started,
+    outcome: &Outcome,
+    settled: &Settled<'_>,
+) -> Option<Context> {
+    let request = watch.request::<TailRequest>()?;
+    request.decide(watch, config, started, outcome, settled)
+}
+
 #[cfg(feature = "sdk")]
 impl TailRequest {
-    /// Decides whether the request is kept (failed, or slower than its threshold): the
-    /// context of its span, made now, when it is; its held spans follow the decision.
     fn decide(
         &self,
+        watch: &TailWatch,
         config: &SpanConfig,
         started: &Started,
         outcome: &Outcome,
         settled: &Settled<'_>,
     ) -> Option<Context> {
-        let tail = self.watch.config();
-        let failed = outcome.failure().is_some() || self.watch.failed_event();
+        let tail = watch.config();
+        let failed = outcome.failure().is_some() || watch.failed_inside();
         let why = if failed && tail.keeps_errors() {
             Some(KeptFor::Error)
         } else {
@@ -820,17 +830,23 @@ impl TailRequest {
                 .map(|_| KeptFor::Slow)
         };
         let Some(why) = why else {
-            self.watch.decide(None);
+            watch.decide(None);
             return None;
         };
-        let cx = self.span(config, started, why);
-        self.watch.decide(Some(why));
+        let cx = self.span(watch, config, started, why);
+        watch.decide(Some(why));
         Some(cx)
     }
 
     /// The kept request's server span, with the ids it already had, its start time,
     /// its target's attributes, URL and peer, and the events its handler logged.
-    fn span(&self, config: &SpanConfig, started: &Started, why: KeptFor) -> Context {
+    fn span(
+        &self,
+        watch: &TailWatch,
+        config: &SpanConfig,
+        started: &Started,
+        why: KeptFor,
+    ) -> Context {
         use opentelemetry::trace::{SpanContext, Tracer as _};
         let redactor = config.redactor();
         let looked = &started.looked;
@@ -876,7 +892,7 @@ impl TailRequest {
             instrument_core::context::with_preset_ids(Some(own.trace_id()), own.span_id(), || {
                 tracer.build_with_context(builder, &parent_cx)
             });
-        for (name, time, attributes) in self.watch.take_events() {
+        for (name, time, attributes) in watch.take_events() {
             let error = attributes
                 .iter()
                 .any(|kv| kv.key.as_str() == "level" && kv.value.as_str() == "ERROR");
