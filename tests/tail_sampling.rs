@@ -30,7 +30,7 @@ const SLOW: Duration = Duration::from_millis(50);
 
 /// 2 % fail (every 50th), 1 % are slow (every 100th, offset so none also fails).
 fn kind(i: usize) -> Kind {
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         Kind::Failing
     } else if i % 100 == 7 {
         Kind::Slow
@@ -71,7 +71,7 @@ async fn handle(request: Request<String>) -> Result<Response<String>, Infallible
         }
         Kind::Failing => {
             // Some say why in an error event; the status alone fails the others.
-            if i % 1000 == 0 {
+            if i.is_multiple_of(1000) {
                 tracing::error!(request = i, "charge declined");
             }
             let mut response = Response::new(String::new());
@@ -262,7 +262,7 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
     // A kept failing request is whole: its child span under it, its error event on it.
     let (&failing, _) = kept_for
         .iter()
-        .find(|(i, why)| **i % 1000 == 0 && *why == "error")
+        .find(|(i, why)| (**i).is_multiple_of(1000) && *why == "error")
         .expect("a kept failing request that logged an error");
     let span = server.iter().find(|s| index(s) == failing).unwrap();
     assert_eq!(attribute(span, "error.type").as_deref(), Some("500"));
