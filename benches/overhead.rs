@@ -12,7 +12,7 @@
 //!   `TenantProcessor` and `RedactingProcessor` to an exporter that drops spans, its
 //!   metrics through the label guard into a Prometheus recorder. At 100 % sampling
 //!   (`full`) and with a sampled-out parent under `parentbased_traceidratio` 0.01
-//!   (`full_sampled_out`).
+//!   (`full_sampled_out`), and that under tail bias (`full_sampled_out_tail`).
 //! - `alternative`: tower-http's `TraceLayer` whose `make_span` extracts the parent with
 //!   opentelemetry's `TraceContextPropagator`, tracing-subscriber, tracing-opentelemetry
 //!   and the OTel SDK to the same exporter, and an axum-prometheus-style counter and
@@ -180,7 +180,19 @@ fn request_overhead(c: &mut Criterion) {
         oit(),
         unsampled,
     );
+    // Last: tail bias, once installed, watches every sampled-out request of the
+    // process (the groups after this one make no server spans).
+    let tail = instrument_provider_with_tail(Sampler::TraceIdRatioBased(0.01));
+    bench_service(
+        &mut g,
+        "full_sampled_out_tail",
+        &rt,
+        guarded,
+        full(&tail, STORED_UNSAMPLED).layer(bare()),
+        unsampled,
+    );
     g.finish();
+    let _ = tail.shutdown();
     let _ = sampled.shutdown();
     let _ = sampled_out.shutdown();
 }
