@@ -537,10 +537,9 @@ pub fn build_with_policy(
         )?);
     }
     let head = sampler(config.sampler);
-    let tail = config
-        .tail
-        .is_enabled()
-        .then(|| config.tail.clone().start());
+    // Nothing exported, nothing to keep: no tail bias without a processor.
+    let tail =
+        (config.tail.is_enabled() && processor.is_some()).then(|| config.tail.clone().start());
     let sampler: Box<dyn ShouldSample> = match &tail {
         Some(tail) => Box::new(tail.sampler(head)),
         None => head,
