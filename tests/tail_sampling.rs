@@ -66,6 +66,11 @@ async fn handle(request: Request<String>) -> Result<Response<String>, Infallible
         tokio::time::sleep(SLOW + Duration::from_millis(20)).await;
         return Ok(Response::new(String::new()));
     }
+    // Slow for a POST (its own 5 ms threshold), not for a GET (the global 50 ms).
+    if path == "/ten-ms" {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        return Ok(Response::new(String::new()));
+    }
     let i: usize = path.trim_start_matches("/r/").parse().unwrap_or(1);
     match kind(i) {
         Kind::Healthy => Ok(Response::new(String::new())),
@@ -100,6 +105,7 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
         ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
         ("INSTRUMENT_TAIL_ERRORS", "true"),
         ("INSTRUMENT_TAIL_SLOW_MS", "50"),
+        ("INSTRUMENT_TAIL_SLOW_ROUTES", "POST=5"),
         ("INSTRUMENT_TAIL_MAX_SPANS", "256"),
         ("INSTRUMENT_TAIL_MAX_SPANS_PER_REQUEST", "4"),
     ])
@@ -110,6 +116,7 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
         TailBias::default()
             .errors(true)
             .slow(SLOW)
+            .slow_for("POST", Duration::from_millis(5))
             .max_spans(256)
             .max_spans_per_request(4)
     );
@@ -119,10 +126,12 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
     let service = ServiceBuilder::new()
         .layer(InstrumentLayer::builder().build())
         .service_fn(handle);
-    let call = |path: String| {
+    let call_with = |method: http::Method, path: String| {
         let service = service.clone();
         async move {
-            let request = Request::get(path)
+            let request = Request::builder()
+                .method(method)
+                .uri(path)
                 .header("x-tenant-id", "acme")
                 .body(String::new())
                 .unwrap();
@@ -131,6 +140,7 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
             let _ = response.into_body().collect().await;
         }
     };
+    let call = |path: String| call_with(http::Method::GET, path);
     futures_util::stream::iter(0..REQUESTS)
         .map(|i| call(format!("/r/{i}")))
         .buffer_unordered(200)
@@ -150,6 +160,14 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
         .collect::<()>()
         .await;
     let after = telemetry.tail_stats();
+    // A threshold by name: 10 ms is slow for a POST, not for a GET.
+    for method in [http::Method::POST, http::Method::GET] {
+        futures_util::stream::iter(0..20)
+            .map(|_| call_with(method.clone(), "/ten-ms".to_owned()))
+            .buffer_unordered(20)
+            .collect::<()>()
+            .await;
+    }
     assert!(most_held.load(std::sync::atomic::Ordering::Relaxed) <= 256);
     assert_eq!(after.spans_held, 0, "nothing held once every request ended");
     // Each /many request the head dropped (all but about 1 %, 30 is 9 standard
@@ -171,7 +189,7 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
         .filter(|l| l.starts_with("http_server_request_duration_seconds_count{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    assert_eq!(counted as usize, REQUESTS + 640, "{exposition}");
+    assert_eq!(counted as usize, REQUESTS + 640 + 40, "{exposition}");
 
     // The server spans of the /r/{i} requests, by i.
     let server: Vec<_> = spans
@@ -294,8 +312,27 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
         Some("error")
     );
 
+    let ten_ms = |method: &str| {
+        spans
+            .iter()
+            .filter(|s| attribute(s, "url.path").as_deref() == Some("/ten-ms"))
+            .filter(|s| attribute(s, "http.request.method").as_deref() == Some(method))
+            .filter(|s| attribute(s, "instrument.sampling.kept_for").as_deref() == Some("slow"))
+            .count()
+    };
+    assert!(
+        ten_ms("POST") >= 20 - 3,
+        "{} POSTs kept as slow",
+        ten_ms("POST")
+    );
+    assert_eq!(ten_ms("GET"), 0);
+
     // Healthy sampled-out requests' spans are never exported: one `db.query` for
     // each /r/ request exported, no more.
     let queries = spans.iter().filter(|s| s.name == "db.query").count();
-    assert_eq!(queries, server.len());
+    let ten_ms_exported = spans
+        .iter()
+        .filter(|s| attribute(s, "url.path").as_deref() == Some("/ten-ms"))
+        .count();
+    assert_eq!(queries, server.len() + ten_ms_exported);
 }
