@@ -1,9 +1,11 @@
-//! Shared bias: a request the head sampler dropped is still exported when its server
+//! Tail bias: a request the head sampler dropped is still exported when its server
 //! span ends failed or slow.
 //!
 //! How it works, and what it costs:
 //! - The tower layers give each sampled-out request a [`TailWatch`] in its context
-//!   (one allocation). Nothing else is recorded for the request span itself.
+//!   (the watch, with what the request's end needs: one allocation; the context value:
+//!   three, as opentelemetry's `Context::with_value` copies its map). Nothing is
+//!   recorded for the request's own span until its end.
 //! - A span started under that context (a `#[workflow_span]`, a `ClientLayer` call, any
 //!   span made through the OpenTelemetry tracer with the request's context as parent)
 //!   is recorded but not sampled (`RecordOnly`) and, once ended, held in the watch
