@@ -180,6 +180,7 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
 
     let exposition = metrics.render();
     let stats_before_shutdown = telemetry.stats();
+    assert_eq!(stats_before_shutdown.tail_dropped, after.spans_dropped);
     let spans = otlp::flush_and_collect(telemetry, running).await;
     assert!(stats_before_shutdown.queue_full == 0);
 

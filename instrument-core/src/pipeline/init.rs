@@ -78,6 +78,10 @@ pub struct ExportStats {
     /// Spans dropped because the export queue was full (`OTEL_BSP_MAX_QUEUE_SIZE`
     /// spans waiting or being exported); part of [`ExportStats::dropped`].
     pub queue_full: u64,
+    /// Spans of sampled-out requests that tail bias could not hold (a cap reached);
+    /// they never entered the export path, so they are not in [`ExportStats::ended`].
+    /// The details are in [`Telemetry::tail_stats`].
+    pub tail_dropped: u64,
 }
 
 impl ExportStats {
@@ -139,6 +143,7 @@ impl Counters {
             exported: self.exported.load(Ordering::Acquire),
             failed: self.failed.load(Ordering::Acquire),
             queue_full: self.queue_full.load(Ordering::Acquire),
+            tail_dropped: 0,
         }
     }
 }
@@ -340,7 +345,10 @@ impl Telemetry {
 
     /// What happened to the spans so far.
     pub fn stats(&self) -> ExportStats {
-        self.counters.stats()
+        ExportStats {
+            tail_dropped: self.tail_stats().spans_dropped,
+            ..self.counters.stats()
+        }
     }
 
     /// What tail bias kept and dropped (all zero when it is off).
