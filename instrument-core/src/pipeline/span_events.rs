@@ -44,7 +44,9 @@ impl<S: Subscriber> Layer<S> for SpanEventLayer {
             // decided.
             let watch = match span.is_recording() {
                 true => None,
-                false => match cx.get::<crate::sampling::TailWatch>() {
+                false => match crate::sampling::installed_tail_bias()
+                    .and_then(|_| cx.get::<crate::sampling::TailWatch>())
+                {
                     Some(watch) => Some(watch),
                     None => return,
                 },
