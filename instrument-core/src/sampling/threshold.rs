@@ -409,15 +409,18 @@ mod tests {
 
         #[test]
         fn the_threshold_is_within_the_precision_of_the_probability(
-            p in 1e-12f64..=1.0,
+            p in 1e-16f64..=1.0,
             precision in 1u8..=12,
         ) {
             let t = Threshold::with_precision(p, precision).unwrap();
-            let relative = (t.probability() - p).abs() / p;
-            // One unit of the last kept digit, relative to the probability's leading
-            // digits: 16^-precision, with a factor for leading `f`s not compensated.
-            prop_assert!(relative <= 16f64.powi(-(i32::from(precision))) * 32.0 + 1e-12,
-                "p={} precision={} got={} ({})", p, precision, t.probability(), t);
+            // The digits kept, as the specification's algorithm counts them (one more
+            // for every four leading `f`s, at most 12); the probability is within
+            // half a unit of the last one (one unit, for the float arithmetic).
+            let exp = ((p.to_bits() >> 52) & 0x7ff) as i32 - 1022;
+            let digits = (i32::from(precision) + (-exp) / 4).clamp(1, 12);
+            let unit = 16f64.powi(-digits);
+            prop_assert!((t.probability() - p).abs() <= unit,
+                "p={} precision={} got={} ({}) unit={}", p, precision, t.probability(), t, unit);
         }
 
         #[test]
