@@ -5,6 +5,12 @@
 //! arrive at 1 % within binomial bounds with `th`, the adjusted counts estimate the
 //! request count, memory stays bounded when every request is slow, and the request
 //! metrics count every request.
+//!
+//! Every request comes from a caller that did not sample it (its `traceparent` says
+//! so); the server samples 1 % by the trace id (`consistent_probability` decides by
+//! the randomness, whatever the caller's flag). The trace ids come from a fixed seed,
+//! so which requests are sampled is the same on every run: the binomial bounds are
+//! checked without a chance of a flaky failure.
 
 #[path = "support/otlp.rs"]
 mod otlp;
@@ -37,6 +43,16 @@ fn kind(i: usize) -> Kind {
     } else {
         Kind::Healthy
     }
+}
+
+/// splitmix64: the next of a fixed sequence of well-mixed 64-bit values.
+fn next(state: &std::cell::Cell<u64>) -> u64 {
+    let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+    state.set(s);
+    let mut z = s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +117,7 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
         ),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
-        ("OTEL_TRACES_SAMPLER", "parentbased_consistent_probability"),
+        ("OTEL_TRACES_SAMPLER", "consistent_probability"),
         ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
         ("INSTRUMENT_TAIL_ERRORS", "true"),
         ("INSTRUMENT_TAIL_SLOW_MS", "50"),
@@ -126,13 +142,21 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
     let service = ServiceBuilder::new()
         .layer(InstrumentLayer::builder().build())
         .service_fn(handle);
+    let seed = std::cell::Cell::new(29u64);
     let call_with = |method: http::Method, path: String| {
         let service = service.clone();
+        let traceparent = format!(
+            "00-{:016x}{:016x}-{:016x}-00",
+            next(&seed),
+            next(&seed),
+            next(&seed) | 1
+        );
         async move {
             let request = Request::builder()
                 .method(method)
                 .uri(path)
                 .header("x-tenant-id", "acme")
+                .header("traceparent", traceparent)
                 .body(String::new())
                 .unwrap();
             let response = service.oneshot(request).await.unwrap();
@@ -277,6 +301,13 @@ async fn at_one_percent_failing_and_slow_requests_are_kept_whole_and_the_rest_es
         .map(Threshold::adjusted_count)
         .sum();
     let truth = REQUESTS as f64;
+    eprintln!(
+        "{healthy_sampled} of {healthy} healthy requests sampled (expected {mean:.0} ± {sd:.0}); \
+         {} requests estimated from the adjusted counts of {truth}; {} kept for errors, {} for slowness",
+        estimated.round(),
+        kept_for.values().filter(|w| *w == "error").count(),
+        kept_for.values().filter(|w| *w == "slow").count(),
+    );
     assert!(
         (estimated - truth).abs() <= 0.1 * truth,
         "estimated {estimated:.0} requests of {truth}"
