@@ -130,56 +130,33 @@ impl TailBias {
         self.errors || self.slow.is_some() || !self.slow_for.is_empty()
     }
 
-    /// Whether failed requests are kept.
-    pub fn keeps_errors(&self) -> bool {
-        self.errors
-    }
-
     /// The slow threshold for a server span named `name`.
     pub fn slow_threshold(&self, name: &str) -> Option<Duration> {
-        if !self.slow_for.is_empty() {
-            let route = name.split_once(' ').map(|(_, route)| route);
-            if let Some((_, t)) = self
-                .slow_for
-                .iter()
-                .find(|(n, _)| n == name || Some(n.as_str()) == route)
-            {
-                return Some(*t);
-            }
-        }
-        self.slow
+        let route = name.split_once(' ').map(|(_, route)| route);
+        self.slow_for
+            .iter()
+            .find(|(n, _)| n == name || Some(n.as_str()) == route)
+            .map(|(_, t)| *t)
+            .or(self.slow)
     }
 
-    /// The global slow threshold.
-    pub fn slow_default(&self) -> Option<Duration> {
-        self.slow
-    }
-
-    /// The per-name thresholds.
-    pub fn slow_by_name(&self) -> &[(String, Duration)] {
-        &self.slow_for
-    }
-
-    /// See [`max_spans`](Self::max_spans).
-    pub fn span_cap(&self) -> usize {
-        self.max_spans
-    }
-
-    /// See [`max_spans_per_request`](Self::max_spans_per_request).
-    pub fn span_cap_per_request(&self) -> usize {
-        self.max_spans_per_request
-    }
-
-    /// Why a request that took `elapsed` to end, `failed` or not, under a server span
-    /// named `name`, is kept; `None` when it is not.
-    pub fn verdict(&self, name: &str, failed: bool, elapsed: Duration) -> Option<KeptFor> {
+    /// Why a request that took `elapsed` to end, `failed` or not, is kept; `None` when
+    /// it is not. `name()` (its server span's name) is asked for only when a threshold
+    /// is set by name.
+    pub fn verdict<N: AsRef<str>>(
+        &self,
+        failed: bool,
+        elapsed: Duration,
+        name: impl FnOnce() -> N,
+    ) -> Option<KeptFor> {
         if failed && self.errors {
             return Some(KeptFor::Error);
         }
-        match self.slow_threshold(name) {
-            Some(threshold) if elapsed >= threshold => Some(KeptFor::Slow),
-            _ => None,
-        }
+        let threshold = match self.slow_for.is_empty() {
+            true => self.slow,
+            false => self.slow_threshold(name().as_ref()),
+        };
+        threshold.filter(|t| elapsed >= *t).map(|_| KeptFor::Slow)
     }
 }
 
@@ -389,8 +366,6 @@ pub struct TailWatch(Arc<Watch<dyn Any + Send + Sync>>);
 
 struct Watch<R: ?Sized> {
     tail: Arc<Shared>,
-    /// The request's own (unrecorded) span.
-    span_id: SpanId,
     state: Mutex<State>,
     /// The maker's own record of the request (one allocation with the rest).
     request: R,
@@ -402,14 +377,11 @@ struct State {
     spans: Vec<SpanData>,
     events: Vec<HeldEvent>,
     failed_inside: bool,
-    events_dropped: u32,
 }
 
 impl fmt::Debug for TailWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TailWatch")
-            .field("span_id", &self.0.span_id)
-            .finish_non_exhaustive()
+        f.debug_struct("TailWatch").finish_non_exhaustive()
     }
 }
 
@@ -423,18 +395,13 @@ impl<R: ?Sized> Drop for Watch<R> {
 }
 
 impl TailWatch {
-    /// A watch for the sampled-out request whose own span is `span_id`, carrying the
-    /// maker's `request()` (what it needs at the request's end, see
-    /// [`request`](Self::request)); `None` (and `request` never called) when no tail
-    /// bias is installed.
-    pub fn begin<R: Any + Send + Sync>(
-        span_id: SpanId,
-        request: impl FnOnce() -> R,
-    ) -> Option<Self> {
+    /// A watch for a sampled-out request, carrying the maker's `request()` (what it
+    /// needs at the request's end, see [`request`](Self::request)); `None` (and
+    /// `request` never called) when no tail bias is installed.
+    pub fn begin<R: Any + Send + Sync>(request: impl FnOnce() -> R) -> Option<Self> {
         let tail = INSTALLED.get()?;
         let watch: Arc<Watch<dyn Any + Send + Sync>> = Arc::new(Watch {
             tail: Arc::clone(tail),
-            span_id,
             state: Mutex::new(State::default()),
             request: request(),
         });
@@ -449,11 +416,6 @@ impl TailWatch {
     /// The settings.
     pub fn config(&self) -> &TailBias {
         &self.0.tail.config
-    }
-
-    /// The request's own span id.
-    pub fn span_id(&self) -> SpanId {
-        self.0.span_id
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -483,10 +445,9 @@ impl TailWatch {
         if state.decided.is_some() {
             return;
         }
+        // Past the cap an event is left out (as the span's own event limit would).
         if state.events.len() < MAX_EVENTS {
             state.events.push((name, time, attributes));
-        } else {
-            state.events_dropped += 1;
         }
     }
 
@@ -712,23 +673,25 @@ mod tests {
             .slow_for("pkg.Svc/Call", ms(2000));
         assert!(tail.is_enabled());
         assert_eq!(
-            tail.verdict("GET /orders", true, ms(1)),
+            tail.verdict(true, ms(1), || "GET /orders"),
             Some(KeptFor::Error)
         );
-        assert_eq!(tail.verdict("GET /orders", false, ms(499)), None);
+        assert_eq!(tail.verdict(false, ms(499), || "GET /orders"), None);
         assert_eq!(
-            tail.verdict("GET /orders", false, ms(500)),
+            tail.verdict(false, ms(500), || "GET /orders"),
             Some(KeptFor::Slow)
         );
         // By route alone, whatever the method.
         assert_eq!(
-            tail.verdict("POST /users/{id}", false, ms(100)),
+            tail.verdict(false, ms(100), || "POST /users/{id}"),
             Some(KeptFor::Slow)
         );
-        assert_eq!(tail.verdict("pkg.Svc/Call", false, ms(1999)), None);
+        assert_eq!(tail.verdict(false, ms(1999), || "pkg.Svc/Call"), None);
         let slow_only = TailBias::default().slow(ms(10));
         assert_eq!(
-            slow_only.verdict("x", true, ms(1)),
+            slow_only.verdict(true, ms(1), || -> &str {
+                unreachable!("no threshold by name")
+            }),
             None,
             "errors not asked for"
         );
@@ -737,7 +700,7 @@ mod tests {
         let again = TailBias::default()
             .slow_for("a", ms(1))
             .slow_for("a", ms(2));
-        assert_eq!(again.slow_by_name(), &[("a".to_owned(), ms(2))]);
+        assert_eq!(again, TailBias::default().slow_for("a", ms(2)));
     }
 
     #[test]

@@ -129,14 +129,13 @@ pub(crate) struct TailRequest {
     forwarded: Option<IpAddr>,
 }
 
-/// `cx` under a tail watch for the sampled-out request whose own span is `own`, with
-/// the request facts its end will need, when tail bias is on.
+/// `cx` under a tail watch for its sampled-out request (whose parent is `parent`),
+/// with the request facts its end will need, when tail bias is on.
 #[cfg(feature = "sdk")]
 #[inline(never)]
 fn watched(
     config: &SpanConfig,
     cx: Context,
-    own: opentelemetry::trace::SpanId,
     parent: Option<opentelemetry::trace::SpanId>,
     facts: &RequestFacts<'_>,
     parts: &Parts,
@@ -154,7 +153,7 @@ fn watched(
             None
         },
     };
-    match TailWatch::begin(own, request) {
+    match TailWatch::begin(request) {
         Some(watch) => cx.with_value(watch),
         None => cx,
     }
@@ -235,7 +234,6 @@ pub(crate) fn start(
         .filter(|sc| !sc.is_sampled() && tracer.drops_unsampled_children())
     {
         let own = unsampled_child(parent, LayerTracer::new_span_id());
-        let own_id = own.span_id();
         let cx = if incoming.span_context() == Some(parent) {
             incoming.apply_child_to(&base, own)
         } else {
@@ -243,7 +241,7 @@ pub(crate) fn start(
         };
         let mut cx = scoped(cx);
         if instrument_core::sampling::installed_tail_bias().is_some() {
-            cx = watched(config, cx, own_id, Some(parent.span_id()), facts, parts);
+            cx = watched(config, cx, Some(parent.span_id()), facts, parts);
         }
         return (Started { cx, looked }, stored);
     }
@@ -283,13 +281,13 @@ pub(crate) fn start(
     }
     #[cfg(feature = "sdk")]
     if !span.is_recording() && instrument_core::sampling::installed_tail_bias().is_some() {
-        let sc = span.span_context();
-        let (own, parent) = (sc.span_id(), parent_cx.span().span_context().clone());
-        let parent = parent.is_valid().then(|| parent.span_id());
+        let parent = parent_cx.span();
+        let parent = Some(parent.span_context())
+            .filter(|sc| sc.is_valid())
+            .map(|sc| sc.span_id());
         let cx = watched(
             config,
             child_context(&parent_cx, span),
-            own,
             parent,
             facts,
             parts,
@@ -798,46 +796,25 @@ fn decide(
     settled: &Settled<'_>,
 ) -> Option<Context> {
     let request = watch.request::<TailRequest>()?;
-    request.decide(watch, config, started, outcome, settled)
+    let failed = outcome.failure().is_some() || watch.failed_inside();
+    let name = || match settled.span_update() {
+        Some((name, _)) => name,
+        None => started.looked.span_name(),
+    };
+    let Some(why) = watch
+        .config()
+        .verdict(failed, request.start.elapsed(), name)
+    else {
+        watch.decide(None);
+        return None;
+    };
+    let cx = request.span(watch, config, started, why);
+    watch.decide(Some(why));
+    Some(cx)
 }
 
 #[cfg(feature = "sdk")]
 impl TailRequest {
-    fn decide(
-        &self,
-        watch: &TailWatch,
-        config: &SpanConfig,
-        started: &Started,
-        outcome: &Outcome,
-        settled: &Settled<'_>,
-    ) -> Option<Context> {
-        let tail = watch.config();
-        let failed = outcome.failure().is_some() || watch.failed_inside();
-        let why = if failed && tail.keeps_errors() {
-            Some(KeptFor::Error)
-        } else {
-            let threshold = if tail.slow_by_name().is_empty() {
-                tail.slow_default()
-            } else {
-                let name = match settled.span_update() {
-                    Some((name, _)) => name,
-                    None => started.looked.span_name(),
-                };
-                tail.slow_threshold(&name)
-            };
-            threshold
-                .filter(|t| self.start.elapsed() >= *t)
-                .map(|_| KeptFor::Slow)
-        };
-        let Some(why) = why else {
-            watch.decide(None);
-            return None;
-        };
-        let cx = self.span(watch, config, started, why);
-        watch.decide(Some(why));
-        Some(cx)
-    }
-
     /// The kept request's server span, with the ids it already had, its start time,
     /// its target's attributes, URL and peer, and the events its handler logged.
     fn span(
