@@ -36,12 +36,25 @@ fn show<T: std::fmt::Debug>(what: &str, result: &Result<tonic::Response<T>, toni
 }
 
 async fn start(client: &mut Client, tenant: &str, kind: &str, input: &str) -> String {
+    start_as(client, tenant, kind, input, |request| request).await
+}
+
+/// [`start`], the request made as `caller` makes it.
+async fn start_as(
+    client: &mut Client,
+    tenant: &str,
+    kind: &str,
+    input: &str,
+    caller: fn(tonic::Request<StartWorkflowRequest>) -> tonic::Request<StartWorkflowRequest>,
+) -> String {
     let request = StartWorkflowRequest {
         kind: kind.into(),
         task_queue: "main".into(),
         input_json: input.into(),
     };
-    let response = client.start_workflow(call(request, tenant, None)).await;
+    let response = client
+        .start_workflow(caller(call(request, tenant, None)))
+        .await;
     show(&format!("{tenant}: StartWorkflow {kind}"), &response);
     response
         .map(|r| r.into_inner().workflow_id)
@@ -142,35 +155,17 @@ fn unsampled<T>(mut request: tonic::Request<T>) -> tonic::Request<T> {
 /// Behind a caller sampling at 1 %: five workflows start unsampled and are not
 /// exported; one fails, and tail bias exports its calls whole (`kept_for=error`).
 async fn at_one_percent(client: &mut Client) {
+    println!("  (behind a caller sampling at 1 %: its traceparents say not sampled)");
     for _ in 0..5 {
-        let request = StartWorkflowRequest {
-            kind: "report".into(),
-            task_queue: "main".into(),
-            input_json: "{}".into(),
-        };
-        let response = client
-            .start_workflow(unsampled(call(request, "acme", None)))
-            .await;
-        show("acme (unsampled caller): StartWorkflow report", &response);
+        start_as(client, "acme", "report", "{}", unsampled).await;
     }
-    let request = StartWorkflowRequest {
-        kind: "payout".into(),
-        task_queue: "main".into(),
-        input_json: "{}".into(),
-    };
-    let response = client
-        .start_workflow(unsampled(call(request, "acme", None)))
-        .await;
-    show("acme (unsampled caller): StartWorkflow payout", &response);
-    let id = response
-        .map(|r| r.into_inner().workflow_id)
-        .unwrap_or_default();
+    let id = start_as(client, "acme", "payout", "{}", unsampled).await;
     let failed = FailWorkflowRequest {
         workflow_id: id.clone(),
         error: "bank rejected the transfer".into(),
     };
     show(
-        "acme (unsampled caller): FailWorkflow payout",
+        "acme: FailWorkflow payout",
         &client
             .fail_workflow(unsampled(call(failed, "acme", Some(&id))))
             .await,
