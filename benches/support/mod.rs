@@ -76,13 +76,23 @@ pub fn request(traceparent: &str) -> Request<String> {
         .header("user-agent", "bench/1.0")
         // As every HTTP/1.1 request carries (an HTTP/2 one carries `:authority`).
         .header("host", "workflows.internal:8080")
+        // The connection's other end, as hyper, tonic (`TcpConnectInfo`) and axum
+        // (`ConnectInfo`) put it in every request's extensions.
+        .extension(std::net::SocketAddr::from(([10, 1, 2, 3], 48_512)))
         .body(r#"{"task_type":"charge"}"#.to_owned())
         .expect("valid request")
 }
 
-/// The trivial service every stack wraps.
+/// The trivial service every stack wraps. It answers as real handlers do, with a
+/// `content-type` (tonic's `application/grpc`, axum's `text/plain` for a `String`), so
+/// a layer adding a response header finds the header map made, as it does in a server.
 pub async fn handle(request: Request<String>) -> Result<Response<String>, Infallible> {
-    Ok(Response::new(black_box(request.into_body())))
+    let mut response = Response::new(black_box(request.into_body()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 pub fn bare(

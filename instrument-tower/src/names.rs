@@ -108,13 +108,14 @@ const REPEATED_SLOTS: usize = 4;
 const MAX_REPEATED_KEY: usize = 256;
 
 /// What was made from the first few distinct values of one request field (see
-/// [`Seen`]). Filled once each, read without a lock.
+/// [`Seen`]), keyed by the value (`K`: its text, or an address). Filled once each,
+/// read without a lock.
 #[derive(Debug)]
-pub(crate) struct Repeated<T> {
-    slots: [OnceLock<(Box<str>, T)>; REPEATED_SLOTS],
+pub(crate) struct Repeated<T, K = Box<str>> {
+    slots: [OnceLock<(K, T)>; REPEATED_SLOTS],
 }
 
-impl<T> Default for Repeated<T> {
+impl<T, K> Default for Repeated<T, K> {
     fn default() -> Self {
         Self {
             slots: std::array::from_fn(|_| OnceLock::new()),
@@ -129,10 +130,26 @@ impl<T> Repeated<T> {
         if key.len() > MAX_REPEATED_KEY {
             return Err(make());
         }
+        self.find(key, |key| key.into(), make)
+    }
+}
+
+impl<T, K> Repeated<T, K> {
+    /// The slot holding `key` (filled with `own(key)` and `make()` when the first free
+    /// one is reached before it), else `Err(make())`.
+    pub(crate) fn find<Q: PartialEq + ?Sized>(
+        &self,
+        key: &Q,
+        own: impl Fn(&Q) -> K,
+        make: impl Fn() -> T,
+    ) -> Result<&T, T>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         for slot in &self.slots {
             // A slot is filled once, by whichever request finds it empty first.
-            let (kept_key, kept) = slot.get_or_init(|| (key.into(), make()));
-            if **kept_key == *key {
+            let (kept_key, kept) = slot.get_or_init(|| (own(key), make()));
+            if kept_key.borrow() == key {
                 return Ok(kept);
             }
         }

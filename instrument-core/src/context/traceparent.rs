@@ -113,18 +113,57 @@ const HEX: [u8; 256] = {
     table
 };
 
-/// Decodes lower-case hex into an integer, or `None` on any other byte.
+/// Decodes up to 8 lower-case hex digits into an integer, or `None` on any other byte.
 #[inline]
-fn decode_hex(digits: &[u8]) -> Option<u128> {
-    let mut value: u128 = 0;
+fn decode_hex(digits: &[u8]) -> Option<u32> {
+    let mut value: u32 = 0;
     let mut bad = 0u8;
     for &b in digits {
         let nibble = HEX[b as usize];
         // Accumulate instead of branching per digit; 0xff has the high bit set.
         bad |= nibble;
-        value = (value << 4) | u128::from(nibble & 0x0f);
+        value = (value << 4) | u32::from(nibble & 0x0f);
     }
     (bad & 0xf0 == 0).then_some(value)
+}
+
+/// Decodes 8 lower-case hex digits into the 4 bytes they spell, or `None` on any other
+/// byte: eight digits at a time in one 64-bit word (the ids are 48 of a traceparent's
+/// 52 digits; a digit at a time, the table above, costs about three times as much).
+#[inline]
+fn decode_hex8(digits: [u8; 8]) -> Option<[u8; 4]> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(digits);
+    if x & HIGH != 0 {
+        return None;
+    }
+    // Every byte is below 0x80, so adding below 0x80 to each never carries into the
+    // next: a byte's high bit then says whether it reached the bound.
+    let at_least = |low: u64| (x + (0x80 - low) * ONES) & HIGH;
+    let digit = at_least(0x30) & !at_least(0x3a);
+    let letter = at_least(0x61) & !at_least(0x67);
+    if digit | letter != HIGH {
+        return None;
+    }
+    // '0'..'9' are 0x30..0x39 and 'a'..'f' 0x61..0x66: the low nibble, plus 9 for a letter.
+    let nibbles = (x & (0x0f * ONES)) + (letter >> 7) * 9;
+    // Two digits to a byte (the first is the high nibble), then the bytes side by side.
+    let pairs = ((nibbles & 0x00ff_00ff_00ff_00ff) << 4) | ((nibbles >> 8) & 0x00ff_00ff_00ff_00ff);
+    let quads = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    let bytes = (quads | (quads >> 16)) as u32;
+    Some(bytes.to_le_bytes())
+}
+
+/// Decodes `2 * N` lower-case hex digits (`N` a multiple of 4) into `N` bytes.
+#[inline]
+fn decode_hex_bytes<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    for (four, eight) in out.chunks_exact_mut(4).zip(digits.chunks_exact(8)) {
+        let eight: [u8; 8] = eight.try_into().ok()?;
+        four.copy_from_slice(&decode_hex8(eight)?);
+    }
+    Some(out)
 }
 
 impl TraceParent {
@@ -161,19 +200,19 @@ impl TraceParent {
         if b.len() > TRACEPARENT_LEN && b[TRACEPARENT_LEN] != b'-' {
             return Err(TraceParentError::Delimiter);
         }
-        let trace_id = decode_hex(&b[3..35]).ok_or(TraceParentError::TraceIdHex)?;
-        let parent_id = decode_hex(&b[36..52]).ok_or(TraceParentError::ParentIdHex)?;
+        let trace_id = decode_hex_bytes::<16>(&b[3..35]).ok_or(TraceParentError::TraceIdHex)?;
+        let parent_id = decode_hex_bytes::<8>(&b[36..52]).ok_or(TraceParentError::ParentIdHex)?;
         let flags = decode_hex(&b[53..55]).ok_or(TraceParentError::FlagsHex)? as u8;
-        if trace_id == 0 {
+        if trace_id == [0; 16] {
             return Err(TraceParentError::ZeroTraceId);
         }
-        if parent_id == 0 {
+        if parent_id == [0; 8] {
             return Err(TraceParentError::ZeroParentId);
         }
         Ok(Self {
             version,
-            trace_id: TraceId::from_bytes(trace_id.to_be_bytes()),
-            parent_id: SpanId::from_bytes((parent_id as u64).to_be_bytes()),
+            trace_id: TraceId::from_bytes(trace_id),
+            parent_id: SpanId::from_bytes(parent_id),
             flags: TraceFlags::new(flags),
         })
     }
@@ -339,6 +378,37 @@ mod tests {
 
     fn err(s: &str) -> TraceParentError {
         TraceParent::parse_header(s.as_bytes()).unwrap_err()
+    }
+
+    /// The word-at-a-time decoder against the digit-at-a-time one, on every byte in
+    /// every position and on random words.
+    #[test]
+    fn eight_digits_at_once_decode_as_one_at_a_time() {
+        let reference = |digits: [u8; 8]| decode_hex(&digits).map(u32::to_be_bytes);
+        let base = *b"0a1b2c3d";
+        for position in 0..8 {
+            for byte in 0..=255u8 {
+                let mut digits = base;
+                digits[position] = byte;
+                assert_eq!(decode_hex8(digits), reference(digits), "{digits:?}");
+            }
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Mostly digits, sometimes anything.
+            let digits: [u8; 8] = std::array::from_fn(|i| {
+                let r = (state >> (i * 8)) as u8;
+                if r & 0x80 == 0 {
+                    b"0123456789abcdef"[usize::from(r & 0x0f)]
+                } else {
+                    r.rotate_left(3)
+                }
+            });
+            assert_eq!(decode_hex8(digits), reference(digits), "{digits:?}");
+        }
     }
 
     #[test]

@@ -285,7 +285,7 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
 
     /// See [`TraceLayer::redactor`](crate::trace::TraceLayer::redactor).
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.span.redactor = Some(redactor);
+        self.span.set_redactor(redactor);
         self
     }
 

@@ -92,6 +92,61 @@ fn peers_and_clients_are_recorded_and_forwarded_headers_only_behind_a_trusted_pr
     assert_eq!(attr_str(&http(1), "client.port"), None);
 }
 
+/// Past the few peers a layer keeps the address attributes of, every request still
+/// records its own peer; a layer's redactor masks kept and made ones alike, and a
+/// layer given another redactor does not reuse what the first one made.
+#[test]
+fn many_peers_are_each_recorded_and_redacted_by_the_layers_redactor() {
+    use instrument_core::redact::{RedactionPolicy, Redactor, Rule};
+
+    let recorder = DebuggingRecorder::new();
+    let peers: Vec<std::net::SocketAddr> = (1..=9)
+        .map(|i| format!("10.0.0.{i}:{}", 40_000 + i).parse().unwrap())
+        .chain(["[2001:db8::7]:443".parse().unwrap()])
+        .collect();
+    let masking = Redactor::new(&RedactionPolicy::default().enable(Rule::Ip)).unwrap();
+    let (tracer, exporter, _provider) = tracer();
+    let plain = InstrumentLayer::builder().tracer(tracer.clone()).build();
+    let masked = InstrumentLayer::builder()
+        .tracer(tracer)
+        .redactor(masking)
+        .build();
+    run(&recorder, async {
+        // Twice round: the second time, the first peers come from the kept values.
+        for layer in [&plain, &plain, &masked, &masked] {
+            for peer in &peers {
+                let service = ServiceBuilder::new().layer(layer.clone()).service_fn(ok);
+                let mut request = post("/orders", &[("x-tenant-id", "acme")]);
+                request.extensions_mut().insert(*peer);
+                let response = service.oneshot(request).await.unwrap();
+                drain(response.into_body()).await;
+            }
+        }
+    });
+    let spans = spans(&exporter);
+    assert_eq!(spans.len(), 4 * peers.len());
+    for (i, span) in spans.iter().enumerate() {
+        let peer = peers[i % peers.len()];
+        let (address, client) = (
+            attr_str(span, "network.peer.address"),
+            attr_str(span, "client.address"),
+        );
+        if i < 2 * peers.len() {
+            assert_eq!(address.as_deref(), Some(peer.ip().to_string().as_str()));
+            assert_eq!(client, address);
+        } else {
+            for value in [&address, &client] {
+                let value = value.as_deref().unwrap();
+                assert!(!value.contains(&peer.ip().to_string()), "{value}");
+            }
+        }
+        assert_eq!(
+            attr_str(span, "network.peer.port").as_deref(),
+            Some(peer.port().to_string().as_str())
+        );
+    }
+}
+
 /// The trace layer reads the tenant and the route once for the three layers: all
 /// three follow the builder's tenant header and route function.
 #[test]

@@ -291,7 +291,7 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// process-wide redactor ([`redact::global`](instrument_core::redact::global)) does:
     /// the policy `pipeline::init` installed, as for `#[workflow_span]`.
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.span_mut().redactor = Some(redactor);
+        self.span_mut().set_redactor(redactor);
         self
     }
 }

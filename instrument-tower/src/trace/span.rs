@@ -54,6 +54,19 @@ pub(crate) struct SpanConfig {
     pub(crate) behind_proxy: bool,
     /// Streamed gRPC responses' messages counted, sized and (capped) on the span.
     pub(crate) record_messages: bool,
+    /// The address attributes of the first few peers, redacted by `redactor`.
+    pub(crate) peers: Arc<Peers>,
+}
+
+/// `network.peer.address` and `client.address` made once for each of the first few
+/// addresses a layer sees (the proxy, sidecar or load balancer in front of a service,
+/// an internal service's few clients), later requests from them sharing the value:
+/// formatting an address and redacting it cost about 1,700 instructions and an
+/// allocation per request. Past them, each request makes its own.
+#[derive(Debug, Default)]
+pub(crate) struct Peers {
+    network: Repeated<KeyValue, IpAddr>,
+    client: Repeated<KeyValue, IpAddr>,
 }
 
 impl std::fmt::Debug for SpanConfig {
@@ -77,11 +90,18 @@ impl Default for SpanConfig {
             names: Names::default(),
             behind_proxy: false,
             record_messages: false,
+            peers: Arc::default(),
         }
     }
 }
 
 impl SpanConfig {
+    /// Redacts with `redactor` from now on (values made by the one before are dropped).
+    pub(crate) fn set_redactor(&mut self, redactor: Redactor) {
+        self.redactor = Some(redactor);
+        self.peers = Arc::default();
+    }
+
     pub(crate) fn redactor(&self) -> &Redactor {
         match &self.redactor {
             Some(redactor) => redactor,
@@ -477,7 +497,14 @@ fn peer_attributes(
     } else {
         None
     };
-    addresses(redactor, peer, forwarded, protocol, attributes);
+    addresses(
+        redactor,
+        &config.peers,
+        peer,
+        forwarded,
+        protocol,
+        attributes,
+    );
 }
 
 /// The attributes of [`peer_attributes`], from the peer and the client a trusted proxy
@@ -485,23 +512,34 @@ fn peer_attributes(
 #[inline]
 fn addresses(
     redactor: &Redactor,
+    peers: &Peers,
     peer: Option<std::net::SocketAddr>,
     forwarded: Option<IpAddr>,
     protocol: Protocol,
     attributes: &mut Vec<KeyValue>,
 ) {
-    let address = |key: &'static str, ip: IpAddr| clean(redactor, key, &ip.to_string());
+    let address = |seen: &Repeated<KeyValue, IpAddr>, key: &'static str, ip: IpAddr| {
+        let make = || {
+            let text = ip.to_string();
+            let clean = redactor.redact_attribute(key, &text);
+            KeyValue::new(key, StringValue::from(Arc::<str>::from(clean.as_ref())))
+        };
+        match seen.find(&ip, |ip| *ip, make) {
+            Ok(kept) => kept.clone(),
+            Err(made) => made,
+        }
+    };
     if let Some(peer) = peer {
-        attributes.push(address(NETWORK_PEER_ADDRESS, peer.ip()));
+        attributes.push(address(&peers.network, NETWORK_PEER_ADDRESS, peer.ip()));
         attributes.push(KeyValue::new(NETWORK_PEER_PORT, i64::from(peer.port())));
     }
     if protocol != Protocol::Http {
         return;
     }
     match (forwarded, peer) {
-        (Some(client), _) => attributes.push(address(CLIENT_ADDRESS, client)),
+        (Some(client), _) => attributes.push(address(&peers.client, CLIENT_ADDRESS, client)),
         (None, Some(peer)) => {
-            attributes.push(address(CLIENT_ADDRESS, peer.ip()));
+            attributes.push(address(&peers.client, CLIENT_ADDRESS, peer.ip()));
             attributes.push(KeyValue::new(CLIENT_PORT, i64::from(peer.port())));
         }
         (None, None) => {}
@@ -854,6 +892,7 @@ impl TailRequest {
         }
         addresses(
             redactor,
+            &config.peers,
             self.peer,
             self.forwarded,
             self.protocol,
