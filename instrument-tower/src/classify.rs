@@ -38,7 +38,7 @@ use tower_http::classify::{
     ServerErrorsAsFailures, ServerErrorsFailureClass,
 };
 
-use crate::protocol::{grpc_code, Protocol, GRPC_STATUS};
+use crate::protocol::{grpc_code, grpc_status_value, Protocol};
 
 pub use tower_http::classify::SharedClassifier;
 
@@ -175,7 +175,7 @@ impl ClassifyResponse for ByProtocol {
                 }
             },
             Judge::Grpc(c, eos) => {
-                match (response.headers().get(GRPC_STATUS), eos) {
+                match (grpc_status_value(response.headers()), eos) {
                     (Some(status), _) if plainly_succeeded(status) => {
                         return ClassifiedResponse::Ready(Ok(()));
                     }
@@ -217,7 +217,7 @@ impl ClassifyEos for DefaultEos {
             JudgeEos::Http(e) => e.classify_eos(trailers).map_err(Failure::Http),
             JudgeEos::Grpc(_)
                 if trailers
-                    .and_then(|t| t.get(GRPC_STATUS))
+                    .and_then(grpc_status_value)
                     .is_some_and(plainly_succeeded) =>
             {
                 Ok(())
