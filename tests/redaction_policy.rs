@@ -5,13 +5,15 @@
 use std::convert::Infallible;
 
 use http::{Request, Response};
+use instrument::cardinality::LabelGuard;
 use instrument::pipeline::{build_with_policy, ExporterConfig, MemoryExporter, PipelineConfig};
 use instrument::redact::{RedactionPolicy, Redactor};
 use instrument::tower::stack::InstrumentLayer;
 use tower::{ServiceBuilder, ServiceExt as _};
 
 #[tokio::test]
-async fn recorded_headers_follow_the_pipelines_policy_unless_the_layer_has_its_own() {
+async fn recorded_headers_and_labels_follow_the_pipelines_policy_unless_given_their_own() {
+    let early_guard = LabelGuard::default();
     let spans = MemoryExporter::default();
     // The default policy masks e-mail addresses; this one lets the on-call address through.
     let policy = RedactionPolicy::default().allow_value("oncall@example.com");
@@ -65,4 +67,19 @@ async fn recorded_headers_follow_the_pipelines_policy_unless_the_layer_has_its_o
         Some(r#"["oncall@example.com"]"#)
     );
     assert_eq!(contact("/own").as_deref(), Some(r#"["[REDACTED]"]"#));
+
+    // Metric labels too: a guard made with the defaults, even before the policy was
+    // installed, redacts through the process-wide redactor; one given a redactor keeps it.
+    let label = |guard: &LabelGuard| {
+        let key = metrics::Key::from_parts(
+            "instrument_requests_total",
+            vec![metrics::Label::new("contact", "oncall@example.com")],
+        );
+        let admitted = guard.admit(&key).unwrap();
+        let value = admitted.key().labels().next().unwrap().value().to_owned();
+        value
+    };
+    assert_eq!(label(&early_guard), "oncall@example.com");
+    let own = LabelGuard::builder().redactor(Redactor::default()).build();
+    assert_eq!(label(&own), "[REDACTED]");
 }

@@ -256,9 +256,21 @@ struct GuardInner {
     metric_caps: HashMap<String, usize>,
     label_caps: HashMap<String, usize>,
     mode: OverflowMode,
-    redactor: Option<Redactor>,
+    redaction: LabelRedaction,
     admitted: KeyMap<Decision>,
     metrics: DashMap<String, Arc<MetricState>>,
+}
+
+/// Which redactor label values pass through.
+#[derive(Debug, Clone)]
+enum LabelRedaction {
+    /// The process-wide one ([`redact::global`](crate::redact::global)), looked up when
+    /// a label value is first redacted.
+    Global,
+    /// The builder's.
+    Own(Redactor),
+    /// None: label values are already safe.
+    Off,
 }
 
 /// Builds a [`LabelGuard`].
@@ -268,7 +280,7 @@ pub struct LabelGuardBuilder {
     metric_caps: HashMap<String, usize>,
     label_caps: HashMap<String, usize>,
     mode: OverflowMode,
-    redactor: Option<Redactor>,
+    redaction: LabelRedaction,
 }
 
 impl Default for LabelGuardBuilder {
@@ -278,7 +290,7 @@ impl Default for LabelGuardBuilder {
             metric_caps: HashMap::new(),
             label_caps: HashMap::new(),
             mode: OverflowMode::Overflow,
-            redactor: Some(Redactor::default()),
+            redaction: LabelRedaction::Global,
         }
     }
 }
@@ -309,15 +321,19 @@ impl LabelGuardBuilder {
         self
     }
 
-    /// The redactor label values pass through (default: [`Redactor::default`]).
+    /// The redactor label values pass through. By default, the process-wide one
+    /// ([`redact::global`](crate::redact::global): the policy `pipeline::init`
+    /// installed, as the layers and `#[workflow_span]` use), looked up when a label
+    /// value is first redacted, so a guard made before the policy is installed follows
+    /// it, and no second redactor is built.
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.redactor = Some(redactor);
+        self.redaction = LabelRedaction::Own(redactor);
         self
     }
 
     /// Label values are not redacted (they must already be safe).
     pub fn without_redaction(mut self) -> Self {
-        self.redactor = None;
+        self.redaction = LabelRedaction::Off;
         self
     }
 
@@ -329,7 +345,7 @@ impl LabelGuardBuilder {
                 metric_caps: self.metric_caps,
                 label_caps: self.label_caps,
                 mode: self.mode,
-                redactor: self.redactor,
+                redaction: self.redaction,
                 admitted: KeyMap::default(),
                 metrics: DashMap::new(),
             }),
@@ -354,7 +370,8 @@ impl fmt::Debug for LabelGuard {
 }
 
 impl LabelGuard {
-    /// A builder with the defaults (2000 label sets per metric, overflow mode, default redactor).
+    /// A builder with the defaults (2000 label sets per metric, overflow mode, the
+    /// process-wide redactor).
     pub fn builder() -> LabelGuardBuilder {
         LabelGuardBuilder::default()
     }
@@ -492,7 +509,11 @@ impl LabelGuard {
 
     /// `key` with redacted label values, or `None` if every value is clean.
     fn redacted(&self, key: &Key) -> Option<Key> {
-        let redactor = self.inner.redactor.as_ref()?;
+        let redactor = match &self.inner.redaction {
+            LabelRedaction::Global => crate::redact::global(),
+            LabelRedaction::Own(redactor) => redactor,
+            LabelRedaction::Off => return None,
+        };
         let mut changed = false;
         let labels: Vec<Label> = key
             .labels()

@@ -128,7 +128,7 @@ impl<'t> Walk<'_, 't, '_> {
     }
 
     fn value(&mut self, depth: usize, held: Held) -> Result<(), NotJson> {
-        let det = &self.redactor.inner.detectors;
+        let det = self.redactor.inner.detectors();
         if depth > self.redactor.inner.max_json_depth {
             // Too deep to walk: fail closed.
             let start = self.pos;
@@ -157,7 +157,7 @@ impl<'t> Walk<'_, 't, '_> {
 
     fn string_value(&mut self, start: usize, end: usize, s: &str, depth: usize, held: Held) {
         let r = self.redactor;
-        let det = &r.inner.detectors;
+        let det = r.inner.detectors();
         match held {
             Held::Secret(class) => {
                 if !det.keeps_under_key(class, s) {
@@ -174,7 +174,7 @@ impl<'t> Walk<'_, 't, '_> {
     }
 
     fn number_value(&mut self, start: usize, end: usize, held: Held) {
-        let det = &self.redactor.inner.detectors;
+        let det = self.redactor.inner.detectors();
         let digits = &self.text[start..end];
         match held {
             Held::Secret(class) => {
@@ -198,7 +198,7 @@ impl<'t> Walk<'_, 't, '_> {
 
     fn object(&mut self, depth: usize, held: Held) -> Result<(), NotJson> {
         let r = self.redactor;
-        let key_rule = r.inner.detectors.on(Rule::SensitiveKey);
+        let key_rule = r.inner.detectors().on(Rule::SensitiveKey);
         self.expect(b'{')?;
         self.space();
         // A `name` member naming a sensitive key, and where the `value` member is.
@@ -215,12 +215,12 @@ impl<'t> Walk<'_, 't, '_> {
             self.expect(b':')?;
             self.space();
             let own = if key_rule {
-                r.inner.keys.classify(&key)
+                r.inner.keys().classify(&key)
             } else {
                 KeyClass::Plain
             };
             let member = match (own, held) {
-                (KeyClass::Plain, Held::Secret(class)) if !r.inner.keys.is_description(&key) => {
+                (KeyClass::Plain, Held::Secret(class)) if !r.inner.keys().is_description(&key) => {
                     Held::Secret(class)
                 }
                 (KeyClass::Plain, _) => Held::Plain,
@@ -234,7 +234,7 @@ impl<'t> Walk<'_, 't, '_> {
                 && (key.eq_ignore_ascii_case("name") || key.eq_ignore_ascii_case("key"))
             {
                 let (start, end, s) = self.string()?;
-                let class = r.inner.keys.classify(&s);
+                let class = r.inner.keys().classify(&s);
                 if class.is_sensitive() {
                     named = Some(class);
                 }

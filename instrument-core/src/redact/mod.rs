@@ -67,7 +67,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use policy::{
     CustomPattern, PolicyError, RedactionPolicy, Rule, DEFAULT_API_KEY_PREFIXES,
@@ -97,10 +97,61 @@ struct Inner {
     id: u64,
     /// A processor removes this redactor's vouch markers.
     vouches_read: AtomicBool,
-    keys: KeyMatcher,
-    detectors: Detectors,
+    /// The matchers, built with the redactor, or for the default policy's (which
+    /// always builds) when first used.
+    built: OnceLock<Built>,
     max_scan_bytes: usize,
     max_json_depth: usize,
+}
+
+/// What a policy compiles to.
+struct Built {
+    keys: KeyMatcher,
+    detectors: Detectors,
+}
+
+impl Built {
+    fn new(policy: &RedactionPolicy) -> Result<Self, PolicyError> {
+        let mut words: Vec<&str> = Vec::new();
+        if policy.default_keys {
+            words.extend(DEFAULT_SENSITIVE_KEYS);
+        }
+        words.extend(policy.sensitive_keys.iter().map(String::as_str));
+        let keys = KeyMatcher::new(
+            words.iter().copied(),
+            policy.allowed_keys.iter().map(String::as_str),
+        )?;
+        let detectors = Detectors::new(policy, &words)?;
+        Ok(Self { keys, detectors })
+    }
+}
+
+impl Inner {
+    fn new(policy: &RedactionPolicy, built: OnceLock<Built>) -> Self {
+        Self {
+            id: memo::next_owner(),
+            vouches_read: AtomicBool::new(false),
+            built,
+            max_scan_bytes: policy.max_scan_bytes.max(64),
+            max_json_depth: policy.max_json_depth,
+        }
+    }
+
+    fn built(&self) -> &Built {
+        self.built.get_or_init(|| {
+            // Only the default policy's matchers are built on first use, and that
+            // policy always builds (test `default_policy_builds`).
+            Built::new(&RedactionPolicy::default()).expect("the default redaction policy is valid")
+        })
+    }
+
+    fn keys(&self) -> &KeyMatcher {
+        &self.built().keys
+    }
+
+    fn detectors(&self) -> &Detectors {
+        &self.built().detectors
+    }
 }
 
 /// Where a value comes from, which decides how it is read.
@@ -174,17 +225,22 @@ pub fn global() -> &'static Redactor {
     GLOBAL.get_or_init(Redactor::default)
 }
 
+/// The default policy's redactor. Its matchers are built when it first redacts: a
+/// process holds one from its start (the process-wide one, the pipeline's processor),
+/// and building them then touched 1.5 MiB of code pages and 200 KiB of heap that a
+/// process serving only sampled-out requests never needs (benches README, "Memory").
 impl Default for Redactor {
     fn default() -> Self {
-        // The default policy always builds (covered by tests).
-        Self::new(&RedactionPolicy::default()).expect("the default redaction policy is valid")
+        Self {
+            inner: Arc::new(Inner::new(&RedactionPolicy::default(), OnceLock::new())),
+        }
     }
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redactor")
-            .field("detectors", &self.inner.detectors)
+            .field("detectors", &self.inner.built.get().map(|b| &b.detectors))
             .field("max_scan_bytes", &self.inner.max_scan_bytes)
             .finish_non_exhaustive()
     }
@@ -193,25 +249,9 @@ impl fmt::Debug for Redactor {
 impl Redactor {
     /// Builds a redactor, compiling every pattern once.
     pub fn new(policy: &RedactionPolicy) -> Result<Self, PolicyError> {
-        let mut words: Vec<&str> = Vec::new();
-        if policy.default_keys {
-            words.extend(DEFAULT_SENSITIVE_KEYS);
-        }
-        words.extend(policy.sensitive_keys.iter().map(String::as_str));
-        let keys = KeyMatcher::new(
-            words.iter().copied(),
-            policy.allowed_keys.iter().map(String::as_str),
-        )?;
-        let detectors = Detectors::new(policy, &words)?;
+        let built = OnceLock::from(Built::new(policy)?);
         Ok(Self {
-            inner: Arc::new(Inner {
-                id: memo::next_owner(),
-                vouches_read: AtomicBool::new(false),
-                keys,
-                detectors,
-                max_scan_bytes: policy.max_scan_bytes.max(64),
-                max_json_depth: policy.max_json_depth,
-            }),
+            inner: Arc::new(Inner::new(policy, built)),
         })
     }
 
@@ -275,7 +315,7 @@ impl Redactor {
 
     /// The text that replaces a masked value (`[REDACTED]` by default).
     pub fn replacement(&self) -> &str {
-        self.inner.detectors.replacement()
+        self.inner.detectors().replacement()
     }
 
     /// Whether values under `key` are masked whole by the key rule.
@@ -290,10 +330,10 @@ impl Redactor {
 
     /// What `key` names, remembered per thread (see [`Redactor::is_sensitive_key`]).
     fn key_class(&self, key: &str) -> KeyClass {
-        if !self.inner.detectors.on(Rule::SensitiveKey) {
+        if !self.inner.detectors().on(Rule::SensitiveKey) {
             return KeyClass::Plain;
         }
-        let keys = &self.inner.keys;
+        let keys = self.inner.keys();
         KeyClass::from_u8(
             memo::SENSITIVE.decided(self.inner.id, key, |key| keys.classify(key) as u8),
         )
@@ -366,8 +406,8 @@ impl Redactor {
     fn redact_url_counted<'a>(&self, url: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {
         match self
             .inner
-            .detectors
-            .sanitize_url(url, &self.inner.keys, summary)
+            .detectors()
+            .sanitize_url(url, self.inner.keys(), summary)
         {
             None => self.scan_text(url, 0, summary),
             Some(clean) => Cow::Owned(self.scan_text(&clean, 0, summary).into_owned()),
@@ -377,7 +417,7 @@ impl Redactor {
     fn keyed<'a>(&self, key: &str, value: &'a str, summary: &mut RedactionSummary) -> Cow<'a, str> {
         let class = self.key_class(key);
         if class.is_sensitive() {
-            let det = &self.inner.detectors;
+            let det = self.inner.detectors();
             if det.keeps_under_key(class, value) {
                 return Cow::Borrowed(value);
             }
@@ -457,7 +497,7 @@ impl Redactor {
         depth: usize,
         summary: &mut RedactionSummary,
     ) -> Cow<'a, str> {
-        let det = &self.inner.detectors;
+        let det = self.inner.detectors();
         let trimmed = value.trim_start();
         if det.on(Rule::JsonStructure) && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
             if depth > self.inner.max_json_depth {
@@ -471,7 +511,7 @@ impl Redactor {
                 Err(json::NotJson) => {}
             }
         }
-        det.scan(value, &self.inner.keys, summary)
+        det.scan(value, self.inner.keys(), summary)
     }
 }
 

@@ -15,6 +15,24 @@ fn default_policy_builds() {
     let _ = Redactor::new(&RedactionPolicy::default()).unwrap();
 }
 
+/// The default policy's matchers are built when it first redacts (a process holds one
+/// from its start), once for all its clones; a policy of one's own is built, and
+/// checked, at once.
+#[test]
+fn the_default_redactor_builds_its_matchers_on_first_use() {
+    let lazy = Redactor::default();
+    assert!(lazy.inner.built.get().is_none());
+    assert!(format!("{lazy:?}").contains("detectors: None"));
+    let clone = lazy.clone();
+    assert_eq!(clone.redact_attribute("password", "hunter2"), "[REDACTED]");
+    assert!(
+        lazy.inner.built.get().is_some(),
+        "built once for every clone"
+    );
+    let own = Redactor::new(&RedactionPolicy::default()).unwrap();
+    assert!(own.inner.built.get().is_some());
+}
+
 #[test]
 fn clean_values_come_back_borrowed() {
     let r = r();
@@ -521,7 +539,7 @@ fn remembered_key_answers_are_each_redactors_own() {
             for key in keys {
                 assert_eq!(
                     r.is_sensitive_key(key),
-                    r.inner.keys.is_sensitive(key),
+                    r.inner.keys().is_sensitive(key),
                     "{key}"
                 );
             }
