@@ -397,7 +397,12 @@ fn capped_shared(redactor: &Redactor, key: &'static str, value: &str, max: usize
 /// The attribute made from `value` for `looked`'s target, from its repeated values
 /// `seen` when they hold it.
 fn repeated<T: Clone>(seen: &Repeated<T>, value: &str, make: impl Fn() -> T) -> T {
-    match seen.get_or_make(value, make) {
+    kept_or_made(seen.get_or_make(value, make))
+}
+
+/// A kept value's clone (a reference count), or the one made for this request.
+fn kept_or_made<T: Clone>(found: Result<&T, T>) -> T {
+    match found {
         Ok(kept) => kept.clone(),
         Err(made) => made,
     }
@@ -524,10 +529,7 @@ fn addresses(
             let clean = redactor.redact_attribute(key, &text);
             KeyValue::new(key, StringValue::from(Arc::<str>::from(clean.as_ref())))
         };
-        match seen.find(&ip, |ip| *ip, make) {
-            Ok(kept) => kept.clone(),
-            Err(made) => made,
-        }
+        kept_or_made(seen.find(&ip, |ip| *ip, make))
     };
     if let Some(peer) = peer {
         attributes.push(address(&peers.network, NETWORK_PEER_ADDRESS, peer.ip()));
