@@ -33,13 +33,14 @@ pub(crate) trait Around {
     /// What finishes a request when its response body ends.
     type Ended: Ended;
 
-    /// The stages over `request`, `found` the source's answer (`None`: the request is
-    /// about no stored trace): the service called in the request's context, or the
-    /// layer's own answer.
+    /// The stages over the request of `parts` and `body`, `found` the source's answer
+    /// (`None`: the request is about no stored trace): the service called in the
+    /// request's context, or the layer's own answer.
     fn serve<S, B>(
         &self,
         service: &mut S,
-        request: Request<B>,
+        parts: Parts,
+        body: B,
         found: Option<Lookup>,
     ) -> Served<S::Future, Self::Ended>
     where
@@ -110,20 +111,18 @@ enum State<S, Fut, L, B, C, K: Around> {
         request: Request<B>,
         classifier: C,
     },
-    /// The inner service's future, polled in the request's context.
+    /// The inner service's future, polled in the request's context. The rest is taken
+    /// out when the future is ready (`None` only then): taking it moves its few dozen
+    /// bytes, where replacing the state would move the whole state, future included.
     Called {
         #[pin]
         future: Fut,
-        ended: K::Ended,
-        protocol: Protocol,
-        classifier: C,
+        rest: Option<Rest<K::Ended, C>>,
     },
     /// Answered by the layer: the response is ready.
     Answered {
         response: Response<Bytes>,
-        ended: K::Ended,
-        protocol: Protocol,
-        classifier: C,
+        rest: Rest<K::Ended, C>,
     },
     /// A request the filter skips: the inner future as it is.
     Passed {
@@ -131,6 +130,13 @@ enum State<S, Fut, L, B, C, K: Around> {
         future: Fut,
     },
     Done,
+}
+
+/// What finishes a started request, beside its response or future.
+struct Rest<E, C> {
+    ended: E,
+    protocol: Protocol,
+    classifier: C,
 }
 
 /// `Service::call` of a layer around `service`: the filter, the stored trace's lookup
@@ -148,6 +154,9 @@ where
     Src: TraceSource,
     M: MakeClassifier,
 {
+    // Made before the request is taken apart, so that it is not put together again for
+    // it (a skipped request's classifier goes unused).
+    let classifier = classifier.make_classifier(&request);
     let (parts, body) = request.into_parts();
     if config.skips(&parts) {
         let future = service.call(Request::from_parts(parts, body));
@@ -162,22 +171,18 @@ where
             // The service polled ready goes with the future; this one is the clone.
             let ready = service.clone();
             let service = std::mem::replace(service, ready);
-            let request = Request::from_parts(parts, body);
-            let classifier = classifier.make_classifier(&request);
             return Staged {
                 state: State::Lookup {
                     config: Arc::clone(config),
                     lookup,
                     service,
-                    request,
+                    request: Request::from_parts(parts, body),
                     classifier,
                 },
             };
         }
     };
-    let request = Request::from_parts(parts, body);
-    let classifier = classifier.make_classifier(&request);
-    let served = config.serve(service, request, found);
+    let served = config.serve(service, parts, body, found);
     Staged {
         state: State::from_served(served, classifier),
     }
@@ -192,9 +197,11 @@ impl<S, Fut, L, B, C, K: Around> State<S, Fut, L, B, C, K> {
                 protocol,
             } => Self::Called {
                 future,
-                ended,
-                protocol,
-                classifier,
+                rest: Some(Rest {
+                    ended,
+                    protocol,
+                    classifier,
+                }),
             },
             Served::Answered {
                 response,
@@ -202,9 +209,11 @@ impl<S, Fut, L, B, C, K: Around> State<S, Fut, L, B, C, K> {
                 protocol,
             } => Self::Answered {
                 response,
-                ended,
-                protocol,
-                classifier,
+                rest: Rest {
+                    ended,
+                    protocol,
+                    classifier,
+                },
             },
         }
     }
@@ -257,15 +266,20 @@ where
                     else {
                         return Poll::Pending;
                     };
-                    let served = config.serve(&mut service, request, Some(found));
+                    let (parts, body) = request.into_parts();
+                    let served = config.serve(&mut service, parts, body, Some(found));
                     this.state.set(State::from_served(served, classifier));
                 }
                 StateProj::Answered { .. } => {
+                    // A refusal: rare, so the whole state is moved out.
                     let StateOwn::Answered {
                         mut response,
-                        ended,
-                        protocol,
-                        classifier,
+                        rest:
+                            Rest {
+                                ended,
+                                protocol,
+                                classifier,
+                            },
                     } = this.state.as_mut().project_replace(State::Done)
                     else {
                         return Poll::Pending;
@@ -275,20 +289,23 @@ where
                     let verdict = Verdict::of(classifier, &response);
                     return Poll::Ready(Ok(ResponseBody::written(response, head, verdict, ended)));
                 }
-                StateProj::Called { future, ended, .. } => {
+                StateProj::Called { future, rest } => {
+                    let Some(context) = rest.as_ref().map(|rest| rest.ended.context()) else {
+                        return Poll::Pending;
+                    };
                     let result = {
-                        let _attached = ended.context().clone().attach();
+                        let _attached = context.clone().attach();
                         ready!(future.poll(task))
                     };
-                    let StateOwn::Called {
+                    let Some(Rest {
                         ended,
                         protocol,
                         classifier,
-                        ..
-                    } = this.state.as_mut().project_replace(State::Done)
+                    }) = rest.take()
                     else {
                         return Poll::Pending;
                     };
+                    this.state.set(State::Done);
                     return Poll::Ready(match result {
                         Ok(mut response) => {
                             ended.track(&mut response);
@@ -314,17 +331,28 @@ where
 #[pinned_drop]
 impl<S, Fut, L, B, C, K: Around> PinnedDrop for Staged<S, Fut, L, B, C, K> {
     fn drop(self: Pin<&mut Self>) {
-        match self.project().state.project_replace(State::Done) {
-            StateOwn::Called { ended, .. } | StateOwn::Answered { ended, .. } => {
-                ended.finish(&Outcome::Cancelled);
+        let mut state = self.project().state;
+        // The common cases move nothing: a finished request's state is `Done`, a called
+        // one gives up only its rest (its future, like a passed one's, drops in place).
+        match state.as_mut().project() {
+            StateProj::Called { rest, .. } => {
+                if let Some(rest) = rest.take() {
+                    rest.ended.finish(&Outcome::Cancelled);
+                }
+                return;
             }
+            StateProj::Passed { .. } | StateProj::Done => return,
+            StateProj::Answered { .. } | StateProj::Lookup { .. } => {}
+        }
+        match state.project_replace(State::Done) {
+            StateOwn::Answered { rest, .. } => rest.ended.finish(&Outcome::Cancelled),
             StateOwn::Lookup {
                 config, request, ..
             } => {
                 let (parts, _) = request.into_parts();
                 config.cancelled_in_lookup(&parts);
             }
-            StateOwn::Passed { .. } | StateOwn::Done => {}
+            StateOwn::Called { .. } | StateOwn::Passed { .. } | StateOwn::Done => {}
         }
     }
 }

@@ -78,14 +78,14 @@ impl<R: Route, F> Around for StackConfig<R, F> {
     fn serve<S, B>(
         &self,
         service: &mut S,
-        request: Request<B>,
+        mut parts: Parts,
+        body: B,
         found: Option<Lookup>,
     ) -> Served<S::Future, Finish>
     where
         S: tower::Service<Request<B>>,
     {
         let stages = &*self.stages;
-        let (mut parts, body) = request.into_parts();
         let (started, stored, protocol, admitted, metered) = {
             let facts = RequestFacts::read(&parts, &self.reading);
             let (started, stored) = span::start(&stages.span, &facts, &parts, found);

@@ -516,9 +516,14 @@ mod fused {
                 .poll(&mut std::task::Context::from_waker(waker))
                 .is_pending());
             drop(future);
+            // And refused (no tenant), the answer made but never taken.
+            let mut service = ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(tenant_echo);
+            drop(tower::Service::call(&mut service, request("/refused", None, None)));
         });
         let spans = spans(&exporter);
-        assert_eq!(spans.len(), 2);
+        assert_eq!(spans.len(), 3);
         for span in &spans {
             assert_eq!(attr(span, CANCELLED), Some(&true.into()), "{}", span.name);
         }

@@ -69,13 +69,13 @@ impl<R: Route, F> Around for TraceConfig<R, F> {
     fn serve<S, B>(
         &self,
         service: &mut S,
-        request: Request<B>,
+        mut parts: Parts,
+        body: B,
         found: Option<Lookup>,
     ) -> Served<S::Future, SpanEnd>
     where
         S: tower::Service<Request<B>>,
     {
-        let (mut parts, body) = request.into_parts();
         let (started, stored, protocol) = {
             let facts = RequestFacts::read(&parts, &self.reading);
             let (started, stored) = span::start(&self.span, &facts, &parts, found);
