@@ -47,5 +47,5 @@ pub use request_id::{request_id_from, with_request_id, RequestId, MAX_REQUEST_ID
 pub use restore::{
     capture, capture_from, in_context, restore, FreshReason, InContextExt, Restored,
 };
-pub use traceparent::{TraceParent, TraceParentError, TRACEPARENT_LEN};
+pub use traceparent::{trace_id_hex, TraceParent, TraceParentError, TRACEPARENT_LEN};
 pub use tracestate::{TraceStateError, TraceStateList, MAX_MEMBERS};

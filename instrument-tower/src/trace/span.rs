@@ -10,11 +10,11 @@ use http::header::{HOST, USER_AGENT};
 use http::request::Parts;
 use http::uri::Authority;
 use http::{HeaderName, HeaderValue, Response, Version};
-#[cfg(feature = "sdk")]
-use instrument_core::context::unsampled_child;
 use instrument_core::context::{
     child_context, extract, with_request_id, Incoming, ParentPolicy, RequestId, Restored,
 };
+#[cfg(feature = "sdk")]
+use instrument_core::context::{trace_id_hex, unsampled_child};
 use instrument_core::redact::Redactor;
 #[cfg(feature = "sdk")]
 use instrument_core::sampling::{KeptFor, TailWatch};
@@ -655,7 +655,7 @@ pub(crate) fn track<B>(config: &SpanConfig, cx: &Context, response: &mut Respons
         let span = cx.span();
         let sc = span.span_context();
         if sc.is_valid() {
-            if let Ok(mut value) = HeaderValue::from_bytes(&hex(sc.trace_id().to_bytes())) {
+            if let Ok(mut value) = HeaderValue::from_bytes(&trace_id_hex(sc.trace_id())) {
                 // Never indexed (HPACK): a value new on every response would only push
                 // useful entries out of both ends' header tables (~4,000 instructions
                 // of table upkeep per response in h2).
@@ -664,17 +664,6 @@ pub(crate) fn track<B>(config: &SpanConfig, cx: &Context, response: &mut Respons
             }
         }
     }
-}
-
-/// Lowercase hex of a trace id, as the W3C format writes it (no `fmt` machinery).
-fn hex(bytes: [u8; 16]) -> [u8; 32] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 32];
-    for (i, b) in bytes.iter().enumerate() {
-        out[2 * i] = DIGITS[usize::from(b >> 4)];
-        out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
-    }
-    out
 }
 
 /// Ends a server span when its response body ends (an opaque part of the layers'
