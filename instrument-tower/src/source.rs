@@ -185,8 +185,12 @@ impl TraceSource for NoSource {
 /// [`invalidate`](Self::invalidate) when it completes. Clones share one cache.
 pub struct CachedSource<S> {
     source: Arc<S>,
-    cache: moka::sync::Cache<Arc<str>, StoredTrace>,
+    cache: Cache,
 }
+
+/// The cache of a [`CachedSource`], hashed with a per-process seed as the names table is
+/// (its keys come from requests), not SipHash: ~120 instructions less a lookup.
+type Cache = moka::sync::Cache<Arc<str>, StoredTrace, foldhash::fast::RandomState>;
 
 impl<S> Clone for CachedSource<S> {
     fn clone(&self) -> Self {
@@ -232,7 +236,7 @@ impl<S: TraceSource> CachedSource<S> {
                 .max_capacity(entries)
                 .time_to_live(ttl)
                 .time_to_idle(idle)
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 
@@ -310,7 +314,7 @@ enum Lookup<F> {
         #[pin]
         lookup: F,
         key: Arc<str>,
-        cache: moka::sync::Cache<Arc<str>, StoredTrace>,
+        cache: Cache,
     },
 }
 
