@@ -520,7 +520,10 @@ mod fused {
             let mut service = ServiceBuilder::new()
                 .layer(layer.clone())
                 .service_fn(tenant_echo);
-            drop(tower::Service::call(&mut service, request("/refused", None, None)));
+            drop(tower::Service::call(
+                &mut service,
+                request("/refused", None, None),
+            ));
         });
         let spans = spans(&exporter);
         assert_eq!(spans.len(), 3);
