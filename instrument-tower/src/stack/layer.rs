@@ -251,7 +251,10 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         self
     }
 
-    /// No tracking header on responses.
+    /// No tracking header on responses. Over HTTP/2 the header costs about 3,000
+    /// instructions a response (2026-12, a tonic server), three quarters of them in
+    /// h2's HPACK coding of a value new on every response: turn it off when nothing
+    /// reads it.
     pub fn no_tracking_header(mut self) -> Self {
         self.span.tracking = None;
         self
