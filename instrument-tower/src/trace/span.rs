@@ -10,11 +10,12 @@ use http::header::{HOST, USER_AGENT};
 use http::request::Parts;
 use http::uri::Authority;
 use http::{HeaderName, HeaderValue, Response, Version};
-use instrument_core::context::{
-    child_context, extract, with_request_id, Incoming, ParentPolicy, RequestId, Restored,
-};
 #[cfg(feature = "sdk")]
-use instrument_core::context::{trace_id_hex, unsampled_child};
+use instrument_core::context::unsampled_child;
+use instrument_core::context::{
+    child_context, extract, trace_id_hex, with_request_id, Incoming, ParentPolicy, RequestId,
+    Restored,
+};
 use instrument_core::redact::Redactor;
 #[cfg(feature = "sdk")]
 use instrument_core::sampling::{KeptFor, TailWatch};
