@@ -157,22 +157,17 @@ fn decode_hex8(digits: [u8; 8]) -> Option<[u8; 4]> {
     Some(bytes.to_le_bytes())
 }
 
-/// The lower-case hex digits of `N / 2` bytes, a digit at a time from a 16-byte table.
-/// A word-at-a-time version (as [`decode_hex8`]) ran fewer instructions, but LLVM
-/// vectorised it with constants from a dozen places: one cold call under gungraun's
-/// cache simulation read 20 lines from memory against this one's 13 (2026-12-07).
-#[inline]
-fn encode_hex<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    encode_hex_into(bytes, &mut out);
-    out
-}
-
-/// [`encode_hex`]'s loop, kept a loop: not inlined, its trip count unknown where it is
-/// compiled, so LLVM does not unroll it into a copy of the body per byte. A request
-/// runs it once or twice on an idle server, where every distinct line of code it
-/// touches costs a fetch: unrolled, the trace id's 16 bytes were 153 distinct
-/// instructions in 10 lines; as a loop, a few lines for every caller.
+/// The lower-case hex digits of `bytes` into `out` (twice as long), a digit at a time
+/// from a 16-byte table. A word-at-a-time version (as [`decode_hex8`]) ran fewer
+/// instructions, but LLVM vectorised it with constants from a dozen places: one cold
+/// call under gungraun's cache simulation read 20 lines from memory against the
+/// table's 13 (2026-12-07).
+///
+/// Kept a loop: not inlined, its trip count unknown where it is compiled, so LLVM does
+/// not unroll it into a copy of the body per byte. A request runs it on an idle server,
+/// where every distinct line of code it touches costs a fetch: unrolled, the trace
+/// id's 16 bytes were 153 distinct instructions in 10 lines; as a loop, three lines
+/// shared by every caller.
 #[inline(never)]
 fn encode_hex_into(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -193,7 +188,9 @@ fn encode_hex_into(bytes: &[u8], out: &mut [u8]) {
 /// assert_eq!(&trace_id_hex(id), b"4bf92f3577b34da6a3ce929d0e0e4736");
 /// ```
 pub fn trace_id_hex(id: TraceId) -> [u8; 32] {
-    encode_hex(&id.to_bytes())
+    let mut out = [0u8; 32];
+    encode_hex_into(&id.to_bytes(), &mut out);
+    out
 }
 
 /// Decodes `2 * N` lower-case hex digits (`N` a multiple of 4) into `N` bytes.
@@ -358,17 +355,14 @@ impl TraceParent {
     /// Writes the version-`00` form into a stack buffer and returns it as text; no
     /// allocation. Reserved flag bits are written as zero.
     pub fn encode<'b>(&self, buf: &'b mut [u8; TRACEPARENT_LEN]) -> &'b str {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         buf[0] = b'0';
         buf[1] = b'0';
         buf[2] = b'-';
-        buf[3..35].copy_from_slice(&trace_id_hex(self.trace_id));
+        encode_hex_into(&self.trace_id.to_bytes(), &mut buf[3..35]);
         buf[35] = b'-';
-        buf[36..52].copy_from_slice(&encode_hex::<16>(&self.parent_id.to_bytes()));
+        encode_hex_into(&self.parent_id.to_bytes(), &mut buf[36..52]);
         buf[52] = b'-';
-        let flags = self.flags.to_u8() & DEFINED_FLAGS;
-        buf[53] = DIGITS[usize::from(flags >> 4)];
-        buf[54] = DIGITS[usize::from(flags & 0x0f)];
+        encode_hex_into(&[self.flags.to_u8() & DEFINED_FLAGS], &mut buf[53..55]);
         // Every byte written above is ASCII.
         std::str::from_utf8(buf).unwrap_or_default()
     }
