@@ -70,7 +70,7 @@ pub fn keep_handles_for_global() -> bool {
         .unwrap_or(false)
 }
 
-fn declare(recorder: &dyn Recorder) -> bool {
+pub(super) fn declare(recorder: &dyn Recorder) -> bool {
     if std::mem::size_of_val(recorder) == 0 {
         return false;
     }

@@ -1,6 +1,7 @@
 //! [`GuardedRecorder`]: any `metrics` recorder behind a [`LabelGuard`].
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use metrics::{
@@ -40,7 +41,17 @@ pub struct GuardedRecorder<R> {
     overflow_metric: SharedString,
     /// Metrics whose overflow was warned about.
     warned: Mutex<HashSet<String>>,
+    /// [`NOT_LASTING`], [`DECLARE_ON_CALL`] or [`DECLARED`].
+    lasting: AtomicU8,
 }
+
+/// A recorder as made: its metric handles are not kept.
+const NOT_LASTING: u8 = 0;
+/// Installed as the global recorder, where it stays: it declares itself lasting on
+/// its first call, when `self` is where `metrics` keeps it.
+const DECLARE_ON_CALL: u8 = 1;
+/// Declared (or out of slots): nothing more to do.
+const DECLARED: u8 = 2;
 
 /// Metrics warned about at most (a recorder with more metrics than that overflowing
 /// has said enough).
@@ -54,7 +65,22 @@ impl<R: Recorder> GuardedRecorder<R> {
             guard,
             overflow_metric: SharedString::from(names.label_overflow_total()),
             warned: Mutex::new(HashSet::new()),
+            lasting: AtomicU8::new(NOT_LASTING),
         }
+    }
+
+    /// Marks the recorder as about to be moved into `metrics::set_global_recorder`,
+    /// which keeps it for the rest of the program: on its first call it declares
+    /// itself (see [`keep_handles_for`](super::keep_handles_for)), without the thread
+    /// [`keep_handles_for_global`](super::keep_handles_for_global) starts to find it.
+    pub(crate) fn declare_once_global(&self) {
+        self.lasting.store(DECLARE_ON_CALL, Ordering::Relaxed);
+    }
+
+    #[cold]
+    fn declare_lasting(&self) {
+        super::lasting::declare(self);
+        self.lasting.store(DECLARED, Ordering::Relaxed);
     }
 
     /// The guard.
@@ -96,6 +122,9 @@ impl<R: Recorder> GuardedRecorder<R> {
         noop: T,
         register: impl FnOnce(&R, &Key) -> T,
     ) -> T {
+        if self.lasting.load(Ordering::Relaxed) == DECLARE_ON_CALL {
+            self.declare_lasting();
+        }
         match self.guard.admit(key) {
             Ok(admission) => {
                 if admission.overflowed() {
@@ -148,6 +177,35 @@ mod tests {
     use super::*;
     use crate::cardinality::OverflowMode;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    /// A recorder marked as installed globally declares itself lasting on its first
+    /// call, at the address it is called at; one not marked never does.
+    #[test]
+    fn a_recorder_installed_globally_declares_itself_on_its_first_call() {
+        let names = MetricNames::default();
+        let marked = GuardedRecorder::new(metrics::NoopRecorder, LabelGuard::default(), &names);
+        marked.declare_once_global();
+        // As `metrics::set_global_recorder` keeps it: moved into a leaked box.
+        let marked: &'static GuardedRecorder<_> = Box::leak(Box::new(marked));
+        let unmarked: &'static GuardedRecorder<_> = Box::leak(Box::new(GuardedRecorder::new(
+            metrics::NoopRecorder,
+            LabelGuard::default(),
+            &names,
+        )));
+        let lasting = |recorder: &'static GuardedRecorder<metrics::NoopRecorder>| {
+            metrics::with_local_recorder(recorder, crate::cardinality::lasting::lasting_recorder)
+        };
+        assert_eq!(lasting(marked), None, "nothing declared before a call");
+        for recorder in [marked, unmarked] {
+            metrics::with_local_recorder(recorder, || {
+                metrics::counter!("jobs_total").increment(1);
+            });
+        }
+        let address = std::ptr::from_ref(marked).cast::<()>() as usize;
+        assert_eq!(lasting(marked), Some(address));
+        assert_eq!(lasting(unmarked), None);
+        assert_eq!(marked.lasting.load(Ordering::Relaxed), DECLARED);
+    }
 
     /// `(name{labels}, value)` of everything recorded.
     fn values(snap: metrics_util::debugging::Snapshotter) -> Vec<(String, DebugValue)> {

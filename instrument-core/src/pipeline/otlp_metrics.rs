@@ -98,9 +98,10 @@ pub fn install_otlp_metrics(
     let recorder = GuardedRecorder::new(OtelRecorder::new(meter), guard, names);
     // HELP and units for the toolkit's own metrics, as on the Prometheus endpoint.
     metrics::with_local_recorder(&recorder, || names.describe());
+    // Kept for the rest of the program: metric handles may be kept for it.
+    recorder.declare_once_global();
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderAlreadySet)?;
     let _ = names.clone().set_global();
-    crate::cardinality::keep_handles_for_global();
     Ok(OtlpMetrics {
         provider: Some(provider),
     })

@@ -90,11 +90,11 @@ pub fn install_prometheus(
     names: &MetricNames,
 ) -> Result<PrometheusHandle, MetricsError> {
     let (recorder, handle) = prometheus_recorder(guard, names)?;
+    // Kept for the rest of the program: metric handles may be kept for it.
+    recorder.declare_once_global();
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderAlreadySet)?;
     // `#[workflow_span]` and the layers name their metrics as this recorder expects.
     let _ = names.clone().set_global();
-    // Kept for the rest of the program: metric handles may be kept for it.
-    crate::cardinality::keep_handles_for_global();
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("instrument-metrics-upkeep".into())
