@@ -9,7 +9,7 @@
 //! - instrument: each layer alone, then [`InstrumentLayer`] (trace context with a stored
 //!   traceparent found through a [`CachedSource`] and an incoming `traceparent` header,
 //!   tenant, request metrics, tracking header) exporting through the pipeline's
-//!   `TenantProcessor` and `RedactingProcessor` to an exporter that drops spans, its
+//!   `TenantProcessor` and `RedactingExporter` to an exporter that drops spans, its
 //!   metrics through the label guard into a Prometheus recorder. At 100 % sampling
 //!   (`full`) and with a sampled-out parent under `parentbased_traceidratio` 0.01
 //!   (`full_sampled_out`), and that under tail bias (`full_sampled_out_tail`).

@@ -60,9 +60,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use instrument::cardinality::LabelGuard;
-use instrument::pipeline::{
-    install_prometheus, MissingTenant, RedactingProcessor, TenantProcessor,
-};
+use instrument::pipeline::{install_prometheus, MissingTenant, RedactingExporter, TenantProcessor};
 use instrument::redact;
 use instrument::semconv::MetricNames;
 use instrument::tower::stack::InstrumentLayer;
@@ -316,18 +314,21 @@ impl PushMetricExporter for DiscardMetrics {
 /// A tracer provider sampling what the caller sampled (`ratio` of the roots), through
 /// a batch processor into [`Discard`]; with the pipeline's processors when `ours`.
 fn tracer_provider(ratio: f64, ours: bool) -> SdkTracerProvider {
-    let batch = BatchSpanProcessor::builder(Discard).build();
     let builder = SdkTracerProvider::builder()
         .with_sampler(ParentBasedSampler::new(Sampler::TraceIdRatioBased(ratio)));
     if ours {
+        // As `pipeline::build` chains them: the batch's thread redacts.
+        let export = RedactingExporter::new(redact::global().clone(), Discard);
         builder
             .with_span_processor(TenantProcessor::new(
                 MissingTenant::MarkMissing,
-                RedactingProcessor::new(redact::global().clone(), batch),
+                BatchSpanProcessor::builder(export).build(),
             ))
             .build()
     } else {
-        builder.with_span_processor(batch).build()
+        builder
+            .with_span_processor(BatchSpanProcessor::builder(Discard).build())
+            .build()
     }
 }
 

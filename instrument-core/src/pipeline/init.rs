@@ -21,7 +21,7 @@ use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use super::{
-    ExporterConfig, PipelineConfig, PropagatorConfig, RedactingProcessor, SamplerConfig,
+    ExporterConfig, PipelineConfig, PropagatorConfig, RedactingExporter, SamplerConfig,
     TenantProcessor, TreeExporter,
 };
 use crate::context::W3cPropagator;
@@ -480,10 +480,11 @@ fn sampler(config: SamplerConfig) -> Box<dyn ShouldSample> {
 /// ([`redact::set_global`](crate::redact::set_global), if none was set), so that
 /// `#[workflow_span]` and the layers record through the same policy as the processor.
 ///
-/// Spans pass, in order: the [`TenantProcessor`] (stamps `tenant.id`), the
-/// [`RedactingProcessor`], then a bounded batch processor feeding the exporter. Export
-/// never blocks or fails a request: a full queue drops spans, and the drops are counted
-/// in [`Telemetry::stats`].
+/// Spans pass, in order: the [`TenantProcessor`] (stamps `tenant.id`), then a bounded
+/// batch processor, on whose thread each batch is redacted ([`RedactingExporter`])
+/// before the exporter sees it: a request's end only queues its span. Export never
+/// blocks or fails a request: a full queue drops spans, and the drops are counted in
+/// [`Telemetry::stats`].
 pub fn build(config: &PipelineConfig) -> Result<Telemetry, PipelineError> {
     build_with_policy(config, &RedactionPolicy::default())
 }
@@ -513,25 +514,23 @@ pub fn build_with_policy(
     }
     let resource = resource(config);
     let detail = super::otlp::Detail::default();
+    let sink = Sink {
+        config,
+        redactor: &redactor,
+        counters: &counters,
+        detail: &detail,
+    };
     let processor = match &config.exporter {
-        ExporterConfig::Stdout => Some(batch(TreeExporter::stdout(), config, &counters, &detail)),
-        ExporterConfig::StdoutWholeTraces => Some(batch(
-            TreeExporter::stdout().whole_traces(),
-            config,
-            &counters,
-            &detail,
-        )),
-        ExporterConfig::Memory(memory) => Some(batch(memory.clone(), config, &counters, &detail)),
+        ExporterConfig::Stdout => Some(sink.batch(TreeExporter::stdout())),
+        ExporterConfig::StdoutWholeTraces => {
+            Some(sink.batch(TreeExporter::stdout().whole_traces()))
+        }
+        ExporterConfig::Memory(memory) => Some(sink.batch(memory.clone())),
         ExporterConfig::Otlp(otlp) => {
             // The batch processor of opentelemetry_sdk 0.33 takes no export timeout;
             // the exporter enforces the tighter of the two.
             let timeout = otlp.timeout.min(config.batch.export_timeout);
-            Some(batch(
-                super::otlp::exporter(otlp, timeout, &detail)?,
-                config,
-                &counters,
-                &detail,
-            ))
+            Some(sink.batch(super::otlp::exporter(otlp, timeout, &detail)?))
         }
         ExporterConfig::None => None,
     };
@@ -558,16 +557,13 @@ pub fn build_with_policy(
         .with_id_generator(super::PresetIdGenerator::default())
         .with_resource(resource);
     if let Some(processor) = processor {
-        let export = RedactingProcessor::new(
-            redactor,
-            Counted {
-                counters: Arc::clone(&counters),
-                capacity: config.batch.max_queue_size as u64,
-                inner: processor,
-            },
-        );
+        let export = Counted {
+            counters: Arc::clone(&counters),
+            capacity: config.batch.max_queue_size as u64,
+            inner: processor,
+        };
         // Held spans of sampled-out requests carry their tenant, and are redacted only
-        // when their request is kept.
+        // when their request is kept (and exported).
         builder = match tail {
             Some(tail) => builder.with_span_processor(TenantProcessor::new(
                 config.missing_tenant,
@@ -598,65 +594,81 @@ pub(super) fn resource(config: &PipelineConfig) -> Resource {
         .build()
 }
 
-/// A bounded batch processor over `exporter`, counting what it exports.
 /// The batch delay of the development exporter at most.
 const STDOUT_DELAY: Duration = Duration::from_millis(200);
 
-fn batch<E: SpanExporter + 'static>(
-    exporter: E,
-    config: &PipelineConfig,
-    counters: &Arc<Counters>,
-    detail: &super::otlp::Detail,
-) -> BatchSpanProcessor {
-    // The development exporter prints a trace once it is quiet: a short delay, so a
-    // trace is on the screen within a second of its last span, not five.
-    let delay = match config.exporter {
-        ExporterConfig::Stdout => config.batch.schedule_delay.min(STDOUT_DELAY),
-        _ => config.batch.schedule_delay,
-    };
-    let batch = BatchConfigBuilder::default()
-        .with_scheduled_delay(delay)
-        .with_max_queue_size(config.batch.max_queue_size)
-        .with_max_export_batch_size(config.batch.max_export_batch_size)
-        .build();
-    let target: Arc<str> = match &config.exporter {
-        ExporterConfig::Otlp(otlp) => otlp.endpoint.as_str().into(),
-        ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout".into(),
-        _ => "memory".into(),
-    };
-    let kind = match &config.exporter {
-        ExporterConfig::Otlp(otlp) => match otlp.protocol {
-            super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
-            super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
-            _ => "otlp_grpc_span_exporter",
-        },
-        ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout_span_exporter",
-        _ => "memory_span_exporter",
-    };
-    let mut labels = vec![metrics::Label::from_static_parts(
-        semconv::LABEL_OTEL_COMPONENT_TYPE,
-        kind,
-    )];
-    if let Some((host, port)) = host_and_port(&target) {
-        labels.push(metrics::Label::new(
-            semconv::LABEL_SERVER_ADDRESS,
-            host.to_owned(),
-        ));
-        labels.push(metrics::Label::new(
-            semconv::LABEL_SERVER_PORT,
-            port.to_string(),
-        ));
+/// What [`build`]'s batch processor sends its batches through: the redactor and the
+/// counters, on their way to an exporter.
+struct Sink<'a> {
+    config: &'a PipelineConfig,
+    redactor: &'a Redactor,
+    counters: &'a Arc<Counters>,
+    detail: &'a super::otlp::Detail,
+}
+
+impl Sink<'_> {
+    /// A bounded batch processor whose batches are redacted and counted on their way
+    /// to `exporter`.
+    fn batch<E: SpanExporter + 'static>(&self, exporter: E) -> BatchSpanProcessor {
+        let Self {
+            config,
+            redactor,
+            counters,
+            detail,
+        } = *self;
+        // The development exporter prints a trace once it is quiet: a short delay, so a
+        // trace is on the screen within a second of its last span, not five.
+        let delay = match config.exporter {
+            ExporterConfig::Stdout => config.batch.schedule_delay.min(STDOUT_DELAY),
+            _ => config.batch.schedule_delay,
+        };
+        let batch = BatchConfigBuilder::default()
+            .with_scheduled_delay(delay)
+            .with_max_queue_size(config.batch.max_queue_size)
+            .with_max_export_batch_size(config.batch.max_export_batch_size)
+            .build();
+        let target: Arc<str> = match &config.exporter {
+            ExporterConfig::Otlp(otlp) => otlp.endpoint.as_str().into(),
+            ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout".into(),
+            _ => "memory".into(),
+        };
+        let kind = match &config.exporter {
+            ExporterConfig::Otlp(otlp) => match otlp.protocol {
+                super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
+                super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
+                _ => "otlp_grpc_span_exporter",
+            },
+            ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout_span_exporter",
+            _ => "memory_span_exporter",
+        };
+        let mut labels = vec![metrics::Label::from_static_parts(
+            semconv::LABEL_OTEL_COMPONENT_TYPE,
+            kind,
+        )];
+        if let Some((host, port)) = host_and_port(&target) {
+            labels.push(metrics::Label::new(
+                semconv::LABEL_SERVER_ADDRESS,
+                host.to_owned(),
+            ));
+            labels.push(metrics::Label::new(
+                semconv::LABEL_SERVER_PORT,
+                port.to_string(),
+            ));
+        }
+        // Redacted on the batch's thread, then counted: the export's duration is the
+        // transport's.
+        let exporter = CountingExporter {
+            counters: Arc::clone(counters),
+            inner: exporter,
+            target,
+            labels: labels.into(),
+            failing: Arc::default(),
+            detail: Arc::clone(detail),
+        };
+        BatchSpanProcessor::builder(RedactingExporter::new(redactor.clone(), exporter))
+            .with_batch_config(batch)
+            .build()
     }
-    BatchSpanProcessor::builder(CountingExporter {
-        counters: Arc::clone(counters),
-        inner: exporter,
-        target,
-        labels: labels.into(),
-        failing: Arc::default(),
-        detail: Arc::clone(detail),
-    })
-    .with_batch_config(batch)
-    .build()
 }
 
 /// [`init`] with the configuration the standard `OTEL_*` environment variables give

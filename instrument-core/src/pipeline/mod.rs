@@ -20,6 +20,11 @@
 //! # drop(provider);
 //! ```
 //!
+//! [`build`] and [`init`] redact where spans are exported instead, with a
+//! [`RedactingExporter`] behind the batch processor: the scan of a span's values then
+//! runs on the batch's thread, a batch at a time, and a request's end only queues its
+//! span. Either way nothing leaves the process unredacted.
+//!
 //! ## What the pipeline says about itself
 //!
 //! Every export is counted in [`Telemetry::stats`] (ended, exported, failed, dropped
@@ -160,7 +165,7 @@ pub use prometheus::{
     install_prometheus, prometheus_recorder, serve_metrics, serve_metrics_with, MetricsLimits,
     MetricsService, DEFAULT_METRICS_ADDR, DEFAULT_METRICS_PATH, UPKEEP_PERIOD,
 };
-pub use redacting::RedactingProcessor;
+pub use redacting::{RedactingExporter, RedactingProcessor};
 pub use span_events::SpanEventLayer;
 pub use tenant_stamp::{MissingTenant, TenantProcessor};
 pub use tree::TreeExporter;

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use opentelemetry::trace::Status;
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
 use crate::redact::{Kind, RedactionSummary, Redactor, Rule};
 use crate::semconv::{REDACTED_BY, REDACTION_MASKED_COUNT, TENANT_ID};
@@ -152,13 +153,83 @@ impl<P: SpanProcessor> SpanProcessor for RedactingProcessor<P> {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        let masked = self.redact_span(&mut span);
-        if masked > 0 {
-            span.attributes
-                .push(KeyValue::new(REDACTION_MASKED_COUNT, i64::from(masked)));
-        }
+        self.scrub(&mut span);
         self.inner.on_end(span);
     }
 
     forward_to_inner!();
+}
+
+impl<P> RedactingProcessor<P> {
+    /// [`redact_span`](Self::redact_span), and `redaction.masked.count` on a span that
+    /// had anything masked.
+    fn scrub(&self, span: &mut SpanData) {
+        let masked = self.redact_span(span);
+        if masked > 0 {
+            span.attributes
+                .push(KeyValue::new(REDACTION_MASKED_COUNT, i64::from(masked)));
+        }
+    }
+}
+
+/// [`RedactingProcessor`]'s work done where spans are exported: every span of a batch
+/// is redacted (as the processor does it, `redaction.masked.count` included) before
+/// `inner` sees it.
+///
+/// Put behind a batch processor, the redaction runs on the batch's thread, a batch at a
+/// time, and not on the thread that ended the span: a request's end does not wait for
+/// its spans to be scanned. The spans wait in the batch processor's queue unredacted,
+/// in the process's memory as they were while they ran; nothing leaves the process
+/// before it is redacted. [`pipeline::build`](super::build) puts it there. A span
+/// processor of your own beside the batch processor sees spans unredacted: put it
+/// behind a [`RedactingProcessor`] instead.
+///
+/// ```
+/// use instrument_core::pipeline::RedactingExporter;
+/// use instrument_core::redact::Redactor;
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(SimpleSpanProcessor::new(RedactingExporter::new(Redactor::default(), exporter.clone())))
+///     .build();
+/// let mut span = provider.tracer("demo").start("login");
+/// span.set_attribute(opentelemetry::KeyValue::new("user.email", "bob@example.com"));
+/// span.end();
+/// let spans = exporter.get_finished_spans().unwrap();
+/// assert_eq!(spans[0].attributes[0].value.as_str(), "[REDACTED]");
+/// ```
+#[derive(Debug)]
+pub struct RedactingExporter<E>(RedactingProcessor<E>);
+
+impl<E> RedactingExporter<E> {
+    /// Redacts every span with `redactor` before `inner` exports it.
+    pub fn new(redactor: Redactor, inner: E) -> Self {
+        Self(RedactingProcessor::new(redactor, inner))
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for RedactingExporter<E> {
+    fn export(
+        &self,
+        mut batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        for span in &mut batch {
+            self.0.scrub(span);
+        }
+        self.0.inner.export(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.0.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.0.inner.set_resource(resource);
+    }
 }

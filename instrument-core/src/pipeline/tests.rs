@@ -33,6 +33,27 @@ fn provider(missing: MissingTenant) -> (SdkTracerProvider, InMemorySpanExporter)
     )
 }
 
+/// [`provider`], its spans redacted where they are exported ([`RedactingExporter`] behind
+/// `batch` processing or not), as `pipeline::build` chains it.
+fn exporting_provider(
+    missing: MissingTenant,
+    batch: bool,
+) -> (SdkTracerProvider, InMemorySpanExporter) {
+    let exporter = InMemorySpanExporter::default();
+    let export = RedactingExporter::new(Redactor::default(), exporter.clone());
+    let builder = SdkTracerProvider::builder();
+    let provider = if batch {
+        let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(export).build();
+        builder.with_span_processor(TenantProcessor::new(missing, batch))
+    } else {
+        builder.with_span_processor(TenantProcessor::new(
+            missing,
+            SimpleSpanProcessor::new(export),
+        ))
+    };
+    (provider.build(), exporter)
+}
+
 /// Runs `f` under a subscriber exporting through `provider`.
 fn traced(provider: &SdkTracerProvider, f: impl FnOnce()) {
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
@@ -178,6 +199,20 @@ fn drops_are_counted() {
 #[test]
 fn everything_a_span_exports_is_redacted() {
     let (provider, exporter) = provider(MissingTenant::Allow);
+    everything_is_redacted(&provider, &exporter);
+}
+
+#[test]
+fn everything_a_span_exports_is_redacted_where_it_is_exported() {
+    for batch in [false, true] {
+        let (provider, exporter) = exporting_provider(MissingTenant::Allow, batch);
+        everything_is_redacted(&provider, &exporter);
+    }
+}
+
+/// A span with a secret in every field a caller's value can be in, ended through
+/// `provider`, reaches `exporter` with every one masked.
+fn everything_is_redacted(provider: &SdkTracerProvider, exporter: &InMemorySpanExporter) {
     let tracer = provider.tracer("t");
     let link_target = SpanContext::new(
         opentelemetry::trace::TraceId::from_bytes([1; 16]),
@@ -210,8 +245,10 @@ fn everything_a_span_exports_is_redacted() {
     );
     span.set_status(Status::error("auth failed: Bearer abcDEF123456"));
     span.end();
+    provider.force_flush().unwrap();
 
     let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
     let s = &spans[0];
     // Every field a value of the caller's can be in; not the generated ids and
     // timestamps, whose random digits may spell a secret ("1234" in a trace id).
@@ -448,8 +485,9 @@ mod logs {
 }
 
 /// One span named `name` with `before`, then `marker`, then `after`, exported through
-/// a redacting processor with `redactor`.
+/// a redacting processor with `redactor` or, `at_export`, a redacting exporter.
 fn vouched_span(
+    at_export: bool,
     redactor: Redactor,
     name: &'static str,
     before: KeyValue,
@@ -457,12 +495,19 @@ fn vouched_span(
     after: KeyValue,
 ) -> SpanData {
     let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(RedactingProcessor::new(
+    let builder = SdkTracerProvider::builder();
+    let provider = if at_export {
+        builder.with_span_processor(SimpleSpanProcessor::new(RedactingExporter::new(
+            redactor,
+            exporter.clone(),
+        )))
+    } else {
+        builder.with_span_processor(RedactingProcessor::new(
             redactor,
             SimpleSpanProcessor::new(exporter.clone()),
         ))
-        .build();
+    }
+    .build();
     let marker = marker();
     let tracer = provider.tracer("test");
     let mut span = tracer
@@ -480,37 +525,44 @@ fn vouched_span(
 
 #[test]
 fn what_its_own_redactor_vouched_for_is_not_scanned_again_and_the_marker_goes() {
-    let redactor = Redactor::default();
-    // The e-mails stand for values the instrumentation let through on purpose (a
-    // route's names, redacted once); before the marker they are kept, after it masked.
-    let span = vouched_span(
-        redactor.clone(),
-        "bob@example.com",
-        KeyValue::new("kept", "bob@example.com"),
-        || redactor.vouch().unwrap(),
-        KeyValue::new("later", "bob@example.com"),
-    );
-    assert_eq!(span.name, "bob@example.com");
-    assert_eq!(attr(&span, "kept"), ["bob@example.com"]);
-    assert_eq!(attr(&span, "later"), ["[REDACTED]"]);
-    assert!(attr(&span, crate::semconv::REDACTED_BY).is_empty());
+    for at_export in [false, true] {
+        let redactor = Redactor::default();
+        // The e-mails stand for values the instrumentation let through on purpose (a
+        // route's names, redacted once); before the marker they are kept, after it
+        // masked.
+        let span = vouched_span(
+            at_export,
+            redactor.clone(),
+            "bob@example.com",
+            KeyValue::new("kept", "bob@example.com"),
+            || redactor.vouch().unwrap(),
+            KeyValue::new("later", "bob@example.com"),
+        );
+        assert_eq!(span.name, "bob@example.com");
+        assert_eq!(attr(&span, "kept"), ["bob@example.com"]);
+        assert_eq!(attr(&span, "later"), ["[REDACTED]"]);
+        assert!(attr(&span, crate::semconv::REDACTED_BY).is_empty());
+    }
 }
 
 #[test]
 fn another_redactors_marker_vouches_for_nothing() {
-    let span = vouched_span(
-        Redactor::default(),
-        "bob@example.com",
-        KeyValue::new("kept", "bob@example.com"),
-        || {
-            let other = Redactor::default();
-            other.read_vouches();
-            other.vouch().unwrap()
-        },
-        KeyValue::new("later", "bob@example.com"),
-    );
-    assert_eq!(span.name, "[REDACTED]");
-    assert_eq!(attr(&span, "kept"), ["[REDACTED]"]);
-    assert_eq!(attr(&span, "later"), ["[REDACTED]"]);
-    assert!(attr(&span, crate::semconv::REDACTED_BY).is_empty());
+    for at_export in [false, true] {
+        let span = vouched_span(
+            at_export,
+            Redactor::default(),
+            "bob@example.com",
+            KeyValue::new("kept", "bob@example.com"),
+            || {
+                let other = Redactor::default();
+                other.read_vouches();
+                other.vouch().unwrap()
+            },
+            KeyValue::new("later", "bob@example.com"),
+        );
+        assert_eq!(span.name, "[REDACTED]");
+        assert_eq!(attr(&span, "kept"), ["[REDACTED]"]);
+        assert_eq!(attr(&span, "later"), ["[REDACTED]"]);
+        assert!(attr(&span, crate::semconv::REDACTED_BY).is_empty());
+    }
 }
