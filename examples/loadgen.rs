@@ -60,7 +60,9 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use instrument::cardinality::LabelGuard;
-use instrument::pipeline::{install_prometheus, MissingTenant, RedactingExporter, TenantProcessor};
+use instrument::pipeline::{
+    install_prometheus, MissingTenant, RedactingExporter, TenantExporter, TenantProcessor,
+};
 use instrument::redact;
 use instrument::semconv::MetricNames;
 use instrument::tower::stack::InstrumentLayer;
@@ -317,11 +319,14 @@ fn tracer_provider(ratio: f64, ours: bool) -> SdkTracerProvider {
     let builder = SdkTracerProvider::builder()
         .with_sampler(ParentBasedSampler::new(Sampler::TraceIdRatioBased(ratio)));
     if ours {
-        // As `pipeline::build` chains them: the batch's thread redacts.
-        let export = RedactingExporter::new(redact::global().clone(), Discard);
+        // As `pipeline::build` chains them: the tenant stamped as a span starts, checked
+        // and redacted on the batch's thread.
+        let export = TenantExporter::new(
+            MissingTenant::MarkMissing,
+            RedactingExporter::new(redact::global().clone(), Discard),
+        );
         builder
-            .with_span_processor(TenantProcessor::new(
-                MissingTenant::MarkMissing,
+            .with_span_processor(TenantProcessor::stamping(
                 BatchSpanProcessor::builder(export).build(),
             ))
             .build()

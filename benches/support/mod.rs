@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
-use instrument::pipeline::{MissingTenant, RedactingExporter, TenantProcessor};
+use instrument::pipeline::{MissingTenant, RedactingExporter, TenantExporter, TenantProcessor};
 use instrument::redact;
 use instrument::tenant::TenantId;
 use instrument::tower::source::{CachedSource, SourceError, StoredTrace, TraceSource};
@@ -102,19 +102,22 @@ pub fn bare(
 
 /// Spans through the pipeline's processors, as `pipeline::init` chains them (its
 /// redactor the process-wide one, as `#[workflow_span]`'s is), exported on the calling
-/// thread so that what the export does is counted with the request: the redaction
-/// `pipeline::init` runs on its batch's thread.
+/// thread so that what the export does is counted with the request: the tenant check
+/// and the redaction `pipeline::init` runs on its batch's thread.
 pub fn instrument_provider(sampler: Sampler) -> SdkTracerProvider {
-    let processor = TenantProcessor::new(MissingTenant::MarkMissing, export());
+    let processor = TenantProcessor::stamping(export());
     SdkTracerProvider::builder()
         .with_sampler(ParentBasedSampler::new(sampler))
         .with_span_processor(processor)
         .build()
 }
 
-/// The pipeline's export, redacting, on the calling thread.
-fn export() -> SimpleSpanProcessor<RedactingExporter<Discard>> {
-    SimpleSpanProcessor::new(RedactingExporter::new(redact::global().clone(), Discard))
+/// The pipeline's export (the tenant checked, then redaction), on the calling thread.
+fn export() -> SimpleSpanProcessor<TenantExporter<RedactingExporter<Discard>>> {
+    SimpleSpanProcessor::new(TenantExporter::new(
+        MissingTenant::MarkMissing,
+        RedactingExporter::new(redact::global().clone(), Discard),
+    ))
 }
 
 /// [`instrument_provider`] with tail bias (failed or slower than a second), installed
@@ -124,7 +127,7 @@ pub fn instrument_provider_with_tail(sampler: Sampler) -> SdkTracerProvider {
         .errors(true)
         .slow(std::time::Duration::from_secs(1))
         .start();
-    let processor = TenantProcessor::new(MissingTenant::MarkMissing, tail.processor(export()));
+    let processor = TenantProcessor::stamping(tail.processor(export()));
     let provider = SdkTracerProvider::builder()
         .with_sampler(tail.sampler(ParentBasedSampler::new(sampler)))
         .with_id_generator(instrument::pipeline::PresetIdGenerator::default())

@@ -22,7 +22,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use super::{
     ExporterConfig, PipelineConfig, PropagatorConfig, RedactingExporter, SamplerConfig,
-    TenantProcessor, TreeExporter,
+    TenantExporter, TenantProcessor, TreeExporter,
 };
 use crate::context::W3cPropagator;
 use crate::redact::{PolicyError, RedactionPolicy, Redactor};
@@ -174,6 +174,43 @@ impl<P: SpanProcessor> SpanProcessor for Counted<P> {
     }
 
     forward_to_inner!();
+}
+
+/// [`TenantExporter`] in [`build`]'s chain: a span it drops ([`MissingTenant::Drop`])
+/// leaves the counts as if it had never entered the export path, as when the
+/// processor dropped it at its end.
+///
+/// [`MissingTenant::Drop`]: super::MissingTenant::Drop
+#[derive(Debug)]
+struct Enforced<E> {
+    counters: Arc<Counters>,
+    tenant: TenantExporter<E>,
+}
+
+impl<E: SpanExporter> SpanExporter for Enforced<E> {
+    fn export(
+        &self,
+        mut batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let dropped = self.tenant.enforce(&mut batch);
+        if dropped > 0 {
+            self.counters.ended.fetch_sub(dropped, Ordering::AcqRel);
+            self.counters.pending.fetch_sub(dropped, Ordering::AcqRel);
+        }
+        self.tenant.forward(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.tenant.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.tenant.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.tenant.set_resource(resource);
+    }
 }
 
 /// Counts what an exporter accepted and what failed.
@@ -480,9 +517,11 @@ fn sampler(config: SamplerConfig) -> Box<dyn ShouldSample> {
 /// ([`redact::set_global`](crate::redact::set_global), if none was set), so that
 /// `#[workflow_span]` and the layers record through the same policy as the processor.
 ///
-/// Spans pass, in order: the [`TenantProcessor`] (stamps `tenant.id`), then a bounded
-/// batch processor, on whose thread each batch is redacted ([`RedactingExporter`])
-/// before the exporter sees it: a request's end only queues its span. Export never
+/// Spans pass, in order: the [`TenantProcessor`] (stamps the tenant as a span starts),
+/// then a bounded batch processor, on whose thread each batch has its tenants enforced
+/// ([`TenantExporter`], [`PipelineConfig::missing_tenant`]) and is redacted
+/// ([`RedactingExporter`]) before the exporter sees it: a request's end only queues its
+/// span. Export never
 /// blocks or fails a request: a full queue drops spans, and the drops are counted in
 /// [`Telemetry::stats`].
 pub fn build(config: &PipelineConfig) -> Result<Telemetry, PipelineError> {
@@ -565,13 +604,10 @@ pub fn build_with_policy(
         // Held spans of sampled-out requests carry their tenant, and are redacted only
         // when their request is kept (and exported).
         builder = match tail {
-            Some(tail) => builder.with_span_processor(TenantProcessor::new(
-                config.missing_tenant,
-                tail.processor(export),
-            )),
-            None => {
-                builder.with_span_processor(TenantProcessor::new(config.missing_tenant, export))
+            Some(tail) => {
+                builder.with_span_processor(TenantProcessor::stamping(tail.processor(export)))
             }
+            None => builder.with_span_processor(TenantProcessor::stamping(export)),
         };
     }
     telemetry.provider = Some(builder.build());
@@ -655,8 +691,8 @@ impl Sink<'_> {
                 port.to_string(),
             ));
         }
-        // Redacted on the batch's thread, then counted: the export's duration is the
-        // transport's.
+        // Checked and redacted on the batch's thread, then counted: the export's
+        // duration is the transport's.
         let exporter = CountingExporter {
             counters: Arc::clone(counters),
             inner: exporter,
@@ -665,7 +701,14 @@ impl Sink<'_> {
             failing: Arc::default(),
             detail: Arc::clone(detail),
         };
-        BatchSpanProcessor::builder(RedactingExporter::new(redactor.clone(), exporter))
+        // The tenant first: redaction leaves `tenant.id` as it is, and must not scan a
+        // stamp as a value.
+        let exporter = RedactingExporter::new(redactor.clone(), exporter);
+        let exporter = Enforced {
+            counters: Arc::clone(counters),
+            tenant: TenantExporter::new(config.missing_tenant, exporter),
+        };
+        BatchSpanProcessor::builder(exporter)
             .with_batch_config(batch)
             .build()
     }

@@ -20,10 +20,12 @@
 //! # drop(provider);
 //! ```
 //!
-//! [`build`] and [`init`] redact where spans are exported instead, with a
-//! [`RedactingExporter`] behind the batch processor: the scan of a span's values then
-//! runs on the batch's thread, a batch at a time, and a request's end only queues its
-//! span. Either way nothing leaves the process unredacted.
+//! [`build`] and [`init`] do both where spans are exported instead: a
+//! [`TenantProcessor::stamping`] stamps the tenant as a span starts, and behind the
+//! batch processor a [`TenantExporter`] checks it and a [`RedactingExporter`] masks
+//! what the span carries. Both then run on the batch's thread, a batch at a time, and
+//! a request's end only queues its span. Either way nothing leaves the process
+//! unredacted or without its tenant.
 //!
 //! ## What the pipeline says about itself
 //!
@@ -167,7 +169,7 @@ pub use prometheus::{
 };
 pub use redacting::{RedactingExporter, RedactingProcessor};
 pub use span_events::SpanEventLayer;
-pub use tenant_stamp::{MissingTenant, TenantProcessor};
+pub use tenant_stamp::{MissingTenant, TenantExporter, TenantProcessor};
 pub use tree::TreeExporter;
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, Key, KeyValue, StringValue};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
 use crate::semconv::{TENANT_ID, TENANT_MISSING, TENANT_REJECTED, TENANT_STAMPED};
 use crate::tenant::tenant_from;
@@ -52,6 +53,8 @@ pub enum MissingTenant {
 pub struct TenantProcessor<P> {
     missing: MissingTenant,
     dropped: AtomicU64,
+    /// Whether a span's end enforces its tenant (else a [`TenantExporter`] does).
+    at_end: bool,
     inner: P,
 }
 
@@ -61,7 +64,39 @@ impl<P> TenantProcessor<P> {
         Self {
             missing,
             dropped: AtomicU64::new(0),
+            at_end: true,
             inner,
+        }
+    }
+
+    /// Stamps tenants on spans as they start, and leaves the rest to a
+    /// [`TenantExporter`] where they are exported: a span's end hands it to `inner` as
+    /// it is, with the stamp (`tenant.stamped`) still on it. What
+    /// [`pipeline::build`](super::build) chains, the exporter behind the batch
+    /// processor, so that the check runs on the batch's thread and not on the thread
+    /// that ends the span.
+    ///
+    /// ```
+    /// use instrument_core::pipeline::{MissingTenant, TenantExporter, TenantProcessor};
+    /// use instrument_core::tenant::{with_tenant, TenantId};
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let export = TenantExporter::new(MissingTenant::MarkMissing, exporter.clone());
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_span_processor(TenantProcessor::stamping(SimpleSpanProcessor::new(export)))
+    ///     .build();
+    /// let cx = with_tenant(&opentelemetry::Context::new(), TenantId::parse("acme")?);
+    /// provider.tracer("demo").start_with_context("db.query", &cx).end();
+    /// let span = &exporter.get_finished_spans().unwrap()[0];
+    /// assert!(span.attributes.iter().any(|kv| kv.key.as_str() == "tenant.id" && kv.value.as_str() == "acme"));
+    /// # Ok::<(), instrument_core::tenant::TenantIdError>(())
+    /// ```
+    pub fn stamping(inner: P) -> Self {
+        Self {
+            at_end: false,
+            ..Self::new(MissingTenant::Allow, inner)
         }
     }
 
@@ -76,7 +111,7 @@ impl<P> TenantProcessor<P> {
     /// value, the stamp becomes it, where it stands; otherwise the stamp goes and the
     /// first such `tenant.id` stays. Every other `tenant.id` goes. Without a stamp, the
     /// span's own first `tenant.id` stays.
-    fn enforce(&self, span: &mut SpanData) -> bool {
+    pub(crate) fn enforce(&self, span: &mut SpanData) -> bool {
         // One pass finds the stamps and the `tenant.id`s; the usual spans (the stamp
         // alone, or the stamp and a `tenant.id` of its value, as `#[workflow_span]`
         // sets) then need no comparison of text and at most one removal.
@@ -174,12 +209,85 @@ impl<P: SpanProcessor> SpanProcessor for TenantProcessor<P> {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        if self.enforce(&mut span) {
+        if !self.at_end || self.enforce(&mut span) {
             self.inner.on_end(span);
         }
     }
 
     forward_to_inner!();
+}
+
+/// [`TenantProcessor`]'s check where spans are exported: behind a
+/// [`TenantProcessor::stamping`], each span of a batch gets its stamped tenant as
+/// `tenant.id` (and no other), and a span without one follows the [`MissingTenant`]
+/// policy, before `inner` sees it. Behind a batch processor the check runs on the
+/// batch's thread. Put it in front of a [`RedactingExporter`](super::RedactingExporter),
+/// which leaves `tenant.id` as it is, so that a stamp is never scanned as a value.
+#[derive(Debug)]
+pub struct TenantExporter<E> {
+    tenant: TenantProcessor<()>,
+    inner: E,
+}
+
+impl<E> TenantExporter<E> {
+    /// Enforces the stamped tenants with `missing` for spans without one, before
+    /// `inner` exports them.
+    pub fn new(missing: MissingTenant, inner: E) -> Self {
+        Self {
+            tenant: TenantProcessor::new(missing, ()),
+            inner,
+        }
+    }
+
+    /// Spans not exported under [`MissingTenant::Drop`].
+    pub fn dropped(&self) -> u64 {
+        self.tenant.dropped()
+    }
+
+    /// Enforces every span of `batch`, removing the ones to drop; returns how many.
+    pub(crate) fn enforce(&self, batch: &mut Vec<SpanData>) -> u64 {
+        let before = batch.len();
+        batch.retain_mut(|span| self.tenant.enforce(span));
+        (before - batch.len()) as u64
+    }
+}
+
+impl<E: SpanExporter> TenantExporter<E> {
+    /// `batch`, enforced, to `inner`; an empty one (every span dropped) is not sent.
+    pub(crate) fn forward(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send + '_ {
+        let export = (!batch.is_empty()).then(|| self.inner.export(batch));
+        async move {
+            match export {
+                Some(export) => export.await,
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for TenantExporter<E> {
+    fn export(
+        &self,
+        mut batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        self.enforce(&mut batch);
+        self.forward(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +325,27 @@ mod tests {
         let processor = TenantProcessor::new(MissingTenant::Drop, ());
         let mut span = span(attributes);
         processor.enforce(&mut span).then_some(span.attributes)
+    }
+
+    #[test]
+    fn the_exporter_drops_and_counts_what_the_processor_would() {
+        let exporter = super::TenantExporter::new(MissingTenant::Drop, ());
+        let mut batch = vec![
+            span(vec![KeyValue::new(TENANT_STAMPED, "acme")]),
+            span(vec![]),
+            span(vec![KeyValue::new(TENANT_ID, "globex")]),
+            span(vec![KeyValue::new("http.route", "/jobs")]),
+        ];
+        assert_eq!(exporter.enforce(&mut batch), 2);
+        assert_eq!(exporter.dropped(), 2);
+        let kept: Vec<_> = batch.iter().map(|s| s.attributes.clone()).collect();
+        assert_eq!(
+            kept,
+            [
+                vec![KeyValue::new(TENANT_ID, "acme")],
+                vec![KeyValue::new(TENANT_ID, "globex")],
+            ]
+        );
     }
 
     /// The rule, written plainly: every stamp goes; with a stamp (the first one), the

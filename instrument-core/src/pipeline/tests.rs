@@ -33,25 +33,42 @@ fn provider(missing: MissingTenant) -> (SdkTracerProvider, InMemorySpanExporter)
     )
 }
 
-/// [`provider`], its spans redacted where they are exported ([`RedactingExporter`] behind
-/// `batch` processing or not), as `pipeline::build` chains it.
+/// [`provider`] as `pipeline::build` chains it: the tenant stamped as a span starts,
+/// checked and redacted where it is exported ([`TenantExporter`], [`RedactingExporter`]),
+/// behind `batch` processing or not.
 fn exporting_provider(
     missing: MissingTenant,
     batch: bool,
 ) -> (SdkTracerProvider, InMemorySpanExporter) {
     let exporter = InMemorySpanExporter::default();
-    let export = RedactingExporter::new(Redactor::default(), exporter.clone());
+    let export = TenantExporter::new(
+        missing,
+        RedactingExporter::new(Redactor::default(), exporter.clone()),
+    );
     let builder = SdkTracerProvider::builder();
     let provider = if batch {
         let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(export).build();
-        builder.with_span_processor(TenantProcessor::new(missing, batch))
+        builder.with_span_processor(TenantProcessor::stamping(batch))
     } else {
-        builder.with_span_processor(TenantProcessor::new(
-            missing,
-            SimpleSpanProcessor::new(export),
-        ))
+        builder.with_span_processor(TenantProcessor::stamping(SimpleSpanProcessor::new(export)))
     };
     (provider.build(), exporter)
+}
+
+/// Every chain a span can pass: the processors ([`provider`]), and the exporters
+/// ([`exporting_provider`]), exported at once and batched.
+fn providers(missing: MissingTenant) -> [(SdkTracerProvider, InMemorySpanExporter); 3] {
+    [
+        provider(missing),
+        exporting_provider(missing, false),
+        exporting_provider(missing, true),
+    ]
+}
+
+/// What `exporter` has, once `provider` flushed.
+fn finished(provider: &SdkTracerProvider, exporter: &InMemorySpanExporter) -> Vec<SpanData> {
+    provider.force_flush().unwrap();
+    exporter.get_finished_spans().unwrap()
 }
 
 /// Runs `f` under a subscriber exporting through `provider`.
@@ -83,57 +100,61 @@ fn acme() -> TenantId {
 
 #[test]
 fn every_span_of_a_request_carries_its_tenant_including_plain_info_spans() {
-    let (provider, exporter) = provider(MissingTenant::MarkMissing);
-    traced(&provider, || {
-        let request = tracing::info_span!("request");
-        let _ = request.set_parent(with_tenant(&Context::new(), acme()));
-        let _r = request.enter();
-        let child = tracing::info_span!("library.call");
-        let _c = child.enter();
-        tracing::info_span!("deeper").in_scope(|| {});
-    });
-    let spans = exporter.get_finished_spans().unwrap();
-    assert_eq!(spans.len(), 3);
-    for span in &spans {
-        assert_eq!(attr(span, TENANT_ID), ["acme"], "{}", span.name);
-        assert!(
-            attr(span, TENANT_STAMPED).is_empty(),
-            "the marker never leaves"
-        );
-        assert!(attr(span, TENANT_MISSING).is_empty());
+    for (provider, exporter) in providers(MissingTenant::MarkMissing) {
+        traced(&provider, || {
+            let request = tracing::info_span!("request");
+            let _ = request.set_parent(with_tenant(&Context::new(), acme()));
+            let _r = request.enter();
+            let child = tracing::info_span!("library.call");
+            let _c = child.enter();
+            tracing::info_span!("deeper").in_scope(|| {});
+        });
+        let spans = finished(&provider, &exporter);
+        assert_eq!(spans.len(), 3);
+        for span in &spans {
+            assert_eq!(attr(span, TENANT_ID), ["acme"], "{}", span.name);
+            assert!(
+                attr(span, TENANT_STAMPED).is_empty(),
+                "the marker never leaves"
+            );
+            assert!(attr(span, TENANT_MISSING).is_empty());
+        }
     }
 }
 
 #[test]
 fn tenant_attached_as_the_current_context_reaches_spans_started_under_it() {
-    let (provider, exporter) = provider(MissingTenant::MarkMissing);
-    traced(&provider, || {
-        let _guard = with_tenant(&Context::current(), acme()).attach();
-        tracing::info_span!("handler").in_scope(|| tracing::info_span!("query").in_scope(|| {}));
-    });
-    for span in exporter.get_finished_spans().unwrap() {
-        assert_eq!(attr(&span, TENANT_ID), ["acme"], "{}", span.name);
+    for (provider, exporter) in providers(MissingTenant::MarkMissing) {
+        traced(&provider, || {
+            let _guard = with_tenant(&Context::current(), acme()).attach();
+            tracing::info_span!("handler")
+                .in_scope(|| tracing::info_span!("query").in_scope(|| {}));
+        });
+        for span in finished(&provider, &exporter) {
+            assert_eq!(attr(&span, TENANT_ID), ["acme"], "{}", span.name);
+        }
     }
 }
 
 #[test]
 fn a_span_never_carries_a_tenant_other_than_its_requests() {
-    let (provider, exporter) = provider(MissingTenant::MarkMissing);
-    traced(&provider, || {
-        let request = tracing::info_span!("request");
-        let _ = request.set_parent(with_tenant(&Context::new(), acme()));
-        let _r = request.enter();
-        let forged = tracing::info_span!(
-            "forged",
-            "tenant.id" = "globex",
-            other = tracing::field::Empty
-        );
-        forged.record("other", "x");
-        forged.set_attribute("tenant.id", "initech");
-        forged.in_scope(|| {});
-    });
-    let spans = exporter.get_finished_spans().unwrap();
-    assert_eq!(attr(named(&spans, "forged"), TENANT_ID), ["acme"]);
+    for (provider, exporter) in providers(MissingTenant::MarkMissing) {
+        traced(&provider, || {
+            let request = tracing::info_span!("request");
+            let _ = request.set_parent(with_tenant(&Context::new(), acme()));
+            let _r = request.enter();
+            let forged = tracing::info_span!(
+                "forged",
+                "tenant.id" = "globex",
+                other = tracing::field::Empty
+            );
+            forged.record("other", "x");
+            forged.set_attribute("tenant.id", "initech");
+            forged.in_scope(|| {});
+        });
+        let spans = finished(&provider, &exporter);
+        assert_eq!(attr(named(&spans, "forged"), TENANT_ID), ["acme"]);
+    }
 }
 
 #[test]
@@ -143,22 +164,24 @@ fn spans_without_a_tenant_follow_the_missing_policy() {
         (MissingTenant::MarkMissing, 1, true),
         (MissingTenant::Drop, 0, false),
     ] {
-        let (provider, exporter) = provider(policy);
-        traced(&provider, || {
-            tracing::info_span!("background.job").in_scope(|| {})
-        });
-        let spans = exporter.get_finished_spans().unwrap();
-        assert_eq!(spans.len(), exported, "{policy:?}");
-        if let Some(span) = spans.first() {
-            assert_eq!(!attr(span, TENANT_MISSING).is_empty(), marked, "{policy:?}");
+        for (provider, exporter) in providers(policy) {
+            traced(&provider, || {
+                tracing::info_span!("background.job").in_scope(|| {})
+            });
+            let spans = finished(&provider, &exporter);
+            assert_eq!(spans.len(), exported, "{policy:?}");
+            if let Some(span) = spans.first() {
+                assert_eq!(!attr(span, TENANT_MISSING).is_empty(), marked, "{policy:?}");
+            }
         }
     }
     // The span's own tenant counts when the context has none.
-    let (provider, exporter) = provider(MissingTenant::Drop);
-    traced(&provider, || {
-        tracing::info_span!("job", "tenant.id" = "acme").in_scope(|| {})
-    });
-    assert_eq!(exporter.get_finished_spans().unwrap().len(), 1);
+    for (provider, exporter) in providers(MissingTenant::Drop) {
+        traced(&provider, || {
+            tracing::info_span!("job", "tenant.id" = "acme").in_scope(|| {})
+        });
+        assert_eq!(finished(&provider, &exporter).len(), 1);
+    }
 }
 
 #[test]
@@ -284,13 +307,14 @@ fn everything_is_redacted(provider: &SdkTracerProvider, exporter: &InMemorySpanE
 
 #[test]
 fn clean_spans_get_no_masked_count_and_numeric_tenants_are_not_cards() {
-    let (provider, exporter) = provider(MissingTenant::Allow);
-    let tenant = TenantId::parse("4111111111111111").unwrap();
-    let cx = with_tenant(&Context::new(), tenant);
-    provider.tracer("t").start_with_context("clean", &cx).end();
-    let spans = exporter.get_finished_spans().unwrap();
-    assert_eq!(attr(&spans[0], TENANT_ID), ["4111111111111111"]);
-    assert!(attr(&spans[0], REDACTION_MASKED_COUNT).is_empty());
+    for (provider, exporter) in providers(MissingTenant::Allow) {
+        let tenant = TenantId::parse("4111111111111111").unwrap();
+        let cx = with_tenant(&Context::new(), tenant);
+        provider.tracer("t").start_with_context("clean", &cx).end();
+        let spans = finished(&provider, &exporter);
+        assert_eq!(attr(&spans[0], TENANT_ID), ["4111111111111111"]);
+        assert!(attr(&spans[0], REDACTION_MASKED_COUNT).is_empty());
+    }
 }
 
 mod assembled {
@@ -324,6 +348,37 @@ mod assembled {
             assert_eq!(attr(span, TENANT_ID), ["acme"]);
         }
         assert_eq!(attr(named(&exported, "request"), "user"), ["[REDACTED]"]);
+    }
+
+    /// Spans without a tenant dropped where they are exported leave the counts as if
+    /// they had never entered the export path (as when a span's end dropped them), and
+    /// do not hold places in the queue.
+    #[test]
+    fn spans_dropped_for_no_tenant_are_not_counted_as_lost() {
+        let config = PipelineConfig::default()
+            .with_missing_tenant(MissingTenant::Drop)
+            .with_batch(crate::pipeline::BatchConfig {
+                max_queue_size: 4,
+                max_export_batch_size: 4,
+                ..Default::default()
+            });
+        let (telemetry, spans) = memory(config);
+        let provider = telemetry.tracer_provider().unwrap().clone();
+        let tracer = provider.tracer("t");
+        let tenant = with_tenant(&Context::new(), acme());
+        // Twice the queue's room in orphans: each batch's drops give their places back.
+        for round in 0..4 {
+            for _ in 0..2 {
+                tracer.start("orphan").end();
+            }
+            tracer.start_with_context("request", &tenant).end();
+            provider.force_flush().unwrap();
+            assert_eq!(spans.spans().len(), round + 1);
+        }
+        let stats = telemetry.shutdown().unwrap();
+        assert_eq!((stats.ended, stats.exported, stats.lost()), (4, 4, 0));
+        assert_eq!(stats.queue_full, 0);
+        assert!(spans.spans().iter().all(|s| s.name == "request"));
     }
 
     #[test]
