@@ -560,6 +560,7 @@ impl MetricNames {
 
     /// The buckets of the histogram `name` by [`bucket_rules`](Self::bucket_rules);
     /// `None`: the exporter's defaults.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn buckets(&self, name: &str) -> Option<&'static [f64]> {
         let rules = self.bucket_rules();
         let full = rules

@@ -73,6 +73,7 @@ impl<R: Recorder> GuardedRecorder<R> {
     /// which keeps it for the rest of the program: on its first call it declares
     /// itself (see [`keep_handles_for`](super::keep_handles_for)), without the thread
     /// [`keep_handles_for_global`](super::keep_handles_for_global) starts to find it.
+    #[cfg_attr(not(any(feature = "prometheus", feature = "otlp")), allow(dead_code))]
     pub(crate) fn declare_once_global(&self) {
         self.lasting.store(DECLARE_ON_CALL, Ordering::Relaxed);
     }
