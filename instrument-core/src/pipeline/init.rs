@@ -21,8 +21,8 @@ use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use super::{
-    ExporterConfig, PipelineConfig, PropagatorConfig, RedactingExporter, SamplerConfig,
-    TenantExporter, TenantProcessor, TreeExporter,
+    ExporterConfig, MissingTenant, PipelineConfig, PropagatorConfig, RedactingExporter,
+    SamplerConfig, TenantExporter, TenantProcessor, TreeExporter,
 };
 use crate::context::W3cPropagator;
 use crate::redact::{PolicyError, RedactionPolicy, Redactor};
@@ -174,43 +174,6 @@ impl<P: SpanProcessor> SpanProcessor for Counted<P> {
     }
 
     forward_to_inner!();
-}
-
-/// [`TenantExporter`] in [`build`]'s chain: a span it drops ([`MissingTenant::Drop`])
-/// leaves the counts as if it had never entered the export path, as when the
-/// processor dropped it at its end.
-///
-/// [`MissingTenant::Drop`]: super::MissingTenant::Drop
-#[derive(Debug)]
-struct Enforced<E> {
-    counters: Arc<Counters>,
-    tenant: TenantExporter<E>,
-}
-
-impl<E: SpanExporter> SpanExporter for Enforced<E> {
-    fn export(
-        &self,
-        mut batch: Vec<SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        let dropped = self.tenant.enforce(&mut batch);
-        if dropped > 0 {
-            self.counters.ended.fetch_sub(dropped, Ordering::AcqRel);
-            self.counters.pending.fetch_sub(dropped, Ordering::AcqRel);
-        }
-        self.tenant.forward(batch)
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.tenant.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.tenant.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.tenant.set_resource(resource);
-    }
 }
 
 /// Counts what an exporter accepted and what failed.
@@ -521,8 +484,9 @@ fn sampler(config: SamplerConfig) -> Box<dyn ShouldSample> {
 /// then a bounded batch processor, on whose thread each batch has its tenants enforced
 /// ([`TenantExporter`], [`PipelineConfig::missing_tenant`]) and is redacted
 /// ([`RedactingExporter`]) before the exporter sees it: a request's end only queues its
-/// span. Export never
-/// blocks or fails a request: a full queue drops spans, and the drops are counted in
+/// span. Under [`MissingTenant::Drop`] the tenant is checked at each span's end instead,
+/// so that spans without one never take places in the queue. Export never blocks or
+/// fails a request: a full queue drops spans, and the drops are counted in
 /// [`Telemetry::stats`].
 pub fn build(config: &PipelineConfig) -> Result<Telemetry, PipelineError> {
     build_with_policy(config, &RedactionPolicy::default())
@@ -603,15 +567,24 @@ pub fn build_with_policy(
         };
         // Held spans of sampled-out requests carry their tenant, and are redacted only
         // when their request is kept (and exported).
+        let missing = config.missing_tenant;
         builder = match tail {
-            Some(tail) => {
-                builder.with_span_processor(TenantProcessor::stamping(tail.processor(export)))
-            }
-            None => builder.with_span_processor(TenantProcessor::stamping(export)),
+            Some(tail) => builder.with_span_processor(tenant(missing, tail.processor(export))),
+            None => builder.with_span_processor(tenant(missing, export)),
         };
     }
     telemetry.provider = Some(builder.build());
     Ok(telemetry)
+}
+
+/// [`build`]'s tenant processor: stamping, the check left to the batch's exporter
+/// ([`Sink::batch`]), except under [`MissingTenant::Drop`], where spans without a
+/// tenant must not take places in the queue: checked at each span's end.
+fn tenant<P>(missing: MissingTenant, inner: P) -> TenantProcessor<P> {
+    match missing {
+        MissingTenant::Drop => TenantProcessor::new(missing, inner),
+        _ => TenantProcessor::stamping(inner),
+    }
 }
 
 /// The resource of the service's spans and metrics: the service name, the configured
@@ -701,13 +674,16 @@ impl Sink<'_> {
             failing: Arc::default(),
             detail: Arc::clone(detail),
         };
+        let exporter = RedactingExporter::new(redactor.clone(), exporter);
+        if config.missing_tenant == MissingTenant::Drop {
+            // Checked at each span's end (see `tenant`).
+            return BatchSpanProcessor::builder(exporter)
+                .with_batch_config(batch)
+                .build();
+        }
         // The tenant first: redaction leaves `tenant.id` as it is, and must not scan a
         // stamp as a value.
-        let exporter = RedactingExporter::new(redactor.clone(), exporter);
-        let exporter = Enforced {
-            counters: Arc::clone(counters),
-            tenant: TenantExporter::new(config.missing_tenant, exporter),
-        };
+        let exporter = TenantExporter::new(config.missing_tenant, exporter);
         BatchSpanProcessor::builder(exporter)
             .with_batch_config(batch)
             .build()

@@ -245,7 +245,7 @@ impl<E> TenantExporter<E> {
     }
 
     /// Enforces every span of `batch`, removing the ones to drop; returns how many.
-    pub(crate) fn enforce(&self, batch: &mut Vec<SpanData>) -> u64 {
+    fn enforce(&self, batch: &mut Vec<SpanData>) -> u64 {
         let before = batch.len();
         batch.retain_mut(|span| self.tenant.enforce(span));
         (before - batch.len()) as u64
@@ -254,7 +254,7 @@ impl<E> TenantExporter<E> {
 
 impl<E: SpanExporter> TenantExporter<E> {
     /// `batch`, enforced, to `inner`; an empty one (every span dropped) is not sent.
-    pub(crate) fn forward(
+    fn forward(
         &self,
         batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send + '_ {

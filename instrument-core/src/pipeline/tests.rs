@@ -350,9 +350,9 @@ mod assembled {
         assert_eq!(attr(named(&exported, "request"), "user"), ["[REDACTED]"]);
     }
 
-    /// Spans without a tenant dropped where they are exported leave the counts as if
-    /// they had never entered the export path (as when a span's end dropped them), and
-    /// do not hold places in the queue.
+    /// Under `MissingTenant::Drop`, spans without a tenant never take places in the
+    /// queue (they are checked at their end, not where they are exported) and never
+    /// count as ended or lost.
     #[test]
     fn spans_dropped_for_no_tenant_are_not_counted_as_lost() {
         let config = PipelineConfig::default()
