@@ -111,7 +111,7 @@ impl<P> TenantProcessor<P> {
     /// value, the stamp becomes it, where it stands; otherwise the stamp goes and the
     /// first such `tenant.id` stays. Every other `tenant.id` goes. Without a stamp, the
     /// span's own first `tenant.id` stays.
-    pub(crate) fn enforce(&self, span: &mut SpanData) -> bool {
+    fn enforce(&self, span: &mut SpanData) -> bool {
         // One pass finds the stamps and the `tenant.id`s; the usual spans (the stamp
         // alone, or the stamp and a `tenant.id` of its value, as `#[workflow_span]`
         // sets) then need no comparison of text and at most one removal.
@@ -223,6 +223,10 @@ impl<P: SpanProcessor> SpanProcessor for TenantProcessor<P> {
 /// policy, before `inner` sees it. Behind a batch processor the check runs on the
 /// batch's thread. Put it in front of a [`RedactingExporter`](super::RedactingExporter),
 /// which leaves `tenant.id` as it is, so that a stamp is never scanned as a value.
+///
+/// A span it drops ([`MissingTenant::Drop`]) held a place in the batch processor's
+/// queue until its batch: where many spans may lack a tenant, drop them at their end
+/// with [`TenantProcessor::new`] instead, as [`pipeline::build`](super::build) does.
 #[derive(Debug)]
 pub struct TenantExporter<E> {
     tenant: TenantProcessor<()>,
