@@ -1,7 +1,7 @@
 //! [`GuardedRecorder`]: any `metrics` recorder behind a [`LabelGuard`].
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use metrics::{
@@ -41,17 +41,10 @@ pub struct GuardedRecorder<R> {
     overflow_metric: SharedString,
     /// Metrics whose overflow was warned about.
     warned: Mutex<HashSet<String>>,
-    /// [`NOT_LASTING`], [`DECLARE_ON_CALL`] or [`DECLARED`].
-    lasting: AtomicU8,
+    /// Installed as the global recorder, where it stays, and not yet declared: its
+    /// next call declares it lasting, when `self` is where `metrics` keeps it.
+    declare_on_call: AtomicBool,
 }
-
-/// A recorder as made: its metric handles are not kept.
-const NOT_LASTING: u8 = 0;
-/// Installed as the global recorder, where it stays: it declares itself lasting on
-/// its first call, when `self` is where `metrics` keeps it.
-const DECLARE_ON_CALL: u8 = 1;
-/// Declared (or out of slots): nothing more to do.
-const DECLARED: u8 = 2;
 
 /// Metrics warned about at most (a recorder with more metrics than that overflowing
 /// has said enough).
@@ -65,7 +58,7 @@ impl<R: Recorder> GuardedRecorder<R> {
             guard,
             overflow_metric: SharedString::from(names.label_overflow_total()),
             warned: Mutex::new(HashSet::new()),
-            lasting: AtomicU8::new(NOT_LASTING),
+            declare_on_call: AtomicBool::new(false),
         }
     }
 
@@ -75,13 +68,14 @@ impl<R: Recorder> GuardedRecorder<R> {
     /// [`keep_handles_for_global`](super::keep_handles_for_global) starts to find it.
     #[cfg_attr(not(any(feature = "prometheus", feature = "otlp")), allow(dead_code))]
     pub(crate) fn declare_once_global(&self) {
-        self.lasting.store(DECLARE_ON_CALL, Ordering::Relaxed);
+        self.declare_on_call.store(true, Ordering::Relaxed);
     }
 
     #[cold]
     fn declare_lasting(&self) {
-        super::lasting::declare(self);
-        self.lasting.store(DECLARED, Ordering::Relaxed);
+        if self.declare_on_call.swap(false, Ordering::Relaxed) {
+            super::lasting::declare(self);
+        }
     }
 
     /// The guard.
@@ -123,7 +117,7 @@ impl<R: Recorder> GuardedRecorder<R> {
         noop: T,
         register: impl FnOnce(&R, &Key) -> T,
     ) -> T {
-        if self.lasting.load(Ordering::Relaxed) == DECLARE_ON_CALL {
+        if self.declare_on_call.load(Ordering::Relaxed) {
             self.declare_lasting();
         }
         match self.guard.admit(key) {
@@ -205,7 +199,10 @@ mod tests {
         let address = std::ptr::from_ref(marked).cast::<()>() as usize;
         assert_eq!(lasting(marked), Some(address));
         assert_eq!(lasting(unmarked), None);
-        assert_eq!(marked.lasting.load(Ordering::Relaxed), DECLARED);
+        assert!(
+            !marked.declare_on_call.load(Ordering::Relaxed),
+            "declared once"
+        );
     }
 
     /// `(name{labels}, value)` of everything recorded.

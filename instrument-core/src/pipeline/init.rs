@@ -517,23 +517,35 @@ pub fn build_with_policy(
     }
     let resource = resource(config);
     let detail = super::otlp::Detail::default();
-    let sink = Sink {
-        config,
-        redactor: &redactor,
-        counters: &counters,
-        detail: &detail,
-    };
     let processor = match &config.exporter {
-        ExporterConfig::Stdout => Some(sink.batch(TreeExporter::stdout())),
-        ExporterConfig::StdoutWholeTraces => {
-            Some(sink.batch(TreeExporter::stdout().whole_traces()))
+        ExporterConfig::Stdout => Some(batch(
+            TreeExporter::stdout(),
+            config,
+            &redactor,
+            &counters,
+            &detail,
+        )),
+        ExporterConfig::StdoutWholeTraces => Some(batch(
+            TreeExporter::stdout().whole_traces(),
+            config,
+            &redactor,
+            &counters,
+            &detail,
+        )),
+        ExporterConfig::Memory(memory) => {
+            Some(batch(memory.clone(), config, &redactor, &counters, &detail))
         }
-        ExporterConfig::Memory(memory) => Some(sink.batch(memory.clone())),
         ExporterConfig::Otlp(otlp) => {
             // The batch processor of opentelemetry_sdk 0.33 takes no export timeout;
             // the exporter enforces the tighter of the two.
             let timeout = otlp.timeout.min(config.batch.export_timeout);
-            Some(sink.batch(super::otlp::exporter(otlp, timeout, &detail)?))
+            Some(batch(
+                super::otlp::exporter(otlp, timeout, &detail)?,
+                config,
+                &redactor,
+                &counters,
+                &detail,
+            ))
         }
         ExporterConfig::None => None,
     };
@@ -577,13 +589,20 @@ pub fn build_with_policy(
     Ok(telemetry)
 }
 
+/// Whether [`build`] checks a span's tenant at its end rather than where it is
+/// exported: under [`MissingTenant::Drop`], so that spans without one never take places
+/// in the queue.
+fn checked_at_end(missing: MissingTenant) -> bool {
+    missing == MissingTenant::Drop
+}
+
 /// [`build`]'s tenant processor: stamping, the check left to the batch's exporter
-/// ([`Sink::batch`]), except under [`MissingTenant::Drop`], where spans without a
-/// tenant must not take places in the queue: checked at each span's end.
+/// ([`batch`]), unless [`checked_at_end`].
 fn tenant<P>(missing: MissingTenant, inner: P) -> TenantProcessor<P> {
-    match missing {
-        MissingTenant::Drop => TenantProcessor::new(missing, inner),
-        _ => TenantProcessor::stamping(inner),
+    if checked_at_end(missing) {
+        TenantProcessor::new(missing, inner)
+    } else {
+        TenantProcessor::stamping(inner)
     }
 }
 
@@ -606,88 +625,76 @@ pub(super) fn resource(config: &PipelineConfig) -> Resource {
 /// The batch delay of the development exporter at most.
 const STDOUT_DELAY: Duration = Duration::from_millis(200);
 
-/// What [`build`]'s batch processor sends its batches through: the redactor and the
-/// counters, on their way to an exporter.
-struct Sink<'a> {
-    config: &'a PipelineConfig,
-    redactor: &'a Redactor,
-    counters: &'a Arc<Counters>,
-    detail: &'a super::otlp::Detail,
-}
-
-impl Sink<'_> {
-    /// A bounded batch processor whose batches are redacted and counted on their way
-    /// to `exporter`.
-    fn batch<E: SpanExporter + 'static>(&self, exporter: E) -> BatchSpanProcessor {
-        let Self {
-            config,
-            redactor,
-            counters,
-            detail,
-        } = *self;
-        // The development exporter prints a trace once it is quiet: a short delay, so a
-        // trace is on the screen within a second of its last span, not five.
-        let delay = match config.exporter {
-            ExporterConfig::Stdout => config.batch.schedule_delay.min(STDOUT_DELAY),
-            _ => config.batch.schedule_delay,
-        };
-        let batch = BatchConfigBuilder::default()
-            .with_scheduled_delay(delay)
-            .with_max_queue_size(config.batch.max_queue_size)
-            .with_max_export_batch_size(config.batch.max_export_batch_size)
-            .build();
-        let target: Arc<str> = match &config.exporter {
-            ExporterConfig::Otlp(otlp) => otlp.endpoint.as_str().into(),
-            ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout".into(),
-            _ => "memory".into(),
-        };
-        let kind = match &config.exporter {
-            ExporterConfig::Otlp(otlp) => match otlp.protocol {
-                super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
-                super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
-                _ => "otlp_grpc_span_exporter",
-            },
-            ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout_span_exporter",
-            _ => "memory_span_exporter",
-        };
-        let mut labels = vec![metrics::Label::from_static_parts(
-            semconv::LABEL_OTEL_COMPONENT_TYPE,
-            kind,
-        )];
-        if let Some((host, port)) = host_and_port(&target) {
-            labels.push(metrics::Label::new(
-                semconv::LABEL_SERVER_ADDRESS,
-                host.to_owned(),
-            ));
-            labels.push(metrics::Label::new(
-                semconv::LABEL_SERVER_PORT,
-                port.to_string(),
-            ));
-        }
-        // Checked and redacted on the batch's thread, then counted: the export's
-        // duration is the transport's.
-        let exporter = CountingExporter {
-            counters: Arc::clone(counters),
-            inner: exporter,
-            target,
-            labels: labels.into(),
-            failing: Arc::default(),
-            detail: Arc::clone(detail),
-        };
-        let exporter = RedactingExporter::new(redactor.clone(), exporter);
-        if config.missing_tenant == MissingTenant::Drop {
-            // Checked at each span's end (see `tenant`).
-            return BatchSpanProcessor::builder(exporter)
-                .with_batch_config(batch)
-                .build();
-        }
-        // The tenant first: redaction leaves `tenant.id` as it is, and must not scan a
-        // stamp as a value.
-        let exporter = TenantExporter::new(config.missing_tenant, exporter);
-        BatchSpanProcessor::builder(exporter)
-            .with_batch_config(batch)
-            .build()
+/// A bounded batch processor whose batches have their tenants checked (unless
+/// [`checked_at_end`]), are redacted and are counted on their way to `exporter`.
+fn batch<E: SpanExporter + 'static>(
+    exporter: E,
+    config: &PipelineConfig,
+    redactor: &Redactor,
+    counters: &Arc<Counters>,
+    detail: &super::otlp::Detail,
+) -> BatchSpanProcessor {
+    // The development exporter prints a trace once it is quiet: a short delay, so a
+    // trace is on the screen within a second of its last span, not five.
+    let delay = match config.exporter {
+        ExporterConfig::Stdout => config.batch.schedule_delay.min(STDOUT_DELAY),
+        _ => config.batch.schedule_delay,
+    };
+    let batch = BatchConfigBuilder::default()
+        .with_scheduled_delay(delay)
+        .with_max_queue_size(config.batch.max_queue_size)
+        .with_max_export_batch_size(config.batch.max_export_batch_size)
+        .build();
+    let target: Arc<str> = match &config.exporter {
+        ExporterConfig::Otlp(otlp) => otlp.endpoint.as_str().into(),
+        ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout".into(),
+        _ => "memory".into(),
+    };
+    let kind = match &config.exporter {
+        ExporterConfig::Otlp(otlp) => match otlp.protocol {
+            super::OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
+            super::OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
+            _ => "otlp_grpc_span_exporter",
+        },
+        ExporterConfig::Stdout | ExporterConfig::StdoutWholeTraces => "stdout_span_exporter",
+        _ => "memory_span_exporter",
+    };
+    let mut labels = vec![metrics::Label::from_static_parts(
+        semconv::LABEL_OTEL_COMPONENT_TYPE,
+        kind,
+    )];
+    if let Some((host, port)) = host_and_port(&target) {
+        labels.push(metrics::Label::new(
+            semconv::LABEL_SERVER_ADDRESS,
+            host.to_owned(),
+        ));
+        labels.push(metrics::Label::new(
+            semconv::LABEL_SERVER_PORT,
+            port.to_string(),
+        ));
     }
+    // Checked and redacted on the batch's thread, then counted: the export's
+    // duration is the transport's.
+    let exporter = CountingExporter {
+        counters: Arc::clone(counters),
+        inner: exporter,
+        target,
+        labels: labels.into(),
+        failing: Arc::default(),
+        detail: Arc::clone(detail),
+    };
+    let exporter = RedactingExporter::new(redactor.clone(), exporter);
+    if checked_at_end(config.missing_tenant) {
+        return BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batch)
+            .build();
+    }
+    // The tenant first: redaction leaves `tenant.id` as it is, and must not scan a
+    // stamp as a value.
+    let exporter = TenantExporter::new(config.missing_tenant, exporter);
+    BatchSpanProcessor::builder(exporter)
+        .with_batch_config(batch)
+        .build()
 }
 
 /// [`init`] with the configuration the standard `OTEL_*` environment variables give
