@@ -31,6 +31,8 @@ enum Chosen {
         tracer: opentelemetry_sdk::trace::SdkTracer,
         /// Its sampler drops every span whose parent was not sampled.
         follows_parent: bool,
+        /// Its sampler samples every span without a parent.
+        samples_roots: bool,
     },
     /// Any other tracer, through the global API's object-safe wrapper.
     Boxed(BoxedTracer),
@@ -62,10 +64,21 @@ impl LayerTracer {
             Chosen::Sdk { tracer, .. } => Chosen::Sdk {
                 tracer,
                 follows_parent: true,
+                samples_roots: false,
             },
             other => other,
         };
         Self(Arc::new(OnceLock::from(chosen)))
+    }
+
+    /// The SDK's `tracer`, as if `pipeline::init` had installed its provider with
+    /// `sampler` (the tests' way to that path without a process-wide pipeline).
+    #[cfg(all(test, feature = "sdk"))]
+    pub(crate) fn installed(
+        tracer: opentelemetry_sdk::trace::SdkTracer,
+        sampler: instrument_core::pipeline::SamplerConfig,
+    ) -> Self {
+        Self(Arc::new(OnceLock::from(Chosen::installed(tracer, sampler))))
     }
 
     /// The tracer: the one given, else the installed pipeline's or the global
@@ -86,6 +99,17 @@ impl LayerTracer {
         }
     }
 
+    /// Whether the tracer is known to sample every span without a parent (the
+    /// pipeline's, under its default sampler), so that a root's attributes are best
+    /// given to the span as it starts.
+    pub(crate) fn samples_roots(&self) -> bool {
+        match self.chosen() {
+            #[cfg(feature = "sdk")]
+            Chosen::Sdk { samples_roots, .. } => *samples_roots,
+            Chosen::Boxed(_) => false,
+        }
+    }
+
     /// A fresh span id, as the tracer would give a span it drops.
     #[cfg(feature = "sdk")]
     pub(crate) fn new_span_id() -> opentelemetry::trace::SpanId {
@@ -101,10 +125,7 @@ impl LayerTracer {
                 instrument_core::pipeline::installed_tracer_provider()
             {
                 use opentelemetry::trace::TracerProvider as _;
-                return Chosen::Sdk {
-                    tracer: provider.tracer_with_scope(scope),
-                    follows_parent: sampler.follows_parent(),
-                };
+                return Chosen::installed(provider.tracer_with_scope(scope), sampler);
             }
             Chosen::Boxed(opentelemetry::global::tracer_with_scope(scope))
         })
@@ -112,6 +133,20 @@ impl LayerTracer {
 }
 
 impl Chosen {
+    /// The SDK's `tracer`, of a provider sampling by `sampler` (as `pipeline::init`
+    /// installs it).
+    #[cfg(feature = "sdk")]
+    fn installed(
+        tracer: opentelemetry_sdk::trace::SdkTracer,
+        sampler: instrument_core::pipeline::SamplerConfig,
+    ) -> Self {
+        Self::Sdk {
+            tracer,
+            follows_parent: sampler.follows_parent(),
+            samples_roots: sampler.samples_roots(),
+        }
+    }
+
     fn of<T>(tracer: T) -> Self
     where
         T: Tracer + Send + Sync + 'static,
@@ -127,6 +162,7 @@ impl Chosen {
             return Self::Sdk {
                 tracer: sdk,
                 follows_parent: false,
+                samples_roots: false,
             };
         }
         match slot {

@@ -46,6 +46,29 @@ impl SamplerConfig {
                 | Self::ParentBasedConsistentProbability(_)
         )
     }
+
+    /// Whether every span without a parent is sampled: `always_on`, the parent-based
+    /// default, and a ratio or probability of 1. A layer then builds a root span's
+    /// attributes before the sampler decides, straight into the vector the span keeps,
+    /// instead of after it, one by one into a vector the SDK grows.
+    ///
+    /// ```
+    /// use instrument_core::pipeline::SamplerConfig;
+    ///
+    /// assert!(SamplerConfig::ParentBasedAlwaysOn.samples_roots());
+    /// assert!(SamplerConfig::TraceIdRatio(1.0).samples_roots());
+    /// assert!(!SamplerConfig::ParentBasedTraceIdRatio(0.01).samples_roots());
+    /// ```
+    pub fn samples_roots(self) -> bool {
+        match self {
+            Self::AlwaysOn | Self::ParentBasedAlwaysOn => true,
+            Self::AlwaysOff | Self::ParentBasedAlwaysOff => false,
+            Self::TraceIdRatio(ratio)
+            | Self::ParentBasedTraceIdRatio(ratio)
+            | Self::ConsistentProbability(ratio)
+            | Self::ParentBasedConsistentProbability(ratio) => ratio >= 1.0,
+        }
+    }
 }
 
 /// A propagator `OTEL_PROPAGATORS` names, installed by `init` as the global

@@ -167,6 +167,18 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
         self
     }
 
+    /// Records with the SDK's `tracer` as if `pipeline::init` had installed its provider
+    /// with `sampler`.
+    #[cfg(all(test, feature = "sdk"))]
+    pub(crate) fn installed_tracer(
+        mut self,
+        tracer: opentelemetry_sdk::trace::SdkTracer,
+        sampler: instrument_core::pipeline::SamplerConfig,
+    ) -> Self {
+        self.span_mut().tracer = crate::tracer::LayerTracer::installed(tracer, sampler);
+        self
+    }
+
     /// Starts spans with `tracer` instead of the global tracer provider's.
     pub fn tracer<T>(mut self, tracer: T) -> Self
     where

@@ -223,11 +223,16 @@ pub(crate) fn start(
         .choose(stored_parent.as_ref(), incoming.span_context());
 
     // Under a sampled parent the span is almost surely recorded (parent-based
-    // sampling), and its attributes go to the sampler with it. Otherwise (no parent, or
-    // an unsampled one: at 1 % sampling, 99 requests in 100) they are made only once
-    // the sampler chose to record the span: nothing is built for a span nobody sees.
-    let likely_recorded = choice.parent.as_ref().is_some_and(|sc| sc.is_sampled());
+    // sampling), and so is a root under a sampler known to sample every root (the
+    // pipeline's default): its attributes go to the sampler with it, in the vector the
+    // span keeps. Otherwise (an unsampled parent: at 1 % sampling, 99 requests in 100;
+    // a root under a ratio) they are made only once the sampler chose to record the
+    // span: nothing is built for a span nobody sees.
     let tracer = config.tracer();
+    let likely_recorded = match &choice.parent {
+        Some(parent) => parent.is_sampled(),
+        None => tracer.samples_roots(),
+    };
     let base = Context::current();
     // The request's tenant (as found) and tower-http's request id, for what runs and is
     // logged while serving the request.

@@ -571,9 +571,11 @@ async fn grpc_spans_follow_the_rpc_conventions_asked_for() {
 }
 
 /// The length and capacity of each ended span's attributes, as the SDK hands them on.
+#[cfg(feature = "sdk")]
 #[derive(Debug, Default, Clone)]
 struct Room(std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>);
 
+#[cfg(feature = "sdk")]
 impl opentelemetry_sdk::trace::SpanProcessor for Room {
     fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
 
@@ -591,60 +593,75 @@ impl opentelemetry_sdk::trace::SpanProcessor for Room {
     }
 }
 
-/// A span under a sampled parent waits in the export queue with its attributes' vector
-/// as the layer built it: room for what its end usually adds, and not much more (nor
-/// grown to twice its size). (A root's attributes are made only once the sampler chose
-/// to record it, and pushed into the SDK's own vector.)
+/// A span waits in the export queue with its attributes' vector as the layer built it:
+/// room for what its end usually adds, and not much more (nor grown to twice its
+/// size). So under a sampled parent, and for a root when the tracer is known to sample
+/// every root (the pipeline's default sampler). (Under another sampler a root's
+/// attributes are made once the sampler chose to record it, into the SDK's vector.)
+#[cfg(feature = "sdk")]
 #[tokio::test]
 async fn a_span_keeps_no_more_room_for_attributes_than_its_end_uses() {
-    use instrument_core::pipeline::TenantProcessor;
+    use instrument_core::pipeline::{SamplerConfig, TenantProcessor};
     use opentelemetry::trace::TracerProvider as _;
 
     let peer: std::net::SocketAddr = "10.1.2.3:51000".parse().unwrap();
-    for rpc in [RpcConventions::Current, RpcConventions::Both] {
-        for (code, http_status) in [(0, 200), (13, 500)] {
-            let room = Room::default();
-            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-                .with_span_processor(TenantProcessor::stamping(room.clone()))
-                .build();
-            let layer = TraceLayer::new()
-                .tracer(provider.tracer("test"))
-                .rpc_conventions(rpc);
-            let grpc = ServiceBuilder::new().layer(layer.clone()).service_fn(
+    let cases = [RpcConventions::Current, RpcConventions::Both]
+        .into_iter()
+        .flat_map(|rpc| [(rpc, 0, 200), (rpc, 13, 500)])
+        .flat_map(|case| [(case, Some(TP_CALLER)), (case, None)]);
+    for ((rpc, code, http_status), parent) in cases {
+        let room = Room::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_span_processor(TenantProcessor::stamping(room.clone()))
+            .build();
+        let layer = TraceLayer::new().rpc_conventions(rpc);
+        let layer = match parent {
+            Some(_) => layer.tracer(provider.tracer("test")),
+            None => {
+                layer.installed_tracer(provider.tracer("test"), SamplerConfig::ParentBasedAlwaysOn)
+            }
+        };
+        let grpc =
+            ServiceBuilder::new().layer(layer.clone()).service_fn(
                 move |_: Request<()>| async move {
                     Ok::<_, Infallible>(Response::new(Reply::grpc(code)))
                 },
             );
-            let mut request = grpc_request("/pkg.Svc/Get", Some("acme"));
-            request.extensions_mut().insert(peer);
+        let mut request = grpc_request("/pkg.Svc/Get", Some("acme"));
+        request.extensions_mut().insert(peer);
+        if let Some(parent) = parent {
             request
                 .headers_mut()
-                .insert("traceparent", TP_CALLER.parse().unwrap());
-            drain(grpc.oneshot(request).await.unwrap().into_body()).await;
-            let plain =
-                ServiceBuilder::new()
-                    .layer(layer)
-                    .service_fn(move |_: Request<()>| async move {
-                        let mut response = Response::new(Reply::text("done"));
-                        *response.status_mut() = StatusCode::from_u16(http_status).unwrap();
-                        Ok::<_, Infallible>(response)
-                    });
-            let mut request = http("/orders?id=7")
-                .header("user-agent", "curl/8")
-                .header("host", "shop.example:8443")
-                .header("traceparent", TP_CALLER)
-                .body(())
-                .unwrap();
-            request.extensions_mut().insert(peer);
-            drain(plain.oneshot(request).await.unwrap().into_body()).await;
-            let rooms = room.0.lock().unwrap().clone();
-            assert_eq!(rooms.len(), 2, "{rpc:?} {code}");
-            for (len, capacity) in rooms {
-                assert!(
-                    capacity >= len && capacity - len <= 4,
-                    "{rpc:?} {code}: {len} attributes in room for {capacity}"
-                );
-            }
+                .insert("traceparent", parent.parse().unwrap());
+        }
+        drain(grpc.oneshot(request).await.unwrap().into_body()).await;
+        let plain =
+            ServiceBuilder::new()
+                .layer(layer)
+                .service_fn(move |_: Request<()>| async move {
+                    let mut response = Response::new(Reply::text("done"));
+                    *response.status_mut() = StatusCode::from_u16(http_status).unwrap();
+                    Ok::<_, Infallible>(response)
+                });
+        let mut request = http("/orders?id=7")
+            .header("user-agent", "curl/8")
+            .header("host", "shop.example:8443")
+            .body(())
+            .unwrap();
+        request.extensions_mut().insert(peer);
+        if let Some(parent) = parent {
+            request
+                .headers_mut()
+                .insert("traceparent", parent.parse().unwrap());
+        }
+        drain(plain.oneshot(request).await.unwrap().into_body()).await;
+        let rooms = room.0.lock().unwrap().clone();
+        assert_eq!(rooms.len(), 2, "{rpc:?} {code} {parent:?}");
+        for (len, capacity) in rooms {
+            assert!(
+                capacity >= len && capacity - len <= 4,
+                "{rpc:?} {code} {parent:?}: {len} attributes in room for {capacity}"
+            );
         }
     }
 }
