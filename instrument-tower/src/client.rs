@@ -79,6 +79,7 @@ use crate::classify::Verdict;
 use crate::names::cut;
 use crate::protocol::{grpc_code_name, grpc_service_method, Protocol};
 use crate::request::{method_label, TRACEPARENT, TRACESTATE};
+use crate::trace::later_attributes;
 use crate::tracer::LayerTracer;
 
 /// The longest `url.full` recorded, in bytes.
@@ -388,10 +389,8 @@ impl CallEnd {
             }
         };
         let tracer = config.tracer();
-        let builder = tracer.span_builder(name).with_kind(SpanKind::Client);
-        let mut span = tracer.build_with_context(builder, &parent);
-        if span.is_recording() {
-            span.set_attributes(start_attributes(
+        let attributes = || {
+            start_attributes(
                 config,
                 rpc,
                 protocol,
@@ -399,7 +398,21 @@ impl CallEnd {
                 &target,
                 address.as_ref(),
                 port,
-            ));
+            )
+        };
+        // As a server span's (`trace::span::start`): under a sampled parent the span is
+        // almost surely recorded, and its attributes go to the builder, in the vector
+        // the span keeps; otherwise they are made once the sampler chose to record it.
+        let mut builder = tracer.span_builder(name).with_kind(SpanKind::Client);
+        let later = if parent.span().span_context().is_sampled() {
+            builder = builder.with_attributes(attributes());
+            false
+        } else {
+            true
+        };
+        let mut span = tracer.build_with_context(builder, &parent);
+        if later && span.is_recording() {
+            span.set_attributes(attributes());
         }
         let cx = child_context(&parent, span);
         let headers = request.headers_mut();
@@ -443,7 +456,21 @@ fn start_attributes<B>(
     address: Option<&Authority>,
     port: Option<u16>,
 ) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(8);
+    // What the span starts with, at most, and what its end usually adds (the span keeps
+    // this vector until it is exported).
+    let named = match protocol {
+        // `rpc.system`, `rpc.service`, `rpc.method` (older conventions);
+        // `rpc.system.name` and, alone, `rpc.method` (current).
+        Protocol::Grpc => match (rpc.old(), rpc.current()) {
+            (true, true) => 4,
+            (true, false) => 3,
+            (false, true) => 2,
+            (false, false) => 0,
+        },
+        // `http.request.method` (and `_original`), `url.full`.
+        Protocol::Http => 3,
+    };
+    let mut attributes = Vec::with_capacity(named + 2 + later_attributes(protocol, rpc));
     let (first, second) = target.service_method();
     match protocol {
         Protocol::Grpc => {

@@ -146,3 +146,45 @@ pub(crate) fn run(recorder: &DebuggingRecorder, f: impl std::future::Future<Outp
         .unwrap();
     metrics::with_local_recorder(recorder, || runtime.block_on(f));
 }
+
+/// The length and capacity of each ended span's attributes, as the SDK hands them on.
+#[cfg(feature = "sdk")]
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Room(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>);
+
+#[cfg(feature = "sdk")]
+impl Room {
+    /// Asserts that `spans` spans ended, each with at most four places to spare in its
+    /// attributes' vector (a vector grown to twice its size has more).
+    pub(crate) fn assert_snug(&self, spans: usize, case: &str) {
+        let rooms = self.0.lock().unwrap().clone();
+        assert_eq!(rooms.len(), spans, "{case}");
+        for (len, capacity) in rooms {
+            assert!(
+                capacity >= len && capacity - len <= 4,
+                "{case}: {len} attributes in room for {capacity}"
+            );
+        }
+    }
+}
+
+#[cfg(feature = "sdk")]
+impl opentelemetry_sdk::trace::SpanProcessor for Room {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        let room = (span.attributes.len(), span.attributes.capacity());
+        self.0.lock().unwrap().push(room);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        _: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}

@@ -436,3 +436,63 @@ fn the_client_gives_access_to_the_wrapped_service() {
     assert_eq!(format!("{client:?}"), "Client { inner: Inner(2), .. }");
     assert_eq!(client.into_inner(), Inner(2));
 }
+
+/// A client span under a sampled parent waits in the export queue with its attributes'
+/// vector as the layer built it: room for what its end adds, not much more, never
+/// grown to twice its size.
+#[cfg(feature = "sdk")]
+#[tokio::test]
+async fn a_client_span_keeps_no_more_room_for_attributes_than_its_end_uses() {
+    use instrument_core::pipeline::TenantProcessor;
+    use opentelemetry::trace::TracerProvider as _;
+
+    for rpc in [
+        RpcConventions::Old,
+        RpcConventions::Current,
+        RpcConventions::Both,
+    ] {
+        for failing in [false, true] {
+            let room = Room::default();
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_span_processor(TenantProcessor::stamping(room.clone()))
+                .build();
+            let layer = ClientLayer::new()
+                .tracer(provider.tracer("test"))
+                .rpc_conventions(rpc)
+                .without_metrics();
+            let seen = Seen::default();
+            let reply = if failing {
+                || Response::new(Reply::grpc(14))
+            } else {
+                || Response::new(Reply::grpc(0))
+            };
+            let grpc = ServiceBuilder::new()
+                .layer(layer.clone())
+                .service(server(&seen, reply));
+            let request = Request::post("http://payments.internal:50051/pay.Payments/Charge")
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            let response = grpc.oneshot(request).in_context(sampled()).await.unwrap();
+            drain(response.into_body()).await;
+            let reply = if failing {
+                || {
+                    let mut r = Response::new(Reply::text("no"));
+                    *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                    r
+                }
+            } else {
+                || Response::new(Reply::text("ok"))
+            };
+            let plain = ServiceBuilder::new()
+                .layer(layer)
+                .service(server(&seen, reply));
+            let request = Request::get("https://api.example.com/v1/charge?id=7")
+                .body(())
+                .unwrap();
+            let response = plain.oneshot(request).in_context(sampled()).await.unwrap();
+            drain(response.into_body()).await;
+            room.assert_snug(2, &format!("{rpc:?} failing {failing}"));
+        }
+    }
+}

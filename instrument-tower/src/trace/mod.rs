@@ -65,6 +65,7 @@ pub(crate) mod span;
 pub use future::ResponseFuture;
 pub use layer::TraceLayer;
 pub use service::Trace;
+pub(crate) use span::later_attributes;
 pub use span::SpanEnd;
 
 /// The response body of [`Trace`]: the inner body, which ends the span when it ends.

@@ -20,7 +20,7 @@ use instrument_core::redact::Redactor;
 #[cfg(feature = "sdk")]
 use instrument_core::sampling::{KeptFor, TailWatch};
 use instrument_core::semconv::{
-    CANCELLED, CLIENT_ADDRESS, CLIENT_PORT, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX,
+    RpcConventions, CANCELLED, CLIENT_ADDRESS, CLIENT_PORT, ERROR_TYPE, HTTP_REQUEST_HEADER_PREFIX,
     HTTP_REQUEST_ID, HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE,
     INCOMING_PARENT_INVALID, MAX_ORIGINAL_LEN, NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT,
     NETWORK_PROTOCOL_VERSION, OTHER, REQUEST_ID_HEADER, RPC_GRPC_STATUS_CODE,
@@ -222,17 +222,7 @@ pub(crate) fn start(
         .policy
         .choose(stored_parent.as_ref(), incoming.span_context());
 
-    // Under a sampled parent the span is almost surely recorded (parent-based
-    // sampling), and so is a root under a sampler known to sample every root (the
-    // pipeline's default): its attributes go to the sampler with it, in the vector the
-    // span keeps. Otherwise (an unsampled parent: at 1 % sampling, 99 requests in 100;
-    // a root under a ratio) they are made only once the sampler chose to record the
-    // span: nothing is built for a span nobody sees.
     let tracer = config.tracer();
-    let likely_recorded = match &choice.parent {
-        Some(parent) => parent.is_sampled(),
-        None => tracer.samples_roots(),
-    };
     let base = Context::current();
     // The request's tenant (as found) and tower-http's request id, for what runs and is
     // logged while serving the request.
@@ -271,6 +261,16 @@ pub(crate) fn start(
         }
         return (Started { cx, looked }, stored);
     }
+    // Under a sampled parent the span is almost surely recorded (parent-based
+    // sampling), and so is a root under a sampler known to sample every root (the
+    // pipeline's default): its attributes go to the sampler with it, in the vector the
+    // span keeps. Otherwise (an unsampled parent: at 1 % sampling, 99 requests in 100;
+    // a root under a ratio) they are made only once the sampler chose to record the
+    // span: nothing is built for a span nobody sees.
+    let likely_recorded = match &choice.parent {
+        Some(parent) => parent.is_sampled(),
+        None => tracer.samples_roots(),
+    };
     let parent_cx = scoped(match choice.parent {
         // The caller's parent: its whole tracestate goes on with it.
         Some(sc) if incoming.span_context() == Some(&sc) => incoming.apply_to(&base),
@@ -343,7 +343,7 @@ fn span_attributes(
 ) -> Vec<KeyValue> {
     // The SDK keeps this vector as the span's until the span is exported: room for
     // what the span starts with and for what a request's end usually adds
-    // ([`LATER_ATTRIBUTES`]), no more. Spare room would wait in the export queue with
+    // ([`later_attributes`]), no more. Spare room would wait in the export queue with
     // every span, and past 18 attributes (1 KiB) glibc's `malloc` serves the vector from
     // its large bins, consolidating its fast bins first (about 800 instructions, in
     // `full_stack_request/sampled`). A span that gets more than counted here (a
@@ -363,7 +363,7 @@ fn span_attributes(
         + 5
         + usize::from(wanted.request_id.is_some())
         + config.headers.len()
-        + LATER_ATTRIBUTES;
+        + later_attributes(protocol, looked.named.rpc);
     let mut attributes = Vec::with_capacity(capacity);
     attributes.extend(looked.span_attributes().iter().cloned());
     attributes.extend(notes);
@@ -396,9 +396,12 @@ fn span_attributes(
     attributes
 }
 
-/// Attributes a request's span usually gets after it starts: the pipeline's tenant,
-/// the status code (two under both RPC conventions) or a status and `error.type`.
-pub(crate) const LATER_ATTRIBUTES: usize = 3;
+/// Attributes a request's span (`protocol`, following `rpc`) usually gets after it
+/// starts: the pipeline's tenant, the status code (gRPC's two under both RPC
+/// conventions), `error.type` when it failed.
+pub(crate) fn later_attributes(protocol: Protocol, rpc: RpcConventions) -> usize {
+    3 + usize::from(protocol == Protocol::Grpc && rpc.old() && rpc.current())
+}
 
 /// Longest `url.path`, `url.query`, `user_agent.original` or recorded header value, in
 /// bytes (cut on a char boundary): a client's 64 KiB header is not a 64 KiB attribute.
