@@ -150,7 +150,7 @@ pub(crate) fn run(recorder: &DebuggingRecorder, f: impl std::future::Future<Outp
 /// The length and capacity of each ended span's attributes, as the SDK hands them on.
 #[cfg(feature = "sdk")]
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Room(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>);
+pub(crate) struct Room(std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>);
 
 #[cfg(feature = "sdk")]
 impl Room {

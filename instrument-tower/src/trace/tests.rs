@@ -587,6 +587,15 @@ async fn a_span_keeps_no_more_room_for_attributes_than_its_end_uses() {
         .flat_map(|rpc| [(rpc, 0, 200), (rpc, 13, 500)])
         .flat_map(|case| [(case, Some(TP_CALLER)), (case, None)]);
     for ((rpc, code, http_status), parent) in cases {
+        // From a peer, under the caller's sampled parent or as a root.
+        let from_peer = |request: &mut Request<()>| {
+            request.extensions_mut().insert(peer);
+            if let Some(parent) = parent {
+                request
+                    .headers_mut()
+                    .insert("traceparent", parent.parse().unwrap());
+            }
+        };
         let room = Room::default();
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
             .with_span_processor(TenantProcessor::stamping(room.clone()))
@@ -605,12 +614,7 @@ async fn a_span_keeps_no_more_room_for_attributes_than_its_end_uses() {
                 },
             );
         let mut request = grpc_request("/pkg.Svc/Get", Some("acme"));
-        request.extensions_mut().insert(peer);
-        if let Some(parent) = parent {
-            request
-                .headers_mut()
-                .insert("traceparent", parent.parse().unwrap());
-        }
+        from_peer(&mut request);
         drain(grpc.oneshot(request).await.unwrap().into_body()).await;
         let plain =
             ServiceBuilder::new()
@@ -625,12 +629,7 @@ async fn a_span_keeps_no_more_room_for_attributes_than_its_end_uses() {
             .header("host", "shop.example:8443")
             .body(())
             .unwrap();
-        request.extensions_mut().insert(peer);
-        if let Some(parent) = parent {
-            request
-                .headers_mut()
-                .insert("traceparent", parent.parse().unwrap());
-        }
+        from_peer(&mut request);
         drain(plain.oneshot(request).await.unwrap().into_body()).await;
         room.assert_snug(2, &format!("{rpc:?} {code} {parent:?}"));
     }
