@@ -34,7 +34,8 @@
 //! pipeline's redacting processor does not scan them again. Span names are
 //! `&'static str` while the program-wide allowance [`MAX_LEAKED_NAME_BYTES`] lasts
 //! (leaked once: the SDK takes a span name as `Cow<'static, str>`, so a name that is not
-//! `'static` is an allocation per span).
+//! `'static` is an allocation per span). Only a kept target's name is leaked, when it is
+//! kept: made-up methods and paths, however many, spend none of the allowance.
 //!
 //! [`InstrumentBuilder::grpc_methods`]: crate::stack::InstrumentBuilder::grpc_methods
 
@@ -72,6 +73,8 @@ pub(crate) struct Named {
     /// Where the target is kept once recognised.
     key: TargetKey,
     name: Cow<'static, str>,
+    /// `name` leaked, once the target is kept (while the allowance lasts).
+    kept_name: OnceLock<&'static str>,
     /// The span attributes of what the request is for.
     attributes: Vec<KeyValue>,
     /// The metric label values: `(service, method)` or `(method, route)`.
@@ -209,7 +212,8 @@ impl Named {
                 attributes.push(KeyValue::new(RPC_METHOD, method_value));
                 Self {
                     key: TargetKey::Grpc(path.into()),
-                    name: leak(redactor.redact_attribute("", &name).into_owned()),
+                    name: Cow::Owned(redactor.redact_attribute("", &name).into_owned()),
+                    kept_name: OnceLock::new(),
                     attributes,
                     labels: (Arc::from(*service), Arc::from(*rpc_method)),
                     other_name: "grpc",
@@ -226,6 +230,7 @@ impl Named {
             Target::Grpc(None) => Self {
                 key: TargetKey::None,
                 name: Cow::Borrowed("grpc"),
+                kept_name: OnceLock::new(),
                 attributes: system.clone(),
                 labels: (other.clone(), other),
                 other_name: "grpc",
@@ -244,7 +249,7 @@ impl Named {
                 let (key, name, attributes, route_label) = match route {
                     Some(route) => (
                         TargetKey::Http(method, route.as_ref().into()),
-                        leak(
+                        Cow::Owned(
                             redactor
                                 .redact_attribute("", &format!("{shown} {route}"))
                                 .into_owned(),
@@ -265,6 +270,7 @@ impl Named {
                 Self {
                     key,
                     name,
+                    kept_name: OnceLock::new(),
                     attributes,
                     labels: (Arc::from(method), route_label),
                     other_name: shown,
@@ -280,9 +286,25 @@ impl Named {
 
     /// The span name, without an allocation when it is `'static`.
     pub(crate) fn name(&self) -> Cow<'static, str> {
+        if let Some(name) = self.kept_name.get() {
+            return Cow::Borrowed(name);
+        }
         match &self.name {
             Cow::Borrowed(name) => Cow::Borrowed(name),
             Cow::Owned(name) => Cow::Owned(name.clone()),
+        }
+    }
+
+    /// Makes the span name `'static`, the target being kept: leaked once, while the
+    /// program's allowance lasts.
+    fn keep_name(&self) {
+        if let Cow::Owned(name) = &self.name {
+            if self.kept_name.get().is_none() {
+                if let Some(leaked) = leak(name) {
+                    // Called under the table's write lock: never set twice.
+                    let _ = self.kept_name.set(leaked);
+                }
+            }
         }
     }
 }
@@ -298,19 +320,15 @@ pub(crate) fn cut(text: &mut String, max: usize) {
     }
 }
 
-/// `name` as `'static` while the program's allowance lasts.
-fn leak(name: String) -> Cow<'static, str> {
+/// A `'static` copy of `name` while the program's allowance lasts.
+fn leak(name: &str) -> Option<&'static str> {
     let len = name.len();
-    let fits = LEAKED_NAME_BYTES
+    LEAKED_NAME_BYTES
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
             (used + len <= MAX_LEAKED_NAME_BYTES).then_some(used + len)
         })
-        .is_ok();
-    if fits {
-        Cow::Borrowed(Box::leak(name.into_boxed_str()))
-    } else {
-        Cow::Owned(name)
-    }
+        .ok()?;
+    Some(Box::leak(Box::from(name)))
 }
 
 /// What a request is for, as looked up when it starts.
@@ -580,7 +598,13 @@ impl Names {
     fn keep(&self, method: &'static str, named: &Arc<Named>) -> bool {
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         table.keep(method, named);
-        table.get_key(&named.key, method).is_some()
+        match table.get_key(&named.key, method) {
+            Some(kept) => {
+                kept.keep_name();
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -665,6 +689,56 @@ mod tests {
             body_failed: false,
             failure: None,
         }
+    }
+
+    /// Whether the name `looked` starts or ends with is `'static` (leaked) rather than an
+    /// allocation per span.
+    fn is_static(name: &Cow<'static, str>) -> bool {
+        matches!(name, Cow::Borrowed(_))
+    }
+
+    #[test]
+    fn only_kept_targets_spend_the_leaked_name_allowance() {
+        let names = Names::default();
+        let redactor = Redactor::default();
+        // A flood of made-up methods, each answered `UNIMPLEMENTED`, and of HTTP routes
+        // answered 404: none is kept, so none of their names is leaked.
+        for i in 0..200 {
+            let service = format!("made.Up{i}");
+            let target = Target::Grpc(Some((&service, "Do")));
+            let looked = names.of(&target, "POST", &format!("/made.Up{i}/Do"), &redactor);
+            let settled = names.settle(&looked, &answered(GRPC_UNIMPLEMENTED));
+            assert!(!settled.recognized);
+            assert!(looked.named.kept_name.get().is_none(), "{service} leaked");
+            assert!(!is_static(&looked.named.name()));
+
+            let route = format!("/made/{i}");
+            let target = Target::Http(Some(Cow::Owned(route.clone())));
+            let looked = names.of(&target, "GET", &route, &redactor);
+            let mut outcome = answered(0);
+            if let Outcome::Responded { http, grpc, .. } = &mut outcome {
+                *http = HTTP_NOT_FOUND;
+                *grpc = None;
+            }
+            assert!(!names.settle(&looked, &outcome).recognized);
+            assert!(looked.named.kept_name.get().is_none(), "{route} leaked");
+        }
+        // A method the server answers is kept, its name leaked once and shared.
+        let looked = names.of(&grpc(), "POST", "/pkg.Svc/Do", &redactor);
+        let settled = names.settle(&looked, &answered(0));
+        assert!(settled.recognized);
+        let (renamed, _) = settled.span_update().expect("renamed at the end");
+        assert_eq!(renamed, "pkg.Svc/Do");
+        assert!(is_static(&renamed), "a kept target's name is 'static");
+        let again = names.of(&grpc(), "POST", "/pkg.Svc/Do", &redactor);
+        assert!(again.recognized);
+        assert!(is_static(&again.span_name()));
+        // A listed method is kept as it is first seen.
+        let listed = Names::listed(["pkg.Svc/Listed".to_owned()]);
+        let target = Target::Grpc(Some(("pkg.Svc", "Listed")));
+        let looked = listed.of(&target, "POST", "/pkg.Svc/Listed", &redactor);
+        assert!(looked.recognized);
+        assert!(is_static(&looked.span_name()));
     }
 
     #[test]
