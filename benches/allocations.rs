@@ -28,13 +28,15 @@ use support::*;
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 /// The stacks counted, as `budgets.rs` names them.
-const STACKS: [&str; 8] = [
+const STACKS: [&str; 10] = [
     "bare",
     "sampled",
     "sampled_out",
     "sampled_out_tail",
+    "root",
     "oit",
     "oit_sampled_out",
+    "oit_root",
     "alternative",
     "alternative_sampled_out",
 ];
@@ -109,9 +111,23 @@ fn run(stack: &str) -> Option<(f64, f64)> {
             drop(provider);
             counted
         }
+        "root" => {
+            let (recorder, _handle) =
+                prometheus_recorder(LabelGuard::default(), &MetricNames::default())
+                    .expect("recorder");
+            let provider = instrument_provider(Sampler::AlwaysOn);
+            let service = full_sampling_roots(&provider, STORED).layer(bare());
+            let counted = count(service, Some(lasting(recorder)), root_request);
+            drop(provider);
+            counted
+        }
         "oit" | "oit_sampled_out" => {
             let _providers = oit_globals();
             count(oit(), None, make)
+        }
+        "oit_root" => {
+            let _providers = oit_globals();
+            count(oit(), None, root_request)
         }
         "alternative" | "alternative_sampled_out" => {
             let _provider = alternative_subscriber();

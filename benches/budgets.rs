@@ -122,6 +122,25 @@ fn stack_with(
     Stack::ready(service, Some(recorder), incoming, provider)
 }
 
+/// A request that starts a trace ([`root_request`]) under the SDK's default sampler
+/// (parent-based, every root sampled), the layer told the sampler as `pipeline::init`'s
+/// provider tells it.
+fn root_stack() -> &'static mut Stack {
+    let (recorder, _handle) =
+        prometheus_recorder(LabelGuard::default(), &MetricNames::default()).expect("recorder");
+    let recorder = lasting(recorder);
+    let provider = instrument_provider(Sampler::AlwaysOn);
+    let service = full_sampling_roots(&provider, STORED).layer(bare());
+    Stack::ready_with(service, Some(recorder), root_request, provider)
+}
+
+/// The peer (`support::oit`) given the same request that starts a trace.
+fn oit_root_stack() -> &'static mut Stack {
+    // The providers first: the layer takes the global meter as it is built.
+    let providers = oit_globals();
+    Stack::ready_with(oit(), None, root_request, providers)
+}
+
 /// What teams use today (`support::alternative`), measured the same way: its
 /// instructions over `bare` against the stack's are the 25 % target, counted.
 fn alternative_stack(sampled: bool) -> &'static mut Stack {
@@ -159,10 +178,12 @@ fn leaked<R: metrics::Recorder + 'static>(recorder: R) -> &'static R {
 #[bench::sampled(setup = stack, args = (true))]
 #[bench::sampled_out(setup = stack, args = (false))]
 #[bench::sampled_out_tail(setup = tail_stack)]
+#[bench::root(setup = root_stack)]
 #[bench::alternative(setup = alternative_stack, args = (true))]
 #[bench::alternative_sampled_out(setup = alternative_stack, args = (false))]
 #[bench::oit(setup = oit_stack, args = (true))]
 #[bench::oit_sampled_out(setup = oit_stack, args = (false))]
+#[bench::oit_root(setup = oit_root_stack)]
 fn full_stack_request(stack: &'static mut Stack) -> usize {
     let request = stack.request.take().expect("one call per process");
     black_box((stack.call)(request))

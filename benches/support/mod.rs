@@ -83,6 +83,15 @@ pub fn request(traceparent: &str) -> Request<String> {
         .expect("valid request")
 }
 
+/// [`request`] from a caller that sent no trace context, about no stored workflow: the
+/// request starts a trace (the root path of a service at the edge).
+pub fn root_request() -> Request<String> {
+    let mut request = request(INCOMING);
+    request.headers_mut().remove("traceparent");
+    request.headers_mut().remove("x-workflow-id");
+    request
+}
+
 /// The trivial service every stack wraps. It answers as real handlers do, with a
 /// `content-type` (tonic's `application/grpc`, axum's `text/plain` for a `String`), so
 /// a layer adding a response header finds the header map made, as it does in a server.
@@ -147,6 +156,21 @@ pub fn full(
     InstrumentLayer::builder()
         .source(source(stored))
         .parent_based_tracer(provider.tracer("bench"))
+        .build()
+}
+
+/// [`full`], its tracer's sampler told as `pipeline::init`'s provider tells it: the
+/// SDK's default, parent-based, every root sampled (`provider` samples so).
+pub fn full_sampling_roots(
+    provider: &SdkTracerProvider,
+    stored: &str,
+) -> InstrumentLayer<CachedSource<Unreachable>> {
+    InstrumentLayer::builder()
+        .source(source(stored))
+        .tracer_sampled_by(
+            provider.tracer("bench"),
+            instrument::pipeline::SamplerConfig::ParentBasedAlwaysOn,
+        )
         .build()
 }
 

@@ -693,7 +693,7 @@ mod tests {
 
     /// Whether the name `looked` starts or ends with is `'static` (leaked) rather than an
     /// allocation per span.
-    fn is_static(name: &Cow<'static, str>) -> bool {
+    fn is_static(name: Cow<'static, str>) -> bool {
         matches!(name, Cow::Borrowed(_))
     }
 
@@ -710,7 +710,7 @@ mod tests {
             let settled = names.settle(&looked, &answered(GRPC_UNIMPLEMENTED));
             assert!(!settled.recognized);
             assert!(looked.named.kept_name.get().is_none(), "{service} leaked");
-            assert!(!is_static(&looked.named.name()));
+            assert!(!is_static(looked.named.name()));
 
             let route = format!("/made/{i}");
             let target = Target::Http(Some(Cow::Owned(route.clone())));
@@ -729,16 +729,16 @@ mod tests {
         assert!(settled.recognized);
         let (renamed, _) = settled.span_update().expect("renamed at the end");
         assert_eq!(renamed, "pkg.Svc/Do");
-        assert!(is_static(&renamed), "a kept target's name is 'static");
+        assert!(is_static(renamed), "a kept target's name is 'static");
         let again = names.of(&grpc(), "POST", "/pkg.Svc/Do", &redactor);
         assert!(again.recognized);
-        assert!(is_static(&again.span_name()));
+        assert!(is_static(again.span_name()));
         // A listed method is kept as it is first seen.
         let listed = Names::listed(["pkg.Svc/Listed".to_owned()]);
         let target = Target::Grpc(Some(("pkg.Svc", "Listed")));
         let looked = listed.of(&target, "POST", "/pkg.Svc/Listed", &redactor);
         assert!(looked.recognized);
-        assert!(is_static(&looked.span_name()));
+        assert!(is_static(looked.span_name()));
     }
 
     #[test]

@@ -71,10 +71,10 @@ impl LayerTracer {
         Self(Arc::new(OnceLock::from(chosen)))
     }
 
-    /// The SDK's `tracer`, as if `pipeline::init` had installed its provider with
-    /// `sampler` (the tests' way to that path without a process-wide pipeline).
-    #[cfg(all(test, feature = "sdk"))]
-    pub(crate) fn installed(
+    /// The SDK's `tracer`, of a provider sampling by `sampler`, as if `pipeline::init`
+    /// had installed it.
+    #[cfg(feature = "sdk")]
+    pub(crate) fn sampled_by(
         tracer: opentelemetry_sdk::trace::SdkTracer,
         sampler: instrument_core::pipeline::SamplerConfig,
     ) -> Self {

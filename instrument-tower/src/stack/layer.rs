@@ -227,6 +227,17 @@ impl<Src, C, R, F> InstrumentBuilder<Src, C, R, F> {
         self
     }
 
+    /// See [`TraceLayer::tracer_sampled_by`](crate::trace::TraceLayer::tracer_sampled_by).
+    #[cfg(feature = "sdk")]
+    pub fn tracer_sampled_by(
+        mut self,
+        tracer: opentelemetry_sdk::trace::SdkTracer,
+        sampler: instrument_core::pipeline::SamplerConfig,
+    ) -> Self {
+        self.span.tracer = crate::tracer::LayerTracer::sampled_by(tracer, sampler);
+        self
+    }
+
     /// See [`TraceLayer::behind_trusted_proxy`](crate::trace::TraceLayer::behind_trusted_proxy).
     pub fn behind_trusted_proxy(mut self) -> Self {
         self.span.behind_proxy = true;

@@ -1068,6 +1068,7 @@ mod unsampled {
 
     use http::{Request, Response, StatusCode};
     use instrument_core::context::{capture, inject, TraceParent};
+    use instrument_core::pipeline::SamplerConfig;
     use instrument_core::tenant::{current_tenant, TenantId};
     use metrics_util::debugging::DebuggingRecorder;
     use opentelemetry::Context;
@@ -1139,36 +1140,55 @@ mod unsampled {
         b.body(()).unwrap()
     }
 
-    fn parent_based() -> Sampler {
-        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    /// The SDK's default sampler, and the same as `pipeline::init` names it.
+    fn parent_based() -> (Sampler, SamplerConfig) {
+        (
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            SamplerConfig::ParentBasedAlwaysOn,
+        )
     }
 
     /// Follows the parent; samples no root (what 1 % looks like for 99 roots in 100).
-    fn no_roots() -> Sampler {
-        Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.0)))
+    fn no_roots() -> (Sampler, SamplerConfig) {
+        (
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.0))),
+            SamplerConfig::ParentBasedTraceIdRatio(0.0),
+        )
     }
 
-    /// A layer whose tracer (over `sampler`, parent-based) is asked for every span, and
-    /// one told that the sampler follows the parent (no span started under an unsampled
-    /// parent): everything observable must be the same. Each with the exporter its spans
-    /// would reach.
+    /// A layer whose tracer (over `sampler`, parent-based) is asked for every span, one
+    /// told that the sampler follows the parent (no span started under an unsampled
+    /// parent), and one told the whole sampler (`tracer_sampled_by`, as the pipeline's
+    /// provider tells it: also whether every root is sampled): everything observable
+    /// must be the same. Each with the exporter its spans would reach.
     fn both_ways(
-        sampler: fn() -> Sampler,
-    ) -> [(
+        sampler: fn() -> (Sampler, SamplerConfig),
+    ) -> Vec<(
         super::super::InstrumentBuilder,
         opentelemetry_sdk::trace::InMemorySpanExporter,
         opentelemetry_sdk::trace::SdkTracerProvider,
-    ); 2] {
-        let (asked, exporter, provider) = tracer_sampled_by(sampler());
-        let (told, told_exporter, told_provider) = tracer_sampled_by(sampler());
-        [
+    )> {
+        let (asked, exporter, provider) = tracer_sampled_by(sampler().0);
+        let (told, told_exporter, told_provider) = tracer_sampled_by(sampler().0);
+        #[cfg_attr(not(feature = "sdk"), allow(unused_mut))]
+        let mut ways = vec![
             (InstrumentLayer::builder().tracer(asked), exporter, provider),
             (
                 InstrumentLayer::builder().parent_based_tracer(told),
                 told_exporter,
                 told_provider,
             ),
-        ]
+        ];
+        #[cfg(feature = "sdk")]
+        {
+            let (whole, whole_exporter, whole_provider) = tracer_sampled_by(sampler().0);
+            ways.push((
+                InstrumentLayer::builder().tracer_sampled_by(whole, sampler().1),
+                whole_exporter,
+                whole_provider,
+            ));
+        }
+        ways
     }
 
     #[test]

@@ -167,15 +167,42 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
         self
     }
 
-    /// Records with the SDK's `tracer` as if `pipeline::init` had installed its provider
-    /// with `sampler`.
-    #[cfg(all(test, feature = "sdk"))]
-    pub(crate) fn installed_tracer(
+    /// Starts spans with the SDK's `tracer`, whose provider samples by `sampler` (built
+    /// from the same [`SamplerConfig`](instrument_core::pipeline::SamplerConfig), as
+    /// `pipeline::init` builds it): the layer then takes the shortcuts it takes with the
+    /// provider `pipeline::init` installed. Under a sampler that
+    /// [follows its parent](instrument_core::pipeline::SamplerConfig::follows_parent), no
+    /// span is started under an unsampled parent (as
+    /// [`parent_based_tracer`](Self::parent_based_tracer)); under one that
+    /// [samples every root](instrument_core::pipeline::SamplerConfig::samples_roots), a
+    /// root's attributes go to its span as it starts, in the vector the span keeps,
+    /// rather than one by one once the sampler decided (a sampled root request: about
+    /// 1,800 instructions and three allocations less).
+    ///
+    /// `sampler` is taken at its word: given one the provider does not use, the layer
+    /// may start no span where the provider would have sampled one.
+    ///
+    /// ```
+    /// use instrument_core::pipeline::SamplerConfig;
+    /// use instrument_tower::trace::TraceLayer;
+    /// use opentelemetry::trace::TracerProvider as _;
+    /// use opentelemetry_sdk::trace::{ParentBasedSampler, Sampler, SdkTracerProvider};
+    ///
+    /// // The SDK's default sampler: parent-based, every root sampled.
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(ParentBasedSampler::new(Sampler::AlwaysOn))
+    ///     .build();
+    /// let layer = TraceLayer::new()
+    ///     .tracer_sampled_by(provider.tracer("server"), SamplerConfig::ParentBasedAlwaysOn);
+    /// # let _ = layer;
+    /// ```
+    #[cfg(feature = "sdk")]
+    pub fn tracer_sampled_by(
         mut self,
         tracer: opentelemetry_sdk::trace::SdkTracer,
         sampler: instrument_core::pipeline::SamplerConfig,
     ) -> Self {
-        self.span_mut().tracer = crate::tracer::LayerTracer::installed(tracer, sampler);
+        self.span_mut().tracer = crate::tracer::LayerTracer::sampled_by(tracer, sampler);
         self
     }
 

@@ -604,7 +604,7 @@ async fn a_span_keeps_no_more_room_for_attributes_than_its_end_uses() {
         let layer = match parent {
             Some(_) => layer.tracer(provider.tracer("test")),
             None => {
-                layer.installed_tracer(provider.tracer("test"), SamplerConfig::ParentBasedAlwaysOn)
+                layer.tracer_sampled_by(provider.tracer("test"), SamplerConfig::ParentBasedAlwaysOn)
             }
         };
         let grpc =
