@@ -425,7 +425,7 @@ pub fn instrument_client(
 > {
     use tower::Layer as _;
     instrument::tower::client::ClientLayer::new()
-        .tracer(provider.tracer("bench"))
+        .parent_based_tracer(provider.tracer("bench"))
         .layer(bare())
 }
 

@@ -26,7 +26,12 @@
 //!   `instrument.cancelled=true` and counts the call as `error_type="cancelled"`.
 //!
 //! A span that is not sampled costs no attributes: the context is still injected (with
-//! the sampled flag off) and the metric still recorded.
+//! the sampled flag off) and the metric still recorded. Under an unsampled parent, with
+//! a tracer whose sampler follows the parent (the provider `pipeline::init` installed
+//! with a parent-based sampler, or one given with
+//! [`parent_based_tracer`](ClientLayer::parent_based_tracer) or
+//! [`tracer_sampled_by`](ClientLayer::tracer_sampled_by)), the layer starts no span at
+//! all: it sends the context of the span the tracer would have dropped.
 //!
 //! Put the layer inside a retry layer, so each attempt is its own span:
 //!
@@ -58,7 +63,9 @@ use std::time::Instant;
 use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body::Body;
-use instrument_core::context::{child_context, inject_outgoing};
+use instrument_core::context::{
+    child_context, inject_outgoing, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+};
 use instrument_core::measure::{ClientLabels, ClientMeasures, Ended};
 use instrument_core::redact::Redactor;
 use instrument_core::semconv::{
@@ -145,6 +152,53 @@ impl ClientLayer {
         T::Span: opentelemetry::trace::Span + Send + Sync + 'static,
     {
         self.config_mut().tracer = LayerTracer::of(tracer);
+        self
+    }
+
+    /// Starts the spans with `tracer`, whose sampler drops every span whose parent was
+    /// not sampled (OpenTelemetry's parent-based samplers): under such a parent the
+    /// layer starts no span, only the context the callee is sent (its ids and the
+    /// parent's flags), without asking the tracer. Only the SDK's own tracer is taken at
+    /// its word. The provider `pipeline::init` installed needs no call: the layer knows
+    /// its sampler. See
+    /// [`TraceLayer::parent_based_tracer`](crate::trace::TraceLayer::parent_based_tracer).
+    pub fn parent_based_tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: opentelemetry::trace::Span + Send + Sync + 'static,
+    {
+        self.config_mut().tracer = LayerTracer::of_parent_based(tracer);
+        self
+    }
+
+    /// Starts the spans with the SDK's `tracer`, whose provider samples by `sampler`:
+    /// the shortcuts of [`parent_based_tracer`](Self::parent_based_tracer) when the
+    /// sampler follows its parent, and a root call's attributes given to its span as it
+    /// starts when every root is sampled. See
+    /// [`TraceLayer::tracer_sampled_by`](crate::trace::TraceLayer::tracer_sampled_by).
+    ///
+    /// ```
+    /// use instrument_core::pipeline::SamplerConfig;
+    /// use instrument_tower::client::ClientLayer;
+    /// use opentelemetry::trace::TracerProvider as _;
+    /// use opentelemetry_sdk::trace::{ParentBasedSampler, Sampler, SdkTracerProvider};
+    ///
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(ParentBasedSampler::new(Sampler::TraceIdRatioBased(0.01)))
+    ///     .build();
+    /// let layer = ClientLayer::new().tracer_sampled_by(
+    ///     provider.tracer("client"),
+    ///     SamplerConfig::ParentBasedTraceIdRatio(0.01),
+    /// );
+    /// # let _ = layer;
+    /// ```
+    #[cfg(feature = "sdk")]
+    pub fn tracer_sampled_by(
+        mut self,
+        tracer: opentelemetry_sdk::trace::SdkTracer,
+        sampler: instrument_core::pipeline::SamplerConfig,
+    ) -> Self {
+        self.config_mut().tracer = LayerTracer::sampled_by(tracer, sampler);
         self
     }
 
@@ -374,47 +428,63 @@ impl CallEnd {
         let port = address
             .as_ref()
             .map(|a| a.port_u16().unwrap_or(if https { 443 } else { 80 }));
-        let (name, target): (Cow<'static, str>, Target) = match protocol {
+        let target = match protocol {
             Protocol::Grpc => match grpc_service_method(request.uri().path()) {
-                Some((service, method)) => (
-                    Cow::Owned(format!("{service}/{method}")),
-                    Target::Grpc(request.uri().path_and_query().cloned()),
-                ),
-                None => (Cow::Borrowed(OTHER), Target::Grpc(None)),
+                Some(_) => Target::Grpc(request.uri().path_and_query().cloned()),
+                None => Target::Grpc(None),
             },
-            Protocol::Http => {
-                let method = method_label(request.method());
-                let name = if method == OTHER { "HTTP" } else { method };
-                (Cow::Borrowed(name), Target::Http(method))
-            }
+            Protocol::Http => Target::Http(method_label(request.method())),
         };
         let tracer = config.tracer();
-        let attributes = || {
-            start_attributes(
-                config,
-                rpc,
-                protocol,
-                request,
-                &target,
-                address.as_ref(),
-                port,
-            )
+        let cx = match unsampled_context(tracer, &parent) {
+            Some(cx) => cx,
+            None => {
+                let name: Cow<'static, str> = match &target {
+                    Target::Grpc(Some(_)) => {
+                        let (service, method) = target.service_method();
+                        Cow::Owned(format!("{service}/{method}"))
+                    }
+                    Target::Grpc(None) => Cow::Borrowed(OTHER),
+                    Target::Http(method) => {
+                        Cow::Borrowed(if *method == OTHER { "HTTP" } else { method })
+                    }
+                };
+                let attributes = || {
+                    start_attributes(
+                        config,
+                        rpc,
+                        protocol,
+                        request,
+                        &target,
+                        address.as_ref(),
+                        port,
+                    )
+                };
+                // As a server span's (`trace::span::start`): under a sampled parent the
+                // span is almost surely recorded, and so is a root under a sampler known
+                // to sample every root; its attributes go to the builder, in the vector
+                // the span keeps. Otherwise they are made once the sampler chose to
+                // record it.
+                let likely_recorded = {
+                    let span = parent.span();
+                    let sc = span.span_context();
+                    if sc.is_valid() {
+                        sc.is_sampled()
+                    } else {
+                        tracer.samples_roots()
+                    }
+                };
+                let mut builder = tracer.span_builder(name).with_kind(SpanKind::Client);
+                if likely_recorded {
+                    builder = builder.with_attributes(attributes());
+                }
+                let mut span = tracer.build_with_context(builder, &parent);
+                if !likely_recorded && span.is_recording() {
+                    span.set_attributes(attributes());
+                }
+                child_context(&parent, span)
+            }
         };
-        // As a server span's (`trace::span::start`): under a sampled parent the span is
-        // almost surely recorded, and its attributes go to the builder, in the vector
-        // the span keeps; otherwise they are made once the sampler chose to record it.
-        let mut builder = tracer.span_builder(name).with_kind(SpanKind::Client);
-        let later = if parent.span().span_context().is_sampled() {
-            builder = builder.with_attributes(attributes());
-            false
-        } else {
-            true
-        };
-        let mut span = tracer.build_with_context(builder, &parent);
-        if later && span.is_recording() {
-            span.set_attributes(attributes());
-        }
-        let cx = child_context(&parent, span);
         let headers = request.headers_mut();
         let forward = config.forward_tenant && !headers.contains_key(&config.tenant_header);
         // The layer owns the trace context: a caller's stale `tracestate` must not ride
@@ -423,6 +493,13 @@ impl CallEnd {
         headers.remove(TRACESTATE);
         inject_outgoing(&cx, false, |name, value| {
             if let Ok(value) = HeaderValue::from_str(value) {
+                // The two written on every call as the constants they are: a name given
+                // as text is checked byte by byte on each insert.
+                let name = match name {
+                    TRACEPARENT_HEADER => TRACEPARENT,
+                    TRACESTATE_HEADER => TRACESTATE,
+                    other => HeaderName::from_static(other),
+                };
                 headers.insert(name, value);
             }
         });
@@ -444,6 +521,33 @@ impl CallEnd {
             port,
         }
     }
+}
+
+/// Under an unsampled `parent`, with a tracer known to drop every span such a parent
+/// has, the context of the span it would drop (its ids and flags, which the callee is
+/// sent), made without asking it: no span name, builder or sampler call. `None` when the
+/// tracer must be asked: a sampled parent, a root, a tracer that may record the span, or
+/// tail bias installed (its sampler records the children of a watched request).
+#[cfg(feature = "sdk")]
+fn unsampled_context(tracer: &LayerTracer, parent: &Context) -> Option<Context> {
+    let span = parent.span();
+    let sc = span.span_context();
+    let skip = sc.is_valid()
+        && !sc.is_sampled()
+        && tracer.drops_unsampled_children()
+        && instrument_core::sampling::installed_tail_bias().is_none();
+    skip.then(|| {
+        parent.with_remote_span_context(instrument_core::context::unsampled_child(
+            sc,
+            LayerTracer::new_span_id(),
+        ))
+    })
+}
+
+/// Without the SDK no tracer is known to drop spans: it is always asked.
+#[cfg(not(feature = "sdk"))]
+fn unsampled_context(_: &LayerTracer, _: &Context) -> Option<Context> {
+    None
 }
 
 /// The attributes a recorded client span starts with.

@@ -234,38 +234,138 @@ async fn a_failed_call_records_the_error_redacted() {
     assert!(!description.contains("hunter2"), "{description}");
 }
 
+/// The client layers an unsampled call goes through: a tracer asked for every span, one
+/// told that its sampler follows the parent, and one told the whole sampler (the last
+/// two start no span: they make the context the callee is sent without the tracer).
+/// Each with the exporter its spans would reach.
+fn unsampled_ways() -> Vec<(
+    &'static str,
+    ClientLayer,
+    opentelemetry_sdk::trace::InMemorySpanExporter,
+    opentelemetry_sdk::trace::SdkTracerProvider,
+)> {
+    let (asked, exporter, provider) = tracer();
+    let (told, told_exporter, told_provider) = tracer();
+    #[cfg_attr(not(feature = "sdk"), allow(unused_mut))]
+    let mut ways = vec![
+        (
+            "asked",
+            ClientLayer::new().tracer(asked),
+            exporter,
+            provider,
+        ),
+        (
+            "parent_based_tracer",
+            ClientLayer::new().parent_based_tracer(told),
+            told_exporter,
+            told_provider,
+        ),
+    ];
+    #[cfg(feature = "sdk")]
+    {
+        let (whole, whole_exporter, whole_provider) = tracer();
+        ways.push((
+            "tracer_sampled_by",
+            ClientLayer::new().tracer_sampled_by(
+                whole,
+                instrument_core::pipeline::SamplerConfig::ParentBasedAlwaysOn,
+            ),
+            whole_exporter,
+            whole_provider,
+        ));
+    }
+    ways
+}
+
 #[test]
 fn an_unsampled_call_records_nothing_but_still_propagates_and_is_measured() {
-    let (tracer, exporter, _p) = tracer();
+    const PARENT: &str = "00f067aa0ba902b7";
+    for (way, layer, exporter, _provider) in unsampled_ways() {
+        // `02`: the parent's random trace id flag goes on with it.
+        for flags in ["00", "02"] {
+            let recorder = DebuggingRecorder::new();
+            let seen = Seen::default();
+            run(&recorder, async {
+                let client = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service(server(&seen, || grpc_reply(0)));
+                let unsampled = acme(
+                    &restore(Some(&format!(
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-{PARENT}-{flags}"
+                    )))
+                    .to_context(),
+                );
+                let request = grpc_request("http://billing:50051/acme.v1.Billing/Charge", None);
+                let response = client.oneshot(request).in_context(unsampled).await.unwrap();
+                drain(response.into_body()).await;
+            });
+            assert!(spans(&exporter).is_empty(), "{way}");
+            let headers = &seen.lock().unwrap()[0];
+            let traceparent = headers["traceparent"].to_str().unwrap();
+            assert!(
+                traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{way}: {traceparent}"
+            );
+            assert!(
+                traceparent.ends_with(&format!("-{flags}")),
+                "{way}: {traceparent}"
+            );
+            // The callee's parent is the (dropped) client span, not the caller's.
+            let span_id = &traceparent[36..52];
+            assert_ne!(span_id, PARENT, "{way}");
+            assert_ne!(span_id, "0000000000000000", "{way}");
+            assert_eq!(headers["x-tenant-id"], "acme", "{way}");
+            let metrics = snapshot(&recorder);
+            assert_eq!(
+                metrics.get(
+                    "rpc_client_call_duration_seconds{rpc_method=acme.v1.Billing/Charge,rpc_response_status_code=OK,rpc_system_name=grpc,server_address=billing,server_port=50051}"
+                ).map(String::as_str),
+                Some("1 samples"),
+                "{way}: {metrics:#?}"
+            );
+        }
+    }
+}
+
+/// Told the sampler, the layer still records a sampled parent's and a root's calls.
+#[cfg(feature = "sdk")]
+#[test]
+fn told_the_sampler_sampled_and_root_calls_are_recorded() {
+    use instrument_core::pipeline::SamplerConfig;
+    let (tracer, exporter, _provider) = tracer();
+    let layer = ClientLayer::new().tracer_sampled_by(tracer, SamplerConfig::ParentBasedAlwaysOn);
     let recorder = DebuggingRecorder::new();
     let seen = Seen::default();
     run(&recorder, async {
-        let client = ServiceBuilder::new()
-            .layer(ClientLayer::new().tracer(tracer))
-            .service(server(&seen, || grpc_reply(0)));
-        let unsampled = acme(
+        let sampled = acme(
             &restore(Some(
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             ))
             .to_context(),
         );
-        let request = grpc_request("http://billing:50051/acme.v1.Billing/Charge", None);
-        let response = client.oneshot(request).in_context(unsampled).await.unwrap();
-        drain(response.into_body()).await;
+        for cx in [sampled, acme(&Context::new())] {
+            let client = ServiceBuilder::new()
+                .layer(layer.clone())
+                .service(server(&seen, || grpc_reply(0)));
+            let request = grpc_request("http://billing:50051/acme.v1.Billing/Charge", None);
+            let response = client.oneshot(request).in_context(cx).await.unwrap();
+            drain(response.into_body()).await;
+        }
     });
-    assert!(spans(&exporter).is_empty());
-    let headers = &seen.lock().unwrap()[0];
-    let traceparent = headers["traceparent"].to_str().unwrap();
-    assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
-    assert!(traceparent.ends_with("-00"));
-    assert_eq!(headers["x-tenant-id"], "acme");
-    let metrics = snapshot(&recorder);
+    let spans = spans(&exporter);
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_eq!(span.name, "acme.v1.Billing/Charge");
+        assert_eq!(span.span_kind, SpanKind::Client);
+        assert!(span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == SERVER_ADDRESS && kv.value.as_str() == "billing"));
+    }
+    assert!(spans[0].parent_span_id != opentelemetry::trace::SpanId::INVALID);
     assert_eq!(
-        metrics.get(
-            "rpc_client_call_duration_seconds{rpc_method=acme.v1.Billing/Charge,rpc_response_status_code=OK,rpc_system_name=grpc,server_address=billing,server_port=50051}"
-        ).map(String::as_str),
-        Some("1 samples"),
-        "{metrics:#?}"
+        spans[1].parent_span_id,
+        opentelemetry::trace::SpanId::INVALID
     );
 }
 
