@@ -181,15 +181,13 @@ impl ClientLayer {
     /// use instrument_core::pipeline::SamplerConfig;
     /// use instrument_tower::client::ClientLayer;
     /// use opentelemetry::trace::TracerProvider as _;
-    /// use opentelemetry_sdk::trace::{ParentBasedSampler, Sampler, SdkTracerProvider};
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
     ///
+    /// let sampler = SamplerConfig::ParentBasedTraceIdRatio(0.01);
     /// let provider = SdkTracerProvider::builder()
-    ///     .with_sampler(ParentBasedSampler::new(Sampler::TraceIdRatioBased(0.01)))
+    ///     .with_sampler(sampler.sampler())
     ///     .build();
-    /// let layer = ClientLayer::new().tracer_sampled_by(
-    ///     provider.tracer("client"),
-    ///     SamplerConfig::ParentBasedTraceIdRatio(0.01),
-    /// );
+    /// let layer = ClientLayer::new().tracer_sampled_by(provider.tracer("client"), sampler);
     /// # let _ = layer;
     /// ```
     #[cfg(feature = "sdk")]

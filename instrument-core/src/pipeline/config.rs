@@ -5,7 +5,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use opentelemetry_sdk::trace::{ParentBasedSampler, Sampler, ShouldSample};
+
 use super::MissingTenant;
+use crate::sampling::{ParentBasedProbabilitySampler, ProbabilitySampler, Threshold};
 
 /// How root spans are sampled (`OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,6 +70,45 @@ impl SamplerConfig {
             | Self::ParentBasedTraceIdRatio(ratio)
             | Self::ConsistentProbability(ratio)
             | Self::ParentBasedConsistentProbability(ratio) => ratio >= 1.0,
+        }
+    }
+
+    /// The SDK sampler this names, as [`init`](super::init) installs it: build a tracer
+    /// provider of one's own from the same value given to the tower layers'
+    /// `tracer_sampled_by`, and the two agree. The parent-based ones are the SDK's
+    /// spec-compliant `ParentBasedSampler`: an invalid parent (a fresh trace from
+    /// `restore`) falls back to the root sampler, where the older
+    /// `Sampler::ParentBased` treats it as an unsampled parent and drops the span.
+    ///
+    /// ```
+    /// use instrument_core::pipeline::SamplerConfig;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    ///
+    /// let sampler = SamplerConfig::ParentBasedTraceIdRatio(0.01);
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler.sampler())
+    ///     .build();
+    /// # let _ = provider;
+    /// ```
+    pub fn sampler(self) -> Box<dyn ShouldSample> {
+        match self {
+            Self::AlwaysOn => Box::new(Sampler::AlwaysOn),
+            Self::AlwaysOff => Box::new(Sampler::AlwaysOff),
+            Self::TraceIdRatio(r) => Box::new(Sampler::TraceIdRatioBased(r)),
+            Self::ParentBasedAlwaysOn => Box::new(ParentBasedSampler::new(Sampler::AlwaysOn)),
+            Self::ParentBasedAlwaysOff => Box::new(ParentBasedSampler::new(Sampler::AlwaysOff)),
+            Self::ParentBasedTraceIdRatio(r) => {
+                Box::new(ParentBasedSampler::new(Sampler::TraceIdRatioBased(r)))
+            }
+            // A ratio below 2^-56 has no threshold: nothing is sampled at the root.
+            Self::ConsistentProbability(r) => match Threshold::from_probability(r) {
+                Ok(t) => Box::new(ProbabilitySampler::new(t)),
+                Err(_) => Box::new(Sampler::AlwaysOff),
+            },
+            Self::ParentBasedConsistentProbability(r) => match Threshold::from_probability(r) {
+                Ok(t) => Box::new(ParentBasedProbabilitySampler::new(t)),
+                Err(_) => Box::new(ParentBasedSampler::new(Sampler::AlwaysOff)),
+            },
         }
     }
 }

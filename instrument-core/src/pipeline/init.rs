@@ -13,8 +13,8 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, ParentBasedSampler, Sampler, SdkTracer,
-    SdkTracerProvider, ShouldSample, Span, SpanData, SpanExporter, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, ShouldSample, Span,
+    SpanData, SpanExporter, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
@@ -27,7 +27,7 @@ use super::{
 use crate::context::W3cPropagator;
 use crate::redact::{PolicyError, RedactionPolicy, Redactor};
 use crate::sampling::Tail;
-use crate::sampling::{ParentBasedProbabilitySampler, ProbabilitySampler, TailStats, Threshold};
+use crate::sampling::TailStats;
 use crate::semconv;
 
 /// The pipeline could not be built or installed.
@@ -445,36 +445,6 @@ impl Drop for Telemetry {
     }
 }
 
-/// The SDK sampler for `config`. The parent-based ones are the SDK's spec-compliant
-/// `ParentBasedSampler`: an invalid parent (a fresh trace from `restore`) falls back to
-/// the root sampler, where the older `Sampler::ParentBased` treats it as an unsampled
-/// parent and drops the span.
-fn sampler(config: SamplerConfig) -> Box<dyn ShouldSample> {
-    match config {
-        SamplerConfig::AlwaysOn => Box::new(Sampler::AlwaysOn),
-        SamplerConfig::AlwaysOff => Box::new(Sampler::AlwaysOff),
-        SamplerConfig::TraceIdRatio(r) => Box::new(Sampler::TraceIdRatioBased(r)),
-        SamplerConfig::ParentBasedAlwaysOn => Box::new(ParentBasedSampler::new(Sampler::AlwaysOn)),
-        SamplerConfig::ParentBasedAlwaysOff => {
-            Box::new(ParentBasedSampler::new(Sampler::AlwaysOff))
-        }
-        SamplerConfig::ParentBasedTraceIdRatio(r) => {
-            Box::new(ParentBasedSampler::new(Sampler::TraceIdRatioBased(r)))
-        }
-        // A ratio below 2^-56 has no threshold: nothing is sampled at the root.
-        SamplerConfig::ConsistentProbability(r) => match Threshold::from_probability(r) {
-            Ok(t) => Box::new(ProbabilitySampler::new(t)),
-            Err(_) => Box::new(Sampler::AlwaysOff),
-        },
-        SamplerConfig::ParentBasedConsistentProbability(r) => {
-            match Threshold::from_probability(r) {
-                Ok(t) => Box::new(ParentBasedProbabilitySampler::new(t)),
-                Err(_) => Box::new(ParentBasedSampler::new(Sampler::AlwaysOff)),
-            }
-        }
-    }
-}
-
 /// Builds the pipeline without installing a tracer provider, a propagator or a
 /// subscriber (`init` does). It does make its redactor the process-wide one
 /// ([`redact::set_global`](crate::redact::set_global), if none was set), so that
@@ -558,7 +528,7 @@ pub fn build_with_policy(
             &telemetry.log_counters,
         )?);
     }
-    let head = sampler(config.sampler);
+    let head = config.sampler.sampler();
     // Nothing exported, nothing to keep: no tail bias without a processor.
     let tail =
         (config.tail.is_enabled() && processor.is_some()).then(|| config.tail.clone().start());

@@ -167,9 +167,9 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
         self
     }
 
-    /// Starts spans with the SDK's `tracer`, whose provider samples by `sampler` (built
-    /// from the same [`SamplerConfig`](instrument_core::pipeline::SamplerConfig), as
-    /// `pipeline::init` builds it): the layer then takes the shortcuts it takes with the
+    /// Starts spans with the SDK's `tracer`, whose provider samples by `sampler` (best
+    /// built from the same value:
+    /// [`SamplerConfig::sampler`](instrument_core::pipeline::SamplerConfig::sampler)): the layer then takes the shortcuts it takes with the
     /// provider `pipeline::init` installed. Under a sampler that
     /// [follows its parent](instrument_core::pipeline::SamplerConfig::follows_parent), no
     /// span is started under an unsampled parent (as
@@ -186,14 +186,14 @@ impl<Src, C, R: Clone, F: Clone> TraceLayer<Src, C, R, F> {
     /// use instrument_core::pipeline::SamplerConfig;
     /// use instrument_tower::trace::TraceLayer;
     /// use opentelemetry::trace::TracerProvider as _;
-    /// use opentelemetry_sdk::trace::{ParentBasedSampler, Sampler, SdkTracerProvider};
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
     ///
     /// // The SDK's default sampler: parent-based, every root sampled.
+    /// let sampler = SamplerConfig::ParentBasedAlwaysOn;
     /// let provider = SdkTracerProvider::builder()
-    ///     .with_sampler(ParentBasedSampler::new(Sampler::AlwaysOn))
+    ///     .with_sampler(sampler.sampler())
     ///     .build();
-    /// let layer = TraceLayer::new()
-    ///     .tracer_sampled_by(provider.tracer("server"), SamplerConfig::ParentBasedAlwaysOn);
+    /// let layer = TraceLayer::new().tracer_sampled_by(provider.tracer("server"), sampler);
     /// # let _ = layer;
     /// ```
     #[cfg(feature = "sdk")]
