@@ -144,8 +144,8 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 /// `glptt-`, ...), Slack (`xoxb-`, `xoxp-`, `xapp-`, ...), AWS (`AKIA`, `ASIA`),
 /// Google (`AIza`, `ya29.`), OpenAI and Anthropic (`sk-`), Hugging Face (`hf_`), npm,
 /// PyPI, SendGrid, DigitalOcean, Shopify, Postman, Linear, HashiCorp Vault, Doppler,
-/// Sentry, New Relic, Grafana, Docker Hub, PlanetScale, RubyGems, Figma, Square and
-/// Atlassian.
+/// Sentry, New Relic, Grafana, Docker Hub, PlanetScale, RubyGems, Figma, Square,
+/// Atlassian, age (`AGE-SECRET-KEY-1`) and Flutterwave (`FLWSECK-`, `FLWSECK_TEST-`).
 pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "sk_live_",
     "sk_test_",
@@ -210,6 +210,9 @@ pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "sq0atp-",
     "sq0csp-",
     "ATATT",
+    "AGE-SECRET-KEY-1",
+    "FLWSECK-",
+    "FLWSECK_TEST-",
 ];
 
 /// Everything a [`Redactor`](super::Redactor) is built from. `Default` is a policy good

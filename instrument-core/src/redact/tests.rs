@@ -884,6 +884,18 @@ fn more_vendor_tokens_keep_their_prefix() {
         ("xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4", "xoxe.[REDACTED]"),
         ("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", "shpss_[REDACTED]"),
         ("dckr_pat_AbCdEfGhIjKlMnOp", "dckr_pat_[REDACTED]"),
+        (
+            "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQG",
+            "AGE-SECRET-KEY-1[REDACTED]",
+        ),
+        (
+            "FLWSECK_TEST-abcdef0123456789abcdef0123456789-X",
+            "FLWSECK_TEST-[REDACTED]",
+        ),
+        (
+            "FLWSECK-abcdef0123456789abcdef0123456789-X",
+            "FLWSECK-[REDACTED]",
+        ),
     ] {
         assert_eq!(r().redact_value(input), expected, "{input}");
     }
