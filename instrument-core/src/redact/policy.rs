@@ -20,6 +20,7 @@ pub enum Rule {
     /// Payment card numbers that pass the Luhn check; the last four digits are kept.
     PaymentCard,
     /// API keys with a well-known prefix (`sk_live_`, `ghp_`, `xoxb-`, `AKIA`, ...); the prefix is kept.
+    /// Telegram bot tokens too (`<bot id>:AA...`); the bot's id is kept.
     ApiKey,
     /// `Bearer` / `Basic` credentials; the scheme is kept.
     AuthCredential,

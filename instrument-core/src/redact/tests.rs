@@ -906,6 +906,41 @@ fn more_vendor_tokens_keep_their_prefix() {
 }
 
 #[test]
+fn telegram_bot_tokens_keep_the_bot_id() {
+    let r = r();
+    for (input, expected) in [
+        (
+            "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            "123456789:[REDACTED]",
+        ),
+        (
+            "bot token=1234567890:AAEhBP0av28hH_ZsVpgwOJRNtUd8w-XUWxM sent",
+            "bot token=1234567890:[REDACTED] sent",
+        ),
+        (
+            "https://api.telegram.org/bot12345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
+            "https://api.telegram.org/bot[REDACTED]",
+        ),
+    ] {
+        assert_eq!(r.redact_value(input), expected, "{input}");
+    }
+    // Too short a secret, no bot id, or a time: not a token.
+    for clean in [
+        "123456789:AAshort",
+        "bot:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "12:30:AA",
+        "ratio 12345678:AAA",
+    ] {
+        assert!(matches!(r.redact_value(clean), Cow::Borrowed(_)), "{clean}");
+    }
+    let off = Redactor::new(&RedactionPolicy::default().disable(Rule::ApiKey)).unwrap();
+    assert_eq!(
+        off.redact_value("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"),
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    );
+}
+
+#[test]
 fn webhook_urls_are_credentials() {
     let r = r();
     assert_eq!(

@@ -63,10 +63,15 @@ pub(crate) struct Detectors {
     pem_start: memchr::memmem::Finder<'static>,
     url_scheme: memchr::memmem::Finder<'static>,
     jwt_start: memchr::memmem::Finder<'static>,
+    /// `:AA`, between a Telegram bot's id and its secret.
+    bot_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Lazy,
     url: Lazy,
     jwt: Lazy,
+    /// Telegram bot tokens: `<bot id>:AA<30 or more characters>` (35 in all, 34 in
+    /// the examples of their docs).
+    bot: Lazy,
     auth: Lazy,
     api_key: Option<Lazy>,
     inline: Lazy,
@@ -257,6 +262,7 @@ impl Detectors {
             pem_start: memchr::memmem::Finder::new(b"-----BEGIN").into_owned(),
             url_scheme: memchr::memmem::Finder::new(b"://").into_owned(),
             jwt_start: memchr::memmem::Finder::new(b"eyJ").into_owned(),
+            bot_start: memchr::memmem::Finder::new(b":AA").into_owned(),
             allowed_values: policy
                 .allowed_values
                 .iter()
@@ -267,6 +273,7 @@ impl Detectors {
             ),
             url: Lazy::new(r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>\\`]+"#),
             jwt: Lazy::new(r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"),
+            bot: Lazy::new(r"\b([0-9]{8,12}:)AA[0-9A-Za-z_\-]{30,}"),
             auth: Lazy::new(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})"),
             api_key,
             // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
@@ -418,6 +425,9 @@ impl Detectors {
         }
         if t & T_API_KEY != 0 && self.on(Rule::ApiKey) {
             out = self.api_keys(out, summary);
+        }
+        if t & T_BOT != 0 && self.on(Rule::ApiKey) {
+            out = self.bot_tokens(out, summary);
         }
         if t & T_KEYWORD != 0 && self.on(Rule::InlineSecret) {
             out = self.named_secrets(out, keys, summary);
@@ -701,6 +711,7 @@ mod tests {
             (det.pem_start.find(bytes).is_some(), T_PEM),
             (det.url_scheme.find(bytes).is_some(), T_URL),
             (det.jwt_start.find(bytes).is_some(), T_JWT),
+            (det.bot_start.find(bytes).is_some(), T_BOT),
             (has_auth_word(bytes), T_AUTH),
             (
                 det.api_prefixes
@@ -766,7 +777,7 @@ mod tests {
                 "-----BEGIN", "----", "-", "bearer ", "Basic ", "BEARER", "abc", "://", ":",
                 "eyJ", ".", "sk_live_", "AKIA", "@", " ", "x", "b", "B", "password=", "=",
                 "7", "1234", "é", "\t", "_", "%3A", "%", "</", "<", "+", "(415) ", "555-",
-                "token ", "PIN ", "-u ", "a1", "'", "#", "9876",
+                "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678",
             ]), 0..12),
         ) {
             static DET: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
@@ -788,6 +799,10 @@ mod tests {
             }
             if !text.contains('.') {
                 expected &= !T_JWT;
+            }
+            // A bot token needs its bot's id before the `:AA`.
+            if text.bytes().filter(u8::is_ascii_digit).count() < MIN_BOT_ID_DIGITS {
+                expected &= !T_BOT;
             }
             // Prose needs whitespace; a command line's user flag too.
             if !text.bytes().any(|b| b <= b' ' || b >= 0x80) {

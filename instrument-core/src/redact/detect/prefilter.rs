@@ -1,7 +1,10 @@
 //! The first pass over a value: a vectorised count of byte classes, then only the
 //! literal searches those classes allow, giving the detectors that could fire.
 
-use super::words::{MIN_NATIONAL_PHONE_DIGITS, MIN_PHONE_DIGITS, MIN_SENSITIVE_DIGITS, PEM_DASHES};
+use super::words::{
+    MIN_BOT_ID_DIGITS, MIN_NATIONAL_PHONE_DIGITS, MIN_PHONE_DIGITS, MIN_SENSITIVE_DIGITS,
+    PEM_DASHES,
+};
 use super::Detectors;
 
 // Trigger bits: which detectors may fire on a value.
@@ -19,6 +22,7 @@ pub(super) const T_MARKUP: u32 = 1 << 10;
 pub(super) const T_PERCENT: u32 = 1 << 11;
 pub(super) const T_PHONE: u32 = 1 << 12;
 pub(super) const T_CLI: u32 = 1 << 13;
+pub(super) const T_BOT: u32 = 1 << 14;
 
 // Byte classes for the first pass. Each detector needs at least one byte of some class
 // (a URL needs ':', a JWT '.', a PEM block '-', `key=value` '=' or ':'), so most
@@ -309,6 +313,9 @@ impl Detectors {
             .is_some_and(|ix| ix.is_match(bytes, separators))
         {
             t |= T_API_KEY;
+        }
+        if has(C_COLON) && digits >= MIN_BOT_ID_DIGITS && self.bot_start.find(bytes).is_some() {
+            t |= T_BOT;
         }
         if has(C_SEP) && self.keywords.is_match(bytes) {
             t |= T_KEYWORD;

@@ -98,6 +98,17 @@ impl Detectors {
         out
     }
 
+    /// Telegram bot tokens (`123456789:AA...`): the bot's id kept, its secret masked.
+    pub(super) fn bot_tokens<'a>(
+        &self,
+        out: Cow<'a, str>,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        self.replace(out, &self.bot, Some(Rule::ApiKey), summary, |caps, _, _| {
+            Rewrite::With(format!("{}{}", &caps[1], self.replacement))
+        })
+    }
+
     /// `key=value` pairs and name/value attribute pairs whose name is a sensitive key.
     pub(super) fn named_secrets<'a>(
         &self,

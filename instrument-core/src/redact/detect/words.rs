@@ -6,6 +6,8 @@ use crate::redact::text::{is_card_number, reveals_nothing};
 
 /// Digits needed before a card or SSN is possible (an SSN has nine).
 pub(super) const MIN_SENSITIVE_DIGITS: usize = 9;
+/// Digits in the shortest Telegram bot id a bot token starts with.
+pub(super) const MIN_BOT_ID_DIGITS: usize = 8;
 /// Digits in a run before a telephone number is possible: eight after a `+`
 /// (`+33 1 23 45 67`), ten otherwise (`415-555-2671`, `020 7946 0958`).
 pub(super) const MIN_PHONE_DIGITS: usize = 8;
