@@ -426,24 +426,27 @@ impl CallEnd {
         let port = address
             .as_ref()
             .map(|a| a.port_u16().unwrap_or(if https { 443 } else { 80 }));
+        // gRPC's service and method, read once: the span name (when a span is started)
+        // is made from them; the target keeps the path for the metric's labels.
+        let grpc = (protocol == Protocol::Grpc)
+            .then(|| grpc_service_method(request.uri().path()))
+            .flatten();
         let target = match protocol {
-            Protocol::Grpc => match grpc_service_method(request.uri().path()) {
-                Some(_) => Target::Grpc(request.uri().path_and_query().cloned()),
-                None => Target::Grpc(None),
-            },
+            Protocol::Grpc => {
+                Target::Grpc(grpc.and_then(|_| request.uri().path_and_query().cloned()))
+            }
             Protocol::Http => Target::Http(method_label(request.method())),
         };
         let tracer = config.tracer();
         let cx = match unsampled_context(tracer, &parent) {
             Some(cx) => cx,
             None => {
-                let name: Cow<'static, str> = match &target {
-                    Target::Grpc(Some(_)) => {
-                        let (service, method) = target.service_method();
+                let name: Cow<'static, str> = match (&target, grpc) {
+                    (Target::Grpc(_), Some((service, method))) => {
                         Cow::Owned(format!("{service}/{method}"))
                     }
-                    Target::Grpc(None) => Cow::Borrowed(OTHER),
-                    Target::Http(method) => {
+                    (Target::Grpc(_), None) => Cow::Borrowed(OTHER),
+                    (Target::Http(method), _) => {
                         Cow::Borrowed(if *method == OTHER { "HTTP" } else { method })
                     }
                 };
@@ -453,7 +456,7 @@ impl CallEnd {
                         rpc,
                         protocol,
                         request,
-                        &target,
+                        grpc.unwrap_or_else(|| target.service_method()),
                         address.as_ref(),
                         port,
                     )
@@ -554,7 +557,8 @@ fn start_attributes<B>(
     rpc: RpcConventions,
     protocol: Protocol,
     request: &Request<B>,
-    target: &Target,
+    // gRPC's service and method; an HTTP request's method label and "".
+    (first, second): (&str, &str),
     address: Option<&Authority>,
     port: Option<u16>,
 ) -> Vec<KeyValue> {
@@ -573,7 +577,6 @@ fn start_attributes<B>(
         Protocol::Http => 3,
     };
     let mut attributes = Vec::with_capacity(named + 2 + later_attributes(protocol, rpc));
-    let (first, second) = target.service_method();
     match protocol {
         Protocol::Grpc => {
             if rpc.old() {
