@@ -146,7 +146,8 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 /// Google (`AIza`, `ya29.`), OpenAI and Anthropic (`sk-`), Hugging Face (`hf_`), npm,
 /// PyPI, SendGrid, DigitalOcean, Shopify, Postman, Linear, HashiCorp Vault, Doppler,
 /// Sentry, New Relic, Grafana, Docker Hub, PlanetScale, RubyGems, Figma, Square,
-/// Atlassian, age (`AGE-SECRET-KEY-1`) and Flutterwave (`FLWSECK-`, `FLWSECK_TEST-`).
+/// Atlassian, age (`AGE-SECRET-KEY-1`), Flutterwave (`FLWSECK-`, `FLWSECK_TEST-`) and
+/// Google OAuth client secrets (`GOCSPX-`).
 pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "sk_live_",
     "sk_test_",
@@ -214,6 +215,7 @@ pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "AGE-SECRET-KEY-1",
     "FLWSECK-",
     "FLWSECK_TEST-",
+    "GOCSPX-",
 ];
 
 /// Everything a [`Redactor`](super::Redactor) is built from. `Default` is a policy good

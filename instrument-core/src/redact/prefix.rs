@@ -14,7 +14,10 @@ use aho_corasick::AhoCorasick;
 const SEPARATORS: [u8; 3] = [b'_', b'-', b'.'];
 /// Bytes before the final separator needed for the tail lookup.
 const TAIL: usize = 3;
-/// Slots of the tail table (a power of two, at least twice the 64 prefixes it may hold).
+/// Prefixes the tail table and the first-byte scheme may hold between them (a bit each
+/// in a mask); past them, a prefix goes to the automaton.
+const INDEXED: usize = 128;
+/// Slots of the tail table (a power of two, at least twice the prefixes it may hold).
 const TAIL_SLOTS: usize = 256;
 
 fn slot(key: u32) -> usize {
@@ -27,7 +30,7 @@ pub(crate) struct PrefixIndex {
     /// Open-addressing table of `(last four bytes, bitmask of prefixes)`; key 0 marks an
     /// empty slot (a real key ends in a separator, so it is never 0). Measured against a
     /// sorted `Vec` with binary search, which dominated `redact/clean_64b`.
-    tails: Box<[(u32, u64); TAIL_SLOTS]>,
+    tails: Box<[(u32, u128); TAIL_SLOTS]>,
     has_tails: bool,
     /// Separator-terminated prefixes too short for a four-byte tail (`sk-`, `hf_`).
     short: Vec<Box<[u8]>>,
@@ -37,7 +40,8 @@ pub(crate) struct PrefixIndex {
     /// Prefixes found from their first byte, when they start with at most three distinct bytes.
     heads: Vec<(u8, usize)>,
     head_bytes: Vec<u8>,
-    /// Whatever fits neither scheme (more than 64 prefixes, or too many first bytes).
+    /// Whatever fits neither scheme (more than [`INDEXED`] prefixes, or too many first
+    /// bytes).
     fallback: Option<AhoCorasick>,
 }
 
@@ -70,7 +74,7 @@ impl PrefixIndex {
                 index.short.push(b.into());
                 index.short_before[usize::from(b[b.len() - 2])] = true;
                 index.has_tails = true;
-            } else if id >= 64 {
+            } else if id >= INDEXED {
                 leftovers.push(p);
             } else if tail_fits {
                 index.insert_tail(tail_key(&b[b.len() - 4..]), 1 << id);
@@ -93,7 +97,7 @@ impl PrefixIndex {
         Ok(index)
     }
 
-    fn insert_tail(&mut self, key: u32, bit: u64) {
+    fn insert_tail(&mut self, key: u32, bit: u128) {
         self.has_tails = true;
         let mut i = slot(key);
         loop {
@@ -107,7 +111,7 @@ impl PrefixIndex {
         }
     }
 
-    fn tail_mask(&self, key: u32) -> u64 {
+    fn tail_mask(&self, key: u32) -> u128 {
         let mut i = slot(key);
         loop {
             match self.tails[i] {
@@ -235,5 +239,29 @@ mod tests {
             ix.fallback.is_some(),
             "a fourth first byte falls back to the automaton"
         );
+    }
+
+    #[test]
+    fn a_policy_s_own_prefixes_beside_the_defaults_stay_indexed_up_to_the_limit() {
+        let own: Vec<String> = (0..INDEXED).map(|i| format!("acme{i}_")).collect();
+        // `sk-`, `hf_` and `SG.` are compared at their separator, outside the count.
+        let short = DEFAULT_API_KEY_PREFIXES
+            .iter()
+            .filter(|p| p.len() <= TAIL)
+            .count();
+        let indexed = INDEXED - (DEFAULT_API_KEY_PREFIXES.len() - short);
+        let fits: Vec<&str> = own[..indexed].iter().map(String::as_str).collect();
+        let ix = index(&fits);
+        assert!(ix.fallback.is_none(), "{indexed} of a policy's own fit");
+        let over: Vec<&str> = own.iter().map(String::as_str).collect();
+        let ix = index(&over);
+        assert!(ix.fallback.is_some(), "past the limit, the automaton");
+        for p in own
+            .iter()
+            .map(String::as_str)
+            .chain(DEFAULT_API_KEY_PREFIXES.iter().copied())
+        {
+            assert!(found(&ix, &format!("key: {p}abcdefgh12345")), "{p}");
+        }
     }
 }

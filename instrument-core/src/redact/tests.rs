@@ -896,6 +896,7 @@ fn more_vendor_tokens_keep_their_prefix() {
             "FLWSECK-abcdef0123456789abcdef0123456789-X",
             "FLWSECK-[REDACTED]",
         ),
+        ("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", "GOCSPX-[REDACTED]"),
     ] {
         assert_eq!(r().redact_value(input), expected, "{input}");
     }
