@@ -140,7 +140,12 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 
 /// Prefixes of well-known API keys and tokens; the prefix is kept, the rest masked.
 /// At least eight characters of `A-Z a-z 0-9 _ -` must follow (and dotted parts after
-/// them are part of the key, as in SendGrid's `SG.<id>.<secret>`). Stripe (`sk_live_`,
+/// them are part of the key, as in SendGrid's `SG.<id>.<secret>`), and they must look
+/// random: a run of letters and digits of 8 or more with a digit before a letter (or
+/// all digits), of 16 or more with a digit or a case change every fourth character, or
+/// of 24 or more. So `npm_package_version`, `ASIA-SOUTHEAST1` and `hf_hub_download`,
+/// names that start like a key, are left as they are. A prefix a policy adds with
+/// [`RedactionPolicy::api_key_prefix`] masks whatever follows it. Stripe (`sk_live_`,
 /// `rk_live_`, `whsec_`), GitHub (`ghp_`, `github_pat_`, ...), GitLab (`glpat-`,
 /// `glptt-`, ...), Slack (`xoxb-`, `xoxp-`, `xapp-`, ...), AWS (`AKIA`, `ASIA`),
 /// Google (`AIza`, `ya29.`), OpenAI and Anthropic (`sk-`), Hugging Face (`hf_`), npm,
@@ -327,7 +332,9 @@ impl RedactionPolicy {
         self
     }
 
-    /// Adds an API key prefix.
+    /// Adds an API key prefix: at least eight characters of `A-Z a-z 0-9 _ -` after it
+    /// are masked, whatever they look like (the defaults' keys must also look random,
+    /// see [`DEFAULT_API_KEY_PREFIXES`]).
     pub fn api_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.api_key_prefixes.push(prefix.into());
         self

@@ -870,6 +870,58 @@ fn telephone_numbers_are_masked_and_can_be_switched_off() {
 }
 
 #[test]
+fn names_that_start_like_an_api_key_are_not_keys() {
+    for clean in [
+        "npm_package_version",
+        "npm_config_user_agent",
+        "hf_hub_download failed",
+        "hf_transfer_enabled",
+        "ASIA_PACIFIC_REGION",
+        "ASIAN_MARKETS_OPEN",
+        "AKIA_TEST_ACCOUNT_NAME",
+        "region=ASIA-SOUTHEAST1",
+        "sk-learn-estimator-pipeline",
+        "sk-test-fixture-name",
+        "whsec_placeholder_here",
+        "pypi-simple-mirror",
+        "glc_settings_file",
+        "SG.settings.json",
+        "figd_export_pipeline",
+        "rubygems_mirror_url",
+        "lin_api_client_version",
+        "sq0atp-placeholder",
+        "ATATTACHMENT_UPLOADED",
+        "AIzaServicesDisabled",
+    ] {
+        assert_eq!(r().redact_value(clean), clean);
+    }
+    // The keys themselves, test fixtures' shapes included (digit runs, the alphabet).
+    for (key, prefix) in [
+        (
+            "xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx",
+            "xoxb-",
+        ),
+        ("xoxb-123456789012-abcdefghij", "xoxb-"),
+        ("AKIAIOSFODNN7EXAMPLE", "AKIA"),
+        ("ASIAY34FZKBOKMUTVV7A", "ASIA"),
+        ("dp.pt.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN", "dp.pt."),
+        ("dckr_pat_AbCdEfGhIjKlMnOp", "dckr_pat_"),
+        ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_"),
+        ("AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe", "AIza"),
+        ("npm_a1b2c3d4e5f6a7b8", "npm_"),
+    ] {
+        assert_eq!(
+            r().redact_value(key),
+            format!("{prefix}[REDACTED]"),
+            "{key}"
+        );
+    }
+    // A prefix the policy adds is trusted: what follows it is masked as it is.
+    let own = Redactor::new(&RedactionPolicy::default().api_key_prefix("acme_")).unwrap();
+    assert_eq!(own.redact_value("acme_staging_key"), "acme_[REDACTED]");
+}
+
+#[test]
 fn more_vendor_tokens_keep_their_prefix() {
     for (input, expected) in [
         ("hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567", "hf_[REDACTED]"),

@@ -58,6 +58,9 @@ pub(crate) struct Detectors {
     replacement: Box<str>,
     /// Known API key prefixes, case-sensitive like the keys themselves.
     api_prefixes: Option<PrefixIndex>,
+    /// The prefixes the policy added: what follows them is masked whatever it looks
+    /// like (see [`rules::looks_random`]).
+    own_prefixes: Box<[Box<str>]>,
     /// Sensitive key words as they appear in text (`api_key`, `api-key`, `apikey`), any case.
     keywords: AhoCorasick,
     pem_start: memchr::memmem::Finder<'static>,
@@ -258,6 +261,11 @@ impl Detectors {
             rules,
             replacement: policy.replacement.clone().into_boxed_str(),
             api_prefixes,
+            own_prefixes: policy
+                .api_key_prefixes
+                .iter()
+                .map(|p| p.as_str().into())
+                .collect(),
             keywords,
             pem_start: memchr::memmem::Finder::new(b"-----BEGIN").into_owned(),
             url_scheme: memchr::memmem::Finder::new(b"://").into_owned(),

@@ -92,7 +92,12 @@ impl Detectors {
     ) -> Cow<'a, str> {
         if let Some(re) = &self.api_key {
             out = self.replace(out, re, Some(Rule::ApiKey), summary, |caps, _, _| {
-                Rewrite::With(format!("{}{}{}", &caps[1], &caps[2], self.replacement))
+                let prefix = &caps[2];
+                let own = self.own_prefixes.iter().any(|p| &**p == prefix);
+                if !own && !looks_random(&caps[3]) {
+                    return Rewrite::Keep;
+                }
+                Rewrite::With(format!("{}{}{}", &caps[1], prefix, self.replacement))
             });
         }
         out
@@ -496,4 +501,39 @@ impl Detectors {
         }
         out
     }
+}
+
+/// Whether what follows a well-known API key prefix looks like a key rather than a
+/// name that happens to start like one (`npm_package_version`, `ASIA-SOUTHEAST1`,
+/// `hf_hub_download`, `AIzaServicesDisabled`, `sk-learn-estimator-pipeline`). Keys are
+/// random, names are words: a key has a run of letters and digits that is
+/// - 8 or more characters with a digit before a letter, or all digits (`7EXAMPLE`,
+///   Slack's `123456789012`), where a name's number ends it (`SOUTHEAST1`, `v2`);
+/// - 16 or more with a digit, or with its case changing at every fourth character or
+///   more often (`AbCdEfGhIjKlMnOp`, where a name in camel case changes at its words);
+/// - 24 or more, whatever it holds.
+///
+/// The prefixes a policy adds itself are trusted as they are.
+pub(super) fn looks_random(tail: &str) -> bool {
+    tail.split(|c: char| !c.is_ascii_alphanumeric()).any(|run| {
+        let bytes = run.as_bytes();
+        let digit = bytes.iter().any(u8::is_ascii_digit);
+        let letter_after_digit = bytes
+            .iter()
+            .skip_while(|b| !b.is_ascii_digit())
+            .any(u8::is_ascii_alphabetic);
+        let all_digits = bytes.iter().all(u8::is_ascii_digit);
+        let case_changes = bytes
+            .windows(2)
+            .filter(|pair| {
+                pair[0].is_ascii_alphabetic()
+                    && pair[1].is_ascii_alphabetic()
+                    && pair[0].is_ascii_uppercase() != pair[1].is_ascii_uppercase()
+            })
+            .count();
+        let len = bytes.len();
+        (len >= 8 && digit && (all_digits || letter_after_digit))
+            || (len >= 16 && (digit || case_changes * 4 >= len))
+            || len >= 24
+    })
 }
