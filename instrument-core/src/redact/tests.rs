@@ -994,6 +994,44 @@ fn telegram_bot_tokens_keep_the_bot_id() {
 }
 
 #[test]
+fn entra_id_client_secrets_and_mailchimp_keys() {
+    let r = r();
+    for (input, expected) in [
+        ("abc8Q~AbCdEfGhIjKlMnOpQrStUvWxYz01234567", "[REDACTED]"),
+        (
+            "client_secret=\"Xy_7Q~a.b-c~dEfGhIjKlMnOpQrStUvWxYz0123456\"",
+            "client_secret=\"[REDACTED]\"",
+        ),
+        (
+            "two: abc8Q~AbCdEfGhIjKlMnOpQrStUvWxYz01234567 def9Q~AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
+            "two: [REDACTED] [REDACTED]",
+        ),
+        ("0123456789abcdef0123456789abcdef-us20", "[REDACTED]-us20"),
+        (
+            "mailchimp key 0123456789abcdef0123456789abcdef-us6 set",
+            "mailchimp key [REDACTED]-us6 set",
+        ),
+    ] {
+        assert_eq!(r.redact_value(input), expected, "{input}");
+    }
+    // Too short, no digit before `Q~`, inside a longer token, or no data centre.
+    for clean in [
+        "abc8Q~short",
+        "abcdQ~AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
+        "xabc8Q~AbCdEfGhIjKlMnOpQrStUvWxYz01234567AbCdEfGhIjKlMnOpQrSt",
+        "~/projects/Q~backup-2026",
+        "0123456789abcdef0123456789abcdef-usa",
+        "build 0123456789abcdef-us20",
+        "eu-west-1 and us-east-1, -us3 suffix",
+    ] {
+        assert!(matches!(r.redact_value(clean), Cow::Borrowed(_)), "{clean}");
+    }
+    let off = Redactor::new(&RedactionPolicy::default().disable(Rule::ApiKey)).unwrap();
+    let key = "0123456789abcdef0123456789abcdef-us20";
+    assert_eq!(off.redact_value(key), key);
+}
+
+#[test]
 fn webhook_urls_are_credentials() {
     let r = r();
     assert_eq!(

@@ -68,6 +68,10 @@ pub(crate) struct Detectors {
     jwt_start: memchr::memmem::Finder<'static>,
     /// `:AA`, between a Telegram bot's id and its secret.
     bot_start: memchr::memmem::Finder<'static>,
+    /// `Q~`, in a Microsoft Entra ID client secret.
+    azure_start: memchr::memmem::Finder<'static>,
+    /// `-us`, before a Mailchimp key's data centre.
+    mailchimp_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Lazy,
     url: Lazy,
@@ -75,6 +79,11 @@ pub(crate) struct Detectors {
     /// Telegram bot tokens: `<bot id>:AA<30 or more characters>` (35 in all, 34 in
     /// the examples of their docs).
     bot: Lazy,
+    /// Microsoft Entra ID (Azure AD) client secrets: three characters, a digit, `Q~`,
+    /// 31 to 34 more.
+    azure_secret: Lazy,
+    /// Mailchimp API keys: 32 hex digits, then `-us` and the data centre's number.
+    mailchimp: Lazy,
     auth: Lazy,
     api_key: Option<Lazy>,
     inline: Lazy,
@@ -271,6 +280,8 @@ impl Detectors {
             url_scheme: memchr::memmem::Finder::new(b"://").into_owned(),
             jwt_start: memchr::memmem::Finder::new(b"eyJ").into_owned(),
             bot_start: memchr::memmem::Finder::new(b":AA").into_owned(),
+            azure_start: memchr::memmem::Finder::new(b"Q~").into_owned(),
+            mailchimp_start: memchr::memmem::Finder::new(b"-us").into_owned(),
             allowed_values: policy
                 .allowed_values
                 .iter()
@@ -282,6 +293,10 @@ impl Detectors {
             url: Lazy::new(r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>\\`]+"#),
             jwt: Lazy::new(r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"),
             bot: Lazy::new(r"\b([0-9]{8,12}:)AA[0-9A-Za-z_\-]{30,}"),
+            azure_secret: Lazy::new(
+                r"(^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34})(?:$|[^A-Za-z0-9_~.\-])",
+            ),
+            mailchimp: Lazy::new(r"\b[0-9a-f]{32}(-us[0-9]{1,2})\b"),
             auth: Lazy::new(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})"),
             api_key,
             // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
@@ -436,6 +451,9 @@ impl Detectors {
         }
         if t & T_BOT != 0 && self.on(Rule::ApiKey) {
             out = self.bot_tokens(out, summary);
+        }
+        if t & (T_AZURE_SECRET | T_MAILCHIMP) != 0 && self.on(Rule::ApiKey) {
+            out = self.vendor_secrets(out, t, summary);
         }
         if t & T_KEYWORD != 0 && self.on(Rule::InlineSecret) {
             out = self.named_secrets(out, keys, summary);
@@ -658,6 +676,9 @@ mod tests {
             .expect("the default policy builds");
         let built_in = [
             &det.pem,
+            &det.bot,
+            &det.azure_secret,
+            &det.mailchimp,
             &det.url,
             &det.jwt,
             &det.auth,
@@ -720,6 +741,8 @@ mod tests {
             (det.url_scheme.find(bytes).is_some(), T_URL),
             (det.jwt_start.find(bytes).is_some(), T_JWT),
             (det.bot_start.find(bytes).is_some(), T_BOT),
+            (det.azure_start.find(bytes).is_some(), T_AZURE_SECRET),
+            (det.has_mailchimp_shape(bytes), T_MAILCHIMP),
             (has_auth_word(bytes), T_AUTH),
             (
                 det.api_prefixes
@@ -751,7 +774,7 @@ mod tests {
         fn byte_stats_counts_every_byte(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             // Each block, the padded last one included, against a byte-by-byte count.
             type Class = (u16, fn(u8) -> bool);
-            let classes: [Class; 11] = [
+            let classes: [Class; 12] = [
                 (C_AT, |b| b == b'@'),
                 (C_SEP, |b| b == b'=' || b == b':'),
                 (C_COLON, |b| b == b':'),
@@ -763,6 +786,7 @@ mod tests {
                 (C_PERCENT, |b| b == b'%'),
                 (C_LT, |b| b == b'<'),
                 (C_PLUS, |b| b == b'+'),
+                (C_TILDE, |b| b == b'~'),
             ];
             let class = classes
                 .iter()
@@ -785,7 +809,8 @@ mod tests {
                 "-----BEGIN", "----", "-", "bearer ", "Basic ", "BEARER", "abc", "://", ":",
                 "eyJ", ".", "sk_live_", "AKIA", "@", " ", "x", "b", "B", "password=", "=",
                 "7", "1234", "é", "\t", "_", "%3A", "%", "</", "<", "+", "(415) ", "555-",
-                "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678",
+                "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678", "Q~", "~",
+                "-us", "0123456789abcdef0123456789abcdef", "-us2",
             ]), 0..12),
         ) {
             static DET: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
@@ -811,6 +836,14 @@ mod tests {
             // A bot token needs its bot's id before the `:AA`.
             if text.bytes().filter(u8::is_ascii_digit).count() < MIN_BOT_ID_DIGITS {
                 expected &= !T_BOT;
+            }
+            // An Entra ID secret has a digit, a Mailchimp key several.
+            let digits = text.bytes().filter(u8::is_ascii_digit).count();
+            if digits == 0 {
+                expected &= !T_AZURE_SECRET;
+            }
+            if digits < MIN_MAILCHIMP_DIGITS {
+                expected &= !T_MAILCHIMP;
             }
             // Prose needs whitespace; a command line's user flag too.
             if !text.bytes().any(|b| b <= b' ' || b >= 0x80) {

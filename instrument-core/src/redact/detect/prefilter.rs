@@ -23,6 +23,8 @@ pub(super) const T_PERCENT: u32 = 1 << 11;
 pub(super) const T_PHONE: u32 = 1 << 12;
 pub(super) const T_CLI: u32 = 1 << 13;
 pub(super) const T_BOT: u32 = 1 << 14;
+pub(super) const T_AZURE_SECRET: u32 = 1 << 15;
+pub(super) const T_MAILCHIMP: u32 = 1 << 16;
 
 // Byte classes for the first pass. Each detector needs at least one byte of some class
 // (a URL needs ':', a JWT '.', a PEM block '-', `key=value` '=' or ':'), so most
@@ -43,6 +45,8 @@ pub(super) const C_PERCENT: u16 = 256;
 pub(super) const C_LT: u16 = 512;
 /// `+`, which an international telephone number starts with.
 pub(super) const C_PLUS: u16 = 1024;
+/// `~`, which a Microsoft Entra ID client secret has (`...8Q~...`).
+pub(super) const C_TILDE: u16 = 2048;
 // `byte_stats` shifts by these positions.
 const _: () = assert!(
     C_AT == 1 << 0
@@ -56,6 +60,7 @@ const _: () = assert!(
         && C_PERCENT == 1 << 8
         && C_LT == 1 << 9
         && C_PLUS == 1 << 10
+        && C_TILDE == 1 << 11
 );
 
 /// What the first pass counts in a value.
@@ -133,7 +138,10 @@ pub(super) fn block_stats(block: &[u8; BLOCK]) -> (u16, u8, u8) {
             | u8::from(b == b'_') << 5
             | u8::from(b <= b' ' || b >= 0x80) << 6
             | u8::from(b | 0x20 == b'b') << 7;
-        high |= u8::from(b == b'%') | u8::from(b == b'<') << 1 | u8::from(b == b'+') << 2;
+        high |= u8::from(b == b'%')
+            | u8::from(b == b'<') << 1
+            | u8::from(b == b'+') << 2
+            | u8::from(b == b'~') << 3;
     }
     (u16::from(low) | u16::from(high) << 8, digits, dashes)
 }
@@ -271,7 +279,22 @@ pub(super) fn has_auth_word(bytes: &[u8]) -> bool {
     })
 }
 
+/// Digits a Mailchimp key has at the least: 32 random hex digits hold about 20, fewer
+/// than 8 once in thousands of keys.
+pub(super) const MIN_MAILCHIMP_DIGITS: usize = 8;
+
 impl Detectors {
+    /// Whether `bytes` has a `-us` with a hex digit before it, 32 bytes or more in, and
+    /// a digit after it: where a Mailchimp key's data centre starts (`...ef-us21`).
+    /// `default-us-east` has none.
+    pub(super) fn has_mailchimp_shape(&self, bytes: &[u8]) -> bool {
+        self.mailchimp_start.find_iter(bytes).any(|i| {
+            i >= 32
+                && bytes[i - 1].is_ascii_hexdigit()
+                && bytes.get(i + 3).is_some_and(u8::is_ascii_digit)
+        })
+    }
+
     /// The first pass: which detectors could fire on `text`.
     pub(super) fn triggers(&self, text: &str) -> u32 {
         let bytes = text.as_bytes();
@@ -316,6 +339,12 @@ impl Detectors {
         }
         if has(C_COLON) && digits >= MIN_BOT_ID_DIGITS && self.bot_start.find(bytes).is_some() {
             t |= T_BOT;
+        }
+        if has(C_TILDE) && digits > 0 && self.azure_start.find(bytes).is_some() {
+            t |= T_AZURE_SECRET;
+        }
+        if has(C_DASH) && digits >= MIN_MAILCHIMP_DIGITS && self.has_mailchimp_shape(bytes) {
+            t |= T_MAILCHIMP;
         }
         if has(C_SEP) && self.keywords.is_match(bytes) {
             t |= T_KEYWORD;

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::prefilter::{T_AZURE_SECRET, T_MAILCHIMP};
 use super::words::*;
 use super::{Detectors, Rewrite};
 use crate::redact::keys::KeyMatcher;
@@ -112,6 +113,41 @@ impl Detectors {
         self.replace(out, &self.bot, Some(Rule::ApiKey), summary, |caps, _, _| {
             Rewrite::With(format!("{}{}", &caps[1], self.replacement))
         })
+    }
+
+    /// Vendor secrets found by a literal inside them (`t`: which could be here):
+    /// Microsoft Entra ID client secrets, masked whole; Mailchimp API keys, their data
+    /// centre (`-us21`) kept.
+    pub(super) fn vendor_secrets<'a>(
+        &self,
+        mut out: Cow<'a, str>,
+        t: u32,
+        summary: &mut RedactionSummary,
+    ) -> Cow<'a, str> {
+        if t & T_AZURE_SECRET != 0 {
+            out = self.replace(
+                out,
+                &self.azure_secret,
+                Some(Rule::ApiKey),
+                summary,
+                |caps, _, _| {
+                    // Up to the secret's end: the byte after it may start the next one's
+                    // boundary.
+                    let end = caps.get(2).map_or(0, |m| m.end());
+                    Rewrite::WithUpTo(end, format!("{}{}", &caps[1], self.replacement))
+                },
+            );
+        }
+        if t & T_MAILCHIMP != 0 {
+            out = self.replace(
+                out,
+                &self.mailchimp,
+                Some(Rule::ApiKey),
+                summary,
+                |caps, _, _| Rewrite::With(format!("{}{}", self.replacement, &caps[1])),
+            );
+        }
+        out
     }
 
     /// `key=value` pairs and name/value attribute pairs whose name is a sensitive key.
