@@ -21,7 +21,8 @@ pub enum Rule {
     PaymentCard,
     /// API keys with a well-known prefix (`sk_live_`, `ghp_`, `xoxb-`, `AKIA`, ...); the prefix is kept.
     /// Telegram bot tokens too (`<bot id>:AA...`; the bot's id is kept), Microsoft Entra
-    /// ID client secrets (`...8Q~...`) and Mailchimp keys (their `-us<n>` kept).
+    /// ID client secrets (`...8Q~...`), Databricks tokens (`dapi` kept) and Mailchimp
+    /// keys (their `-us<n>` kept).
     ApiKey,
     /// `Bearer` / `Basic` credentials; the scheme is kept.
     AuthCredential,

@@ -994,7 +994,7 @@ fn telegram_bot_tokens_keep_the_bot_id() {
 }
 
 #[test]
-fn entra_id_client_secrets_and_mailchimp_keys() {
+fn entra_id_client_secrets_databricks_tokens_and_mailchimp_keys() {
     let r = r();
     for (input, expected) in [
         ("abc8Q~AbCdEfGhIjKlMnOpQrStUvWxYz01234567", "[REDACTED]"),
@@ -1007,6 +1007,11 @@ fn entra_id_client_secrets_and_mailchimp_keys() {
             "two: [REDACTED] [REDACTED]",
         ),
         ("0123456789abcdef0123456789abcdef-us20", "[REDACTED]-us20"),
+        ("dapi1234567890abcdef1234567890abcdef", "dapi[REDACTED]"),
+        (
+            "DATABRICKS_TOKEN=dapi1234567890abcdef1234567890abcdef-2 ok",
+            "DATABRICKS_TOKEN=dapi[REDACTED] ok",
+        ),
         (
             "mailchimp key 0123456789abcdef0123456789abcdef-us6 set",
             "mailchimp key [REDACTED]-us6 set",
@@ -1023,6 +1028,8 @@ fn entra_id_client_secrets_and_mailchimp_keys() {
         "0123456789abcdef0123456789abcdef-usa",
         "build 0123456789abcdef-us20",
         "eu-west-1 and us-east-1, -us3 suffix",
+        "dapi_client 1234567890abcdef1234567890abcdef",
+        "xdapi1234567890abcdef1234567890abcdef",
     ] {
         assert!(matches!(r.redact_value(clean), Cow::Borrowed(_)), "{clean}");
     }

@@ -72,6 +72,8 @@ pub(crate) struct Detectors {
     azure_start: memchr::memmem::Finder<'static>,
     /// `-us`, before a Mailchimp key's data centre.
     mailchimp_start: memchr::memmem::Finder<'static>,
+    /// `dapi`, a Databricks token's prefix.
+    databricks_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Lazy,
     url: Lazy,
@@ -84,6 +86,8 @@ pub(crate) struct Detectors {
     azure_secret: Lazy,
     /// Mailchimp API keys: 32 hex digits, then `-us` and the data centre's number.
     mailchimp: Lazy,
+    /// Databricks tokens: `dapi`, 32 hex digits, and sometimes `-<n>`.
+    databricks: Lazy,
     auth: Lazy,
     api_key: Option<Lazy>,
     inline: Lazy,
@@ -282,6 +286,7 @@ impl Detectors {
             bot_start: memchr::memmem::Finder::new(b":AA").into_owned(),
             azure_start: memchr::memmem::Finder::new(b"Q~").into_owned(),
             mailchimp_start: memchr::memmem::Finder::new(b"-us").into_owned(),
+            databricks_start: memchr::memmem::Finder::new(b"dapi").into_owned(),
             allowed_values: policy
                 .allowed_values
                 .iter()
@@ -297,6 +302,7 @@ impl Detectors {
                 r"(^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34})(?:$|[^A-Za-z0-9_~.\-])",
             ),
             mailchimp: Lazy::new(r"\b[0-9a-f]{32}(-us[0-9]{1,2})\b"),
+            databricks: Lazy::new(r"\b(dapi)[0-9a-f]{32}(?:-[0-9]+)?\b"),
             auth: Lazy::new(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})"),
             api_key,
             // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
@@ -452,7 +458,7 @@ impl Detectors {
         if t & T_BOT != 0 && self.on(Rule::ApiKey) {
             out = self.bot_tokens(out, summary);
         }
-        if t & (T_AZURE_SECRET | T_MAILCHIMP) != 0 && self.on(Rule::ApiKey) {
+        if t & (T_AZURE_SECRET | T_MAILCHIMP | T_DATABRICKS) != 0 && self.on(Rule::ApiKey) {
             out = self.vendor_secrets(out, t, summary);
         }
         if t & T_KEYWORD != 0 && self.on(Rule::InlineSecret) {
@@ -679,6 +685,7 @@ mod tests {
             &det.bot,
             &det.azure_secret,
             &det.mailchimp,
+            &det.databricks,
             &det.url,
             &det.jwt,
             &det.auth,
@@ -743,6 +750,7 @@ mod tests {
             (det.bot_start.find(bytes).is_some(), T_BOT),
             (det.azure_start.find(bytes).is_some(), T_AZURE_SECRET),
             (det.has_mailchimp_shape(bytes), T_MAILCHIMP),
+            (det.has_databricks_shape(bytes), T_DATABRICKS),
             (has_auth_word(bytes), T_AUTH),
             (
                 det.api_prefixes
@@ -810,7 +818,7 @@ mod tests {
                 "eyJ", ".", "sk_live_", "AKIA", "@", " ", "x", "b", "B", "password=", "=",
                 "7", "1234", "é", "\t", "_", "%3A", "%", "</", "<", "+", "(415) ", "555-",
                 "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678", "Q~", "~",
-                "-us", "0123456789abcdef0123456789abcdef", "-us2",
+                "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi",
             ]), 0..12),
         ) {
             static DET: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
@@ -843,7 +851,7 @@ mod tests {
                 expected &= !T_AZURE_SECRET;
             }
             if digits < MIN_MAILCHIMP_DIGITS {
-                expected &= !T_MAILCHIMP;
+                expected &= !(T_MAILCHIMP | T_DATABRICKS);
             }
             // Prose needs whitespace; a command line's user flag too.
             if !text.bytes().any(|b| b <= b' ' || b >= 0x80) {

@@ -25,6 +25,7 @@ pub(super) const T_CLI: u32 = 1 << 13;
 pub(super) const T_BOT: u32 = 1 << 14;
 pub(super) const T_AZURE_SECRET: u32 = 1 << 15;
 pub(super) const T_MAILCHIMP: u32 = 1 << 16;
+pub(super) const T_DATABRICKS: u32 = 1 << 17;
 
 // Byte classes for the first pass. Each detector needs at least one byte of some class
 // (a URL needs ':', a JWT '.', a PEM block '-', `key=value` '=' or ':'), so most
@@ -279,8 +280,8 @@ pub(super) fn has_auth_word(bytes: &[u8]) -> bool {
     })
 }
 
-/// Digits a Mailchimp key has at the least: 32 random hex digits hold about 20, fewer
-/// than 8 once in thousands of keys.
+/// Digits a Mailchimp key or a Databricks token has at the least: 32 random hex digits
+/// hold about 20, fewer than 8 once in thousands of keys.
 pub(super) const MIN_MAILCHIMP_DIGITS: usize = 8;
 
 impl Detectors {
@@ -292,6 +293,17 @@ impl Detectors {
             i >= 32
                 && bytes[i - 1].is_ascii_hexdigit()
                 && bytes.get(i + 3).is_some_and(u8::is_ascii_digit)
+        })
+    }
+
+    /// Whether `bytes` has `dapi` starting a word and 32 hex digits after it: a
+    /// Databricks token (as many digits as a Mailchimp key, at the least).
+    pub(super) fn has_databricks_shape(&self, bytes: &[u8]) -> bool {
+        self.databricks_start.find_iter(bytes).any(|i| {
+            (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+                && bytes
+                    .get(i + 4..i + 36)
+                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
         })
     }
 
@@ -345,6 +357,9 @@ impl Detectors {
         }
         if has(C_DASH) && digits >= MIN_MAILCHIMP_DIGITS && self.has_mailchimp_shape(bytes) {
             t |= T_MAILCHIMP;
+        }
+        if digits >= MIN_MAILCHIMP_DIGITS && self.has_databricks_shape(bytes) {
+            t |= T_DATABRICKS;
         }
         if has(C_SEP) && self.keywords.is_match(bytes) {
             t |= T_KEYWORD;

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::prefilter::{T_AZURE_SECRET, T_MAILCHIMP};
+use super::prefilter::{T_AZURE_SECRET, T_DATABRICKS, T_MAILCHIMP};
 use super::words::*;
 use super::{Detectors, Rewrite};
 use crate::redact::keys::KeyMatcher;
@@ -116,8 +116,8 @@ impl Detectors {
     }
 
     /// Vendor secrets found by a literal inside them (`t`: which could be here):
-    /// Microsoft Entra ID client secrets, masked whole; Mailchimp API keys, their data
-    /// centre (`-us21`) kept.
+    /// Microsoft Entra ID client secrets, masked whole; Databricks tokens, their `dapi`
+    /// kept; Mailchimp API keys, their data centre (`-us21`) kept.
     pub(super) fn vendor_secrets<'a>(
         &self,
         mut out: Cow<'a, str>,
@@ -136,6 +136,15 @@ impl Detectors {
                     let end = caps.get(2).map_or(0, |m| m.end());
                     Rewrite::WithUpTo(end, format!("{}{}", &caps[1], self.replacement))
                 },
+            );
+        }
+        if t & T_DATABRICKS != 0 {
+            out = self.replace(
+                out,
+                &self.databricks,
+                Some(Rule::ApiKey),
+                summary,
+                |caps, _, _| Rewrite::With(format!("{}{}", &caps[1], self.replacement)),
             );
         }
         if t & T_MAILCHIMP != 0 {
