@@ -28,13 +28,14 @@
 //!
 //! # Made once
 //!
-//! A recognised target's span name and attributes are made and redacted once, kept as
-//! shared strings; a request clones them (a reference count each) and its span carries
-//! the redactor's [`vouch`](Redactor::vouch) (when a pipeline reads it), so the
-//! pipeline's redacting processor does not scan them again. Span names are
-//! `&'static str` while the program-wide allowance [`MAX_LEAKED_NAME_BYTES`] lasts
-//! (leaked once: the SDK takes a span name as `Cow<'static, str>`, so a name that is not
-//! `'static` is an allocation per span). Only a kept target's name is leaked, when it is
+//! A recognised target's span name and attributes are made and redacted once, and its
+//! span carries the redactor's [`vouch`](Redactor::vouch) (when a pipeline reads it), so
+//! the pipeline's redacting processor does not scan them again. Once the target is kept,
+//! its span name and attribute text are `&'static str` while the program-wide allowance
+//! [`MAX_LEAKED_NAME_BYTES`] lasts (leaked once: the SDK takes a span name as
+//! `Cow<'static, str>`, so a name that is not `'static` is an allocation per span, and a
+//! shared attribute value is a reference count raised per span and dropped per export);
+//! past it, they are shared strings. Only a kept target's text is leaked, when it is
 //! kept: made-up methods and paths, however many, spend none of the allowance.
 //!
 //! [`InstrumentBuilder::grpc_methods`]: crate::stack::InstrumentBuilder::grpc_methods
@@ -49,7 +50,7 @@ use instrument_core::semconv::{
     RpcConventions, HTTP_REQUEST_METHOD, HTTP_ROUTE, MAX_ORIGINAL_LEN, OTHER, RPC_METHOD,
     RPC_METHOD_ORIGINAL, RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_NAME,
 };
-use opentelemetry::{KeyValue, StringValue};
+use opentelemetry::{KeyValue, StringValue, Value};
 
 use crate::body::Outcome;
 use crate::request::Target;
@@ -57,7 +58,8 @@ use crate::request::Target;
 /// Recognised targets a layer keeps; past that, a target is `_OTHER`.
 pub(crate) const MAX_TARGETS: usize = 512;
 
-/// Bytes of span names leaked, in the whole program, to make them `'static`.
+/// Bytes of span names and attribute text leaked, in the whole program, to make them
+/// `'static`.
 pub(crate) const MAX_LEAKED_NAME_BYTES: usize = 64 * 1024;
 
 static LEAKED_NAME_BYTES: AtomicUsize = AtomicUsize::new(0);
@@ -77,6 +79,10 @@ pub(crate) struct Named {
     kept_name: OnceLock<&'static str>,
     /// The span attributes of what the request is for.
     attributes: Vec<KeyValue>,
+    /// `attributes` with their text leaked, once the target is kept (while the
+    /// allowance lasts): a request then clones them with no reference count to raise,
+    /// and its export has none to drop.
+    kept_attributes: OnceLock<Vec<KeyValue>>,
     /// The metric label values: `(service, method)` or `(method, route)`.
     labels: (Arc<str>, Arc<str>),
     /// The span name and attributes while (or when) the target is not recognised.
@@ -214,6 +220,7 @@ impl Named {
                     key: TargetKey::Grpc(path.into()),
                     name: Cow::Owned(redactor.redact_attribute("", &name).into_owned()),
                     kept_name: OnceLock::new(),
+                    kept_attributes: OnceLock::new(),
                     attributes,
                     labels: (Arc::from(*service), Arc::from(*rpc_method)),
                     other_name: "grpc",
@@ -231,6 +238,7 @@ impl Named {
                 key: TargetKey::None,
                 name: Cow::Borrowed("grpc"),
                 kept_name: OnceLock::new(),
+                kept_attributes: OnceLock::new(),
                 attributes: system.clone(),
                 labels: (other.clone(), other),
                 other_name: "grpc",
@@ -271,6 +279,7 @@ impl Named {
                     key,
                     name,
                     kept_name: OnceLock::new(),
+                    kept_attributes: OnceLock::new(),
                     attributes,
                     labels: (Arc::from(method), route_label),
                     other_name: shown,
@@ -295,18 +304,54 @@ impl Named {
         }
     }
 
-    /// Makes the span name `'static`, the target being kept: leaked once, while the
-    /// program's allowance lasts.
+    /// The span attributes of what the request is for, their text `'static` once the
+    /// target is kept.
+    fn attributes(&self) -> &[KeyValue] {
+        self.kept_attributes.get().unwrap_or(&self.attributes)
+    }
+
+    /// Makes the span name and attributes `'static`, the target being kept: leaked
+    /// once, while the program's allowance lasts. Called under the table's write lock:
+    /// never set twice.
     fn keep_name(&self) {
         if let Cow::Owned(name) = &self.name {
             if self.kept_name.get().is_none() {
                 if let Some(leaked) = leak(name) {
-                    // Called under the table's write lock: never set twice.
                     let _ = self.kept_name.set(leaked);
                 }
             }
         }
+        if self.kept_attributes.get().is_none() {
+            if let Some(kept) = leak_values(&self.attributes) {
+                let _ = self.kept_attributes.set(kept);
+            }
+        }
     }
+}
+
+/// `attributes` with every text value a `'static` copy, while the program's allowance
+/// lasts (all or none).
+fn leak_values(attributes: &[KeyValue]) -> Option<Vec<KeyValue>> {
+    fn text(kv: &KeyValue) -> Option<&str> {
+        match &kv.value {
+            Value::String(text) => Some(text.as_str()),
+            _ => None,
+        }
+    }
+    let len = attributes.iter().filter_map(text).map(str::len).sum();
+    reserve(len)?;
+    Some(
+        attributes
+            .iter()
+            .map(|kv| match text(kv) {
+                Some(value) => {
+                    let value: &'static str = Box::leak(Box::from(value));
+                    KeyValue::new(kv.key.clone(), value)
+                }
+                None => kv.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// `text` cut to at most `max` bytes on a char boundary.
@@ -322,13 +367,19 @@ pub(crate) fn cut(text: &mut String, max: usize) {
 
 /// A `'static` copy of `name` while the program's allowance lasts.
 fn leak(name: &str) -> Option<&'static str> {
-    let len = name.len();
+    reserve(name.len())?;
+    Some(Box::leak(Box::from(name)))
+}
+
+/// Takes `len` bytes of the program's allowance for leaked text; `None` when they are
+/// not left.
+fn reserve(len: usize) -> Option<()> {
     LEAKED_NAME_BYTES
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
             (used + len <= MAX_LEAKED_NAME_BYTES).then_some(used + len)
         })
-        .ok()?;
-    Some(Box::leak(Box::from(name)))
+        .ok()
+        .map(drop)
 }
 
 /// What a request is for, as looked up when it starts.
@@ -359,7 +410,7 @@ impl Looked {
     /// The span attributes to start with.
     pub(crate) fn span_attributes(&self) -> &[KeyValue] {
         if self.recognized {
-            &self.named.attributes
+            self.named.attributes()
         } else {
             &self.named.other_attributes
         }
@@ -662,7 +713,7 @@ impl<'a> Settled<'a> {
             (true, _) => None,
             (false, true) => Some((
                 named.name(),
-                &named.attributes[named.other_attributes.len()..],
+                &named.attributes()[named.other_attributes.len()..],
             )),
             (false, false) => Some((Cow::Borrowed(named.other_name), &named.other_later)),
         }
@@ -698,7 +749,7 @@ mod tests {
     }
 
     #[test]
-    fn only_kept_targets_spend_the_leaked_name_allowance() {
+    fn only_kept_targets_spend_the_leaked_text_allowance() {
         let names = Names::default();
         let redactor = Redactor::default();
         // A flood of made-up methods, each answered `UNIMPLEMENTED`, and of HTTP routes
@@ -710,6 +761,10 @@ mod tests {
             let settled = names.settle(&looked, &answered(GRPC_UNIMPLEMENTED));
             assert!(!settled.recognized);
             assert!(looked.named.kept_name.get().is_none(), "{service} leaked");
+            assert!(
+                looked.named.kept_attributes.get().is_none(),
+                "{service} leaked"
+            );
             assert!(!is_static(looked.named.name()));
 
             let route = format!("/made/{i}");
@@ -733,6 +788,11 @@ mod tests {
         let again = names.of(&grpc(), "POST", "/pkg.Svc/Do", &redactor);
         assert!(again.recognized);
         assert!(is_static(again.span_name()));
+        // Its attributes' text too (`rpc.service`, `rpc.method`): no reference counts.
+        assert!(again.span_attributes().len() >= 2);
+        for kv in again.span_attributes() {
+            assert!(format!("{:?}", kv.value).contains("Static("), "{kv:?}");
+        }
         // A listed method is kept as it is first seen.
         let listed = Names::listed(["pkg.Svc/Listed".to_owned()]);
         let target = Target::Grpc(Some(("pkg.Svc", "Listed")));
