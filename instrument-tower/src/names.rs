@@ -313,7 +313,7 @@ impl Named {
     /// Makes the span name and attributes `'static`, the target being kept: leaked
     /// once, while the program's allowance lasts. Called under the table's write lock:
     /// never set twice.
-    fn keep_name(&self) {
+    fn keep_text(&self) {
         if let Cow::Owned(name) = &self.name {
             if self.kept_name.get().is_none() {
                 if let Some(leaked) = leak(name) {
@@ -651,7 +651,7 @@ impl Names {
         table.keep(method, named);
         match table.get_key(&named.key, method) {
             Some(kept) => {
-                kept.keep_name();
+                kept.keep_text();
                 true
             }
             None => false,
