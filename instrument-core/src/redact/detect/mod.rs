@@ -850,7 +850,7 @@ mod tests {
             if digits == 0 {
                 expected &= !T_AZURE_SECRET;
             }
-            if digits < MIN_MAILCHIMP_DIGITS {
+            if digits < MIN_HEX_KEY_DIGITS {
                 expected &= !(T_MAILCHIMP | T_DATABRICKS);
             }
             // Prose needs whitespace; a command line's user flag too.

@@ -282,7 +282,7 @@ pub(super) fn has_auth_word(bytes: &[u8]) -> bool {
 
 /// Digits a Mailchimp key or a Databricks token has at the least: 32 random hex digits
 /// hold about 20, fewer than 8 once in thousands of keys.
-pub(super) const MIN_MAILCHIMP_DIGITS: usize = 8;
+pub(super) const MIN_HEX_KEY_DIGITS: usize = 8;
 
 impl Detectors {
     /// Whether `bytes` has a `-us` with a hex digit before it, 32 bytes or more in, and
@@ -355,10 +355,10 @@ impl Detectors {
         if has(C_TILDE) && digits > 0 && self.azure_start.find(bytes).is_some() {
             t |= T_AZURE_SECRET;
         }
-        if has(C_DASH) && digits >= MIN_MAILCHIMP_DIGITS && self.has_mailchimp_shape(bytes) {
+        if has(C_DASH) && digits >= MIN_HEX_KEY_DIGITS && self.has_mailchimp_shape(bytes) {
             t |= T_MAILCHIMP;
         }
-        if digits >= MIN_MAILCHIMP_DIGITS && self.has_databricks_shape(bytes) {
+        if digits >= MIN_HEX_KEY_DIGITS && self.has_databricks_shape(bytes) {
             t |= T_DATABRICKS;
         }
         if has(C_SEP) && self.keywords.is_match(bytes) {
