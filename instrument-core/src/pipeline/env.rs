@@ -435,15 +435,27 @@ fn read_otlp<'a>(
         None => OtlpCompression::None,
     };
     let path = |pair: Option<(&str, &str)>| pair.map(|(_, v)| PathBuf::from(v));
-    let mut client_certificate = path(either(
-        GENERIC.client_certificate,
-        signal.client_certificate,
-    ));
-    let mut client_key = path(either(GENERIC.client_key, signal.client_key));
-    if client_certificate.is_some() != client_key.is_some() {
+    let certificate = either(GENERIC.client_certificate, signal.client_certificate);
+    let key = either(GENERIC.client_key, signal.client_key);
+    let (mut client_certificate, mut client_key) = (path(certificate), path(key));
+    // The problem is the variable that was set, told what it lacks.
+    let unpaired = match (certificate, key) {
+        (Some((set, _)), None) => Some((
+            set,
+            "a client certificate needs its key",
+            [signal.client_key, GENERIC.client_key],
+        )),
+        (None, Some((set, _))) => Some((
+            set,
+            "a client key needs its certificate",
+            [signal.client_certificate, GENERIC.client_certificate],
+        )),
+        _ => None,
+    };
+    if let Some((set, what, [own, generic])) = unpaired {
         problems.push(ConfigError::new(
-            GENERIC.client_key,
-            "a client certificate and its key go together; neither is used",
+            set,
+            format!("{what} ({own} or {generic}); neither is used"),
         ));
         (client_certificate, client_key) = (None, None);
     }
@@ -743,7 +755,17 @@ fn parse_pairs(
     {
         let Some((key, value)) = member.split_once('=') else {
             let what = if show {
-                format!(" ({:?})", member.trim())
+                // Escaped, and at most 64 bytes of it: a problem is logged, and must
+                // stay a line whatever the value holds.
+                let (mut shown, mut more) = (String::new(), "");
+                for c in member.trim().escape_debug() {
+                    if shown.len() + c.len_utf8() > 64 {
+                        more = "...";
+                        break;
+                    }
+                    shown.push(c);
+                }
+                format!(" (\"{shown}\"{more})")
             } else {
                 String::new()
             };
@@ -1023,6 +1045,20 @@ mod tests {
             ),
             (
                 vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                    ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c.pem"),
+                ],
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            ),
+            (
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                    ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/c.pem"),
+                ],
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            ),
+            (
+                vec![
                     ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
                     ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
                 ],
@@ -1032,6 +1068,26 @@ mod tests {
             let err = config(&vars).unwrap_err();
             assert_eq!(err.variable(), variable, "{vars:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_member_shown_in_a_problem_is_cut() {
+        let long = "x".repeat(10_000);
+        let err = config(&[("OTEL_RESOURCE_ATTRIBUTES", long.as_str())]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.len() < 200, "{} bytes", text.len());
+        assert!(text.contains(&format!("{:?}...", "x".repeat(64))), "{text}");
+        // Escapes count: 64 control characters take 384 bytes escaped.
+        let err =
+            config(&[("OTEL_RESOURCE_ATTRIBUTES", "\u{1a}".repeat(64).as_str())]).unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+        // The headers' members are never shown, whatever their length.
+        let err = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "token-abc"),
+        ])
+        .unwrap_err();
+        assert!(!err.to_string().contains("token-abc"), "{err}");
     }
 
     #[test]
