@@ -10,10 +10,18 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     static REDACTOR: OnceLock<Redactor> = OnceLock::new();
     let redactor = REDACTOR.get_or_init(Redactor::default);
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let (key, value) = text.split_once('\u{1f}').unwrap_or(("", text));
     let mut summary = RedactionSummary::default();
-    for kind in [Kind::Attribute, Kind::Header, Kind::JsonBody, Kind::Url, Kind::Sql] {
+    for kind in [
+        Kind::Attribute,
+        Kind::Header,
+        Kind::JsonBody,
+        Kind::Url,
+        Kind::Sql,
+    ] {
         let out = redactor.redact(kind, key, value, &mut summary);
         // Masks are never much longer than what they replace.
         assert!(out.len() <= value.len() * 12 + 64, "{kind:?}");
@@ -22,6 +30,9 @@ fuzz_target!(|data: &[u8]| {
     let document = value.trim_start().starts_with(['{', '[']);
     if document && serde_json::from_str::<serde_json::Value>(value).is_ok() {
         let out = redactor.redact(Kind::JsonBody, key, value, &mut summary);
-        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "{out}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{out}"
+        );
     }
 });

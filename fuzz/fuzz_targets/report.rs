@@ -5,7 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use instrument_core::report::{ExecutionSpan, ReportRules, DEFAULT_ATTRIBUTE_KEYS, DEFAULT_SPAN_TYPES};
+use instrument_core::report::{
+    ExecutionSpan, ReportRules, DEFAULT_ATTRIBUTE_KEYS, DEFAULT_SPAN_TYPES,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// The next field of `data`: up to the next 0xff byte, as text (lossy).
@@ -17,7 +19,9 @@ fn field(parts: &mut std::slice::Split<'_, u8, impl FnMut(&u8) -> bool>) -> Stri
 }
 
 fn time(text: &str) -> SystemTime {
-    let seconds = text.bytes().fold(0u64, |n, b| n.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let seconds = text
+        .bytes()
+        .fold(0u64, |n, b| n.wrapping_mul(31).wrapping_add(u64::from(b)));
     UNIX_EPOCH + Duration::from_secs(seconds % 4_000_000_000)
 }
 
@@ -28,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
     let parent = field(&mut parts);
     let kind = field(&mut parts);
     let span_type = match kind.as_bytes().first() {
-        Some(&b) if usize::from(b) < DEFAULT_SPAN_TYPES.len() => DEFAULT_SPAN_TYPES[usize::from(b)].to_owned(),
+        Some(&b) if usize::from(b) < DEFAULT_SPAN_TYPES.len() => {
+            DEFAULT_SPAN_TYPES[usize::from(b)].to_owned()
+        }
         _ => kind,
     };
     let name = field(&mut parts);
@@ -49,7 +55,9 @@ fuzz_target!(|data: &[u8]| {
                 for kv in &checked.attributes {
                     let key = kv.key.as_str();
                     assert!(
-                        key == "workflow.id" || key == "task.id" || DEFAULT_ATTRIBUTE_KEYS.contains(&key),
+                        key == "workflow.id"
+                            || key == "task.id"
+                            || DEFAULT_ATTRIBUTE_KEYS.contains(&key),
                         "{key}"
                     );
                     assert!(kv.value.as_str().len() <= rules.max_value);

@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 use opentelemetry::trace::{TraceId, TraceState};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = Threshold::parse(text);
     let _ = Randomness::parse(text);
     if data.len() >= 8 {

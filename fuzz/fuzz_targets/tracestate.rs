@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(!k.is_empty() && k.len() <= 256 && !v.is_empty() && v.len() <= 256);
         }
         // What is sent on reads back as the same list.
-        assert_eq!(TraceStateList::parse([list.header().as_bytes()]), Ok(list.clone()));
+        assert_eq!(
+            TraceStateList::parse([list.header().as_bytes()]),
+            Ok(list.clone())
+        );
         let _ = list.to_otel();
     }
     let tp = b"00-12345678901234567890123456789012-1234567890123456-01";
