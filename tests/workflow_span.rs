@@ -361,6 +361,27 @@ fn stringly() -> Result<(), String> {
     Err("it broke".to_owned())
 }
 
+/// `impl Trait` in the `Ok` type: the error is still classed by its type.
+#[workflow_span(kind = "task", tenant = "acme")]
+fn opaque_ok(fail: bool) -> Result<impl std::fmt::Display, std::io::Error> {
+    if fail {
+        Err(std::io::ErrorKind::TimedOut.into())
+    } else {
+        Ok(1u8)
+    }
+}
+
+#[test]
+fn an_opaque_ok_type_is_classed_by_its_error() {
+    let (_, spans, _) = observe(|| {
+        let _ = opaque_ok(true);
+    });
+    let handler = span(&spans, "task.opaque_ok");
+    assert_eq!(attr_str(handler, "error.type").as_deref(), Some("TimedOut"));
+    let failed = span(&spans, "task.failed");
+    assert_eq!(attr_str(failed, "error.type").as_deref(), Some("TimedOut"));
+}
+
 #[test]
 fn failures_are_classed_as_the_layers_class_them_in_spans_and_metrics() {
     let (_, spans, metrics) = observe(|| {

@@ -2,7 +2,8 @@
 //! destructured parameters, `self: Arc<Self>` / `Pin<&mut Self>`, `unsafe`,
 //! `extern "C"`, const generics, boxed and aliased errors, functions returning a
 //! future, recursion through `Box::pin`, trait impls, other attributes before or after
-//! (`#[tracing::instrument]` included). Each compiles and returns what it would
+//! (`#[tracing::instrument]` included), `impl Trait` inside a return type, native
+//! `async fn` in traits, `macro_rules!`. Each compiles and returns what it would
 //! without the attribute.
 #![allow(dead_code, clippy::all)]
 use instrument::workflow_span;
@@ -302,5 +303,110 @@ fn more_shapes_run() {
         assert_eq!(stacked(t.clone()).await, 1);
         assert_eq!(stacked_under(t.clone()).await, 1);
         assert_eq!(result_alias().await.unwrap(), 1);
+    });
+}
+
+// `impl Trait` inside the return type: the rest of it (a `Result`'s error type) is
+// still known where the outcome is classified.
+#[workflow_span(kind = "task", tenant = "acme")]
+fn result_of_opaque(fail: bool) -> Result<impl fmt::Display, E> {
+    if fail {
+        Err(E)
+    } else {
+        Ok(9u64)
+    }
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+async fn async_result_of_opaque(fail: bool) -> Result<impl fmt::Display, E> {
+    let n: Result<u8, E> = if fail { Err(E) } else { Ok(4) };
+    Ok(n? + 1)
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+fn option_of_opaque() -> Option<impl Iterator<Item = u8>> {
+    Some([1u8, 2].into_iter())
+}
+
+#[workflow_span(kind = "task", tenant = "acme")]
+fn boxed_opaque() -> Box<impl Fn() -> u8> {
+    Box::new(|| 5)
+}
+
+// Native `async fn` in a trait, methods taking `&mut self` and `mut self`, a tenant and
+// an id read from `self`, a function a `macro_rules!` makes.
+trait Afit {
+    async fn run(&self, x: u8) -> Result<u8, E>;
+}
+struct Worker {
+    tenant: String,
+    id: u64,
+    count: u32,
+}
+impl Afit for Worker {
+    #[workflow_span(kind = "task", tenant = self.tenant.as_str(), id = self.id)]
+    async fn run(&self, x: u8) -> Result<u8, E> {
+        if x == 0 {
+            Err(E)
+        } else {
+            Ok(x)
+        }
+    }
+}
+impl Worker {
+    #[workflow_span(kind = "task", tenant = self.tenant.clone())]
+    async fn bump(&mut self) -> u32 {
+        self.count += 1;
+        self.count
+    }
+    #[workflow_span(kind = "task", tenant = "acme")]
+    fn consume(mut self) -> u32 {
+        self.count += 2;
+        self.count
+    }
+    #[workflow_span(kind = "task", tenant = "acme")]
+    fn same(other: Self) -> Self
+    where
+        Self: Sized,
+    {
+        other
+    }
+}
+
+macro_rules! handler {
+    ($name:ident) => {
+        #[workflow_span(kind = "task", tenant = "acme")]
+        async fn $name(n: u8) -> u8 {
+            n
+        }
+    };
+}
+handler!(made_by_a_macro);
+
+#[test]
+fn opaque_and_method_shapes_run() {
+    assert!(result_of_opaque(true).is_err());
+    assert_eq!(result_of_opaque(false).unwrap().to_string(), "9");
+    assert_eq!(option_of_opaque().unwrap().sum::<u8>(), 3);
+    assert_eq!(boxed_opaque()(), 5);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert!(async_result_of_opaque(true).await.is_err());
+        assert_eq!(
+            async_result_of_opaque(false).await.unwrap().to_string(),
+            "5"
+        );
+        let mut w = Worker {
+            tenant: "acme".into(),
+            id: 9,
+            count: 0,
+        };
+        assert_eq!(w.run(3).await.unwrap(), 3);
+        assert!(w.run(0).await.is_err());
+        assert_eq!(w.bump().await, 1);
+        assert_eq!(Worker::same(w).consume(), 3);
+        assert_eq!(made_by_a_macro(4).await, 4);
     });
 }

@@ -13,7 +13,11 @@ use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
-use syn::{parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, Stmt, Token};
+use syn::visit_mut::{self, VisitMut};
+use syn::{
+    parse_quote, Block, Expr, Ident, LitStr, Path, ReturnType, Signature, Stmt, Token, Type,
+    TypeInfer,
+};
 
 /// Turns a handler into a span, a completion span and metrics.
 ///
@@ -370,19 +374,33 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     Ok(instrument(&args, &kind_value, event, tenant, function))
 }
 
-/// The return type, for a hint that pins the body's type (`?` needs it), unless it
-/// cannot be written in a `let` (`impl Trait`) or is `()`.
+/// The return type, for a hint that pins the body's type (`?` needs it, and so does
+/// the outcome's classification, which must know a `Result`'s error type), with each
+/// `impl Trait` in it, which cannot be named, as `_`: `Result<impl Display, E>` is
+/// hinted as `Result<_, E>`.
 fn return_hint(output: &ReturnType) -> Option<TokenStream2> {
     match output {
         ReturnType::Default => None,
         ReturnType::Type(_, ty) => {
-            // `impl Trait` anywhere in the type (`Box<impl Fn()>` too) cannot be named.
-            if ty.to_token_stream().to_string().contains("impl ") {
-                None
-            } else {
-                Some(ty.to_token_stream())
-            }
+            let mut ty = (**ty).clone();
+            ImplAsInferred.visit_type_mut(&mut ty);
+            Some(ty.to_token_stream())
         }
+    }
+}
+
+/// Replaces each `impl Trait` of a type with `_`.
+struct ImplAsInferred;
+
+impl VisitMut for ImplAsInferred {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(opaque) = ty {
+            *ty = Type::Infer(TypeInfer {
+                underscore_token: Token![_](opaque.impl_token.span),
+            });
+            return;
+        }
+        visit_mut::visit_type_mut(self, ty);
     }
 }
 
