@@ -994,6 +994,47 @@ fn telegram_bot_tokens_keep_the_bot_id() {
 }
 
 #[test]
+fn a_secret_named_in_two_words_is_masked() {
+    let r = r();
+    for (input, expected) in [
+        ("api key: abc123def456ghi789", "api key: [REDACTED]"),
+        (
+            "Heroku API key: 01234567-89ab-cdef-0123-456789abcdef",
+            "Heroku API key: [REDACTED]",
+        ),
+        ("session id: 9f8e7d6c5b4a3928", "session id: [REDACTED]"),
+        ("(access key=AbCd1234EfGh5678)", "(access key=[REDACTED])"),
+        ("encryption key: 3q2+7w==", "encryption key: [REDACTED]"),
+        ("master key = Zx9Yw8Vu7Ts6", "master key = [REDACTED]"),
+    ] {
+        assert_eq!(r.redact_value(input), expected, "{input}");
+    }
+    for (key, value) in [
+        ("encryption_key", "3q2+7w=="),
+        ("signingKey", "abcdef123456"),
+        ("X-Master-Key", "abcdef123456"),
+    ] {
+        assert_eq!(r.redact_attribute(key, value), "[REDACTED]", "{key}");
+    }
+    // A key a word before it does not make a secret's name, an id that names one, the
+    // end of another token, a URL after a word.
+    for clean in [
+        "cache key: user-42-profile",
+        "primary key: 5",
+        "sort key: created_at",
+        "idempotency key: 5b4a3928-9f8e",
+        "user id: 42",
+        "trace id: 4bf92f3577b34da6a3ce929d0e0e4736",
+        "api key id: kid-42",
+        "the master key rotation happens weekly",
+        "docs https://example.com/x",
+    ] {
+        assert_eq!(r.redact_value(clean), clean);
+    }
+    assert_eq!(r.redact_attribute("encryption_key_id", "kms-42"), "kms-42");
+}
+
+#[test]
 fn entra_id_client_secrets_databricks_tokens_and_mailchimp_keys() {
     let r = r();
     for (input, expected) in [

@@ -183,6 +183,8 @@ fn text_variants(word: &str) -> Vec<String> {
             parts.join("-"),
             parts.concat(),
             parts.join("."),
+            // Prose: `api key: ...`.
+            parts.join(" "),
         ]
     } else {
         vec![lower]

@@ -203,7 +203,14 @@ impl Detectors {
                     || before.ends_with("::")
                     || (separator != "=" && before.ends_with(['/', '\\']))
                     || (separator == ":" && is_source_position(&caps[1], raw));
-                let class = keys.classify(&caps[1]);
+                let mut class = keys.classify(&caps[1]);
+                // `api key: ...`, `session id: ...`: the word before a key that is
+                // not a secret's name alone can make it one.
+                if !path && !class.is_sensitive() {
+                    if let Some(phrase) = with_word_before(before, &caps[1]) {
+                        class = keys.classify(&phrase);
+                    }
+                }
                 if path || !class.is_sensitive() {
                     // `host: password=x`: the value may hold a pair of its own.
                     return Rewrite::KeepFrom(value_start);
@@ -581,4 +588,26 @@ pub(super) fn looks_random(tail: &str) -> bool {
             || (len >= 16 && (digit || case_changes * 4 >= len))
             || len >= 24
     })
+}
+
+/// `key` with the word written before it (`api key`, `session id`), when `key` is a
+/// noun that names a secret only with a word before it (`key`, `id`), a single space
+/// separates them, and the word is all letters: the phrase prose names a secret with.
+fn with_word_before(before: &str, key: &str) -> Option<String> {
+    if !["key", "keys", "id"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
+    {
+        return None;
+    }
+    let head = before.strip_suffix(' ')?;
+    let start = head
+        .rfind(|c: char| !c.is_ascii_alphabetic())
+        .map_or(0, |i| i + 1);
+    // The whole word: not the end of `Adm1nPass` or of a path.
+    if start > 0 && !head[..start].ends_with([' ', '(', '"', '\'', '\t']) {
+        return None;
+    }
+    let word = &head[start..];
+    (word.len() >= 2).then(|| format!("{word} {key}"))
 }
