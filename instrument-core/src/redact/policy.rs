@@ -21,8 +21,9 @@ pub enum Rule {
     PaymentCard,
     /// API keys with a well-known prefix (`sk_live_`, `ghp_`, `xoxb-`, `AKIA`, ...); the prefix is kept.
     /// Telegram bot tokens too (`<bot id>:AA...`; the bot's id is kept), Microsoft Entra
-    /// ID client secrets (`...8Q~...`), Databricks tokens (`dapi` kept) and Mailchimp
-    /// keys (their `-us<n>` kept).
+    /// ID client secrets (`...8Q~...`), Databricks tokens (`dapi` kept), Mailchimp
+    /// keys (their `-us<n>` kept), Twilio API keys (`SK` kept), Terraform Cloud tokens
+    /// (`<id>.atlasv1.<secret>`) and Discord bot tokens (`<bot id in base64>.<time>.<secret>`).
     ApiKey,
     /// `Bearer` / `Basic` credentials; the scheme is kept.
     AuthCredential,
@@ -156,8 +157,15 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 /// Google (`AIza`, `ya29.`), OpenAI and Anthropic (`sk-`), Hugging Face (`hf_`), npm,
 /// PyPI, SendGrid, DigitalOcean, Shopify, Postman, Linear, HashiCorp Vault, Doppler,
 /// Sentry, New Relic, Grafana, Docker Hub, PlanetScale, RubyGems, Figma, Square,
-/// Atlassian, age (`AGE-SECRET-KEY-1`), Flutterwave (`FLWSECK-`, `FLWSECK_TEST-`) and
-/// Google OAuth client secrets (`GOCSPX-`).
+/// Atlassian, age (`AGE-SECRET-KEY-1`), Flutterwave (`FLWSECK-`, `FLWSECK_TEST-`),
+/// Google OAuth client secrets (`GOCSPX-`), Alibaba Cloud (`LTAI`), Square and Facebook
+/// access tokens (`EAAA`, `EAAC`, `EAAM`), Adafruit IO (`aio_`), Dynatrace (`dt0c01.`),
+/// Notion (`ntn_`, `secret_`), Mailgun (`key-`) and Pulumi (`pul-`).
+///
+/// `key-`, `secret_` and `pul-` also begin ordinary names (`key-value-store-01234567`,
+/// `secret_rotation_2024`): after them only the vendor's exact shape is masked (32
+/// lowercase hex digits after `key-`, 40 after `pul-`, 43 letters and digits after
+/// `secret_`), not whatever looks random.
 pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "sk_live_",
     "sk_test_",
@@ -226,6 +234,16 @@ pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "FLWSECK-",
     "FLWSECK_TEST-",
     "GOCSPX-",
+    "LTAI",
+    "EAAA",
+    "EAAC",
+    "EAAM",
+    "aio_",
+    "dt0c01.",
+    "ntn_",
+    "secret_",
+    "key-",
+    "pul-",
 ];
 
 /// Everything a [`Redactor`](super::Redactor) is built from. `Default` is a policy good

@@ -959,6 +959,80 @@ fn more_vendor_tokens_keep_their_prefix() {
 }
 
 #[test]
+fn cloud_and_chat_vendor_secrets_are_masked() {
+    let r = r();
+    for (input, expected) in [
+        ("LTAI5tQ9xW2mZ8kP3rV7nB4c", "LTAI[REDACTED]"),
+        (
+            "EAAAl7s9fPq2Xw4ZcV8bN1mK3jH6gD5sA0qW9eR2tY7uI4oP1aS8dF3gH6jK9lZ2xC5vB8nM0",
+            "EAAA[REDACTED]",
+        ),
+        ("token EAACEdEose0cBAJ3kZ8q9W2xY4vB6nM1pL7o", "token EAAC[REDACTED]"),
+        ("aio_Ab12Cd34Ef56Gh78Ij90Kl12Mn34", "aio_[REDACTED]"),
+        (
+            "dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM",
+            "dt0c01.[REDACTED]",
+        ),
+        (
+            "ntn_123456789012aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+            "ntn_[REDACTED]",
+        ),
+        (
+            "secret_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789aBcDeFg",
+            "secret_[REDACTED]",
+        ),
+        ("(key-3ac6a0f929d76fd54c373e8b9d7e0e10)", "(key-[REDACTED])"),
+        (
+            "pul-0123456789abcdef0123456789abcdef01234567",
+            "pul-[REDACTED]",
+        ),
+        (
+            "twilio SK2b5f3c1e9a7d4b6c8e0f1a3b5c7d9e1f failed",
+            "twilio SK[REDACTED] failed",
+        ),
+        (
+            "token=xxxxxxxxxxxxxx.atlasv1.Ab3dEf6hIj9lMn2pQr5tUv8xYz1bCd4fGh7jKl0nOp3rSt6vWx9zAb2dEf5hIj8lMn1pQr4tU;",
+            "token=[REDACTED];",
+        ),
+        (
+            "login('MTA4NzY1NDMyMTA5ODc2NTQzMg.GhT5xQ.q9W2xY4vB6nM1pL7oK5iU3yT0rE9wQ2').",
+            "login('[REDACTED]').",
+        ),
+        (
+            "bot ODAzNTExMTAyMjQ2Nzg5MTI.YAbCdE.Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc. done",
+            "bot [REDACTED]. done",
+        ),
+    ] {
+        assert_eq!(r.redact_value(input), expected, "{input}");
+    }
+    // Names that start like these keys, and dotted names shaped like a Discord token
+    // whose first part is not a user's id in base64.
+    for clean in [
+        "key-value-store-01234567",
+        "key-0123456789abcdef0123456789abcdeg",
+        "secret_rotation_2024_policy",
+        "k8s secret_8f3a2b1c mounted",
+        "pul-request-merged-1234abcd",
+        "EAACCESS_DENIED",
+        "LTAILED_RESULTS_2024",
+        "aio_max_nr",
+        "dt0c01.config.yaml",
+        "SKU 123456789 out of stock",
+        "SK2b5f3c1e9a7d4b6c8e0f1a3b5c7d9e1f2a3b",
+        "MyVeryLongPackageNameHere1.module.SomeVeryLongClassNameThatIsLongEnough",
+        "Mu8jzPde0IgxLd6GncfBAepf.JBd0Kh.8oOOL8dKLzdocJ2isAjIhKtJ0Rl",
+        "see docs.atlasv1.example.com for the atlasv1 api and much more text after it",
+    ] {
+        assert!(matches!(r.redact_value(clean), Cow::Borrowed(_)), "{clean}");
+    }
+    let off = Redactor::new(&RedactionPolicy::default().disable(Rule::ApiKey)).unwrap();
+    assert!(matches!(
+        off.redact_value("bot ODAzNTExMTAyMjQ2Nzg5MTI.YAbCdE.Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc"),
+        Cow::Borrowed(_)
+    ));
+}
+
+#[test]
 fn telegram_bot_tokens_keep_the_bot_id() {
     let r = r();
     for (input, expected) in [

@@ -74,6 +74,8 @@ pub(crate) struct Detectors {
     mailchimp_start: memchr::memmem::Finder<'static>,
     /// `dapi`, a Databricks token's prefix.
     databricks_start: memchr::memmem::Finder<'static>,
+    terraform_infix: memchr::memmem::Finder<'static>,
+    twilio_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Lazy,
     url: Lazy,
@@ -88,6 +90,14 @@ pub(crate) struct Detectors {
     mailchimp: Lazy,
     /// Databricks tokens: `dapi`, 32 hex digits, and sometimes `-<n>`.
     databricks: Lazy,
+    /// Terraform Cloud (HCP Terraform) API tokens: 14 letters and digits,
+    /// `.atlasv1.`, 60 to 70 more.
+    terraform: Lazy,
+    /// Twilio API keys: `SK`, 32 hex digits.
+    twilio: Lazy,
+    /// Discord bot tokens: the bot's id in base64, a dot, six characters, a dot, 27
+    /// to 38 more (the token in group 2, the id in group 3).
+    discord: Lazy,
     auth: Lazy,
     api_key: Option<Lazy>,
     inline: Lazy,
@@ -289,6 +299,8 @@ impl Detectors {
             azure_start: memchr::memmem::Finder::new(b"Q~").into_owned(),
             mailchimp_start: memchr::memmem::Finder::new(b"-us").into_owned(),
             databricks_start: memchr::memmem::Finder::new(b"dapi").into_owned(),
+            terraform_infix: memchr::memmem::Finder::new(b".atlasv1.").into_owned(),
+            twilio_start: memchr::memmem::Finder::new(b"SK").into_owned(),
             allowed_values: policy
                 .allowed_values
                 .iter()
@@ -305,6 +317,11 @@ impl Detectors {
             ),
             mailchimp: Lazy::new(r"\b[0-9a-f]{32}(-us[0-9]{1,2})\b"),
             databricks: Lazy::new(r"\b(dapi)[0-9a-f]{32}(?:-[0-9]+)?\b"),
+            twilio: Lazy::new(r"\b(SK)[0-9a-fA-F]{32}\b"),
+            discord: Lazy::new(
+                r"(^|[^A-Za-z0-9_\-.])(([A-Za-z0-9_\-]{23,27})\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:$|[^A-Za-z0-9_\-])",
+            ),
+            terraform: Lazy::new(r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}\b"),
             auth: Lazy::new(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})"),
             api_key,
             // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
@@ -460,7 +477,10 @@ impl Detectors {
         if t & T_BOT != 0 && self.on(Rule::ApiKey) {
             out = self.bot_tokens(out, summary);
         }
-        if t & (T_AZURE_SECRET | T_MAILCHIMP | T_DATABRICKS) != 0 && self.on(Rule::ApiKey) {
+        if t & (T_AZURE_SECRET | T_MAILCHIMP | T_DATABRICKS | T_TERRAFORM | T_TWILIO | T_DISCORD)
+            != 0
+            && self.on(Rule::ApiKey)
+        {
             out = self.vendor_secrets(out, t, summary);
         }
         if t & T_KEYWORD != 0 && self.on(Rule::InlineSecret) {
@@ -688,6 +708,9 @@ mod tests {
             &det.azure_secret,
             &det.mailchimp,
             &det.databricks,
+            &det.terraform,
+            &det.twilio,
+            &det.discord,
             &det.url,
             &det.jwt,
             &det.auth,
@@ -753,6 +776,9 @@ mod tests {
             (det.azure_start.find(bytes).is_some(), T_AZURE_SECRET),
             (det.has_mailchimp_shape(bytes), T_MAILCHIMP),
             (det.has_databricks_shape(bytes), T_DATABRICKS),
+            (det.terraform_infix.find(bytes).is_some(), T_TERRAFORM),
+            (det.has_twilio_shape(bytes), T_TWILIO),
+            (has_discord_shape(bytes), T_DISCORD),
             (has_auth_word(bytes), T_AUTH),
             (
                 det.api_prefixes
@@ -820,7 +846,8 @@ mod tests {
                 "eyJ", ".", "sk_live_", "AKIA", "@", " ", "x", "b", "B", "password=", "=",
                 "7", "1234", "é", "\t", "_", "%3A", "%", "</", "<", "+", "(415) ", "555-",
                 "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678", "Q~", "~",
-                "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi",
+                "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi", ".atlasv1.", "SK", ".abcdef.", "MTIzNDU2Nzg5MDEyMzQ1Njc4",
+                "key-", "EAAA", "LTAI",
             ]), 0..12),
         ) {
             static DET: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
@@ -853,7 +880,14 @@ mod tests {
                 expected &= !T_AZURE_SECRET;
             }
             if digits < MIN_HEX_KEY_DIGITS {
-                expected &= !(T_MAILCHIMP | T_DATABRICKS);
+                expected &= !(T_MAILCHIMP | T_DATABRICKS | T_TWILIO);
+            }
+            // A Terraform Cloud token is longer than its infix.
+            if text.len() < MIN_TERRAFORM_TOKEN {
+                expected &= !T_TERRAFORM;
+            }
+            if text.len() < MIN_DISCORD_TOKEN {
+                expected &= !T_DISCORD;
             }
             // Prose needs whitespace; a command line's user flag too.
             if !text.bytes().any(|b| b <= b' ' || b >= 0x80) {

@@ -26,6 +26,9 @@ pub(super) const T_BOT: u32 = 1 << 14;
 pub(super) const T_AZURE_SECRET: u32 = 1 << 15;
 pub(super) const T_MAILCHIMP: u32 = 1 << 16;
 pub(super) const T_DATABRICKS: u32 = 1 << 17;
+pub(super) const T_TERRAFORM: u32 = 1 << 18;
+pub(super) const T_TWILIO: u32 = 1 << 19;
+pub(super) const T_DISCORD: u32 = 1 << 20;
 
 // Byte classes for the first pass. Each detector needs at least one byte of some class
 // (a URL needs ':', a JWT '.', a PEM block '-', `key=value` '=' or ':'), so most
@@ -280,7 +283,82 @@ pub(super) fn has_auth_word(bytes: &[u8]) -> bool {
     })
 }
 
-/// Digits a Mailchimp key or a Databricks token has at the least: 32 random hex digits
+/// Whether what `start` finds begins a word somewhere in `bytes` with 32 hex digits
+/// after it.
+fn hex_key_after(start: &memchr::memmem::Finder<'_>, bytes: &[u8]) -> bool {
+    let after = start.needle().len();
+    start.find_iter(bytes).any(|i| {
+        (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+            && bytes
+                .get(i + after..i + after + 32)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
+}
+
+/// Bytes in the shortest Discord bot token: 23 (a 17-digit id), a dot, 6, a dot, 27.
+pub(super) const MIN_DISCORD_TOKEN: usize = 23 + 1 + 6 + 1 + 27;
+
+/// A byte of base64's URL-safe alphabet (a Discord token's parts).
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Whether `bytes` has a Discord bot token's middle: a dot, six base64 bytes, a dot,
+/// with 23 or more base64 bytes before it and 27 or more after.
+pub(super) fn has_discord_shape(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'.', bytes).any(|i| {
+        i >= 23
+            && bytes.get(i + 7) == Some(&b'.')
+            && bytes[i + 1..i + 7].iter().all(|&b| is_base64url(b))
+            && bytes[i - 23..i].iter().all(|&b| is_base64url(b))
+            && bytes
+                .get(i + 8..i + 35)
+                .is_some_and(|s| s.iter().all(|&b| is_base64url(b)))
+    })
+}
+
+/// Whether `part`, base64 (URL-safe or not, unpadded), decodes to 17 to 20 ASCII
+/// digits: a Discord user's id, as a bot token's first part holds it.
+pub(crate) fn is_base64_snowflake(part: &[u8]) -> bool {
+    let value = |b: u8| -> Option<u32> {
+        Some(u32::from(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        }))
+    };
+    let mut digits = 0;
+    for chunk in part.chunks(4) {
+        let mut word = 0u32;
+        for (k, &b) in chunk.iter().enumerate() {
+            match value(b) {
+                Some(v) => word |= v << (18 - 6 * k),
+                None => return false,
+            }
+        }
+        // Bytes a chunk of 2, 3 or 4 characters holds: 1, 2 or 3.
+        let bytes = (chunk.len() * 6) / 8;
+        if bytes == 0 {
+            return false;
+        }
+        for k in 0..bytes {
+            let byte = (word >> (16 - 8 * k)) & 0xff;
+            if !(u32::from(b'0')..=u32::from(b'9')).contains(&byte) {
+                return false;
+            }
+            digits += 1;
+        }
+    }
+    (17..=20).contains(&digits)
+}
+
+/// Bytes in the shortest Terraform Cloud token: 14, `.atlasv1.`, 60.
+pub(super) const MIN_TERRAFORM_TOKEN: usize = 14 + 9 + 60;
+
+/// Digits a Mailchimp key, a Databricks token or a Twilio API key has at the least: 32 random hex digits
 /// hold about 20, fewer than 8 once in thousands of keys.
 pub(super) const MIN_HEX_KEY_DIGITS: usize = 8;
 
@@ -299,12 +377,13 @@ impl Detectors {
     /// Whether `bytes` has `dapi` starting a word and 32 hex digits after it: a
     /// Databricks token (as many digits as a Mailchimp key, at the least).
     pub(super) fn has_databricks_shape(&self, bytes: &[u8]) -> bool {
-        self.databricks_start.find_iter(bytes).any(|i| {
-            (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
-                && bytes
-                    .get(i + 4..i + 36)
-                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-        })
+        hex_key_after(&self.databricks_start, bytes)
+    }
+
+    /// Whether `bytes` has `SK` starting a word and 32 hex digits after it: a Twilio
+    /// API key.
+    pub(super) fn has_twilio_shape(&self, bytes: &[u8]) -> bool {
+        hex_key_after(&self.twilio_start, bytes)
     }
 
     /// The first pass: which detectors could fire on `text`.
@@ -361,6 +440,18 @@ impl Detectors {
         if digits >= MIN_HEX_KEY_DIGITS && self.has_databricks_shape(bytes) {
             t |= T_DATABRICKS;
         }
+        if digits >= MIN_HEX_KEY_DIGITS && self.has_twilio_shape(bytes) {
+            t |= T_TWILIO;
+        }
+        if has(C_DOT) && bytes.len() >= MIN_DISCORD_TOKEN && has_discord_shape(bytes) {
+            t |= T_DISCORD;
+        }
+        if has(C_DOT)
+            && bytes.len() >= MIN_TERRAFORM_TOKEN
+            && self.terraform_infix.find(bytes).is_some()
+        {
+            t |= T_TERRAFORM;
+        }
         if has(C_SEP) && self.keywords.is_match(bytes) {
             t |= T_KEYWORD;
         }
@@ -389,5 +480,34 @@ impl Detectors {
             t |= T_CLI;
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snowflake_in_base64_is_told_from_other_base64() {
+        // Ids of 17 to 20 digits, unpadded, standard and URL-safe alphabets alike.
+        for id in [
+            "MTIzNDU2Nzg5MDEyMzQ1Njc4",
+            "ODAzNTExMTAyMjQ2Nzg5MTI",
+            "MTA4NzY1NDMyMTA5ODc2NTQzMg",
+        ] {
+            assert!(is_base64_snowflake(id.as_bytes()), "{id}");
+        }
+        for other in [
+            "Mu8jzPde0IgxLd6GncfBAepf",
+            // 16 digits, 21 digits.
+            "MTIzNDU2Nzg5MDEyMzQ1Ng",
+            "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx",
+            // A character outside base64, a lone trailing character.
+            "MTIzNDU2Nzg5MDEyMzQ1Njc4!",
+            "MTIzNDU2Nzg5MDEyMzQ1Njc4M",
+            "",
+        ] {
+            assert!(!is_base64_snowflake(other.as_bytes()), "{other}");
+        }
     }
 }

@@ -5,7 +5,10 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::prefilter::{T_AZURE_SECRET, T_DATABRICKS, T_MAILCHIMP};
+use super::prefilter::{
+    is_base64_snowflake, T_AZURE_SECRET, T_DATABRICKS, T_DISCORD, T_MAILCHIMP, T_TERRAFORM,
+    T_TWILIO,
+};
 use super::words::*;
 use super::{Detectors, Rewrite};
 use crate::redact::keys::KeyMatcher;
@@ -95,7 +98,7 @@ impl Detectors {
             out = self.replace(out, re, Some(Rule::ApiKey), summary, |caps, _, _| {
                 let prefix = &caps[2];
                 let own = self.own_prefixes.iter().any(|p| &**p == prefix);
-                if !own && !looks_random(&caps[3]) {
+                if !own && !vendor_key_follows(prefix, &caps[3]) {
                     return Rewrite::Keep;
                 }
                 Rewrite::With(format!("{}{}{}", &caps[1], prefix, self.replacement))
@@ -117,7 +120,10 @@ impl Detectors {
 
     /// Vendor secrets found by a literal inside them (`t`: which could be here):
     /// Microsoft Entra ID client secrets, masked whole; Databricks tokens, their `dapi`
-    /// kept; Mailchimp API keys, their data centre (`-us21`) kept.
+    /// kept; Mailchimp API keys, their data centre (`-us21`) kept; Terraform Cloud
+    /// tokens (`<id>.atlasv1.<secret>`), masked whole; Twilio API keys, their `SK` kept; Discord bot tokens (the
+    /// bot's id in base64, a dot, a time, a dot, the secret), masked whole when the
+    /// first part decodes to a user's id.
     pub(super) fn vendor_secrets<'a>(
         &self,
         mut out: Cow<'a, str>,
@@ -145,6 +151,41 @@ impl Detectors {
                 Some(Rule::ApiKey),
                 summary,
                 |caps, _, _| Rewrite::With(format!("{}{}", &caps[1], self.replacement)),
+            );
+        }
+        if t & T_TWILIO != 0 {
+            out = self.replace(
+                out,
+                &self.twilio,
+                Some(Rule::ApiKey),
+                summary,
+                |caps, _, _| Rewrite::With(format!("{}{}", &caps[1], self.replacement)),
+            );
+        }
+        if t & T_DISCORD != 0 {
+            out = self.replace(
+                out,
+                &self.discord,
+                Some(Rule::ApiKey),
+                summary,
+                |caps, _, _| {
+                    if !is_base64_snowflake(caps[3].as_bytes()) {
+                        return Rewrite::Keep;
+                    }
+                    // Up to the token's end: the byte after it may start the next
+                    // one's boundary.
+                    let end = caps.get(2).map_or(0, |m| m.end());
+                    Rewrite::WithUpTo(end, format!("{}{}", &caps[1], self.replacement))
+                },
+            );
+        }
+        if t & T_TERRAFORM != 0 {
+            out = self.replace(
+                out,
+                &self.terraform,
+                Some(Rule::ApiKey),
+                summary,
+                |_, _, _| Rewrite::Mask,
             );
         }
         if t & T_MAILCHIMP != 0 {
@@ -552,6 +593,34 @@ impl Detectors {
             }
         }
         out
+    }
+}
+
+/// Default prefixes that also begin ordinary names (`key-value-store-01234567`,
+/// `secret_rotation_2024`), with the one shape their vendor's keys have after them:
+/// how many bytes, and of what.
+const EXACT_TAILS: &[(&str, usize, ByteTest)] = &[
+    // Mailgun's private API keys.
+    ("key-", 32, is_lower_hex),
+    // Pulumi's access tokens.
+    ("pul-", 40, is_lower_hex),
+    // Notion's integration secrets (before `ntn_`).
+    ("secret_", 43, u8::is_ascii_alphanumeric),
+];
+
+/// Which bytes a vendor's key holds.
+type ByteTest = fn(&u8) -> bool;
+
+fn is_lower_hex(b: &u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(b)
+}
+
+/// Whether `tail`, after the default prefix `prefix`, is a key: in the vendor's exact
+/// shape for the prefixes of [`EXACT_TAILS`], else when it [`looks_random`].
+fn vendor_key_follows(prefix: &str, tail: &str) -> bool {
+    match EXACT_TAILS.iter().find(|(p, _, _)| *p == prefix) {
+        Some((_, len, byte)) => tail.len() == *len && tail.as_bytes().iter().all(byte),
+        None => looks_random(tail),
     }
 }
 
