@@ -160,12 +160,19 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 /// Atlassian, age (`AGE-SECRET-KEY-1`), Flutterwave (`FLWSECK-`, `FLWSECK_TEST-`),
 /// Google OAuth client secrets (`GOCSPX-`), Alibaba Cloud (`LTAI`), Square and Facebook
 /// access tokens (`EAAA`, `EAAC`, `EAAM`), Adafruit IO (`aio_`), Dynatrace (`dt0c01.`),
-/// Notion (`ntn_`, `secret_`), Mailgun (`key-`) and Pulumi (`pul-`).
+/// Notion (`ntn_`, `secret_`), Mailgun (`key-`), Pulumi (`pul-`), 1Password service
+/// accounts (`ops_`), Clojars, Dropbox (`sl.`), Duffel, EasyPost (`EZAK`, `EZTK`),
+/// Frame.io (`fio-u-`), Hugging Face organisations (`api_org_`), Infracost (`ico-`),
+/// Mapbox (`pk.`, `sk.`), Prefect (`pnu_`), ReadMe (`rdme_`), Brevo (`xkeysib-`),
+/// Shippo, Typeform (`tfp_`), Plaid (`access-production-`, ...), Scalingo (`tk-us-`),
+/// Yandex Cloud (`AQVN`) and LaunchDarkly (`api-`, `sdk-`).
 ///
-/// `key-`, `secret_` and `pul-` also begin ordinary names (`key-value-store-01234567`,
-/// `secret_rotation_2024`): after them only the vendor's exact shape is masked (32
-/// lowercase hex digits after `key-`, 40 after `pul-`, 43 letters and digits after
-/// `secret_`), not whatever looks random.
+/// `key-`, `secret_`, `pul-`, `api-`, `sdk-`, `pk.` and `sk.` also begin ordinary
+/// names (`key-value-store-01234567`, `secret_rotation_2024`, `api-gateway-7f3a9b2c`,
+/// `pk.a1b2c3d4`): after them only the vendor's exact shape is masked (32 lowercase hex
+/// digits after `key-`, 40 after `pul-`, 43 letters and digits after `secret_`, a UUID
+/// after `api-` and `sdk-`, base64 JSON after `pk.` and `sk.`), not whatever looks
+/// random.
 pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "sk_live_",
     "sk_test_",
@@ -244,6 +251,33 @@ pub const DEFAULT_API_KEY_PREFIXES: &[&str] = &[
     "secret_",
     "key-",
     "pul-",
+    "ops_",
+    "CLOJARS_",
+    "sl.",
+    "duffel_live_",
+    "duffel_test_",
+    "EZAK",
+    "EZTK",
+    "fio-u-",
+    "api_org_",
+    "ico-",
+    "pk.",
+    "sk.",
+    "NRJS-",
+    "NRII-",
+    "pnu_",
+    "rdme_",
+    "xkeysib-",
+    "shippo_live_",
+    "shippo_test_",
+    "tfp_",
+    "access-production-",
+    "access-sandbox-",
+    "access-development-",
+    "tk-us-",
+    "AQVN",
+    "api-",
+    "sdk-",
 ];
 
 /// Everything a [`Redactor`](super::Redactor) is built from. `Default` is a policy good

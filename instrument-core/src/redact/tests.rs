@@ -1005,6 +1005,46 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
     ] {
         assert_eq!(r.redact_value(input), expected, "{input}");
     }
+    // More prefixes: the prefix kept, base64 padding masked with the key.
+    for (input, expected) in [
+        (
+            "ops_eyJzaWduSW5BZGRyZXNzIjoiaHR0cHM6Ly9teS4x",
+            "ops_[REDACTED]",
+        ),
+        (
+            "CLOJARS_4boh55qaxtjm7kv25puzqm1mnyounii5wcerkh24rn0y75u2uecrcrwtbiz3",
+            "CLOJARS_[REDACTED]",
+        ),
+        ("sl.BAbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "sl.[REDACTED]"),
+        ("EZAKhnl1ks7RgLdi8RDeWguzDBGwBnMx", "EZAK[REDACTED]"),
+        (
+            "api_org_k2FINMdB8FAsHzMtxHsEPrJ7sQTVsbaXpL",
+            "api_org_[REDACTED]",
+        ),
+        (
+            "pk.eyJ1IjoibXl1c2VyIiwiYSI6ImNrMU6Dj90pMThdNADhn3dwH.jhxCiQADMqOLRAxXVH0i8s",
+            "pk.[REDACTED]",
+        ),
+        ("pnu_ZhCZ0N1XXnCBVqyZjxjP1MusJWV06lBPxLgD", "pnu_[REDACTED]"),
+        (
+            "xkeysib-a2043d77faecbaa4ff21db0c2e0b03dd475c5a6cd981f939451e0f1a365b67f7-Cl5rzl6",
+            "xkeysib-[REDACTED]",
+        ),
+        (
+            "access-production-56de14c3-c5a4-87a1-14cf-3fbdd9fedd33",
+            "access-production-[REDACTED]",
+        ),
+        (
+            "sdk key sdk-48546c97-50f4-88d8-cc41-53169b3ca0f5 loaded",
+            "sdk key sdk-[REDACTED] loaded",
+        ),
+        (
+            "duffel_test_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ab==",
+            "duffel_test_[REDACTED]",
+        ),
+    ] {
+        assert_eq!(r.redact_value(input), expected, "{input}");
+    }
     // Names that start like these keys, and dotted names shaped like a Discord token
     // whose first part is not a user's id in base64.
     for clean in [
@@ -1022,6 +1062,16 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
         "MyVeryLongPackageNameHere1.module.SomeVeryLongClassNameThatIsLongEnough",
         "Mu8jzPde0IgxLd6GncfBAepf.JBd0Kh.8oOOL8dKLzdocJ2isAjIhKtJ0Rl",
         "see docs.atlasv1.example.com for the atlasv1 api and much more text after it",
+        "ops_runbook_2024",
+        "sl.example.com",
+        "ico-sphere-mesh-12",
+        "select pk.a1b2c3d4 from t pk",
+        "sk.learn.pipeline",
+        "access-production-database",
+        "tk-us-east-1",
+        "api-gateway-7f3a9b2c",
+        "sdk-version-20240101",
+        "api-48546c97-50f4-88d8-cc41-53169b3ca0f5-extra",
     ] {
         assert!(matches!(r.redact_value(clean), Cow::Borrowed(_)), "{clean}");
     }

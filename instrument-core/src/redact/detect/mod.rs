@@ -251,11 +251,13 @@ impl Detectors {
                 .map(|p| regex::escape(p))
                 .collect::<Vec<_>>()
                 .join("|");
+            // The key, then its base64 padding if it has any (`...Ab==`).
             let anywhere = format!(
-                r"(^|[^A-Za-z0-9])({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)"
+                r"(^|[^A-Za-z0-9])({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*={{0,2}})"
             );
-            let whole =
-                format!(r"^\s*({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*)\s*$");
+            let whole = format!(
+                r"^\s*({alternation})([A-Za-z0-9_\-]{{8,}}(?:\.[A-Za-z0-9_\-]+)*={{0,2}})\s*$"
+            );
             if policy.api_key_prefixes.is_empty() {
                 (Some(Lazy::new(&anywhere)), Some(Lazy::new(&whole)))
             } else {

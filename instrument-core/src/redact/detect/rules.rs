@@ -597,29 +597,49 @@ impl Detectors {
 }
 
 /// Default prefixes that also begin ordinary names (`key-value-store-01234567`,
-/// `secret_rotation_2024`), with the one shape their vendor's keys have after them:
-/// how many bytes, and of what.
-const EXACT_TAILS: &[(&str, usize, ByteTest)] = &[
+/// `secret_rotation_2024`, `pk.a1b2c3d4`), with the one shape their vendor's keys have
+/// after them.
+const EXACT_TAILS: &[(&str, TailTest)] = &[
     // Mailgun's private API keys.
-    ("key-", 32, is_lower_hex),
+    ("key-", |t| hex_of_len(t, 32)),
     // Pulumi's access tokens.
-    ("pul-", 40, is_lower_hex),
+    ("pul-", |t| hex_of_len(t, 40)),
     // Notion's integration secrets (before `ntn_`).
-    ("secret_", 43, u8::is_ascii_alphanumeric),
+    ("secret_", |t| {
+        t.len() == 43 && t.bytes().all(|b| b.is_ascii_alphanumeric())
+    }),
+    // LaunchDarkly's API access tokens and SDK keys: a UUID.
+    ("api-", is_uuid),
+    ("sdk-", is_uuid),
+    // Mapbox's public and secret tokens: a JWT's header and payload, base64 JSON.
+    ("pk.", |t| t.starts_with("eyJ") && looks_random(t)),
+    ("sk.", |t| t.starts_with("eyJ") && looks_random(t)),
 ];
 
-/// Which bytes a vendor's key holds.
-type ByteTest = fn(&u8) -> bool;
+/// Whether what follows a prefix is its vendor's key.
+type TailTest = fn(&str) -> bool;
 
-fn is_lower_hex(b: &u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(b)
+fn hex_of_len(tail: &str, len: usize) -> bool {
+    tail.len() == len
+        && tail
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// `8-4-4-4-12` lowercase hex digits.
+fn is_uuid(tail: &str) -> bool {
+    let mut groups = tail.split('-');
+    [8, 4, 4, 4, 12]
+        .iter()
+        .all(|&len| groups.next().is_some_and(|g| hex_of_len(g, len)))
+        && groups.next().is_none()
 }
 
 /// Whether `tail`, after the default prefix `prefix`, is a key: in the vendor's exact
 /// shape for the prefixes of [`EXACT_TAILS`], else when it [`looks_random`].
 fn vendor_key_follows(prefix: &str, tail: &str) -> bool {
-    match EXACT_TAILS.iter().find(|(p, _, _)| *p == prefix) {
-        Some((_, len, byte)) => tail.len() == *len && tail.as_bytes().iter().all(byte),
+    match EXACT_TAILS.iter().find(|(p, _)| *p == prefix) {
+        Some((_, fits)) => fits(tail),
         None => looks_random(tail),
     }
 }
