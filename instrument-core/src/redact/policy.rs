@@ -23,7 +23,9 @@ pub enum Rule {
     /// Telegram bot tokens too (`<bot id>:AA...`; the bot's id is kept), Microsoft Entra
     /// ID client secrets (`...8Q~...`), Databricks tokens (`dapi` kept), Mailchimp
     /// keys (their `-us<n>` kept), Twilio API keys (`SK` kept), Terraform Cloud tokens
-    /// (`<id>.atlasv1.<secret>`) and Discord bot tokens (`<bot id in base64>.<time>.<secret>`).
+    /// (`<id>.atlasv1.<secret>`), Grafana API keys, AWS STS session tokens, Google OAuth
+    /// refresh tokens, Airtable personal access tokens and Discord bot tokens (`<bot id
+    /// in base64>.<time>.<secret>`).
     ApiKey,
     /// `Bearer` / `Basic` credentials; the scheme is kept.
     AuthCredential,

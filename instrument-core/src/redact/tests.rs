@@ -1045,6 +1045,18 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
     ] {
         assert_eq!(r.redact_value(input), expected, "{input}");
     }
+    // Long tokens found by a literal inside them, masked whole.
+    for token in [
+        "eyJrIjoikASAOsE1nYEZ9GlGHpYaax7LBejYWo6oScBVX4ANCc9vIFShP88xbjV0fhZ7bDkJUvzFjlQc",
+        "IQoJb3JpZ2luX2VjEJr8EjzAjp8XzRs0LU5XO/XIdlu+a/iCOoxvSQSNFnviw2VueE0ubS/WFFui409hKgHLe1FvYiRst9gGr9dBUtV2/9NrJrbWqdHPF1GZrrsmYmxd5sjpKqMPY+C==",
+        "1//0vxxWzfhbX7iYwDGOfFXtNL-mhPNLyiPzTiO1njj5c48XZjCdg3fFJZ26EZXP-Dke9w-VB5HF9_XNWauOzNYslwkMW7nv3AQVyHk",
+        "pat8buGq829j5RGmp.8c5cecde85c83661bb021cee704396eb0b54d196dc77e022d641fffa484b9902",
+    ] {
+        assert_eq!(
+            r.redact_value(&format!("token {token} rejected")),
+            "token [REDACTED] rejected"
+        );
+    }
     // Names that start like these keys, and dotted names shaped like a Discord token
     // whose first part is not a user's id in base64.
     for clean in [
@@ -1072,6 +1084,9 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
         "api-gateway-7f3a9b2c",
         "sdk-version-20240101",
         "api-48546c97-50f4-88d8-cc41-53169b3ca0f5-extra",
+        "pattern matching the patient records patch applied to pathname and more patterns",
+        "see https://example.com/pat/path/to/a/long/url/that/has/1//0/in/it/and/more/text/ok",
+        "cursor eyJrIjoiYWJj is short, though the value is long enough to reach the gate",
     ] {
         assert!(matches!(r.redact_value(clean), Cow::Borrowed(_)), "{clean}");
     }

@@ -74,7 +74,8 @@ pub(crate) struct Detectors {
     mailchimp_start: memchr::memmem::Finder<'static>,
     /// `dapi`, a Databricks token's prefix.
     databricks_start: memchr::memmem::Finder<'static>,
-    terraform_infix: memchr::memmem::Finder<'static>,
+    /// The literals of [`LONG_TOKEN_LITERALS`], looked for in long values only.
+    long_literals: AhoCorasick,
     twilio_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Lazy,
@@ -90,9 +91,12 @@ pub(crate) struct Detectors {
     mailchimp: Lazy,
     /// Databricks tokens: `dapi`, 32 hex digits, and sometimes `-<n>`.
     databricks: Lazy,
-    /// Terraform Cloud (HCP Terraform) API tokens: 14 letters and digits,
-    /// `.atlasv1.`, 60 to 70 more.
-    terraform: Lazy,
+    /// Long tokens found by a literal in them ([`LONG_TOKEN_LITERALS`]), masked whole:
+    /// Terraform Cloud (HCP Terraform) API tokens (14 letters and digits, `.atlasv1.`,
+    /// 60 to 70 more), Grafana API keys (`eyJrIjoi`, base64 JSON), AWS STS session
+    /// tokens, Google OAuth refresh tokens (`1//0`) and Airtable personal access
+    /// tokens (`pat<14>.<64 hex>`).
+    long_tokens: Lazy,
     /// Twilio API keys: `SK`, 32 hex digits.
     twilio: Lazy,
     /// Discord bot tokens: the bot's id in base64, a dot, six characters, a dot, 27
@@ -301,7 +305,12 @@ impl Detectors {
             azure_start: memchr::memmem::Finder::new(b"Q~").into_owned(),
             mailchimp_start: memchr::memmem::Finder::new(b"-us").into_owned(),
             databricks_start: memchr::memmem::Finder::new(b"dapi").into_owned(),
-            terraform_infix: memchr::memmem::Finder::new(b".atlasv1.").into_owned(),
+            long_literals: AhoCorasick::new(LONG_TOKEN_LITERALS).map_err(|e| {
+                PolicyError::Pattern {
+                    name: "long token literals".into(),
+                    message: e.to_string(),
+                }
+            })?,
             twilio_start: memchr::memmem::Finder::new(b"SK").into_owned(),
             allowed_values: policy
                 .allowed_values
@@ -323,7 +332,13 @@ impl Detectors {
             discord: Lazy::new(
                 r"(^|[^A-Za-z0-9_\-.])(([A-Za-z0-9_\-]{23,27})\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:$|[^A-Za-z0-9_\-])",
             ),
-            terraform: Lazy::new(r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}\b"),
+            long_tokens: Lazy::new(concat!(
+                r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}\b",
+                r"|\beyJrIjoi[A-Za-z0-9]{70,400}={0,2}",
+                r"|\b(?:FwoGZXIvYXdzE|IQoJb3JpZ2luX2Vj)[A-Za-z0-9/+=]{100,}",
+                r"|\b1//0[A-Za-z0-9_\-]{74,}",
+                r"|\bpat[A-Za-z0-9]{14}\.[0-9a-f]{64}\b",
+            )),
             auth: Lazy::new(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})"),
             api_key,
             // key, its closing quote, the separator (`=`, `:`, `=>`, `:=`), then the
@@ -479,8 +494,7 @@ impl Detectors {
         if t & T_BOT != 0 && self.on(Rule::ApiKey) {
             out = self.bot_tokens(out, summary);
         }
-        if t & (T_AZURE_SECRET | T_MAILCHIMP | T_DATABRICKS | T_TERRAFORM | T_TWILIO | T_DISCORD)
-            != 0
+        if t & (T_AZURE_SECRET | T_MAILCHIMP | T_DATABRICKS | T_LONG | T_TWILIO | T_DISCORD) != 0
             && self.on(Rule::ApiKey)
         {
             out = self.vendor_secrets(out, t, summary);
@@ -710,7 +724,7 @@ mod tests {
             &det.azure_secret,
             &det.mailchimp,
             &det.databricks,
-            &det.terraform,
+            &det.long_tokens,
             &det.twilio,
             &det.discord,
             &det.url,
@@ -778,7 +792,7 @@ mod tests {
             (det.azure_start.find(bytes).is_some(), T_AZURE_SECRET),
             (det.has_mailchimp_shape(bytes), T_MAILCHIMP),
             (det.has_databricks_shape(bytes), T_DATABRICKS),
-            (det.terraform_infix.find(bytes).is_some(), T_TERRAFORM),
+            (det.long_literals.is_match(bytes), T_LONG),
             (det.has_twilio_shape(bytes), T_TWILIO),
             (has_discord_shape(bytes), T_DISCORD),
             (has_auth_word(bytes), T_AUTH),
@@ -848,7 +862,7 @@ mod tests {
                 "eyJ", ".", "sk_live_", "AKIA", "@", " ", "x", "b", "B", "password=", "=",
                 "7", "1234", "é", "\t", "_", "%3A", "%", "</", "<", "+", "(415) ", "555-",
                 "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678", "Q~", "~",
-                "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi", ".atlasv1.", "SK", ".abcdef.", "MTIzNDU2Nzg5MDEyMzQ1Njc4",
+                "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi", ".atlasv1.", "eyJrIjoi", "1//0", "pat", "SK", ".abcdef.", "MTIzNDU2Nzg5MDEyMzQ1Njc4",
                 "key-", "EAAA", "LTAI",
             ]), 0..12),
         ) {
@@ -884,9 +898,9 @@ mod tests {
             if digits < MIN_HEX_KEY_DIGITS {
                 expected &= !(T_MAILCHIMP | T_DATABRICKS | T_TWILIO);
             }
-            // A Terraform Cloud token is longer than its infix.
-            if text.len() < MIN_TERRAFORM_TOKEN {
-                expected &= !T_TERRAFORM;
+            // A long token is long.
+            if text.len() < MIN_LONG_TOKEN {
+                expected &= !T_LONG;
             }
             if text.len() < MIN_DISCORD_TOKEN {
                 expected &= !T_DISCORD;

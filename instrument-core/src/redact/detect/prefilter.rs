@@ -26,7 +26,7 @@ pub(super) const T_BOT: u32 = 1 << 14;
 pub(super) const T_AZURE_SECRET: u32 = 1 << 15;
 pub(super) const T_MAILCHIMP: u32 = 1 << 16;
 pub(super) const T_DATABRICKS: u32 = 1 << 17;
-pub(super) const T_TERRAFORM: u32 = 1 << 18;
+pub(super) const T_LONG: u32 = 1 << 18;
 pub(super) const T_TWILIO: u32 = 1 << 19;
 pub(super) const T_DISCORD: u32 = 1 << 20;
 
@@ -355,8 +355,21 @@ pub(crate) fn is_base64_snowflake(part: &[u8]) -> bool {
     (17..=20).contains(&digits)
 }
 
-/// Bytes in the shortest Terraform Cloud token: 14, `.atlasv1.`, 60.
-pub(super) const MIN_TERRAFORM_TOKEN: usize = 14 + 9 + 60;
+/// Literals inside the long tokens `Detectors::long_tokens` masks: Terraform Cloud's
+/// `.atlasv1.`, Grafana's `eyJrIjoi` (`{"k":"` in base64), AWS STS session tokens'
+/// starts, Google OAuth refresh tokens' `1//0`, Airtable's `pat`.
+pub(super) const LONG_TOKEN_LITERALS: &[&str] = &[
+    ".atlasv1.",
+    "eyJrIjoi",
+    "FwoGZXIvYXdzE",
+    "IQoJb3JpZ2luX2Vj",
+    "1//0",
+    "pat",
+];
+
+/// Bytes in the shortest long token (a Grafana key: `eyJrIjoi` and 70 more): values
+/// shorter than this (most: names, routes, ids) skip the literal search.
+pub(super) const MIN_LONG_TOKEN: usize = 8 + 70;
 
 /// Digits a Mailchimp key, a Databricks token or a Twilio API key has at the least: 32 random hex digits
 /// hold about 20, fewer than 8 once in thousands of keys.
@@ -446,11 +459,8 @@ impl Detectors {
         if has(C_DOT) && bytes.len() >= MIN_DISCORD_TOKEN && has_discord_shape(bytes) {
             t |= T_DISCORD;
         }
-        if has(C_DOT)
-            && bytes.len() >= MIN_TERRAFORM_TOKEN
-            && self.terraform_infix.find(bytes).is_some()
-        {
-            t |= T_TERRAFORM;
+        if bytes.len() >= MIN_LONG_TOKEN && self.long_literals.is_match(bytes) {
+            t |= T_LONG;
         }
         if has(C_SEP) && self.keywords.is_match(bytes) {
             t |= T_KEYWORD;

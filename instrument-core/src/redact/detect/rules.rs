@@ -6,8 +6,7 @@ use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::prefilter::{
-    is_base64_snowflake, T_AZURE_SECRET, T_DATABRICKS, T_DISCORD, T_MAILCHIMP, T_TERRAFORM,
-    T_TWILIO,
+    is_base64_snowflake, T_AZURE_SECRET, T_DATABRICKS, T_DISCORD, T_LONG, T_MAILCHIMP, T_TWILIO,
 };
 use super::words::*;
 use super::{Detectors, Rewrite};
@@ -121,7 +120,8 @@ impl Detectors {
     /// Vendor secrets found by a literal inside them (`t`: which could be here):
     /// Microsoft Entra ID client secrets, masked whole; Databricks tokens, their `dapi`
     /// kept; Mailchimp API keys, their data centre (`-us21`) kept; Terraform Cloud
-    /// tokens (`<id>.atlasv1.<secret>`), masked whole; Twilio API keys, their `SK` kept; Discord bot tokens (the
+    /// tokens (`<id>.atlasv1.<secret>`), masked whole, as are Grafana API keys, AWS STS session tokens, Google OAuth
+    /// refresh tokens and Airtable personal access tokens; Twilio API keys, their `SK` kept; Discord bot tokens (the
     /// bot's id in base64, a dot, a time, a dot, the secret), masked whole when the
     /// first part decodes to a user's id.
     pub(super) fn vendor_secrets<'a>(
@@ -179,10 +179,10 @@ impl Detectors {
                 },
             );
         }
-        if t & T_TERRAFORM != 0 {
+        if t & T_LONG != 0 {
             out = self.replace(
                 out,
-                &self.terraform,
+                &self.long_tokens,
                 Some(Rule::ApiKey),
                 summary,
                 |_, _, _| Rewrite::Mask,
