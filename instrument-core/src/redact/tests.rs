@@ -87,6 +87,13 @@ fn allow_list_wins_over_deny_words_but_values_are_still_scanned() {
 #[test]
 fn sensitive_key_keeps_partial_masks_of_known_values() {
     assert_eq!(attr("api_key", "sk_live_abcd1234"), "sk_live_[REDACTED]");
+    // A prefix that also begins ordinary words shows only before its vendor's shape.
+    assert_eq!(
+        attr("api_key", "key-3ac6a0f929d76fd54c373e8b9d7e0e10"),
+        "key-[REDACTED]"
+    );
+    assert_eq!(attr("password", "key-lime-pie-2024"), REDACTED);
+    assert_eq!(attr("password", "api-Hunter2Hunter2"), REDACTED);
     assert_eq!(
         attr("credit_card", "4111-1111-1111-1111"),
         "****-****-****-1111"

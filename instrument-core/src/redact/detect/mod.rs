@@ -862,7 +862,8 @@ mod tests {
                 "eyJ", ".", "sk_live_", "AKIA", "@", " ", "x", "b", "B", "password=", "=",
                 "7", "1234", "é", "\t", "_", "%3A", "%", "</", "<", "+", "(415) ", "555-",
                 "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678", "Q~", "~",
-                "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi", ".atlasv1.", "eyJrIjoi", "1//0", "pat", "SK", ".abcdef.", "MTIzNDU2Nzg5MDEyMzQ1Njc4",
+                "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi", ".atlasv1.",
+                "eyJrIjoi", "1//0", "pat", "SK", ".abcdef.", "MTIzNDU2Nzg5MDEyMzQ1Njc4",
                 "key-", "EAAA", "LTAI",
             ]), 0..12),
         ) {

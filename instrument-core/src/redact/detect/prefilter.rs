@@ -371,8 +371,8 @@ pub(super) const LONG_TOKEN_LITERALS: &[&str] = &[
 /// shorter than this (most: names, routes, ids) skip the literal search.
 pub(super) const MIN_LONG_TOKEN: usize = 8 + 70;
 
-/// Digits a Mailchimp key, a Databricks token or a Twilio API key has at the least: 32 random hex digits
-/// hold about 20, fewer than 8 once in thousands of keys.
+/// Digits a Mailchimp key, a Databricks token or a Twilio API key has at the least: 32
+/// random hex digits hold about 20, fewer than 8 once in thousands of keys.
 pub(super) const MIN_HEX_KEY_DIGITS: usize = 8;
 
 impl Detectors {

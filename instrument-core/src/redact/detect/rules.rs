@@ -117,13 +117,17 @@ impl Detectors {
         })
     }
 
-    /// Vendor secrets found by a literal inside them (`t`: which could be here):
-    /// Microsoft Entra ID client secrets, masked whole; Databricks tokens, their `dapi`
-    /// kept; Mailchimp API keys, their data centre (`-us21`) kept; Terraform Cloud
-    /// tokens (`<id>.atlasv1.<secret>`), masked whole, as are Grafana API keys, AWS STS session tokens, Google OAuth
-    /// refresh tokens and Airtable personal access tokens; Twilio API keys, their `SK` kept; Discord bot tokens (the
-    /// bot's id in base64, a dot, a time, a dot, the secret), masked whole when the
-    /// first part decodes to a user's id.
+    /// Vendor secrets found by a literal or a shape inside them (`t`: which could be
+    /// here):
+    /// - Microsoft Entra ID client secrets, masked whole;
+    /// - Databricks tokens, their `dapi` kept;
+    /// - Mailchimp API keys, their data centre (`-us21`) kept;
+    /// - Twilio API keys, their `SK` kept;
+    /// - long tokens, masked whole: Terraform Cloud's (`<id>.atlasv1.<secret>`),
+    ///   Grafana API keys, AWS STS session tokens, Google OAuth refresh tokens and
+    ///   Airtable personal access tokens;
+    /// - Discord bot tokens (the bot's id in base64, a dot, a time, a dot, the secret),
+    ///   masked whole when the first part decodes to a user's id.
     pub(super) fn vendor_secrets<'a>(
         &self,
         mut out: Cow<'a, str>,
@@ -638,10 +642,16 @@ fn is_uuid(tail: &str) -> bool {
 /// Whether `tail`, after the default prefix `prefix`, is a key: in the vendor's exact
 /// shape for the prefixes of [`EXACT_TAILS`], else when it [`looks_random`].
 fn vendor_key_follows(prefix: &str, tail: &str) -> bool {
-    match EXACT_TAILS.iter().find(|(p, _)| *p == prefix) {
-        Some((_, fits)) => fits(tail),
-        None => looks_random(tail),
-    }
+    fits_exact_tail(prefix, tail).unwrap_or_else(|| looks_random(tail))
+}
+
+/// Whether `tail` is in the exact shape [`EXACT_TAILS`] gives `prefix`; `None` when it
+/// gives it none.
+pub(super) fn fits_exact_tail(prefix: &str, tail: &str) -> Option<bool> {
+    EXACT_TAILS
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, fits)| fits(tail))
 }
 
 /// Whether what follows a well-known API key prefix looks like a key rather than a

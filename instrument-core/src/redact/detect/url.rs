@@ -19,10 +19,17 @@ impl Detectors {
                 .as_ref()
                 .is_some_and(|ix| ix.is_match(bytes, true));
         if api_key {
+            // A prefix that also begins ordinary words is kept only before its
+            // vendor's exact shape: a password that starts like one (`key-...`)
+            // shows nothing of itself.
             if let Some(caps) = self
                 .api_key_whole
                 .as_ref()
                 .and_then(|re| re.captures(value))
+                .filter(|caps| {
+                    self.own_prefixes.iter().any(|p| **p == caps[1])
+                        || rules::fits_exact_tail(&caps[1], &caps[2]).unwrap_or(true)
+                })
             {
                 return format!("{}{}", &caps[1], self.replacement);
             }
