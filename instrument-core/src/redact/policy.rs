@@ -24,14 +24,14 @@ pub enum Rule {
     /// ID client secrets (`...8Q~...`), Databricks tokens (`dapi` kept), Mailchimp
     /// keys (their `-us<n>` kept), Twilio API keys (`SK` kept), Terraform Cloud tokens
     /// (`<id>.atlasv1.<secret>`), Grafana API keys, AWS STS session tokens, Google OAuth
-    /// refresh tokens, Airtable personal access tokens and Discord bot tokens (`<bot id
-    /// in base64>.<time>.<secret>`).
+    /// refresh tokens, Airtable personal access tokens, X (Twitter) app bearer tokens
+    /// and Discord bot tokens (`<bot id in base64>.<time>.<secret>`).
     ApiKey,
     /// `Bearer` / `Basic` credentials; the scheme is kept.
     AuthCredential,
     /// JSON Web Tokens.
     Jwt,
-    /// PEM private-key blocks.
+    /// PEM private-key blocks and PuTTY key files.
     PrivateKey,
     /// User information in URLs (`https://user:pass@host`).
     UrlCredentials,

@@ -1054,6 +1054,7 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
     }
     // Long tokens found by a literal inside them, masked whole.
     for token in [
+        "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F",
         "eyJrIjoikASAOsE1nYEZ9GlGHpYaax7LBejYWo6oScBVX4ANCc9vIFShP88xbjV0fhZ7bDkJUvzFjlQc",
         "IQoJb3JpZ2luX2VjEJr8EjzAjp8XzRs0LU5XO/XIdlu+a/iCOoxvSQSNFnviw2VueE0ubS/WFFui409hKgHLe1FvYiRst9gGr9dBUtV2/9NrJrbWqdHPF1GZrrsmYmxd5sjpKqMPY+C==",
         "1//0vxxWzfhbX7iYwDGOfFXtNL-mhPNLyiPzTiO1njj5c48XZjCdg3fFJZ26EZXP-Dke9w-VB5HF9_XNWauOzNYslwkMW7nv3AQVyHk",
@@ -1064,6 +1065,19 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
             "token [REDACTED] rejected"
         );
     }
+    // PuTTY's key files, through their MAC (or to the end without one).
+    assert_eq!(
+        r.redact_value(
+            "key file:\nPuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n\
+             Public-Lines: 1\nAAAAC3NzaC1lZDI1NTE5\nPrivate-Lines: 1\nAAAAIHc1b2Qx\n\
+             Private-MAC: 8a4b7c2d9e1f0a3b\nend of dump"
+        ),
+        "key file:\n[REDACTED]\nend of dump"
+    );
+    assert_eq!(
+        r.redact_value("PuTTY-User-Key-File-2: ssh-rsa\nPrivate-Lines: 14\nAAAB"),
+        "[REDACTED]"
+    );
     // Names that start like these keys, and dotted names shaped like a Discord token
     // whose first part is not a user's id in base64.
     for clean in [
@@ -1094,6 +1108,7 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
         "pattern matching the patient records patch applied to pathname and more patterns",
         "see https://example.com/pat/path/to/a/long/url/that/has/1//0/in/it/and/more/text/ok",
         "cursor eyJrIjoiYWJj is short, though the value is long enough to reach the gate",
+        "PuTTY-User-Key-File-2 is the header of a ppk file",
     ] {
         assert!(matches!(r.redact_value(clean), Cow::Borrowed(_)), "{clean}");
     }

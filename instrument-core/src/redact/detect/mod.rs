@@ -64,6 +64,7 @@ pub(crate) struct Detectors {
     /// Sensitive key words as they appear in text (`api_key`, `api-key`, `apikey`), any case.
     keywords: AhoCorasick,
     pem_start: memchr::memmem::Finder<'static>,
+    putty_start: memchr::memmem::Finder<'static>,
     url_scheme: memchr::memmem::Finder<'static>,
     jwt_start: memchr::memmem::Finder<'static>,
     /// `:AA`, between a Telegram bot's id and its secret.
@@ -95,7 +96,7 @@ pub(crate) struct Detectors {
     /// Terraform Cloud (HCP Terraform) API tokens (14 letters and digits, `.atlasv1.`,
     /// 60 to 70 more), Grafana API keys (`eyJrIjoi`, base64 JSON), AWS STS session
     /// tokens, Google OAuth refresh tokens (`1//0`) and Airtable personal access
-    /// tokens (`pat<14>.<64 hex>`).
+    /// tokens (`pat<14>.<64 hex>`), X (Twitter) app bearer tokens (`AAAA...`).
     long_tokens: Lazy,
     /// Twilio API keys: `SK`, 32 hex digits.
     twilio: Lazy,
@@ -299,6 +300,7 @@ impl Detectors {
                 .collect(),
             keywords,
             pem_start: memchr::memmem::Finder::new(b"-----BEGIN").into_owned(),
+            putty_start: memchr::memmem::Finder::new(PUTTY_START).into_owned(),
             url_scheme: memchr::memmem::Finder::new(b"://").into_owned(),
             jwt_start: memchr::memmem::Finder::new(b"eyJ").into_owned(),
             bot_start: memchr::memmem::Finder::new(b":AA").into_owned(),
@@ -317,9 +319,11 @@ impl Detectors {
                 .iter()
                 .map(|v| v.clone().into_boxed_str())
                 .collect(),
-            pem: Lazy::new(
+            // PEM blocks; PuTTY's key files, from their first line through the MAC.
+            pem: Lazy::new(concat!(
                 r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
-            ),
+                r"|PuTTY-User-Key-File-[0-9]+:(?s:.*?)(?:Private-MAC:[ \t]*[0-9a-fA-F]+|\z)",
+            )),
             url: Lazy::new(r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s"'<>\\`]+"#),
             jwt: Lazy::new(r"\beyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"),
             bot: Lazy::new(r"\b([0-9]{8,12}:)AA[0-9A-Za-z_\-]{30,}"),
@@ -338,6 +342,7 @@ impl Detectors {
                 r"|\b(?:FwoGZXIvYXdzE|IQoJb3JpZ2luX2Vj)[A-Za-z0-9/+=]{100,}",
                 r"|\b1//0[A-Za-z0-9_\-]{74,}",
                 r"|\bpat[A-Za-z0-9]{14}\.[0-9a-f]{64}\b",
+                r"|\bAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{50,}",
             )),
             auth: Lazy::new(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{8,})"),
             api_key,
@@ -785,7 +790,10 @@ mod tests {
             (bytes.contains(&b'@'), T_EMAIL),
             (longest_digit_run(bytes) >= MIN_SENSITIVE_DIGITS, T_DIGITS),
             (digits >= 2 && (text.contains(['.', ':'])), T_IP),
-            (det.pem_start.find(bytes).is_some(), T_PEM),
+            (
+                det.pem_start.find(bytes).is_some() || det.putty_start.find(bytes).is_some(),
+                T_PEM,
+            ),
             (det.url_scheme.find(bytes).is_some(), T_URL),
             (det.jwt_start.find(bytes).is_some(), T_JWT),
             (det.bot_start.find(bytes).is_some(), T_BOT),
@@ -864,7 +872,7 @@ mod tests {
                 "token ", "PIN ", "-u ", "a1", "'", "#", "9876", ":AA", "12345678", "Q~", "~",
                 "-us", "0123456789abcdef0123456789abcdef", "-us2", "dapi", ".atlasv1.",
                 "eyJrIjoi", "1//0", "pat", "SK", ".abcdef.", "MTIzNDU2Nzg5MDEyMzQ1Njc4",
-                "key-", "EAAA", "LTAI",
+                "key-", "EAAA", "LTAI", "PuTTY-User-Key-File-",
             ]), 0..12),
         ) {
             static DET: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();

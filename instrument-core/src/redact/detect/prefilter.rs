@@ -3,7 +3,7 @@
 
 use super::words::{
     MIN_BOT_ID_DIGITS, MIN_NATIONAL_PHONE_DIGITS, MIN_PHONE_DIGITS, MIN_SENSITIVE_DIGITS,
-    PEM_DASHES,
+    PEM_DASHES, PUTTY_DASHES,
 };
 use super::Detectors;
 
@@ -357,7 +357,8 @@ pub(crate) fn is_base64_snowflake(part: &[u8]) -> bool {
 
 /// Literals inside the long tokens `Detectors::long_tokens` masks: Terraform Cloud's
 /// `.atlasv1.`, Grafana's `eyJrIjoi` (`{"k":"` in base64), AWS STS session tokens'
-/// starts, Google OAuth refresh tokens' `1//0`, Airtable's `pat`.
+/// starts, Google OAuth refresh tokens' `1//0`, Airtable's `pat`, the run of `A`s an
+/// X (Twitter) app's bearer token starts with.
 pub(super) const LONG_TOKEN_LITERALS: &[&str] = &[
     ".atlasv1.",
     "eyJrIjoi",
@@ -365,6 +366,7 @@ pub(super) const LONG_TOKEN_LITERALS: &[&str] = &[
     "IQoJb3JpZ2luX2Vj",
     "1//0",
     "pat",
+    "AAAAAAAAAAAAAAAAAAAA",
 ];
 
 /// Bytes in the shortest long token (a Grafana key: `eyJrIjoi` and 70 more): values
@@ -421,7 +423,9 @@ impl Detectors {
         if digits >= 2 && has(C_DOT | C_COLON) {
             t |= T_IP;
         }
-        if dashes >= PEM_DASHES && self.pem_start.find(bytes).is_some() {
+        if (dashes >= PEM_DASHES && self.pem_start.find(bytes).is_some())
+            || (dashes >= PUTTY_DASHES && self.putty_start.find(bytes).is_some())
+        {
             t |= T_PEM;
         }
         if has(C_COLON) && self.url_scheme.find(bytes).is_some() {

@@ -14,6 +14,9 @@ pub(super) const MIN_PHONE_DIGITS: usize = 8;
 pub(super) const MIN_NATIONAL_PHONE_DIGITS: usize = 10;
 /// Dashes a PEM block starts with (`-----BEGIN`).
 pub(super) const PEM_DASHES: usize = 5;
+/// What a PuTTY private key file starts with, and the dashes in it.
+pub(super) const PUTTY_START: &[u8] = b"PuTTY-User-Key-File-";
+pub(super) const PUTTY_DASHES: usize = 4;
 /// Shortest value any detector can fire on (`a@b.io`).
 pub(super) const MIN_SCAN_LEN: usize = 6;
 
