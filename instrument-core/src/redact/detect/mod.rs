@@ -77,6 +77,7 @@ pub(crate) struct Detectors {
     databricks_start: memchr::memmem::Finder<'static>,
     /// The literals of [`LONG_TOKEN_LITERALS`], looked for in long values only.
     long_literals: AhoCorasick,
+    /// `SK`, a Twilio API key's prefix.
     twilio_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Lazy,
@@ -95,8 +96,8 @@ pub(crate) struct Detectors {
     /// Long tokens found by a literal in them ([`LONG_TOKEN_LITERALS`]), masked whole:
     /// Terraform Cloud (HCP Terraform) API tokens (14 letters and digits, `.atlasv1.`,
     /// 60 to 70 more), Grafana API keys (`eyJrIjoi`, base64 JSON), AWS STS session
-    /// tokens, Google OAuth refresh tokens (`1//0`) and Airtable personal access
-    /// tokens (`pat<14>.<64 hex>`), X (Twitter) app bearer tokens (`AAAA...`).
+    /// tokens, Google OAuth refresh tokens (`1//0`), Airtable personal access tokens
+    /// (`pat<14>.<64 hex>`) and X (Twitter) app bearer tokens (`AAAA...`).
     long_tokens: Lazy,
     /// Twilio API keys: `SK`, 32 hex digits.
     twilio: Lazy,
