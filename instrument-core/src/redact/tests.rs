@@ -1009,11 +1009,7 @@ fn cloud_and_chat_vendor_secrets_are_masked() {
             "bot ODAzNTExMTAyMjQ2Nzg5MTI.YAbCdE.Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc. done",
             "bot [REDACTED]. done",
         ),
-    ] {
-        assert_eq!(r.redact_value(input), expected, "{input}");
-    }
-    // More prefixes: the prefix kept, base64 padding masked with the key.
-    for (input, expected) in [
+        // Base64 padding is masked with the key.
         (
             "ops_eyJzaWduSW5BZGRyZXNzIjoiaHR0cHM6Ly9teS4x",
             "ops_[REDACTED]",

@@ -73,12 +73,11 @@ pub(crate) struct Detectors {
     azure_start: memchr::memmem::Finder<'static>,
     /// `-us`, before a Mailchimp key's data centre.
     mailchimp_start: memchr::memmem::Finder<'static>,
-    /// `dapi`, a Databricks token's prefix.
-    databricks_start: memchr::memmem::Finder<'static>,
+    /// `dapi` and `SK`: the prefixes of Databricks tokens and Twilio API keys, each
+    /// followed by 32 hex digits.
+    hex_key_starts: [memchr::memmem::Finder<'static>; 2],
     /// The literals of [`LONG_TOKEN_LITERALS`], looked for in long values only.
     long_literals: AhoCorasick,
-    /// `SK`, a Twilio API key's prefix.
-    twilio_start: memchr::memmem::Finder<'static>,
     allowed_values: HashSet<Box<str>>,
     pem: Lazy,
     url: Lazy,
@@ -91,16 +90,15 @@ pub(crate) struct Detectors {
     azure_secret: Lazy,
     /// Mailchimp API keys: 32 hex digits, then `-us` and the data centre's number.
     mailchimp: Lazy,
-    /// Databricks tokens: `dapi`, 32 hex digits, and sometimes `-<n>`.
-    databricks: Lazy,
+    /// A prefix and 32 hex digits: Databricks tokens (`dapi`, sometimes `-<n>` after)
+    /// and Twilio API keys (`SK`).
+    hex_keys: Lazy,
     /// Long tokens found by a literal in them ([`LONG_TOKEN_LITERALS`]), masked whole:
     /// Terraform Cloud (HCP Terraform) API tokens (14 letters and digits, `.atlasv1.`,
     /// 60 to 70 more), Grafana API keys (`eyJrIjoi`, base64 JSON), AWS STS session
     /// tokens, Google OAuth refresh tokens (`1//0`), Airtable personal access tokens
     /// (`pat<14>.<64 hex>`) and X (Twitter) app bearer tokens (`AAAA...`).
     long_tokens: Lazy,
-    /// Twilio API keys: `SK`, 32 hex digits.
-    twilio: Lazy,
     /// Discord bot tokens: the bot's id in base64, a dot, six characters, a dot, 27
     /// to 38 more (the token in group 2, the id in group 3).
     discord: Lazy,
@@ -307,14 +305,16 @@ impl Detectors {
             bot_start: memchr::memmem::Finder::new(b":AA").into_owned(),
             azure_start: memchr::memmem::Finder::new(b"Q~").into_owned(),
             mailchimp_start: memchr::memmem::Finder::new(b"-us").into_owned(),
-            databricks_start: memchr::memmem::Finder::new(b"dapi").into_owned(),
+            hex_key_starts: [
+                memchr::memmem::Finder::new(b"dapi").into_owned(),
+                memchr::memmem::Finder::new(b"SK").into_owned(),
+            ],
             long_literals: AhoCorasick::new(LONG_TOKEN_LITERALS).map_err(|e| {
                 PolicyError::Pattern {
                     name: "long token literals".into(),
                     message: e.to_string(),
                 }
             })?,
-            twilio_start: memchr::memmem::Finder::new(b"SK").into_owned(),
             allowed_values: policy
                 .allowed_values
                 .iter()
@@ -332,8 +332,7 @@ impl Detectors {
                 r"(^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34})(?:$|[^A-Za-z0-9_~.\-])",
             ),
             mailchimp: Lazy::new(r"\b[0-9a-f]{32}(-us[0-9]{1,2})\b"),
-            databricks: Lazy::new(r"\b(dapi)[0-9a-f]{32}(?:-[0-9]+)?\b"),
-            twilio: Lazy::new(r"\b(SK)[0-9a-fA-F]{32}\b"),
+            hex_keys: Lazy::new(r"\b(dapi|SK)[0-9a-fA-F]{32}(?:-[0-9]+)?\b"),
             discord: Lazy::new(
                 r"(^|[^A-Za-z0-9_\-.])(([A-Za-z0-9_\-]{23,27})\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:$|[^A-Za-z0-9_\-])",
             ),
@@ -500,7 +499,7 @@ impl Detectors {
         if t & T_BOT != 0 && self.on(Rule::ApiKey) {
             out = self.bot_tokens(out, summary);
         }
-        if t & (T_AZURE_SECRET | T_MAILCHIMP | T_DATABRICKS | T_LONG | T_TWILIO | T_DISCORD) != 0
+        if t & (T_AZURE_SECRET | T_MAILCHIMP | T_HEX_KEY | T_LONG | T_DISCORD) != 0
             && self.on(Rule::ApiKey)
         {
             out = self.vendor_secrets(out, t, summary);
@@ -729,9 +728,8 @@ mod tests {
             &det.bot,
             &det.azure_secret,
             &det.mailchimp,
-            &det.databricks,
+            &det.hex_keys,
             &det.long_tokens,
-            &det.twilio,
             &det.discord,
             &det.url,
             &det.jwt,
@@ -800,9 +798,8 @@ mod tests {
             (det.bot_start.find(bytes).is_some(), T_BOT),
             (det.azure_start.find(bytes).is_some(), T_AZURE_SECRET),
             (det.has_mailchimp_shape(bytes), T_MAILCHIMP),
-            (det.has_databricks_shape(bytes), T_DATABRICKS),
+            (det.has_hex_key_shape(bytes), T_HEX_KEY),
             (det.long_literals.is_match(bytes), T_LONG),
-            (det.has_twilio_shape(bytes), T_TWILIO),
             (has_discord_shape(bytes), T_DISCORD),
             (has_auth_word(bytes), T_AUTH),
             (
@@ -906,7 +903,7 @@ mod tests {
                 expected &= !T_AZURE_SECRET;
             }
             if digits < MIN_HEX_KEY_DIGITS {
-                expected &= !(T_MAILCHIMP | T_DATABRICKS | T_TWILIO);
+                expected &= !(T_MAILCHIMP | T_HEX_KEY);
             }
             // A long token is long.
             if text.len() < MIN_LONG_TOKEN {

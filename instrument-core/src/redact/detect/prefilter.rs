@@ -25,10 +25,9 @@ pub(super) const T_CLI: u32 = 1 << 13;
 pub(super) const T_BOT: u32 = 1 << 14;
 pub(super) const T_AZURE_SECRET: u32 = 1 << 15;
 pub(super) const T_MAILCHIMP: u32 = 1 << 16;
-pub(super) const T_DATABRICKS: u32 = 1 << 17;
+pub(super) const T_HEX_KEY: u32 = 1 << 17;
 pub(super) const T_LONG: u32 = 1 << 18;
-pub(super) const T_TWILIO: u32 = 1 << 19;
-pub(super) const T_DISCORD: u32 = 1 << 20;
+pub(super) const T_DISCORD: u32 = 1 << 19;
 
 // Byte classes for the first pass. Each detector needs at least one byte of some class
 // (a URL needs ':', a JWT '.', a PEM block '-', `key=value` '=' or ':'), so most
@@ -319,7 +318,7 @@ pub(super) fn has_discord_shape(bytes: &[u8]) -> bool {
 
 /// Whether `part`, base64 (URL-safe or not, unpadded), decodes to 17 to 20 ASCII
 /// digits: a Discord user's id, as a bot token's first part holds it.
-pub(crate) fn is_base64_snowflake(part: &[u8]) -> bool {
+pub(super) fn is_base64_snowflake(part: &[u8]) -> bool {
     let value = |b: u8| -> Option<u32> {
         Some(u32::from(match b {
             b'A'..=b'Z' => b - b'A',
@@ -389,16 +388,13 @@ impl Detectors {
         })
     }
 
-    /// Whether `bytes` has `dapi` starting a word and 32 hex digits after it: a
-    /// Databricks token (as many digits as a Mailchimp key, at the least).
-    pub(super) fn has_databricks_shape(&self, bytes: &[u8]) -> bool {
-        hex_key_after(&self.databricks_start, bytes)
-    }
-
-    /// Whether `bytes` has `SK` starting a word and 32 hex digits after it: a Twilio
-    /// API key.
-    pub(super) fn has_twilio_shape(&self, bytes: &[u8]) -> bool {
-        hex_key_after(&self.twilio_start, bytes)
+    /// Whether `bytes` has `dapi` or `SK` starting a word and 32 hex digits after it:
+    /// a Databricks token or a Twilio API key (as many digits as a Mailchimp key, at
+    /// the least).
+    pub(super) fn has_hex_key_shape(&self, bytes: &[u8]) -> bool {
+        self.hex_key_starts
+            .iter()
+            .any(|start| hex_key_after(start, bytes))
     }
 
     /// The first pass: which detectors could fire on `text`.
@@ -454,11 +450,8 @@ impl Detectors {
         if has(C_DASH) && digits >= MIN_HEX_KEY_DIGITS && self.has_mailchimp_shape(bytes) {
             t |= T_MAILCHIMP;
         }
-        if digits >= MIN_HEX_KEY_DIGITS && self.has_databricks_shape(bytes) {
-            t |= T_DATABRICKS;
-        }
-        if digits >= MIN_HEX_KEY_DIGITS && self.has_twilio_shape(bytes) {
-            t |= T_TWILIO;
+        if digits >= MIN_HEX_KEY_DIGITS && self.has_hex_key_shape(bytes) {
+            t |= T_HEX_KEY;
         }
         if has(C_DOT) && bytes.len() >= MIN_DISCORD_TOKEN && has_discord_shape(bytes) {
             t |= T_DISCORD;

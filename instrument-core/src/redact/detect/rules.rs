@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::prefilter::{
-    is_base64_snowflake, T_AZURE_SECRET, T_DATABRICKS, T_DISCORD, T_LONG, T_MAILCHIMP, T_TWILIO,
+    is_base64_snowflake, T_AZURE_SECRET, T_DISCORD, T_HEX_KEY, T_LONG, T_MAILCHIMP,
 };
 use super::words::*;
 use super::{Detectors, Rewrite};
@@ -148,19 +148,10 @@ impl Detectors {
                 },
             );
         }
-        if t & T_DATABRICKS != 0 {
+        if t & T_HEX_KEY != 0 {
             out = self.replace(
                 out,
-                &self.databricks,
-                Some(Rule::ApiKey),
-                summary,
-                |caps, _, _| Rewrite::With(format!("{}{}", &caps[1], self.replacement)),
-            );
-        }
-        if t & T_TWILIO != 0 {
-            out = self.replace(
-                out,
-                &self.twilio,
+                &self.hex_keys,
                 Some(Rule::ApiKey),
                 summary,
                 |caps, _, _| Rewrite::With(format!("{}{}", &caps[1], self.replacement)),
@@ -616,9 +607,14 @@ const EXACT_TAILS: &[(&str, TailTest)] = &[
     ("api-", is_uuid),
     ("sdk-", is_uuid),
     // Mapbox's public and secret tokens: a JWT's header and payload, base64 JSON.
-    ("pk.", |t| t.starts_with("eyJ") && looks_random(t)),
-    ("sk.", |t| t.starts_with("eyJ") && looks_random(t)),
+    ("pk.", is_base64_json),
+    ("sk.", is_base64_json),
 ];
+
+/// Base64 of a JSON object (`eyJ` is `{"`), random enough to be a token.
+fn is_base64_json(tail: &str) -> bool {
+    tail.starts_with("eyJ") && looks_random(tail)
+}
 
 /// Whether what follows a prefix is its vendor's key.
 type TailTest = fn(&str) -> bool;
