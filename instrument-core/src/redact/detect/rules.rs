@@ -124,8 +124,8 @@ impl Detectors {
     /// - Mailchimp API keys, their data centre (`-us21`) kept;
     /// - Twilio API keys, their `SK` kept;
     /// - long tokens, masked whole: Terraform Cloud's (`<id>.atlasv1.<secret>`),
-    ///   Grafana API keys, AWS STS session tokens, Google OAuth refresh tokens and
-    ///   Airtable personal access tokens;
+    ///   Grafana API keys, AWS STS session tokens, Google OAuth refresh tokens,
+    ///   Airtable personal access tokens and X (Twitter) app bearer tokens;
     /// - Discord bot tokens (the bot's id in base64, a dot, a time, a dot, the secret),
     ///   masked whole when the first part decodes to a user's id.
     pub(super) fn vendor_secrets<'a>(
